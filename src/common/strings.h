@@ -1,0 +1,41 @@
+#pragma once
+
+// Small string helpers shared by every folder.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+std::string_view TrimWhitespace(std::string_view text);
+
+// Splits on `separator`, keeping empty pieces ("a,,b" -> {"a", "", "b"}).
+std::vector<std::string> SplitString(std::string_view text, char separator);
+
+std::string JoinStrings(std::span<const std::string> pieces, std::string_view separator);
+
+// Levenshtein distance, for "did you mean" suggestions.
+int EditDistance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word` when it is close enough to be a likely typo (at most a
+// third of the word's length in edits, minimum 1); nullopt otherwise.
+std::optional<std::string> ClosestMatch(std::string_view word,
+                                        std::span<const std::string_view> candidates);
+
+// "1.5 GB", "300 MB", "12 KB", "17 B" (decimal units, as `du --si` and file managers show).
+std::string HumanBytes(std::uint64_t bytes);
+
+// "2,000" style thousands separators.
+std::string HumanCount(std::uint64_t count);
+
+// Parses a base-10 integer that must be the whole of `text` (no spaces, no suffix).
+std::optional<std::int64_t> ParseInt64(std::string_view text);
+
+// Quotes a string for a POSIX shell when it needs it ("a b" -> "'a b'").
+std::string ShellQuote(std::string_view text);
+
+}  // namespace kiln

@@ -1,0 +1,53 @@
+#include "common/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+TEST(StringsTest, Split) {
+  EXPECT_EQ(SplitString("a,,b", ','), (std::vector<std::string>{"a", "", "b"}));
+  EXPECT_EQ(SplitString("", ','), (std::vector<std::string>{""}));
+}
+
+TEST(StringsTest, EditDistance) {
+  EXPECT_EQ(EditDistance("node_count", "node_count"), 0);
+  EXPECT_EQ(EditDistance("node_cout", "node_count"), 1);
+  EXPECT_EQ(EditDistance("", "abc"), 3);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3);
+}
+
+TEST(StringsTest, ClosestMatchSuggestsTyposOnly) {
+  const std::string_view fields[] = {"node_count", "entry_script", "use_gpu"};
+  EXPECT_EQ(ClosestMatch("node_cout", fields), "node_count");
+  EXPECT_EQ(ClosestMatch("entry_scrpt", fields), "entry_script");
+  EXPECT_EQ(ClosestMatch("banana", fields), std::nullopt);
+}
+
+TEST(StringsTest, HumanBytesAndCounts) {
+  EXPECT_EQ(HumanBytes(17), "17 B");
+  EXPECT_EQ(HumanBytes(300'000'000), "300.0 MB");
+  EXPECT_EQ(HumanBytes(1'500'000'000), "1.5 GB");
+  EXPECT_EQ(HumanCount(0), "0");
+  EXPECT_EQ(HumanCount(2000), "2,000");
+  EXPECT_EQ(HumanCount(1234567), "1,234,567");
+}
+
+TEST(StringsTest, ParseInt64IsStrict) {
+  EXPECT_EQ(ParseInt64("42"), 42);
+  EXPECT_EQ(ParseInt64("-3"), -3);
+  EXPECT_EQ(ParseInt64("+3"), 3);
+  EXPECT_EQ(ParseInt64("4x"), std::nullopt);
+  EXPECT_EQ(ParseInt64(" 4"), std::nullopt);
+  EXPECT_EQ(ParseInt64(""), std::nullopt);
+}
+
+TEST(StringsTest, ShellQuote) {
+  EXPECT_EQ(ShellQuote("plain/path.py"), "plain/path.py");
+  EXPECT_EQ(ShellQuote("a b"), "'a b'");
+  EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
+  EXPECT_EQ(ShellQuote(""), "''");
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,49 @@
+#pragma once
+
+// Every setting a user can change through the environment, declared once with its
+// variable and default. docs/configuration.md lists the same table for users.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace kiln {
+
+struct IntTunable {
+  std::string_view env;
+  std::int64_t default_value;
+  std::int64_t min_value;
+  std::string_view meaning;
+};
+
+struct StringTunable {
+  std::string_view env;
+  std::string_view default_value;
+  std::string_view meaning;
+};
+
+inline constexpr StringTunable kKilnHome{
+    "KILN_HOME", "~/.kiln", "folder of the embedded store, snapshots and run directories"};
+inline constexpr StringTunable kKilnPython{
+    "KILN_PYTHON", "/usr/bin/python3",
+    "interpreter for a .py entry script when the job names none"};
+inline constexpr IntTunable kSnapshotMaxMegabytes{
+    "KILN_SNAPSHOT_MAX_MB", 300, 1, "largest source snapshot accepted, in MB (10^6 bytes)"};
+inline constexpr IntTunable kSnapshotMaxFiles{
+    "KILN_SNAPSHOT_MAX_FILES", 2000, 1, "most files accepted in one source snapshot"};
+inline constexpr IntTunable kKillGraceSeconds{
+    "KILN_KILL_GRACE_SECONDS", 5, 0,
+    "seconds between SIGTERM and SIGKILL when a run's processes are stopped"};
+
+// The variable's value, or the default when it is unset or empty. An unparsable or
+// too-small value is an InvalidArgument error naming the variable.
+Result<std::int64_t> ReadTunable(const IntTunable& tunable);
+std::string ReadTunable(const StringTunable& tunable);
+
+// KILN_HOME, with "~" expanded, as an absolute path.
+std::filesystem::path KilnHome();
+
+}  // namespace kiln
