@@ -1,0 +1,84 @@
+#include "spec/spec_json.h"
+
+#include <fmt/format.h>
+
+namespace kiln::spec {
+
+using nlohmann::json;
+
+json SpecToJson(const JobSpec& spec) {
+  json params = json::array();
+  for (const ScriptParam& param : spec.script_params) {
+    params.push_back({{"name", param.name},
+                      {"value", param.value ? json(*param.value) : json(nullptr)}});
+  }
+  json environment = json::array();
+  for (const auto& [name, value] : spec.environment_variables) {
+    environment.push_back({{"name", name}, {"value", value}});
+  }
+  return {
+      {"version", kJobSpecVersion},
+      {"source_directory", spec.source_directory.string()},
+      {"entry_script", spec.entry_script},
+      {"script_params", params},
+      {"compute_target", spec.compute_target},
+      {"conda_packages", spec.conda_packages},
+      {"pip_packages", spec.pip_packages},
+      {"use_gpu", spec.use_gpu},
+      {"node_count", spec.node_count},
+      {"process_count_per_node", spec.process_count_per_node},
+      {"distributed_backend", BackendName(spec.distributed_backend)},
+      {"experiment", spec.experiment},
+      {"display_name", spec.display_name},
+      {"tags", spec.tags},
+      {"environment_variables", environment},
+      {"max_run_duration_seconds", spec.max_run_duration_seconds
+                                       ? json(*spec.max_run_duration_seconds)
+                                       : json(nullptr)},
+      {"python", spec.python},
+  };
+}
+
+Result<JobSpec> SpecFromJson(const json& in) {
+  try {
+    JobSpec spec;
+    const int version = in.at("version").get<int>();
+    if (version != kJobSpecVersion) {
+      return DataLossError(fmt::format("stored job spec has version {}, this Kiln reads {}",
+                                       version, kJobSpecVersion));
+    }
+    spec.source_directory = in.at("source_directory").get<std::string>();
+    spec.entry_script = in.at("entry_script").get<std::string>();
+    for (const json& param : in.at("script_params")) {
+      ScriptParam p;
+      p.name = param.at("name").get<std::string>();
+      if (!param.at("value").is_null()) p.value = param.at("value").get<std::string>();
+      spec.script_params.push_back(std::move(p));
+    }
+    spec.compute_target = in.at("compute_target").get<std::string>();
+    spec.conda_packages = in.at("conda_packages").get<std::vector<std::string>>();
+    spec.pip_packages = in.at("pip_packages").get<std::vector<std::string>>();
+    spec.use_gpu = in.at("use_gpu").get<bool>();
+    spec.node_count = in.at("node_count").get<int>();
+    spec.process_count_per_node = in.at("process_count_per_node").get<int>();
+    const auto backend = ParseBackend(in.at("distributed_backend").get<std::string>());
+    if (!backend) return DataLossError("stored job spec has an unknown distributed_backend");
+    spec.distributed_backend = *backend;
+    spec.experiment = in.at("experiment").get<std::string>();
+    spec.display_name = in.at("display_name").get<std::string>();
+    spec.tags = in.at("tags").get<std::map<std::string, std::string>>();
+    for (const json& variable : in.at("environment_variables")) {
+      spec.environment_variables.emplace_back(variable.at("name").get<std::string>(),
+                                              variable.at("value").get<std::string>());
+    }
+    if (!in.at("max_run_duration_seconds").is_null()) {
+      spec.max_run_duration_seconds = in.at("max_run_duration_seconds").get<std::int64_t>();
+    }
+    spec.python = in.at("python").get<std::string>();
+    return spec;
+  } catch (const json::exception& error) {
+    return DataLossError(fmt::format("stored job spec is unreadable: {}", error.what()));
+  }
+}
+
+}  // namespace kiln::spec
