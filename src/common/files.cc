@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "common/random.h"
 #include "common/unique_fd.h"
 
 namespace kiln {
@@ -53,7 +54,7 @@ Result<std::string> ReadFileToString(const fs::path& path) {
 
 Status WriteFileAtomically(const fs::path& path, std::string_view contents) {
   fs::path temp = path;
-  temp += fmt::format(".tmp.{}", ::getpid());
+  temp += ".tmp." + RandomHex(12);  // unique per writer, threads included
   {
     UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd) return ErrnoError(fmt::format("create {}", temp.string()), errno);

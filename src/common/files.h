@@ -15,7 +15,8 @@ namespace kiln {
 Result<std::string> ReadFileToString(const std::filesystem::path& path);
 
 // Writes `contents` to a temporary file beside `path`, fsyncs it and renames it over
-// `path`: readers see the old or the new file, never a torn one.
+// `path`: readers see the old or the new file, never a torn one. Concurrent writers (threads
+// or processes) are safe; the last rename wins.
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents);
 
 Status CreateDirectories(const std::filesystem::path& path);
