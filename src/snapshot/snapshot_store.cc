@@ -1,0 +1,225 @@
+#include "snapshot/snapshot_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include <fmt/format.h>
+
+#include "common/files.h"
+#include "common/random.h"
+#include "common/sha256.h"
+#include "common/time.h"
+#include "common/unique_fd.h"
+#include "snapshot/stat_cache.h"
+
+namespace kiln::snapshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kCopyBuffer = 1 << 20;
+constexpr unsigned kObjectMode = 0444;
+constexpr std::size_t kCacheKeyDigits = 24;
+
+Status WriteAll(int fd, const char* data, std::size_t size, const fs::path& path) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(fmt::format("write {}", path.string()), errno);
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return Status::Ok();
+}
+
+bool Exists(const fs::path& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+}  // namespace
+
+fs::path SnapshotStore::ObjectPath(std::string_view sha256) const {
+  return root_ / "objects" / std::string(sha256.substr(0, 2)) / std::string(sha256.substr(2));
+}
+
+fs::path SnapshotStore::ManifestPath(std::string_view id) const {
+  return root_ / "manifests" / (std::string(id) + ".json");
+}
+
+Result<std::string> SnapshotStore::StoreObject(const SourceScan& scan, const SourceFile& file,
+                                               std::uint64_t& bytes_stored) {
+  const fs::path source = scan.root / file.path;
+  UniqueFd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!in) {
+    if (errno == ENOENT) {
+      return UnavailableError(fmt::format("{} disappeared while it was being snapshotted; "
+                                          "submit again",
+                                          source.string()));
+    }
+    return ErrnoError(fmt::format("cannot read {}", source.string()), errno);
+  }
+  const fs::path temp = root_ / "tmp" / RandomHex(16);
+  UniqueFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kObjectMode));
+  if (!out) return ErrnoError(fmt::format("cannot create {}", temp.string()), errno);
+
+  Sha256 hash;
+  std::uint64_t total = 0;
+  std::string buffer(kCopyBuffer, '\0');
+  while (true) {
+    const ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int saved = errno;
+      ::unlink(temp.c_str());
+      return ErrnoError(fmt::format("cannot read {}", source.string()), saved);
+    }
+    if (n == 0) break;
+    hash.Update(buffer.data(), static_cast<std::size_t>(n));
+    if (Status written = WriteAll(out.get(), buffer.data(), static_cast<std::size_t>(n), temp);
+        !written.ok()) {
+      ::unlink(temp.c_str());
+      return written;
+    }
+    total += static_cast<std::uint64_t>(n);
+  }
+  out.reset();
+  if (total != file.size) {
+    ::unlink(temp.c_str());
+    return UnavailableError(fmt::format("{} changed while it was being snapshotted; submit again",
+                                        source.string()));
+  }
+  const std::string sha256 = hash.FinishHex();
+  const fs::path object = ObjectPath(sha256);
+  if (Exists(object)) {
+    ::unlink(temp.c_str());
+    return sha256;
+  }
+  KILN_RETURN_IF_ERROR(CreateDirectories(object.parent_path()));
+  if (::rename(temp.c_str(), object.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    return ErrnoError(fmt::format("cannot store {}", object.string()), saved);
+  }
+  bytes_stored += total;
+  return sha256;
+}
+
+Result<SnapshotInfo> SnapshotStore::Create(const SourceScan& scan) {
+  const std::int64_t started_ns = SystemClock().Now() * 1000;
+  KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "tmp"));
+  KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "manifests"));
+  KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "cache"));
+  const fs::path cache_file =
+      root_ / "cache" /
+      (Sha256::HexOf(scan.root.string()).substr(0, kCacheKeyDigits) + ".tsv");
+  StatCache cache = StatCache::Load(cache_file);
+
+  SnapshotInfo info;
+  Manifest manifest;
+  for (const SourceFile& file : scan.files) {
+    ManifestEntry entry;
+    entry.path = file.path;
+    entry.kind = file.kind;
+    if (file.kind == EntryKind::kSymlink) {
+      entry.link_target = file.link_target;
+      manifest.entries.push_back(std::move(entry));
+      continue;
+    }
+    entry.executable = file.executable;
+    entry.size = file.size;
+    std::optional<std::string> sha256 = cache.Lookup(file);
+    if (!sha256 || !Exists(ObjectPath(*sha256))) {
+      KILN_ASSIGN_OR_RETURN(sha256, StoreObject(scan, file, info.bytes_stored));
+      ++info.files_hashed;
+    }
+    cache.Put(file, *sha256, started_ns);
+    entry.sha256 = std::move(*sha256);
+    info.total_bytes += entry.size;
+    manifest.entries.push_back(std::move(entry));
+  }
+
+  const std::string serialized = SerializeManifest(manifest);
+  info.id = ManifestId(serialized);
+  info.file_count = manifest.file_count();
+  const fs::path manifest_path = ManifestPath(info.id);
+  if (!Exists(manifest_path)) {
+    if (info.bytes_stored > 0) {
+      // New objects reach the disk before the manifest that names them.
+      UniqueFd objects(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!objects || ::syncfs(objects.get()) != 0) {
+        return ErrnoError(fmt::format("cannot flush {}", root_.string()), errno);
+      }
+    }
+    KILN_RETURN_IF_ERROR(WriteFileAtomically(manifest_path, serialized));
+  }
+  cache.Save(cache_file).IgnoreError();  // Only an optimisation.
+  return info;
+}
+
+Result<Manifest> SnapshotStore::ReadManifest(std::string_view id) const {
+  const Result<std::string> text = ReadFileToString(ManifestPath(id));
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return NotFoundError(fmt::format("snapshot {} is not in the store {}", id, root_.string()));
+    }
+    return text.status();
+  }
+  if (ManifestId(*text) != id) {
+    return DataLossError(fmt::format("snapshot manifest {} is damaged (its hash differs)",
+                                     ManifestPath(id).string()));
+  }
+  return ParseManifest(*text);
+}
+
+Status SnapshotStore::MaterializeInto(const Manifest& manifest, const fs::path& destination) const {
+  std::set<fs::path> made;
+  for (const ManifestEntry& entry : manifest.entries) {
+    const fs::path target = destination / entry.path;
+    const fs::path parent = target.parent_path();
+    if (!made.contains(parent)) {
+      KILN_RETURN_IF_ERROR(CreateDirectories(parent));
+      made.insert(parent);
+    }
+    if (entry.kind == EntryKind::kSymlink) {
+      if (::symlink(entry.link_target.c_str(), target.c_str()) != 0) {
+        return ErrnoError(fmt::format("cannot create link {}", target.string()), errno);
+      }
+      continue;
+    }
+    const fs::path object = ObjectPath(entry.sha256);
+    struct stat info{};
+    if (::stat(object.c_str(), &info) != 0 || static_cast<std::uint64_t>(info.st_size) != entry.size) {
+      return DataLossError(fmt::format("snapshot object for {} ({}) is missing or damaged",
+                                       entry.path, object.string()));
+    }
+    KILN_RETURN_IF_ERROR(CopyFileContents(object, target, entry.executable ? 0755 : 0644));
+  }
+  return Status::Ok();
+}
+
+Status SnapshotStore::Materialize(std::string_view id, const fs::path& destination) const {
+  KILN_ASSIGN_OR_RETURN(const Manifest manifest, ReadManifest(id));
+  std::error_code error;
+  const bool existed = fs::exists(destination, error);
+  if (existed && !fs::is_empty(destination, error)) {
+    return FailedPreconditionError(
+        fmt::format("{} is not empty; choose a new or empty folder", destination.string()));
+  }
+  KILN_RETURN_IF_ERROR(CreateDirectories(destination));
+  Status status = MaterializeInto(manifest, destination);
+  if (!status.ok()) {
+    if (existed) {
+      for (const fs::directory_entry& entry : fs::directory_iterator(destination, error)) {
+        fs::remove_all(entry.path(), error);
+      }
+    } else {
+      RemoveTree(destination).IgnoreError();
+    }
+  }
+  return status;
+}
+
+}  // namespace kiln::snapshot

@@ -1,0 +1,67 @@
+#pragma once
+
+// SnapshotStore: content-addressed copies of source folders.
+//
+// Layout under the root (docs/snapshots.md):
+//   objects/ab/cdef...   one file per distinct content, named by its SHA-256
+//   manifests/<id>.json  one per snapshot; <id> is the SHA-256 of the manifest's text
+//   cache/<key>.tsv      stat cache per source folder (stat_cache.h)
+//   tmp/                 files being written; renamed into place when complete
+//
+// Create() stores only contents the store lacks and re-reads only files whose stat identity
+// changed, so snapshotting an unchanged folder reads no file. Objects and manifests are
+// written to tmp/ and renamed, so a reader never sees a partial one, and are flushed to
+// disk before the manifest that names them appears.
+//
+// Thread-safe and safe across processes: concurrent writers of the same content rename
+// identical files over each other.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "snapshot/manifest.h"
+#include "snapshot/source_scan.h"
+
+namespace kiln::snapshot {
+
+struct SnapshotInfo {
+  std::string id;
+  std::uint64_t file_count = 0;
+  std::uint64_t total_bytes = 0;
+  std::uint64_t files_hashed = 0;  // files read this time (stat cache misses)
+  std::uint64_t bytes_stored = 0;  // bytes of contents new to the store
+};
+
+class SnapshotStore {
+ public:
+  explicit SnapshotStore(std::filesystem::path root) : root_(std::move(root)) {}
+
+  const std::filesystem::path& root() const { return root_; }
+
+  // Snapshots `scan.root`; `scan` must come from ScanSource() and pass CheckLimits().
+  // A file that vanishes or changes while being read is an Unavailable error (try again).
+  Result<SnapshotInfo> Create(const SourceScan& scan);
+
+  // NotFound for an unknown id; DataLoss for a damaged manifest.
+  Result<Manifest> ReadManifest(std::string_view id) const;
+
+  // Writes the snapshot's files under `destination`, which must not exist or be an empty
+  // folder. On failure, what was written is removed again.
+  Status Materialize(std::string_view id, const std::filesystem::path& destination) const;
+
+  std::filesystem::path ObjectPath(std::string_view sha256) const;
+  std::filesystem::path ManifestPath(std::string_view id) const;
+
+ private:
+  // Copies `file` into the store while hashing it; returns the hash.
+  Result<std::string> StoreObject(const SourceScan& scan, const SourceFile& file,
+                                  std::uint64_t& bytes_stored);
+  Status MaterializeInto(const Manifest& manifest, const std::filesystem::path& destination) const;
+
+  std::filesystem::path root_;
+};
+
+}  // namespace kiln::snapshot
