@@ -1,0 +1,33 @@
+#include "store/open_store.h"
+
+#include <fmt/format.h>
+
+#include "common/tunables.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace kiln::store {
+
+namespace {
+constexpr std::string_view kSqliteScheme = "sqlite://";
+}  // namespace
+
+std::string DefaultStoreUrl() {
+  return std::string(kSqliteScheme) + (KilnHome() / "kiln.db").string();
+}
+
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
+  if (url.starts_with(kSqliteScheme)) {
+    const std::string_view path = url.substr(kSqliteScheme.size());
+    if (path.empty() || path.front() != '/') {
+      return InvalidArgumentError(
+          fmt::format("store URL '{}' must name an absolute path: sqlite:///path/to/kiln.db", url));
+    }
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::SqliteStore> store,
+                          sqlite::SqliteStore::Open(std::string(path)));
+    return std::unique_ptr<Store>(std::move(store));
+  }
+  return InvalidArgumentError(
+      fmt::format("store URL '{}' is not supported; use sqlite:///path/to/kiln.db", url));
+}
+
+}  // namespace kiln::store

@@ -1,0 +1,81 @@
+#pragma once
+
+// The records a Store holds: experiments, runs with their status history, parameters and
+// tags, and datastores. Plain values; backends translate them to rows.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/time.h"
+#include "store/run_status.h"
+
+namespace kiln::store {
+
+struct Experiment {
+  std::string name;
+  Timestamp created_at = 0;
+  int run_count = 0;
+};
+
+struct StatusChange {
+  RunStatus status = RunStatus::kQueued;
+  Timestamp at = 0;
+  std::string detail;
+};
+
+// One script parameter: as the user wrote it, and as the run received it (datastore
+// references replaced by paths).
+struct RunParam {
+  std::string name;
+  std::optional<std::string> value;
+  std::optional<std::string> resolved;
+
+  friend bool operator==(const RunParam&, const RunParam&) = default;
+};
+
+struct Run {
+  std::string id;
+  std::string experiment;
+  std::string display_name;
+  std::string spec_json;  // the JobSpec's JSON form (spec/spec_json.h)
+  std::string snapshot_id;
+  std::string compute_target;
+  std::string run_dir;  // absolute path of the run directory
+  std::string host;     // the machine the run was submitted from
+  RunStatus status = RunStatus::kQueued;
+  Timestamp created_at = 0;
+  std::optional<Timestamp> started_at;  // entered Running
+  std::optional<Timestamp> ended_at;    // entered a terminal status
+  std::optional<int> exit_code;
+  std::string failure_reason;
+  std::vector<std::string> failure_log_tail;  // last log lines of the failing rank
+  std::vector<RunParam> params;
+  std::map<std::string, std::string> tags;
+};
+
+struct RunFilter {
+  std::optional<std::string> experiment;
+  std::optional<RunStatus> status;
+  bool only_active = false;  // statuses that are not terminal
+  int limit = 0;             // 0: no limit; newest first either way
+};
+
+// A status change asked of the store; the extra fields are stored with it when set.
+struct Transition {
+  RunStatus to = RunStatus::kQueued;
+  std::string detail;
+  std::optional<int> exit_code;
+  std::string failure_reason;
+  std::vector<std::string> failure_log_tail;
+};
+
+struct Datastore {
+  std::string name;
+  std::string type = "local";  // the only kind so far: a folder on this machine
+  std::string path;            // absolute
+  Timestamp created_at = 0;
+};
+
+}  // namespace kiln::store

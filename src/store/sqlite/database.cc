@@ -1,0 +1,129 @@
+#include "store/sqlite/database.h"
+
+#include <fmt/format.h>
+
+namespace kiln::store::sqlite {
+
+Status SqliteError(sqlite3* db, int code, std::string_view what) {
+  const std::string detail =
+      db != nullptr ? sqlite3_errmsg(db) : std::string(sqlite3_errstr(code));
+  const std::string message = fmt::format("{}: {}", what, detail);
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return UnavailableError(message + " (the store is busy; try again)");
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return DataLossError(message);
+    case SQLITE_CONSTRAINT:
+      return AlreadyExistsError(message);
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return FailedPreconditionError(message);
+    default:
+      return InternalError(message);
+  }
+}
+
+Statement& Statement::Bind(int index, std::string_view value) {
+  const int rc = sqlite3_bind_text(handle_.get(), index, value.data(),
+                                   static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::int64_t value) {
+  const int rc = sqlite3_bind_int64(handle_.get(), index, value);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
+  return *this;
+}
+
+Statement& Statement::BindNullable(int index, const std::optional<std::string>& value) {
+  if (value) return Bind(index, std::string_view(*value));
+  const int rc = sqlite3_bind_null(handle_.get(), index);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
+  return *this;
+}
+
+Statement& Statement::BindNullable(int index, const std::optional<std::int64_t>& value) {
+  if (value) return Bind(index, *value);
+  const int rc = sqlite3_bind_null(handle_.get(), index);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
+  return *this;
+}
+
+Result<bool> Statement::Step() {
+  KILN_RETURN_IF_ERROR(bind_error_);
+  const int rc = sqlite3_step(handle_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return SqliteError(db_, rc, fmt::format("run '{}'", sqlite3_sql(handle_.get())));
+}
+
+Status Statement::Run() {
+  KILN_ASSIGN_OR_RETURN(const bool row, Step());
+  (void)row;
+  return Status::Ok();
+}
+
+std::string Statement::ColumnText(int column) const {
+  const unsigned char* text = sqlite3_column_text(handle_.get(), column);
+  const int size = sqlite3_column_bytes(handle_.get(), column);
+  if (text == nullptr) return "";
+  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+}
+
+std::int64_t Statement::ColumnInt(int column) const {
+  return sqlite3_column_int64(handle_.get(), column);
+}
+
+bool Statement::ColumnIsNull(int column) const {
+  return sqlite3_column_type(handle_.get(), column) == SQLITE_NULL;
+}
+
+std::optional<std::string> Statement::ColumnOptionalText(int column) const {
+  if (ColumnIsNull(column)) return std::nullopt;
+  return ColumnText(column);
+}
+
+std::optional<std::int64_t> Statement::ColumnOptionalInt(int column) const {
+  if (ColumnIsNull(column)) return std::nullopt;
+  return ColumnInt(column);
+}
+
+Result<Database> Database::Open(const std::filesystem::path& path, int busy_timeout_ms) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  DatabaseHandle handle(raw);
+  if (rc != SQLITE_OK) {
+    return SqliteError(raw, rc, fmt::format("cannot open the store {}", path.string()));
+  }
+  sqlite3_busy_timeout(raw, busy_timeout_ms);
+  Database db(std::move(handle), path);
+  // WAL lets readers run while one writer commits; NORMAL sync keeps every commit atomic
+  // and loses at most the last commits on power loss, never the file.
+  KILN_RETURN_IF_ERROR(db.Execute(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  return db;
+}
+
+Result<Statement> Database::Prepare(std::string_view sql) {
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v2(handle_.get(), sql.data(), static_cast<int>(sql.size()),
+                                    &raw, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(handle_.get(), rc, fmt::format("prepare '{}'", sql));
+  return Statement(StatementHandle(raw), handle_.get());
+}
+
+Status Database::Execute(std::string_view sql) {
+  char* error = nullptr;
+  const int rc = sqlite3_exec(handle_.get(), std::string(sql).c_str(), nullptr, nullptr, &error);
+  if (error != nullptr) sqlite3_free(error);
+  if (rc != SQLITE_OK) return SqliteError(handle_.get(), rc, fmt::format("execute '{}'", sql));
+  return Status::Ok();
+}
+
+}  // namespace kiln::store::sqlite

@@ -1,0 +1,117 @@
+#include "store/sqlite/schema.h"
+
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "common/time.h"
+
+namespace kiln::store::sqlite {
+namespace {
+
+struct Migration {
+  int version;
+  std::string_view description;
+  std::string_view sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, "experiments, runs with status history, params and tags, datastores", R"sql(
+CREATE TABLE experiments (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE runs (
+  id               TEXT PRIMARY KEY,
+  experiment_id    INTEGER NOT NULL REFERENCES experiments(id),
+  display_name     TEXT NOT NULL,
+  spec_json        TEXT NOT NULL,
+  snapshot_id      TEXT NOT NULL,
+  compute_target   TEXT NOT NULL,
+  run_dir          TEXT NOT NULL,
+  host             TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  created_at       INTEGER NOT NULL,
+  started_at       INTEGER,
+  ended_at         INTEGER,
+  exit_code        INTEGER,
+  failure_reason   TEXT NOT NULL DEFAULT '',
+  failure_log_tail TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX runs_by_experiment ON runs(experiment_id, created_at);
+CREATE INDEX runs_by_status ON runs(status);
+CREATE TABLE run_status_history (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  seq    INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  at     INTEGER NOT NULL,
+  detail TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE run_params (
+  run_id   TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  name     TEXT NOT NULL,
+  value    TEXT,
+  resolved TEXT,
+  PRIMARY KEY (run_id, position)
+);
+CREATE TABLE run_tags (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE datastores (
+  name       TEXT PRIMARY KEY,
+  type       TEXT NOT NULL,
+  path       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql"},
+};
+
+}  // namespace
+
+int LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+Status Migrate(Database& db) {
+  KILN_RETURN_IF_ERROR(db.Execute("BEGIN IMMEDIATE"));
+  const auto rollback = [&](Status status) {
+    db.Execute("ROLLBACK").IgnoreError();
+    return status;
+  };
+  Status created = db.Execute(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      "  version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+  if (!created.ok()) return rollback(created);
+  auto current_query = db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!current_query.ok()) return rollback(current_query.status());
+  auto row = current_query->Step();
+  if (!row.ok()) return rollback(row.status());
+  const int current = static_cast<int>(current_query->ColumnInt(0));
+  if (current > LatestSchemaVersion()) {
+    return rollback(FailedPreconditionError(fmt::format(
+        "the store {} has schema version {}, newer than this Kiln's {}; use a newer kiln",
+        db.path().string(), current, LatestSchemaVersion())));
+  }
+  for (const Migration& migration : kMigrations) {
+    if (migration.version <= current) continue;
+    Status applied = db.Execute(migration.sql);
+    if (!applied.ok()) {
+      return rollback(applied.WithPrefix(fmt::format("schema migration {}", migration.version)));
+    }
+    auto record = db.Prepare(
+        "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)");
+    if (!record.ok()) return rollback(record.status());
+    Status inserted = record->Bind(1, static_cast<std::int64_t>(migration.version))
+                          .Bind(2, migration.description)
+                          .Bind(3, SystemClock().Now())
+                          .Run();
+    if (!inserted.ok()) return rollback(inserted);
+  }
+  return db.Execute("COMMIT");
+}
+
+}  // namespace kiln::store::sqlite

@@ -1,0 +1,51 @@
+#pragma once
+
+// Store: where Kiln keeps experiments, runs and datastores.
+//
+// Backends: sqlite/ (embedded, the default); PostgreSQL and an HTTP client come later and
+// must pass the same parity suite (store_parity_test.cc). OpenStore() picks one by URL.
+//
+// Contract for every backend:
+//   - Each call is atomic: a reader sees all of a write or none of it, also across
+//     processes sharing the store.
+//   - Status changes go through TransitionRun(), which allows only IsAllowedTransition()
+//     moves, so concurrent writers (a launcher finishing, a user cancelling) cannot
+//     produce an impossible history. Times are taken by the store's clock.
+//   - Errors: NotFound for an unknown run or datastore, AlreadyExists for a duplicate,
+//     FailedPrecondition for a transition the current status forbids (the message names
+//     the current status), Unavailable when the store is locked or unreachable beyond its
+//     timeout (retry), DataLoss for unreadable stored data.
+// Implementations are thread-safe.
+
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "store/records.h"
+
+namespace kiln::store {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Stores a new run in Queued (its first history entry), creating its experiment on first
+  // use. `run.status` and the times are ignored; the stored record is returned.
+  virtual Result<Run> CreateRun(const Run& run) = 0;
+  virtual Result<Run> GetRun(std::string_view id) = 0;
+  // Newest first.
+  virtual Result<std::vector<Run>> ListRuns(const RunFilter& filter) = 0;
+  // Oldest first; the first entry is Queued.
+  virtual Result<std::vector<StatusChange>> GetStatusHistory(std::string_view run_id) = 0;
+  // Applies the transition and returns the run as it is afterwards.
+  virtual Result<Run> TransitionRun(std::string_view id, const Transition& transition) = 0;
+
+  virtual Result<std::vector<Experiment>> ListExperiments() = 0;
+
+  virtual Status RegisterDatastore(const Datastore& datastore) = 0;
+  virtual Result<Datastore> GetDatastore(std::string_view name) = 0;
+  virtual Result<std::vector<Datastore>> ListDatastores() = 0;
+  virtual Status RemoveDatastore(std::string_view name) = 0;
+};
+
+}  // namespace kiln::store

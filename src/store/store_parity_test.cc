@@ -1,0 +1,226 @@
+// The Store parity suite: the same tests against every backend. A new backend joins by
+// adding its factory to kBackends.
+
+#include <functional>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "common/test_dir.h"
+#include "store/sqlite/sqlite_store.h"
+#include "store/store.h"
+
+namespace kiln::store {
+namespace {
+
+// gtest fixtures have a member named Run; the record gets another name here.
+using RunRecord = Run;
+
+struct Backend {
+  std::string name;
+  std::function<Result<std::unique_ptr<Store>>(const TestDir&)> open;
+};
+
+const Backend kBackends[] = {
+    {"sqlite",
+     [](const TestDir& dir) -> Result<std::unique_ptr<Store>> {
+       KILN_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::Open(dir.path() / "kiln.db"));
+       return std::unique_ptr<Store>(std::move(store));
+     }},
+};
+
+class StoreParityTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    auto store = GetParam().open(dir_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+
+  static RunRecord NewRun(const std::string& id, const std::string& experiment = "exp") {
+    RunRecord run;
+    run.id = id;
+    run.experiment = experiment;
+    run.display_name = "name of " + id;
+    run.spec_json = R"({"entry_script":"train.py"})";
+    run.snapshot_id = std::string(64, 'a');
+    run.compute_target = "local";
+    run.run_dir = "/runs/" + id;
+    run.host = "host1";
+    run.params = {{"--data_dir", "{datastore:fm}", "/data/fm"}, {"--verbose", {}, {}}};
+    run.tags = {{"owner", "ana"}, {"lr", "0.1"}};
+    return run;
+  }
+
+  Result<RunRecord> Move(const std::string& id, RunStatus to, std::string detail = "") {
+    Transition transition;
+    transition.to = to;
+    transition.detail = std::move(detail);
+    return store_->TransitionRun(id, transition);
+  }
+
+  TestDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreParityTest, CreateThenGetKeepsEveryField) {
+  const Result<RunRecord> created = store_->CreateRun(NewRun("r1"));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->status, RunStatus::kQueued);
+  EXPECT_GT(created->created_at, 0);
+  const Result<RunRecord> run = store_->GetRun("r1");
+  ASSERT_TRUE(run.ok());
+  const RunRecord expected = NewRun("r1");
+  EXPECT_EQ(run->experiment, "exp");
+  EXPECT_EQ(run->display_name, expected.display_name);
+  EXPECT_EQ(run->spec_json, expected.spec_json);
+  EXPECT_EQ(run->snapshot_id, expected.snapshot_id);
+  EXPECT_EQ(run->compute_target, "local");
+  EXPECT_EQ(run->run_dir, "/runs/r1");
+  EXPECT_EQ(run->host, "host1");
+  EXPECT_EQ(run->params, expected.params);
+  EXPECT_EQ(run->tags, expected.tags);
+  EXPECT_FALSE(run->started_at.has_value());
+  EXPECT_FALSE(run->exit_code.has_value());
+}
+
+TEST_P(StoreParityTest, DuplicateRunIsAlreadyExists) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  const Result<RunRecord> again = store_->CreateRun(NewRun("r1"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+}
+
+TEST_P(StoreParityTest, UnknownRunIsNotFound) {
+  EXPECT_EQ(store_->GetRun("nope").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetStatusHistory("nope").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Move("nope", RunStatus::kPreparing).status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreParityTest, LifecycleIsRecordedWithTimes) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  ASSERT_TRUE(Move("r1", RunStatus::kPreparing).ok());
+  const Result<RunRecord> running = Move("r1", RunStatus::kRunning, "rank 0 started");
+  ASSERT_TRUE(running.ok());
+  EXPECT_TRUE(running->started_at.has_value());
+  ASSERT_TRUE(Move("r1", RunStatus::kFinalizing).ok());
+  Transition done;
+  done.to = RunStatus::kCompleted;
+  done.exit_code = 0;
+  const Result<RunRecord> completed = store_->TransitionRun("r1", done);
+  ASSERT_TRUE(completed.ok());
+  EXPECT_EQ(completed->status, RunStatus::kCompleted);
+  EXPECT_EQ(completed->exit_code, 0);
+  ASSERT_TRUE(completed->ended_at.has_value());
+  EXPECT_GE(*completed->ended_at, *completed->started_at);
+
+  const Result<std::vector<StatusChange>> history = store_->GetStatusHistory("r1");
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 5u);
+  EXPECT_EQ((*history)[0].status, RunStatus::kQueued);
+  EXPECT_EQ((*history)[2].status, RunStatus::kRunning);
+  EXPECT_EQ((*history)[2].detail, "rank 0 started");
+  EXPECT_EQ((*history)[4].status, RunStatus::kCompleted);
+  for (std::size_t i = 1; i < history->size(); ++i) {
+    EXPECT_GE((*history)[i].at, (*history)[i - 1].at);
+  }
+}
+
+TEST_P(StoreParityTest, FailureKeepsReasonAndLogTail) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  ASSERT_TRUE(Move("r1", RunStatus::kPreparing).ok());
+  ASSERT_TRUE(Move("r1", RunStatus::kRunning).ok());
+  Transition failed;
+  failed.to = RunStatus::kFailed;
+  failed.exit_code = 3;
+  failed.failure_reason = "rank 0 exited with code 3";
+  failed.failure_log_tail = {"Traceback (most recent call last):", "ValueError: bad"};
+  ASSERT_TRUE(store_->TransitionRun("r1", failed).ok());
+  const Result<RunRecord> run = store_->GetRun("r1");
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status, RunStatus::kFailed);
+  EXPECT_EQ(run->exit_code, 3);
+  EXPECT_EQ(run->failure_reason, "rank 0 exited with code 3");
+  EXPECT_EQ(run->failure_log_tail, failed.failure_log_tail);
+}
+
+TEST_P(StoreParityTest, ForbiddenTransitionNamesTheCurrentStatus) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  const Result<RunRecord> skip = Move("r1", RunStatus::kRunning);
+  ASSERT_FALSE(skip.ok());
+  EXPECT_EQ(skip.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(skip.status().message(), "run r1 is Queued; it cannot become Running");
+  ASSERT_TRUE(Move("r1", RunStatus::kCanceled).ok());
+  EXPECT_EQ(Move("r1", RunStatus::kFailed).status().code(), StatusCode::kFailedPrecondition);
+  const Result<std::vector<StatusChange>> history = store_->GetStatusHistory("r1");
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), 2u);
+}
+
+TEST_P(StoreParityTest, ListFiltersAndOrdersNewestFirst) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("a", "one")).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("b", "two")).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("c", "one")).ok());
+  ASSERT_TRUE(Move("c", RunStatus::kPreparing).ok());
+  ASSERT_TRUE(Move("b", RunStatus::kCanceled).ok());
+
+  const auto ids = [](const Result<std::vector<RunRecord>>& runs) {
+    std::vector<std::string> out;
+    if (runs.ok()) {
+      for (const RunRecord& run : *runs) out.push_back(run.id);
+    }
+    return out;
+  };
+  EXPECT_EQ(ids(store_->ListRuns({})), (std::vector<std::string>{"c", "b", "a"}));
+  RunFilter one;
+  one.experiment = "one";
+  EXPECT_EQ(ids(store_->ListRuns(one)), (std::vector<std::string>{"c", "a"}));
+  RunFilter preparing;
+  preparing.status = RunStatus::kPreparing;
+  EXPECT_EQ(ids(store_->ListRuns(preparing)), (std::vector<std::string>{"c"}));
+  RunFilter active;
+  active.only_active = true;
+  EXPECT_EQ(ids(store_->ListRuns(active)), (std::vector<std::string>{"c", "a"}));
+  RunFilter limited;
+  limited.limit = 1;
+  EXPECT_EQ(ids(store_->ListRuns(limited)), (std::vector<std::string>{"c"}));
+  const Result<std::vector<RunRecord>> listed = store_->ListRuns(one);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->front().tags.at("owner"), "ana");
+}
+
+TEST_P(StoreParityTest, ExperimentsCountTheirRuns) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("a", "one")).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("b", "two")).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("c", "one")).ok());
+  const Result<std::vector<Experiment>> experiments = store_->ListExperiments();
+  ASSERT_TRUE(experiments.ok());
+  ASSERT_EQ(experiments->size(), 2u);
+  EXPECT_EQ((*experiments)[0].name, "one");
+  EXPECT_EQ((*experiments)[0].run_count, 2);
+  EXPECT_EQ((*experiments)[1].run_count, 1);
+}
+
+TEST_P(StoreParityTest, DatastoresRegisterListRemove) {
+  ASSERT_TRUE(store_->RegisterDatastore({"fm", "local", "/data/fm", 0}).ok());
+  EXPECT_EQ(store_->RegisterDatastore({"fm", "local", "/other", 0}).code(),
+            StatusCode::kAlreadyExists);
+  const Result<Datastore> fm = store_->GetDatastore("fm");
+  ASSERT_TRUE(fm.ok());
+  EXPECT_EQ(fm->path, "/data/fm");
+  EXPECT_GT(fm->created_at, 0);
+  ASSERT_TRUE(store_->RegisterDatastore({"a", "local", "/a", 0}).ok());
+  const Result<std::vector<Datastore>> all = store_->ListDatastores();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "a");
+  ASSERT_TRUE(store_->RemoveDatastore("fm").ok());
+  EXPECT_EQ(store_->GetDatastore("fm").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->RemoveDatastore("fm").code(), StatusCode::kNotFound);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreParityTest, ::testing::ValuesIn(kBackends),
+                         [](const auto& test_info) { return test_info.param.name; });
+
+}  // namespace
+}  // namespace kiln::store
