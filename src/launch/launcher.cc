@@ -1,0 +1,468 @@
+#include "launch/launcher.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/files.h"
+#include "common/ports.h"
+#include "common/tunables.h"
+#include "common/unique_fd.h"
+#include "data/resolver.h"
+#include "launch/launcher_lock.h"
+#include "launch/process_sweep.h"
+#include "launch/rank_env.h"
+#include "launch/rank_log.h"
+#include "launch/run_dir.h"
+#include "launch/run_plan.h"
+#include "snapshot/snapshot_store.h"
+#include "store/open_store.h"
+
+namespace kiln::launch {
+namespace {
+
+using store::RunStatus;
+
+// How long pipes may stay open after every rank is gone (a stopped grandchild may hold
+// one until the kernel closes it).
+constexpr std::chrono::milliseconds kDrainTimeout{2000};
+constexpr std::size_t kReadChunk = 64 * 1024;
+// Shell convention for a process killed by a signal.
+constexpr int kSignalExitBase = 128;
+
+enum class StopCause { kNone, kRankFailed, kCancelRequested, kSignal, kDeadline, kInternal };
+
+struct RankProcess {
+  RankIdentity identity;
+  pid_t pid = -1;
+  UniqueFd out;
+  UniqueFd err;
+  std::optional<RankLog> log;
+  std::optional<ExitStatus> exit;
+};
+
+class Launcher {
+ public:
+  explicit Launcher(const LauncherOptions& options)
+      : options_(options),
+        dir_(options.run_dir),
+        spawner_(options.spawner != nullptr ? *options.spawner : RealSpawner()),
+        clock_(options.clock != nullptr ? *options.clock : SystemClock()) {}
+
+  Result<RunStatus> Run() {
+    KILN_RETURN_IF_ERROR(Own());
+    KILN_ASSIGN_OR_RETURN(const store::Run run, store_->GetRun(plan_.run_id));
+    if (run.status == RunStatus::kCancelRequested) {
+      return Record(RunStatus::kCanceled, "canceled before it started", {});
+    }
+    if (run.status != RunStatus::kQueued) {
+      return FailedPreconditionError(fmt::format(
+          "run {} is {}; only a Queued run can be launched", plan_.run_id,
+          store::RunStatusName(run.status)));
+    }
+    if (Status moved = Move(RunStatus::kPreparing, ""); !moved.ok()) return AfterRefusal(moved);
+
+    const Status prepared = Prepare();
+    if (CancelSeen()) return Cancel();
+    if (!prepared.ok()) return FailWith(fmt::format("preparing the run failed: {}", prepared.message()));
+
+    const Status started = StartRanks();
+    if (!started.ok()) {
+      StopEverything();
+      return FailWith(started.message());
+    }
+    if (Status moved = Move(RunStatus::kRunning, RanksStartedDetail()); !moved.ok()) {
+      StopEverything();
+      return AfterRefusal(moved);
+    }
+    running_since_micros_ = clock_.MonotonicMicros();
+    Supervise();
+    return Finish();
+  }
+
+ private:
+  // Step 1: plan, store, lock, subreaper, signals.
+  Status Own() {
+    KILN_ASSIGN_OR_RETURN(plan_, ReadPlan(dir_));
+    KILN_ASSIGN_OR_RETURN(store_, store::OpenStore(plan_.store_url));
+    if (options_.lock_fd >= 0) {
+      KILN_ASSIGN_OR_RETURN(lock_, LauncherLock::Adopt(options_.lock_fd, dir_.lock()));
+    } else {
+      KILN_ASSIGN_OR_RETURN(lock_, LauncherLock::Acquire(dir_.lock()));
+    }
+    KILN_RETURN_IF_ERROR(lock_->RecordOwner());
+    KILN_ASSIGN_OR_RETURN(grace_seconds_, ReadTunable(kKillGraceSeconds));
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return ErrnoError("prctl(SUBREAPER)", errno);
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int signal : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
+    if (::sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) return ErrnoError("sigprocmask", errno);
+    signal_fd_.reset(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signal_fd_) return ErrnoError("signalfd", errno);
+    marker_ = RunMarker(plan_.run_id);
+    spdlog::info("launcher {} owns run {}", ::getpid(), plan_.run_id);
+    return Status::Ok();
+  }
+
+  // Step 2.
+  Status Prepare() {
+    const snapshot::SnapshotStore snapshots(plan_.snapshot_store);
+    KILN_RETURN_IF_ERROR(snapshots.Materialize(plan_.snapshot_id, dir_.src()));
+    std::error_code error;
+    const std::filesystem::path link = dir_.src() / "outputs";
+    if (!std::filesystem::exists(std::filesystem::symlink_status(link, error))) {
+      std::filesystem::create_directory_symlink("../outputs", link, error);
+      if (error) {
+        return InternalError(fmt::format("cannot link {}: {}", link.string(), error.message()));
+      }
+    }
+    spdlog::info("materialized snapshot {} into {}", plan_.snapshot_id, dir_.src().string());
+    if (CancelSeen()) return Status::Ok();
+    KILN_RETURN_IF_ERROR(data::DownloadBindings(plan_.data));
+    return Status::Ok();
+  }
+
+  // Step 3.
+  Status StartRanks() {
+    KILN_ASSIGN_OR_RETURN(const int port, PickFreePort());
+    Rendezvous rendezvous;
+    rendezvous.master_port = port;
+    const std::vector<std::string> base = CurrentEnvironment();
+    const int local_ranks = plan_.ranks.process_count_per_node;
+    for (int local = 0; local < local_ranks; ++local) {
+      RankProcess rank;
+      rank.identity = {local, local, 0, plan_.ranks.world_size(), local_ranks};
+      KILN_ASSIGN_OR_RETURN(RankLog log, RankLog::Open(dir_.rank_log(local), clock_));
+      rank.log.emplace(std::move(log));
+      KILN_ASSIGN_OR_RETURN(auto out_pipe, MakePipe());
+      KILN_ASSIGN_OR_RETURN(auto err_pipe, MakePipe());
+      SpawnOptions spawn;
+      spawn.argv = plan_.command;
+      spawn.env = BuildRankEnvironment(base, plan_, dir_, rank.identity, rendezvous);
+      spawn.cwd = dir_.src();
+      spawn.stdout_fd = out_pipe.second.get();
+      spawn.stderr_fd = err_pipe.second.get();
+      spawn.new_process_group = true;
+      spawn.kill_with_parent = true;
+      Result<Subprocess> child = spawner_.Spawn(spawn);
+      if (!child.ok()) {
+        return Status(child.status().code(), fmt::format("rank {} could not start: {}", local,
+                                                         child.status().message()));
+      }
+      rank.pid = child->pid();
+      rank.out = std::move(out_pipe.first);
+      rank.err = std::move(err_pipe.first);
+      for (int fd : {rank.out.get(), rank.err.get()}) {
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      }
+      spdlog::info("rank {} started as pid {}: {}", local, rank.pid, plan_.command[0]);
+      ranks_.push_back(std::move(rank));
+    }
+    return Status::Ok();
+  }
+
+  std::string RanksStartedDetail() const {
+    if (ranks_.size() == 1) return fmt::format("rank 0 started (pid {})", ranks_[0].pid);
+    return fmt::format("{} ranks started", ranks_.size());
+  }
+
+  // Step 4.
+  void Supervise() {
+    std::int64_t next_store_check = 0;
+    while (!AllExited()) {
+      WaitForEvents(options_.poll_interval);
+      const std::int64_t now = clock_.MonotonicMicros();
+      if (cause_ == StopCause::kNone && now >= next_store_check) {
+        next_store_check = now + std::chrono::microseconds(options_.poll_interval).count();
+        if (CancelSeen()) cause_ = StopCause::kCancelRequested;
+      }
+      if (cause_ == StopCause::kNone && plan_.max_run_duration_seconds &&
+          now - running_since_micros_ >= *plan_.max_run_duration_seconds * 1'000'000) {
+        cause_ = StopCause::kDeadline;
+      }
+      if (cause_ != StopCause::kNone) break;
+      FlushStaleLogs();
+    }
+    StopEverything();
+    DrainPipes(kDrainTimeout);
+    for (RankProcess& rank : ranks_) {
+      if (Status flushed = rank.log->FlushAll(); !flushed.ok()) NoteInternal(flushed);
+    }
+  }
+
+  bool AllExited() const {
+    for (const RankProcess& rank : ranks_) {
+      if (!rank.exit) return false;
+    }
+    return true;
+  }
+
+  // Waits up to `timeout` for output, child exits or signals, and handles what came.
+  void WaitForEvents(std::chrono::milliseconds timeout) {
+    std::vector<pollfd> fds;
+    fds.push_back({signal_fd_.get(), POLLIN, 0});
+    for (RankProcess& rank : ranks_) {
+      if (rank.out) fds.push_back({rank.out.get(), POLLIN, 0});
+      if (rank.err) fds.push_back({rank.err.get(), POLLIN, 0});
+    }
+    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
+    if (ready < 0 && errno != EINTR) NoteInternal(ErrnoError("poll", errno));
+    ReadSignals();
+    DrainAvailable();
+    Reap();
+  }
+
+  void ReadSignals() {
+    signalfd_siginfo info{};
+    while (::read(signal_fd_.get(), &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
+      const int signal = static_cast<int>(info.ssi_signo);
+      if (signal == SIGCHLD) continue;  // Reap() runs after every wait anyway.
+      spdlog::warn("launcher received {}", SignalName(signal));
+      if (cause_ == StopCause::kNone) {
+        cause_ = StopCause::kSignal;
+        stop_signal_ = signal;
+      }
+    }
+  }
+
+  // Reads whatever the pipes hold now, without blocking.
+  void DrainAvailable() {
+    for (RankProcess& rank : ranks_) {
+      DrainOne(rank, rank.out, Stream::kOut);
+      DrainOne(rank, rank.err, Stream::kErr);
+    }
+  }
+
+  void DrainOne(RankProcess& rank, UniqueFd& fd, Stream stream) {
+    char buffer[kReadChunk];
+    while (fd) {
+      const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+      if (n > 0) {
+        if (Status written = rank.log->Write(stream, std::string_view(buffer, static_cast<std::size_t>(n)));
+            !written.ok()) {
+          NoteInternal(written);
+        }
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      fd.reset();  // EOF or a broken pipe.
+    }
+  }
+
+  void DrainPipes(std::chrono::milliseconds limit) {
+    const std::int64_t deadline =
+        clock_.MonotonicMicros() + std::chrono::microseconds(limit).count();
+    while (AnyPipeOpen() && clock_.MonotonicMicros() < deadline) {
+      WaitForEvents(std::chrono::milliseconds(50));
+    }
+    for (RankProcess& rank : ranks_) {
+      rank.out.reset();
+      rank.err.reset();
+    }
+  }
+
+  bool AnyPipeOpen() const {
+    for (const RankProcess& rank : ranks_) {
+      if (rank.out || rank.err) return true;
+    }
+    return false;
+  }
+
+  // Collects every child that ended: ranks, and orphans re-parented to this subreaper.
+  void Reap() {
+    while (true) {
+      int wait_status = 0;
+      const pid_t pid = ::waitpid(-1, &wait_status, WNOHANG);
+      if (pid <= 0) return;
+      for (std::size_t i = 0; i < ranks_.size(); ++i) {
+        RankProcess& rank = ranks_[i];
+        if (rank.pid != pid) continue;
+        rank.exit = ExitStatus::FromWaitStatus(wait_status);
+        spdlog::info("rank {} {}", rank.identity.rank, rank.exit->Describe());
+        if (!rank.exit->success() && cause_ == StopCause::kNone) {
+          cause_ = StopCause::kRankFailed;
+          failed_rank_ = i;
+        }
+      }
+    }
+  }
+
+  void FlushStaleLogs() {
+    for (RankProcess& rank : ranks_) {
+      if (Status flushed = rank.log->FlushStale(); !flushed.ok()) NoteInternal(flushed);
+    }
+  }
+
+  // Step 5: every process of the run, ranks first, then anything they left behind.
+  void StopEverything() {
+    const SweepResult sweep =
+        StopRunProcesses(::getpid(), marker_, std::chrono::seconds(grace_seconds_), [this] {
+          DrainAvailable();
+          Reap();
+        });
+    stopped_processes_ += sweep.found;
+    if (sweep.found > 0) {
+      spdlog::info("stopped {} processes ({} needed SIGKILL, {} left)", sweep.found, sweep.killed,
+                   sweep.left);
+    }
+    Reap();
+  }
+
+  Result<RunStatus> Finish() {
+    switch (cause_) {
+      case StopCause::kCancelRequested:
+      case StopCause::kSignal:
+        return Cancel();
+      case StopCause::kInternal:
+        return FailWith(fmt::format("launcher error: {}", internal_error_.message()));
+      case StopCause::kDeadline: {
+        store::Transition failed;
+        failed.failure_reason = fmt::format(
+            "the run exceeded max_run_duration_seconds ({} s) and was stopped",
+            *plan_.max_run_duration_seconds);
+        failed.failure_log_tail = ranks_[0].log->Tail();
+        return Finalize(RunStatus::kFailed, std::move(failed));
+      }
+      case StopCause::kRankFailed: {
+        const RankProcess& rank = ranks_[failed_rank_];
+        store::Transition failed;
+        failed.failure_reason = fmt::format("rank {} {}", rank.identity.rank, rank.exit->Describe());
+        failed.exit_code = ExitCode(*rank.exit);
+        failed.failure_log_tail = rank.log->Tail();
+        return Finalize(RunStatus::kFailed, std::move(failed));
+      }
+      case StopCause::kNone: {
+        store::Transition completed;
+        completed.exit_code = 0;
+        return Finalize(RunStatus::kCompleted, std::move(completed));
+      }
+    }
+    return InternalError("unreachable stop cause");
+  }
+
+  static int ExitCode(const ExitStatus& exit) {
+    return exit.signaled ? kSignalExitBase + exit.signal : exit.code;
+  }
+
+  // Running -> Finalizing -> `to`. A cancel that arrived first wins.
+  Result<RunStatus> Finalize(RunStatus to, store::Transition outcome) {
+    const std::string detail =
+        ranks_.size() == 1 && ranks_[0].exit ? "rank 0 " + ranks_[0].exit->Describe() : "";
+    if (Status moved = Move(RunStatus::kFinalizing, detail); !moved.ok()) return AfterRefusal(moved);
+    outcome.detail = outcome.failure_reason;
+    return Record(to, "", std::move(outcome));
+  }
+
+  Result<RunStatus> Cancel() {
+    const Result<store::Run> run = store_->GetRun(plan_.run_id);
+    if (run.ok() && run->status != RunStatus::kCancelRequested && !store::IsTerminal(run->status)) {
+      const std::string why = cause_ == StopCause::kSignal
+                                  ? fmt::format("launcher received {}", SignalName(stop_signal_))
+                                  : "cancel requested";
+      if (Status moved = Move(RunStatus::kCancelRequested, why); !moved.ok()) {
+        return AfterRefusal(moved);
+      }
+    }
+    store::Transition canceled;
+    if (!ranks_.empty() && ranks_[0].exit) canceled.exit_code = ExitCode(*ranks_[0].exit);
+    return Record(RunStatus::kCanceled,
+                  fmt::format("{} processes were stopped", stopped_processes_), std::move(canceled));
+  }
+
+  Result<RunStatus> FailWith(std::string reason) {
+    spdlog::error("{}", reason);
+    store::Transition failed;
+    failed.failure_reason = reason;
+    failed.detail = std::move(reason);
+    if (!ranks_.empty()) failed.failure_log_tail = ranks_[0].log->Tail();
+    return Record(RunStatus::kFailed, failed.detail, std::move(failed));
+  }
+
+  Result<RunStatus> Record(RunStatus to, std::string detail, store::Transition transition) {
+    transition.to = to;
+    if (transition.detail.empty()) transition.detail = std::move(detail);
+    const Result<store::Run> run = store_->TransitionRun(plan_.run_id, transition);
+    if (!run.ok()) return run.status();
+    spdlog::info("run {} is {}{}", plan_.run_id, store::RunStatusName(to),
+                 transition.failure_reason.empty() ? "" : ": " + transition.failure_reason);
+    return to;
+  }
+
+  Status Move(RunStatus to, std::string detail) {
+    store::Transition transition;
+    transition.to = to;
+    transition.detail = std::move(detail);
+    return store_->TransitionRun(plan_.run_id, transition).status();
+  }
+
+  // A transition was refused: the status moved under us, normally to CancelRequested.
+  Result<RunStatus> AfterRefusal(const Status& refused) {
+    if (refused.code() != StatusCode::kFailedPrecondition) return refused;
+    KILN_ASSIGN_OR_RETURN(const store::Run run, store_->GetRun(plan_.run_id));
+    if (run.status == RunStatus::kCancelRequested) {
+      StopEverything();
+      return Cancel();
+    }
+    if (store::IsTerminal(run.status)) return run.status;
+    return refused;
+  }
+
+  // True once a cancel was asked for, through the store or a signal.
+  bool CancelSeen() {
+    ReadSignals();
+    if (cause_ == StopCause::kSignal || cause_ == StopCause::kCancelRequested) return true;
+    const Result<store::Run> run = store_->GetRun(plan_.run_id);
+    if (!run.ok()) {
+      spdlog::warn("cannot read run status: {}", run.status().ToString());
+      return false;
+    }
+    if (run->status == RunStatus::kCancelRequested) cause_ = StopCause::kCancelRequested;
+    return cause_ == StopCause::kCancelRequested;
+  }
+
+  void NoteInternal(const Status& status) {
+    spdlog::error("{}", status.ToString());
+    if (cause_ == StopCause::kNone) {
+      cause_ = StopCause::kInternal;
+      internal_error_ = status;
+    }
+  }
+
+  const LauncherOptions options_;
+  const RunDir dir_;
+  ProcessSpawner& spawner_;
+  const Clock& clock_;
+  RunPlan plan_;
+  std::unique_ptr<store::Store> store_;
+  std::optional<LauncherLock> lock_;
+  UniqueFd signal_fd_;
+  std::string marker_;
+  std::int64_t grace_seconds_ = 0;
+  std::vector<RankProcess> ranks_;
+  std::int64_t running_since_micros_ = 0;
+  StopCause cause_ = StopCause::kNone;
+  std::size_t failed_rank_ = 0;
+  int stop_signal_ = 0;
+  int stopped_processes_ = 0;
+  Status internal_error_;
+};
+
+}  // namespace
+
+Result<RunStatus> RunLauncher(const LauncherOptions& options) {
+  Launcher launcher(options);
+  return launcher.Run();
+}
+
+}  // namespace kiln::launch

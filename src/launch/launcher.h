@@ -1,0 +1,44 @@
+#pragma once
+
+// The launcher: `kiln launch <run dir>` runs one job from Queued to its end, on whatever
+// machine the compute target started it. It is the same code for every target.
+//
+// 1. Reads plan.json, opens the store, owns launcher.lock (inherited from submit, or taken).
+// 2. Preparing: materializes the snapshot into src/, links src/outputs to outputs/, copies
+//    download-mode datastores.
+// 3. Running: starts each rank in its own process group with the rank environment, its
+//    stdout and stderr captured into logs/rank-N.log.
+// 4. Supervises in one loop: log lines, child exits, SIGTERM/SIGINT/SIGHUP to the launcher
+//    (taken as a cancel), a CancelRequested status in the store (checked every
+//    poll_interval), and max_run_duration_seconds.
+// 5. Stops every process of the run when it ends, whichever way (process_sweep.h), and
+//    records the outcome: Finalizing -> Completed or Failed (with the rank, its exit code or
+//    signal, and its last 20 log lines), or Canceled.
+//
+// The launcher is a child subreaper, so nothing a rank starts can escape the sweep by
+// double-forking.
+
+#include <chrono>
+#include <filesystem>
+
+#include "common/result.h"
+#include "common/subprocess.h"
+#include "common/time.h"
+#include "store/run_status.h"
+
+namespace kiln::launch {
+
+struct LauncherOptions {
+  std::filesystem::path run_dir;
+  // A descriptor holding launcher.lock, inherited from submit; -1 takes the lock instead.
+  int lock_fd = -1;
+  ProcessSpawner* spawner = nullptr;  // RealSpawner() when null
+  const Clock* clock = nullptr;       // SystemClock() when null
+  std::chrono::milliseconds poll_interval{200};
+};
+
+// Returns the run's final status. An error means the launcher could not own the run (the
+// lock is held elsewhere, the plan or store is unreadable) or could not record an outcome.
+Result<store::RunStatus> RunLauncher(const LauncherOptions& options);
+
+}  // namespace kiln::launch

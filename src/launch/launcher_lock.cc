@@ -1,0 +1,84 @@
+#include "launch/launcher_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "common/files.h"
+#include "common/strings.h"
+
+namespace kiln::launch {
+
+Result<LauncherLock> LauncherLock::Acquire(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) return ErrnoError(fmt::format("cannot create {}", path.string()), errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return FailedPreconditionError(
+          fmt::format("another launcher owns this run (it holds {})", path.string()));
+    }
+    return ErrnoError(fmt::format("cannot lock {}", path.string()), errno);
+  }
+  return LauncherLock(std::move(fd));
+}
+
+Result<LauncherLock> LauncherLock::Adopt(int fd, const std::filesystem::path& path) {
+  UniqueFd owned(fd);
+  struct stat by_fd{};
+  struct stat by_path{};
+  if (::fstat(owned.get(), &by_fd) != 0 || ::stat(path.c_str(), &by_path) != 0 ||
+      by_fd.st_ino != by_path.st_ino || by_fd.st_dev != by_path.st_dev) {
+    return FailedPreconditionError(
+        fmt::format("descriptor {} is not the lock file {}", fd, path.string()));
+  }
+  // Re-locking a lock this open file already holds succeeds at once.
+  if (::flock(owned.get(), LOCK_EX | LOCK_NB) != 0) {
+    return FailedPreconditionError(fmt::format("descriptor {} does not hold {}", fd, path.string()));
+  }
+  LauncherLock lock(std::move(owned));
+  KILN_RETURN_IF_ERROR(lock.SetInheritable(false));
+  return lock;
+}
+
+Status LauncherLock::SetInheritable(bool inheritable) {
+  if (::fcntl(fd_.get(), F_SETFD, inheritable ? 0 : FD_CLOEXEC) != 0) {
+    return ErrnoError("fcntl on the launcher lock", errno);
+  }
+  return Status::Ok();
+}
+
+Status LauncherLock::RecordOwner() {
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_.get(), 0) != 0 ||
+      ::pwrite(fd_.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    return ErrnoError("cannot record the launcher's pid", errno);
+  }
+  return Status::Ok();
+}
+
+std::optional<int> LauncherLockOwner(const std::filesystem::path& path) {
+  const Result<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return std::nullopt;
+  const std::optional<std::int64_t> pid = ParseInt64(TrimWhitespace(*text));
+  if (!pid || *pid <= 0) return std::nullopt;
+  return static_cast<int>(*pid);
+}
+
+Result<bool> IsLauncherAlive(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return false;
+    return ErrnoError(fmt::format("cannot open {}", path.string()), errno);
+  }
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return false;  // Nobody holds it.
+  if (errno == EWOULDBLOCK) return true;
+  return ErrnoError(fmt::format("cannot probe {}", path.string()), errno);
+}
+
+}  // namespace kiln::launch

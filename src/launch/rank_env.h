@@ -1,0 +1,46 @@
+#pragma once
+
+// The environment each rank starts with (docs/run-directory.md), built in three layers:
+//   1. the launcher's own environment, without variables that describe some other run;
+//   2. the job's environment_variables;
+//   3. Kiln's variables: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, NODE_RANK,
+//      MASTER_ADDR, MASTER_PORT (torch.distributed env://), KILN_RUN_ID, KILN_RUN_DIR,
+//      KILN_RANK, KILN_EXPERIMENT, KILN_OUTPUTS_DIR, and PYTHONUNBUFFERED=1 so Python's
+//      output reaches the log as it is written.
+// A later layer wins over an earlier one.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "launch/run_dir.h"
+#include "launch/run_plan.h"
+
+namespace kiln::launch {
+
+struct RankIdentity {
+  int rank = 0;
+  int local_rank = 0;
+  int node_rank = 0;
+  int world_size = 1;
+  int local_world_size = 1;
+};
+
+struct Rendezvous {
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;
+};
+
+// The variable every process of a run carries, "KILN_RUN_ID=<id>"; it finds them.
+std::string RunMarker(std::string_view run_id);
+
+std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& base,
+                                              const RunPlan& plan, const RunDir& dir,
+                                              const RankIdentity& identity,
+                                              const Rendezvous& rendezvous);
+
+// Variables that describe one run and must not leak into another (a launcher started from
+// inside a job, a rank's environment).
+bool IsRunScopedVariable(std::string_view name);
+
+}  // namespace kiln::launch

@@ -1,0 +1,45 @@
+#include "launch/rank_env.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln::launch {
+namespace {
+
+TEST(RankEnvTest, LayersAndOverrides) {
+  RunPlan plan;
+  plan.run_id = "exp_1_abc";
+  plan.experiment = "exp";
+  plan.environment = {{"OMP_NUM_THREADS", "2"}, {"HOME", "/job/home"}};
+  const RunDir dir("/runs/exp_1_abc");
+  const std::vector<std::string> base = {"PATH=/usr/bin", "HOME=/root", "RANK=7",
+                                         "KILN_RUN_ID=parent", "KILN_HOME=/k"};
+  const std::vector<std::string> env =
+      BuildRankEnvironment(base, plan, dir, {1, 1, 0, 2, 2}, {"10.0.0.1", 29500});
+  const auto has = [&](const std::string& entry) {
+    return std::find(env.begin(), env.end(), entry) != env.end();
+  };
+  EXPECT_TRUE(has("PATH=/usr/bin"));
+  EXPECT_TRUE(has("KILN_HOME=/k"));
+  EXPECT_TRUE(has("HOME=/job/home"));
+  EXPECT_TRUE(has("OMP_NUM_THREADS=2"));
+  EXPECT_TRUE(has("RANK=1"));
+  EXPECT_TRUE(has("WORLD_SIZE=2"));
+  EXPECT_TRUE(has("LOCAL_WORLD_SIZE=2"));
+  EXPECT_TRUE(has("MASTER_ADDR=10.0.0.1"));
+  EXPECT_TRUE(has("MASTER_PORT=29500"));
+  EXPECT_TRUE(has("KILN_RUN_ID=exp_1_abc"));
+  EXPECT_TRUE(has("KILN_RUN_DIR=/runs/exp_1_abc"));
+  EXPECT_TRUE(has("KILN_OUTPUTS_DIR=/runs/exp_1_abc/outputs"));
+  EXPECT_FALSE(has("RANK=7"));
+  EXPECT_FALSE(has("KILN_RUN_ID=parent"));
+  EXPECT_TRUE(std::is_sorted(env.begin(), env.end()));
+}
+
+TEST(RankEnvTest, MarkerNamesTheRun) {
+  EXPECT_EQ(RunMarker("r1"), "KILN_RUN_ID=r1");
+  EXPECT_TRUE(IsRunScopedVariable("MASTER_PORT"));
+  EXPECT_FALSE(IsRunScopedVariable("KILN_HOME"));
+}
+
+}  // namespace
+}  // namespace kiln::launch

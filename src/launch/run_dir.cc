@@ -1,0 +1,27 @@
+#include "launch/run_dir.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "common/files.h"
+
+namespace kiln::launch {
+
+Status RunDir::Create() const {
+  KILN_RETURN_IF_ERROR(CreateDirectories(root_.parent_path()));
+  if (::mkdir(root_.c_str(), 0755) != 0) {
+    if (errno == EEXIST) {
+      return AlreadyExistsError(fmt::format("run directory {} exists already", root_.string()));
+    }
+    return ErrnoError(fmt::format("cannot create run directory {}", root_.string()), errno);
+  }
+  for (const std::filesystem::path& folder : {logs(), outputs(), metrics()}) {
+    KILN_RETURN_IF_ERROR(CreateDirectories(folder));
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln::launch

@@ -1,0 +1,49 @@
+#pragma once
+
+// RunDir: the layout of one run's directory, the contract between the launcher, the ranks
+// and every reader (docs/run-directory.md):
+//
+//   runs/<run-id>/
+//     plan.json        the resolved plan (run_plan.h)
+//     launcher.lock    held (flock) for as long as a launcher owns the run
+//     launcher.log     the launcher's own messages
+//     src/             the materialized snapshot; the ranks' working directory
+//     src/outputs ->   ../outputs, so a script's relative "outputs/" lands there
+//     outputs/         the run's artifacts
+//     logs/rank-N.log  stdout and stderr of rank N, one timestamped line each
+//     metrics/         per-rank metric spools
+//     data/            datastores in download mode
+
+#include <filesystem>
+#include <string>
+
+#include "common/status.h"
+
+namespace kiln::launch {
+
+class RunDir {
+ public:
+  explicit RunDir(std::filesystem::path root) : root_(std::move(root)) {}
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path plan() const { return root_ / "plan.json"; }
+  std::filesystem::path lock() const { return root_ / "launcher.lock"; }
+  std::filesystem::path launcher_log() const { return root_ / "launcher.log"; }
+  std::filesystem::path src() const { return root_ / "src"; }
+  std::filesystem::path outputs() const { return root_ / "outputs"; }
+  std::filesystem::path logs() const { return root_ / "logs"; }
+  std::filesystem::path rank_log(int rank) const {
+    return logs() / ("rank-" + std::to_string(rank) + ".log");
+  }
+  std::filesystem::path metrics() const { return root_ / "metrics"; }
+  std::filesystem::path data() const { return root_ / "data"; }
+
+  // Creates the root and its empty subfolders (logs/, outputs/, metrics/). AlreadyExists when
+  // the root exists: a run directory is made once.
+  Status Create() const;
+
+ private:
+  std::filesystem::path root_;
+};
+
+}  // namespace kiln::launch

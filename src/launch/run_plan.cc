@@ -1,0 +1,122 @@
+#include "launch/run_plan.h"
+
+#include <fmt/format.h>
+
+#include "common/files.h"
+
+namespace kiln::launch {
+
+using nlohmann::json;
+
+json PlanToJson(const RunPlan& plan) {
+  json data = json::array();
+  for (const data::DataBinding& binding : plan.data) {
+    data.push_back({{"param", binding.param},
+                    {"datastore", binding.datastore},
+                    {"sub_path", binding.sub_path},
+                    {"mode", std::string(data::DataModeName(binding.mode))},
+                    {"source", binding.source.string()},
+                    {"target", binding.target.string()}});
+  }
+  json environment = json::array();
+  for (const auto& [name, value] : plan.environment) {
+    environment.push_back({{"name", name}, {"value", value}});
+  }
+  return {
+      {"version", kPlanVersion},
+      {"run_id", plan.run_id},
+      {"experiment", plan.experiment},
+      {"store", plan.store_url},
+      {"snapshot", {{"store", plan.snapshot_store.string()}, {"id", plan.snapshot_id}}},
+      {"command", plan.command},
+      {"environment", environment},
+      {"data", data},
+      {"ranks",
+       {{"node_count", plan.ranks.node_count},
+        {"process_count_per_node", plan.ranks.process_count_per_node},
+        {"distributed_backend", std::string(spec::BackendName(plan.ranks.backend))}}},
+      {"max_run_duration_seconds",
+       plan.max_run_duration_seconds ? json(*plan.max_run_duration_seconds) : json(nullptr)},
+      {"use_gpu", plan.use_gpu},
+      {"spec", plan.spec},
+  };
+}
+
+Result<RunPlan> PlanFromJson(const json& in) {
+  try {
+    const int version = in.at("version").get<int>();
+    if (version != kPlanVersion) {
+      return DataLossError(
+          fmt::format("plan.json has version {}, this Kiln reads {}", version, kPlanVersion));
+    }
+    RunPlan plan;
+    plan.run_id = in.at("run_id").get<std::string>();
+    plan.experiment = in.at("experiment").get<std::string>();
+    plan.store_url = in.at("store").get<std::string>();
+    plan.snapshot_store = in.at("snapshot").at("store").get<std::string>();
+    plan.snapshot_id = in.at("snapshot").at("id").get<std::string>();
+    plan.command = in.at("command").get<std::vector<std::string>>();
+    for (const json& variable : in.at("environment")) {
+      plan.environment.emplace_back(variable.at("name").get<std::string>(),
+                                    variable.at("value").get<std::string>());
+    }
+    for (const json& item : in.at("data")) {
+      data::DataBinding binding;
+      binding.param = item.at("param").get<std::string>();
+      binding.datastore = item.at("datastore").get<std::string>();
+      binding.sub_path = item.at("sub_path").get<std::string>();
+      binding.mode = item.at("mode").get<std::string>() == "download" ? data::DataMode::kDownload
+                                                                      : data::DataMode::kMount;
+      binding.source = item.at("source").get<std::string>();
+      binding.target = item.at("target").get<std::string>();
+      plan.data.push_back(std::move(binding));
+    }
+    const json& ranks = in.at("ranks");
+    plan.ranks.node_count = ranks.at("node_count").get<int>();
+    plan.ranks.process_count_per_node = ranks.at("process_count_per_node").get<int>();
+    const auto backend = spec::ParseBackend(ranks.at("distributed_backend").get<std::string>());
+    if (!backend) return DataLossError("plan.json has an unknown distributed_backend");
+    plan.ranks.backend = *backend;
+    if (!in.at("max_run_duration_seconds").is_null()) {
+      plan.max_run_duration_seconds = in.at("max_run_duration_seconds").get<std::int64_t>();
+    }
+    plan.use_gpu = in.at("use_gpu").get<bool>();
+    plan.spec = in.at("spec");
+    if (plan.command.empty()) return DataLossError("plan.json has an empty command");
+    return plan;
+  } catch (const json::exception& error) {
+    return DataLossError(fmt::format("plan.json is unreadable: {}", error.what()));
+  }
+}
+
+Status WritePlan(const RunDir& dir, const RunPlan& plan) {
+  return WriteFileAtomically(dir.plan(), PlanToJson(plan).dump(2) + "\n");
+}
+
+Result<RunPlan> ReadPlan(const RunDir& dir) {
+  KILN_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(dir.plan()));
+  const json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return DataLossError(fmt::format("{} is not valid JSON", dir.plan().string()));
+  }
+  return PlanFromJson(parsed);
+}
+
+std::vector<std::string> BuildCommand(const spec::JobSpec& spec,
+                                      const std::vector<store::RunParam>& params,
+                                      const std::string& interpreter,
+                                      const std::filesystem::path& src_dir) {
+  std::vector<std::string> command;
+  if (spec.entry_is_python()) {
+    command = {interpreter, spec.entry_script};
+  } else {
+    command = {(src_dir / spec.entry_script).string()};
+  }
+  for (const store::RunParam& param : params) {
+    command.push_back(param.name);
+    if (param.resolved) command.push_back(*param.resolved);
+  }
+  return command;
+}
+
+}  // namespace kiln::launch

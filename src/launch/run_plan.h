@@ -1,0 +1,66 @@
+#pragma once
+
+// RunPlan: everything the launcher needs to run one job, resolved at submit and written to
+// runs/<id>/plan.json (docs/run-directory.md). The launcher reads nothing else about the
+// job, so a plan can be started on any machine that sees the run directory and the store.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "data/resolver.h"
+#include "launch/run_dir.h"
+#include "spec/job_spec.h"
+#include "store/records.h"
+
+namespace kiln::launch {
+
+inline constexpr int kPlanVersion = 1;
+
+struct RankLayout {
+  int node_count = 1;
+  int process_count_per_node = 1;
+  spec::DistributedBackend backend = spec::DistributedBackend::kNone;
+
+  int world_size() const { return node_count * process_count_per_node; }
+};
+
+struct RunPlan {
+  std::string run_id;
+  std::string experiment;
+  std::string store_url;
+  std::filesystem::path snapshot_store;
+  std::string snapshot_id;
+  // What each rank executes, run in src/. argv[0] is an absolute path.
+  std::vector<std::string> command;
+  // The job's environment_variables, applied before Kiln's own (rank_env.h).
+  std::vector<std::pair<std::string, std::string>> environment;
+  std::vector<data::DataBinding> data;
+  RankLayout ranks;
+  std::optional<std::int64_t> max_run_duration_seconds;
+  bool use_gpu = false;
+  nlohmann::json spec;  // the JobSpec's JSON form, for reference
+};
+
+nlohmann::json PlanToJson(const RunPlan& plan);
+// DataLoss for a plan this version cannot read.
+Result<RunPlan> PlanFromJson(const nlohmann::json& json);
+
+Status WritePlan(const RunDir& dir, const RunPlan& plan);
+Result<RunPlan> ReadPlan(const RunDir& dir);
+
+// The command for the job's entry script: [interpreter, script, args...] for a .py script,
+// [<src>/program, args...] otherwise. Each parameter becomes its name, then its resolved
+// value when it has one.
+std::vector<std::string> BuildCommand(const spec::JobSpec& spec,
+                                      const std::vector<store::RunParam>& params,
+                                      const std::string& interpreter,
+                                      const std::filesystem::path& src_dir);
+
+}  // namespace kiln::launch

@@ -1,0 +1,64 @@
+#include "launch/run_plan.h"
+
+#include <gtest/gtest.h>
+
+#include "common/test_dir.h"
+
+namespace kiln::launch {
+namespace {
+
+TEST(RunPlanTest, RoundTripsThroughTheFile) {
+  TestDir dir;
+  const RunDir run_dir(dir.path() / "run");
+  ASSERT_TRUE(run_dir.Create().ok());
+  RunPlan plan;
+  plan.run_id = "r";
+  plan.experiment = "e";
+  plan.store_url = "sqlite:///k/kiln.db";
+  plan.snapshot_store = "/k/snapshots";
+  plan.snapshot_id = "abc";
+  plan.command = {"/usr/bin/python3", "train.py", "--epochs", "2"};
+  plan.environment = {{"A", "1"}};
+  plan.data = {{"--data_dir", "fm", "train", data::DataMode::kDownload, "/d/fm/train",
+                "/run/data/fm/train"}};
+  plan.ranks = {1, 1, spec::DistributedBackend::kGloo};
+  plan.max_run_duration_seconds = 60;
+  plan.spec = {{"entry_script", "train.py"}};
+  ASSERT_TRUE(WritePlan(run_dir, plan).ok());
+  const Result<RunPlan> read = ReadPlan(run_dir);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(PlanToJson(*read), PlanToJson(plan));
+  EXPECT_EQ(read->data[0].mode, data::DataMode::kDownload);
+}
+
+TEST(RunPlanTest, WrongVersionIsDataLoss) {
+  nlohmann::json json = PlanToJson(RunPlan{});
+  json["version"] = 2;
+  EXPECT_EQ(PlanFromJson(json).status().code(), StatusCode::kDataLoss);
+}
+
+TEST(RunPlanTest, RunDirectoryIsMadeOnce) {
+  TestDir dir;
+  const RunDir run_dir(dir.path() / "runs/r1");
+  ASSERT_TRUE(run_dir.Create().ok());
+  EXPECT_TRUE(std::filesystem::is_directory(run_dir.logs()));
+  EXPECT_TRUE(std::filesystem::is_directory(run_dir.outputs()));
+  EXPECT_EQ(run_dir.Create().code(), StatusCode::kAlreadyExists);
+}
+
+TEST(RunPlanTest, CommandsForScriptsAndPrograms) {
+  spec::JobSpec python;
+  python.entry_script = "train.py";
+  const std::vector<store::RunParam> params = {{"--data_dir", "{datastore:fm}", "/d/fm"},
+                                               {"--verbose", {}, {}}};
+  EXPECT_EQ(BuildCommand(python, params, "/usr/bin/python3", "/run/src"),
+            (std::vector<std::string>{"/usr/bin/python3", "train.py", "--data_dir", "/d/fm",
+                                      "--verbose"}));
+  spec::JobSpec program;
+  program.entry_script = "bin/train";
+  EXPECT_EQ(BuildCommand(program, {}, "/usr/bin/python3", "/run/src"),
+            (std::vector<std::string>{"/run/src/bin/train"}));
+}
+
+}  // namespace
+}  // namespace kiln::launch
