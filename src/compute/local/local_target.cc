@@ -1,0 +1,107 @@
+#include "compute/local/local_target.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "common/unique_fd.h"
+#include "launch/rank_env.h"
+
+namespace kiln::compute {
+namespace fs = std::filesystem;
+
+int CountLocalGpus() {
+  static const std::regex kDevice("nvidia[0-9]+");
+  int count = 0;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator("/dev", error)) {
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, kDevice)) ++count;
+  }
+  return count;
+}
+
+std::string LocalHostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+LocalTarget::LocalTarget(fs::path kiln_program, ProcessSpawner& spawner)
+    : kiln_program_(std::move(kiln_program)), spawner_(spawner), host_(LocalHostName()) {}
+
+Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& source) const {
+  std::vector<std::string> problems;
+  if (spec.node_count > 1) {
+    problems.push_back(fmt::format(
+        "{}: compute target 'local' is one machine; node_count must be 1, got {} (use a cluster "
+        "compute target for more nodes)",
+        source.Where("node_count"), spec.node_count));
+  }
+  if (spec.process_count_per_node > 1) {
+    problems.push_back(fmt::format(
+        "{}: this version of Kiln starts one process per run on 'local'; got {} (several "
+        "processes per node come with distributed launch)",
+        source.Where("process_count_per_node"), spec.process_count_per_node));
+  }
+  if (spec.distributed_backend == spec::DistributedBackend::kMpi) {
+    problems.push_back(fmt::format(
+        "{}: mpi needs ranks started by mpirun, which this version of Kiln does not do yet; use "
+        "none, gloo or nccl for one process",
+        source.Where("distributed_backend")));
+  }
+  if (spec.use_gpu && CountLocalGpus() == 0) {
+    problems.push_back(fmt::format(
+        "{}: is true but this machine has no GPU (no /dev/nvidia* device); set use_gpu: false",
+        source.Where("use_gpu")));
+  }
+  if (problems.empty()) return Status::Ok();
+  std::string message;
+  for (const std::string& problem : problems) {
+    if (!message.empty()) message += "\n";
+    message += problem;
+  }
+  return InvalidArgumentError(std::move(message));
+}
+
+Status LocalTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock) {
+  UniqueFd log(::open(dir.launcher_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!log) return ErrnoError(fmt::format("cannot create {}", dir.launcher_log().string()), errno);
+  KILN_RETURN_IF_ERROR(lock.SetInheritable(true));
+
+  // The launcher must not carry variables of a run it may have been submitted from.
+  std::vector<std::string> env;
+  for (const std::string& entry : CurrentEnvironment()) {
+    const std::string name = entry.substr(0, entry.find('='));
+    if (!launch::IsRunScopedVariable(name)) env.push_back(entry);
+  }
+  SpawnOptions options;
+  options.argv = {kiln_program_.string(), "launch", dir.root().string(), "--lock-fd",
+                  std::to_string(lock.fd())};
+  options.env = std::move(env);
+  options.cwd = dir.root();
+  options.stdout_fd = log.get();
+  options.stderr_fd = log.get();
+  options.keep_fds = {lock.fd()};
+  options.detach = true;
+  Result<Subprocess> launcher = spawner_.Spawn(options);
+  if (!launcher.ok()) {
+    return launcher.status().WithPrefix(fmt::format("cannot start the launcher {}",
+                                                    kiln_program_.string()));
+  }
+  // `lock` closes here; the launcher's inherited descriptor keeps the lock.
+  return Status::Ok();
+}
+
+Result<LauncherState> LocalTarget::Probe(const store::Run& run) const {
+  if (run.host != host_) return LauncherState::kUnknown;
+  const launch::RunDir dir(run.run_dir);
+  KILN_ASSIGN_OR_RETURN(const bool alive, launch::IsLauncherAlive(dir.lock()));
+  return alive ? LauncherState::kAlive : LauncherState::kDead;
+}
+
+}  // namespace kiln::compute

@@ -1,0 +1,105 @@
+#include "compute/local/local_target.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "common/files.h"
+#include "common/strings.h"
+#include "common/test_dir.h"
+
+namespace kiln::compute {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(LocalTargetTest, AdmitsOneProcess) {
+  LocalTarget target("/bin/false", RealSpawner());
+  spec::JobSpec spec;
+  EXPECT_TRUE(target.Admit(spec, spec::SpecSource("job.yaml", {}, {})).ok());
+  spec.distributed_backend = spec::DistributedBackend::kGloo;
+  EXPECT_TRUE(target.Admit(spec, spec::SpecSource("job.yaml", {}, {})).ok());
+}
+
+TEST(LocalTargetTest, RefusesWhatItCannotRun) {
+  LocalTarget target("/bin/false", RealSpawner());
+  spec::JobSpec spec;
+  spec.node_count = 2;
+  spec.distributed_backend = spec::DistributedBackend::kMpi;
+  const Status status = target.Admit(spec, spec::SpecSource("job.yaml", {"node_count"}, {}));
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "--node-count: compute target 'local' is one machine; node_count must be 1, got 2 (use "
+            "a cluster compute target for more nodes)\n"
+            "job.yaml: distributed_backend: mpi needs ranks started by mpirun, which this version "
+            "of Kiln does not do yet; use none, gloo or nccl for one process");
+}
+
+TEST(LocalTargetTest, UseGpuNeedsAGpu) {
+  if (CountLocalGpus() > 0) GTEST_SKIP() << "this machine has a GPU";
+  LocalTarget target("/bin/false", RealSpawner());
+  spec::JobSpec spec;
+  spec.use_gpu = true;
+  EXPECT_EQ(target.Admit(spec, spec::SpecSource("job.yaml", {}, {})).message(),
+            "job.yaml: use_gpu: is true but this machine has no GPU (no /dev/nvidia* device); set "
+            "use_gpu: false");
+}
+
+// Submit hands the held lock to a detached launcher; Probe follows that process's life.
+TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
+  TestDir dir;
+  const fs::path program = dir.path() / "fake-kiln";
+  ASSERT_TRUE(WriteFileAtomically(program, "#!/bin/sh\necho \"$@\" > args\necho $$ > pid\n"
+                                           "exec sleep 1000\n")
+                  .ok());
+  ::chmod(program.c_str(), 0755);
+  const launch::RunDir run_dir(dir.path() / "runs/r1");
+  ASSERT_TRUE(run_dir.Create().ok());
+  auto lock = launch::LauncherLock::Acquire(run_dir.lock());
+  ASSERT_TRUE(lock.ok());
+  const int lock_fd = lock->fd();
+
+  LocalTarget target(program, RealSpawner());
+  ASSERT_TRUE(target.Submit(run_dir, std::move(lock).value()).ok());
+  std::string pid_text;
+  for (int i = 0; i < 300 && pid_text.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (auto text = ReadFileToString(run_dir.root() / "pid"); text.ok()) pid_text = *text;
+  }
+  ASSERT_FALSE(pid_text.empty());
+  EXPECT_EQ(*ReadFileToString(run_dir.root() / "args"),
+            "launch " + run_dir.root().string() + " --lock-fd " + std::to_string(lock_fd) + "\n");
+
+  store::Run run;
+  run.run_dir = run_dir.root().string();
+  run.host = LocalHostName();
+  EXPECT_EQ(*target.Probe(run), LauncherState::kAlive);
+  run.host = "another-host";
+  EXPECT_EQ(*target.Probe(run), LauncherState::kUnknown);
+  run.host = LocalHostName();
+
+  ::kill(static_cast<pid_t>(*ParseInt64(TrimWhitespace(pid_text))), SIGKILL);
+  LauncherState state = LauncherState::kAlive;
+  for (int i = 0; i < 300 && state == LauncherState::kAlive; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    state = *target.Probe(run);
+  }
+  EXPECT_EQ(state, LauncherState::kDead);
+}
+
+TEST(LocalTargetTest, MissingProgramIsReported) {
+  TestDir dir;
+  const launch::RunDir run_dir(dir.path() / "r");
+  ASSERT_TRUE(run_dir.Create().ok());
+  auto lock = launch::LauncherLock::Acquire(run_dir.lock());
+  ASSERT_TRUE(lock.ok());
+  LocalTarget target(dir.path() / "no-kiln", RealSpawner());
+  const Status status = target.Submit(run_dir, std::move(lock).value());
+  EXPECT_EQ(status.code(), StatusCode::kNotFound);
+  EXPECT_NE(status.message().find("cannot start the launcher"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::compute
