@@ -82,6 +82,7 @@ std::optional<Timestamp> ParseTimestamp(std::string_view text) {
 std::string FormatDuration(std::int64_t micros) {
   if (micros < 0) micros = 0;
   const std::int64_t seconds = micros / 1'000'000;
+  if (seconds < 1) return fmt::format("{}ms", micros / 1000);
   if (seconds < 60) return fmt::format("{:.1f}s", static_cast<double>(micros) / 1e6);
   if (seconds < 3600) return fmt::format("{}m{:02}s", seconds / 60, seconds % 60);
   if (seconds < 86400) return fmt::format("{}h{:02}m", seconds / 3600, (seconds % 3600) / 60);

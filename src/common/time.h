@@ -46,7 +46,7 @@ std::string FormatTimestamp(Timestamp t);
 std::string FormatTimestampShort(Timestamp t);
 // Parses the FormatTimestamp form.
 std::optional<Timestamp> ParseTimestamp(std::string_view text);
-// "3.2s", "4m12s", "2h03m", "1d04h".
+// "40ms", "3.2s", "4m12s", "2h03m", "1d04h".
 std::string FormatDuration(std::int64_t micros);
 
 }  // namespace kiln

@@ -14,6 +14,7 @@ TEST(TimeTest, FormatAndParseRoundTrip) {
 }
 
 TEST(TimeTest, Durations) {
+  EXPECT_EQ(FormatDuration(40'500), "40ms");
   EXPECT_EQ(FormatDuration(3'200'000), "3.2s");
   EXPECT_EQ(FormatDuration(252'000'000), "4m12s");
   EXPECT_EQ(FormatDuration(7'380'000'000), "2h03m");

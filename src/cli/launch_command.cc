@@ -1,0 +1,40 @@
+// kiln launch RUN_DIR [--lock-fd N]: run by compute targets, not by people.
+
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "launch/launcher.h"
+
+namespace kiln::cli {
+namespace {
+
+struct LaunchFlags {
+  std::string run_dir;
+  int lock_fd = -1;
+};
+
+Status RunLaunch(const LaunchFlags& flags, CliContext& context) {
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  launch::LauncherOptions options;
+  options.run_dir = flags.run_dir;
+  options.lock_fd = flags.lock_fd;
+  KILN_ASSIGN_OR_RETURN(const store::RunStatus status, launch::RunLauncher(options));
+  context.exit_code = ExitCodeFor(status);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddLaunchCommand(CLI::App& app, CliContext& context) {
+  auto flags = std::make_shared<LaunchFlags>();
+  CLI::App* launch = app.add_subcommand(
+      "launch",
+      "Run a submitted job's ranks from its run directory (started by compute targets)");
+  launch->add_option("run_dir", flags->run_dir, "The run directory holding plan.json")->required();
+  launch->add_option("--lock-fd", flags->lock_fd,
+                     "An inherited descriptor holding the run's launcher.lock");
+  launch->callback([flags, &context] { context.Finish(RunLaunch(*flags, context)); });
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,209 @@
+// kiln runs | show | cancel | experiments
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "client/cancel.h"
+#include "client/reconcile.h"
+#include "client/run_id.h"
+#include "common/strings.h"
+#include "launch/run_dir.h"
+#include "launch/run_plan.h"
+#include "store/record_json.h"
+
+namespace kiln::cli {
+namespace {
+
+std::string Duration(const store::Run& run) {
+  if (!run.started_at) return "-";
+  const Timestamp end = run.ended_at.value_or(SystemClock().Now());
+  return FormatDuration(end - *run.started_at);
+}
+
+struct RunsFlags {
+  std::string experiment;
+  std::string status;
+  int limit = 0;
+  bool json = false;
+};
+
+Status RunRuns(const RunsFlags& flags, CliContext& context) {
+  store::RunFilter filter;
+  if (!flags.experiment.empty()) filter.experiment = flags.experiment;
+  if (!flags.status.empty()) {
+    filter.status = store::ParseRunStatus(flags.status);
+    if (!filter.status) {
+      std::vector<std::string> names;
+      for (store::RunStatus status : store::kAllStatuses) {
+        names.emplace_back(store::RunStatusName(status));
+      }
+      return InvalidArgumentError(fmt::format("--status: unknown status '{}'; the statuses are {}",
+                                              flags.status, JoinStrings(names, ", ")));
+    }
+  }
+  filter.limit = flags.limit;
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, client::ReadRuns(*workspace, filter));
+  if (flags.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::Run& run : runs) out.push_back(store::ToJson(run));
+    PrintJson(out);
+    return Status::Ok();
+  }
+  Table table({"RUN ID", "EXPERIMENT", "STATUS", "CREATED (UTC)", "DURATION", "NAME"});
+  for (const store::Run& run : runs) {
+    table.AddRow({run.id, run.experiment, std::string(store::RunStatusName(run.status)),
+                  FormatTimestampShort(run.created_at), Duration(run), run.display_name});
+  }
+  std::cout << table.Render();
+  return Status::Ok();
+}
+
+struct ShowFlags {
+  std::string run;
+  bool json = false;
+};
+
+Status RunShow(const ShowFlags& flags, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const std::string id, client::ResolveRunId(workspace->store(), flags.run));
+  KILN_ASSIGN_OR_RETURN(const store::Run run, client::ReadRun(*workspace, id));
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::StatusChange> history,
+                        workspace->store().GetStatusHistory(id));
+  const Result<launch::RunPlan> plan = launch::ReadPlan(launch::RunDir(run.run_dir));
+  if (flags.json) {
+    nlohmann::json out = store::ToJson(run);
+    out["history"] = nlohmann::json::array();
+    for (const store::StatusChange& change : history) out["history"].push_back(store::ToJson(change));
+    out["command"] = plan.ok() ? nlohmann::json(plan->command) : nlohmann::json(nullptr);
+    PrintJson(out);
+    return Status::Ok();
+  }
+  std::string text;
+  const auto field = [&](std::string_view name, const std::string& value) {
+    if (!value.empty()) text += fmt::format("{:<11}{}\n", name, value);
+  };
+  field("Run", run.id);
+  field("Experiment", run.experiment);
+  field("Name", run.display_name);
+  field("Status", std::string(store::RunStatusName(run.status)));
+  field("Reason", run.failure_reason);
+  field("Exit code", run.exit_code ? std::to_string(*run.exit_code) : "");
+  field("Created", FormatTimestampShort(run.created_at) + " UTC");
+  field("Started", run.started_at ? FormatTimestampShort(*run.started_at) + " UTC" : "");
+  field("Ended", run.ended_at ? FormatTimestampShort(*run.ended_at) + " UTC" : "");
+  field("Duration", run.started_at ? Duration(run) : "");
+  field("Target", fmt::format("{} (host {})", run.compute_target, run.host));
+  field("Snapshot", run.snapshot_id.substr(0, 12));
+  field("Run dir", run.run_dir);
+  if (plan.ok()) {
+    std::vector<std::string> quoted;
+    for (const std::string& arg : plan->command) quoted.push_back(ShellQuote(arg));
+    field("Command", JoinStrings(quoted, " "));
+  }
+  if (!run.params.empty()) {
+    text += "Params\n";
+    for (const store::RunParam& param : run.params) {
+      std::string value = param.value.value_or("");
+      if (param.resolved && param.resolved != param.value) value += " -> " + *param.resolved;
+      text += fmt::format("  {:<20} {}", param.name, value);
+      while (text.back() == ' ') text.pop_back();
+      text += "\n";
+    }
+  }
+  if (!run.tags.empty()) {
+    text += "Tags\n";
+    for (const auto& [key, value] : run.tags) text += fmt::format("  {:<20} {}\n", key, value);
+  }
+  text += "History (UTC)\n";
+  for (const store::StatusChange& change : history) {
+    std::string line = fmt::format("  {}  {:<16}{}", FormatTimestamp(change.at).substr(0, 23),
+                                   store::RunStatusName(change.status), change.detail);
+    while (line.back() == ' ') line.pop_back();
+    text += line + "\n";
+  }
+  if (!run.failure_log_tail.empty()) {
+    text += "Last log lines\n";
+    for (const std::string& line : run.failure_log_tail) text += "  " + line + "\n";
+  }
+  std::cout << text;
+  return Status::Ok();
+}
+
+struct CancelFlags {
+  std::string run;
+  bool no_wait = false;
+  int timeout_seconds = 60;
+};
+
+Status RunCancel(const CancelFlags& flags, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const std::string id, client::ResolveRunId(workspace->store(), flags.run));
+  const auto wait = flags.no_wait ? std::chrono::milliseconds(0)
+                                  : std::chrono::milliseconds(flags.timeout_seconds * 1000LL);
+  KILN_ASSIGN_OR_RETURN(const store::Run run, client::CancelRun(*workspace, id, wait));
+  std::cout << run.id << " " << store::RunStatusName(run.status) << "\n";
+  if (!flags.no_wait && !store::IsTerminal(run.status)) {
+    return DeadlineExceededError(fmt::format(
+        "run {} is still {} after {} s; its launcher goes on stopping it", id,
+        store::RunStatusName(run.status), flags.timeout_seconds));
+  }
+  return Status::Ok();
+}
+
+Status RunExperiments(bool json, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Experiment> experiments,
+                        workspace->store().ListExperiments());
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::Experiment& experiment : experiments) out.push_back(store::ToJson(experiment));
+    PrintJson(out);
+    return Status::Ok();
+  }
+  Table table({"EXPERIMENT", "RUNS", "CREATED (UTC)"});
+  for (const store::Experiment& experiment : experiments) {
+    table.AddRow({experiment.name, std::to_string(experiment.run_count),
+                  FormatTimestampShort(experiment.created_at)});
+  }
+  std::cout << table.Render();
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddRunCommands(CLI::App& app, CliContext& context) {
+  auto runs_flags = std::make_shared<RunsFlags>();
+  CLI::App* runs = app.add_subcommand("runs", "List runs, newest first");
+  runs->add_option("--experiment", runs_flags->experiment, "Only runs of this experiment");
+  runs->add_option("--status", runs_flags->status, "Only runs in this status (e.g. Running)");
+  runs->add_option("--limit", runs_flags->limit, "At most this many runs (0: all)");
+  runs->add_flag("--json", runs_flags->json, "Print JSON (docs/cli.md)");
+  runs->callback([runs_flags, &context] { context.Finish(RunRuns(*runs_flags, context)); });
+
+  auto show_flags = std::make_shared<ShowFlags>();
+  CLI::App* show = app.add_subcommand("show", "Show one run: status, reason, params, history");
+  show->add_option("run", show_flags->run, "Run id (or its last part)")->required();
+  show->add_flag("--json", show_flags->json, "Print JSON (docs/cli.md)");
+  show->callback([show_flags, &context] { context.Finish(RunShow(*show_flags, context)); });
+
+  auto cancel_flags = std::make_shared<CancelFlags>();
+  CLI::App* cancel = app.add_subcommand(
+      "cancel", "Cancel a run: stop every process it started, then mark it Canceled");
+  cancel->add_option("run", cancel_flags->run, "Run id (or its last part)")->required();
+  cancel->add_flag("--no-wait", cancel_flags->no_wait, "Return once the cancel is requested");
+  cancel->add_option("--timeout", cancel_flags->timeout_seconds,
+                     "Seconds to wait for the run to end (default 60)");
+  cancel->callback([cancel_flags, &context] { context.Finish(RunCancel(*cancel_flags, context)); });
+
+  auto experiments_json = std::make_shared<bool>(false);
+  CLI::App* experiments = app.add_subcommand("experiments", "List experiments and their run counts");
+  experiments->add_flag("--json", *experiments_json, "Print JSON (docs/cli.md)");
+  experiments->callback(
+      [experiments_json, &context] { context.Finish(RunExperiments(*experiments_json, context)); });
+}
+
+}  // namespace kiln::cli

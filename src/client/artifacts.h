@@ -1,0 +1,32 @@
+#pragma once
+
+// A run's artifacts: the files under outputs/ in its run directory, named as
+// "outputs/<path>".
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "store/records.h"
+
+namespace kiln::client {
+
+struct Artifact {
+  std::string name;  // "outputs/model.pt"
+  std::uint64_t size = 0;
+};
+
+// Every regular file under outputs/, sorted by name.
+Result<std::vector<Artifact>> ListArtifacts(const store::Run& run);
+
+// Copies `name` (a file or folder: "outputs", "outputs/model.pt", "outputs/ckpt") into the
+// folder `destination`, as `cp -r` would: a file lands as destination/<its name>, a folder as
+// destination/<folder name>/... InvalidArgument for a name outside outputs/ (including
+// through symbolic links); NotFound for a missing one.
+Status DownloadArtifact(const store::Run& run, std::string_view name,
+                        const std::filesystem::path& destination);
+
+}  // namespace kiln::client

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+#include "client/workspace.h"
+#include "common/result.h"
+#include "store/records.h"
+
+namespace kiln::client {
+
+// Asks the run to stop (CancelRequested) and waits up to `wait` for it to end; the launcher
+// stops every process of the run and records Canceled. FailedPrecondition when the run has
+// ended already or is finalizing. Returns the run as it is when the wait ends.
+Result<store::Run> CancelRun(Workspace& workspace, std::string_view run_id,
+                             std::chrono::milliseconds wait);
+
+}  // namespace kiln::client

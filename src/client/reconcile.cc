@@ -1,0 +1,70 @@
+#include "client/reconcile.h"
+
+#include <fmt/format.h>
+
+#include "common/tunables.h"
+#include "launch/launcher_lock.h"
+#include "launch/process_sweep.h"
+#include "launch/rank_env.h"
+#include "launch/run_dir.h"
+
+namespace kiln::client {
+
+using store::RunStatus;
+
+Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
+  if (store::IsTerminal(run.status)) return run;
+  const auto target = workspace.Target(run.compute_target);
+  if (!target.ok()) return run;  // A target this Kiln does not know cannot be asked.
+  KILN_ASSIGN_OR_RETURN(const compute::LauncherState state, (*target)->Probe(run));
+  if (state != compute::LauncherState::kDead) return run;
+
+  // The launcher records the final status before it lets go of the lock, so a free lock on
+  // an unfinished run means it died. Re-read: it may have finished since our first read.
+  KILN_ASSIGN_OR_RETURN(const store::Run current, workspace.store().GetRun(run.id));
+  if (store::IsTerminal(current.status)) return current;
+
+  KILN_ASSIGN_OR_RETURN(const std::int64_t grace, ReadTunable(kKillGraceSeconds));
+  const launch::SweepResult sweep = launch::StopRunProcesses(
+      0, launch::RunMarker(run.id), std::chrono::seconds(grace), nullptr);
+  const std::optional<int> owner = launch::LauncherLockOwner(launch::RunDir(run.run_dir).lock());
+  const std::string launcher = owner ? fmt::format("the launcher (pid {})", *owner) : "the launcher";
+  const std::string stopped =
+      sweep.found == 0 ? "no process of the run was left"
+                       : fmt::format("{} processes of the run were stopped", sweep.found);
+
+  store::Transition transition;
+  if (current.status == RunStatus::kCancelRequested) {
+    transition.to = RunStatus::kCanceled;
+    transition.detail = fmt::format("{} was gone; {}", launcher, stopped);
+  } else {
+    transition.to = RunStatus::kFailed;
+    transition.failure_reason =
+        current.status == RunStatus::kQueued
+            ? fmt::format("{} stopped before the run started", launcher)
+            : fmt::format("{} died while the run was {}; {}", launcher,
+                          store::RunStatusName(current.status), stopped);
+    transition.detail = transition.failure_reason;
+  }
+  const Result<store::Run> updated = workspace.store().TransitionRun(run.id, transition);
+  if (!updated.ok() && updated.status().code() == StatusCode::kFailedPrecondition) {
+    return workspace.store().GetRun(run.id);  // Someone else settled it first.
+  }
+  return updated;
+}
+
+Result<store::Run> ReadRun(Workspace& workspace, std::string_view id) {
+  KILN_ASSIGN_OR_RETURN(const store::Run run, workspace.store().GetRun(id));
+  return Reconcile(workspace, run);
+}
+
+Result<std::vector<store::Run>> ReadRuns(Workspace& workspace, const store::RunFilter& filter) {
+  store::RunFilter active;
+  active.only_active = true;
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> unfinished,
+                        workspace.store().ListRuns(active));
+  for (const store::Run& run : unfinished) KILN_RETURN_IF_ERROR(Reconcile(workspace, run).status());
+  return workspace.store().ListRuns(filter);
+}
+
+}  // namespace kiln::client

@@ -1,0 +1,25 @@
+#pragma once
+
+// Reconciling the store with reality: a run whose launcher died (kill -9, a crash, a reboot)
+// would stay Running forever, so every read of runs first asks each unfinished run's
+// compute target whether its launcher lives. When it does not, whatever the run left
+// running is stopped (process_sweep.h) and the run becomes Failed with that reason
+// (Canceled when a cancel had been asked for).
+
+#include <string_view>
+#include <vector>
+
+#include "client/workspace.h"
+#include "common/result.h"
+#include "store/records.h"
+
+namespace kiln::client {
+
+// Returns the run as it is after reconciling.
+Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run);
+
+// GetRun / ListRuns with every unfinished run reconciled first.
+Result<store::Run> ReadRun(Workspace& workspace, std::string_view id);
+Result<std::vector<store::Run>> ReadRuns(Workspace& workspace, const store::RunFilter& filter);
+
+}  // namespace kiln::client

@@ -1,0 +1,30 @@
+#pragma once
+
+// Waiting for runs, and following their logs while they go on.
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "client/workspace.h"
+#include "common/result.h"
+#include "launch/log_format.h"
+#include "store/records.h"
+
+namespace kiln::client {
+
+struct WaitOptions {
+  // Called with each new line of rank 0's log, in order, when set.
+  std::function<void(const launch::LogLine&)> on_log_line;
+  // Give up (DeadlineExceeded) after this long; wait forever when unset.
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+// Waits until the run is Completed, Failed or Canceled and returns it. Polls the store
+// (reconciling, so a dead launcher ends the wait too), quickly at first and more slowly
+// while nothing changes. Log lines are delivered up to the end of the log.
+Result<store::Run> WaitForRun(Workspace& workspace, std::string_view run_id,
+                              const WaitOptions& options);
+
+}  // namespace kiln::client

@@ -1,0 +1,169 @@
+#include "client/submit.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "client/run_id.h"
+#include "common/files.h"
+#include "common/strings.h"
+#include "common/tunables.h"
+#include "compute/local/local_target.h"
+#include "data/resolver.h"
+#include "launch/launcher_lock.h"
+#include "launch/run_dir.h"
+#include "launch/run_plan.h"
+#include "snapshot/source_scan.h"
+#include "spec/spec_json.h"
+
+namespace kiln::client {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool IsExecutableFile(const fs::path& path) {
+  struct stat info{};
+  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+         ::access(path.c_str(), X_OK) == 0;
+}
+
+Status RefuseEnvironments(const spec::LoadedJob& job) {
+  std::vector<std::string> problems;
+  for (const auto* field : {"pip_packages", "conda_packages"}) {
+    const auto& packages = std::string_view(field) == "pip_packages" ? job.spec.pip_packages
+                                                                     : job.spec.conda_packages;
+    if (packages.empty()) continue;
+    problems.push_back(fmt::format(
+        "{}: building job environments is not in this version of Kiln yet; install the "
+        "packages for the job's interpreter and remove the field",
+        job.source.Where(field)));
+  }
+  if (problems.empty()) return Status::Ok();
+  return UnimplementedError(fmt::format("{}", fmt::join(problems, "\n")));
+}
+
+Result<std::string> FindInterpreter(const spec::LoadedJob& job) {
+  if (!job.spec.entry_is_python()) return std::string();
+  if (!job.spec.python.empty()) {
+    if (fs::path(job.spec.python).is_absolute()) return job.spec.python;
+    // A bare name ("python3.11") is looked up in PATH, as a shell would.
+    const char* path = std::getenv("PATH");
+    for (const std::string& dir : SplitString(path != nullptr ? path : "", ':')) {
+      const fs::path candidate = fs::path(dir) / job.spec.python;
+      if (!dir.empty() && IsExecutableFile(candidate)) return candidate.string();
+    }
+    return InvalidArgumentError(
+        fmt::format("{}: '{}' was not found in PATH", job.source.Where("python"), job.spec.python));
+  }
+  const std::string interpreter = ReadTunable(kKilnPython);
+  if (!IsExecutableFile(interpreter)) {
+    return InvalidArgumentError(fmt::format(
+        "{}: '{}' is not an executable file; install it, set {}, or give the job a python field",
+        kKilnPython.env, interpreter, kKilnPython.env));
+  }
+  return interpreter;
+}
+
+Result<snapshot::SnapshotInfo> TakeSnapshot(Workspace& workspace, const spec::LoadedJob& job) {
+  const std::string where = job.source.Where("source_directory");
+  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotLimits limits, snapshot::LimitsFromEnvironment());
+  Result<snapshot::SourceScan> scan = snapshot::ScanSource(job.spec.source_directory);
+  if (!scan.ok()) return scan.status().WithPrefix(where);
+  if (Status within = snapshot::CheckLimits(*scan, limits); !within.ok()) {
+    return within.WithPrefix(where);
+  }
+  const bool has_entry =
+      std::any_of(scan->files.begin(), scan->files.end(),
+                  [&](const snapshot::SourceFile& file) { return file.path == job.spec.entry_script; });
+  if (!has_entry) {
+    return InvalidArgumentError(fmt::format(
+        "{}: '{}' is excluded from the snapshot by an ignore file (.kilnignore or .gitignore) in "
+        "'{}'; re-include it with a '!{}' line",
+        job.source.Where("entry_script"), job.spec.entry_script,
+        job.spec.source_directory.string(), job.spec.entry_script));
+  }
+  snapshot::SnapshotStore snapshots(workspace.snapshots_root());
+  Result<snapshot::SnapshotInfo> info = snapshots.Create(*scan);
+  if (!info.ok()) return info.status().WithPrefix(where);
+  return info;
+}
+
+}  // namespace
+
+Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
+  const spec::JobSpec& spec = job.spec;
+  // 1-3: what can run, and with what.
+  Result<std::unique_ptr<compute::ComputeTarget>> target = workspace.Target(spec.compute_target);
+  if (!target.ok()) {
+    return Status(target.status().code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument
+                                                                  : target.status().code(),
+                  fmt::format("{}: {}", job.source.Where("compute_target"),
+                              target.status().message()));
+  }
+  KILN_RETURN_IF_ERROR((*target)->Admit(spec, job.source));
+  KILN_RETURN_IF_ERROR(RefuseEnvironments(job));
+  KILN_ASSIGN_OR_RETURN(const std::string interpreter, FindInterpreter(job));
+
+  // 4-5: data and code.
+  const std::string run_id = NewRunId(spec.experiment, SystemClock().Now());
+  const launch::RunDir run_dir(workspace.runs_root() / run_id);
+  KILN_ASSIGN_OR_RETURN(data::ResolvedParams params,
+                        data::ResolveScriptParams(spec.script_params, job.source,
+                                                  workspace.store(), run_dir.root()));
+  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot, TakeSnapshot(workspace, job));
+
+  // 6: the run directory; removed again if anything before the hand-over fails.
+  KILN_RETURN_IF_ERROR(run_dir.Create());
+  const auto discard = [&](Status status) {
+    RemoveTree(run_dir.root()).IgnoreError();
+    return status;
+  };
+  Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(run_dir.lock());
+  if (!lock.ok()) return discard(lock.status());
+  launch::RunPlan plan;
+  plan.run_id = run_id;
+  plan.experiment = spec.experiment;
+  plan.store_url = workspace.store_url();
+  plan.snapshot_store = workspace.snapshots_root();
+  plan.snapshot_id = snapshot.id;
+  plan.command = launch::BuildCommand(spec, params.params, interpreter, run_dir.src());
+  plan.environment = spec.environment_variables;
+  plan.data = params.bindings;
+  plan.ranks = {spec.node_count, spec.process_count_per_node, spec.distributed_backend};
+  plan.max_run_duration_seconds = spec.max_run_duration_seconds;
+  plan.use_gpu = spec.use_gpu;
+  plan.spec = spec::SpecToJson(spec);
+  if (Status written = launch::WritePlan(run_dir, plan); !written.ok()) return discard(written);
+
+  // 7: the record.
+  store::Run record;
+  record.id = run_id;
+  record.experiment = spec.experiment;
+  record.display_name = spec.display_name;
+  record.spec_json = plan.spec.dump();
+  record.snapshot_id = snapshot.id;
+  record.compute_target = std::string((*target)->name());
+  record.run_dir = run_dir.root().string();
+  record.host = compute::LocalHostName();
+  record.params = params.params;
+  record.tags = spec.tags;
+  Result<store::Run> created = workspace.store().CreateRun(record);
+  if (!created.ok()) return discard(created.status());
+
+  // 8: the hand-over. The run exists now, so a failure is recorded on it.
+  if (Status started = (*target)->Submit(run_dir, std::move(lock).value()); !started.ok()) {
+    store::Transition failed;
+    failed.to = store::RunStatus::kFailed;
+    failed.failure_reason = started.message();
+    failed.detail = started.message();
+    workspace.store().TransitionRun(run_id, failed).status().IgnoreError();
+    return started;
+  }
+  return SubmitResult{std::move(created).value(), snapshot};
+}
+
+}  // namespace kiln::client

@@ -1,0 +1,34 @@
+#pragma once
+
+// Submit: the one path from a loaded job spec to a running launcher, shared by the CLI and
+// the SDK.
+//
+// 1. The job's compute target admits it (node and GPU counts).
+// 2. Fields this version cannot honour yet are refused (pip_packages, conda_packages).
+// 3. The interpreter of a .py entry script is found (the job's `python`, else KILN_PYTHON).
+// 4. Datastore references in script_params are resolved against the registry.
+// 5. The source folder is scanned, checked against the snapshot limits, and snapshotted;
+//    the entry script must be in the snapshot (not ignored).
+// 6. The run directory, plan.json and the held launcher lock are made.
+// 7. The run is stored as Queued.
+// 8. The target starts the launcher, which takes over the lock.
+// Any failure in 1-7 leaves no run directory and no stored run. A failure in 8 leaves the
+// run Failed with the reason. Errors from 1-5 are InvalidArgument, ResourceExhausted or
+// Unimplemented, worded "<file>: <field>: <problem>".
+
+#include "client/workspace.h"
+#include "common/result.h"
+#include "snapshot/snapshot_store.h"
+#include "spec/spec_loader.h"
+#include "store/records.h"
+
+namespace kiln::client {
+
+struct SubmitResult {
+  store::Run run;
+  snapshot::SnapshotInfo snapshot;
+};
+
+Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job);
+
+}  // namespace kiln::client
