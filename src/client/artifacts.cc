@@ -13,12 +13,9 @@ namespace fs = std::filesystem;
 namespace {
 constexpr std::string_view kOutputs = "outputs";
 
-// Copies a tree, refusing symbolic links that lead outside `root`.
+// Copies a tree, skipping what symbolic links lead to outside `root` (as ListArtifacts does).
 Status CopyConfined(const fs::path& from, const fs::path& to, const fs::path& root) {
-  if (!IsWithin(from, root)) {
-    return InvalidArgumentError(
-        fmt::format("{} leads outside the run's outputs; it is not downloaded", from.string()));
-  }
+  if (!IsWithin(from, root)) return Status::Ok();
   std::error_code error;
   if (fs::is_directory(from, error)) {
     KILN_RETURN_IF_ERROR(CreateDirectories(to));
@@ -68,6 +65,10 @@ Status DownloadArtifact(const store::Run& run, std::string_view name,
   std::error_code error;
   if (!fs::exists(source, error)) {
     return NotFoundError(fmt::format("run {} has no artifact '{}'", run.id, text));
+  }
+  if (!IsWithin(source, outputs)) {
+    return InvalidArgumentError(
+        fmt::format("'{}' leads outside the run's outputs; it is not downloaded", text));
   }
   KILN_RETURN_IF_ERROR(CreateDirectories(destination));
   return CopyConfined(source, destination / fs::path(text).filename(), outputs);

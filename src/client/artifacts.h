@@ -24,8 +24,9 @@ Result<std::vector<Artifact>> ListArtifacts(const store::Run& run);
 
 // Copies `name` (a file or folder: "outputs", "outputs/model.pt", "outputs/ckpt") into the
 // folder `destination`, as `cp -r` would: a file lands as destination/<its name>, a folder as
-// destination/<folder name>/... InvalidArgument for a name outside outputs/ (including
-// through symbolic links); NotFound for a missing one.
+// destination/<folder name>/... InvalidArgument for a name outside outputs/ (including one
+// that is a symbolic link leading out); inside a folder such links are skipped, as
+// ListArtifacts skips them. NotFound for a missing name.
 Status DownloadArtifact(const store::Run& run, std::string_view name,
                         const std::filesystem::path& destination);
 

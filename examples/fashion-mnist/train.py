@@ -1,0 +1,145 @@
+"""Fashion-MNIST CNN, trained as a Kiln job.
+
+Reads the idx files of Debian's dataset-fashion-mnist (through a datastore passed as
+--data_dir), trains a small CNN (2 conv + batch norm + pooling, 2 linear), evaluates on the
+test set after every epoch, and writes to outputs/:
+  model.pt      the trained model as TorchScript (torch.jit.load works without this file)
+  metrics.json  test accuracy and loss, and the training loss at the start and the end
+"""
+
+import argparse
+import gzip
+import json
+import os
+import struct
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+IDX_IMAGES_MAGIC = 2051
+IDX_LABELS_MAGIC = 2049
+
+
+def read_idx(path):
+    """Reads an idx file (gzip or plain) into a numpy array."""
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        path = path + ".gz"
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    magic, count = struct.unpack(">II", data[:8])
+    if magic == IDX_IMAGES_MAGIC:
+        rows, cols = struct.unpack(">II", data[8:16])
+        return np.frombuffer(data, np.uint8, offset=16).reshape(count, 1, rows, cols)
+    if magic == IDX_LABELS_MAGIC:
+        return np.frombuffer(data, np.uint8, offset=8)
+    raise ValueError(f"{path}: not an idx file (magic {magic})")
+
+
+def load_split(data_dir, prefix, limit):
+    images = read_idx(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(os.path.join(data_dir, f"{prefix}-labels-idx1-ubyte"))
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    x = torch.from_numpy(images.astype(np.float32) / 255.0)
+    y = torch.from_numpy(labels.astype(np.int64))
+    return x, y
+
+
+class FashionCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(32)
+        self.fc1 = nn.Linear(32 * 7 * 7, 128)
+        self.dropout = nn.Dropout(0.25)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        x = self.dropout(F.relu(self.fc1(torch.flatten(x, 1))))
+        return self.fc2(x)
+
+
+def evaluate(model, x, y, batch_size=1000):
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            logits = model(x[i:i + batch_size])
+            loss += F.cross_entropy(logits, y[i:i + batch_size], reduction="sum").item()
+            correct += (logits.argmax(1) == y[i:i + batch_size]).sum().item()
+    return loss / len(x), correct / len(x)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data_dir", required=True, help="folder with the idx files")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.003, help="peak learning rate")
+    parser.add_argument("--train_limit", type=int, default=0, help="use only N training images")
+    parser.add_argument("--test_limit", type=int, default=0, help="use only N test images")
+    parser.add_argument("--threads", type=int, default=0, help="0: one per CPU we may use")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+    train_x, train_y = load_split(args.data_dir, "train", args.train_limit)
+    test_x, test_y = load_split(args.data_dir, "t10k", args.test_limit)
+    mean, std = train_x.mean(), train_x.std()
+    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    print(f"train {len(train_x)} images, test {len(test_x)}, {torch.get_num_threads()} threads")
+
+    model = FashionCNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = (len(train_x) + args.batch_size - 1) // args.batch_size
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch)
+
+    first_loss, recent = None, []
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        started = time.time()
+        order = torch.randperm(len(train_x))
+        for step in range(steps_per_epoch):
+            batch = order[step * args.batch_size:(step + 1) * args.batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train_x[batch]), train_y[batch])
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            recent = (recent + [loss.item()])[-20:]
+            if first_loss is None:
+                first_loss = loss.item()
+            if (step + 1) % 100 == 0:
+                print(f"epoch {epoch} step {step + 1}/{steps_per_epoch} "
+                      f"loss {sum(recent) / len(recent):.4f}")
+        test_loss, test_accuracy = evaluate(model, test_x, test_y)
+        print(f"epoch {epoch}/{args.epochs} train_loss {sum(recent) / len(recent):.4f} "
+              f"test_loss {test_loss:.4f} test_accuracy {test_accuracy:.4f} "
+              f"({time.time() - started:.1f}s)")
+
+    os.makedirs("outputs", exist_ok=True)
+    model.eval()
+    torch.jit.script(model).save("outputs/model.pt")
+    metrics = {"test_accuracy": test_accuracy, "test_loss": test_loss,
+               "first_train_loss": first_loss, "last_train_loss": sum(recent) / len(recent),
+               "epochs": args.epochs, "train_images": len(train_x), "test_images": len(test_x),
+               "classes": CLASSES}
+    with open("outputs/metrics.json", "w") as f:
+        json.dump(metrics, f, indent=2)
+    print(f"test_accuracy {test_accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+// The Fashion-MNIST example as a Kiln job, trained briefly on a subset: it must still learn
+// (the training loss falls, the test accuracy is far above chance) and leave a loadable
+// TorchScript model. The full run to the accuracy bar is the slow test example_full.sh.
+
+#include "e2e/kiln_fixture.h"
+#include "common/files.h"
+
+namespace kiln::e2e {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr const char* kData = "/usr/share/datasets/fashion-mnist";
+constexpr double kChance = 0.1;
+
+class ExampleTest : public KilnTest {};
+
+TEST_F(ExampleTest, LearnsOnASubset) {
+  ASSERT_TRUE(fs::exists(kData)) << "install dataset-fashion-mnist (scripts/setup.sh)";
+  ASSERT_EQ(Kiln({"datastore", "register", "fashion_mnist", "--path", kData}).exit.code, 0);
+  const fs::path job = fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist/job.yaml";
+  const CapturedRun run =
+      Kiln({"submit", job.string(), "--stream", "--", "--epochs", "2", "--train_limit", "6000",
+            "--test_limit", "2000", "--batch_size", "64"},
+           {}, {}, std::chrono::seconds(540));
+  ASSERT_EQ(run.exit.code, 0) << run.out << run.err;
+  const std::string id = FirstLine(run.out);
+  EXPECT_NE(run.out.find("epoch 2/2"), std::string::npos) << run.out;
+
+  const auto metrics = nlohmann::json::parse(*ReadFileToString(RunDir(id) / "outputs/metrics.json"));
+  const double accuracy = metrics["test_accuracy"];
+  EXPECT_GT(accuracy, 6 * kChance) << "accuracy " << accuracy;
+  EXPECT_LT(metrics["last_train_loss"].get<double>(), 0.6 * metrics["first_train_loss"].get<double>());
+  EXPECT_EQ(metrics["train_images"], 6000);
+
+  SpawnOptions load;
+  load.argv = {"/usr/bin/python3", "-c",
+               "import sys, torch; m = torch.jit.load(sys.argv[1]); "
+               "print(tuple(m(torch.zeros(3, 1, 28, 28)).shape))",
+               (RunDir(id) / "outputs/model.pt").string()};
+  const Result<CapturedRun> loaded = RunAndCapture(load, std::chrono::seconds(120));
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->out, "(3, 10)\n") << loaded->err;
+}
+
+}  // namespace
+}  // namespace kiln::e2e

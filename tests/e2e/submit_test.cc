@@ -1,0 +1,222 @@
+// kiln submit end to end: lifecycle, failure reasons, validation that leaves nothing behind,
+// flags, and entries that are not Python.
+
+#include <fmt/format.h>
+
+#include "e2e/kiln_fixture.h"
+#include "common/files.h"
+
+namespace kiln::e2e {
+namespace {
+namespace fs = std::filesystem;
+
+class SubmitTest : public KilnTest {};
+
+constexpr const char* kHello = R"(import os, sys
+print("hello", sys.argv[1:])
+print("warning", file=sys.stderr)
+os.makedirs("outputs", exist_ok=True)
+open("outputs/result.txt", "w").write(os.environ["KILN_RUN_ID"])
+)";
+
+TEST_F(SubmitTest, StreamFollowsTheRunAndExitsWithItsResult) {
+  const fs::path project = Project("proj", {{"train.py", kHello},
+                                            {"job.yaml",
+                                             "entry_script: train.py\n"
+                                             "experiment: hello\n"
+                                             "script_params: {--epochs: 2, --verbose: }\n"}});
+  const CapturedRun run = Kiln({"submit", (project / "job.yaml").string(), "--stream"});
+  ASSERT_EQ(run.exit.code, 0) << run.err;
+  const std::string id = FirstLine(run.out);
+  EXPECT_TRUE(id.starts_with("hello_")) << id;
+  EXPECT_NE(run.out.find("hello ['--epochs', '2', '--verbose']"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("warning"), std::string::npos);
+  EXPECT_NE(run.err.find("Completed"), std::string::npos) << run.err;
+
+  const nlohmann::json shown = KilnJson({"show", id, "--json"});
+  EXPECT_EQ(shown["status"], "Completed");
+  EXPECT_EQ(shown["exit_code"], 0);
+  EXPECT_EQ(shown["experiment"], "hello");
+  std::vector<std::string> history;
+  for (const auto& change : shown["history"]) history.push_back(change["status"]);
+  EXPECT_EQ(history, (std::vector<std::string>{"Queued", "Preparing", "Running", "Finalizing",
+                                               "Completed"}));
+  EXPECT_EQ(*ReadFileToString(RunDir(id) / "outputs/result.txt"), id);
+
+  const nlohmann::json runs = KilnJson({"runs", "--json"});
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["id"], id);
+  const CapturedRun table = Kiln({"runs"});
+  EXPECT_NE(table.out.find(id), std::string::npos);
+  EXPECT_NE(table.out.find("Completed"), std::string::npos);
+  const nlohmann::json experiments = KilnJson({"experiments", "--json"});
+  ASSERT_EQ(experiments.size(), 1u);
+  EXPECT_EQ(experiments[0]["run_count"], 1);
+}
+
+TEST_F(SubmitTest, FailedRunKeepsReasonExitCodeAndTail) {
+  const fs::path project = Project(
+      "proj", {{"train.py", "for i in range(30): print('line', i)\nraise SystemExit(7)\n"}});
+  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(),
+                                "--entry-script", "train.py", "--wait"});
+  EXPECT_EQ(run.exit.code, 1) << run.err;
+  EXPECT_NE(run.err.find("rank 0 exited with code 7"), std::string::npos) << run.err;
+  const nlohmann::json shown = KilnJson({"show", FirstLine(run.out), "--json"});
+  EXPECT_EQ(shown["status"], "Failed");
+  EXPECT_EQ(shown["exit_code"], 7);
+  EXPECT_EQ(shown["failure_reason"], "rank 0 exited with code 7");
+  ASSERT_EQ(shown["failure_log_tail"].size(), 20u);
+  EXPECT_EQ(shown["failure_log_tail"].back(), "line 29");
+}
+
+TEST_F(SubmitTest, PythonTracebackIsInTheTail) {
+  const fs::path project = Project("proj", {{"train.py", "def f():\n  raise ValueError('bad lr')\nf()\n"}});
+  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(),
+                                "--entry-script", "train.py", "--wait"});
+  EXPECT_EQ(run.exit.code, 1);
+  const nlohmann::json shown = KilnJson({"show", FirstLine(run.out), "--json"});
+  EXPECT_EQ(shown["failure_log_tail"].back(), "ValueError: bad lr");
+}
+
+TEST_F(SubmitTest, InvalidSpecIsRefusedAndLeavesNothing) {
+  const fs::path project =
+      Project("proj", {{"train.py", "print(1)\n"},
+                       {"job.yaml", "source_directory: .\nentry_script: train.py\nnode_count: 0\n"},
+                       {"typo.yaml", "entry_script: train.py\nnode_cout: 2\n"},
+                       {"multi.yaml", "entry_script: train.py\nnode_count: 2\n"},
+                       {"missing.yaml", "source_directory: ./proj\nentry_script: train.py\n"}});
+  const CapturedRun zero = Kiln({"submit", "job.yaml"}, {}, project);
+  EXPECT_EQ(zero.exit.code, 2);
+  EXPECT_EQ(zero.err, "error: job.yaml: node_count: must be >= 1, got 0\n");
+  EXPECT_EQ(zero.out, "");
+
+  const CapturedRun typo = Kiln({"submit", "typo.yaml"}, {}, project);
+  EXPECT_EQ(typo.exit.code, 2);
+  EXPECT_EQ(typo.err, "error: typo.yaml: unknown field 'node_cout'; did you mean 'node_count'?\n");
+
+  const CapturedRun multi = Kiln({"submit", "multi.yaml"}, {}, project);
+  EXPECT_EQ(multi.exit.code, 2);
+  EXPECT_EQ(multi.err,
+            "error: multi.yaml: node_count is 2 but distributed_backend is none; set mpi, gloo or "
+            "nccl\n");
+
+  const CapturedRun missing = Kiln({"submit", "missing.yaml"}, {}, project);
+  EXPECT_EQ(missing.exit.code, 2);
+  EXPECT_EQ(missing.err, "error: missing.yaml: source_directory: './proj' does not exist\n");
+
+  const CapturedRun flag = Kiln({"submit", "job.yaml", "--node-count", "1", "--experiment", "a b"},
+                                {}, project);
+  EXPECT_EQ(flag.exit.code, 2);
+  EXPECT_NE(flag.err.find("--experiment: must be 1 to 64 letters"), std::string::npos) << flag.err;
+
+  EXPECT_TRUE(KilnJson({"runs", "--json"}).empty());
+  EXPECT_FALSE(fs::exists(home() / "runs"));
+}
+
+TEST_F(SubmitTest, FieldsTheMachineCannotHonourAreRefused) {
+  const fs::path project = Project("proj", {{"train.py", "print(1)\n"}});
+  const std::vector<std::string> base = {"submit", "--source-directory", project.string(),
+                                         "--entry-script", "train.py"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Kiln(args);
+  };
+  const CapturedRun pip = with({"--pip-package", "requests"});
+  EXPECT_EQ(pip.exit.code, 2);
+  EXPECT_NE(pip.err.find("--pip-package: building job environments is not in this version"),
+            std::string::npos)
+      << pip.err;
+  const CapturedRun target = with({"--compute-target", "gpu-cluster"});
+  EXPECT_EQ(target.exit.code, 2);
+  EXPECT_EQ(target.err,
+            "error: --compute-target: unknown compute target 'gpu-cluster'; the targets are: "
+            "local\n");
+  const CapturedRun python = with({"--python", "/usr/bin/no-such-python"});
+  EXPECT_EQ(python.exit.code, 2);
+  EXPECT_EQ(python.err, "error: --python: '/usr/bin/no-such-python' is not an executable file\n");
+  const CapturedRun interpreter = Kiln(base, {{"KILN_PYTHON", "/nope/python"}});
+  EXPECT_EQ(interpreter.exit.code, 2);
+  EXPECT_NE(interpreter.err.find("KILN_PYTHON: '/nope/python' is not an executable file"),
+            std::string::npos);
+  EXPECT_TRUE(KilnJson({"runs", "--json"}).empty());
+}
+
+TEST_F(SubmitTest, FlagsAndPassthroughArgumentsBecomeScriptParams) {
+  const fs::path project = Project(
+      "proj", {{"train.py", "import sys\nprint(sys.argv[1:])\n"},
+               {"job.yaml", "entry_script: train.py\nscript_params: {--epochs: 5, --lr: 0.1}\n"}});
+  const CapturedRun run =
+      Kiln({"submit", (project / "job.yaml").string(), "--stream", "--script-param", "--lr=0.5",
+            "--tag", "owner=ana", "--", "--epochs", "1", "--verbose", "--seed=3", "data.csv"});
+  ASSERT_EQ(run.exit.code, 0) << run.err;
+  EXPECT_NE(run.out.find("['--epochs', '1', '--lr', '0.5', '--verbose', '--seed', '3', 'data.csv']"),
+            std::string::npos)
+      << run.out;
+  const nlohmann::json shown = KilnJson({"show", FirstLine(run.out), "--json"});
+  EXPECT_EQ(shown["tags"]["owner"], "ana");
+  EXPECT_EQ(shown["params"][1]["value"], "0.5");
+}
+
+TEST_F(SubmitTest, EnvironmentVariablesReachTheRank) {
+  const fs::path project = Project(
+      "proj", {{"train.py", "import os\nprint(os.environ['MY_VAR'], os.environ['RANK'], "
+                            "os.environ['WORLD_SIZE'], os.getcwd().endswith('/src'))\n"}});
+  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(), "--entry-script",
+                                "train.py", "--env", "MY_VAR=forty two", "--stream"});
+  ASSERT_EQ(run.exit.code, 0) << run.err;
+  EXPECT_NE(run.out.find("forty two 0 1 True"), std::string::npos) << run.out;
+}
+
+TEST_F(SubmitTest, CompiledProgramIsAValidEntry) {
+  const fs::path project = Project("proj", {{"main.cc", "#include <cstdio>\nint main(int c, char** v) "
+                                                        "{ std::printf(\"native %s\\n\", v[1]); }\n"}});
+  SpawnOptions compile;
+  compile.argv = {"g++", "-O1", "-o", (project / "train").string(), (project / "main.cc").string()};
+  const Result<CapturedRun> compiled = RunAndCapture(compile, std::chrono::seconds(120));
+  ASSERT_TRUE(compiled.ok() && compiled->exit.success()) << "g++ failed";
+  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(), "--entry-script",
+                                "train", "--script-param", "hello", "--stream"});
+  ASSERT_EQ(run.exit.code, 0) << run.err;
+  EXPECT_NE(run.out.find("native hello"), std::string::npos) << run.out;
+}
+
+TEST_F(SubmitTest, DurationLimitEndsAHangingRun) {
+  const fs::path project = Project("proj", {{"train.py", "import time\nprint('hang')\ntime.sleep(600)\n"}});
+  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(), "--entry-script",
+                                "train.py", "--max-run-duration-seconds", "1", "--wait"});
+  EXPECT_EQ(run.exit.code, 1);
+  const std::string id = FirstLine(run.out);
+  const nlohmann::json shown = KilnJson({"show", id, "--json"});
+  EXPECT_EQ(shown["failure_reason"],
+            "the run exceeded max_run_duration_seconds (1 s) and was stopped");
+  EXPECT_EQ(RunProcessCount(id), 0u);
+}
+
+TEST_F(SubmitTest, LogsCanBeReadAndFollowed) {
+  const fs::path project = Project(
+      "proj", {{"train.py", "import time\nfor i in range(5):\n  print('step', i)\n  time.sleep(0.1)\n"}});
+  const std::string id = SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+  const CapturedRun follow = Kiln({"logs", id, "-f"});
+  EXPECT_EQ(follow.exit.code, 0);
+  EXPECT_EQ(follow.out, "step 0\nstep 1\nstep 2\nstep 3\nstep 4\n");
+  const CapturedRun stamped = Kiln({"logs", id, "--timestamps"});
+  EXPECT_TRUE(stamped.out.starts_with("20")) << stamped.out;
+  const CapturedRun json = Kiln({"logs", id, "--json"});
+  const nlohmann::json first = nlohmann::json::parse(FirstLine(json.out));
+  EXPECT_EQ(first["text"], "step 0");
+  EXPECT_EQ(first["stream"], "out");
+  // The run's last 8 hex digits name it too.
+  EXPECT_EQ(Kiln({"logs", id.substr(id.rfind('_') + 1)}).out, follow.out);
+}
+
+TEST_F(SubmitTest, UnknownRunsAreNotFound) {
+  const CapturedRun show = Kiln({"show", "nope_1_deadbeef"});
+  EXPECT_EQ(show.exit.code, 3);
+  EXPECT_EQ(show.err, "error: run 'nope_1_deadbeef' does not exist (see 'kiln runs')\n");
+  EXPECT_EQ(Kiln({"logs", "deadbeef"}).exit.code, 3);
+  EXPECT_EQ(Kiln({"cancel", "deadbeef"}).exit.code, 3);
+}
+
+}  // namespace
+}  // namespace kiln::e2e
