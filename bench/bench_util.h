@@ -1,0 +1,70 @@
+#pragma once
+
+// Helpers shared by the benchmarks: timing a command, medians, a scratch KILN_HOME.
+// Benchmarks print figures; they assert nothing about speed (the machines are shared).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/subprocess.h"
+
+namespace kiln::bench {
+
+inline double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// Runs the command to its end and returns its wall time in milliseconds; exits the
+// benchmark when the command fails, printing its output.
+inline double TimeCommand(const SpawnOptions& options,
+                          std::chrono::seconds timeout = std::chrono::seconds(600)) {
+  const auto start = std::chrono::steady_clock::now();
+  const Result<CapturedRun> run = RunAndCapture(options, timeout);
+  const auto end = std::chrono::steady_clock::now();
+  if (!run.ok() || !run->exit.success()) {
+    std::fprintf(stderr, "benchmark command %s failed: %s\n%s%s\n", options.argv[0].c_str(),
+                 run.ok() ? run->exit.Describe().c_str() : run.status().ToString().c_str(),
+                 run.ok() ? run->out.c_str() : "", run.ok() ? run->err.c_str() : "");
+    std::exit(1);
+  }
+  return std::chrono::duration<double, std::milli>(end - start).count();
+}
+
+// The environment for kiln commands of a benchmark, with its own KILN_HOME.
+inline std::vector<std::string> KilnEnvironment(const std::filesystem::path& home,
+                                                const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> env;
+  for (const std::string& entry : CurrentEnvironment()) {
+    if (!entry.starts_with("KILN_")) env.push_back(entry);
+  }
+  env.push_back("KILN_HOME=" + home.string());
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+// A scratch folder under $TMPDIR, removed when the benchmark ends.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/kiln-bench-XXXXXX";
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace kiln::bench
