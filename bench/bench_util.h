@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/subprocess.h"
+#include "common/test_dir.h"
 
 namespace kiln::bench {
 
@@ -48,23 +49,5 @@ inline std::vector<std::string> KilnEnvironment(const std::filesystem::path& hom
   env.insert(env.end(), extra.begin(), extra.end());
   return env;
 }
-
-// A scratch folder under $TMPDIR, removed when the benchmark ends.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/kiln-bench-XXXXXX";
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace kiln::bench

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   const int files = argc > 1 ? std::atoi(argv[1]) : 10'000;
   const std::size_t bytes_per_file = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 100'000;
   const int resubmits = argc > 3 ? std::atoi(argv[3]) : 5;
-  ScratchDir scratch;
+  TestDir scratch;  // removed when the benchmark ends
   const auto project = scratch.path() / "big";
   const auto home = scratch.path() / "home";
   std::fprintf(stderr, "writing %d files of %zu bytes...\n", files, bytes_per_file);

@@ -14,7 +14,7 @@ using namespace kiln::bench;
 
 int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::atoi(argv[1]) : 10;
-  ScratchDir scratch;
+  TestDir scratch;  // removed when the benchmark ends
   const auto project = scratch.path() / "noop";
   if (!CreateDirectories(project).ok() ||
       !WriteFileAtomically(project / "noop.py", "pass\n").ok()) {

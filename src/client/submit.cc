@@ -43,7 +43,7 @@ Status RefuseEnvironments(const spec::LoadedJob& job) {
         job.source.Where(field)));
   }
   if (problems.empty()) return Status::Ok();
-  return UnimplementedError(fmt::format("{}", fmt::join(problems, "\n")));
+  return UnimplementedError(JoinStrings(problems, "\n"));
 }
 
 Result<std::string> FindInterpreter(const spec::LoadedJob& job) {

@@ -16,8 +16,6 @@
 namespace kiln {
 namespace fs = std::filesystem;
 
-namespace {
-
 Status WriteAll(int fd, std::string_view data, const fs::path& path) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
@@ -29,8 +27,6 @@ Status WriteAll(int fd, std::string_view data, const fs::path& path) {
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 Result<std::string> ReadFileToString(const fs::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

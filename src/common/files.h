@@ -14,6 +14,10 @@ namespace kiln {
 
 Result<std::string> ReadFileToString(const std::filesystem::path& path);
 
+// Writes all of `data` to `fd`, retrying short writes and EINTR; `path` names the file in
+// errors.
+Status WriteAll(int fd, std::string_view data, const std::filesystem::path& path);
+
 // Writes `contents` to a temporary file beside `path`, fsyncs it and renames it over
 // `path`: readers see the old or the new file, never a torn one. Concurrent writers (threads
 // or processes) are safe; the last rename wins.

@@ -1,7 +1,7 @@
 #pragma once
 
-// TestDir: a fresh temporary directory for one test, removed with everything in it when
-// the test ends. Test-only.
+// TestDir: a fresh temporary directory under $TMPDIR for one test or benchmark, removed with
+// everything in it when it goes out of scope.
 
 #include <stdlib.h>
 
@@ -15,7 +15,7 @@ class TestDir {
  public:
   TestDir() {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/kiln-test-XXXXXX";
+    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/kiln-scratch-XXXXXX";
     char* made = ::mkdtemp(pattern.data());
     path_ = made != nullptr ? std::filesystem::path(made) : std::filesystem::path();
   }

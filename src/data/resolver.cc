@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/files.h"
+#include "common/strings.h"
 
 namespace kiln::data {
 namespace fs = std::filesystem;
@@ -66,14 +67,7 @@ Result<ResolvedParams> ResolveScriptParams(const std::vector<spec::ScriptParam>&
     run_param.resolved = std::move(value);
     resolved.params.push_back(std::move(run_param));
   }
-  if (!problems.empty()) {
-    std::string message;
-    for (const std::string& problem : problems) {
-      if (!message.empty()) message += "\n";
-      message += problem;
-    }
-    return InvalidArgumentError(std::move(message));
-  }
+  if (!problems.empty()) return InvalidArgumentError(JoinStrings(problems, "\n"));
   return resolved;
 }
 

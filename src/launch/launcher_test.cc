@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "launch/launcher_lock.h"
 #include "common/process_table.h"
+#include "common/random.h"
 #include "common/test_dir.h"
 #include "launch/log_format.h"
 #include "launch/rank_env.h"
@@ -45,7 +46,9 @@ class LauncherTest : public ::testing::Test {
 
   // Snapshots a source folder holding `script` as run.sh, and creates a Queued run for it.
   std::string MakeRun(const std::string& script, std::optional<std::int64_t> max_seconds = {}) {
-    const std::string id = "run" + std::to_string(++runs_);
+    // Ids are unique across processes, as real ones are: tests running in parallel find
+    // their processes by the id.
+    const std::string id = "run" + std::to_string(++runs_) + "_" + RandomHex(8);
     const fs::path src = dir_.path() / ("src-" + id);
     EXPECT_TRUE(CreateDirectories(src).ok());
     EXPECT_TRUE(WriteFileAtomically(src / "run.sh", "#!/bin/sh\n" + script).ok());

@@ -7,12 +7,14 @@
 
 #include <fmt/format.h>
 
+#include "common/files.h"
+
 namespace kiln::launch {
 
 Result<RankLog> RankLog::Open(const std::filesystem::path& path, const Clock& clock) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!fd) return ErrnoError(fmt::format("cannot open log {}", path.string()), errno);
-  return RankLog(std::move(fd), clock);
+  return RankLog(std::move(fd), path, clock);
 }
 
 Status RankLog::Emit(Stream stream, std::string_view text) {
@@ -25,16 +27,7 @@ Status RankLog::Emit(Stream stream, std::string_view text) {
 }
 
 Status RankLog::EmitLine(Stream stream, std::string_view text) {
-  const std::string line = FormatLogLine(clock_->Now(), stream, text);
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd_.get(), rest.data(), rest.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("write rank log", errno);
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
+  KILN_RETURN_IF_ERROR(WriteAll(fd_.get(), FormatLogLine(clock_->Now(), stream, text), path_));
   tail_.emplace_back(text);
   if (tail_.size() > kTailLines) tail_.pop_front();
   return Status::Ok();

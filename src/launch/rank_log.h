@@ -45,13 +45,15 @@ class RankLog {
     std::string text;
     std::int64_t since_micros = 0;
   };
-  RankLog(UniqueFd fd, const Clock& clock) : fd_(std::move(fd)), clock_(&clock) {}
+  RankLog(UniqueFd fd, std::filesystem::path path, const Clock& clock)
+      : fd_(std::move(fd)), path_(std::move(path)), clock_(&clock) {}
   // Writes `text` as one line, or several when it is longer than kMaxLineBytes.
   Status Emit(Stream stream, std::string_view text);
   Status EmitLine(Stream stream, std::string_view text);
   Pending& PendingFor(Stream stream) { return stream == Stream::kOut ? out_ : err_; }
 
   UniqueFd fd_;
+  std::filesystem::path path_;
   const Clock* clock_;
   Pending out_;
   Pending err_;

@@ -24,19 +24,6 @@ constexpr std::size_t kCopyBuffer = 1 << 20;
 constexpr unsigned kObjectMode = 0444;
 constexpr std::size_t kCacheKeyDigits = 24;
 
-Status WriteAll(int fd, const char* data, std::size_t size, const fs::path& path) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(fmt::format("write {}", path.string()), errno);
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return Status::Ok();
-}
-
 bool Exists(const fs::path& path) { return ::access(path.c_str(), F_OK) == 0; }
 
 }  // namespace
@@ -78,7 +65,8 @@ Result<std::string> SnapshotStore::StoreObject(const SourceScan& scan, const Sou
     }
     if (n == 0) break;
     hash.Update(buffer.data(), static_cast<std::size_t>(n));
-    if (Status written = WriteAll(out.get(), buffer.data(), static_cast<std::size_t>(n), temp);
+    if (Status written =
+            WriteAll(out.get(), std::string_view(buffer.data(), static_cast<std::size_t>(n)), temp);
         !written.ok()) {
       ::unlink(temp.c_str());
       return written;

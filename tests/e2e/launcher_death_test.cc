@@ -44,6 +44,9 @@ TEST_F(LauncherDeathTest, StreamingEndsWhenTheLauncherDies) {
   const auto project = Project("proj", {{"train.py", "import time\nprint('up', flush=True)\ntime.sleep(1000)\n"}});
   const std::string id = SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
   ASSERT_TRUE(WaitForStatus(id, "Running"));
+  for (int i = 0; i < 500 && Kiln({"logs", id}).out.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   const auto pid = ParseInt64(TrimWhitespace(*ReadFileToString(RunDir(id) / "launcher.lock")));
   ASSERT_TRUE(pid.has_value());
   ::kill(static_cast<pid_t>(*pid), SIGKILL);

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "common/unique_fd.h"
 #include "launch/rank_env.h"
 
@@ -60,12 +61,7 @@ Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
         source.Where("use_gpu")));
   }
   if (problems.empty()) return Status::Ok();
-  std::string message;
-  for (const std::string& problem : problems) {
-    if (!message.empty()) message += "\n";
-    message += problem;
-  }
-  return InvalidArgumentError(std::move(message));
+  return InvalidArgumentError(JoinStrings(problems, "\n"));
 }
 
 Status LocalTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock) {

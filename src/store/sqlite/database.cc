@@ -1,5 +1,8 @@
 #include "store/sqlite/database.h"
 
+#include <chrono>
+#include <thread>
+
 #include <fmt/format.h>
 
 namespace kiln::store::sqlite {
@@ -104,10 +107,22 @@ Result<Database> Database::Open(const std::filesystem::path& path, int busy_time
   sqlite3_busy_timeout(raw, busy_timeout_ms);
   Database db(std::move(handle), path);
   // WAL lets readers run while one writer commits; NORMAL sync keeps every commit atomic
-  // and loses at most the last commits on power loss, never the file.
-  KILN_RETURN_IF_ERROR(db.Execute(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
-  return db;
+  // and loses at most the last commits on power loss, never the file. Switching a new file
+  // to WAL can fail with BUSY at once, without the busy handler (SQLite's way of avoiding a
+  // deadlock between openers), so it is retried here for as long as the busy timeout.
+  constexpr std::chrono::milliseconds kRetryPause{5};
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  while (true) {
+    Status pragmas = db.Execute(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    if (pragmas.ok()) return db;
+    if (pragmas.code() != StatusCode::kUnavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return pragmas;
+    }
+    std::this_thread::sleep_for(kRetryPause);
+  }
 }
 
 Result<Statement> Database::Prepare(std::string_view sql) {

@@ -76,7 +76,21 @@ CREATE TABLE datastores (
 
 int LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
 
+namespace {
+
+// The applied version, read without taking the write lock; 0 for a new file.
+int AppliedVersion(Database& db) {
+  auto query = db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!query.ok()) return 0;  // No table yet.
+  auto row = query->Step();
+  return row.ok() && *row ? static_cast<int>(query->ColumnInt(0)) : 0;
+}
+
+}  // namespace
+
 Status Migrate(Database& db) {
+  // Most opens find the schema current: they read, and never queue for the write lock.
+  if (AppliedVersion(db) == LatestSchemaVersion()) return Status::Ok();
   KILN_RETURN_IF_ERROR(db.Execute("BEGIN IMMEDIATE"));
   const auto rollback = [&](Status status) {
     db.Execute("ROLLBACK").IgnoreError();
