@@ -6,6 +6,8 @@
 //
 //   build/bench/snapshot_resubmit [files [bytes_per_file [resubmits]]]
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -13,8 +15,6 @@
 #include "bench/bench_util.h"
 #include "common/files.h"
 #include "common/strings.h"
-
-#include <fmt/format.h>
 
 using namespace kiln;
 using namespace kiln::bench;
@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
   const std::vector<std::string> env =
       KilnEnvironment(home, {"KILN_SNAPSHOT_MAX_MB=100000", "KILN_SNAPSHOT_MAX_FILES=1000000"});
   SpawnOptions submit;
-  submit.argv = {KILN_BINARY, "submit", "--source-directory", project.string(), "--entry-script",
-                 "noop.py"};
+  submit.argv = {KILN_BINARY,      "submit",         "--source-directory",
+                 project.string(), "--entry-script", "noop.py"};
   submit.env = env;
   SpawnOptions logs;
   logs.argv = {KILN_BINARY, "logs"};
@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
   }
   const double total = static_cast<double>(files) * static_cast<double>(bytes_per_file);
   const double again = Median(again_ms);
-  std::printf("snapshot_resubmit: %s in %s files\n", HumanBytes(static_cast<std::uint64_t>(total)).c_str(),
+  std::printf("snapshot_resubmit: %s in %s files\n",
+              HumanBytes(static_cast<std::uint64_t>(total)).c_str(),
               HumanCount(static_cast<std::uint64_t>(files)).c_str());
   std::printf("  first submit (reads and stores every file)  %9.1f ms  (%.0f MB/s)\n", first_ms,
               total / 1e6 / (first_ms / 1e3));

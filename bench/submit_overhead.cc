@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   direct.cwd = project;
   SpawnOptions submit;
   submit.argv = {KILN_BINARY, "submit", "--source-directory", project.string(), "--entry-script",
-                 "noop.py", "--wait"};
+                 "noop.py",   "--wait"};
   submit.env = env;
 
   TimeCommand(direct);  // warm-up: page cache, interpreter

@@ -1,8 +1,8 @@
 // kiln artifacts | download | snapshot
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -91,8 +91,8 @@ void AddArtifactCommands(CLI::App& app, CliContext& context) {
       [download_flags, &context] { context.Finish(RunDownload(*download_flags, context)); });
 
   auto snapshot_flags = std::make_shared<SnapshotFlags>();
-  CLI::App* snapshot = app.add_subcommand(
-      "snapshot", "Restore the exact source a run ran from into a new folder");
+  CLI::App* snapshot =
+      app.add_subcommand("snapshot", "Restore the exact source a run ran from into a new folder");
   snapshot->add_option("run", snapshot_flags->run, "Run id (or its last part)")->required();
   snapshot->add_option("-o,--output", snapshot_flags->output, "A new or empty folder")->required();
   snapshot->callback(

@@ -4,11 +4,10 @@
 // on the app; its callback runs the command and stores the exit code in `exit_code`.
 // Commands reach Kiln only through client/ (and launch/ for `kiln launch`).
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "client/workspace.h"
 #include "common/result.h"
@@ -27,7 +26,7 @@ struct CliContext {
 };
 
 void AddSubmitCommand(CLI::App& app, CliContext& context);
-void AddRunCommands(CLI::App& app, CliContext& context);       // runs, show, cancel, experiments
+void AddRunCommands(CLI::App& app, CliContext& context);  // runs, show, cancel, experiments
 void AddLogsCommand(CLI::App& app, CliContext& context);
 void AddDatastoreCommands(CLI::App& app, CliContext& context);
 void AddArtifactCommands(CLI::App& app, CliContext& context);  // artifacts, download, snapshot

@@ -18,7 +18,8 @@ struct RegisterFlags {
 Status RunRegister(const RegisterFlags& flags, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   KILN_RETURN_IF_ERROR(data::RegisterDatastore(workspace->store(), flags.name, flags.path));
-  KILN_ASSIGN_OR_RETURN(const store::Datastore datastore, workspace->store().GetDatastore(flags.name));
+  KILN_ASSIGN_OR_RETURN(const store::Datastore datastore,
+                        workspace->store().GetDatastore(flags.name));
   std::cout << datastore.name << " " << datastore.path << "\n";
   return Status::Ok();
 }
@@ -59,7 +60,8 @@ void AddDatastoreCommands(CLI::App& app, CliContext& context) {
   add->add_option("name", register_flags->name, "Datastore name (letters, digits, '_', '-')")
       ->required();
   add->add_option("--path", register_flags->path, "The folder")->required();
-  add->callback([register_flags, &context] { context.Finish(RunRegister(*register_flags, context)); });
+  add->callback(
+      [register_flags, &context] { context.Finish(RunRegister(*register_flags, context)); });
 
   auto list_json = std::make_shared<bool>(false);
   CLI::App* list = group->add_subcommand("list", "List datastores");

@@ -4,12 +4,14 @@ namespace kiln::cli {
 
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kOk:
+      return kExitOk;
     case StatusCode::kInvalidArgument:
     case StatusCode::kResourceExhausted:
     case StatusCode::kUnimplemented:
       return kExitBadInput;
-    case StatusCode::kNotFound: return kExitNotFound;
+    case StatusCode::kNotFound:
+      return kExitNotFound;
     case StatusCode::kFailedPrecondition:
     case StatusCode::kAlreadyExists:
     case StatusCode::kAborted:
@@ -24,9 +26,12 @@ int ExitCodeFor(const Status& status) {
 
 int ExitCodeFor(store::RunStatus final_status) {
   switch (final_status) {
-    case store::RunStatus::kCompleted: return kExitOk;
-    case store::RunStatus::kCanceled: return kExitRunCanceled;
-    default: return kExitRunFailed;
+    case store::RunStatus::kCompleted:
+      return kExitOk;
+    case store::RunStatus::kCanceled:
+      return kExitRunCanceled;
+    default:
+      return kExitRunFailed;
   }
 }
 

@@ -29,8 +29,7 @@ Status RunLaunch(const LaunchFlags& flags, CliContext& context) {
 void AddLaunchCommand(CLI::App& app, CliContext& context) {
   auto flags = std::make_shared<LaunchFlags>();
   CLI::App* launch = app.add_subcommand(
-      "launch",
-      "Run a submitted job's ranks from its run directory (started by compute targets)");
+      "launch", "Run a submitted job's ranks from its run directory (started by compute targets)");
   launch->add_option("run_dir", flags->run_dir, "The run directory holding plan.json")->required();
   launch->add_option("--lock-fd", flags->lock_fd,
                      "An inherited descriptor holding the run's launcher.lock");

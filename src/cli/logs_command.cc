@@ -1,8 +1,8 @@
 // kiln logs RUN [-f] [--timestamps] [--json]
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "cli/commands.h"
 #include "cli/output.h"

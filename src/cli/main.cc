@@ -1,10 +1,9 @@
 // The kiln command.
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -41,9 +40,10 @@ int Main(int argc, char** argv) {
     }
   }
 
-  CLI::App app("Kiln: train PyTorch models on your own machines.\n"
-               "Docs: docs/cli.md (commands, exit codes), docs/job-spec.md (job files).",
-               "kiln");
+  CLI::App app(
+      "Kiln: train PyTorch models on your own machines.\n"
+      "Docs: docs/cli.md (commands, exit codes), docs/job-spec.md (job files).",
+      "kiln");
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("kiln ") + kVersion);
   AddSubmitCommand(app, context);

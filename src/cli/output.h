@@ -2,10 +2,9 @@
 
 // How the kiln command prints: tables and JSON for data on stdout, messages on stderr.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 

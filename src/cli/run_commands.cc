@@ -1,8 +1,8 @@
 // kiln runs | show | cancel | experiments
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -77,7 +77,8 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
   if (flags.json) {
     nlohmann::json out = store::ToJson(run);
     out["history"] = nlohmann::json::array();
-    for (const store::StatusChange& change : history) out["history"].push_back(store::ToJson(change));
+    for (const store::StatusChange& change : history)
+      out["history"].push_back(store::ToJson(change));
     out["command"] = plan.ok() ? nlohmann::json(plan->command) : nlohmann::json(nullptr);
     PrintJson(out);
     return Status::Ok();
@@ -147,9 +148,9 @@ Status RunCancel(const CancelFlags& flags, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(const store::Run run, client::CancelRun(*workspace, id, wait));
   std::cout << run.id << " " << store::RunStatusName(run.status) << "\n";
   if (!flags.no_wait && !store::IsTerminal(run.status)) {
-    return DeadlineExceededError(fmt::format(
-        "run {} is still {} after {} s; its launcher goes on stopping it", id,
-        store::RunStatusName(run.status), flags.timeout_seconds));
+    return DeadlineExceededError(
+        fmt::format("run {} is still {} after {} s; its launcher goes on stopping it", id,
+                    store::RunStatusName(run.status), flags.timeout_seconds));
   }
   return Status::Ok();
 }
@@ -160,7 +161,8 @@ Status RunExperiments(bool json, CliContext& context) {
                         workspace->store().ListExperiments());
   if (json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const store::Experiment& experiment : experiments) out.push_back(store::ToJson(experiment));
+    for (const store::Experiment& experiment : experiments)
+      out.push_back(store::ToJson(experiment));
     PrintJson(out);
     return Status::Ok();
   }
@@ -200,7 +202,8 @@ void AddRunCommands(CLI::App& app, CliContext& context) {
   cancel->callback([cancel_flags, &context] { context.Finish(RunCancel(*cancel_flags, context)); });
 
   auto experiments_json = std::make_shared<bool>(false);
-  CLI::App* experiments = app.add_subcommand("experiments", "List experiments and their run counts");
+  CLI::App* experiments =
+      app.add_subcommand("experiments", "List experiments and their run counts");
   experiments->add_flag("--json", *experiments_json, "Print JSON (docs/cli.md)");
   experiments->callback(
       [experiments_json, &context] { context.Finish(RunExperiments(*experiments_json, context)); });

@@ -1,10 +1,9 @@
 // kiln submit [JOB.yaml] [field flags] [--wait | --stream] [-- script args...]
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <iostream>
-
-#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -30,10 +29,16 @@ struct SubmitFlags {
 };
 
 // Scalar fields settable by a flag of the same name ("node_count" -> --node-count).
-constexpr const char* kScalarFields[] = {
-    "source_directory", "entry_script", "compute_target", "node_count",
-    "process_count_per_node", "distributed_backend", "experiment", "display_name",
-    "max_run_duration_seconds", "python"};
+constexpr const char* kScalarFields[] = {"source_directory",
+                                         "entry_script",
+                                         "compute_target",
+                                         "node_count",
+                                         "process_count_per_node",
+                                         "distributed_backend",
+                                         "experiment",
+                                         "display_name",
+                                         "max_run_duration_seconds",
+                                         "python"};
 
 Result<std::pair<std::string, std::string>> SplitAssignment(const std::string& text,
                                                             const std::string& flag) {
@@ -107,17 +112,18 @@ Status RunSubmit(const SubmitFlags& flags, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(const client::SubmitResult submitted, client::Submit(*workspace, job));
 
   std::cout << submitted.run.id << std::endl;
-  PrintNote(fmt::format("Submitted run {} to '{}' (snapshot {}: {} files, {}, {} new)",
-                        submitted.run.id, submitted.run.compute_target,
-                        submitted.snapshot.id.substr(0, 12),
-                        HumanCount(submitted.snapshot.file_count),
-                        HumanBytes(submitted.snapshot.total_bytes),
-                        HumanBytes(submitted.snapshot.bytes_stored)));
+  PrintNote(fmt::format(
+      "Submitted run {} to '{}' (snapshot {}: {} files, {}, {} new)", submitted.run.id,
+      submitted.run.compute_target, submitted.snapshot.id.substr(0, 12),
+      HumanCount(submitted.snapshot.file_count), HumanBytes(submitted.snapshot.total_bytes),
+      HumanBytes(submitted.snapshot.bytes_stored)));
   if (!flags.wait && !flags.stream) return Status::Ok();
 
   client::WaitOptions options;
   if (flags.stream) {
-    options.on_log_line = [](const launch::LogLine& line) { std::cout << line.text << "\n" << std::flush; };
+    options.on_log_line = [](const launch::LogLine& line) {
+      std::cout << line.text << "\n" << std::flush;
+    };
   }
   KILN_ASSIGN_OR_RETURN(const store::Run run,
                         client::WaitForRun(*workspace, submitted.run.id, options));
@@ -162,7 +168,8 @@ void AddSubmitCommand(CLI::App& app, CliContext& context) {
                      "dashes: --script-param --epochs=2");
   submit->add_option("--tag", flags->tags, "A tag KEY=VALUE (repeatable)");
   submit->add_option("--env", flags->env, "An environment variable NAME=VALUE (repeatable)");
-  submit->add_option("--conda-package", flags->conda_packages, "Add to conda_packages (repeatable)");
+  submit->add_option("--conda-package", flags->conda_packages,
+                     "Add to conda_packages (repeatable)");
   submit->add_option("--pip-package", flags->pip_packages, "Add to pip_packages (repeatable)");
   submit->add_flag("--wait", flags->wait,
                    "Wait for the run to end; exit with its result (docs/cli.md, exit codes)");

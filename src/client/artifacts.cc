@@ -1,8 +1,8 @@
 #include "client/artifacts.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "common/files.h"
 #include "launch/run_dir.h"
@@ -50,8 +50,7 @@ Result<std::vector<Artifact>> ListArtifacts(const store::Run& run) {
   return artifacts;
 }
 
-Status DownloadArtifact(const store::Run& run, std::string_view name,
-                        const fs::path& destination) {
+Status DownloadArtifact(const store::Run& run, std::string_view name, const fs::path& destination) {
   const fs::path normal = fs::path(std::string(name)).lexically_normal();
   std::string text = normal.generic_string();
   if (text.ends_with('/')) text.pop_back();

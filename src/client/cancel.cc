@@ -11,8 +11,8 @@ Result<store::Run> CancelRun(Workspace& workspace, std::string_view run_id,
                              std::chrono::milliseconds wait) {
   KILN_ASSIGN_OR_RETURN(const store::Run run, ReadRun(workspace, run_id));
   if (store::IsTerminal(run.status)) {
-    return FailedPreconditionError(fmt::format("run {} has ended already ({})", run_id,
-                                               store::RunStatusName(run.status)));
+    return FailedPreconditionError(
+        fmt::format("run {} has ended already ({})", run_id, store::RunStatusName(run.status)));
   }
   if (run.status == store::RunStatus::kFinalizing) {
     return FailedPreconditionError(

@@ -1,11 +1,10 @@
 #include "client/log_follower.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "common/unique_fd.h"
 

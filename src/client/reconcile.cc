@@ -25,10 +25,11 @@ Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
   if (store::IsTerminal(current.status)) return current;
 
   KILN_ASSIGN_OR_RETURN(const std::int64_t grace, ReadTunable(kKillGraceSeconds));
-  const launch::SweepResult sweep = launch::StopRunProcesses(
-      0, launch::RunMarker(run.id), std::chrono::seconds(grace), nullptr);
+  const launch::SweepResult sweep =
+      launch::StopRunProcesses(0, launch::RunMarker(run.id), std::chrono::seconds(grace), nullptr);
   const std::optional<int> owner = launch::LauncherLockOwner(launch::RunDir(run.run_dir).lock());
-  const std::string launcher = owner ? fmt::format("the launcher (pid {})", *owner) : "the launcher";
+  const std::string launcher =
+      owner ? fmt::format("the launcher (pid {})", *owner) : "the launcher";
   const std::string stopped =
       sweep.found == 0 ? "no process of the run was left"
                        : fmt::format("{} processes of the run were stopped", sweep.found);
@@ -39,11 +40,10 @@ Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
     transition.detail = fmt::format("{} was gone; {}", launcher, stopped);
   } else {
     transition.to = RunStatus::kFailed;
-    transition.failure_reason =
-        current.status == RunStatus::kQueued
-            ? fmt::format("{} stopped before the run started", launcher)
-            : fmt::format("{} died while the run was {}; {}", launcher,
-                          store::RunStatusName(current.status), stopped);
+    transition.failure_reason = current.status == RunStatus::kQueued
+                                    ? fmt::format("{} stopped before the run started", launcher)
+                                    : fmt::format("{} died while the run was {}; {}", launcher,
+                                                  store::RunStatusName(current.status), stopped);
     transition.detail = transition.failure_reason;
   }
   const Result<store::Run> updated = workspace.store().TransitionRun(run.id, transition);

@@ -1,8 +1,8 @@
 #include "client/run_watch.h"
 
-#include <thread>
-
 #include <fmt/format.h>
+
+#include <thread>
 
 #include "client/log_follower.h"
 #include "client/reconcile.h"

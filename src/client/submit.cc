@@ -1,12 +1,11 @@
 #include "client/submit.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 #include "client/run_id.h"
 #include "common/files.h"
@@ -26,7 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 bool IsExecutableFile(const fs::path& path) {
-  struct stat info{};
+  struct stat info {};
   return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
          ::access(path.c_str(), X_OK) == 0;
 }
@@ -34,13 +33,13 @@ bool IsExecutableFile(const fs::path& path) {
 Status RefuseEnvironments(const spec::LoadedJob& job) {
   std::vector<std::string> problems;
   for (const auto* field : {"pip_packages", "conda_packages"}) {
-    const auto& packages = std::string_view(field) == "pip_packages" ? job.spec.pip_packages
-                                                                     : job.spec.conda_packages;
+    const auto& packages =
+        std::string_view(field) == "pip_packages" ? job.spec.pip_packages : job.spec.conda_packages;
     if (packages.empty()) continue;
-    problems.push_back(fmt::format(
-        "{}: building job environments is not in this version of Kiln yet; install the "
-        "packages for the job's interpreter and remove the field",
-        job.source.Where(field)));
+    problems.push_back(
+        fmt::format("{}: building job environments is not in this version of Kiln yet; install the "
+                    "packages for the job's interpreter and remove the field",
+                    job.source.Where(field)));
   }
   if (problems.empty()) return Status::Ok();
   return UnimplementedError(JoinStrings(problems, "\n"));
@@ -76,15 +75,15 @@ Result<snapshot::SnapshotInfo> TakeSnapshot(Workspace& workspace, const spec::Lo
   if (Status within = snapshot::CheckLimits(*scan, limits); !within.ok()) {
     return within.WithPrefix(where);
   }
-  const bool has_entry =
-      std::any_of(scan->files.begin(), scan->files.end(),
-                  [&](const snapshot::SourceFile& file) { return file.path == job.spec.entry_script; });
+  const bool has_entry = std::any_of(
+      scan->files.begin(), scan->files.end(),
+      [&](const snapshot::SourceFile& file) { return file.path == job.spec.entry_script; });
   if (!has_entry) {
     return InvalidArgumentError(fmt::format(
         "{}: '{}' is excluded from the snapshot by an ignore file (.kilnignore or .gitignore) in "
         "'{}'; re-include it with a '!{}' line",
-        job.source.Where("entry_script"), job.spec.entry_script,
-        job.spec.source_directory.string(), job.spec.entry_script));
+        job.source.Where("entry_script"), job.spec.entry_script, job.spec.source_directory.string(),
+        job.spec.entry_script));
   }
   snapshot::SnapshotStore snapshots(workspace.snapshots_root());
   Result<snapshot::SnapshotInfo> info = snapshots.Create(*scan);
@@ -99,10 +98,10 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
   // 1-3: what can run, and with what.
   Result<std::unique_ptr<compute::ComputeTarget>> target = workspace.Target(spec.compute_target);
   if (!target.ok()) {
-    return Status(target.status().code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument
-                                                                  : target.status().code(),
-                  fmt::format("{}: {}", job.source.Where("compute_target"),
-                              target.status().message()));
+    return Status(
+        target.status().code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument
+                                                        : target.status().code(),
+        fmt::format("{}: {}", job.source.Where("compute_target"), target.status().message()));
   }
   KILN_RETURN_IF_ERROR((*target)->Admit(spec, job.source));
   KILN_RETURN_IF_ERROR(RefuseEnvironments(job));
@@ -111,9 +110,9 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
   // 4-5: data and code.
   const std::string run_id = NewRunId(spec.experiment, SystemClock().Now());
   const launch::RunDir run_dir(workspace.runs_root() / run_id);
-  KILN_ASSIGN_OR_RETURN(data::ResolvedParams params,
-                        data::ResolveScriptParams(spec.script_params, job.source,
-                                                  workspace.store(), run_dir.root()));
+  KILN_ASSIGN_OR_RETURN(
+      data::ResolvedParams params,
+      data::ResolveScriptParams(spec.script_params, job.source, workspace.store(), run_dir.root()));
   KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot, TakeSnapshot(workspace, job));
 
   // 6: the run directory; removed again if anything before the hand-over fails.

@@ -1,14 +1,13 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <system_error>
-
-#include <fmt/format.h>
 
 #include "common/random.h"
 #include "common/unique_fd.h"
@@ -69,8 +68,8 @@ Status CreateDirectories(const fs::path& path) {
   std::error_code error;
   fs::create_directories(path, error);
   if (error) {
-    return InternalError(fmt::format("cannot create directory {}: {}", path.string(),
-                                     error.message()));
+    return InternalError(
+        fmt::format("cannot create directory {}: {}", path.string(), error.message()));
   }
   return Status::Ok();
 }

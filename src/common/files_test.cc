@@ -1,8 +1,7 @@
 #include "common/files.h"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "common/test_dir.h"
 
@@ -30,7 +29,7 @@ TEST(FilesTest, CopyKeepsModeAndRefusesToOverwrite) {
   TestDir dir;
   ASSERT_TRUE(WriteFileAtomically(dir.path() / "run.sh", "#!/bin/sh\n").ok());
   ASSERT_TRUE(CopyFileContents(dir.path() / "run.sh", dir.path() / "copy.sh", 0755).ok());
-  struct stat info{};
+  struct stat info {};
   ASSERT_EQ(::stat((dir.path() / "copy.sh").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0755u);
   EXPECT_EQ(*ReadFileToString(dir.path() / "copy.sh"), "#!/bin/sh\n");

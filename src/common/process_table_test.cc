@@ -1,12 +1,11 @@
 #include "common/process_table.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "common/random.h"
 #include "common/subprocess.h"

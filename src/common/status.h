@@ -94,23 +94,23 @@ Status ErrnoError(std::string_view what, int errno_value);
 #define KILN_STATUS_CONCAT(a, b) KILN_STATUS_CONCAT_INNER(a, b)
 
 // Returns the status of `expr` from the enclosing function when it is not OK.
-#define KILN_RETURN_IF_ERROR(expr)                         \
-  do {                                                     \
-    ::kiln::Status kiln_status_ = (expr);                  \
-    if (!kiln_status_.ok()) return kiln_status_;           \
+#define KILN_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::kiln::Status kiln_status_ = (expr);        \
+    if (!kiln_status_.ok()) return kiln_status_; \
   } while (false)
 
 // `lhs = value of expr` (a Result<T>), or returns its error status.
 #define KILN_ASSIGN_OR_RETURN(lhs, expr) \
   KILN_ASSIGN_OR_RETURN_IMPL(KILN_STATUS_CONCAT(kiln_result_, __LINE__), lhs, expr)
-#define KILN_ASSIGN_OR_RETURN_IMPL(result, lhs, expr) \
-  auto result = (expr);                               \
+#define KILN_ASSIGN_OR_RETURN_IMPL(result, lhs, expr)  \
+  auto result = (expr);                                \
   if (!result.ok()) return std::move(result).status(); \
   lhs = std::move(result).value()
 
 // Aborts with file:line when an invariant is broken. Not for expected failures.
-#define KILN_CHECK(condition)                                                  \
-  do {                                                                         \
+#define KILN_CHECK(condition)                                                        \
+  do {                                                                               \
     if (!(condition)) ::kiln::internal::CheckFailed(__FILE__, __LINE__, #condition); \
   } while (false)
 

@@ -1,9 +1,9 @@
 #include "common/strings.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
-
-#include <fmt/format.h>
 
 namespace kiln {
 
@@ -102,8 +102,8 @@ std::optional<std::int64_t> ParseInt64(std::string_view text) {
 
 std::string ShellQuote(std::string_view text) {
   const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("@%+=:,./-_").find(c) !=
-                                                              std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("@%+=:,./-_").find(c) != std::string_view::npos;
   });
   if (plain) return std::string(text);
   std::string out = "'";

@@ -1,6 +1,7 @@
 #include "common/subprocess.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -11,8 +12,6 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "common/strings.h"
 
@@ -32,8 +31,8 @@ struct ChildFailure {
 enum ChildStage : int { kStageSetup = 1, kStageChdir = 2, kStageExec = 3 };
 
 // Signals whose disposition the parent may have changed; the child gets the defaults.
-constexpr int kResetSignals[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1,
-                                 SIGUSR2};
+constexpr int kResetSignals[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,
+                                 SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2};
 
 constexpr int kFirstNonStdioFd = 3;
 
@@ -101,7 +100,7 @@ std::string LookupValue(const std::vector<std::string>& env, std::string_view na
 Result<std::string> ResolveProgram(const std::string& name, const std::vector<std::string>& env) {
   if (name.empty()) return InvalidArgumentError("cannot start a process with an empty program");
   if (name.find('/') != std::string::npos) {
-    struct stat info{};
+    struct stat info {};
     if (::stat(name.c_str(), &info) != 0) {
       return NotFoundError(fmt::format("program '{}' does not exist", name));
     }
@@ -121,8 +120,8 @@ Status FailureToStatus(const ChildFailure& failure, const std::string& program,
   const std::string reason = std::strerror(failure.error);
   switch (failure.stage) {
     case kStageChdir:
-      return NotFoundError(fmt::format("cannot enter working directory {}: {}", cwd.string(),
-                                       reason));
+      return NotFoundError(
+          fmt::format("cannot enter working directory {}: {}", cwd.string(), reason));
     case kStageExec:
       if (failure.error == ENOENT) {
         return NotFoundError(fmt::format("cannot execute {}: {}", program, reason));

@@ -1,11 +1,10 @@
 #include "common/subprocess.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-
-#include <gtest/gtest.h>
 
 #include "common/files.h"
 #include "common/process_table.h"

@@ -1,8 +1,8 @@
 #include "common/time.h"
 
-#include <ctime>
-
 #include <fmt/format.h>
+
+#include <ctime>
 
 namespace kiln {
 namespace {
@@ -12,14 +12,12 @@ class RealClock : public Clock {
   Timestamp Now() const override {
     using std::chrono::duration_cast;
     using std::chrono::microseconds;
-    return duration_cast<microseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
+    return duration_cast<microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
   std::int64_t MonotonicMicros() const override {
     using std::chrono::duration_cast;
     using std::chrono::microseconds;
-    return duration_cast<microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+    return duration_cast<microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 };
 
@@ -52,8 +50,8 @@ std::string FormatTimestampShort(Timestamp t) {
 
 std::optional<Timestamp> ParseTimestamp(std::string_view text) {
   // YYYY-MM-DDTHH:MM:SS.uuuuuuZ, exactly as FormatTimestamp writes it.
-  if (text.size() != 27 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
-      text[13] != ':' || text[16] != ':' || text[19] != '.' || text[26] != 'Z') {
+  if (text.size() != 27 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text[19] != '.' || text[26] != 'Z') {
     return std::nullopt;
   }
   const auto number = [&](std::size_t pos, std::size_t len) -> std::optional<int> {

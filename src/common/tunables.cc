@@ -1,8 +1,8 @@
 #include "common/tunables.h"
 
-#include <cstdlib>
-
 #include <fmt/format.h>
+
+#include <cstdlib>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -14,8 +14,8 @@ Result<std::int64_t> ReadTunable(const IntTunable& tunable) {
   if (raw == nullptr || *raw == '\0') return tunable.default_value;
   const std::optional<std::int64_t> value = ParseInt64(TrimWhitespace(raw));
   if (!value || *value < tunable.min_value) {
-    return InvalidArgumentError(fmt::format("{}: must be an integer >= {}, got '{}'",
-                                            tunable.env, tunable.min_value, raw));
+    return InvalidArgumentError(
+        fmt::format("{}: must be an integer >= {}, got '{}'", tunable.env, tunable.min_value, raw));
   }
   return *value;
 }

@@ -32,8 +32,8 @@ inline constexpr StringTunable kKilnPython{
     "interpreter for a .py entry script when the job names none"};
 inline constexpr IntTunable kSnapshotMaxMegabytes{
     "KILN_SNAPSHOT_MAX_MB", 300, 1, "largest source snapshot accepted, in MB (10^6 bytes)"};
-inline constexpr IntTunable kSnapshotMaxFiles{
-    "KILN_SNAPSHOT_MAX_FILES", 2000, 1, "most files accepted in one source snapshot"};
+inline constexpr IntTunable kSnapshotMaxFiles{"KILN_SNAPSHOT_MAX_FILES", 2000, 1,
+                                              "most files accepted in one source snapshot"};
 inline constexpr IntTunable kKillGraceSeconds{
     "KILN_KILL_GRACE_SECONDS", 5, 0,
     "seconds between SIGTERM and SIGKILL when a run's processes are stopped"};

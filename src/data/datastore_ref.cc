@@ -1,9 +1,9 @@
 #include "data/datastore_ref.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <regex>
-
-#include <fmt/format.h>
 
 namespace kiln::data {
 
@@ -28,10 +28,10 @@ Result<std::vector<DatastoreRef>> FindReferences(std::string_view value) {
   while ((pos = value.find(kOpen, pos)) != std::string_view::npos) {
     const std::size_t close = value.find('}', pos);
     if (close == std::string_view::npos) {
-      return InvalidArgumentError(fmt::format(
-          "'{}' has an unclosed datastore reference; write {{datastore:NAME}} or "
-          "{{datastore:NAME/sub/path:download}}",
-          value));
+      return InvalidArgumentError(
+          fmt::format("'{}' has an unclosed datastore reference; write {{datastore:NAME}} or "
+                      "{{datastore:NAME/sub/path:download}}",
+                      value));
     }
     std::string_view body = value.substr(pos + kOpen.size(), close - pos - kOpen.size());
     DatastoreRef ref;
@@ -42,9 +42,9 @@ Result<std::vector<DatastoreRef>> FindReferences(std::string_view value) {
       if (mode == "download") {
         ref.mode = DataMode::kDownload;
       } else if (mode != "mount") {
-        return InvalidArgumentError(fmt::format(
-            "'{}' asks for mode '{}'; the modes are mount (the default) and download",
-            value.substr(pos, ref.end - pos), mode));
+        return InvalidArgumentError(
+            fmt::format("'{}' asks for mode '{}'; the modes are mount (the default) and download",
+                        value.substr(pos, ref.end - pos), mode));
       }
       body = body.substr(0, colon);
     }
@@ -61,8 +61,7 @@ Result<std::vector<DatastoreRef>> FindReferences(std::string_view value) {
       const std::string sub_text = sub.generic_string();
       if (sub.is_absolute() || sub_text.starts_with("..")) {
         return InvalidArgumentError(fmt::format("'{}' points outside datastore '{}'",
-                                                value.substr(pos, ref.end - pos),
-                                                ref.datastore));
+                                                value.substr(pos, ref.end - pos), ref.datastore));
       }
       ref.sub_path = sub_text == "." ? "" : sub_text;
       if (ref.sub_path.ends_with('/')) ref.sub_path.pop_back();

@@ -1,8 +1,8 @@
 #include "data/resolver.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "common/files.h"
 #include "common/strings.h"

@@ -23,7 +23,7 @@ namespace kiln::data {
 
 // One reference, resolved.
 struct DataBinding {
-  std::string param;      // the script parameter holding it
+  std::string param;  // the script parameter holding it
   std::string datastore;
   std::string sub_path;
   DataMode mode = DataMode::kMount;

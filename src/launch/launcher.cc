@@ -1,8 +1,10 @@
 #include "launch/launcher.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -11,9 +13,6 @@
 #include <cerrno>
 #include <optional>
 #include <vector>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "common/files.h"
 #include "common/ports.h"
@@ -67,15 +66,15 @@ class Launcher {
       return Record(RunStatus::kCanceled, "canceled before it started", {});
     }
     if (run.status != RunStatus::kQueued) {
-      return FailedPreconditionError(fmt::format(
-          "run {} is {}; only a Queued run can be launched", plan_.run_id,
-          store::RunStatusName(run.status)));
+      return FailedPreconditionError(fmt::format("run {} is {}; only a Queued run can be launched",
+                                                 plan_.run_id, store::RunStatusName(run.status)));
     }
     if (Status moved = Move(RunStatus::kPreparing, ""); !moved.ok()) return AfterRefusal(moved);
 
     const Status prepared = Prepare();
     if (CancelSeen()) return Cancel();
-    if (!prepared.ok()) return FailWith(fmt::format("preparing the run failed: {}", prepared.message()));
+    if (!prepared.ok())
+      return FailWith(fmt::format("preparing the run failed: {}", prepared.message()));
 
     const Status started = StartRanks();
     if (!started.ok()) {
@@ -157,8 +156,8 @@ class Launcher {
       spawn.kill_with_parent = true;
       Result<Subprocess> child = spawner_.Spawn(spawn);
       if (!child.ok()) {
-        return Status(child.status().code(), fmt::format("rank {} could not start: {}", local,
-                                                         child.status().message()));
+        return Status(child.status().code(),
+                      fmt::format("rank {} could not start: {}", local, child.status().message()));
       }
       rank.pid = child->pid();
       rank.out = std::move(out_pipe.first);
@@ -249,7 +248,8 @@ class Launcher {
     while (fd) {
       const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
       if (n > 0) {
-        if (Status written = rank.log->Write(stream, std::string_view(buffer, static_cast<std::size_t>(n)));
+        if (Status written =
+                rank.log->Write(stream, std::string_view(buffer, static_cast<std::size_t>(n)));
             !written.ok()) {
           NoteInternal(written);
         }
@@ -328,16 +328,17 @@ class Launcher {
         return FailWith(fmt::format("launcher error: {}", internal_error_.message()));
       case StopCause::kDeadline: {
         store::Transition failed;
-        failed.failure_reason = fmt::format(
-            "the run exceeded max_run_duration_seconds ({} s) and was stopped",
-            *plan_.max_run_duration_seconds);
+        failed.failure_reason =
+            fmt::format("the run exceeded max_run_duration_seconds ({} s) and was stopped",
+                        *plan_.max_run_duration_seconds);
         failed.failure_log_tail = ranks_[0].log->Tail();
         return Finalize(RunStatus::kFailed, std::move(failed));
       }
       case StopCause::kRankFailed: {
         const RankProcess& rank = ranks_[failed_rank_];
         store::Transition failed;
-        failed.failure_reason = fmt::format("rank {} {}", rank.identity.rank, rank.exit->Describe());
+        failed.failure_reason =
+            fmt::format("rank {} {}", rank.identity.rank, rank.exit->Describe());
         failed.exit_code = ExitCode(*rank.exit);
         failed.failure_log_tail = rank.log->Tail();
         return Finalize(RunStatus::kFailed, std::move(failed));
@@ -359,7 +360,8 @@ class Launcher {
   Result<RunStatus> Finalize(RunStatus to, store::Transition outcome) {
     const std::string detail =
         ranks_.size() == 1 && ranks_[0].exit ? "rank 0 " + ranks_[0].exit->Describe() : "";
-    if (Status moved = Move(RunStatus::kFinalizing, detail); !moved.ok()) return AfterRefusal(moved);
+    if (Status moved = Move(RunStatus::kFinalizing, detail); !moved.ok())
+      return AfterRefusal(moved);
     outcome.detail = outcome.failure_reason;
     return Record(to, "", std::move(outcome));
   }
@@ -377,7 +379,8 @@ class Launcher {
     store::Transition canceled;
     if (!ranks_.empty() && ranks_[0].exit) canceled.exit_code = ExitCode(*ranks_[0].exit);
     return Record(RunStatus::kCanceled,
-                  fmt::format("{} processes were stopped", stopped_processes_), std::move(canceled));
+                  fmt::format("{} processes were stopped", stopped_processes_),
+                  std::move(canceled));
   }
 
   Result<RunStatus> FailWith(std::string reason) {

@@ -1,14 +1,12 @@
 #include "launch/launcher_lock.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-
-#include <cerrno>
-
 #include <unistd.h>
 
-#include <fmt/format.h>
+#include <cerrno>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -30,8 +28,8 @@ Result<LauncherLock> LauncherLock::Acquire(const std::filesystem::path& path) {
 
 Result<LauncherLock> LauncherLock::Adopt(int fd, const std::filesystem::path& path) {
   UniqueFd owned(fd);
-  struct stat by_fd{};
-  struct stat by_path{};
+  struct stat by_fd {};
+  struct stat by_path {};
   if (::fstat(owned.get(), &by_fd) != 0 || ::stat(path.c_str(), &by_path) != 0 ||
       by_fd.st_ino != by_path.st_ino || by_fd.st_dev != by_path.st_dev) {
     return FailedPreconditionError(
@@ -39,7 +37,8 @@ Result<LauncherLock> LauncherLock::Adopt(int fd, const std::filesystem::path& pa
   }
   // Re-locking a lock this open file already holds succeeds at once.
   if (::flock(owned.get(), LOCK_EX | LOCK_NB) != 0) {
-    return FailedPreconditionError(fmt::format("descriptor {} does not hold {}", fd, path.string()));
+    return FailedPreconditionError(
+        fmt::format("descriptor {} does not hold {}", fd, path.string()));
   }
   LauncherLock lock(std::move(owned));
   KILN_RETURN_IF_ERROR(lock.SetInheritable(false));

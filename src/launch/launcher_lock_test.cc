@@ -1,10 +1,9 @@
 #include "launch/launcher_lock.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "common/test_dir.h"
 

@@ -1,5 +1,6 @@
 #include "launch/launcher.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -7,14 +8,12 @@
 
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "common/files.h"
-#include "common/strings.h"
-#include "launch/launcher_lock.h"
 #include "common/process_table.h"
 #include "common/random.h"
+#include "common/strings.h"
 #include "common/test_dir.h"
+#include "launch/launcher_lock.h"
 #include "launch/log_format.h"
 #include "launch/rank_env.h"
 #include "launch/run_dir.h"
@@ -147,16 +146,15 @@ TEST_F(LauncherTest, SuccessfulRunIsRecordedWithLogsAndOutputs) {
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_TRUE(run.started_at.has_value());
   EXPECT_TRUE(run.ended_at.has_value());
-  EXPECT_EQ(History(id), (std::vector<RunStatus>{RunStatus::kQueued, RunStatus::kPreparing,
-                                                 RunStatus::kRunning, RunStatus::kFinalizing,
-                                                 RunStatus::kCompleted}));
+  EXPECT_EQ(History(id),
+            (std::vector<RunStatus>{RunStatus::kQueued, RunStatus::kPreparing, RunStatus::kRunning,
+                                    RunStatus::kFinalizing, RunStatus::kCompleted}));
   const std::vector<LogLine> log = Log(id);
   ASSERT_EQ(log.size(), 3u);
   EXPECT_EQ(log[0].text, "args: --flag value");
   EXPECT_EQ(log[0].stream, Stream::kOut);
-  const auto err = std::find_if(log.begin(), log.end(), [](const LogLine& l) {
-    return l.stream == Stream::kErr;
-  });
+  const auto err = std::find_if(log.begin(), log.end(),
+                                [](const LogLine& l) { return l.stream == Stream::kErr; });
   ASSERT_NE(err, log.end());
   EXPECT_EQ(err->text, "oops");
   EXPECT_EQ(log.back().text, "no newline");
@@ -253,8 +251,7 @@ TEST_F(LauncherTest, DurationLimitEndsAHang) {
   const std::string id = MakeRun("echo hanging\nsleep 1000\n", /*max_seconds=*/1);
   const store::Run run = Launch(id);
   EXPECT_EQ(run.status, RunStatus::kFailed);
-  EXPECT_EQ(run.failure_reason,
-            "the run exceeded max_run_duration_seconds (1 s) and was stopped");
+  EXPECT_EQ(run.failure_reason, "the run exceeded max_run_duration_seconds (1 s) and was stopped");
   EXPECT_EQ(run.failure_log_tail, std::vector<std::string>{"hanging"});
   EXPECT_TRUE(FindProcessesWithEnvironment(RunMarker(id)).empty());
 }

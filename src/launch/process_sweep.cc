@@ -36,8 +36,8 @@ std::vector<pid_t> FindRunProcesses(pid_t root, std::string_view marker) {
   return found;
 }
 
-SweepResult StopRunProcesses(pid_t root, std::string_view marker,
-                             std::chrono::milliseconds grace, const std::function<void()>& tick) {
+SweepResult StopRunProcesses(pid_t root, std::string_view marker, std::chrono::milliseconds grace,
+                             const std::function<void()>& tick) {
   SweepResult result;
   const std::vector<pid_t> first = FindRunProcesses(root, marker);
   result.found = static_cast<int>(first.size());

@@ -27,7 +27,7 @@ struct SweepResult {
   int left = 0;    // still alive at the end (should be 0)
 };
 
-SweepResult StopRunProcesses(pid_t root, std::string_view marker,
-                             std::chrono::milliseconds grace, const std::function<void()>& tick);
+SweepResult StopRunProcesses(pid_t root, std::string_view marker, std::chrono::milliseconds grace,
+                             const std::function<void()>& tick);
 
 }  // namespace kiln::launch

@@ -7,9 +7,9 @@ namespace kiln::launch {
 
 namespace {
 constexpr std::string_view kRunScoped[] = {
-    "RANK",        "WORLD_SIZE",  "LOCAL_RANK",  "LOCAL_WORLD_SIZE", "NODE_RANK",
-    "MASTER_ADDR", "MASTER_PORT", "KILN_RUN_ID", "KILN_RUN_DIR",     "KILN_RANK",
-    "KILN_EXPERIMENT", "KILN_OUTPUTS_DIR"};
+    "RANK",         "WORLD_SIZE",  "LOCAL_RANK",      "LOCAL_WORLD_SIZE",
+    "NODE_RANK",    "MASTER_ADDR", "MASTER_PORT",     "KILN_RUN_ID",
+    "KILN_RUN_DIR", "KILN_RANK",   "KILN_EXPERIMENT", "KILN_OUTPUTS_DIR"};
 }  // namespace
 
 std::string RunMarker(std::string_view run_id) { return "KILN_RUN_ID=" + std::string(run_id); }

@@ -1,11 +1,10 @@
 #include "launch/rank_log.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "common/files.h"
 

@@ -1,10 +1,9 @@
 #include "launch/run_dir.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "common/files.h"
 

@@ -8,8 +8,7 @@ namespace {
 // Matches a bracket class starting at pattern[i] == '['. On success sets `end` to the index
 // after ']' and `matched` to whether `c` is in the class. Returns false for a malformed
 // class (no closing ']'), which is then taken literally.
-bool MatchClass(std::string_view pattern, std::size_t i, char c, std::size_t& end,
-                bool& matched) {
+bool MatchClass(std::string_view pattern, std::size_t i, char c, std::size_t& end, bool& matched) {
   std::size_t j = i + 1;
   bool negate = false;
   if (j < pattern.size() && (pattern[j] == '!' || pattern[j] == '^')) {

@@ -1,8 +1,8 @@
 #include "snapshot/ignore_rules.h"
 
-#include <algorithm>
-
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -43,7 +43,7 @@ TEST(IgnoreRulesTest, LastMatchWinsAndNegationReincludes) {
   EXPECT_TRUE(rules.IsIgnored("deep/x.log", false));
   EXPECT_FALSE(rules.IsIgnored("keep.log", false));
   EXPECT_TRUE(rules.IsIgnored("build", true));
-  EXPECT_FALSE(rules.IsIgnored("build", false));  // "build/" matches folders only
+  EXPECT_FALSE(rules.IsIgnored("build", false));     // "build/" matches folders only
   EXPECT_FALSE(rules.IsIgnored("src/build", true));  // anchored to the root
   EXPECT_TRUE(rules.IsIgnored("sub/only.txt", false));
   EXPECT_FALSE(rules.IsIgnored("x/sub/only.txt", false));
@@ -73,14 +73,32 @@ TEST(IgnoreRulesTest, EscapesAndTrailingSpaces) {
 TEST(IgnoreRulesTest, AgreesWithGit) {
   TestDir dir;
   const fs::path root = dir.path() / "tree";
-  const std::vector<std::string> files = {
-      "train.py",      "notes.log",         "keep.log",         "build/out.o",
-      "src/build/x.c", "data/raw/a.csv",    "data/x/raw/b.csv", "data/clean.csv",
-      "a/cache/c",     "cache",             "doc/a.txt",        "doc/sub/b.txt",
-      "b.tmp",         "d.tmp",             "#hash",            "models/best.bin",
-      "models/w.bin",  "models/local.txt",  "local.txt",        "venv/lib/x.py",
-      "venv/keep.me",  "deep/a/b/c/d.py",   "deep/a/b/c/e.pyc", "onlydir/f",
-      "onlydir2",      "space name.txt"};
+  const std::vector<std::string> files = {"train.py",
+                                          "notes.log",
+                                          "keep.log",
+                                          "build/out.o",
+                                          "src/build/x.c",
+                                          "data/raw/a.csv",
+                                          "data/x/raw/b.csv",
+                                          "data/clean.csv",
+                                          "a/cache/c",
+                                          "cache",
+                                          "doc/a.txt",
+                                          "doc/sub/b.txt",
+                                          "b.tmp",
+                                          "d.tmp",
+                                          "#hash",
+                                          "models/best.bin",
+                                          "models/w.bin",
+                                          "models/local.txt",
+                                          "local.txt",
+                                          "venv/lib/x.py",
+                                          "venv/keep.me",
+                                          "deep/a/b/c/d.py",
+                                          "deep/a/b/c/e.pyc",
+                                          "onlydir/f",
+                                          "onlydir2",
+                                          "space name.txt"};
   for (const std::string& file : files) {
     ASSERT_TRUE(CreateDirectories((root / file).parent_path()).ok());
     ASSERT_TRUE(WriteFileAtomically(root / file, "x").ok());

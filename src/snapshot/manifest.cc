@@ -1,6 +1,7 @@
 #include "snapshot/manifest.h"
 
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/sha256.h"

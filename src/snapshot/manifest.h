@@ -20,10 +20,10 @@ enum class EntryKind { kFile, kSymlink };
 struct ManifestEntry {
   std::string path;  // relative, '/'-separated
   EntryKind kind = EntryKind::kFile;
-  bool executable = false;    // files: materialized as 0755, otherwise 0644
-  std::uint64_t size = 0;     // files: bytes
-  std::string sha256;         // files: content hash, the object's name
-  std::string link_target;    // symlinks: the link's text
+  bool executable = false;  // files: materialized as 0755, otherwise 0644
+  std::uint64_t size = 0;   // files: bytes
+  std::string sha256;       // files: content hash, the object's name
+  std::string link_target;  // symlinks: the link's text
 
   friend bool operator==(const ManifestEntry&, const ManifestEntry&) = default;
 };

@@ -1,12 +1,11 @@
 #include "snapshot/snapshot_store.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <set>
-
-#include <fmt/format.h>
 
 #include "common/files.h"
 #include "common/random.h"
@@ -42,9 +41,10 @@ Result<std::string> SnapshotStore::StoreObject(const SourceScan& scan, const Sou
   UniqueFd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!in) {
     if (errno == ENOENT) {
-      return UnavailableError(fmt::format("{} disappeared while it was being snapshotted; "
-                                          "submit again",
-                                          source.string()));
+      return UnavailableError(
+          fmt::format("{} disappeared while it was being snapshotted; "
+                      "submit again",
+                      source.string()));
     }
     return ErrnoError(fmt::format("cannot read {}", source.string()), errno);
   }
@@ -76,8 +76,8 @@ Result<std::string> SnapshotStore::StoreObject(const SourceScan& scan, const Sou
   out.reset();
   if (total != file.size) {
     ::unlink(temp.c_str());
-    return UnavailableError(fmt::format("{} changed while it was being snapshotted; submit again",
-                                        source.string()));
+    return UnavailableError(
+        fmt::format("{} changed while it was being snapshotted; submit again", source.string()));
   }
   const std::string sha256 = hash.FinishHex();
   const fs::path object = ObjectPath(sha256);
@@ -101,8 +101,7 @@ Result<SnapshotInfo> SnapshotStore::Create(const SourceScan& scan) {
   KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "manifests"));
   KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "cache"));
   const fs::path cache_file =
-      root_ / "cache" /
-      (Sha256::HexOf(scan.root.string()).substr(0, kCacheKeyDigits) + ".tsv");
+      root_ / "cache" / (Sha256::HexOf(scan.root.string()).substr(0, kCacheKeyDigits) + ".tsv");
   StatCache cache = StatCache::Load(cache_file);
 
   SnapshotInfo info;
@@ -178,8 +177,9 @@ Status SnapshotStore::MaterializeInto(const Manifest& manifest, const fs::path& 
       continue;
     }
     const fs::path object = ObjectPath(entry.sha256);
-    struct stat info{};
-    if (::stat(object.c_str(), &info) != 0 || static_cast<std::uint64_t>(info.st_size) != entry.size) {
+    struct stat info {};
+    if (::stat(object.c_str(), &info) != 0 ||
+        static_cast<std::uint64_t>(info.st_size) != entry.size) {
       return DataLossError(fmt::format("snapshot object for {} ({}) is missing or damaged",
                                        entry.path, object.string()));
     }

@@ -1,11 +1,10 @@
 #include "snapshot/snapshot_store.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "common/files.h"
 #include "common/test_dir.h"
@@ -86,7 +85,7 @@ TEST_F(SnapshotStoreTest, ModeChangeIsAChange) {
   ASSERT_TRUE(executable.ok());
   EXPECT_NE(plain->id, executable->id);
   ASSERT_TRUE(store_.Materialize(executable->id, dir_.path() / "out").ok());
-  struct stat info{};
+  struct stat info {};
   ASSERT_EQ(::stat((dir_.path() / "out/run").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0755u);
 }

@@ -2,13 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -68,7 +67,7 @@ class Walker {
     ::closedir(dir);
     for (const std::string& name : names) {
       const std::string path = base.empty() ? name : base + "/" + name;
-      struct stat info{};
+      struct stat info {};
       if (::fstatat(dir_fd, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) continue;  // Removed while we looked.
         return ErrnoError(fmt::format("cannot stat {}", (scan_.root / path).string()), errno);
@@ -183,9 +182,8 @@ Status CheckLimits(const SourceScan& scan, const SnapshotLimits& limits) {
   for (std::size_t i = 0; i < files.size() && i < kReportedEntries; ++i) {
     message += fmt::format("  {:<32} {:>10}\n", files[i]->path, HumanBytes(files[i]->size));
   }
-  message += fmt::format(
-      "Add what the job does not need to {} (gitignore syntax), for example:\n",
-      (scan.root / kKilnIgnore).string());
+  message += fmt::format("Add what the job does not need to {} (gitignore syntax), for example:\n",
+                         (scan.root / kKilnIgnore).string());
   for (const std::string& suggestion : suggestions) message += "  " + suggestion + "\n";
   message += fmt::format("or raise the limit with {} or {}.", kSnapshotMaxMegabytes.env,
                          kSnapshotMaxFiles.env);

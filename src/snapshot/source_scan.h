@@ -31,7 +31,7 @@ struct SourceFile {
 };
 
 struct SourceScan {
-  std::filesystem::path root;    // absolute
+  std::filesystem::path root;     // absolute
   std::vector<SourceFile> files;  // sorted by path
   std::uint64_t total_bytes = 0;
 };

@@ -1,9 +1,8 @@
 #include "snapshot/source_scan.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-
-#include <gtest/gtest.h>
 
 #include "common/files.h"
 #include "common/test_dir.h"
@@ -38,9 +37,9 @@ TEST(SourceScanTest, SkipsGitOutputsAndIgnoredFiles) {
 
   const Result<SourceScan> scan = ScanSource(dir.path());
   ASSERT_TRUE(scan.ok()) << scan.status().ToString();
-  EXPECT_EQ(Paths(*scan), (std::vector<std::string>{".gitignore", ".kilnignore",
-                                                    "lib/outputs/kept.txt", "link.py",
-                                                    "notes.tmp", "train.py"}));
+  EXPECT_EQ(Paths(*scan),
+            (std::vector<std::string>{".gitignore", ".kilnignore", "lib/outputs/kept.txt",
+                                      "link.py", "notes.tmp", "train.py"}));
   EXPECT_EQ(scan->files[3].kind, EntryKind::kSymlink);
   EXPECT_EQ(scan->files[3].link_target, "train.py");
 }

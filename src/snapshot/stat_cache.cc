@@ -98,8 +98,7 @@ Status StatCache::Save(const std::filesystem::path& file) const {
   for (const auto& [path, entry] : entries_) {
     const SourceFile& id = entry.identity;
     out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", entry.sha256, id.size, id.mtime_ns,
-                       id.ctime_ns, id.inode, id.device, id.executable ? 1 : 0,
-                       EscapePath(path));
+                       id.ctime_ns, id.inode, id.device, id.executable ? 1 : 0, EscapePath(path));
   }
   return WriteFileAtomically(file, out);
 }

@@ -7,10 +7,14 @@ namespace kiln::spec {
 
 std::string_view BackendName(DistributedBackend backend) {
   switch (backend) {
-    case DistributedBackend::kNone: return "none";
-    case DistributedBackend::kMpi: return "mpi";
-    case DistributedBackend::kGloo: return "gloo";
-    case DistributedBackend::kNccl: return "nccl";
+    case DistributedBackend::kNone:
+      return "none";
+    case DistributedBackend::kMpi:
+      return "mpi";
+    case DistributedBackend::kGloo:
+      return "gloo";
+    case DistributedBackend::kNccl:
+      return "nccl";
   }
   return "none";
 }

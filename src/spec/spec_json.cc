@@ -9,8 +9,8 @@ using nlohmann::json;
 json SpecToJson(const JobSpec& spec) {
   json params = json::array();
   for (const ScriptParam& param : spec.script_params) {
-    params.push_back({{"name", param.name},
-                      {"value", param.value ? json(*param.value) : json(nullptr)}});
+    params.push_back(
+        {{"name", param.name}, {"value", param.value ? json(*param.value) : json(nullptr)}});
   }
   json environment = json::array();
   for (const auto& [name, value] : spec.environment_variables) {
@@ -32,9 +32,8 @@ json SpecToJson(const JobSpec& spec) {
       {"display_name", spec.display_name},
       {"tags", spec.tags},
       {"environment_variables", environment},
-      {"max_run_duration_seconds", spec.max_run_duration_seconds
-                                       ? json(*spec.max_run_duration_seconds)
-                                       : json(nullptr)},
+      {"max_run_duration_seconds",
+       spec.max_run_duration_seconds ? json(*spec.max_run_duration_seconds) : json(nullptr)},
       {"python", spec.python},
   };
 }

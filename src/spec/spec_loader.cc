@@ -1,13 +1,12 @@
 #include "spec/spec_loader.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <regex>
-
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -23,8 +22,8 @@ constexpr std::size_t kMaxNameLength = 64;
 
 // Names Kiln gives every rank; a job may not set them (docs/job-spec.md).
 constexpr std::string_view kReservedVariables[] = {
-    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "MASTER_ADDR",
-    "MASTER_PORT"};
+    "RANK",      "WORLD_SIZE",  "LOCAL_RANK", "LOCAL_WORLD_SIZE",
+    "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"};
 constexpr std::string_view kReservedPrefix = "KILN_";
 
 // Collects every problem found, then reports them together.
@@ -53,10 +52,14 @@ class Problems {
 
 std::string_view TypeName(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Null: return "nothing";
-    default: return "a value";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Null:
+      return "nothing";
+    default:
+      return "a value";
   }
 }
 
@@ -87,8 +90,7 @@ std::optional<std::int64_t> ReadInt(const YAML::Node& node, std::string_view fie
   return value;
 }
 
-std::optional<bool> ReadBool(const YAML::Node& node, std::string_view field,
-                             Problems& problems) {
+std::optional<bool> ReadBool(const YAML::Node& node, std::string_view field, Problems& problems) {
   if (node.IsScalar()) {
     std::string text = node.Scalar();
     std::transform(text.begin(), text.end(), text.begin(),
@@ -127,8 +129,8 @@ std::vector<std::pair<std::string, std::string>> ReadTextMap(const YAML::Node& n
   std::vector<std::pair<std::string, std::string>> entries;
   if (node.IsNull()) return entries;
   if (!node.IsMap()) {
-    problems.Field(field, fmt::format("must be a mapping of names to values, got {}",
-                                      TypeName(node)));
+    problems.Field(field,
+                   fmt::format("must be a mapping of names to values, got {}", TypeName(node)));
     return entries;
   }
   std::set<std::string> seen;
@@ -147,8 +149,8 @@ std::vector<std::pair<std::string, std::string>> ReadTextMap(const YAML::Node& n
     } else if (item.second.IsScalar()) {
       entries.emplace_back(key, item.second.Scalar());
     } else {
-      problems.Field(field, fmt::format("{}: must be a single value, got {}", key,
-                                        TypeName(item.second)));
+      problems.Field(field,
+                     fmt::format("{}: must be a single value, got {}", key, TypeName(item.second)));
     }
   }
   return entries;
@@ -180,7 +182,7 @@ bool IsValidVariableName(std::string_view name) {
 }
 
 bool IsExecutableFile(const fs::path& path) {
-  struct stat info{};
+  struct stat info {};
   return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
          ::access(path.c_str(), X_OK) == 0;
 }
@@ -224,8 +226,7 @@ class Reader {
     ReadEnvironment(spec);
     if (const YAML::Node* node = Find("max_run_duration_seconds")) {
       if (!node->IsNull()) {
-        spec.max_run_duration_seconds =
-            ReadInt(*node, "max_run_duration_seconds", 1, problems_);
+        spec.max_run_duration_seconds = ReadInt(*node, "max_run_duration_seconds", 1, problems_);
       }
     }
     ReadPython(spec);
@@ -233,9 +234,9 @@ class Reader {
     if (node_count_ok && process_count_ok && backend_ok &&
         spec.distributed_backend == DistributedBackend::kNone) {
       if (spec.node_count > 1) {
-        problems_.General(fmt::format(
-            "node_count is {} but distributed_backend is none; set mpi, gloo or nccl",
-            spec.node_count));
+        problems_.General(
+            fmt::format("node_count is {} but distributed_backend is none; set mpi, gloo or nccl",
+                        spec.node_count));
       } else if (spec.process_count_per_node > 1) {
         problems_.General(fmt::format(
             "process_count_per_node is {} but distributed_backend is none; set mpi, gloo or "
@@ -291,8 +292,7 @@ class Reader {
                       "is required: the script or program to run, relative to source_directory");
       return;
     }
-    const std::optional<std::string> entry_text =
-        ReadText(*entry_node, "entry_script", problems_);
+    const std::optional<std::string> entry_text = ReadText(*entry_node, "entry_script", problems_);
     if (!entry_text) return;
     const fs::path entry = fs::path(*entry_text).lexically_normal();
     if (entry_text->empty()) {
@@ -434,8 +434,8 @@ class Reader {
     MergeByName(tags, overrides_.tags, [](const auto& t) { return t.first; });
     for (auto& [key, value] : tags) {
       if (key.empty() || key.size() > kMaxTagKey) {
-        problems_.Field("tags", fmt::format("keys must be 1 to {} characters, got '{}'",
-                                            kMaxTagKey, key));
+        problems_.Field("tags",
+                        fmt::format("keys must be 1 to {} characters, got '{}'", kMaxTagKey, key));
         continue;
       }
       spec.tags[key] = value;
@@ -447,8 +447,7 @@ class Reader {
     if (const YAML::Node* node = Find("environment_variables")) {
       variables = ReadTextMap(*node, "environment_variables", problems_);
     }
-    MergeByName(variables, overrides_.environment_variables,
-                [](const auto& v) { return v.first; });
+    MergeByName(variables, overrides_.environment_variables, [](const auto& v) { return v.first; });
     for (auto& [name, value] : variables) {
       if (!IsValidVariableName(name)) {
         problems_.Field("environment_variables",
@@ -457,10 +456,9 @@ class Reader {
                                     name));
         continue;
       }
-      const bool reserved =
-          name.starts_with(kReservedPrefix) ||
-          std::find(std::begin(kReservedVariables), std::end(kReservedVariables), name) !=
-              std::end(kReservedVariables);
+      const bool reserved = name.starts_with(kReservedPrefix) ||
+                            std::find(std::begin(kReservedVariables), std::end(kReservedVariables),
+                                      name) != std::end(kReservedVariables);
       if (reserved) {
         problems_.Field("environment_variables",
                         fmt::format("{} is set by Kiln for every rank and cannot be set by "
@@ -522,10 +520,10 @@ Result<LoadedJob> Load(const YAML::Node* root, std::string_view label,
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         const std::optional<std::string> suggestion = ClosestMatch(key, known);
         structure_problems.push_back(
-            suggestion ? fmt::format("{}unknown field '{}'; did you mean '{}'?", prefix, key,
-                                     *suggestion)
-                       : fmt::format("{}unknown field '{}'; the fields are: {}", prefix, key,
-                                     FieldList()));
+            suggestion
+                ? fmt::format("{}unknown field '{}'; did you mean '{}'?", prefix, key, *suggestion)
+                : fmt::format("{}unknown field '{}'; the fields are: {}", prefix, key,
+                              FieldList()));
         continue;
       }
       if (!document.fields.emplace(key, item.second).second) {
@@ -576,8 +574,7 @@ Result<YAML::Node> ParseYaml(std::string_view text, std::string_view label) {
     return YAML::Load(std::string(text));
   } catch (const YAML::Exception& error) {
     return InvalidArgumentError(fmt::format("{}:{}:{}: not valid YAML: {}", label,
-                                            error.mark.line + 1, error.mark.column + 1,
-                                            error.msg));
+                                            error.mark.line + 1, error.mark.column + 1, error.msg));
   }
 }
 
@@ -597,9 +594,7 @@ std::string SpecSource::WhereParam(std::string_view param_name) const {
   return fmt::format("{}: script_params: {}", file_label_, param_name);
 }
 
-std::string SpecSource::FilePrefix() const {
-  return file_label_.empty() ? "" : file_label_ + ": ";
-}
+std::string SpecSource::FilePrefix() const { return file_label_.empty() ? "" : file_label_ + ": "; }
 
 std::string FlagForField(std::string_view field) {
   if (field == "script_params") return "--script-param";
@@ -613,13 +608,23 @@ std::string FlagForField(std::string_view field) {
 }
 
 const std::vector<std::string_view>& KnownFields() {
-  static const std::vector<std::string_view> kFields = {
-      "version",        "source_directory",      "entry_script",
-      "script_params",  "compute_target",        "conda_packages",
-      "pip_packages",   "use_gpu",               "node_count",
-      "process_count_per_node", "distributed_backend", "experiment",
-      "display_name",   "tags",                  "environment_variables",
-      "max_run_duration_seconds", "python"};
+  static const std::vector<std::string_view> kFields = {"version",
+                                                        "source_directory",
+                                                        "entry_script",
+                                                        "script_params",
+                                                        "compute_target",
+                                                        "conda_packages",
+                                                        "pip_packages",
+                                                        "use_gpu",
+                                                        "node_count",
+                                                        "process_count_per_node",
+                                                        "distributed_backend",
+                                                        "experiment",
+                                                        "display_name",
+                                                        "tags",
+                                                        "environment_variables",
+                                                        "max_run_duration_seconds",
+                                                        "python"};
   return kFields;
 }
 

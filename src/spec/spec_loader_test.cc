@@ -1,8 +1,7 @@
 #include "spec/spec_loader.h"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "common/files.h"
 #include "common/test_dir.h"
@@ -157,8 +156,9 @@ TEST_F(SpecLoaderTest, UnknownFieldSuggestsTheClosest) {
   EXPECT_EQ(Error(std::string(kMinimal) + "node_cout: 2\n"),
             "job.yaml: unknown field 'node_cout'; did you mean 'node_count'?");
   const std::string far = Error(std::string(kMinimal) + "banana: 2\n");
-  EXPECT_TRUE(far.starts_with("job.yaml: unknown field 'banana'; the fields are: version, "
-                              "source_directory, entry_script"))
+  EXPECT_TRUE(
+      far.starts_with("job.yaml: unknown field 'banana'; the fields are: version, "
+                      "source_directory, entry_script"))
       << far;
 }
 
@@ -233,8 +233,8 @@ TEST_F(SpecLoaderTest, FlagsOverrideTheFile) {
   const JobSpec& spec = loaded->spec;
   EXPECT_EQ(spec.node_count, 1);
   EXPECT_EQ(spec.experiment, "from-flag");
-  EXPECT_EQ(spec.script_params, (std::vector<ScriptParam>{
-                                    {"--epochs", "5"}, {"--lr", "1"}, {"--new", std::nullopt}}));
+  EXPECT_EQ(spec.script_params,
+            (std::vector<ScriptParam>{{"--epochs", "5"}, {"--lr", "1"}, {"--new", std::nullopt}}));
   EXPECT_EQ(spec.tags.at("owner"), "bo");
   EXPECT_EQ(spec.tags.at("team"), "x");
   EXPECT_EQ(spec.pip_packages, (std::vector<std::string>{"base", "extra"}));
@@ -268,16 +268,16 @@ TEST_F(SpecLoaderTest, FlagsAloneMakeAJob) {
 TEST_F(SpecLoaderTest, MissingJobFileIsAClearError) {
   const Result<LoadedJob> loaded = LoadJobSpec(dir_.path() / "nope.yaml", {});
   ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().message(), (dir_.path() / "nope.yaml").string() +
-                                           ": job file does not exist");
+  EXPECT_EQ(loaded.status().message(),
+            (dir_.path() / "nope.yaml").string() + ": job file does not exist");
 }
 
 TEST_F(SpecLoaderTest, RelativePathsFollowTheJobFile) {
   ASSERT_TRUE(CreateDirectories(dir_.path() / "jobs").ok());
-  ASSERT_TRUE(
-      WriteFileAtomically(dir_.path() / "jobs/job.yaml", "source_directory: ../proj\n"
-                                                         "entry_script: train.py\n")
-          .ok());
+  ASSERT_TRUE(WriteFileAtomically(dir_.path() / "jobs/job.yaml",
+                                  "source_directory: ../proj\n"
+                                  "entry_script: train.py\n")
+                  .ok());
   const Result<LoadedJob> loaded = LoadJobSpec(dir_.path() / "jobs/job.yaml", {});
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->spec.source_directory, dir_.path() / "proj");

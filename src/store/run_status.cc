@@ -6,14 +6,22 @@ namespace kiln::store {
 
 std::string_view RunStatusName(RunStatus status) {
   switch (status) {
-    case RunStatus::kQueued: return "Queued";
-    case RunStatus::kPreparing: return "Preparing";
-    case RunStatus::kRunning: return "Running";
-    case RunStatus::kFinalizing: return "Finalizing";
-    case RunStatus::kCompleted: return "Completed";
-    case RunStatus::kFailed: return "Failed";
-    case RunStatus::kCancelRequested: return "CancelRequested";
-    case RunStatus::kCanceled: return "Canceled";
+    case RunStatus::kQueued:
+      return "Queued";
+    case RunStatus::kPreparing:
+      return "Preparing";
+    case RunStatus::kRunning:
+      return "Running";
+    case RunStatus::kFinalizing:
+      return "Finalizing";
+    case RunStatus::kCompleted:
+      return "Completed";
+    case RunStatus::kFailed:
+      return "Failed";
+    case RunStatus::kCancelRequested:
+      return "CancelRequested";
+    case RunStatus::kCanceled:
+      return "Canceled";
   }
   return "Unknown";
 }

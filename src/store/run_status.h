@@ -33,9 +33,9 @@ bool IsTerminal(RunStatus status);
 bool IsAllowedTransition(RunStatus from, RunStatus to);
 
 // Every status, in lifecycle order.
-inline constexpr RunStatus kAllStatuses[] = {
-    RunStatus::kQueued,    RunStatus::kPreparing,       RunStatus::kRunning,
-    RunStatus::kFinalizing, RunStatus::kCompleted,      RunStatus::kFailed,
-    RunStatus::kCancelRequested, RunStatus::kCanceled};
+inline constexpr RunStatus kAllStatuses[] = {RunStatus::kQueued,          RunStatus::kPreparing,
+                                             RunStatus::kRunning,         RunStatus::kFinalizing,
+                                             RunStatus::kCompleted,       RunStatus::kFailed,
+                                             RunStatus::kCancelRequested, RunStatus::kCanceled};
 
 }  // namespace kiln::store

@@ -1,10 +1,10 @@
 // The Store parity suite: the same tests against every backend. A new backend joins by
 // adding its factory to kBackends.
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <memory>
-
-#include <gtest/gtest.h>
 
 #include "common/test_dir.h"
 #include "store/sqlite/sqlite_store.h"

@@ -1,7 +1,7 @@
 // A run's outputs/ as artifacts: listing and downloading, and nothing outside it.
 
-#include "e2e/kiln_fixture.h"
 #include "common/files.h"
+#include "e2e/kiln_fixture.h"
 
 namespace kiln::e2e {
 namespace {
@@ -18,8 +18,8 @@ os.symlink('/etc/passwd', 'outputs/escape')
 
 TEST_F(ArtifactsTest, ListAndDownload) {
   const auto project = Project("proj", {{"train.py", kWriter}});
-  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(), "--entry-script",
-                                "train.py", "--wait"});
+  const CapturedRun run = Kiln(
+      {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
   ASSERT_EQ(run.exit.code, 0) << run.err;
   const std::string id = FirstLine(run.out);
 
@@ -40,7 +40,8 @@ TEST_F(ArtifactsTest, ListAndDownload) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(all / "outputs/escape")));
   const CapturedRun escape = Kiln({"download", id, "outputs/escape", "-o", all.string()});
   EXPECT_EQ(escape.exit.code, 2);
-  EXPECT_EQ(escape.err, "error: 'outputs/escape' leads outside the run's outputs; it is not downloaded\n");
+  EXPECT_EQ(escape.err,
+            "error: 'outputs/escape' leads outside the run's outputs; it is not downloaded\n");
 
   const fs::path folder = root() / "folder";
   ASSERT_EQ(Kiln({"download", id, "outputs/ckpt", "-o", folder.string()}).exit.code, 0);
@@ -49,10 +50,11 @@ TEST_F(ArtifactsTest, ListAndDownload) {
 
 TEST_F(ArtifactsTest, PathsOutsideOutputsAreRefused) {
   const auto project = Project("proj", {{"train.py", "print(1)\n"}});
-  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(), "--entry-script",
-                                "train.py", "--wait"});
+  const CapturedRun run = Kiln(
+      {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
   const std::string id = FirstLine(run.out);
-  for (const std::string path : {"../kiln.db", "outputs/../../kiln.db", "plan.json", "/etc/passwd"}) {
+  for (const std::string path :
+       {"../kiln.db", "outputs/../../kiln.db", "plan.json", "/etc/passwd"}) {
     const CapturedRun download = Kiln({"download", id, path, "-o", (root() / "x").string()});
     EXPECT_EQ(download.exit.code, 2) << path;
     EXPECT_NE(download.err.find("is not an artifact"), std::string::npos) << download.err;

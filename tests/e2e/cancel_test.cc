@@ -21,7 +21,8 @@ time.sleep(1000)
 
 TEST_F(CancelTest, CancelStopsEveryProcessOfTheRun) {
   const auto project = Project("proj", {{"train.py", kTree}});
-  const std::string id = SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+  const std::string id =
+      SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
   ASSERT_TRUE(WaitForStatus(id, "Running"));
   for (int i = 0; i < 300 && RunProcessCount(id) < 5; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -45,10 +46,11 @@ TEST_F(CancelTest, CancelStopsEveryProcessOfTheRun) {
 }
 
 TEST_F(CancelTest, StreamingSubmitReportsTheCancel) {
-  const auto project = Project("proj", {{"train.py", "import time\nprint('up', flush=True)\ntime.sleep(1000)\n"}});
+  const auto project =
+      Project("proj", {{"train.py", "import time\nprint('up', flush=True)\ntime.sleep(1000)\n"}});
   SpawnOptions submit;
-  submit.argv = {KILN_BINARY, "submit", "--source-directory", project.string(), "--entry-script",
-                 "train.py", "--stream"};
+  submit.argv = {KILN_BINARY, "submit",  "--source-directory", project.string(), "--entry-script",
+                 "train.py",  "--stream"};
   std::vector<std::string> env = CurrentEnvironment();
   env.push_back("KILN_HOME=" + home().string());
   submit.env = env;

@@ -40,7 +40,8 @@ TEST_F(ConcurrencyTest, ParallelSubmitsAllLand) {
   }
   const nlohmann::json experiments = KilnJson({"experiments", "--json"});
   ASSERT_EQ(experiments.size(), 2u);
-  EXPECT_EQ(experiments[0]["run_count"].get<int>() + experiments[1]["run_count"].get<int>(), kSubmits);
+  EXPECT_EQ(experiments[0]["run_count"].get<int>() + experiments[1]["run_count"].get<int>(),
+            kSubmits);
 
   SpawnOptions check;
   check.argv = {"sqlite3", (home() / "kiln.db").string(), "PRAGMA integrity_check"};

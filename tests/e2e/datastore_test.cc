@@ -1,8 +1,8 @@
 // Datastores end to end: registration, mount and download in script params, and the
 // errors that stop a submit before anything is made.
 
-#include "e2e/kiln_fixture.h"
 #include "common/files.h"
+#include "e2e/kiln_fixture.h"
 
 namespace kiln::e2e {
 namespace {
@@ -33,7 +33,8 @@ TEST_F(DatastoreTest, ListAndRemove) {
   const CapturedRun twice = Kiln({"datastore", "register", "fm", "--path", data_.string()});
   EXPECT_EQ(twice.exit.code, 5);
   EXPECT_EQ(twice.err, "error: datastore 'fm' is registered already\n");
-  const CapturedRun bad = Kiln({"datastore", "register", "x", "--path", (root() / "nope").string()});
+  const CapturedRun bad =
+      Kiln({"datastore", "register", "x", "--path", (root() / "nope").string()});
   EXPECT_EQ(bad.exit.code, 2);
   EXPECT_EQ(Kiln({"datastore", "remove", "fm"}).exit.code, 0);
   EXPECT_TRUE(KilnJson({"datastore", "list", "--json"}).empty());
@@ -41,13 +42,12 @@ TEST_F(DatastoreTest, ListAndRemove) {
 }
 
 TEST_F(DatastoreTest, MountIsThePathInPlaceAndDownloadIsACopy) {
-  const auto project = Project(
-      "proj", {{"train.py", kReader},
-               {"job.yaml",
-                "entry_script: train.py\n"
-                "script_params:\n"
-                "  --mounted: '{datastore:fm/train}'\n"
-                "  --copied: '{datastore:fm/train:download}'\n"}});
+  const auto project = Project("proj", {{"train.py", kReader},
+                                        {"job.yaml",
+                                         "entry_script: train.py\n"
+                                         "script_params:\n"
+                                         "  --mounted: '{datastore:fm/train}'\n"
+                                         "  --copied: '{datastore:fm/train:download}'\n"}});
   const CapturedRun run = Kiln({"submit", (project / "job.yaml").string(), "--stream"});
   ASSERT_EQ(run.exit.code, 0) << run.err;
   const std::string id = FirstLine(run.out);
@@ -63,10 +63,11 @@ TEST_F(DatastoreTest, MountIsThePathInPlaceAndDownloadIsACopy) {
 }
 
 TEST_F(DatastoreTest, MissingDatastoreOrPathFailsTheSubmit) {
-  const auto project = Project(
-      "proj", {{"train.py", kReader},
-               {"job.yaml", "entry_script: train.py\nscript_params:\n"
-                            "  --a: '{datastore:nope}'\n  --b: '{datastore:fm/missing}'\n"}});
+  const auto project =
+      Project("proj", {{"train.py", kReader},
+                       {"job.yaml",
+                        "entry_script: train.py\nscript_params:\n"
+                        "  --a: '{datastore:nope}'\n  --b: '{datastore:fm/missing}'\n"}});
   const CapturedRun run = Kiln({"submit", "job.yaml"}, {}, project);
   EXPECT_EQ(run.exit.code, 2);
   EXPECT_EQ(run.err,

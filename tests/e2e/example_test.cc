@@ -2,8 +2,8 @@
 // (the training loss falls, the test accuracy is far above chance) and leave a loadable
 // TorchScript model. The full run to the accuracy bar is the slow test example_full.sh.
 
-#include "e2e/kiln_fixture.h"
 #include "common/files.h"
+#include "e2e/kiln_fixture.h"
 
 namespace kiln::e2e {
 namespace {
@@ -26,10 +26,12 @@ TEST_F(ExampleTest, LearnsOnASubset) {
   const std::string id = FirstLine(run.out);
   EXPECT_NE(run.out.find("epoch 2/2"), std::string::npos) << run.out;
 
-  const auto metrics = nlohmann::json::parse(*ReadFileToString(RunDir(id) / "outputs/metrics.json"));
+  const auto metrics =
+      nlohmann::json::parse(*ReadFileToString(RunDir(id) / "outputs/metrics.json"));
   const double accuracy = metrics["test_accuracy"];
   EXPECT_GT(accuracy, 6 * kChance) << "accuracy " << accuracy;
-  EXPECT_LT(metrics["last_train_loss"].get<double>(), 0.6 * metrics["first_train_loss"].get<double>());
+  EXPECT_LT(metrics["last_train_loss"].get<double>(),
+            0.6 * metrics["first_train_loss"].get<double>());
   EXPECT_EQ(metrics["train_images"], 6000);
 
   SpawnOptions load;

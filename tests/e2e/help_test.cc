@@ -19,9 +19,10 @@ TEST_F(HelpTest, TopLevelListsEveryCommand) {
 
 TEST_F(HelpTest, EachCommandDescribesItsOptions) {
   const std::map<std::vector<std::string>, std::vector<std::string>> expected = {
-      {{"submit"}, {"--stream", "--wait", "--node-count", "--process-count-per-node",
-                    "--distributed-backend", "--script-param", "--use-gpu", "--pip-package",
-                    "--conda-package", "--max-run-duration-seconds", "--python", "--tag", "--env"}},
+      {{"submit"},
+       {"--stream", "--wait", "--node-count", "--process-count-per-node", "--distributed-backend",
+        "--script-param", "--use-gpu", "--pip-package", "--conda-package",
+        "--max-run-duration-seconds", "--python", "--tag", "--env"}},
       {{"runs"}, {"--experiment", "--status", "--json"}},
       {{"show"}, {"--json"}},
       {{"logs"}, {"--follow", "--timestamps", "--json"}},

@@ -2,14 +2,14 @@
 
 // KilnTest: a fresh KILN_HOME for each test and a way to run the real kiln binary in it.
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "common/subprocess.h"
 #include "common/test_dir.h"

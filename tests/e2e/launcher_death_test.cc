@@ -1,15 +1,14 @@
 // A launcher that dies (kill -9) is noticed the next time the store is read: the run
 // becomes Failed with that reason, and what it left running is stopped.
 
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <thread>
 
-#include <fmt/format.h>
-
-#include "e2e/kiln_fixture.h"
 #include "common/files.h"
 #include "common/strings.h"
+#include "e2e/kiln_fixture.h"
 
 namespace kiln::e2e {
 namespace {
@@ -17,10 +16,12 @@ namespace {
 class LauncherDeathTest : public KilnTest {};
 
 TEST_F(LauncherDeathTest, KilledLauncherMarksTheRunFailed) {
-  const auto project = Project(
-      "proj", {{"train.py", "import subprocess, time\nsubprocess.Popen(['setsid', 'sleep', '1000'])\n"
-                            "print('up', flush=True)\ntime.sleep(1000)\n"}});
-  const std::string id = SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+  const auto project =
+      Project("proj", {{"train.py",
+                        "import subprocess, time\nsubprocess.Popen(['setsid', 'sleep', '1000'])\n"
+                        "print('up', flush=True)\ntime.sleep(1000)\n"}});
+  const std::string id =
+      SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
   ASSERT_TRUE(WaitForStatus(id, "Running"));
   for (int i = 0; i < 300 && RunProcessCount(id) < 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -35,14 +36,17 @@ TEST_F(LauncherDeathTest, KilledLauncherMarksTheRunFailed) {
   const nlohmann::json shown = KilnJson({"show", id, "--json"});
   EXPECT_EQ(shown["status"], "Failed");
   const std::string reason = shown["failure_reason"];
-  EXPECT_TRUE(reason.starts_with(fmt::format("the launcher (pid {}) died while the run was Running", *pid)))
+  EXPECT_TRUE(
+      reason.starts_with(fmt::format("the launcher (pid {}) died while the run was Running", *pid)))
       << reason;
   EXPECT_EQ(RunProcessCount(id), 0u);
 }
 
 TEST_F(LauncherDeathTest, StreamingEndsWhenTheLauncherDies) {
-  const auto project = Project("proj", {{"train.py", "import time\nprint('up', flush=True)\ntime.sleep(1000)\n"}});
-  const std::string id = SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+  const auto project =
+      Project("proj", {{"train.py", "import time\nprint('up', flush=True)\ntime.sleep(1000)\n"}});
+  const std::string id =
+      SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
   ASSERT_TRUE(WaitForStatus(id, "Running"));
   for (int i = 0; i < 500 && Kiln({"logs", id}).out.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

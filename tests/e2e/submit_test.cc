@@ -3,8 +3,8 @@
 
 #include <fmt/format.h>
 
-#include "e2e/kiln_fixture.h"
 #include "common/files.h"
+#include "e2e/kiln_fixture.h"
 
 namespace kiln::e2e {
 namespace {
@@ -57,8 +57,8 @@ TEST_F(SubmitTest, StreamFollowsTheRunAndExitsWithItsResult) {
 TEST_F(SubmitTest, FailedRunKeepsReasonExitCodeAndTail) {
   const fs::path project = Project(
       "proj", {{"train.py", "for i in range(30): print('line', i)\nraise SystemExit(7)\n"}});
-  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(),
-                                "--entry-script", "train.py", "--wait"});
+  const CapturedRun run = Kiln(
+      {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
   EXPECT_EQ(run.exit.code, 1) << run.err;
   EXPECT_NE(run.err.find("rank 0 exited with code 7"), std::string::npos) << run.err;
   const nlohmann::json shown = KilnJson({"show", FirstLine(run.out), "--json"});
@@ -70,9 +70,10 @@ TEST_F(SubmitTest, FailedRunKeepsReasonExitCodeAndTail) {
 }
 
 TEST_F(SubmitTest, PythonTracebackIsInTheTail) {
-  const fs::path project = Project("proj", {{"train.py", "def f():\n  raise ValueError('bad lr')\nf()\n"}});
-  const CapturedRun run = Kiln({"submit", "--source-directory", project.string(),
-                                "--entry-script", "train.py", "--wait"});
+  const fs::path project =
+      Project("proj", {{"train.py", "def f():\n  raise ValueError('bad lr')\nf()\n"}});
+  const CapturedRun run = Kiln(
+      {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
   EXPECT_EQ(run.exit.code, 1);
   const nlohmann::json shown = KilnJson({"show", FirstLine(run.out), "--json"});
   EXPECT_EQ(shown["failure_log_tail"].back(), "ValueError: bad lr");
@@ -104,8 +105,8 @@ TEST_F(SubmitTest, InvalidSpecIsRefusedAndLeavesNothing) {
   EXPECT_EQ(missing.exit.code, 2);
   EXPECT_EQ(missing.err, "error: missing.yaml: source_directory: './proj' does not exist\n");
 
-  const CapturedRun flag = Kiln({"submit", "job.yaml", "--node-count", "1", "--experiment", "a b"},
-                                {}, project);
+  const CapturedRun flag =
+      Kiln({"submit", "job.yaml", "--node-count", "1", "--experiment", "a b"}, {}, project);
   EXPECT_EQ(flag.exit.code, 2);
   EXPECT_NE(flag.err.find("--experiment: must be 1 to 64 letters"), std::string::npos) << flag.err;
 
@@ -150,8 +151,9 @@ TEST_F(SubmitTest, FlagsAndPassthroughArgumentsBecomeScriptParams) {
       Kiln({"submit", (project / "job.yaml").string(), "--stream", "--script-param", "--lr=0.5",
             "--tag", "owner=ana", "--", "--epochs", "1", "--verbose", "--seed=3", "data.csv"});
   ASSERT_EQ(run.exit.code, 0) << run.err;
-  EXPECT_NE(run.out.find("['--epochs', '1', '--lr', '0.5', '--verbose', '--seed', '3', 'data.csv']"),
-            std::string::npos)
+  EXPECT_NE(
+      run.out.find("['--epochs', '1', '--lr', '0.5', '--verbose', '--seed', '3', 'data.csv']"),
+      std::string::npos)
       << run.out;
   const nlohmann::json shown = KilnJson({"show", FirstLine(run.out), "--json"});
   EXPECT_EQ(shown["tags"]["owner"], "ana");
@@ -159,9 +161,10 @@ TEST_F(SubmitTest, FlagsAndPassthroughArgumentsBecomeScriptParams) {
 }
 
 TEST_F(SubmitTest, EnvironmentVariablesReachTheRank) {
-  const fs::path project = Project(
-      "proj", {{"train.py", "import os\nprint(os.environ['MY_VAR'], os.environ['RANK'], "
-                            "os.environ['WORLD_SIZE'], os.getcwd().endswith('/src'))\n"}});
+  const fs::path project =
+      Project("proj", {{"train.py",
+                        "import os\nprint(os.environ['MY_VAR'], os.environ['RANK'], "
+                        "os.environ['WORLD_SIZE'], os.getcwd().endswith('/src'))\n"}});
   const CapturedRun run = Kiln({"submit", "--source-directory", project.string(), "--entry-script",
                                 "train.py", "--env", "MY_VAR=forty two", "--stream"});
   ASSERT_EQ(run.exit.code, 0) << run.err;
@@ -169,8 +172,9 @@ TEST_F(SubmitTest, EnvironmentVariablesReachTheRank) {
 }
 
 TEST_F(SubmitTest, CompiledProgramIsAValidEntry) {
-  const fs::path project = Project("proj", {{"main.cc", "#include <cstdio>\nint main(int c, char** v) "
-                                                        "{ std::printf(\"native %s\\n\", v[1]); }\n"}});
+  const fs::path project = Project("proj", {{"main.cc",
+                                             "#include <cstdio>\nint main(int c, char** v) "
+                                             "{ std::printf(\"native %s\\n\", v[1]); }\n"}});
   SpawnOptions compile;
   compile.argv = {"g++", "-O1", "-o", (project / "train").string(), (project / "main.cc").string()};
   const Result<CapturedRun> compiled = RunAndCapture(compile, std::chrono::seconds(120));
@@ -182,7 +186,8 @@ TEST_F(SubmitTest, CompiledProgramIsAValidEntry) {
 }
 
 TEST_F(SubmitTest, DurationLimitEndsAHangingRun) {
-  const fs::path project = Project("proj", {{"train.py", "import time\nprint('hang')\ntime.sleep(600)\n"}});
+  const fs::path project =
+      Project("proj", {{"train.py", "import time\nprint('hang')\ntime.sleep(600)\n"}});
   const CapturedRun run = Kiln({"submit", "--source-directory", project.string(), "--entry-script",
                                 "train.py", "--max-run-duration-seconds", "1", "--wait"});
   EXPECT_EQ(run.exit.code, 1);
@@ -195,8 +200,10 @@ TEST_F(SubmitTest, DurationLimitEndsAHangingRun) {
 
 TEST_F(SubmitTest, LogsCanBeReadAndFollowed) {
   const fs::path project = Project(
-      "proj", {{"train.py", "import time\nfor i in range(5):\n  print('step', i)\n  time.sleep(0.1)\n"}});
-  const std::string id = SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+      "proj",
+      {{"train.py", "import time\nfor i in range(5):\n  print('step', i)\n  time.sleep(0.1)\n"}});
+  const std::string id =
+      SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
   const CapturedRun follow = Kiln({"logs", id, "-f"});
   EXPECT_EQ(follow.exit.code, 0);
   EXPECT_EQ(follow.out, "step 0\nstep 1\nstep 2\nstep 3\nstep 4\n");

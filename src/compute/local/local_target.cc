@@ -1,12 +1,11 @@
 #include "compute/local/local_target.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <regex>
-
-#include <fmt/format.h>
 
 #include "common/strings.h"
 #include "common/unique_fd.h"
@@ -86,8 +85,8 @@ Status LocalTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock)
   options.detach = true;
   Result<Subprocess> launcher = spawner_.Spawn(options);
   if (!launcher.ok()) {
-    return launcher.status().WithPrefix(fmt::format("cannot start the launcher {}",
-                                                    kiln_program_.string()));
+    return launcher.status().WithPrefix(
+        fmt::format("cannot start the launcher {}", kiln_program_.string()));
   }
   // `lock` closes here; the launcher's inherited descriptor keeps the lock.
   return Status::Ok();

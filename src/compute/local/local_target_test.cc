@@ -1,11 +1,10 @@
 #include "compute/local/local_target.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -51,8 +50,9 @@ TEST(LocalTargetTest, UseGpuNeedsAGpu) {
 TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
   TestDir dir;
   const fs::path program = dir.path() / "fake-kiln";
-  ASSERT_TRUE(WriteFileAtomically(program, "#!/bin/sh\necho \"$@\" > args\necho $$ > pid\n"
-                                           "exec sleep 1000\n")
+  ASSERT_TRUE(WriteFileAtomically(program,
+                                  "#!/bin/sh\necho \"$@\" > args\necho $$ > pid\n"
+                                  "exec sleep 1000\n")
                   .ok());
   ::chmod(program.c_str(), 0755);
   const launch::RunDir run_dir(dir.path() / "runs/r1");

@@ -1,15 +1,14 @@
 #include "store/sqlite/database.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <thread>
-
-#include <fmt/format.h>
 
 namespace kiln::store::sqlite {
 
 Status SqliteError(sqlite3* db, int code, std::string_view what) {
-  const std::string detail =
-      db != nullptr ? sqlite3_errmsg(db) : std::string(sqlite3_errstr(code));
+  const std::string detail = db != nullptr ? sqlite3_errmsg(db) : std::string(sqlite3_errstr(code));
   const std::string message = fmt::format("{}: {}", what, detail);
   switch (code & 0xff) {
     case SQLITE_BUSY:
@@ -97,9 +96,9 @@ std::optional<std::int64_t> Statement::ColumnOptionalInt(int column) const {
 
 Result<Database> Database::Open(const std::filesystem::path& path, int busy_timeout_ms) {
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   DatabaseHandle handle(raw);
   if (rc != SQLITE_OK) {
     return SqliteError(raw, rc, fmt::format("cannot open the store {}", path.string()));
@@ -114,8 +113,8 @@ Result<Database> Database::Open(const std::filesystem::path& path, int busy_time
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
   while (true) {
-    Status pragmas = db.Execute(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    Status pragmas =
+        db.Execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     if (pragmas.ok()) return db;
     if (pragmas.code() != StatusCode::kUnavailable ||
         std::chrono::steady_clock::now() >= deadline) {
@@ -127,8 +126,8 @@ Result<Database> Database::Open(const std::filesystem::path& path, int busy_time
 
 Result<Statement> Database::Prepare(std::string_view sql) {
   sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v2(handle_.get(), sql.data(), static_cast<int>(sql.size()),
-                                    &raw, nullptr);
+  const int rc =
+      sqlite3_prepare_v2(handle_.get(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
   if (rc != SQLITE_OK) return SqliteError(handle_.get(), rc, fmt::format("prepare '{}'", sql));
   return Statement(StatementHandle(raw), handle_.get());
 }

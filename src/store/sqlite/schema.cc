@@ -1,8 +1,8 @@
 #include "store/sqlite/schema.h"
 
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include <string_view>
 
 #include "common/time.h"
 

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
@@ -27,8 +28,8 @@ Result<Run> RunFromRow(const Statement& row) {
   run.host = row.ColumnText(7);
   const std::optional<RunStatus> status = ParseRunStatus(row.ColumnText(8));
   if (!status) {
-    return DataLossError(fmt::format("run {} has an unknown status '{}'", run.id,
-                                     row.ColumnText(8)));
+    return DataLossError(
+        fmt::format("run {} has an unknown status '{}'", run.id, row.ColumnText(8)));
   }
   run.status = *status;
   run.created_at = row.ColumnInt(9);
@@ -116,8 +117,8 @@ Result<Run> SqliteStore::CreateRun(const Run& run) {
                                .Run());
     }
     for (const auto& [key, value] : run.tags) {
-      KILN_ASSIGN_OR_RETURN(Statement tag,
-                            db_.Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"));
+      KILN_ASSIGN_OR_RETURN(
+          Statement tag, db_.Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"));
       KILN_RETURN_IF_ERROR(tag.Bind(1, run.id).Bind(2, key).Bind(3, value).Run());
     }
     return Status::Ok();
@@ -169,14 +170,15 @@ Result<Run> SqliteStore::GetRun(std::string_view id) {
 
 Result<std::vector<Run>> SqliteStore::ListRuns(const RunFilter& filter) {
   std::lock_guard lock(mu_);
-  std::string sql = fmt::format(
-      "SELECT {} FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1 = 1", kRunColumns);
+  std::string sql =
+      fmt::format("SELECT {} FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1 = 1",
+                  kRunColumns);
   if (filter.experiment) sql += " AND e.name = ?1";
   if (filter.status) sql += " AND r.status = ?2";
   if (filter.only_active) {
-    sql += fmt::format(" AND r.status NOT IN ('{}', '{}', '{}')",
-                       RunStatusName(RunStatus::kCompleted), RunStatusName(RunStatus::kFailed),
-                       RunStatusName(RunStatus::kCanceled));
+    sql +=
+        fmt::format(" AND r.status NOT IN ('{}', '{}', '{}')", RunStatusName(RunStatus::kCompleted),
+                    RunStatusName(RunStatus::kFailed), RunStatusName(RunStatus::kCanceled));
   }
   sql += " ORDER BY r.created_at DESC, r.id DESC";
   if (filter.limit > 0) sql += fmt::format(" LIMIT {}", filter.limit);
@@ -209,7 +211,8 @@ Result<std::vector<StatusChange>> SqliteStore::GetStatusHistory(std::string_view
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());
     if (!row) break;
     const std::optional<RunStatus> status = ParseRunStatus(query.ColumnText(0));
-    if (!status) return DataLossError(fmt::format("run {} has an unknown status in its history", run_id));
+    if (!status)
+      return DataLossError(fmt::format("run {} has an unknown status in its history", run_id));
     history.push_back({*status, query.ColumnInt(1), query.ColumnText(2)});
   }
   return history;
@@ -289,7 +292,8 @@ Status SqliteStore::RegisterDatastore(const Datastore& datastore) {
                           .Bind(4, clock_.Now())
                           .Run();
     if (inserted.code() == StatusCode::kAlreadyExists) {
-      return AlreadyExistsError(fmt::format("datastore '{}' is registered already", datastore.name));
+      return AlreadyExistsError(
+          fmt::format("datastore '{}' is registered already", datastore.name));
     }
     return inserted;
   });

@@ -46,7 +46,6 @@ class SqliteStore : public Store {
   Result<Run> ReadRunLocked(std::string_view id);
   Status ReadRunDetailsLocked(Run& run);
 
-
   std::mutex mu_;
   // Guarded by mu_.
   Database db_;

@@ -1,11 +1,10 @@
 #include "store/sqlite/sqlite_store.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "common/test_dir.h"
 #include "store/sqlite/schema.h"
