@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: builds Kiln, runs every test (unit and end-to-end), then builds the unit
-# tests with AddressSanitizer and UndefinedBehaviorSanitizer and runs them again.
+# The test suite: builds Kiln, runs every test (unit and end-to-end), then builds everything
+# with AddressSanitizer and UndefinedBehaviorSanitizer and runs every test again.
 # Slow tests (full training runs) are left out; run them with: ctest --test-dir build -L slow
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,4 +11,4 @@ ctest --test-dir "$root/build" --output-on-failure -j "$jobs" -LE slow
 
 "$root/scripts/build.sh" "$root/build-asan" -DKILN_SANITIZE=ON -DKILN_BUILD_BENCH=OFF
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir "$root/build-asan" --output-on-failure -j "$jobs" -L unit
+  ctest --test-dir "$root/build-asan" --output-on-failure -j "$jobs" -LE slow

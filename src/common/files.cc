@@ -170,7 +170,12 @@ fs::path AbsolutePath(const fs::path& path) {
     if (text.size() > 2) expanded /= text.substr(2);
     return expanded.lexically_normal();
   }
-  return fs::absolute(path).lexically_normal();
+  fs::path normal = fs::absolute(path).lexically_normal();
+  // "/a/b/" (from "/a/b/.") names the same folder as "/a/b"; keep one spelling.
+  if (!normal.has_filename() && normal.has_parent_path() && normal != normal.root_path()) {
+    normal = normal.parent_path();
+  }
+  return normal;
 }
 
 }  // namespace kiln

@@ -115,6 +115,11 @@ class Walker {
   IgnoreRules rules_;
 };
 
+// "1 file", "2,000 files".
+std::string Files(std::uint64_t count) {
+  return HumanCount(count) + (count == 1 ? " file" : " files");
+}
+
 struct Usage {
   std::uint64_t bytes = 0;
   std::uint64_t files = 0;
@@ -167,25 +172,34 @@ Status CheckLimits(const SourceScan& scan, const SnapshotLimits& limits) {
             [](const SourceFile* a, const SourceFile* b) { return a->size > b->size; });
 
   std::string message = fmt::format(
-      "source_directory '{}' is too large to snapshot: {} in {} files; the limit is {} and {} "
-      "files.\nLargest entries:\n",
-      scan.root.string(), HumanBytes(scan.total_bytes), HumanCount(scan.files.size()),
-      HumanBytes(limits.max_bytes), HumanCount(limits.max_files));
-  std::vector<std::string> suggestions;
+      "'{}' is too large to snapshot: {} in {}; the limit is {} and {}.\nLargest entries:\n",
+      scan.root.string(), HumanBytes(scan.total_bytes), Files(scan.files.size()),
+      HumanBytes(limits.max_bytes), Files(limits.max_files));
   for (std::size_t i = 0; i < entries.size() && i < kReportedEntries; ++i) {
     const auto& [name, usage] = entries[i];
-    message += fmt::format("  {:<32} {:>10} {:>8} files\n", name, HumanBytes(usage.bytes),
-                           HumanCount(usage.files));
-    if (suggestions.size() < 3) suggestions.push_back(name.ends_with('/') ? name : "/" + name);
+    message += fmt::format("  {:<32} {:>10} {:>12}\n", name, HumanBytes(usage.bytes),
+                           Files(usage.files));
   }
   message += "Largest files:\n";
   for (std::size_t i = 0; i < files.size() && i < kReportedEntries; ++i) {
     message += fmt::format("  {:<32} {:>10}\n", files[i]->path, HumanBytes(files[i]->size));
   }
-  message += fmt::format("Add what the job does not need to {} (gitignore syntax), for example:\n",
+  // Suggest the fewest of the largest entries whose removal brings the folder under both
+  // limits.
+  std::vector<std::string> suggestions;
+  std::uint64_t bytes_left = scan.total_bytes;
+  std::uint64_t files_left = scan.files.size();
+  for (const auto& [name, usage] : entries) {
+    if (bytes_left <= limits.max_bytes && files_left <= limits.max_files) break;
+    if (suggestions.size() == kReportedEntries) break;
+    suggestions.push_back(name.ends_with('/') ? name : "/" + name);
+    bytes_left -= usage.bytes;
+    files_left -= usage.files;
+  }
+  message += fmt::format("Add what the job does not need to {} (gitignore syntax), e.g.:\n",
                          (scan.root / kKilnIgnore).string());
   for (const std::string& suggestion : suggestions) message += "  " + suggestion + "\n";
-  message += fmt::format("or raise the limit with {} or {}.", kSnapshotMaxMegabytes.env,
+  message += fmt::format("or raise the limits with {} and {}.", kSnapshotMaxMegabytes.env,
                          kSnapshotMaxFiles.env);
   return ResourceExhaustedError(std::move(message));
 }

@@ -83,9 +83,9 @@ TEST(SourceScanTest, LimitsReportLargestEntriesAndHowToIgnore) {
   const Status over = CheckLimits(*scan, {1'000, 10});
   ASSERT_EQ(over.code(), StatusCode::kResourceExhausted);
   const std::string& message = over.message();
-  EXPECT_NE(message.find("is too large to snapshot: 5.6 KB in 4 files; the limit is 1.0 KB and "
-                         "10 files."),
-            std::string::npos)
+  EXPECT_TRUE(message.starts_with("'" + dir.path().string() +
+                                  "' is too large to snapshot: 5.6 KB in 4 files; the limit is "
+                                  "1.0 KB and 10 files."))
       << message;
   // Largest entries first: data/ then venv/.
   const std::size_t data = message.find("  data/ ");
@@ -96,6 +96,11 @@ TEST(SourceScanTest, LimitsReportLargestEntriesAndHowToIgnore) {
   EXPECT_NE(message.find("data/a.bin"), std::string::npos);
   EXPECT_NE(message.find((dir.path() / ".kilnignore").string()), std::string::npos);
   EXPECT_NE(message.find("KILN_SNAPSHOT_MAX_MB"), std::string::npos);
+  // Only data/ needs ignoring to fit: neither venv/ nor the script is suggested.
+  const std::string suggestions = message.substr(message.find("(gitignore syntax)"));
+  EXPECT_NE(suggestions.find("  data/\n"), std::string::npos) << suggestions;
+  EXPECT_EQ(suggestions.find("venv/"), std::string::npos) << suggestions;
+  EXPECT_EQ(suggestions.find("train.py"), std::string::npos) << suggestions;
 
   const Status too_many = CheckLimits(*scan, {1'000'000, 3});
   ASSERT_EQ(too_many.code(), StatusCode::kResourceExhausted);

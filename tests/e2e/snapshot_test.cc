@@ -64,7 +64,7 @@ TEST_F(SnapshotTest, OversizedSourceIsRefusedWithWhatToIgnore) {
       Kiln({"submit", "--source-directory", project.string(), "--entry-script", "train.py"},
            {{"KILN_SNAPSHOT_MAX_MB", "1"}});
   EXPECT_EQ(run.exit.code, 2);
-  EXPECT_NE(run.err.find("--source-directory: source_directory '" + project.string() +
+  EXPECT_NE(run.err.find("--source-directory: '" + project.string() +
                          "' is too large to snapshot: 1.2 MB in 31 files; the limit is 1.0 MB"),
             std::string::npos)
       << run.err;
