@@ -6,7 +6,7 @@
 # The store and runs live in $KILN_HOME (default ~/.kiln).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/build.sh" >&2
+KILN_BUILD_TARGETS="kiln_cli" "$root/scripts/build.sh" >&2
 kiln="$root/build/kiln"
 data=/usr/share/datasets/fashion-mnist
 
@@ -25,7 +25,7 @@ fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 "$kiln" download "$run" outputs/metrics.json -o "$out"
-accuracy="$(python3 -c 'import json,sys; print(f"{json.load(open(sys.argv[1]))["test_accuracy"]:.4f}")' "$out/metrics.json")"
+accuracy="$(python3 -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))["test_accuracy"])' "$out/metrics.json")"
 echo
 echo "Run $run: Completed"
 echo "Test accuracy: $accuracy"
