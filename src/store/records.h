@@ -3,12 +3,14 @@
 // The records a Store holds: experiments, runs with their status history, parameters and
 // tags, and datastores. Plain values; backends translate them to rows.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/time.h"
+#include "store/metric_kind.h"
 #include "store/run_status.h"
 
 namespace kiln::store {
@@ -76,6 +78,55 @@ struct Datastore {
   std::string type = "local";  // the only kind so far: a folder on this machine
   std::string path;            // absolute
   Timestamp created_at = 0;
+};
+
+// One point of a scalar metric.
+struct MetricPoint {
+  std::int64_t step = 0;
+  double value = 0;
+  Timestamp at = 0;
+
+  friend bool operator==(const MetricPoint&, const MetricPoint&) = default;
+};
+
+// One logged list, row, table or image, as JSON text (docs/python-api.md gives the shapes).
+struct MetricValue {
+  Timestamp at = 0;
+  std::string json;
+
+  friend bool operator==(const MetricValue&, const MetricValue&) = default;
+};
+
+// The points or values of one metric name from one rank.
+struct MetricSeries {
+  std::string name;
+  int rank = 0;
+  MetricKind kind = MetricKind::kScalar;
+  std::string description;
+  std::vector<MetricPoint> points;  // scalars, in logging order
+  std::vector<MetricValue> values;  // other kinds, in logging order
+};
+
+struct MetricSummary {
+  std::string name;
+  int rank = 0;
+  MetricKind kind = MetricKind::kScalar;
+  std::string description;
+  std::int64_t count = 0;
+  std::optional<double> last;  // scalars only
+  std::optional<double> min;
+  std::optional<double> max;
+  std::optional<std::int64_t> last_step;
+  Timestamp last_at = 0;
+};
+
+// What one rank's spool held between two offsets, for Store::AppendMetrics.
+struct MetricBatch {
+  int rank = 0;
+  std::uint64_t offset_before = 0;
+  std::uint64_t offset_after = 0;
+  std::vector<MetricSeries> series;
+  std::vector<std::pair<std::string, std::string>> tags;
 };
 
 }  // namespace kiln::store

@@ -40,6 +40,19 @@ class Store {
   // Applies the transition and returns the run as it is afterwards.
   virtual Result<Run> TransitionRun(std::string_view id, const Transition& transition) = 0;
 
+  // Metrics, ingested from the ranks' spools. AppendMetrics stores a batch and the rank's new
+  // spool offset in one transaction; when the stored offset is not batch.offset_before the
+  // batch was ingested already and FailedPrecondition comes back with nothing written, so a
+  // re-read spool never duplicates a point. InvalidArgument when a name changes its kind.
+  virtual Status AppendMetrics(std::string_view run_id, const MetricBatch& batch) = 0;
+  // 0 when nothing of that rank was ingested.
+  virtual Result<std::uint64_t> GetSpoolOffset(std::string_view run_id, int rank) = 0;
+  // Every metric of the run, all ranks, by name then rank.
+  virtual Result<std::vector<MetricSummary>> ListMetrics(std::string_view run_id) = 0;
+  // NotFound for a name the rank never logged.
+  virtual Result<MetricSeries> ReadMetric(std::string_view run_id, std::string_view name,
+                                          int rank) = 0;
+
   virtual Result<std::vector<Experiment>> ListExperiments() = 0;
 
   virtual Status RegisterDatastore(const Datastore& datastore) = 0;

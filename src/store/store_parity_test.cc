@@ -219,6 +219,121 @@ TEST_P(StoreParityTest, DatastoresRegisterListRemove) {
   EXPECT_EQ(store_->RemoveDatastore("fm").code(), StatusCode::kNotFound);
 }
 
+MetricBatch Batch(int rank, std::uint64_t before, std::uint64_t after) {
+  MetricBatch batch;
+  batch.rank = rank;
+  batch.offset_before = before;
+  batch.offset_after = after;
+  return batch;
+}
+
+MetricSeries Scalars(const std::string& name, std::int64_t first_step, std::vector<double> values) {
+  MetricSeries series;
+  series.name = name;
+  for (double value : values) series.points.push_back({first_step++, value, 1000 + first_step});
+  return series;
+}
+
+TEST_P(StoreParityTest, MetricsAppendAndRead) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  MetricBatch first = Batch(0, 0, 100);
+  first.series.push_back(Scalars("loss", 0, {0.9, 0.5, 0.7}));
+  MetricSeries row;
+  row.name = "scores";
+  row.kind = MetricKind::kRow;
+  row.description = "per epoch";
+  row.values = {{5, R"({"a":1})"}, {6, R"({"a":2})"}};
+  first.series.push_back(row);
+  first.tags = {{"best", "0.5"}};
+  ASSERT_TRUE(store_->AppendMetrics("r1", first).ok());
+  MetricBatch second = Batch(0, 100, 160);
+  second.series.push_back(Scalars("loss", 3, {0.2}));
+  ASSERT_TRUE(store_->AppendMetrics("r1", second).ok());
+  EXPECT_EQ(*store_->GetSpoolOffset("r1", 0), 160u);
+  EXPECT_EQ(*store_->GetSpoolOffset("r1", 1), 0u);
+
+  const Result<MetricSeries> loss = store_->ReadMetric("r1", "loss", 0);
+  ASSERT_TRUE(loss.ok()) << loss.status().ToString();
+  ASSERT_EQ(loss->points.size(), 4u);
+  EXPECT_EQ(loss->points[3], (MetricPoint{3, 0.2, 1004}));
+  const Result<MetricSeries> scores = store_->ReadMetric("r1", "scores", 0);
+  ASSERT_TRUE(scores.ok());
+  EXPECT_EQ(scores->kind, MetricKind::kRow);
+  EXPECT_EQ(scores->description, "per epoch");
+  EXPECT_EQ(scores->values, row.values);
+
+  const Result<std::vector<MetricSummary>> summaries = store_->ListMetrics("r1");
+  ASSERT_TRUE(summaries.ok());
+  ASSERT_EQ(summaries->size(), 2u);
+  const MetricSummary& summary = (*summaries)[0];
+  EXPECT_EQ(summary.name, "loss");
+  EXPECT_EQ(summary.count, 4);
+  EXPECT_EQ(summary.last, 0.2);
+  EXPECT_EQ(summary.min, 0.2);
+  EXPECT_EQ(summary.max, 0.9);
+  EXPECT_EQ(summary.last_step, 3);
+  EXPECT_EQ((*summaries)[1].count, 2);
+  EXPECT_FALSE((*summaries)[1].last.has_value());
+  EXPECT_EQ(store_->GetRun("r1")->tags.at("best"), "0.5");
+}
+
+TEST_P(StoreParityTest, StaleBatchWritesNothing) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  MetricBatch batch = Batch(0, 0, 50);
+  batch.series.push_back(Scalars("loss", 0, {1, 2}));
+  ASSERT_TRUE(store_->AppendMetrics("r1", batch).ok());
+  // The same bytes again, as a restarted reader would send them.
+  const Status again = store_->AppendMetrics("r1", batch);
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->ReadMetric("r1", "loss", 0)->points.size(), 2u);
+  EXPECT_EQ(*store_->GetSpoolOffset("r1", 0), 50u);
+}
+
+TEST_P(StoreParityTest, KindChangeIsRefusedWhole) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  MetricBatch batch = Batch(0, 0, 10);
+  batch.series.push_back(Scalars("x", 0, {1}));
+  ASSERT_TRUE(store_->AppendMetrics("r1", batch).ok());
+  MetricBatch mixed = Batch(0, 10, 20);
+  mixed.series.push_back(Scalars("y", 0, {5}));
+  MetricSeries list;
+  list.name = "x";
+  list.kind = MetricKind::kList;
+  list.values = {{1, "[1,2]"}};
+  mixed.series.push_back(list);
+  EXPECT_EQ(store_->AppendMetrics("r1", mixed).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ReadMetric("r1", "y", 0).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store_->GetSpoolOffset("r1", 0), 10u);
+}
+
+TEST_P(StoreParityTest, LongSeriesAndRanksStaySeparate) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  constexpr int kPoints = 200'000;
+  MetricBatch rank0 = Batch(0, 0, 1);
+  MetricSeries big;
+  big.name = "loss";
+  for (int i = 0; i < kPoints; ++i) big.points.push_back({i, i * 0.5, i});
+  rank0.series.push_back(big);
+  ASSERT_TRUE(store_->AppendMetrics("r1", rank0).ok());
+  MetricBatch rank1 = Batch(1, 0, 1);
+  rank1.series.push_back(Scalars("loss", 0, {42}));
+  ASSERT_TRUE(store_->AppendMetrics("r1", rank1).ok());
+  const Result<MetricSeries> zero = store_->ReadMetric("r1", "loss", 0);
+  ASSERT_TRUE(zero.ok());
+  ASSERT_EQ(zero->points.size(), static_cast<std::size_t>(kPoints));
+  for (int i = 0; i < kPoints; i += 9973) EXPECT_EQ(zero->points[i].step, i);
+  EXPECT_EQ(zero->points.back().value, (kPoints - 1) * 0.5);
+  EXPECT_EQ(store_->ReadMetric("r1", "loss", 1)->points.size(), 1u);
+  EXPECT_EQ(store_->ListMetrics("r1")->size(), 2u);
+}
+
+TEST_P(StoreParityTest, MetricsOfUnknownRunsAreNotFound) {
+  EXPECT_EQ(store_->AppendMetrics("nope", Batch(0, 0, 1)).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  EXPECT_EQ(store_->ReadMetric("r1", "missing", 0).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListMetrics("r1")->empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreParityTest, ::testing::ValuesIn(kBackends),
                          [](const auto& test_info) { return test_info.param.name; });
 

@@ -35,6 +35,19 @@ Statement& Statement::Bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::BindBlob(int index, std::string_view bytes) {
+  const int rc = sqlite3_bind_blob(handle_.get(), index, bytes.data(),
+                                   static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
+  return *this;
+}
+
+void Statement::Reset() {
+  sqlite3_reset(handle_.get());
+  sqlite3_clear_bindings(handle_.get());
+  bind_error_ = Status::Ok();
+}
+
 Statement& Statement::Bind(int index, std::int64_t value) {
   const int rc = sqlite3_bind_int64(handle_.get(), index, value);
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
@@ -51,6 +64,13 @@ Statement& Statement::BindNullable(int index, const std::optional<std::string>& 
 Statement& Statement::BindNullable(int index, const std::optional<std::int64_t>& value) {
   if (value) return Bind(index, *value);
   const int rc = sqlite3_bind_null(handle_.get(), index);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
+  return *this;
+}
+
+Statement& Statement::BindNullable(int index, const std::optional<double>& value) {
+  const int rc = value ? sqlite3_bind_double(handle_.get(), index, *value)
+                       : sqlite3_bind_null(handle_.get(), index);
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
   return *this;
 }
@@ -74,6 +94,22 @@ std::string Statement::ColumnText(int column) const {
   const int size = sqlite3_column_bytes(handle_.get(), column);
   if (text == nullptr) return "";
   return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+}
+
+std::string_view Statement::ColumnBlob(int column) const {
+  const void* data = sqlite3_column_blob(handle_.get(), column);
+  const int size = sqlite3_column_bytes(handle_.get(), column);
+  if (data == nullptr) return {};
+  return std::string_view(static_cast<const char*>(data), static_cast<std::size_t>(size));
+}
+
+double Statement::ColumnDouble(int column) const {
+  return sqlite3_column_double(handle_.get(), column);
+}
+
+std::optional<double> Statement::ColumnOptionalDouble(int column) const {
+  if (ColumnIsNull(column)) return std::nullopt;
+  return ColumnDouble(column);
 }
 
 std::int64_t Statement::ColumnInt(int column) const {

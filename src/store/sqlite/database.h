@@ -32,9 +32,15 @@ class Statement {
 
   Statement& Bind(int index, std::string_view value);
   Statement& Bind(int index, std::int64_t value);
+  // Binds bytes as a BLOB.
+  Statement& BindBlob(int index, std::string_view bytes);
   // NULL when the value is absent.
   Statement& BindNullable(int index, const std::optional<std::string>& value);
   Statement& BindNullable(int index, const std::optional<std::int64_t>& value);
+  Statement& BindNullable(int index, const std::optional<double>& value);
+
+  // Ready to run again with new bindings.
+  void Reset();
 
   // Advances; true when a row is available, false when done.
   Result<bool> Step();
@@ -42,6 +48,10 @@ class Statement {
   Status Run();
 
   std::string ColumnText(int column) const;
+  // Valid until the next Step() or Reset().
+  std::string_view ColumnBlob(int column) const;
+  double ColumnDouble(int column) const;
+  std::optional<double> ColumnOptionalDouble(int column) const;
   std::int64_t ColumnInt(int column) const;
   bool ColumnIsNull(int column) const;
   std::optional<std::string> ColumnOptionalText(int column) const;

@@ -70,6 +70,45 @@ CREATE TABLE datastores (
   created_at INTEGER NOT NULL
 );
 )sql"},
+    {2, "metrics: summaries, packed scalar blocks, values, spool offsets", R"sql(
+CREATE TABLE metrics (
+  id          INTEGER PRIMARY KEY,
+  run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name        TEXT NOT NULL,
+  rank        INTEGER NOT NULL,
+  kind        TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  count       INTEGER NOT NULL DEFAULT 0,
+  last_value  REAL,
+  min_value   REAL,
+  max_value   REAL,
+  last_step   INTEGER,
+  last_at     INTEGER NOT NULL DEFAULT 0,
+  next_seq    INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (run_id, name, rank)
+);
+-- Scalar points, `count` per row, each 24 bytes little-endian: i64 step, f64 value, i64 time.
+CREATE TABLE metric_blocks (
+  metric_id INTEGER NOT NULL REFERENCES metrics(id) ON DELETE CASCADE,
+  seq       INTEGER NOT NULL,
+  count     INTEGER NOT NULL,
+  points    BLOB NOT NULL,
+  PRIMARY KEY (metric_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE metric_values (
+  metric_id INTEGER NOT NULL REFERENCES metrics(id) ON DELETE CASCADE,
+  seq       INTEGER NOT NULL,
+  at        INTEGER NOT NULL,
+  value     TEXT NOT NULL,
+  PRIMARY KEY (metric_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE spool_offsets (
+  run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  rank        INTEGER NOT NULL,
+  byte_offset INTEGER NOT NULL,
+  PRIMARY KEY (run_id, rank)
+);
+)sql"},
 };
 
 }  // namespace

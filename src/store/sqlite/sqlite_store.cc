@@ -56,8 +56,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), clock));
 }
 
-template <typename Body>
-Status SqliteStore::InWriteTransaction(Body body) {
+Status SqliteStore::InWriteTransaction(const std::function<Status()>& body) {
   KILN_RETURN_IF_ERROR(db_.Execute("BEGIN IMMEDIATE"));
   Status status = body();
   if (!status.ok()) {

@@ -8,6 +8,7 @@
 // store, guarded by a mutex.
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -30,6 +31,11 @@ class SqliteStore : public Store {
   Result<std::vector<Run>> ListRuns(const RunFilter& filter) override;
   Result<std::vector<StatusChange>> GetStatusHistory(std::string_view run_id) override;
   Result<Run> TransitionRun(std::string_view id, const Transition& transition) override;
+  Status AppendMetrics(std::string_view run_id, const MetricBatch& batch) override;
+  Result<std::uint64_t> GetSpoolOffset(std::string_view run_id, int rank) override;
+  Result<std::vector<MetricSummary>> ListMetrics(std::string_view run_id) override;
+  Result<MetricSeries> ReadMetric(std::string_view run_id, std::string_view name,
+                                  int rank) override;
   Result<std::vector<Experiment>> ListExperiments() override;
   Status RegisterDatastore(const Datastore& datastore) override;
   Result<Datastore> GetDatastore(std::string_view name) override;
@@ -40,10 +46,10 @@ class SqliteStore : public Store {
   SqliteStore(Database db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back when it fails.
-  template <typename Body>
-  Status InWriteTransaction(Body body);
+  Status InWriteTransaction(const std::function<Status()>& body);
 
   Result<Run> ReadRunLocked(std::string_view id);
+  Status AppendSeriesLocked(std::string_view run_id, int rank, const MetricSeries& series);
   Status ReadRunDetailsLocked(Run& run);
 
   std::mutex mu_;

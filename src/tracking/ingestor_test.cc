@@ -1,0 +1,131 @@
+#include "tracking/ingestor.h"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "common/test_dir.h"
+#include "store/sqlite/sqlite_store.h"
+#include "tracking/spool_writer.h"
+
+namespace kiln::tracking {
+namespace {
+namespace fs = std::filesystem;
+
+class IngestorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = store::sqlite::SqliteStore::Open(dir_.path() / "kiln.db");
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(store).value();
+    store::Run run;
+    run.id = "r1";
+    run.experiment = "e";
+    run.spec_json = "{}";
+    ASSERT_TRUE(store_->CreateRun(run).ok());
+  }
+
+  std::size_t Points(const std::string& name, int rank = 0) {
+    const auto series = store_->ReadMetric("r1", name, rank);
+    return series.ok() ? series->points.size() : 0;
+  }
+
+  TestDir dir_;
+  std::unique_ptr<store::Store> store_;
+  fs::path spool_ = dir_.path() / "rank-0.spool";
+};
+
+TEST_F(IngestorTest, MovesEveryKindIntoTheStore) {
+  auto writer = SpoolWriter::Open(spool_, 0);
+  ASSERT_TRUE(writer.ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*writer)->LogScalar("loss", 1.0 / (i + 1)).ok());
+  ASSERT_TRUE((*writer)->LogValue("scores", MetricKind::kRow, R"({"a":1})", "row").ok());
+  ASSERT_TRUE((*writer)->Tag("stage", "warmup").ok());
+  SpoolIngestor ingestor(*store_, "r1", 0, spool_);
+  const auto result = ingestor.Ingest(false);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->points, 5u);
+  EXPECT_EQ(Points("loss"), 5u);
+  const auto scores = store_->ReadMetric("r1", "scores", 0);
+  ASSERT_TRUE(scores.ok());
+  EXPECT_EQ(scores->values[0].json, R"({"a":1})");
+  EXPECT_EQ(scores->description, "row");
+  EXPECT_EQ(store_->GetRun("r1")->tags.at("stage"), "warmup");
+  EXPECT_EQ(*store_->GetSpoolOffset("r1", 0), (*writer)->size());
+}
+
+// A launcher that restarts re-reads the spool and stores nothing twice.
+TEST_F(IngestorTest, RestartsNeverDuplicate) {
+  auto writer = SpoolWriter::Open(spool_, 0);
+  ASSERT_TRUE(writer.ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE((*writer)->LogScalar("loss", i).ok());
+  {
+    SpoolIngestor first(*store_, "r1", 0, spool_);
+    ASSERT_TRUE(first.Ingest(false).ok());
+  }
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE((*writer)->LogScalar("loss", i).ok());
+  ASSERT_TRUE((*writer)->LogScalar("acc", 0.9).ok());
+  SpoolIngestor restarted(*store_, "r1", 0, spool_);
+  const auto result = restarted.Ingest(true);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->points, 51u);
+  EXPECT_EQ(Points("loss"), 150u);
+  EXPECT_EQ(Points("acc"), 1u);
+  // And once more from scratch: nothing new.
+  SpoolIngestor again(*store_, "r1", 0, spool_);
+  EXPECT_EQ(again.Ingest(true)->records, 0u);
+  EXPECT_EQ(Points("loss"), 150u);
+}
+
+// Two ingestors on one spool (a launcher and its replacement overlapping) share the work
+// without duplicating it.
+TEST_F(IngestorTest, RacingIngestorsShareTheWork) {
+  auto writer = SpoolWriter::Open(spool_, 0);
+  ASSERT_TRUE(writer.ok());
+  SpoolIngestor a(*store_, "r1", 0, spool_);
+  SpoolIngestor b(*store_, "r1", 0, spool_);
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*writer)->LogScalar("loss", i).ok());
+    ASSERT_TRUE((round % 2 ? a : b).Ingest(false).ok());
+  }
+  ASSERT_TRUE(a.Ingest(true).ok());
+  ASSERT_TRUE(b.Ingest(true).ok());
+  EXPECT_EQ(Points("loss"), 200u);
+}
+
+TEST_F(IngestorTest, FollowsALiveWriter) {
+  auto writer = SpoolWriter::Open(spool_, 0);
+  ASSERT_TRUE(writer.ok());
+  constexpr int kPoints = 200'000;
+  std::thread logger([&] {
+    for (int i = 0; i < kPoints; ++i) ASSERT_TRUE((*writer)->LogScalar("loss", i).ok());
+  });
+  SpoolIngestor ingestor(*store_, "r1", 0, spool_);
+  while (Points("loss") < static_cast<std::size_t>(kPoints)) {
+    ASSERT_TRUE(ingestor.Ingest(false).ok());
+    if (!logger.joinable()) break;
+  }
+  logger.join();
+  ASSERT_TRUE(ingestor.Ingest(true).ok());
+  const auto series = store_->ReadMetric("r1", "loss", 0);
+  ASSERT_TRUE(series.ok());
+  ASSERT_EQ(series->points.size(), static_cast<std::size_t>(kPoints));
+  for (int i = 0; i < kPoints; i += 1000) EXPECT_EQ(series->points[i].value, i);
+}
+
+TEST_F(IngestorTest, RanksAreKeptApart) {
+  const fs::path spool1 = dir_.path() / "rank-1.spool";
+  auto zero = SpoolWriter::Open(spool_, 0);
+  auto one = SpoolWriter::Open(spool1, 1);
+  ASSERT_TRUE(zero.ok() && one.ok());
+  ASSERT_TRUE((*zero)->LogScalar("loss", 1).ok());
+  ASSERT_TRUE((*one)->LogScalar("loss", 2).ok());
+  ASSERT_TRUE((*one)->LogScalar("loss", 3).ok());
+  ASSERT_TRUE(SpoolIngestor(*store_, "r1", 0, spool_).Ingest(true).ok());
+  ASSERT_TRUE(SpoolIngestor(*store_, "r1", 1, spool1).Ingest(true).ok());
+  EXPECT_EQ(Points("loss", 0), 1u);
+  EXPECT_EQ(Points("loss", 1), 2u);
+}
+
+}  // namespace
+}  // namespace kiln::tracking
