@@ -30,6 +30,8 @@ void AddRunCommands(CLI::App& app, CliContext& context);  // runs, show, cancel,
 void AddLogsCommand(CLI::App& app, CliContext& context);
 void AddDatastoreCommands(CLI::App& app, CliContext& context);
 void AddArtifactCommands(CLI::App& app, CliContext& context);  // artifacts, download, snapshot
+void AddMetricsCommands(CLI::App& app, CliContext& context);   // metrics, compare
+void AddPlotCommand(CLI::App& app, CliContext& context);
 void AddLaunchCommand(CLI::App& app, CliContext& context);
 
 }  // namespace kiln::cli

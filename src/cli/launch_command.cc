@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "common/subprocess.h"
 #include "launch/launcher.h"
 
 namespace kiln::cli {
@@ -19,6 +20,10 @@ Status RunLaunch(const LaunchFlags& flags, CliContext& context) {
   launch::LauncherOptions options;
   options.run_dir = flags.run_dir;
   options.lock_fd = flags.lock_fd;
+  // Kiln's Python package is built next to the kiln executable (build/python/kiln).
+  const std::filesystem::path python = CurrentExecutable().parent_path() / "python";
+  std::error_code error;
+  if (std::filesystem::is_directory(python / "kiln", error)) options.python_path = python;
   KILN_ASSIGN_OR_RETURN(const store::RunStatus status, launch::RunLauncher(options));
   context.exit_code = ExitCodeFor(status);
   return Status::Ok();

@@ -51,6 +51,8 @@ int Main(int argc, char** argv) {
   AddLogsCommand(app, context);
   AddDatastoreCommands(app, context);
   AddArtifactCommands(app, context);
+  AddMetricsCommands(app, context);
+  AddPlotCommand(app, context);
   AddLaunchCommand(app, context);
   try {
     app.parse(static_cast<int>(args.size()), args.data());

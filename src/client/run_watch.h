@@ -19,6 +19,8 @@ struct WaitOptions {
   std::function<void(const launch::LogLine&)> on_log_line;
   // Give up (DeadlineExceeded) after this long; wait forever when unset.
   std::optional<std::chrono::milliseconds> timeout;
+  // Asked between polls; an error stops the wait and is returned (an SDK's Ctrl-C).
+  std::function<Status()> keep_waiting;
 };
 
 // Waits until the run is Completed, Failed or Canceled and returns it. Polls the store

@@ -27,6 +27,7 @@
 #include "launch/run_plan.h"
 #include "snapshot/snapshot_store.h"
 #include "store/open_store.h"
+#include "tracking/ingestor.h"
 
 namespace kiln::launch {
 namespace {
@@ -148,7 +149,8 @@ class Launcher {
       KILN_ASSIGN_OR_RETURN(auto err_pipe, MakePipe());
       SpawnOptions spawn;
       spawn.argv = plan_.command;
-      spawn.env = BuildRankEnvironment(base, plan_, dir_, rank.identity, rendezvous);
+      spawn.env = BuildRankEnvironment(base, plan_, dir_, rank.identity, rendezvous,
+                                       {options_.python_path.string()});
       spawn.cwd = dir_.src();
       spawn.stdout_fd = out_pipe.second.get();
       spawn.stderr_fd = err_pipe.second.get();
@@ -166,6 +168,8 @@ class Launcher {
         ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
       }
       spdlog::info("rank {} started as pid {}: {}", local, rank.pid, plan_.command[0]);
+      ingestors_.emplace_back(*store_, plan_.run_id, rank.identity.rank,
+                              dir_.metrics() / fmt::format("rank-{}.spool", rank.identity.rank));
       ranks_.push_back(std::move(rank));
     }
     return Status::Ok();
@@ -185,6 +189,7 @@ class Launcher {
       if (cause_ == StopCause::kNone && now >= next_store_check) {
         next_store_check = now + std::chrono::microseconds(options_.poll_interval).count();
         if (CancelSeen()) cause_ = StopCause::kCancelRequested;
+        IngestMetrics(/*final=*/false);
       }
       if (cause_ == StopCause::kNone && plan_.max_run_duration_seconds &&
           now - running_since_micros_ >= *plan_.max_run_duration_seconds * 1'000'000) {
@@ -304,6 +309,34 @@ class Launcher {
     }
   }
 
+  // Moves what the ranks logged into the store. Failures are reported, not fatal: the
+  // spools stay in the run directory, and the next call retries.
+  void IngestMetrics(bool final) {
+    for (std::size_t i = 0; i < ingestors_.size(); ++i) {
+      const Result<tracking::IngestResult> result = ingestors_[i].Ingest(final);
+      if (!result.ok()) {
+        spdlog::warn("metrics of rank {} not ingested: {}", i, result.status().ToString());
+        if (final) {
+          ingest_notes_.push_back(
+              fmt::format("metrics of rank {} could not be stored: {}", i, result.status().message()));
+        }
+      } else if (result->torn_bytes > 0) {
+        spdlog::warn("rank {}'s metric spool ends with {} torn bytes, skipped", i,
+                     result->torn_bytes);
+        ingest_notes_.push_back(fmt::format(
+            "rank {} was stopped while logging; {} bytes of a torn record at the end of its "
+            "metric spool were skipped",
+            i, result->torn_bytes));
+      }
+    }
+  }
+
+  // The detail of the last status change: what happened to the metrics, if anything.
+  std::string WithIngestNotes(std::string detail) const {
+    for (const std::string& note : ingest_notes_) detail += (detail.empty() ? "" : "; ") + note;
+    return detail;
+  }
+
   // Step 5: every process of the run, ranks first, then anything they left behind.
   void StopEverything() {
     const SweepResult sweep =
@@ -385,6 +418,7 @@ class Launcher {
 
   Result<RunStatus> FailWith(std::string reason) {
     spdlog::error("{}", reason);
+    IngestMetrics(/*final=*/true);
     store::Transition failed;
     failed.failure_reason = reason;
     failed.detail = std::move(reason);
@@ -453,6 +487,8 @@ class Launcher {
   std::string marker_;
   std::int64_t grace_seconds_ = 0;
   std::vector<RankProcess> ranks_;
+  std::vector<tracking::SpoolIngestor> ingestors_;  // one per rank, same order
+  std::vector<std::string> ingest_notes_;
   std::int64_t running_since_micros_ = 0;
   StopCause cause_ = StopCause::kNone;
   std::size_t failed_rank_ = 0;

@@ -11,9 +11,11 @@
 // 4. Supervises in one loop: log lines, child exits, SIGTERM/SIGINT/SIGHUP to the launcher
 //    (taken as a cancel), a CancelRequested status in the store (checked every
 //    poll_interval), and max_run_duration_seconds.
-// 5. Stops every process of the run when it ends, whichever way (process_sweep.h), and
-//    records the outcome: Finalizing -> Completed or Failed (with the rank, its exit code or
-//    signal, and its last 20 log lines), or Canceled.
+//    Each tick also ingests what the ranks logged (metrics/rank-N.spool) into the store.
+// 5. Stops every process of the run when it ends, whichever way (process_sweep.h), ingests
+//    the spools to their end (Finalizing), and records the outcome: Completed or Failed
+//    (with the rank, its exit code or signal, and its last 20 log lines), or Canceled. A
+//    waiter that sees the final status therefore sees every metric.
 //
 // The launcher is a child subreaper, so nothing a rank starts can escape the sweep by
 // double-forking.
@@ -35,6 +37,8 @@ struct LauncherOptions {
   ProcessSpawner* spawner = nullptr;  // RealSpawner() when null
   const Clock* clock = nullptr;       // SystemClock() when null
   std::chrono::milliseconds poll_interval{200};
+  // Put first on each rank's PYTHONPATH: the folder holding Kiln's Python package.
+  std::filesystem::path python_path;
 };
 
 // Returns the run's final status. An error means the launcher could not own the run (the

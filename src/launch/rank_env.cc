@@ -21,7 +21,8 @@ bool IsRunScopedVariable(std::string_view name) {
 std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& base,
                                               const RunPlan& plan, const RunDir& dir,
                                               const RankIdentity& identity,
-                                              const Rendezvous& rendezvous) {
+                                              const Rendezvous& rendezvous,
+                                              const RankPaths& paths) {
   // Ordered by name, so a rank's environment is the same on every start.
   std::map<std::string, std::string> env;
   for (const std::string& entry : base) {
@@ -44,6 +45,12 @@ std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& ba
   env["KILN_EXPERIMENT"] = plan.experiment;
   env["KILN_OUTPUTS_DIR"] = dir.outputs().string();
   env["PYTHONUNBUFFERED"] = "1";
+  if (!paths.python_path.empty()) {
+    const auto existing = env.find("PYTHONPATH");
+    env["PYTHONPATH"] = existing == env.end() || existing->second.empty()
+                            ? paths.python_path
+                            : paths.python_path + ":" + existing->second;
+  }
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [name, value] : env) out.push_back(name + "=" + value);

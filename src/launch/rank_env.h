@@ -5,8 +5,9 @@
 //   2. the job's environment_variables;
 //   3. Kiln's variables: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, NODE_RANK,
 //      MASTER_ADDR, MASTER_PORT (torch.distributed env://), KILN_RUN_ID, KILN_RUN_DIR,
-//      KILN_RANK, KILN_EXPERIMENT, KILN_OUTPUTS_DIR, and PYTHONUNBUFFERED=1 so Python's
-//      output reaches the log as it is written.
+//      KILN_RANK, KILN_EXPERIMENT, KILN_OUTPUTS_DIR, PYTHONUNBUFFERED=1 so Python's
+//      output reaches the log as it is written, and Kiln's Python package first on
+//      PYTHONPATH so `import kiln` works without installing anything.
 // A later layer wins over an earlier one.
 
 #include <string>
@@ -31,13 +32,19 @@ struct Rendezvous {
   int master_port = 0;
 };
 
+// Where ranks find things Kiln provides.
+struct RankPaths {
+  std::string python_path;  // prepended to PYTHONPATH when set
+};
+
 // The variable every process of a run carries, "KILN_RUN_ID=<id>"; it finds them.
 std::string RunMarker(std::string_view run_id);
 
 std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& base,
                                               const RunPlan& plan, const RunDir& dir,
                                               const RankIdentity& identity,
-                                              const Rendezvous& rendezvous);
+                                              const Rendezvous& rendezvous,
+                                              const RankPaths& paths = {});
 
 // Variables that describe one run and must not leak into another (a launcher started from
 // inside a job, a rank's environment).

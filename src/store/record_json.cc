@@ -58,4 +58,44 @@ json ToJson(const Datastore& datastore) {
           {"created_at", FormatTimestamp(datastore.created_at)}};
 }
 
+json ToJson(const MetricSummary& summary) {
+  const auto number = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  return {{"name", summary.name},
+          {"rank", summary.rank},
+          {"kind", std::string(MetricKindName(summary.kind))},
+          {"description", summary.description},
+          {"count", summary.count},
+          {"last", number(summary.last)},
+          {"min", number(summary.min)},
+          {"max", number(summary.max)},
+          {"last_step", summary.last_step ? json(*summary.last_step) : json(nullptr)},
+          {"last_at", FormatTimestamp(summary.last_at)}};
+}
+
+json ToJson(const MetricSeries& series) {
+  json out = {{"name", series.name},
+              {"rank", series.rank},
+              {"kind", std::string(MetricKindName(series.kind))},
+              {"description", series.description}};
+  json times = json::array();
+  json values = json::array();
+  if (series.kind == MetricKind::kScalar) {
+    json steps = json::array();
+    for (const MetricPoint& point : series.points) {
+      steps.push_back(point.step);
+      values.push_back(point.value);
+      times.push_back(point.at);
+    }
+    out["steps"] = std::move(steps);
+  } else {
+    for (const MetricValue& value : series.values) {
+      values.push_back(json::parse(value.json, nullptr, /*allow_exceptions=*/false));
+      times.push_back(value.at);
+    }
+  }
+  out["values"] = std::move(values);
+  out["times"] = std::move(times);
+  return out;
+}
+
 }  // namespace kiln::store

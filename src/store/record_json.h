@@ -13,5 +13,12 @@ nlohmann::json ToJson(const Run& run);
 nlohmann::json ToJson(const StatusChange& change);
 nlohmann::json ToJson(const Experiment& experiment);
 nlohmann::json ToJson(const Datastore& datastore);
+// {"name", "rank", "kind", "description", "count", "last", "min", "max", "last_step",
+//  "last_at"}; last/min/max/last_step are null for kinds other than scalar.
+nlohmann::json ToJson(const MetricSummary& summary);
+// {"name", "rank", "kind", "description", "steps": [...], "values": [...], "times": [...]}
+// for a scalar (times in microseconds since the epoch); other kinds give "values" as the
+// logged JSON values and "times".
+nlohmann::json ToJson(const MetricSeries& series);
 
 }  // namespace kiln::store

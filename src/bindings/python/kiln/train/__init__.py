@@ -1,0 +1,1 @@
+"""Estimators: describe a training job to submit with Experiment.submit()."""

@@ -1,0 +1,118 @@
+"""kiln.Workspace, Experiment, Datastore: the SDK's view of a Kiln installation."""
+
+import json
+import os
+
+from kiln import _core
+
+
+class Workspace:
+    """One Kiln installation: the embedded store and run folders under `home` ($KILN_HOME,
+    default ~/.kiln)."""
+
+    def __init__(self, home=None):
+        self._core = _core.Workspace(home)
+
+    @classmethod
+    def from_config(cls, path=None, **kwargs):
+        """The default workspace. (A cloud workspace reads a config file; Kiln's lives in
+        $KILN_HOME, so `path` and the other arguments are accepted and not needed.)"""
+        del path, kwargs
+        return cls()
+
+    @property
+    def home(self):
+        return self._core.home
+
+    @property
+    def datastores(self):
+        return {d["name"]: Datastore(self, d["name"]) for d in self._core.datastores()}
+
+    @property
+    def experiments(self):
+        names = sorted({run["experiment"] for run in self._core.runs()})
+        return {name: Experiment(self, name) for name in names}
+
+    def __repr__(self):
+        return f"Workspace(home={self.home!r})"
+
+
+class Experiment:
+    """A named group of runs; submit() starts one."""
+
+    def __init__(self, workspace, name):
+        self.workspace = workspace
+        self.name = name
+
+    def submit(self, config, tags=None, **kwargs):
+        """Submit an estimator (kiln.train.dnn.PyTorch); returns the Run."""
+        from kiln.run import Run  # late: kiln.run imports this module's users
+        job = config._job_spec()
+        job["experiment"] = self.name
+        job["tags"] = {**job.get("tags", {}), **{k: str(v) for k, v in (tags or {}).items()}}
+        if kwargs.get("display_name"):
+            job["display_name"] = kwargs["display_name"]
+        record = self.workspace._core.submit(json.dumps(job), type(config).__name__ + " estimator",
+                                             os.getcwd())
+        return Run(self, _record=record)
+
+    def get_runs(self):
+        """This experiment's runs, newest first."""
+        from kiln.run import Run
+        return [Run(self, _record=record) for record in self.workspace._core.runs(self.name)]
+
+    def __repr__(self):
+        return f"Experiment(name={self.name!r})"
+
+
+class DataReference:
+    """A path on a datastore as a script parameter: mounted in place or downloaded."""
+
+    def __init__(self, datastore, path_on_datastore="", mode="mount"):
+        self.datastore = datastore
+        self.path_on_datastore = path_on_datastore.strip("/")
+        self.mode = mode
+
+    def as_mount(self):
+        return DataReference(self.datastore, self.path_on_datastore, "mount")
+
+    def as_download(self, path_on_compute=None):
+        del path_on_compute  # downloads land in the run directory (docs/datastores.md)
+        return DataReference(self.datastore, self.path_on_datastore, "download")
+
+    def __str__(self):
+        path = f"/{self.path_on_datastore}" if self.path_on_datastore else ""
+        mode = ":download" if self.mode == "download" else ""
+        return f"{{datastore:{self.datastore.name}{path}{mode}}}"
+
+
+class Datastore(DataReference):
+    """A registered folder; in script_params it stands for its path."""
+
+    def __init__(self, workspace, name):
+        self.workspace = workspace
+        self.name = name
+        super().__init__(self, "", "mount")
+
+    @staticmethod
+    def get(workspace, datastore_name):
+        """The datastore registered as `datastore_name` (LookupError when there is none)."""
+        workspace._core.datastore(datastore_name)
+        return Datastore(workspace, datastore_name)
+
+    @staticmethod
+    def register(workspace, datastore_name, path):
+        """Register a local folder as a datastore."""
+        workspace._core.register_datastore(datastore_name, os.fspath(path))
+        return Datastore(workspace, datastore_name)
+
+    @property
+    def path_on_disk(self):
+        return self.workspace._core.datastore(self.name)["path"]
+
+    def path(self, path_on_datastore):
+        """A reference to a path inside the datastore."""
+        return DataReference(self, path_on_datastore, "mount")
+
+    def __repr__(self):
+        return f"Datastore(name={self.name!r})"

@@ -1,0 +1,200 @@
+// kiln._core.Workspace: the SDK's way into Kiln, over the same client/ calls as the kiln
+// command, so a run submitted from Python is made exactly as `kiln submit` makes it.
+
+#include <dlfcn.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bindings/python/status_exception.h"
+#include "client/artifacts.h"
+#include "client/cancel.h"
+#include "client/reconcile.h"
+#include "client/run_id.h"
+#include "client/run_watch.h"
+#include "client/submit.h"
+#include "client/workspace.h"
+#include "data/resolver.h"
+#include "spec/spec_loader.h"
+#include "store/record_json.h"
+
+namespace kiln::python {
+namespace py = pybind11;
+namespace fs = std::filesystem;
+
+namespace {
+
+// JSON -> Python through the json module: exact and simple; these are small documents.
+py::object ToPython(const nlohmann::json& value) {
+  static py::object loads = py::module_::import("json").attr("loads");
+  return loads(value.dump());
+}
+
+// The kiln executable that starts launchers: beside this module's package in the build
+// (build/python/kiln/_core.so -> build/kiln).
+fs::path KilnProgram() {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&KilnProgram), &info) != 0 && info.dli_fname != nullptr) {
+    const fs::path candidate = fs::path(info.dli_fname).parent_path().parent_path().parent_path() / "kiln";
+    std::error_code error;
+    if (fs::exists(candidate, error)) return candidate;
+  }
+  return "kiln";
+}
+
+class PyWorkspace {
+ public:
+  explicit PyWorkspace(std::optional<std::string> home) {
+    client::WorkspaceOptions options;
+    if (home) options.home = *home;
+    options.kiln_program = KilnProgram();
+    workspace_ = ValueOrThrow(client::Workspace::Open(options));
+  }
+
+  std::string home() const { return workspace_->home().string(); }
+
+  // `job` is a job spec as JSON text (JSON is YAML), named `label` in errors.
+  py::object Submit(const std::string& job, const std::string& label, const std::string& base_dir) {
+    const spec::LoadedJob loaded =
+        ValueOrThrow(spec::LoadJobSpecFromText(job, label, base_dir, {}));
+    const client::SubmitResult submitted = ValueOrThrow(client::Submit(*workspace_, loaded));
+    return ToPython(store::ToJson(submitted.run));
+  }
+
+  std::string Resolve(const std::string& name) {
+    return ValueOrThrow(client::ResolveRunId(workspace_->store(), name));
+  }
+
+  py::object GetRun(const std::string& id) {
+    return ToPython(store::ToJson(ValueOrThrow(client::ReadRun(*workspace_, id))));
+  }
+
+  py::object History(const std::string& id) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::StatusChange& change : ValueOrThrow(workspace_->store().GetStatusHistory(id))) {
+      out.push_back(store::ToJson(change));
+    }
+    return ToPython(out);
+  }
+
+  py::object Wait(const std::string& id, bool show_output, std::optional<double> timeout_seconds) {
+    client::WaitOptions options;
+    if (show_output) {
+      options.on_log_line = [](const launch::LogLine& line) {
+        py::gil_scoped_acquire gil;
+        py::print(line.text, py::arg("flush") = true);
+      };
+    }
+    if (timeout_seconds) {
+      options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*timeout_seconds * 1000));
+    }
+    options.keep_waiting = [] {
+      py::gil_scoped_acquire gil;
+      if (PyErr_CheckSignals() != 0) return CancelledError("interrupted");
+      return Status::Ok();
+    };
+    Result<store::Run> run = InternalError("not waited");
+    {
+      py::gil_scoped_release released;
+      run = client::WaitForRun(*workspace_, id, options);
+    }
+    if (!run.ok() && run.status().code() == StatusCode::kCancelled && PyErr_Occurred()) {
+      throw py::error_already_set();  // KeyboardInterrupt, raised by the signal check
+    }
+    return ToPython(store::ToJson(ValueOrThrow(std::move(run))));
+  }
+
+  py::object Cancel(const std::string& id, double wait_seconds) {
+    Result<store::Run> run = InternalError("not canceled");
+    {
+      py::gil_scoped_release released;
+      run = client::CancelRun(*workspace_, id,
+                              std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000)));
+    }
+    return ToPython(store::ToJson(ValueOrThrow(std::move(run))));
+  }
+
+  py::object Metrics(const std::string& id) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::MetricSummary& summary : ValueOrThrow(workspace_->store().ListMetrics(id))) {
+      out.push_back(store::ToJson(summary));
+    }
+    return ToPython(out);
+  }
+
+  py::object Metric(const std::string& id, const std::string& name, int rank) {
+    return ToPython(store::ToJson(ValueOrThrow(workspace_->store().ReadMetric(id, name, rank))));
+  }
+
+  std::vector<std::pair<std::string, std::uint64_t>> Artifacts(const std::string& id) {
+    const store::Run run = ValueOrThrow(workspace_->store().GetRun(id));
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    for (const client::Artifact& artifact : ValueOrThrow(client::ListArtifacts(run))) {
+      out.emplace_back(artifact.name, artifact.size);
+    }
+    return out;
+  }
+
+  void Download(const std::string& id, const std::string& name, const std::string& destination) {
+    const store::Run run = ValueOrThrow(workspace_->store().GetRun(id));
+    ThrowIfError(client::DownloadArtifact(run, name, destination));
+  }
+
+  void RegisterDatastore(const std::string& name, const std::string& path) {
+    ThrowIfError(data::RegisterDatastore(workspace_->store(), name, path));
+  }
+
+  py::object GetDatastore(const std::string& name) {
+    return ToPython(store::ToJson(ValueOrThrow(workspace_->store().GetDatastore(name))));
+  }
+
+  py::object ListDatastores() {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::Datastore& datastore : ValueOrThrow(workspace_->store().ListDatastores())) {
+      out.push_back(store::ToJson(datastore));
+    }
+    return ToPython(out);
+  }
+
+  py::object ListRuns(std::optional<std::string> experiment) {
+    store::RunFilter filter;
+    filter.experiment = experiment;
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::Run& run : ValueOrThrow(client::ReadRuns(*workspace_, filter))) {
+      out.push_back(store::ToJson(run));
+    }
+    return ToPython(out);
+  }
+
+ private:
+  std::unique_ptr<client::Workspace> workspace_;
+};
+
+}  // namespace
+
+void BindWorkspace(py::module_& module) {
+  py::class_<PyWorkspace>(module, "Workspace")
+      .def(py::init<std::optional<std::string>>(), py::arg("home") = py::none())
+      .def_property_readonly("home", &PyWorkspace::home)
+      .def("submit", &PyWorkspace::Submit, py::arg("job"), py::arg("label"), py::arg("base_dir"))
+      .def("resolve", &PyWorkspace::Resolve)
+      .def("run", &PyWorkspace::GetRun)
+      .def("runs", &PyWorkspace::ListRuns, py::arg("experiment") = py::none())
+      .def("history", &PyWorkspace::History)
+      .def("wait", &PyWorkspace::Wait, py::arg("id"), py::arg("show_output") = false,
+           py::arg("timeout") = py::none())
+      .def("cancel", &PyWorkspace::Cancel, py::arg("id"), py::arg("wait") = 60.0)
+      .def("metrics", &PyWorkspace::Metrics)
+      .def("metric", &PyWorkspace::Metric, py::arg("id"), py::arg("name"), py::arg("rank") = 0)
+      .def("artifacts", &PyWorkspace::Artifacts)
+      .def("download", &PyWorkspace::Download)
+      .def("register_datastore", &PyWorkspace::RegisterDatastore)
+      .def("datastore", &PyWorkspace::GetDatastore)
+      .def("datastores", &PyWorkspace::ListDatastores);
+}
+
+}  // namespace kiln::python
