@@ -1,32 +1,31 @@
 #!/usr/bin/env bash
-# The main job: builds Kiln if needed, registers the Fashion-MNIST data set as a datastore,
-# submits examples/fashion-mnist/job.yaml to this machine through the embedded store,
-# follows its log, and prints the test accuracy it reached.
+# The main job: builds Kiln if needed, submits the Fashion-MNIST example to this machine
+# through the Python SDK (examples/fashion-mnist/submit.py, which registers the data set as
+# a datastore first), follows its log, then prints its metric summary, the path of a plot
+# of its curves, and the test accuracy it reached.
 #
 # The store and runs live in $KILN_HOME (default ~/.kiln).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KILN_BUILD_TARGETS="kiln_cli" "$root/scripts/build.sh" >&2
+KILN_BUILD_TARGETS="kiln_cli kiln_python" "$root/scripts/build.sh" >&2
 kiln="$root/build/kiln"
-data=/usr/share/datasets/fashion-mnist
+home="${KILN_HOME:-$HOME/.kiln}"
 
-if ! "$kiln" datastore list --json | grep -q '"name": "fashion_mnist"'; then
-  "$kiln" datastore register fashion_mnist --path "$data" >&2
-fi
+id_file="$(mktemp)"
+trap 'rm -f "$id_file"' EXIT
+PYTHONPATH="$root/build/python" /usr/bin/python3 "$root/examples/fashion-mnist/submit.py" \
+  --run-id-file "$id_file"
+run="$(cat "$id_file")"
 
-run="$("$kiln" submit "$root/examples/fashion-mnist/job.yaml")"
-"$kiln" logs "$run" --follow
-status="$("$kiln" show "$run" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')"
-if [[ "$status" != Completed ]]; then
-  "$kiln" show "$run" >&2
-  exit 1
-fi
-
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-"$kiln" download "$run" outputs/metrics.json -o "$out"
-accuracy="$(python3 -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))["test_accuracy"])' "$out/metrics.json")"
+echo
+"$kiln" metrics "$run"
+mkdir -p "$home/plots"
+plot="$home/plots/$run.png"
+"$kiln" plot "$run" loss test_accuracy -o "$plot" 2>/dev/null
+run_dir="$("$kiln" show "$run" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["run_dir"])')"
+accuracy="$(python3 -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))["test_accuracy"])' "$run_dir/outputs/metrics.json")"
 echo
 echo "Run $run: Completed"
+echo "Plot of loss and test accuracy: $plot"
+echo "Model: $run_dir/outputs/model.pt"
 echo "Test accuracy: $accuracy"
-echo "Model: $("$kiln" show "$run" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_dir"])')/outputs/model.pt"

@@ -5,6 +5,9 @@ Reads the idx files of Debian's dataset-fashion-mnist (through a datastore passe
 test set after every epoch, and writes to outputs/:
   model.pt      the trained model as TorchScript (torch.jit.load works without this file)
   metrics.json  test accuracy and loss, and the training loss at the start and the end
+It logs to its Kiln run: the loss of every step, the test accuracy, test loss and learning
+rate of every epoch, and a confusion-matrix image. Run bare (PYTHONPATH=build/python), the
+run is offline and prints what it would log.
 """
 
 import argparse
@@ -14,10 +17,15 @@ import os
 import struct
 import time
 
+import matplotlib
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from kiln import Run
+
+matplotlib.use("Agg")  # no display in a job
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -70,14 +78,36 @@ class FashionCNN(nn.Module):
 
 
 def evaluate(model, x, y, batch_size=1000):
+    """Test loss, accuracy and the confusion matrix (rows: true class, columns: predicted)."""
     model.eval()
-    loss, correct = 0.0, 0
+    loss = 0.0
+    confusion = torch.zeros(10, 10, dtype=torch.int64)
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             logits = model(x[i:i + batch_size])
             loss += F.cross_entropy(logits, y[i:i + batch_size], reduction="sum").item()
-            correct += (logits.argmax(1) == y[i:i + batch_size]).sum().item()
-    return loss / len(x), correct / len(x)
+            predicted = logits.argmax(1)
+            confusion += torch.bincount(y[i:i + batch_size] * 10 + predicted,
+                                        minlength=100).reshape(10, 10)
+    accuracy = confusion.diag().sum().item() / len(x)
+    return loss / len(x), accuracy, confusion
+
+
+def confusion_figure(confusion):
+    figure, axes = plt.subplots(figsize=(7, 6))
+    axes.imshow(confusion.numpy(), cmap="Blues")
+    axes.set_xticks(range(10), CLASSES, rotation=45, ha="right")
+    axes.set_yticks(range(10), CLASSES)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    threshold = confusion.max().item() / 2
+    for row in range(10):
+        for column in range(10):
+            count = confusion[row, column].item()
+            axes.text(column, row, count, ha="center", va="center", fontsize=7,
+                      color="white" if count > threshold else "black")
+    figure.tight_layout()
+    return figure
 
 
 def main():
@@ -92,6 +122,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    run = Run.get_context()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
     train_x, train_y = load_split(args.data_dir, "train", args.train_limit)
@@ -118,17 +149,22 @@ def main():
             loss.backward()
             optimizer.step()
             schedule.step()
+            run.log("loss", loss.item())
             recent = (recent + [loss.item()])[-20:]
             if first_loss is None:
                 first_loss = loss.item()
             if (step + 1) % 100 == 0:
                 print(f"epoch {epoch} step {step + 1}/{steps_per_epoch} "
                       f"loss {sum(recent) / len(recent):.4f}")
-        test_loss, test_accuracy = evaluate(model, test_x, test_y)
+        test_loss, test_accuracy, confusion = evaluate(model, test_x, test_y)
+        run.log("test_accuracy", test_accuracy, step=epoch)
+        run.log("test_loss", test_loss, step=epoch)
+        run.log("lr", schedule.get_last_lr()[0], step=epoch)
         print(f"epoch {epoch}/{args.epochs} train_loss {sum(recent) / len(recent):.4f} "
               f"test_loss {test_loss:.4f} test_accuracy {test_accuracy:.4f} "
               f"({time.time() - started:.1f}s)")
 
+    run.log_image("confusion_matrix", plot=confusion_figure(confusion))
     os.makedirs("outputs", exist_ok=True)
     model.eval()
     torch.jit.script(model).save("outputs/model.pt")

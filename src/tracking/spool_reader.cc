@@ -75,6 +75,7 @@ Result<SpoolChunk> SpoolReader::Read(std::uint64_t offset, bool final, std::size
       pending.erase(0, pos);
       pos = 0;
       KILN_RETURN_IF_ERROR(read_at(next_read, kReadBytes, buffer));
+      if (buffer.empty()) break;  // The file shrank since fstat (the writer trimmed it).
       next_read += buffer.size();
       pending += buffer;
       continue;

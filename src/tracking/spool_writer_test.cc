@@ -210,3 +210,24 @@ TEST(SpoolReaderTest, MissingAndForeignFiles) {
 
 }  // namespace
 }  // namespace kiln::tracking
+
+namespace kiln::tracking {
+namespace {
+
+// A file that ends inside a record (cut short) reads as far as its last whole record.
+TEST(SpoolReaderTest, RecordCutShortAtTheEndIsLeftUnread) {
+  TestDir dir;
+  const fs::path path = dir.path() / "rank-0.spool";
+  auto writer = SpoolWriter::Open(path, 0);
+  ASSERT_TRUE(writer.ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE((*writer)->LogScalar("x", i).ok());
+  const std::uint64_t end = (*writer)->size();
+  ASSERT_TRUE((*writer)->Close().ok());
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(end - 10)), 0);
+  const auto chunk = SpoolReader(path).Read(0, false);
+  ASSERT_TRUE(chunk.ok());
+  EXPECT_EQ(Scalars(*chunk).size(), 99u);
+}
+
+}  // namespace
+}  // namespace kiln::tracking

@@ -34,6 +34,18 @@ TEST_F(ExampleTest, LearnsOnASubset) {
             0.6 * metrics["first_train_loss"].get<double>());
   EXPECT_EQ(metrics["train_images"], 6000);
 
+  // What the script logged through the Run API is in the store.
+  const nlohmann::json logged = KilnJson({"metrics", id, "--format", "json"});
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& summary : logged) by_name[summary["name"]] = summary;
+  EXPECT_EQ(by_name["loss"]["count"], 2 * 94);  // 6000 / 64 rounded up, per epoch
+  EXPECT_EQ(by_name["test_accuracy"]["count"], 2);
+  EXPECT_EQ(by_name["test_accuracy"]["last"], accuracy);
+  EXPECT_EQ(by_name["lr"]["count"], 2);
+  EXPECT_EQ(by_name["confusion_matrix"]["kind"], "image");
+  EXPECT_TRUE(ReadFileToString(RunDir(id) / "outputs/images/confusion_matrix.png")
+                  ->starts_with("\x89PNG"));
+
   SpawnOptions load;
   load.argv = {"/usr/bin/python3", "-c",
                "import sys, torch; m = torch.jit.load(sys.argv[1]); "

@@ -30,8 +30,9 @@ namespace {
 
 // JSON -> Python through the json module: exact and simple; these are small documents.
 py::object ToPython(const nlohmann::json& value) {
-  static py::object loads = py::module_::import("json").attr("loads");
-  return loads(value.dump());
+  // Never destroyed: C++ static destruction runs after the interpreter is gone.
+  static py::object* const loads = new py::object(py::module_::import("json").attr("loads"));
+  return (*loads)(value.dump());
 }
 
 // The kiln executable that starts launchers: beside this module's package in the build
