@@ -317,8 +317,8 @@ class Launcher {
       if (!result.ok()) {
         spdlog::warn("metrics of rank {} not ingested: {}", i, result.status().ToString());
         if (final) {
-          ingest_notes_.push_back(
-              fmt::format("metrics of rank {} could not be stored: {}", i, result.status().message()));
+          ingest_notes_.push_back(fmt::format("metrics of rank {} could not be stored: {}", i,
+                                              result.status().message()));
         }
       } else if (result->torn_bytes > 0) {
         spdlog::warn("rank {}'s metric spool ends with {} torn bytes, skipped", i,
@@ -393,9 +393,11 @@ class Launcher {
   Result<RunStatus> Finalize(RunStatus to, store::Transition outcome) {
     const std::string detail =
         ranks_.size() == 1 && ranks_[0].exit ? "rank 0 " + ranks_[0].exit->Describe() : "";
-    if (Status moved = Move(RunStatus::kFinalizing, detail); !moved.ok())
+    if (Status moved = Move(RunStatus::kFinalizing, detail); !moved.ok()) {
       return AfterRefusal(moved);
-    outcome.detail = outcome.failure_reason;
+    }
+    IngestMetrics(/*final=*/true);
+    outcome.detail = WithIngestNotes(outcome.failure_reason);
     return Record(to, "", std::move(outcome));
   }
 
@@ -409,10 +411,11 @@ class Launcher {
         return AfterRefusal(moved);
       }
     }
+    IngestMetrics(/*final=*/true);
     store::Transition canceled;
     if (!ranks_.empty() && ranks_[0].exit) canceled.exit_code = ExitCode(*ranks_[0].exit);
     return Record(RunStatus::kCanceled,
-                  fmt::format("{} processes were stopped", stopped_processes_),
+                  WithIngestNotes(fmt::format("{} processes were stopped", stopped_processes_)),
                   std::move(canceled));
   }
 

@@ -20,6 +20,7 @@
 #include "launch/run_plan.h"
 #include "snapshot/snapshot_store.h"
 #include "store/sqlite/sqlite_store.h"
+#include "tracking/spool_writer.h"
 
 namespace kiln::launch {
 namespace {
@@ -83,13 +84,14 @@ class LauncherTest : public ::testing::Test {
   RunDir Dir(const std::string& id) const { return RunDir(dir_.path() / "runs" / id); }
 
   // Runs the launcher in a child process, as `kiln launch` would.
-  pid_t StartLauncher(const std::string& id, ProcessSpawner* spawner = nullptr) {
+  pid_t StartLauncher(const std::string& id, ProcessSpawner* spawner = nullptr,
+                      std::chrono::milliseconds poll = std::chrono::milliseconds(50)) {
     const pid_t pid = ::fork();
     if (pid == 0) {
       LauncherOptions options;
       options.run_dir = Dir(id).root();
       options.spawner = spawner;
-      options.poll_interval = std::chrono::milliseconds(50);
+      options.poll_interval = poll;
       const Result<RunStatus> status = RunLauncher(options);
       ::_exit(status.ok() ? 0 : 1);
     }
@@ -288,6 +290,40 @@ TEST_F(LauncherTest, SecondLauncherIsRefused) {
   ASSERT_TRUE(lock.ok());
   EXPECT_EQ(WaitLauncher(StartLauncher(id)), 1);
   EXPECT_EQ(store_->GetRun(id)->status, RunStatus::kQueued);
+}
+
+// Points a rank logged just before it ended, after the last periodic ingest, still reach the
+// store before the run's final status: the launcher ingests once more while Finalizing. A
+// poll interval of an hour leaves only that last ingest to do it.
+TEST_F(LauncherTest, FinalIngestStoresEverythingWhateverTheEnding) {
+  const fs::path spool = dir_.path() / "prepared.spool";
+  {
+    auto writer = tracking::SpoolWriter::Open(spool, 0);
+    ASSERT_TRUE(writer.ok());
+    for (int i = 0; i < 1000; ++i) ASSERT_TRUE((*writer)->LogScalar("loss", i).ok());
+    ASSERT_TRUE((*writer)->Close().ok());
+  }
+  const std::string put = "cp " + spool.string() + " $KILN_RUN_DIR/metrics/rank-0.spool\n";
+  const std::string completed = MakeRun(put);
+  const std::string failed = MakeRun(put + "exit 4\n");
+  const std::string canceled = MakeRun(put + "touch $KILN_RUN_DIR/ready\nsleep 1000\n");
+  const std::chrono::milliseconds hour = std::chrono::hours(1);
+  EXPECT_EQ(WaitLauncher(StartLauncher(completed, nullptr, hour)), 0);
+  EXPECT_EQ(WaitLauncher(StartLauncher(failed, nullptr, hour)), 0);
+  const pid_t launcher = StartLauncher(canceled, nullptr, hour);
+  for (int i = 0; i < 500 && !fs::exists(Dir(canceled).root() / "ready"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(launcher, SIGTERM);  // a cancel the launcher sees at once, not at its next poll
+  EXPECT_EQ(WaitLauncher(launcher), 0);
+  for (const auto& [id, status] :
+       {std::pair{completed, RunStatus::kCompleted}, std::pair{failed, RunStatus::kFailed},
+        std::pair{canceled, RunStatus::kCanceled}}) {
+    EXPECT_EQ(store_->GetRun(id)->status, status) << id;
+    const auto series = store_->ReadMetric(id, "loss", 0);
+    ASSERT_TRUE(series.ok()) << id << ": " << series.status().ToString();
+    EXPECT_EQ(series->points.size(), 1000u) << id;
+  }
 }
 
 TEST_F(LauncherTest, ALaunchedRunIsNotLaunchedAgain) {
