@@ -64,8 +64,8 @@ Status RunPlot(const PlotFlags& flags, CliContext& context) {
 
 void AddPlotCommand(CLI::App& app, CliContext& context) {
   auto flags = std::make_shared<PlotFlags>();
-  CLI::App* plot = app.add_subcommand(
-      "plot", "Draw metric curves, one line per run, into a PNG or SVG file");
+  CLI::App* plot =
+      app.add_subcommand("plot", "Draw metric curves, one line per run, into a PNG or SVG file");
   plot->add_option("runs", flags->runs, "Runs, separated by commas")->required();
   plot->add_option("names", flags->names, "Scalar metrics, one chart each")->required();
   plot->add_option("-o,--output", flags->output, "FILE.png or FILE.svg")->required();

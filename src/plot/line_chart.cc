@@ -1,14 +1,13 @@
 #include "plot/line_chart.h"
 
-#include <cairo-svg.h>
-#include <cairo.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
 
-#include <fmt/format.h>
+#include "plot/cairo_library.h"
 
 namespace kiln::plot {
 namespace {
@@ -30,10 +29,12 @@ constexpr Rgb kPalette[] = {{0.00, 0.45, 0.70}, {0.90, 0.62, 0.00}, {0.00, 0.62,
                             {0.94, 0.89, 0.26}, {0.00, 0.00, 0.00}};
 
 struct SurfaceDeleter {
-  void operator()(cairo_surface_t* surface) const { cairo_surface_destroy(surface); }
+  const CairoLibrary* c;
+  void operator()(cairo_surface_t* surface) const { c->cairo_surface_destroy(surface); }
 };
 struct ContextDeleter {
-  void operator()(cairo_t* cr) const { cairo_destroy(cr); }
+  const CairoLibrary* c;
+  void operator()(cairo_t* cr) const { c->cairo_destroy(cr); }
 };
 
 std::string TickLabel(double value, double step) {
@@ -69,16 +70,16 @@ Series Reduce(const Series& series, double x_low, double x_high, int columns) {
   return reduced;
 }
 
-void DrawText(cairo_t* cr, const std::string& text, double x, double y, double align_x,
-              double align_y) {
+void DrawText(const CairoLibrary& c, cairo_t* cr, const std::string& text, double x, double y,
+              double align_x, double align_y) {
   cairo_text_extents_t extents;
-  cairo_text_extents(cr, text.c_str(), &extents);
-  cairo_move_to(cr, x - extents.width * align_x - extents.x_bearing,
-                y - extents.height * align_y - extents.y_bearing);
-  cairo_show_text(cr, text.c_str());
+  c.cairo_text_extents(cr, text.c_str(), &extents);
+  c.cairo_move_to(cr, x - extents.width * align_x - extents.x_bearing,
+                  y - extents.height * align_y - extents.y_bearing);
+  c.cairo_show_text(cr, text.c_str());
 }
 
-void DrawChart(cairo_t* cr, const Chart& chart, double top) {
+void DrawChart(const CairoLibrary& c, cairo_t* cr, const Chart& chart, double top) {
   const double plot_left = kLeft;
   const double plot_right = kWidth - kRight;
   const double plot_top = top + kTop;
@@ -110,73 +111,73 @@ void DrawChart(cairo_t* cr, const Chart& chart, double top) {
     return plot_bottom - (y - y_low) / (y_high - y_low) * (plot_bottom - plot_top);
   };
 
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-  cairo_set_font_size(cr, 15);
-  cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-  DrawText(cr, chart.title, (plot_left + plot_right) / 2, top + 16, 0.5, 0.5);
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, 11);
+  c.cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+  c.cairo_set_font_size(cr, 15);
+  c.cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+  DrawText(c, cr, chart.title, (plot_left + plot_right) / 2, top + 16, 0.5, 0.5);
+  c.cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  c.cairo_set_font_size(cr, 11);
 
   // Grid and tick labels.
-  cairo_set_line_width(cr, 1);
+  c.cairo_set_line_width(cr, 1);
   for (double tick : x_ticks) {
-    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-    cairo_move_to(cr, std::round(px(tick)) + 0.5, plot_top);
-    cairo_line_to(cr, std::round(px(tick)) + 0.5, plot_bottom);
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
-    DrawText(cr, TickLabel(tick, x_ticks.size() > 1 ? x_ticks[1] - x_ticks[0] : 1), px(tick),
+    c.cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+    c.cairo_move_to(cr, std::round(px(tick)) + 0.5, plot_top);
+    c.cairo_line_to(cr, std::round(px(tick)) + 0.5, plot_bottom);
+    c.cairo_stroke(cr);
+    c.cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+    DrawText(c, cr, TickLabel(tick, x_ticks.size() > 1 ? x_ticks[1] - x_ticks[0] : 1), px(tick),
              plot_bottom + 14, 0.5, 0.5);
   }
   for (double tick : y_ticks) {
-    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-    cairo_move_to(cr, plot_left, std::round(py(tick)) + 0.5);
-    cairo_line_to(cr, plot_right, std::round(py(tick)) + 0.5);
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
-    DrawText(cr, TickLabel(tick, y_ticks.size() > 1 ? y_ticks[1] - y_ticks[0] : 1),
+    c.cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+    c.cairo_move_to(cr, plot_left, std::round(py(tick)) + 0.5);
+    c.cairo_line_to(cr, plot_right, std::round(py(tick)) + 0.5);
+    c.cairo_stroke(cr);
+    c.cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+    DrawText(c, cr, TickLabel(tick, y_ticks.size() > 1 ? y_ticks[1] - y_ticks[0] : 1),
              plot_left - 8, py(tick), 1.0, 0.5);
   }
-  cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-  cairo_rectangle(cr, plot_left + 0.5, plot_top + 0.5, plot_right - plot_left,
-                  plot_bottom - plot_top);
-  cairo_stroke(cr);
-  DrawText(cr, chart.x_label, (plot_left + plot_right) / 2, plot_bottom + 36, 0.5, 0.5);
+  c.cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+  c.cairo_rectangle(cr, plot_left + 0.5, plot_top + 0.5, plot_right - plot_left,
+                    plot_bottom - plot_top);
+  c.cairo_stroke(cr);
+  DrawText(c, cr, chart.x_label, (plot_left + plot_right) / 2, plot_bottom + 36, 0.5, 0.5);
 
   // Lines, clipped to the plot area.
   const int columns = static_cast<int>(plot_right - plot_left);
-  cairo_save(cr);
-  cairo_rectangle(cr, plot_left, plot_top, plot_right - plot_left, plot_bottom - plot_top);
-  cairo_clip(cr);
-  cairo_set_line_width(cr, 1.6);
-  cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+  c.cairo_save(cr);
+  c.cairo_rectangle(cr, plot_left, plot_top, plot_right - plot_left, plot_bottom - plot_top);
+  c.cairo_clip(cr);
+  c.cairo_set_line_width(cr, 1.6);
+  c.cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   for (std::size_t s = 0; s < chart.series.size(); ++s) {
     const Series reduced = Reduce(chart.series[s], x_low, x_high, columns);
     const Rgb color = kPalette[s % std::size(kPalette)];
-    cairo_set_source_rgb(cr, color.r, color.g, color.b);
+    c.cairo_set_source_rgb(cr, color.r, color.g, color.b);
     if (reduced.x.size() == 1) {
-      cairo_arc(cr, px(reduced.x[0]), py(reduced.y[0]), 3, 0, 2 * M_PI);
-      cairo_fill(cr);
+      c.cairo_arc(cr, px(reduced.x[0]), py(reduced.y[0]), 3, 0, 2 * M_PI);
+      c.cairo_fill(cr);
       continue;
     }
     for (std::size_t i = 0; i < reduced.x.size(); ++i) {
-      (i == 0 ? cairo_move_to : cairo_line_to)(cr, px(reduced.x[i]), py(reduced.y[i]));
+      (i == 0 ? c.cairo_move_to : c.cairo_line_to)(cr, px(reduced.x[i]), py(reduced.y[i]));
     }
-    cairo_stroke(cr);
+    c.cairo_stroke(cr);
   }
-  cairo_restore(cr);
+  c.cairo_restore(cr);
 
   // Legend.
   for (std::size_t s = 0; s < chart.series.size(); ++s) {
     const Rgb color = kPalette[s % std::size(kPalette)];
     const double y = plot_top + 8 + 18 * static_cast<double>(s);
-    cairo_set_source_rgb(cr, color.r, color.g, color.b);
-    cairo_rectangle(cr, plot_right + 16, y - 5, 16, 10);
-    cairo_fill(cr);
-    cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
+    c.cairo_set_source_rgb(cr, color.r, color.g, color.b);
+    c.cairo_rectangle(cr, plot_right + 16, y - 5, 16, 10);
+    c.cairo_fill(cr);
+    c.cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
     std::string label = chart.series[s].label;
     if (label.size() > 28) label = label.substr(0, 12) + "..." + label.substr(label.size() - 13);
-    DrawText(cr, label, plot_right + 38, y, 0.0, 0.5);
+    DrawText(c, cr, label, plot_right + 38, y, 0.0, 0.5);
   }
 }
 
@@ -211,37 +212,40 @@ std::vector<double> NiceTicks(double low, double high, int target) {
 Status RenderCharts(const std::vector<Chart>& charts, const std::filesystem::path& file) {
   const std::string extension = file.extension().string();
   if (extension != ".png" && extension != ".svg") {
-    return InvalidArgumentError(
-        fmt::format("-o: '{}' must end in .png or .svg", file.string()));
+    return InvalidArgumentError(fmt::format("-o: '{}' must end in .png or .svg", file.string()));
   }
   if (charts.empty()) return InvalidArgumentError("nothing to plot");
+  KILN_ASSIGN_OR_RETURN(const CairoLibrary* library, LoadCairo());
+  const CairoLibrary& c = *library;
   const double height = kChartHeight * static_cast<double>(charts.size());
   std::unique_ptr<cairo_surface_t, SurfaceDeleter> surface(
       extension == ".svg"
-          ? cairo_svg_surface_create(file.c_str(), kWidth, height)
-          : cairo_image_surface_create(CAIRO_FORMAT_ARGB32, static_cast<int>(kWidth),
-                                       static_cast<int>(height)));
-  if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) {
-    return InternalError(fmt::format("cannot create {}: {}", file.string(),
-                                     cairo_status_to_string(cairo_surface_status(surface.get()))));
+          ? c.cairo_svg_surface_create(file.c_str(), kWidth, height)
+          : c.cairo_image_surface_create(CAIRO_FORMAT_ARGB32, static_cast<int>(kWidth),
+                                         static_cast<int>(height)),
+      SurfaceDeleter{&c});
+  if (c.cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) {
+    return InternalError(
+        fmt::format("cannot create {}: {}", file.string(),
+                    c.cairo_status_to_string(c.cairo_surface_status(surface.get()))));
   }
   {
-    std::unique_ptr<cairo_t, ContextDeleter> cr(cairo_create(surface.get()));
-    cairo_set_source_rgb(cr.get(), 1, 1, 1);
-    cairo_paint(cr.get());
+    std::unique_ptr<cairo_t, ContextDeleter> cr(c.cairo_create(surface.get()), ContextDeleter{&c});
+    c.cairo_set_source_rgb(cr.get(), 1, 1, 1);
+    c.cairo_paint(cr.get());
     for (std::size_t i = 0; i < charts.size(); ++i) {
-      DrawChart(cr.get(), charts[i], kChartHeight * static_cast<double>(i));
+      DrawChart(c, cr.get(), charts[i], kChartHeight * static_cast<double>(i));
     }
   }
-  cairo_surface_flush(surface.get());
+  c.cairo_surface_flush(surface.get());
   if (extension == ".png") {
-    const cairo_status_t written = cairo_surface_write_to_png(surface.get(), file.c_str());
+    const cairo_status_t written = c.cairo_surface_write_to_png(surface.get(), file.c_str());
     if (written != CAIRO_STATUS_SUCCESS) {
       return InternalError(
-          fmt::format("cannot write {}: {}", file.string(), cairo_status_to_string(written)));
+          fmt::format("cannot write {}: {}", file.string(), c.cairo_status_to_string(written)));
     }
   }
-  cairo_surface_finish(surface.get());
+  c.cairo_surface_finish(surface.get());
   return Status::Ok();
 }
 
