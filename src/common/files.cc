@@ -47,14 +47,16 @@ Result<std::string> ReadFileToString(const fs::path& path) {
   return contents;
 }
 
-Status WriteFileAtomically(const fs::path& path, std::string_view contents) {
+Status WriteFileAtomically(const fs::path& path, std::string_view contents, Durability durability) {
   fs::path temp = path;
   temp += ".tmp." + RandomHex(12);  // unique per writer, threads included
   {
     UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd) return ErrnoError(fmt::format("create {}", temp.string()), errno);
     KILN_RETURN_IF_ERROR(WriteAll(fd.get(), contents, temp));
-    if (::fsync(fd.get()) != 0) return ErrnoError(fmt::format("fsync {}", temp.string()), errno);
+    if (durability == Durability::kSynced && ::fsync(fd.get()) != 0) {
+      return ErrnoError(fmt::format("fsync {}", temp.string()), errno);
+    }
   }
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const int saved = errno;

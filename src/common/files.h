@@ -18,10 +18,16 @@ Result<std::string> ReadFileToString(const std::filesystem::path& path);
 // errors.
 Status WriteAll(int fd, std::string_view data, const std::filesystem::path& path);
 
-// Writes `contents` to a temporary file beside `path`, fsyncs it and renames it over
-// `path`: readers see the old or the new file, never a torn one. Concurrent writers (threads
-// or processes) are safe; the last rename wins.
-Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents);
+enum class Durability {
+  kSynced,     // fsync before the rename: the new contents survive a power loss
+  kCacheOnly,  // no fsync: for files that can be rebuilt (caches)
+};
+
+// Writes `contents` to a temporary file beside `path` and renames it over `path`: readers see
+// the old or the new file, never a torn one. Concurrent writers (threads or processes) are
+// safe; the last rename wins.
+Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents,
+                           Durability durability = Durability::kSynced);
 
 Status CreateDirectories(const std::filesystem::path& path);
 

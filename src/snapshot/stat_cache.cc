@@ -100,7 +100,7 @@ Status StatCache::Save(const std::filesystem::path& file) const {
     out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", entry.sha256, id.size, id.mtime_ns,
                        id.ctime_ns, id.inode, id.device, id.executable ? 1 : 0, EscapePath(path));
   }
-  return WriteFileAtomically(file, out);
+  return WriteFileAtomically(file, out, Durability::kCacheOnly);
 }
 
 }  // namespace kiln::snapshot
