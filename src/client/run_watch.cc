@@ -45,7 +45,7 @@ Result<store::Run> WaitForRun(Workspace& workspace, std::string_view run_id,
     if (std::chrono::steady_clock::now() - started < kFastPhase) {
       pause = kFastPoll;
     } else {
-        pause = progressed ? kActivePoll : std::min(pause * 2, kSlowestPoll);
+      pause = progressed ? kActivePoll : std::min(pause * 2, kSlowestPoll);
     }
     if (options.keep_waiting) KILN_RETURN_IF_ERROR(options.keep_waiting());
     std::this_thread::sleep_for(pause);

@@ -177,8 +177,8 @@ Status CheckLimits(const SourceScan& scan, const SnapshotLimits& limits) {
       HumanBytes(limits.max_bytes), Files(limits.max_files));
   for (std::size_t i = 0; i < entries.size() && i < kReportedEntries; ++i) {
     const auto& [name, usage] = entries[i];
-    message += fmt::format("  {:<32} {:>10} {:>12}\n", name, HumanBytes(usage.bytes),
-                           Files(usage.files));
+    message +=
+        fmt::format("  {:<32} {:>10} {:>12}\n", name, HumanBytes(usage.bytes), Files(usage.files));
   }
   message += "Largest files:\n";
   for (std::size_t i = 0; i < files.size() && i < kReportedEntries; ++i) {

@@ -4,11 +4,16 @@ namespace kiln::store {
 
 std::string_view MetricKindName(MetricKind kind) {
   switch (kind) {
-    case MetricKind::kScalar: return "scalar";
-    case MetricKind::kList: return "list";
-    case MetricKind::kRow: return "row";
-    case MetricKind::kTable: return "table";
-    case MetricKind::kImage: return "image";
+    case MetricKind::kScalar:
+      return "scalar";
+    case MetricKind::kList:
+      return "list";
+    case MetricKind::kRow:
+      return "row";
+    case MetricKind::kTable:
+      return "table";
+    case MetricKind::kImage:
+      return "image";
   }
   return "scalar";
 }

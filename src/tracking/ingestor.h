@@ -41,8 +41,9 @@ class SpoolIngestor {
 
  private:
   Status Start();
-  Result<store::MetricBatch> ToBatch(std::vector<Record>& records, std::uint64_t end_offset,
-                                     IngestResult& result);
+  // Adds one record to `batch`.
+  Status Add(Record&& record, store::MetricBatch& batch, IngestResult& result);
+  Result<store::MetricSeries*> SeriesFor(std::uint32_t name_id, store::MetricBatch& batch);
 
   store::Store& store_;
   const std::string run_id_;
@@ -51,6 +52,11 @@ class SpoolIngestor {
   bool started_ = false;
   std::uint64_t offset_ = 0;
   std::unordered_map<std::uint32_t, NameRecord> names_;
+  // The batch being built: name id -> index in batch.series, and the last one looked up
+  // (consecutive points are mostly of one name).
+  std::unordered_map<std::uint32_t, std::size_t> series_of_;
+  std::uint32_t last_name_id_ = 0;
+  std::size_t last_series_ = SIZE_MAX;
 };
 
 }  // namespace kiln::tracking

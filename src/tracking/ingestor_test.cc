@@ -1,8 +1,8 @@
 #include "tracking/ingestor.h"
 
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "common/test_dir.h"
 #include "store/sqlite/sqlite_store.h"

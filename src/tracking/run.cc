@@ -1,13 +1,12 @@
 #include "tracking/run.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
@@ -33,7 +32,8 @@ Status CheckFinite(std::string_view name, double value) {
 std::string SafeFileName(std::string_view name) {
   std::string safe;
   for (char c : name) {
-    safe += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_';
+    safe +=
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_';
   }
   return safe;
 }
@@ -143,7 +143,8 @@ Result<std::string> Run::StoreImage(std::string_view name, std::string_view png)
     std::lock_guard lock(mu_);
     number = ++images_[std::string(name)];
   }
-  const std::string file = SafeFileName(name) + (number > 1 ? fmt::format("_{}", number) : "") + ".png";
+  const std::string file =
+      SafeFileName(name) + (number > 1 ? fmt::format("_{}", number) : "") + ".png";
   const std::string relative = "outputs/images/" + file;
   KILN_RETURN_IF_ERROR(CreateDirectories(run_dir_ / "outputs/images"));
   KILN_RETURN_IF_ERROR(WriteFileAtomically(run_dir_ / relative, png));

@@ -76,7 +76,7 @@ class Run {
   // What this rank logged so far, by name.
   Result<std::map<std::string, LoggedMetric>> GetMetrics() const;
 
-  // Flushes the spool to disk. Called at exit for the context run.
+  // Trims the spool's preallocated tail. Called at exit for the context run.
   Status Close();
 
  private:

@@ -1,8 +1,8 @@
 #include "tracking/run.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "common/files.h"
 #include "common/test_dir.h"

@@ -6,7 +6,7 @@
 //   header   32 bytes: "KILNSPL\0", u32 version (1), u32 rank, i64 created (us), 8 zero bytes
 //   records  each: u32 length, u32 crc, then `length` bytes of payload
 //            length 0 ends the data (the file is preallocated with zeros);
-//            crc is CRC-32 (zlib's crc32) of the payload
+//            crc is the low 32 bits of XXH3-64 (xxHash) of the payload
 //
 // Payloads start with a kind byte; integers are little-endian, strings are UTF-8 with a
 // length prefix, times are microseconds since the epoch:
@@ -16,7 +16,7 @@
 //   4 tag     i64 time, u16 key length, key, u32 value length, value
 // A name record comes before the first record that uses its id.
 //
-// A record is valid when its length is in range and its CRC matches. A writer killed in the
+// A record is valid when its length is in range and its checksum matches. A writer killed in the
 // middle of a record leaves a torn record at the end; readers stop there, keeping every
 // record before it.
 

@@ -1,12 +1,11 @@
 #include "tracking/spool_reader.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "common/unique_fd.h"
 
@@ -17,6 +16,21 @@ constexpr std::size_t kReadBytes = 4u << 20;
 
 Result<SpoolChunk> SpoolReader::Read(std::uint64_t offset, bool final, std::size_t max_records,
                                      std::uint64_t stop_at) {
+  std::vector<Record> records;
+  KILN_ASSIGN_OR_RETURN(SpoolChunk chunk, Scan(
+                                              offset, final, max_records,
+                                              [&](Record&& record) {
+                                                records.push_back(std::move(record));
+                                                return Status::Ok();
+                                              },
+                                              stop_at));
+  chunk.records = std::move(records);
+  return chunk;
+}
+
+Result<SpoolChunk> SpoolReader::Scan(std::uint64_t offset, bool final, std::size_t max_records,
+                                     const std::function<Status(Record&&)>& visit,
+                                     std::uint64_t stop_at) {
   SpoolChunk chunk;
   chunk.end_offset = offset;
   UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
@@ -24,18 +38,17 @@ Result<SpoolChunk> SpoolReader::Read(std::uint64_t offset, bool final, std::size
     if (errno == ENOENT) return chunk;
     return ErrnoError(fmt::format("cannot open metric spool {}", path_.string()), errno);
   }
-  struct stat info{};
+  struct stat info {};
   if (::fstat(fd.get(), &info) != 0) {
     return ErrnoError(fmt::format("cannot stat {}", path_.string()), errno);
   }
   const auto file_size = static_cast<std::uint64_t>(info.st_size);
-  const auto read_at = [&](std::uint64_t at, std::size_t bytes,
-                           std::string& into) -> Status {
+  const auto read_at = [&](std::uint64_t at, std::size_t bytes, std::string& into) -> Status {
     into.resize(bytes);
     std::size_t done = 0;
     while (done < bytes) {
-      const ssize_t n = ::pread(fd.get(), into.data() + done, bytes - done,
-                                static_cast<off_t>(at + done));
+      const ssize_t n =
+          ::pread(fd.get(), into.data() + done, bytes - done, static_cast<off_t>(at + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoError(fmt::format("cannot read {}", path_.string()), errno);
       if (n == 0) break;
@@ -58,15 +71,16 @@ Result<SpoolChunk> SpoolReader::Read(std::uint64_t offset, bool final, std::size
     chunk.end_offset = kSpoolHeaderBytes;
   }
 
-  std::string pending;   // bytes read from the file, from `pos` on not yet decoded
+  std::string pending;  // bytes read from the file, from `pos` on not yet decoded
   std::size_t pos = 0;
   std::uint64_t next_read = chunk.end_offset;
-  while (chunk.records.size() < max_records && chunk.end_offset < stop_at) {
+  std::size_t visited = 0;
+  while (visited < max_records && chunk.end_offset < stop_at) {
     Decoded decoded;
-    const DecodeOutcome outcome =
-        DecodeRecord(std::string_view(pending).substr(pos), decoded);
+    const DecodeOutcome outcome = DecodeRecord(std::string_view(pending).substr(pos), decoded);
     if (outcome == DecodeOutcome::kRecord) {
-      chunk.records.push_back(std::move(decoded.record));
+      KILN_RETURN_IF_ERROR(visit(std::move(decoded.record)));
+      ++visited;
       chunk.end_offset += decoded.size;
       pos += decoded.size;
       continue;

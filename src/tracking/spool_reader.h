@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "common/result.h"
@@ -25,6 +26,12 @@ struct SpoolChunk {
 class SpoolReader {
  public:
   explicit SpoolReader(std::filesystem::path path) : path_(std::move(path)) {}
+
+  // Like Read(), but hands each record to `visit` instead of keeping it (the ingestor's
+  // path: no record is stored twice). The returned chunk has no records.
+  Result<SpoolChunk> Scan(std::uint64_t offset, bool final, std::size_t max_records,
+                          const std::function<Status(Record&&)>& visit,
+                          std::uint64_t stop_at = UINT64_MAX);
 
   // Records from `offset` (0 reads and checks the header first), at most `max_records`, and
   // none that starts at or after `stop_at`. A missing file reads as empty. DataLoss for a

@@ -1,6 +1,7 @@
 #include "tracking/spool_writer.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -11,8 +12,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "tracking/spool_reader.h"
 
@@ -46,13 +45,13 @@ Status ValidateMetricName(std::string_view name) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<SpoolWriter>> SpoolWriter::Open(const std::filesystem::path& path,
-                                                       int rank, const Clock& clock) {
+Result<std::unique_ptr<SpoolWriter>> SpoolWriter::Open(const std::filesystem::path& path, int rank,
+                                                       const Clock& clock) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd) return ErrnoError(fmt::format("cannot open metric spool {}", path.string()), errno);
   std::unique_ptr<SpoolWriter> writer(new SpoolWriter(std::move(fd), path, clock));
   writer->fork_generation_ = ForkGeneration();
-  struct stat info{};
+  struct stat info {};
   if (::fstat(writer->fd_.get(), &info) != 0) {
     return ErrnoError(fmt::format("cannot stat {}", path.string()), errno);
   }
@@ -109,7 +108,7 @@ Status SpoolWriter::Reserve(std::size_t bytes) {
   if (end_ + bytes <= mapped_ && map_ != nullptr) return Status::Ok();
   std::size_t size = std::max(kFirstMapping, mapped_ + std::min(mapped_, kLargestGrowth));
   while (size < end_ + bytes) size += std::min(std::max(size, kFirstMapping), kLargestGrowth);
-  struct stat info{};
+  struct stat info {};
   if (::fstat(fd_.get(), &info) == 0 && static_cast<std::size_t>(info.st_size) > size) {
     size = static_cast<std::size_t>(info.st_size);
   }
@@ -138,16 +137,17 @@ Result<SpoolWriter::NameInfo*> SpoolWriter::Name(std::string_view name, MetricKi
                                                  std::string_view description) {
   if (auto it = names_.find(name); it != names_.end()) {
     if (it->second.kind != kind) {
-      return InvalidArgumentError(fmt::format(
-          "metric '{}' was logged as a {}; it cannot also be a {} (use another name)", name,
-          MetricKindName(it->second.kind), MetricKindName(kind)));
+      return InvalidArgumentError(
+          fmt::format("metric '{}' was logged as a {}; it cannot also be a {} (use another name)",
+                      name, MetricKindName(it->second.kind), MetricKindName(kind)));
     }
     return &it->second;
   }
   KILN_RETURN_IF_ERROR(ValidateMetricName(name));
   if (description.size() > kMaxDescriptionBytes) {
-    return InvalidArgumentError(fmt::format("description of metric '{}' is {} bytes; the most is {}",
-                                            name, description.size(), kMaxDescriptionBytes));
+    return InvalidArgumentError(
+        fmt::format("description of metric '{}' is {} bytes; the most is {}", name,
+                    description.size(), kMaxDescriptionBytes));
   }
   NameRecord record{next_name_id_, kind, std::string(name), std::string(description)};
   std::string framed;
@@ -159,15 +159,20 @@ Result<SpoolWriter::NameInfo*> SpoolWriter::Name(std::string_view name, MetricKi
   return &it->second;
 }
 
-Status SpoolWriter::LogScalar(std::string_view name, double value,
-                              std::optional<std::int64_t> step, std::string_view description) {
+Status SpoolWriter::LogScalar(std::string_view name, double value, std::optional<std::int64_t> step,
+                              std::string_view description) {
   if (!std::isfinite(value)) {
     return InvalidArgumentError(
         fmt::format("metric '{}': value must be a finite number, got {}", name, value));
   }
   std::lock_guard lock(mu_);
   KILN_RETURN_IF_ERROR(CheckWritable());
-  KILN_ASSIGN_OR_RETURN(NameInfo * info, Name(name, MetricKind::kScalar, description));
+  NameInfo* info = last_scalar_info_;
+  if (info == nullptr || name != last_scalar_) {
+    KILN_ASSIGN_OR_RETURN(info, Name(name, MetricKind::kScalar, description));
+    last_scalar_.assign(name);
+    last_scalar_info_ = info;
+  }
   KILN_RETURN_IF_ERROR(Reserve(kScalarRecordBytes));
   const std::int64_t at_step = step.value_or(info->next_step);
   info->next_step = std::max(info->next_step, at_step + 1);
@@ -225,18 +230,13 @@ Status SpoolWriter::Close() {
     Unmap();
     return Status::Ok();
   }
-  Status status;
-  if (map_ != nullptr && ::msync(map_, end_, MS_SYNC) != 0) {
-    status = ErrnoError(fmt::format("cannot flush {}", path_.string()), errno);
-  }
+  // No msync or fsync: forcing a large spool to disk at exit costs seconds and protects
+  // nothing the launcher does not already have (see the header).
   Unmap();
-  if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0 && status.ok()) {
-    status = ErrnoError(fmt::format("cannot trim {}", path_.string()), errno);
+  if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) {
+    return ErrnoError(fmt::format("cannot trim {}", path_.string()), errno);
   }
-  if (::fsync(fd_.get()) != 0 && status.ok()) {
-    status = ErrnoError(fmt::format("cannot sync {}", path_.string()), errno);
-  }
-  return status;
+  return Status::Ok();
 }
 
 }  // namespace kiln::tracking

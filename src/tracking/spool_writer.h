@@ -4,8 +4,10 @@
 //
 // The file is memory-mapped and grown in preallocated chunks, so logging a scalar is a copy
 // into the page cache, with no system call: a record whose Log* call returned is in the
-// kernel's hands and survives the process being killed (SIGKILL included). It does not
-// survive the machine losing power; Close() flushes to disk.
+// kernel's hands and survives the process being killed (SIGKILL included). Like any page
+// cache data it reaches the disk on the kernel's writeback schedule, so a machine that
+// loses power within seconds of a log call can lose it; the launcher ingests it into the
+// store long before that matters.
 //
 // Rules enforced at log time (InvalidArgument, nothing written): names are 1 to 255 bytes;
 // values are finite; one name keeps one kind (scalar, list, row, table, image); JSON values
@@ -49,7 +51,7 @@ class SpoolWriter {
 
   // Bytes of valid records and header so far.
   std::uint64_t size() const;
-  // Trims the preallocated tail and flushes to disk. Logging afterwards fails.
+  // Trims the preallocated tail. Logging afterwards fails.
   Status Close();
 
  private:
@@ -90,6 +92,9 @@ class SpoolWriter {
   bool closed_ = false;
   std::uint32_t next_name_id_ = 1;
   std::unordered_map<std::string, NameInfo, StringHash, std::equal_to<>> names_;
+  // The scalar logged last (most calls repeat it); points into names_, whose nodes stay put.
+  std::string last_scalar_;
+  NameInfo* last_scalar_info_ = nullptr;
 };
 
 // Checks a metric name: 1 to 255 bytes.

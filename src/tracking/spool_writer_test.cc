@@ -1,5 +1,6 @@
 #include "tracking/spool_writer.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -7,8 +8,6 @@
 
 #include <cmath>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "common/test_dir.h"
 #include "tracking/spool_reader.h"

@@ -43,8 +43,8 @@ TEST_F(ExampleTest, LearnsOnASubset) {
   EXPECT_EQ(by_name["test_accuracy"]["last"], accuracy);
   EXPECT_EQ(by_name["lr"]["count"], 2);
   EXPECT_EQ(by_name["confusion_matrix"]["kind"], "image");
-  EXPECT_TRUE(ReadFileToString(RunDir(id) / "outputs/images/confusion_matrix.png")
-                  ->starts_with("\x89PNG"));
+  EXPECT_TRUE(
+      ReadFileToString(RunDir(id) / "outputs/images/confusion_matrix.png")->starts_with("\x89PNG"));
 
   SpawnOptions load;
   load.argv = {"/usr/bin/python3", "-c",

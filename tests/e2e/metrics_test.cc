@@ -1,9 +1,8 @@
 // Run tracking end to end with a C++ entry program using the C++ Run API: the launcher
 // ingests the spool, and kiln metrics / compare / plot read the store.
 
-#include <sys/stat.h>
-
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -24,9 +23,9 @@ class MetricsTest : public KilnTest {
 
   std::string RunLogging(const std::string& points, const std::vector<std::string>& extra = {}) {
     const fs::path project = LoggingProject("proj-" + std::to_string(++projects_));
-    std::vector<std::string> args = {"submit", "--source-directory", project.string(),
-                                     "--entry-script", "log_metrics", "--script-param", points,
-                                     "--wait"};
+    std::vector<std::string> args = {
+        "submit",      "--source-directory", project.string(), "--entry-script",
+        "log_metrics", "--script-param",     points,           "--wait"};
     args.insert(args.end(), extra.begin(), extra.end());
     const CapturedRun run = Kiln(args);
     EXPECT_TRUE(run.exit.code == 0 || run.exit.code == 1) << run.err;
@@ -68,8 +67,9 @@ TEST_F(MetricsTest, SummaryAndSeriesInEveryFormat) {
   EXPECT_EQ(summary[0]["count"], 1000);
   EXPECT_EQ(summary[0]["max"], 1.0);
   const CapturedRun summary_csv = Kiln({"metrics", id, "--format", "csv"});
-  EXPECT_TRUE(summary_csv.out.starts_with("name,rank,kind,count,last,min,max,last_step\nloss,0,"
-                                          "scalar,1000,0.001,0.001,1,999\n"))
+  EXPECT_TRUE(
+      summary_csv.out.starts_with("name,rank,kind,count,last,min,max,last_step\nloss,0,"
+                                  "scalar,1000,0.001,0.001,1,999\n"))
       << summary_csv.out;
   EXPECT_EQ(KilnJson({"show", id, "--json"})["tags"]["language"], "c++");
 }

@@ -2,12 +2,11 @@
 // command, so a run submitted from Python is made exactly as `kiln submit` makes it.
 
 #include <dlfcn.h>
+#include <fmt/format.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <iostream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "bindings/python/status_exception.h"
@@ -40,7 +39,8 @@ py::object ToPython(const nlohmann::json& value) {
 fs::path KilnProgram() {
   Dl_info info{};
   if (::dladdr(reinterpret_cast<void*>(&KilnProgram), &info) != 0 && info.dli_fname != nullptr) {
-    const fs::path candidate = fs::path(info.dli_fname).parent_path().parent_path().parent_path() / "kiln";
+    const fs::path candidate =
+        fs::path(info.dli_fname).parent_path().parent_path().parent_path() / "kiln";
     std::error_code error;
     if (fs::exists(candidate, error)) return candidate;
   }
@@ -76,7 +76,8 @@ class PyWorkspace {
 
   py::object History(const std::string& id) {
     nlohmann::json out = nlohmann::json::array();
-    for (const store::StatusChange& change : ValueOrThrow(workspace_->store().GetStatusHistory(id))) {
+    for (const store::StatusChange& change :
+         ValueOrThrow(workspace_->store().GetStatusHistory(id))) {
       out.push_back(store::ToJson(change));
     }
     return ToPython(out);
@@ -91,7 +92,8 @@ class PyWorkspace {
       };
     }
     if (timeout_seconds) {
-      options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*timeout_seconds * 1000));
+      options.timeout =
+          std::chrono::milliseconds(static_cast<std::int64_t>(*timeout_seconds * 1000));
     }
     options.keep_waiting = [] {
       py::gil_scoped_acquire gil;
@@ -113,8 +115,9 @@ class PyWorkspace {
     Result<store::Run> run = InternalError("not canceled");
     {
       py::gil_scoped_release released;
-      run = client::CancelRun(*workspace_, id,
-                              std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000)));
+      run = client::CancelRun(
+          *workspace_, id,
+          std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000)));
     }
     return ToPython(store::ToJson(ValueOrThrow(std::move(run))));
   }

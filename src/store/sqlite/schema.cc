@@ -87,7 +87,7 @@ CREATE TABLE metrics (
   next_seq    INTEGER NOT NULL DEFAULT 0,
   UNIQUE (run_id, name, rank)
 );
--- Scalar points, `count` per row, each 24 bytes little-endian: i64 step, f64 value, i64 time.
+-- Scalar points, `count` per row, in the block encoding of store/point_block.h.
 CREATE TABLE metric_blocks (
   metric_id INTEGER NOT NULL REFERENCES metrics(id) ON DELETE CASCADE,
   seq       INTEGER NOT NULL,

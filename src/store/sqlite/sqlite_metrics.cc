@@ -1,11 +1,12 @@
 // SqliteStore's metric methods (the rest is in sqlite_store.cc).
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <span>
 
-#include <fmt/format.h>
-
+#include "store/point_block.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace kiln::store::sqlite {
@@ -14,31 +15,6 @@ namespace {
 // Points per metric_blocks row: large enough that a million points are a few rows, small
 // enough that appending to a live series stays cheap.
 constexpr std::size_t kPointsPerBlock = 65536;
-constexpr std::size_t kPointBytes = 24;
-
-std::string PackPoints(std::span<const MetricPoint> points) {
-  std::string bytes(points.size() * kPointBytes, '\0');
-  char* out = bytes.data();
-  for (const MetricPoint& point : points) {
-    std::memcpy(out, &point.step, 8);
-    std::memcpy(out + 8, &point.value, 8);
-    std::memcpy(out + 16, &point.at, 8);
-    out += kPointBytes;
-  }
-  return bytes;
-}
-
-void UnpackPoints(std::string_view bytes, std::vector<MetricPoint>& into) {
-  const std::size_t count = bytes.size() / kPointBytes;
-  const char* in = bytes.data();
-  for (std::size_t i = 0; i < count; ++i, in += kPointBytes) {
-    MetricPoint point;
-    std::memcpy(&point.step, in, 8);
-    std::memcpy(&point.value, in + 8, 8);
-    std::memcpy(&point.at, in + 16, 8);
-    into.push_back(point);
-  }
-}
 
 }  // namespace
 
@@ -85,7 +61,7 @@ Status SqliteStore::AppendSeriesLocked(std::string_view run_id, int rank,
       KILN_RETURN_IF_ERROR(block.Bind(1, id)
                                .Bind(2, seq++)
                                .Bind(3, static_cast<std::int64_t>(part.size()))
-                               .BindBlob(4, PackPoints(part))
+                               .BindBlob(4, EncodePointBlock(part))
                                .Run());
     }
     for (const MetricPoint& point : series.points) {
@@ -103,7 +79,8 @@ Status SqliteStore::AppendSeriesLocked(std::string_view run_id, int rank,
                                       "VALUES (?, ?, ?, ?)"));
     for (const MetricValue& item : series.values) {
       value.Reset();
-      KILN_RETURN_IF_ERROR(value.Bind(1, id).Bind(2, seq++).Bind(3, item.at).Bind(4, item.json).Run());
+      KILN_RETURN_IF_ERROR(
+          value.Bind(1, id).Bind(2, seq++).Bind(3, item.at).Bind(4, item.json).Run());
     }
     last_at = series.values.back().at;
     count += static_cast<std::int64_t>(series.values.size());
@@ -148,9 +125,10 @@ Status SqliteStore::AppendMetrics(std::string_view run_id, const MetricBatch& ba
       KILN_RETURN_IF_ERROR(AppendSeriesLocked(run_id, batch.rank, series));
     }
     if (!batch.tags.empty()) {
-      KILN_ASSIGN_OR_RETURN(Statement tag,
-                            db_.Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?) "
-                                        "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value"));
+      KILN_ASSIGN_OR_RETURN(
+          Statement tag,
+          db_.Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?) "
+                      "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value"));
       for (const auto& [key, value] : batch.tags) {
         tag.Reset();
         KILN_RETURN_IF_ERROR(tag.Bind(1, run_id).Bind(2, key).Bind(3, value).Run());
@@ -209,15 +187,13 @@ Result<std::vector<MetricSummary>> SqliteStore::ListMetrics(std::string_view run
 Result<MetricSeries> SqliteStore::ReadMetric(std::string_view run_id, std::string_view name,
                                              int rank) {
   std::lock_guard lock(mu_);
-  KILN_ASSIGN_OR_RETURN(
-      Statement metric,
-      db_.Prepare("SELECT id, kind, description, count FROM metrics "
-                  "WHERE run_id = ? AND name = ? AND rank = ?"));
+  KILN_ASSIGN_OR_RETURN(Statement metric,
+                        db_.Prepare("SELECT id, kind, description, count FROM metrics "
+                                    "WHERE run_id = ? AND name = ? AND rank = ?"));
   metric.Bind(1, run_id).Bind(2, name).Bind(3, static_cast<std::int64_t>(rank));
   KILN_ASSIGN_OR_RETURN(const bool found, metric.Step());
   if (!found) {
-    return NotFoundError(
-        fmt::format("run {} has no metric '{}' from rank {}", run_id, name, rank));
+    return NotFoundError(fmt::format("run {} has no metric '{}' from rank {}", run_id, name, rank));
   }
   MetricSeries series;
   series.name = std::string(name);
@@ -236,7 +212,8 @@ Result<MetricSeries> SqliteStore::ReadMetric(std::string_view run_id, std::strin
     while (true) {
       KILN_ASSIGN_OR_RETURN(const bool row, blocks.Step());
       if (!row) break;
-      UnpackPoints(blocks.ColumnBlob(0), series.points);
+      KILN_RETURN_IF_ERROR(DecodePointBlock(blocks.ColumnBlob(0), series.points)
+                               .WithPrefix(fmt::format("metric '{}' of run {}", name, run_id)));
     }
   } else {
     KILN_ASSIGN_OR_RETURN(
