@@ -9,8 +9,10 @@ jobs="$(nproc)"
 "$root/scripts/build.sh" "$root/build"
 ctest --test-dir "$root/build" --output-on-failure -j "$jobs" -LE slow
 
-"$root/scripts/build.sh" "$root/build-asan" -DKILN_SANITIZE=ON -DKILN_BUILD_BENCH=OFF
+"$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON \
+  -DKILN_BUILD_BENCH=OFF
 export UBSAN_OPTIONS=print_stacktrace=1
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$root/build-asan" --output-on-failure -j "$jobs" -L unit
 # The end-to-end tests run Python, which loads the instrumented kiln module only when the
 # ASan runtime is loaded first; CPython leaves memory to the OS at exit, so no leak checks.
