@@ -231,6 +231,11 @@ class Reader {
     }
     ReadPython(spec);
 
+    // A GPU job of several ranks talks over NCCL unless it asks for something else.
+    if (backend_ok && Find("distributed_backend") == nullptr && spec.use_gpu &&
+        spec.world_size() > 1) {
+      spec.distributed_backend = DistributedBackend::kNccl;
+    }
     if (node_count_ok && process_count_ok && backend_ok &&
         spec.distributed_backend == DistributedBackend::kNone) {
       if (spec.node_count > 1) {

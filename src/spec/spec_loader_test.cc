@@ -152,6 +152,21 @@ TEST_F(SpecLoaderTest, SeveralRanksNeedABackend) {
             "job.yaml: distributed_backend: must be one of none, mpi, gloo, nccl; got 'mpich'");
 }
 
+TEST_F(SpecLoaderTest, GpuRanksDefaultToNccl) {
+  const Result<LoadedJob> several =
+      Load(std::string(kMinimal) + "use_gpu: true\nprocess_count_per_node: 2\n");
+  ASSERT_TRUE(several.ok()) << several.status().ToString();
+  EXPECT_EQ(several->spec.distributed_backend, DistributedBackend::kNccl);
+  const Result<LoadedJob> chosen = Load(std::string(kMinimal) +
+                                        "use_gpu: true\nprocess_count_per_node: 2\n"
+                                        "distributed_backend: gloo\n");
+  ASSERT_TRUE(chosen.ok()) << chosen.status().ToString();
+  EXPECT_EQ(chosen->spec.distributed_backend, DistributedBackend::kGloo);
+  const Result<LoadedJob> one = Load(std::string(kMinimal) + "use_gpu: true\n");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->spec.distributed_backend, DistributedBackend::kNone);
+}
+
 TEST_F(SpecLoaderTest, UnknownFieldSuggestsTheClosest) {
   EXPECT_EQ(Error(std::string(kMinimal) + "node_cout: 2\n"),
             "job.yaml: unknown field 'node_cout'; did you mean 'node_count'?");
