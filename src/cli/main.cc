@@ -60,8 +60,10 @@ int Main(int argc, char** argv) {
     const int code = app.exit(error);
     return code == 0 ? kExitOk : kExitBadInput;
   }
-  if (!context.passthrough.empty() && !app.got_subcommand("submit")) {
-    PrintError(InvalidArgumentError("arguments after '--' are only taken by 'kiln submit'"));
+  if (!context.passthrough.empty() && !app.got_subcommand("submit") &&
+      !app.got_subcommand("exec-rank")) {
+    PrintError(InvalidArgumentError(
+        "arguments after '--' are only taken by 'kiln submit' (and 'kiln exec-rank')"));
     return kExitBadInput;
   }
   return context.exit_code;

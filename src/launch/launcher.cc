@@ -10,8 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "common/files.h"
@@ -19,10 +21,13 @@
 #include "common/tunables.h"
 #include "common/unique_fd.h"
 #include "data/resolver.h"
+#include "launch/gpus.h"
 #include "launch/launcher_lock.h"
+#include "launch/mpirun_command.h"
+#include "launch/output_capture.h"
 #include "launch/process_sweep.h"
 #include "launch/rank_env.h"
-#include "launch/rank_log.h"
+#include "launch/rank_exit.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
 #include "snapshot/snapshot_store.h"
@@ -37,19 +42,25 @@ using store::RunStatus;
 // How long pipes may stay open after every rank is gone (a stopped grandchild may hold
 // one until the kernel closes it).
 constexpr std::chrono::milliseconds kDrainTimeout{2000};
-constexpr std::size_t kReadChunk = 64 * 1024;
 // Shell convention for a process killed by a signal.
 constexpr int kSignalExitBase = 128;
 
 enum class StopCause { kNone, kRankFailed, kCancelRequested, kSignal, kDeadline, kInternal };
 
-struct RankProcess {
-  RankIdentity identity;
+// A process the launcher started and waits for: a rank, or mpirun starting all of them.
+struct Child {
+  std::string name;  // "rank 3", "mpirun"
+  int rank = -1;     // -1 for mpirun
   pid_t pid = -1;
-  UniqueFd out;
-  UniqueFd err;
-  std::optional<RankLog> log;
+  std::optional<OutputCapture> capture;
   std::optional<ExitStatus> exit;
+};
+
+// Why a failed run failed, as recorded in the store.
+struct Failure {
+  std::string reason;
+  int exit_code = 0;
+  std::vector<std::string> tail;
 };
 
 class Launcher {
@@ -138,46 +149,96 @@ class Launcher {
     KILN_ASSIGN_OR_RETURN(const int port, PickFreePort());
     Rendezvous rendezvous;
     rendezvous.master_port = port;
+    for (int rank = 0; rank < plan_.ranks.world_size(); ++rank) {
+      ingestors_.emplace_back(*store_, plan_.run_id, rank,
+                              dir_.metrics() / fmt::format("rank-{}.spool", rank));
+    }
+    if (UnderMpirun()) return StartMpirun(rendezvous);
     const std::vector<std::string> base = CurrentEnvironment();
+    const std::vector<std::string> gpus =
+        plan_.use_gpu ? LauncherGpus(base) : std::vector<std::string>{};
     const int local_ranks = plan_.ranks.process_count_per_node;
     for (int local = 0; local < local_ranks; ++local) {
-      RankProcess rank;
-      rank.identity = {local, local, 0, plan_.ranks.world_size(), local_ranks};
-      KILN_ASSIGN_OR_RETURN(RankLog log, RankLog::Open(dir_.rank_log(local), clock_));
-      rank.log.emplace(std::move(log));
-      KILN_ASSIGN_OR_RETURN(auto out_pipe, MakePipe());
-      KILN_ASSIGN_OR_RETURN(auto err_pipe, MakePipe());
-      SpawnOptions spawn;
-      spawn.argv = plan_.command;
-      spawn.env = BuildRankEnvironment(base, plan_, dir_, rank.identity, rendezvous,
-                                       {options_.python_path.string()});
-      spawn.cwd = dir_.src();
-      spawn.stdout_fd = out_pipe.second.get();
-      spawn.stderr_fd = err_pipe.second.get();
-      spawn.new_process_group = true;
-      spawn.kill_with_parent = true;
-      Result<Subprocess> child = spawner_.Spawn(spawn);
-      if (!child.ok()) {
-        return Status(child.status().code(),
-                      fmt::format("rank {} could not start: {}", local, child.status().message()));
-      }
-      rank.pid = child->pid();
-      rank.out = std::move(out_pipe.first);
-      rank.err = std::move(err_pipe.first);
-      for (int fd : {rank.out.get(), rank.err.get()}) {
-        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-      }
-      spdlog::info("rank {} started as pid {}: {}", local, rank.pid, plan_.command[0]);
-      ingestors_.emplace_back(*store_, plan_.run_id, rank.identity.rank,
-                              dir_.metrics() / fmt::format("rank-{}.spool", rank.identity.rank));
-      ranks_.push_back(std::move(rank));
+      RankIdentity identity{
+          local, local, 0, plan_.ranks.world_size(), local_ranks, GpuForLocalRank(gpus, local)};
+      KILN_RETURN_IF_ERROR(Start(fmt::format("rank {}", local), local, dir_.rank_log(local),
+                                 plan_.command,
+                                 BuildRankEnvironment(base, plan_, dir_, identity, rendezvous,
+                                                      {options_.python_path.string()})));
     }
     return Status::Ok();
   }
 
+  bool UnderMpirun() const { return plan_.ranks.backend == spec::DistributedBackend::kMpi; }
+
+  static std::vector<std::string> LauncherGpus(const std::vector<std::string>& env) {
+    std::optional<std::string_view> visible;
+    for (const std::string& entry : env) {
+      if (entry.starts_with("CUDA_VISIBLE_DEVICES=")) visible = std::string_view(entry).substr(21);
+    }
+    return VisibleGpus(visible, CountNvidiaDevices());
+  }
+
+  // distributed_backend mpi: one mpirun, which starts every rank through the rank shim.
+  Status StartMpirun(const Rendezvous& rendezvous) {
+    const std::vector<std::string> base = CurrentEnvironment();
+    // Every rank shares this environment; the shim adds what differs from rank to rank.
+    RankIdentity shared{0, 0, 0, plan_.ranks.world_size(), plan_.ranks.process_count_per_node, ""};
+    std::vector<std::string> env = BuildRankEnvironment(base, plan_, dir_, shared, rendezvous,
+                                                        {options_.python_path.string()});
+    std::erase_if(env, [&](const std::string& entry) {
+      const std::string name = entry.substr(0, entry.find('='));
+      for (const auto& [rank_name, value] : RankVariables(shared)) {
+        if (name == rank_name) return true;
+      }
+      return false;
+    });
+    MpirunOptions mpirun;
+    mpirun.layout = plan_.ranks;
+    mpirun.run_as_root = ::geteuid() == 0;
+    mpirun.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    mpirun.working_dir = dir_.src();
+    mpirun.exported = ExportedVariables(base, env);
+    mpirun.rank_command = {options_.kiln_program.string(), "exec-rank", dir_.root().string(), "--"};
+    mpirun.rank_command.insert(mpirun.rank_command.end(), plan_.command.begin(),
+                               plan_.command.end());
+    return Start("mpirun", -1, dir_.mpirun_log(), BuildMpirunCommand(mpirun), std::move(env));
+  }
+
+  Status Start(std::string name, int rank, const std::filesystem::path& log,
+               std::vector<std::string> argv, std::vector<std::string> env) {
+    Child child;
+    child.name = std::move(name);
+    child.rank = rank;
+    KILN_ASSIGN_OR_RETURN(OutputCapture capture, OutputCapture::Open(log, clock_));
+    child.capture.emplace(std::move(capture));
+    SpawnOptions spawn;
+    spawn.argv = std::move(argv);
+    spawn.env = std::move(env);
+    spawn.cwd = dir_.src();
+    spawn.stdout_fd = child.capture->child_stdout();
+    spawn.stderr_fd = child.capture->child_stderr();
+    spawn.new_process_group = true;
+    spawn.kill_with_parent = true;
+    Result<Subprocess> process = spawner_.Spawn(spawn);
+    if (!process.ok()) {
+      return Status(process.status().code(),
+                    fmt::format("{} could not start: {}", child.name, process.status().message()));
+    }
+    child.capture->ChildStarted();
+    child.pid = process->pid();
+    spdlog::info("{} started as pid {}: {}", child.name, child.pid, spawn.argv[0]);
+    children_.push_back(std::move(child));
+    return Status::Ok();
+  }
+
   std::string RanksStartedDetail() const {
-    if (ranks_.size() == 1) return fmt::format("rank 0 started (pid {})", ranks_[0].pid);
-    return fmt::format("{} ranks started", ranks_.size());
+    if (UnderMpirun()) {
+      return fmt::format("mpirun started (pid {}) for {} ranks", children_[0].pid,
+                         plan_.ranks.world_size());
+    }
+    if (children_.size() == 1) return fmt::format("rank 0 started (pid {})", children_[0].pid);
+    return fmt::format("{} ranks started", children_.size());
   }
 
   // Step 4.
@@ -189,6 +250,7 @@ class Launcher {
       if (cause_ == StopCause::kNone && now >= next_store_check) {
         next_store_check = now + std::chrono::microseconds(options_.poll_interval).count();
         if (CancelSeen()) cause_ = StopCause::kCancelRequested;
+        if (UnderMpirun()) CheckRankExits();
         IngestMetrics(/*final=*/false);
       }
       if (cause_ == StopCause::kNone && plan_.max_run_duration_seconds &&
@@ -200,26 +262,64 @@ class Launcher {
     }
     StopEverything();
     DrainPipes(kDrainTimeout);
-    for (RankProcess& rank : ranks_) {
-      if (Status flushed = rank.log->FlushAll(); !flushed.ok()) NoteInternal(flushed);
+    for (Child& child : children_) {
+      if (Status flushed = child.capture->log().FlushAll(); !flushed.ok()) NoteInternal(flushed);
     }
+    if (cause_ == StopCause::kRankFailed && UnderMpirun()) failure_ = MpiFailure();
   }
 
   bool AllExited() const {
-    for (const RankProcess& rank : ranks_) {
-      if (!rank.exit) return false;
+    for (const Child& child : children_) {
+      if (!child.exit) return false;
     }
     return true;
+  }
+
+  // Under mpirun: a rank that has ended badly ends the run, without waiting for mpirun.
+  void CheckRankExits() {
+    if (cause_ != StopCause::kNone) return;
+    for (int rank = 0; rank < plan_.ranks.world_size(); ++rank) {
+      const Result<RankExit> record = ReadRankExit(dir_, rank);
+      if (record.ok() && !record->exit.success()) {
+        spdlog::info("rank {} {}", rank, record->exit.Describe());
+        cause_ = StopCause::kRankFailed;
+        return;
+      }
+    }
+  }
+
+  // Under mpirun, once everything stopped: the rank that failed first, from the shims'
+  // records; mpirun itself when no rank did (it could not start them, or it failed).
+  Failure MpiFailure() const {
+    std::optional<RankExit> first;
+    for (int rank = 0; rank < plan_.ranks.world_size(); ++rank) {
+      Result<RankExit> record = ReadRankExit(dir_, rank);
+      if (!record.ok() || record->exit.success()) continue;
+      if (!first || record->ended_at < first->ended_at) first = std::move(*record);
+    }
+    if (first) {
+      return {fmt::format("rank {} {}", first->rank, first->exit.Describe()), ExitCode(first->exit),
+              first->tail};
+    }
+    const Child& mpirun = children_[0];
+    const ExitStatus exit = mpirun.exit.value_or(ExitStatus{});
+    return {fmt::format("mpirun {} before any rank failed", exit.Describe()), ExitCode(exit),
+            mpirun.capture->log().Tail()};
+  }
+
+  // The last lines of rank 0's log, for a failure that is not one rank's.
+  std::vector<std::string> FirstRankTail() const {
+    if (children_.empty()) return {};
+    if (!UnderMpirun()) return children_[0].capture->log().Tail();
+    Result<RankExit> record = ReadRankExit(dir_, 0);
+    return record.ok() ? record->tail : children_[0].capture->log().Tail();
   }
 
   // Waits up to `timeout` for output, child exits or signals, and handles what came.
   void WaitForEvents(std::chrono::milliseconds timeout) {
     std::vector<pollfd> fds;
     fds.push_back({signal_fd_.get(), POLLIN, 0});
-    for (RankProcess& rank : ranks_) {
-      if (rank.out) fds.push_back({rank.out.get(), POLLIN, 0});
-      if (rank.err) fds.push_back({rank.err.get(), POLLIN, 0});
-    }
+    for (const Child& child : children_) child.capture->AddPollFds(fds);
     const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
     if (ready < 0 && errno != EINTR) NoteInternal(ErrnoError("poll", errno));
     ReadSignals();
@@ -242,26 +342,8 @@ class Launcher {
 
   // Reads whatever the pipes hold now, without blocking.
   void DrainAvailable() {
-    for (RankProcess& rank : ranks_) {
-      DrainOne(rank, rank.out, Stream::kOut);
-      DrainOne(rank, rank.err, Stream::kErr);
-    }
-  }
-
-  void DrainOne(RankProcess& rank, UniqueFd& fd, Stream stream) {
-    char buffer[kReadChunk];
-    while (fd) {
-      const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
-      if (n > 0) {
-        if (Status written =
-                rank.log->Write(stream, std::string_view(buffer, static_cast<std::size_t>(n)));
-            !written.ok()) {
-          NoteInternal(written);
-        }
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-      fd.reset();  // EOF or a broken pipe.
+    for (Child& child : children_) {
+      if (Status drained = child.capture->DrainAvailable(); !drained.ok()) NoteInternal(drained);
     }
   }
 
@@ -271,15 +353,12 @@ class Launcher {
     while (AnyPipeOpen() && clock_.MonotonicMicros() < deadline) {
       WaitForEvents(std::chrono::milliseconds(50));
     }
-    for (RankProcess& rank : ranks_) {
-      rank.out.reset();
-      rank.err.reset();
-    }
+    for (Child& child : children_) child.capture->Close();
   }
 
   bool AnyPipeOpen() const {
-    for (const RankProcess& rank : ranks_) {
-      if (rank.out || rank.err) return true;
+    for (const Child& child : children_) {
+      if (child.capture->open()) return true;
     }
     return false;
   }
@@ -290,22 +369,22 @@ class Launcher {
       int wait_status = 0;
       const pid_t pid = ::waitpid(-1, &wait_status, WNOHANG);
       if (pid <= 0) return;
-      for (std::size_t i = 0; i < ranks_.size(); ++i) {
-        RankProcess& rank = ranks_[i];
-        if (rank.pid != pid) continue;
-        rank.exit = ExitStatus::FromWaitStatus(wait_status);
-        spdlog::info("rank {} {}", rank.identity.rank, rank.exit->Describe());
-        if (!rank.exit->success() && cause_ == StopCause::kNone) {
+      for (Child& child : children_) {
+        if (child.pid != pid) continue;
+        child.exit = ExitStatus::FromWaitStatus(wait_status);
+        spdlog::info("{} {}", child.name, child.exit->Describe());
+        if (!child.exit->success() && cause_ == StopCause::kNone) {
           cause_ = StopCause::kRankFailed;
-          failed_rank_ = i;
+          failure_ = {fmt::format("{} {}", child.name, child.exit->Describe()),
+                      ExitCode(*child.exit), child.capture->log().Tail()};
         }
       }
     }
   }
 
   void FlushStaleLogs() {
-    for (RankProcess& rank : ranks_) {
-      if (Status flushed = rank.log->FlushStale(); !flushed.ok()) NoteInternal(flushed);
+    for (Child& child : children_) {
+      if (Status flushed = child.capture->log().FlushStale(); !flushed.ok()) NoteInternal(flushed);
     }
   }
 
@@ -364,16 +443,14 @@ class Launcher {
         failed.failure_reason =
             fmt::format("the run exceeded max_run_duration_seconds ({} s) and was stopped",
                         *plan_.max_run_duration_seconds);
-        failed.failure_log_tail = ranks_[0].log->Tail();
+        failed.failure_log_tail = FirstRankTail();
         return Finalize(RunStatus::kFailed, std::move(failed));
       }
       case StopCause::kRankFailed: {
-        const RankProcess& rank = ranks_[failed_rank_];
         store::Transition failed;
-        failed.failure_reason =
-            fmt::format("rank {} {}", rank.identity.rank, rank.exit->Describe());
-        failed.exit_code = ExitCode(*rank.exit);
-        failed.failure_log_tail = rank.log->Tail();
+        failed.failure_reason = failure_.reason;
+        failed.exit_code = failure_.exit_code;
+        failed.failure_log_tail = failure_.tail;
         return Finalize(RunStatus::kFailed, std::move(failed));
       }
       case StopCause::kNone: {
@@ -391,8 +468,9 @@ class Launcher {
 
   // Running -> Finalizing -> `to`. A cancel that arrived first wins.
   Result<RunStatus> Finalize(RunStatus to, store::Transition outcome) {
-    const std::string detail =
-        ranks_.size() == 1 && ranks_[0].exit ? "rank 0 " + ranks_[0].exit->Describe() : "";
+    const std::string detail = children_.size() == 1 && children_[0].exit
+                                   ? children_[0].name + " " + children_[0].exit->Describe()
+                                   : "";
     if (Status moved = Move(RunStatus::kFinalizing, detail); !moved.ok()) {
       return AfterRefusal(moved);
     }
@@ -413,7 +491,9 @@ class Launcher {
     }
     IngestMetrics(/*final=*/true);
     store::Transition canceled;
-    if (!ranks_.empty() && ranks_[0].exit) canceled.exit_code = ExitCode(*ranks_[0].exit);
+    if (!children_.empty() && children_[0].exit) {
+      canceled.exit_code = ExitCode(*children_[0].exit);
+    }
     return Record(RunStatus::kCanceled,
                   WithIngestNotes(fmt::format("{} processes were stopped", stopped_processes_)),
                   std::move(canceled));
@@ -425,7 +505,7 @@ class Launcher {
     store::Transition failed;
     failed.failure_reason = reason;
     failed.detail = std::move(reason);
-    if (!ranks_.empty()) failed.failure_log_tail = ranks_[0].log->Tail();
+    failed.failure_log_tail = FirstRankTail();
     return Record(RunStatus::kFailed, failed.detail, std::move(failed));
   }
 
@@ -489,12 +569,12 @@ class Launcher {
   UniqueFd signal_fd_;
   std::string marker_;
   std::int64_t grace_seconds_ = 0;
-  std::vector<RankProcess> ranks_;
-  std::vector<tracking::SpoolIngestor> ingestors_;  // one per rank, same order
+  std::vector<Child> children_;                     // the ranks, or mpirun
+  std::vector<tracking::SpoolIngestor> ingestors_;  // one per rank of the world, by rank
   std::vector<std::string> ingest_notes_;
   std::int64_t running_since_micros_ = 0;
   StopCause cause_ = StopCause::kNone;
-  std::size_t failed_rank_ = 0;
+  Failure failure_;  // when cause_ is kRankFailed
   int stop_signal_ = 0;
   int stopped_processes_ = 0;
   Status internal_error_;

@@ -7,11 +7,14 @@
 // 2. Preparing: materializes the snapshot into src/, links src/outputs to outputs/, copies
 //    download-mode datastores.
 // 3. Running: starts each rank in its own process group with the rank environment, its
-//    stdout and stderr captured into logs/rank-N.log.
+//    stdout and stderr captured into logs/rank-N.log. For distributed_backend mpi it starts
+//    one mpirun instead, which starts every rank through the rank shim (rank_shim.h); the
+//    shims capture the logs and write how each rank ended (logs/rank-N.exit.json).
 // 4. Supervises in one loop: log lines, child exits, SIGTERM/SIGINT/SIGHUP to the launcher
 //    (taken as a cancel), a CancelRequested status in the store (checked every
 //    poll_interval), and max_run_duration_seconds.
 //    Each tick also ingests what the ranks logged (metrics/rank-N.spool) into the store.
+//    The first rank to fail ends the run: the launcher stops all the others at once.
 // 5. Stops every process of the run when it ends, whichever way (process_sweep.h), ingests
 //    the spools to their end (Finalizing), and records the outcome: Completed or Failed
 //    (with the rank, its exit code or signal, and its last 20 log lines), or Canceled. A
@@ -39,6 +42,8 @@ struct LauncherOptions {
   std::chrono::milliseconds poll_interval{200};
   // Put first on each rank's PYTHONPATH: the folder holding Kiln's Python package.
   std::filesystem::path python_path;
+  // The kiln executable, which mpirun runs as each rank's shim (`kiln exec-rank`).
+  std::filesystem::path kiln_program;
 };
 
 // Returns the run's final status. An error means the launcher could not own the run (the

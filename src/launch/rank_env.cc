@@ -1,6 +1,9 @@
 #include "launch/rank_env.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 #include <map>
 
 namespace kiln::launch {
@@ -14,7 +17,53 @@ constexpr std::string_view kRunScoped[] = {
 
 std::string RunMarker(std::string_view run_id) { return "KILN_RUN_ID=" + std::string(run_id); }
 
+std::vector<std::pair<std::string, std::string>> RankVariables(const RankIdentity& identity) {
+  std::vector<std::pair<std::string, std::string>> variables = {
+      {"RANK", std::to_string(identity.rank)},
+      {"WORLD_SIZE", std::to_string(identity.world_size)},
+      {"LOCAL_RANK", std::to_string(identity.local_rank)},
+      {"LOCAL_WORLD_SIZE", std::to_string(identity.local_world_size)},
+      {"NODE_RANK", std::to_string(identity.node_rank)},
+      {"KILN_RANK", std::to_string(identity.rank)},
+  };
+  if (!identity.gpu.empty()) variables.emplace_back("CUDA_VISIBLE_DEVICES", identity.gpu);
+  return variables;
+}
+
+Result<RankIdentity> RankIdentityFromOpenMpi(const std::vector<std::string>& env) {
+  const auto read = [&env](std::string_view name) -> Result<int> {
+    for (const std::string& entry : env) {
+      if (entry.size() <= name.size() || entry[name.size()] != '=' || !entry.starts_with(name)) {
+        continue;
+      }
+      const std::string_view text = std::string_view(entry).substr(name.size() + 1);
+      int value = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (error != std::errc() || end != text.data() + text.size() || value < 0) {
+        return InvalidArgumentError(fmt::format("{}='{}' is not a rank number", name, text));
+      }
+      return value;
+    }
+    return NotFoundError(fmt::format(
+        "{} is not set: the rank shim runs under mpirun, which sets it for every rank", name));
+  };
+  RankIdentity identity;
+  KILN_ASSIGN_OR_RETURN(identity.rank, read("OMPI_COMM_WORLD_RANK"));
+  KILN_ASSIGN_OR_RETURN(identity.world_size, read("OMPI_COMM_WORLD_SIZE"));
+  KILN_ASSIGN_OR_RETURN(identity.local_rank, read("OMPI_COMM_WORLD_LOCAL_RANK"));
+  KILN_ASSIGN_OR_RETURN(identity.local_world_size, read("OMPI_COMM_WORLD_LOCAL_SIZE"));
+  if (identity.local_world_size == 0 || identity.rank >= identity.world_size) {
+    return InvalidArgumentError(fmt::format("Open MPI gave rank {} of {} with {} per node",
+                                            identity.rank, identity.world_size,
+                                            identity.local_world_size));
+  }
+  identity.node_rank = identity.rank / identity.local_world_size;
+  return identity;
+}
+
 bool IsRunScopedVariable(std::string_view name) {
+  // A rank's Open MPI identity must not reach a run started from inside it.
+  if (name.starts_with("OMPI_COMM_WORLD_")) return true;
   return std::find(std::begin(kRunScoped), std::end(kRunScoped), name) != std::end(kRunScoped);
 }
 
@@ -32,16 +81,11 @@ std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& ba
     if (!IsRunScopedVariable(name)) env[name] = entry.substr(equals + 1);
   }
   for (const auto& [name, value] : plan.environment) env[name] = value;
-  env["RANK"] = std::to_string(identity.rank);
-  env["WORLD_SIZE"] = std::to_string(identity.world_size);
-  env["LOCAL_RANK"] = std::to_string(identity.local_rank);
-  env["LOCAL_WORLD_SIZE"] = std::to_string(identity.local_world_size);
-  env["NODE_RANK"] = std::to_string(identity.node_rank);
+  for (auto& [name, value] : RankVariables(identity)) env[name] = std::move(value);
   env["MASTER_ADDR"] = rendezvous.master_addr;
   env["MASTER_PORT"] = std::to_string(rendezvous.master_port);
   env["KILN_RUN_ID"] = plan.run_id;
   env["KILN_RUN_DIR"] = dir.root().string();
-  env["KILN_RANK"] = std::to_string(identity.rank);
   env["KILN_EXPERIMENT"] = plan.experiment;
   env["KILN_OUTPUTS_DIR"] = dir.outputs().string();
   env["PYTHONUNBUFFERED"] = "1";

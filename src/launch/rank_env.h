@@ -12,8 +12,10 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "common/result.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
 
@@ -25,7 +27,17 @@ struct RankIdentity {
   int node_rank = 0;
   int world_size = 1;
   int local_world_size = 1;
+  std::string gpu;  // CUDA_VISIBLE_DEVICES of the rank; empty leaves it as it is
 };
+
+// The variables that differ from rank to rank: RANK, WORLD_SIZE, LOCAL_RANK,
+// LOCAL_WORLD_SIZE, NODE_RANK, KILN_RANK, and CUDA_VISIBLE_DEVICES when `gpu` is set.
+std::vector<std::pair<std::string, std::string>> RankVariables(const RankIdentity& identity);
+
+// A rank's identity from the variables Open MPI gives each process it starts
+// (OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK, _LOCAL_SIZE), in "NAME=value" form. Ranks are
+// placed node by node (mpirun --map-by ppr:N:node), so the node is rank / local size.
+Result<RankIdentity> RankIdentityFromOpenMpi(const std::vector<std::string>& env);
 
 struct Rendezvous {
   std::string master_addr = "127.0.0.1";

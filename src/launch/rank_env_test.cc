@@ -14,7 +14,7 @@ TEST(RankEnvTest, LayersAndOverrides) {
   const std::vector<std::string> base = {"PATH=/usr/bin", "HOME=/root", "RANK=7",
                                          "KILN_RUN_ID=parent", "KILN_HOME=/k"};
   const std::vector<std::string> env =
-      BuildRankEnvironment(base, plan, dir, {1, 1, 0, 2, 2}, {"10.0.0.1", 29500});
+      BuildRankEnvironment(base, plan, dir, {1, 1, 0, 2, 2, ""}, {"10.0.0.1", 29500});
   const auto has = [&](const std::string& entry) {
     return std::find(env.begin(), env.end(), entry) != env.end();
   };
@@ -35,10 +35,41 @@ TEST(RankEnvTest, LayersAndOverrides) {
   EXPECT_TRUE(std::is_sorted(env.begin(), env.end()));
 }
 
+TEST(RankEnvTest, GpuGoesIntoCudaVisibleDevices) {
+  RankIdentity identity{3, 1, 1, 4, 2, ""};
+  EXPECT_EQ(RankVariables(identity).size(), 6u);
+  identity.gpu = "5";
+  const auto variables = RankVariables(identity);
+  EXPECT_EQ(variables.back(),
+            std::make_pair(std::string("CUDA_VISIBLE_DEVICES"), std::string("5")));
+}
+
+TEST(RankEnvTest, IdentityFromOpenMpi) {
+  const Result<RankIdentity> identity = RankIdentityFromOpenMpi(
+      {"OMPI_COMM_WORLD_RANK=3", "OMPI_COMM_WORLD_SIZE=4", "OMPI_COMM_WORLD_LOCAL_RANK=1",
+       "OMPI_COMM_WORLD_LOCAL_SIZE=2", "OMPI_COMM_WORLD_NODE_RANK=1"});
+  ASSERT_TRUE(identity.ok()) << identity.status().ToString();
+  EXPECT_EQ(identity->rank, 3);
+  EXPECT_EQ(identity->world_size, 4);
+  EXPECT_EQ(identity->local_rank, 1);
+  EXPECT_EQ(identity->local_world_size, 2);
+  EXPECT_EQ(identity->node_rank, 1);
+
+  const Result<RankIdentity> outside = RankIdentityFromOpenMpi({"PATH=/usr/bin"});
+  EXPECT_EQ(outside.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(outside.status().message().find("OMPI_COMM_WORLD_RANK is not set"), std::string::npos);
+  const Result<RankIdentity> garbled =
+      RankIdentityFromOpenMpi({"OMPI_COMM_WORLD_RANK=x", "OMPI_COMM_WORLD_SIZE=4",
+                               "OMPI_COMM_WORLD_LOCAL_RANK=1", "OMPI_COMM_WORLD_LOCAL_SIZE=2"});
+  EXPECT_EQ(garbled.status().message(), "OMPI_COMM_WORLD_RANK='x' is not a rank number");
+}
+
 TEST(RankEnvTest, MarkerNamesTheRun) {
   EXPECT_EQ(RunMarker("r1"), "KILN_RUN_ID=r1");
   EXPECT_TRUE(IsRunScopedVariable("MASTER_PORT"));
   EXPECT_FALSE(IsRunScopedVariable("KILN_HOME"));
+  EXPECT_TRUE(IsRunScopedVariable("OMPI_COMM_WORLD_RANK"));
+  EXPECT_FALSE(IsRunScopedVariable("OMPI_MCA_btl"));
 }
 
 }  // namespace

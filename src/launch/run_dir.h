@@ -11,6 +11,8 @@
 //     src/outputs ->   ../outputs, so a script's relative "outputs/" lands there
 //     outputs/         the run's artifacts
 //     logs/rank-N.log  stdout and stderr of rank N, one timestamped line each
+//     logs/rank-N.exit.json  how rank N ended, when mpirun started it
+//     logs/mpirun.log  mpirun's own messages (distributed_backend mpi)
 //     metrics/         per-rank metric spools
 //     data/            datastores in download mode
 
@@ -35,6 +37,12 @@ class RunDir {
   std::filesystem::path rank_log(int rank) const {
     return logs() / ("rank-" + std::to_string(rank) + ".log");
   }
+  // How rank N ended, when the rank shim ran it (under mpirun): rank_exit.h.
+  std::filesystem::path rank_exit(int rank) const {
+    return logs() / ("rank-" + std::to_string(rank) + ".exit.json");
+  }
+  // mpirun's own messages, for runs whose ranks it starts.
+  std::filesystem::path mpirun_log() const { return logs() / "mpirun.log"; }
   std::filesystem::path metrics() const { return root_ / "metrics"; }
   std::filesystem::path data() const { return root_ / "data"; }
 

@@ -50,7 +50,8 @@ TEST_F(HelpTest, UsageErrorsExitWithTwo) {
   EXPECT_EQ(Kiln({"show"}).exit.code, 2);
   const CapturedRun stray = Kiln({"runs", "--", "x"});
   EXPECT_EQ(stray.exit.code, 2);
-  EXPECT_EQ(stray.err, "error: arguments after '--' are only taken by 'kiln submit'\n");
+  EXPECT_EQ(stray.err,
+            "error: arguments after '--' are only taken by 'kiln submit' (and 'kiln exec-rank')\n");
 }
 
 }  // namespace

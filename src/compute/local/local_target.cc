@@ -5,25 +5,30 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <regex>
+#include <cstdlib>
 
 #include "common/strings.h"
 #include "common/unique_fd.h"
+#include "launch/gpus.h"
 #include "launch/rank_env.h"
 
 namespace kiln::compute {
 namespace fs = std::filesystem;
 
-int CountLocalGpus() {
-  static const std::regex kDevice("nvidia[0-9]+");
-  int count = 0;
-  std::error_code error;
-  for (const fs::directory_entry& entry : fs::directory_iterator("/dev", error)) {
-    const std::string name = entry.path().filename().string();
-    if (std::regex_match(name, kDevice)) ++count;
+namespace {
+
+// The first executable `name` in PATH; empty when there is none.
+fs::path FindInPath(std::string_view name) {
+  const char* path = std::getenv("PATH");
+  for (const std::string& folder : SplitString(path != nullptr ? path : "", ':')) {
+    if (folder.empty()) continue;
+    const fs::path candidate = fs::path(folder) / name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
-  return count;
+  return {};
 }
+
+}  // namespace
 
 std::string LocalHostName() {
   char name[256] = {};
@@ -42,19 +47,19 @@ Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
         "compute target for more nodes)",
         source.Where("node_count"), spec.node_count));
   }
-  if (spec.process_count_per_node > 1) {
+  if (spec.distributed_backend == spec::DistributedBackend::kMpi && FindInPath("mpirun").empty()) {
     problems.push_back(fmt::format(
-        "{}: this version of Kiln starts one process per run on 'local'; got {} (several "
-        "processes per node come with distributed launch)",
-        source.Where("process_count_per_node"), spec.process_count_per_node));
-  }
-  if (spec.distributed_backend == spec::DistributedBackend::kMpi) {
-    problems.push_back(fmt::format(
-        "{}: mpi needs ranks started by mpirun, which this version of Kiln does not do yet; use "
-        "none, gloo or nccl for one process",
+        "{}: mpi starts the ranks with Open MPI's mpirun, which is not on PATH; install "
+        "openmpi-bin (scripts/setup.sh does) or use gloo",
         source.Where("distributed_backend")));
   }
-  if (spec.use_gpu && CountLocalGpus() == 0) {
+  if (spec.distributed_backend == spec::DistributedBackend::kNccl && !spec.use_gpu) {
+    problems.push_back(fmt::format(
+        "{}: nccl runs collectives on GPUs but use_gpu is false; set use_gpu: true, or use "
+        "gloo for ranks on CPUs",
+        source.Where("distributed_backend")));
+  }
+  if (spec.use_gpu && launch::CountNvidiaDevices() == 0) {
     problems.push_back(fmt::format(
         "{}: is true but this machine has no GPU (no /dev/nvidia* device); set use_gpu: false",
         source.Where("use_gpu")));

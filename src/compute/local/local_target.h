@@ -30,9 +30,6 @@ class LocalTarget : public ComputeTarget {
   std::string host_;
 };
 
-// GPUs this machine has (NVIDIA device nodes /dev/nvidia0, /dev/nvidia1, ...).
-int CountLocalGpus();
-
 // This machine's host name.
 std::string LocalHostName();
 

@@ -4,11 +4,13 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "common/files.h"
 #include "common/strings.h"
 #include "common/test_dir.h"
+#include "launch/gpus.h"
 
 namespace kiln::compute {
 namespace {
@@ -26,18 +28,44 @@ TEST(LocalTargetTest, RefusesWhatItCannotRun) {
   LocalTarget target("/bin/false", RealSpawner());
   spec::JobSpec spec;
   spec.node_count = 2;
-  spec.distributed_backend = spec::DistributedBackend::kMpi;
+  spec.distributed_backend = spec::DistributedBackend::kNccl;
   const Status status = target.Admit(spec, spec::SpecSource("job.yaml", {"node_count"}, {}));
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(),
             "--node-count: compute target 'local' is one machine; node_count must be 1, got 2 (use "
             "a cluster compute target for more nodes)\n"
-            "job.yaml: distributed_backend: mpi needs ranks started by mpirun, which this version "
-            "of Kiln does not do yet; use none, gloo or nccl for one process");
+            "job.yaml: distributed_backend: nccl runs collectives on GPUs but use_gpu is false; "
+            "set use_gpu: true, or use gloo for ranks on CPUs");
+}
+
+TEST(LocalTargetTest, AdmitsSeveralRanks) {
+  LocalTarget target("/bin/false", RealSpawner());
+  spec::JobSpec spec;
+  spec.process_count_per_node = 4;
+  for (auto backend : {spec::DistributedBackend::kGloo, spec::DistributedBackend::kMpi}) {
+    spec.distributed_backend = backend;
+    const Status status = target.Admit(spec, spec::SpecSource("job.yaml", {}, {}));
+    EXPECT_TRUE(status.ok()) << status.ToString();
+  }
+}
+
+TEST(LocalTargetTest, MpiNeedsMpirun) {
+  const char* saved = std::getenv("PATH");
+  const std::string path = saved != nullptr ? saved : "";
+  ::setenv("PATH", "/nonexistent", 1);
+  LocalTarget target("/bin/false", RealSpawner());
+  spec::JobSpec spec;
+  spec.process_count_per_node = 2;
+  spec.distributed_backend = spec::DistributedBackend::kMpi;
+  const Status status = target.Admit(spec, spec::SpecSource("job.yaml", {}, {}));
+  ::setenv("PATH", path.c_str(), 1);
+  EXPECT_EQ(status.message(),
+            "job.yaml: distributed_backend: mpi starts the ranks with Open MPI's mpirun, which is "
+            "not on PATH; install openmpi-bin (scripts/setup.sh does) or use gloo");
 }
 
 TEST(LocalTargetTest, UseGpuNeedsAGpu) {
-  if (CountLocalGpus() > 0) GTEST_SKIP() << "this machine has a GPU";
+  if (launch::CountNvidiaDevices() > 0) GTEST_SKIP() << "this machine has a GPU";
   LocalTarget target("/bin/false", RealSpawner());
   spec::JobSpec spec;
   spec.use_gpu = true;

@@ -1,0 +1,154 @@
+#include "launch/rank_shim.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+
+#include "common/unique_fd.h"
+#include "launch/gpus.h"
+#include "launch/output_capture.h"
+#include "launch/rank_env.h"
+#include "launch/rank_exit.h"
+#include "launch/run_plan.h"
+
+namespace kiln::launch {
+namespace {
+
+constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP};
+constexpr std::chrono::milliseconds kTick{200};
+constexpr std::chrono::milliseconds kDrainTimeout{2000};
+
+// The shim's environment with the rank's own variables set.
+std::vector<std::string> RankEnvironment(const std::vector<std::string>& base,
+                                         const RankIdentity& identity) {
+  std::map<std::string, std::string> env;
+  for (const std::string& entry : base) {
+    const std::size_t equals = entry.find('=');
+    if (equals != std::string::npos) env[entry.substr(0, equals)] = entry.substr(equals + 1);
+  }
+  for (auto& [name, value] : RankVariables(identity)) env[name] = std::move(value);
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [name, value] : env) out.push_back(name + "=" + value);
+  return out;
+}
+
+std::optional<std::string_view> Variable(const std::vector<std::string>& env,
+                                         std::string_view name) {
+  for (const std::string& entry : env) {
+    if (entry.size() > name.size() && entry[name.size()] == '=' && entry.starts_with(name)) {
+      return std::string_view(entry).substr(name.size() + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
+  if (options.command.empty()) return InvalidArgumentError("no command to run for the rank");
+  const RunDir dir(options.run_dir);
+  KILN_ASSIGN_OR_RETURN(const RunPlan plan, ReadPlan(dir));
+  const std::vector<std::string> base = CurrentEnvironment();
+  KILN_ASSIGN_OR_RETURN(RankIdentity identity, RankIdentityFromOpenMpi(base));
+  if (identity.world_size != plan.ranks.world_size()) {
+    return FailedPreconditionError(fmt::format(
+        "mpirun started {} ranks but run {} has {}; the shim only runs ranks of its own run",
+        identity.world_size, plan.run_id, plan.ranks.world_size()));
+  }
+  if (plan.use_gpu) {
+    identity.gpu =
+        GpuForLocalRank(VisibleGpus(Variable(base, "CUDA_VISIBLE_DEVICES"), CountNvidiaDevices()),
+                        identity.local_rank);
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGCHLD);
+  for (int signal : kForwardedSignals) sigaddset(&signals, signal);
+  if (::sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) return ErrnoError("sigprocmask", errno);
+  UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd) return ErrnoError("signalfd", errno);
+
+  KILN_ASSIGN_OR_RETURN(OutputCapture capture,
+                        OutputCapture::Open(dir.rank_log(identity.rank), SystemClock()));
+  SpawnOptions spawn;
+  spawn.argv = options.command;
+  spawn.env = RankEnvironment(base, identity);
+  spawn.cwd = dir.src();
+  spawn.stdout_fd = capture.child_stdout();
+  spawn.stderr_fd = capture.child_stderr();
+  spawn.kill_with_parent = true;
+  Result<Subprocess> child = RealSpawner().Spawn(spawn);
+  if (!child.ok()) {
+    return child.status().WithPrefix(fmt::format("rank {} could not start", identity.rank));
+  }
+  capture.ChildStarted();
+  const pid_t pid = child->pid();
+
+  std::optional<ExitStatus> exit;
+  Status capture_status;
+  const auto drain = [&] {
+    if (Status drained = capture.DrainAvailable(); !drained.ok() && capture_status.ok()) {
+      capture_status = drained;
+    }
+  };
+  std::int64_t drain_deadline = 0;
+  while (!exit || capture.open()) {
+    std::vector<pollfd> fds = {{signal_fd.get(), POLLIN, 0}};
+    capture.AddPollFds(fds);
+    ::poll(fds.data(), fds.size(), static_cast<int>(kTick.count()));
+    signalfd_siginfo info{};
+    while (::read(signal_fd.get(), &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
+      const int signal = static_cast<int>(info.ssi_signo);
+      if (signal != SIGCHLD && !exit) ::kill(pid, signal);
+    }
+    drain();
+    (void)capture.log().FlushStale();
+    if (!exit) {
+      int wait_status = 0;
+      if (::waitpid(pid, &wait_status, WNOHANG) == pid) {
+        exit = ExitStatus::FromWaitStatus(wait_status);
+        drain_deadline =
+            SystemClock().MonotonicMicros() + std::chrono::microseconds(kDrainTimeout).count();
+      }
+    } else if (SystemClock().MonotonicMicros() >= drain_deadline) {
+      capture.Close();  // a grandchild holds the pipes; the rank itself is gone
+    }
+  }
+  (void)capture.log().FlushAll();
+
+  RankExit record;
+  record.rank = identity.rank;
+  record.exit = *exit;
+  record.ended_at = SystemClock().Now();
+  record.tail = capture.log().Tail();
+  KILN_RETURN_IF_ERROR(WriteRankExit(dir, record));
+  KILN_RETURN_IF_ERROR(capture_status);
+  return *exit;
+}
+
+void ExitLike(const ExitStatus& exit) {
+  if (exit.signaled) {
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    ::signal(exit.signal, SIG_DFL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, exit.signal);
+    ::sigprocmask(SIG_UNBLOCK, &only, nullptr);
+    ::raise(exit.signal);
+    std::_Exit(128 + exit.signal);  // a signal whose default action is not to end
+  }
+  std::_Exit(exit.code);
+}
+
+}  // namespace kiln::launch
