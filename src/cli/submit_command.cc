@@ -121,8 +121,8 @@ Status RunSubmit(const SubmitFlags& flags, CliContext& context) {
 
   client::WaitOptions options;
   if (flags.stream) {
-    options.on_log_line = [](const launch::LogLine& line) {
-      std::cout << line.text << "\n" << std::flush;
+    options.on_log_line = [](const client::RunLogLine& line) {
+      std::cout << line.display << "\n" << std::flush;
     };
   }
   KILN_ASSIGN_OR_RETURN(const store::Run run,

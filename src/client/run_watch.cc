@@ -4,7 +4,6 @@
 
 #include <thread>
 
-#include "client/log_follower.h"
 #include "client/reconcile.h"
 #include "launch/run_dir.h"
 
@@ -22,7 +21,7 @@ constexpr std::chrono::milliseconds kSlowestPoll{500};
 Result<store::Run> WaitForRun(Workspace& workspace, std::string_view run_id,
                               const WaitOptions& options) {
   KILN_ASSIGN_OR_RETURN(store::Run run, workspace.store().GetRun(run_id));
-  LogFollower follower(launch::RunDir(run.run_dir).rank_log(0));
+  RunLogFollower follower(run, options.log_rank);
   const auto started = std::chrono::steady_clock::now();
   // Only consulted when there is a timeout.
   const auto deadline = started + options.timeout.value_or(std::chrono::milliseconds(0));
@@ -31,8 +30,8 @@ Result<store::Run> WaitForRun(Workspace& workspace, std::string_view run_id,
     KILN_ASSIGN_OR_RETURN(run, ReadRun(workspace, run_id));
     bool progressed = false;
     if (options.on_log_line) {
-      KILN_ASSIGN_OR_RETURN(const std::vector<launch::LogLine> lines, follower.ReadNew());
-      for (const launch::LogLine& line : lines) options.on_log_line(line);
+      KILN_ASSIGN_OR_RETURN(const std::vector<RunLogLine> lines, follower.ReadNew());
+      for (const RunLogLine& line : lines) options.on_log_line(line);
       progressed = !lines.empty();
     }
     // The status is read before the log, so every line written before the end is shown.

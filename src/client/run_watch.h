@@ -7,6 +7,7 @@
 #include <optional>
 #include <string_view>
 
+#include "client/run_log_follower.h"
 #include "client/workspace.h"
 #include "common/result.h"
 #include "launch/log_format.h"
@@ -15,8 +16,10 @@
 namespace kiln::client {
 
 struct WaitOptions {
-  // Called with each new line of rank 0's log, in order, when set.
-  std::function<void(const launch::LogLine&)> on_log_line;
+  // Called with each new line of the ranks' logs, in time order, when set.
+  std::function<void(const RunLogLine&)> on_log_line;
+  // Only this rank's log; every rank's when unset.
+  std::optional<int> log_rank;
   // Give up (DeadlineExceeded) after this long; wait forever when unset.
   std::optional<std::chrono::milliseconds> timeout;
   // Asked between polls; an error stops the wait and is returned (an SDK's Ctrl-C).

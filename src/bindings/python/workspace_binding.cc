@@ -86,9 +86,9 @@ class PyWorkspace {
   py::object Wait(const std::string& id, bool show_output, std::optional<double> timeout_seconds) {
     client::WaitOptions options;
     if (show_output) {
-      options.on_log_line = [](const launch::LogLine& line) {
+      options.on_log_line = [](const client::RunLogLine& line) {
         py::gil_scoped_acquire gil;
-        py::print(line.text, py::arg("flush") = true);
+        py::print(line.display, py::arg("flush") = true);
       };
     }
     if (timeout_seconds) {
