@@ -139,10 +139,25 @@ class SdkTest(KilnTestCase):
         self.assertIn("vm_size", str(caught[0].message))
         self.assertEqual((est.distributed_backend, est.process_count_per_node), ("mpi", 2))
         with self.assertRaises(ValueError) as raised:
-            exp.submit(est)  # the local target does not run mpi yet
-        self.assertIn("distributed_backend: mpi needs ranks started by mpirun",
+            exp.submit(PyTorch(source_directory=source, entry_script="train.py", node_count=2,
+                               distributed_training=Mpi(process_count_per_node=2)))
+        self.assertIn("compute target 'local' is one machine; node_count must be 1, got 2",
                       str(raised.exception))
         self.assertEqual(self.ws._core.runs(), [])
+
+    def test_mpi_ranks_stream_their_output(self):
+        run = self.submit({"train.py": "import os\nprint('hello from', os.environ['RANK'])\n"},
+                          distributed_training=Mpi(process_count_per_node=2))
+        script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+                  f"from kiln import Workspace, Experiment, Run\n"
+                  f"run = Run(Experiment(Workspace(), 'sdk'), {run.id!r})\n"
+                  f"run.wait_for_completion(show_output=True)\n")
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                env=os.environ, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("[rank 0] hello from 0", result.stdout)
+        self.assertIn("[rank 1] hello from 1", result.stdout)
+        self.assertIn("Status: Completed", result.stdout)
 
     def test_datastores(self):
         with self.assertRaises(LookupError):
