@@ -346,6 +346,16 @@ std::vector<std::string> CurrentEnvironment() {
   return env;
 }
 
+std::optional<std::string_view> FindVariable(const std::vector<std::string>& env,
+                                             std::string_view name) {
+  for (const std::string& entry : env) {
+    if (entry.size() > name.size() && entry[name.size()] == '=' && entry.starts_with(name)) {
+      return std::string_view(entry).substr(name.size() + 1);
+    }
+  }
+  return std::nullopt;
+}
+
 fs::path CurrentExecutable() {
   std::error_code error;
   fs::path path = fs::read_symlink("/proc/self/exe", error);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -113,6 +114,10 @@ Result<CapturedRun> RunAndCapture(const SpawnOptions& options, std::chrono::mill
 
 // This process's environment as "NAME=value" entries.
 std::vector<std::string> CurrentEnvironment();
+
+// The value of `name` in "NAME=value" entries; nullopt when it is not there.
+std::optional<std::string_view> FindVariable(const std::vector<std::string>& env,
+                                             std::string_view name);
 
 // The absolute path of the running executable (/proc/self/exe).
 std::filesystem::path CurrentExecutable();

@@ -118,5 +118,13 @@ TEST(SubprocessTest, TimeoutKillsTheGroup) {
   EXPECT_EQ(run.status().code(), StatusCode::kDeadlineExceeded);
 }
 
+TEST(FindVariableTest, MatchesWholeNamesOnly) {
+  const std::vector<std::string> env = {"RANKING=9", "RANK=3", "EMPTY="};
+  EXPECT_EQ(FindVariable(env, "RANK"), "3");
+  EXPECT_EQ(FindVariable(env, "EMPTY"), "");
+  EXPECT_FALSE(FindVariable(env, "RAN").has_value());
+  EXPECT_FALSE(FindVariable(env, "MISSING").has_value());
+}
+
 }  // namespace
 }  // namespace kiln

@@ -50,7 +50,6 @@ enum class StopCause { kNone, kRankFailed, kCancelRequested, kSignal, kDeadline,
 // A process the launcher started and waits for: a rank, or mpirun starting all of them.
 struct Child {
   std::string name;  // "rank 3", "mpirun"
-  int rank = -1;     // -1 for mpirun
   pid_t pid = -1;
   std::optional<OutputCapture> capture;
   std::optional<ExitStatus> exit;
@@ -161,8 +160,7 @@ class Launcher {
     for (int local = 0; local < local_ranks; ++local) {
       RankIdentity identity{
           local, local, 0, plan_.ranks.world_size(), local_ranks, GpuForLocalRank(gpus, local)};
-      KILN_RETURN_IF_ERROR(Start(fmt::format("rank {}", local), local, dir_.rank_log(local),
-                                 plan_.command,
+      KILN_RETURN_IF_ERROR(Start(fmt::format("rank {}", local), dir_.rank_log(local), plan_.command,
                                  BuildRankEnvironment(base, plan_, dir_, identity, rendezvous,
                                                       {options_.python_path.string()})));
     }
@@ -172,11 +170,7 @@ class Launcher {
   bool UnderMpirun() const { return plan_.ranks.backend == spec::DistributedBackend::kMpi; }
 
   static std::vector<std::string> LauncherGpus(const std::vector<std::string>& env) {
-    std::optional<std::string_view> visible;
-    for (const std::string& entry : env) {
-      if (entry.starts_with("CUDA_VISIBLE_DEVICES=")) visible = std::string_view(entry).substr(21);
-    }
-    return VisibleGpus(visible, CountNvidiaDevices());
+    return VisibleGpus(FindVariable(env, "CUDA_VISIBLE_DEVICES"), CountNvidiaDevices());
   }
 
   // distributed_backend mpi: one mpirun, which starts every rank through the rank shim.
@@ -202,14 +196,13 @@ class Launcher {
     mpirun.rank_command = {options_.kiln_program.string(), "exec-rank", dir_.root().string(), "--"};
     mpirun.rank_command.insert(mpirun.rank_command.end(), plan_.command.begin(),
                                plan_.command.end());
-    return Start("mpirun", -1, dir_.mpirun_log(), BuildMpirunCommand(mpirun), std::move(env));
+    return Start("mpirun", dir_.mpirun_log(), BuildMpirunCommand(mpirun), std::move(env));
   }
 
-  Status Start(std::string name, int rank, const std::filesystem::path& log,
-               std::vector<std::string> argv, std::vector<std::string> env) {
+  Status Start(std::string name, const std::filesystem::path& log, std::vector<std::string> argv,
+               std::vector<std::string> env) {
     Child child;
     child.name = std::move(name);
-    child.rank = rank;
     KILN_ASSIGN_OR_RETURN(OutputCapture capture, OutputCapture::Open(log, clock_));
     child.capture.emplace(std::move(capture));
     SpawnOptions spawn;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <thread>
 
 #include "common/files.h"
@@ -45,7 +46,8 @@ class LauncherTest : public ::testing::Test {
   }
 
   // Snapshots a source folder holding `script` as run.sh, and creates a Queued run for it.
-  std::string MakeRun(const std::string& script, std::optional<std::int64_t> max_seconds = {}) {
+  std::string MakeRun(const std::string& script, std::optional<std::int64_t> max_seconds = {},
+                      const std::function<void(RunPlan&)>& adjust = {}) {
     // Ids are unique across processes, as real ones are: tests running in parallel find
     // their processes by the id.
     const std::string id = "run" + std::to_string(++runs_) + "_" + RandomHex(8);
@@ -70,6 +72,7 @@ class LauncherTest : public ::testing::Test {
     plan.command = {(run_dir.src() / "run.sh").string(), "--flag", "value"};
     plan.environment = {{"JOB_VAR", "job value"}};
     plan.max_run_duration_seconds = max_seconds;
+    if (adjust) adjust(plan);
     EXPECT_TRUE(WritePlan(run_dir, plan).ok());
 
     store::Run run;
@@ -181,6 +184,26 @@ TEST_F(LauncherTest, DeathBySignalIsNamed) {
   EXPECT_EQ(run.status, RunStatus::kFailed);
   EXPECT_EQ(run.failure_reason, "rank 0 was killed by SIGSEGV");
   EXPECT_EQ(run.exit_code, 128 + SIGSEGV);
+}
+
+// Each local rank of a use_gpu run sees one of the launcher's GPUs, round-robin.
+TEST_F(LauncherTest, GpuRunsGiveEachLocalRankOneDevice) {
+  const std::string id = MakeRun("echo \"gpu=$CUDA_VISIBLE_DEVICES\"\n", {}, [](RunPlan& plan) {
+    plan.ranks = {1, 3, spec::DistributedBackend::kGloo};
+    plan.use_gpu = true;
+  });
+  ::setenv("CUDA_VISIBLE_DEVICES", "3,5", 1);
+  const store::Run run = Launch(id);
+  ::unsetenv("CUDA_VISIBLE_DEVICES");
+  ASSERT_EQ(run.status, RunStatus::kCompleted);
+  const std::vector<std::string> expected = {"gpu=3", "gpu=5", "gpu=3"};
+  for (int rank = 0; rank < 3; ++rank) {
+    const auto log = ReadFileToString(Dir(id).rank_log(rank));
+    ASSERT_TRUE(log.ok());
+    const std::optional<LogLine> line = ParseLogLine(TrimWhitespace(*log));
+    ASSERT_TRUE(line.has_value()) << *log;
+    EXPECT_EQ(line->text, expected[static_cast<std::size_t>(rank)]);
+  }
 }
 
 TEST_F(LauncherTest, RankEnvironmentAndWorkingDirectory) {

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <map>
 
+#include "common/subprocess.h"
+
 namespace kiln::launch {
 
 namespace {
@@ -32,20 +34,17 @@ std::vector<std::pair<std::string, std::string>> RankVariables(const RankIdentit
 
 Result<RankIdentity> RankIdentityFromOpenMpi(const std::vector<std::string>& env) {
   const auto read = [&env](std::string_view name) -> Result<int> {
-    for (const std::string& entry : env) {
-      if (entry.size() <= name.size() || entry[name.size()] != '=' || !entry.starts_with(name)) {
-        continue;
-      }
-      const std::string_view text = std::string_view(entry).substr(name.size() + 1);
-      int value = 0;
-      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-      if (error != std::errc() || end != text.data() + text.size() || value < 0) {
-        return InvalidArgumentError(fmt::format("{}='{}' is not a rank number", name, text));
-      }
-      return value;
+    const std::optional<std::string_view> text = FindVariable(env, name);
+    if (!text) {
+      return NotFoundError(fmt::format(
+          "{} is not set: the rank shim runs under mpirun, which sets it for every rank", name));
     }
-    return NotFoundError(fmt::format(
-        "{} is not set: the rank shim runs under mpirun, which sets it for every rank", name));
+    int value = 0;
+    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (error != std::errc() || end != text->data() + text->size() || value < 0) {
+      return InvalidArgumentError(fmt::format("{}='{}' is not a rank number", name, *text));
+    }
+    return value;
   };
   RankIdentity identity;
   KILN_ASSIGN_OR_RETURN(identity.rank, read("OMPI_COMM_WORLD_RANK"));

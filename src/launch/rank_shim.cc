@@ -41,16 +41,6 @@ std::vector<std::string> RankEnvironment(const std::vector<std::string>& base,
   return out;
 }
 
-std::optional<std::string_view> Variable(const std::vector<std::string>& env,
-                                         std::string_view name) {
-  for (const std::string& entry : env) {
-    if (entry.size() > name.size() && entry[name.size()] == '=' && entry.starts_with(name)) {
-      return std::string_view(entry).substr(name.size() + 1);
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
@@ -65,9 +55,9 @@ Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
         identity.world_size, plan.run_id, plan.ranks.world_size()));
   }
   if (plan.use_gpu) {
-    identity.gpu =
-        GpuForLocalRank(VisibleGpus(Variable(base, "CUDA_VISIBLE_DEVICES"), CountNvidiaDevices()),
-                        identity.local_rank);
+    identity.gpu = GpuForLocalRank(
+        VisibleGpus(FindVariable(base, "CUDA_VISIBLE_DEVICES"), CountNvidiaDevices()),
+        identity.local_rank);
   }
 
   sigset_t signals;
