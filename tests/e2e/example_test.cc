@@ -56,5 +56,41 @@ TEST_F(ExampleTest, LearnsOnASubset) {
   EXPECT_EQ(loaded->out, "(3, 10)\n") << loaded->err;
 }
 
+// The DDP example on 2 ranks, started by Kiln (gloo) and by mpirun (mpi), trained briefly:
+// both learn, rank 0 alone logs, and every rank's log is there.
+TEST_F(ExampleTest, DistributedDataParallelLearnsOnASubset) {
+  ASSERT_EQ(Kiln({"datastore", "register", "fashion_mnist", "--path", kData}).exit.code, 0);
+  for (const char* job : {"job-ddp.yaml", "job-mpi.yaml"}) {
+    SCOPED_TRACE(job);
+    const fs::path path = fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist" / job;
+    const CapturedRun run =
+        Kiln({"submit", path.string(), "--stream", "--", "--epochs", "2", "--train_limit", "6000",
+              "--test_limit", "2000", "--batch_size", "64"},
+             {}, {}, std::chrono::seconds(540));
+    ASSERT_EQ(run.exit.code, 0) << run.out << run.err;
+    const std::string id = FirstLine(run.out);
+    EXPECT_NE(run.out.find("[rank 0] 2 ranks; train 6000 images"), std::string::npos) << run.out;
+
+    const auto metrics =
+        nlohmann::json::parse(*ReadFileToString(RunDir(id) / "outputs/metrics.json"));
+    EXPECT_EQ(metrics["ranks"], 2);
+    EXPECT_GT(metrics["test_accuracy"].get<double>(), 6 * kChance);
+    EXPECT_LT(metrics["last_train_loss"].get<double>(),
+              0.6 * metrics["first_train_loss"].get<double>());
+
+    const nlohmann::json logged = KilnJson({"metrics", id, "--rank", "all", "--format", "json"});
+    std::map<std::string, int> ranks_by_name;
+    for (const auto& summary : logged) {
+      EXPECT_EQ(summary["rank"], 0) << summary.dump();
+      ranks_by_name[summary["name"]] = summary["count"];
+    }
+    EXPECT_EQ(ranks_by_name["loss"], 2 * 94);  // 3000 images a rank, 32 a step: 94 steps
+    EXPECT_EQ(ranks_by_name["test_accuracy"], 2);
+    for (int rank = 0; rank < 2; ++rank) {
+      EXPECT_TRUE(fs::exists(RunDir(id) / "logs" / ("rank-" + std::to_string(rank) + ".log")));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::e2e
