@@ -15,6 +15,9 @@ export UBSAN_OPTIONS=print_stacktrace=1
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$root/build-asan" --output-on-failure -j "$jobs" -L unit
 # The end-to-end tests run Python, which loads the instrumented kiln module only when the
-# ASan runtime is loaded first; CPython leaves memory to the OS at exit, so no leak checks.
-LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
+# ASan runtime is loaded first, and libstdc++ with it (so ASan finds the C++ runtime that
+# PyTorch throws through). CPython leaves memory to the OS at exit, so no leak checks, and
+# ASan must not turn a rank's SIGSEGV, which the tests provoke, into an exit code.
+LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" \
+  ASAN_OPTIONS=detect_leaks=0:handle_segv=0 \
   ctest --test-dir "$root/build-asan" --output-on-failure -j "$jobs" -L e2e -LE slow
