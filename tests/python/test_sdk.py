@@ -82,8 +82,8 @@ class SdkTest(KilnTestCase):
         self.assertEqual(json.loads(shown.stdout)["status"], "Completed")
         self.assertEqual([r.id for r in Experiment(self.ws, "sdk").get_runs()], [run.id])
 
-    def test_show_output_streams_the_log(self):
-        run = self.submit({"train.py": "print('hello from the job')\n"})
+    def watch(self, run):
+        """wait_for_completion(show_output=True) in another process; returns its stdout."""
         script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
                   f"from kiln import Workspace, Experiment, Run\n"
                   f"run = Run(Experiment(Workspace(), 'sdk'), {run.id!r})\n"
@@ -91,9 +91,14 @@ class SdkTest(KilnTestCase):
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                 env=os.environ, timeout=120)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn("hello from the job", result.stdout)
-        self.assertIn(f"RunId: {run.id}", result.stdout)
-        self.assertIn("Status: Completed", result.stdout)
+        return result.stdout
+
+    def test_show_output_streams_the_log(self):
+        run = self.submit({"train.py": "print('hello from the job')\n"})
+        output = self.watch(run)
+        self.assertIn("hello from the job", output)
+        self.assertIn(f"RunId: {run.id}", output)
+        self.assertIn("Status: Completed", output)
 
     def test_failure_raises_with_the_reason(self):
         run = self.submit({"train.py": "raise ValueError('bad learning rate')\n"})
@@ -148,16 +153,10 @@ class SdkTest(KilnTestCase):
     def test_mpi_ranks_stream_their_output(self):
         run = self.submit({"train.py": "import os\nprint('hello from', os.environ['RANK'])\n"},
                           distributed_training=Mpi(process_count_per_node=2))
-        script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
-                  f"from kiln import Workspace, Experiment, Run\n"
-                  f"run = Run(Experiment(Workspace(), 'sdk'), {run.id!r})\n"
-                  f"run.wait_for_completion(show_output=True)\n")
-        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                                env=os.environ, timeout=120)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn("[rank 0] hello from 0", result.stdout)
-        self.assertIn("[rank 1] hello from 1", result.stdout)
-        self.assertIn("Status: Completed", result.stdout)
+        output = self.watch(run)
+        self.assertIn("[rank 0] hello from 0", output)
+        self.assertIn("[rank 1] hello from 1", output)
+        self.assertIn("Status: Completed", output)
 
     def test_datastores(self):
         with self.assertRaises(LookupError):
