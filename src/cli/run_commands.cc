@@ -17,6 +17,15 @@
 namespace kiln::cli {
 namespace {
 
+// "1", or "4 (2 nodes x 2, mpi, one GPU each)".
+std::string RanksText(const launch::RunPlan& plan) {
+  const launch::RankLayout& ranks = plan.ranks;
+  if (ranks.world_size() == 1 && !plan.use_gpu) return "1";
+  return fmt::format("{} ({} node{} x {}, {}{})", ranks.world_size(), ranks.node_count,
+                     ranks.node_count == 1 ? "" : "s", ranks.process_count_per_node,
+                     spec::BackendName(ranks.backend), plan.use_gpu ? ", one GPU each" : "");
+}
+
 std::string Duration(const store::Run& run) {
   if (!run.started_at) return "-";
   const Timestamp end = run.ended_at.value_or(SystemClock().Now());
@@ -98,6 +107,7 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
   field("Ended", run.ended_at ? FormatTimestampShort(*run.ended_at) + " UTC" : "");
   field("Duration", run.started_at ? Duration(run) : "");
   field("Target", fmt::format("{} (host {})", run.compute_target, run.host));
+  if (plan.ok()) field("Ranks", RanksText(*plan));
   field("Snapshot", run.snapshot_id.substr(0, 12));
   field("Run dir", run.run_dir);
   if (plan.ok()) {

@@ -85,11 +85,11 @@ Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
   const pid_t pid = child->pid();
 
   std::optional<ExitStatus> exit;
+  // The first failure to write the rank's log; the rank runs on, and the shim reports it
+  // (after recording how the rank ended) by failing, so mpirun and the launcher see it.
   Status capture_status;
-  const auto drain = [&] {
-    if (Status drained = capture.DrainAvailable(); !drained.ok() && capture_status.ok()) {
-      capture_status = drained;
-    }
+  const auto note = [&capture_status](Status status) {
+    if (!status.ok() && capture_status.ok()) capture_status = std::move(status);
   };
   std::int64_t drain_deadline = 0;
   while (!exit || capture.open()) {
@@ -101,8 +101,8 @@ Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
       const int signal = static_cast<int>(info.ssi_signo);
       if (signal != SIGCHLD && !exit) ::kill(pid, signal);
     }
-    drain();
-    (void)capture.log().FlushStale();
+    note(capture.DrainAvailable());
+    note(capture.log().FlushStale());
     if (!exit) {
       int wait_status = 0;
       if (::waitpid(pid, &wait_status, WNOHANG) == pid) {
@@ -114,7 +114,7 @@ Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
       capture.Close();  // a grandchild holds the pipes; the rank itself is gone
     }
   }
-  (void)capture.log().FlushAll();
+  note(capture.log().FlushAll());
 
   RankExit record;
   record.rank = identity.rank;

@@ -110,6 +110,10 @@ TEST_P(DistributedTest, EveryRankSeesItsPlaceAndTheOthers) {
   const std::string id = Submit(project, "train.py", ranks(), {"--wait"});
   const nlohmann::json shown = KilnJson({"show", id, "--json"});
   ASSERT_EQ(shown["status"], "Completed") << shown.dump(2);
+  const std::string layout = ranks() == 1 ? "1"
+                                          : std::to_string(ranks()) + " (1 node x " +
+                                                std::to_string(ranks()) + ", " + backend() + ")";
+  EXPECT_NE(Kiln({"show", id}).out.find("\nRanks      " + layout + "\n"), std::string::npos);
 
   std::string master_port;
   for (int rank = 0; rank < ranks(); ++rank) {
