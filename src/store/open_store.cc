@@ -22,7 +22,7 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
       return InvalidArgumentError(
           fmt::format("store URL '{}' must name an absolute path: sqlite:///path/to/kiln.db", url));
     }
-    KILN_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::SqliteStore> store,
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<sql::SqlStore> store,
                           sqlite::SqliteStore::Open(std::string(path)));
     return std::unique_ptr<Store>(std::move(store));
   }

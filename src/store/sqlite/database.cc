@@ -28,107 +28,76 @@ Status SqliteError(sqlite3* db, int code, std::string_view what) {
   }
 }
 
-Statement& Statement::Bind(int index, std::string_view value) {
-  const int rc = sqlite3_bind_text(handle_.get(), index, value.data(),
-                                   static_cast<int>(value.size()), SQLITE_TRANSIENT);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
+namespace {
 
-Statement& Statement::BindBlob(int index, std::string_view bytes) {
-  const int rc = sqlite3_bind_blob(handle_.get(), index, bytes.data(),
-                                   static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
+struct StatementDeleter {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
 
-void Statement::Reset() {
-  sqlite3_reset(handle_.get());
-  sqlite3_clear_bindings(handle_.get());
-  bind_error_ = Status::Ok();
-}
+class SqliteStatement : public sql::StatementDriver {
+ public:
+  SqliteStatement(sqlite3_stmt* handle, sqlite3* db) : handle_(handle), db_(db) {}
 
-Statement& Statement::Bind(int index, std::int64_t value) {
-  const int rc = sqlite3_bind_int64(handle_.get(), index, value);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
+  Status BindText(int index, std::string_view value) override {
+    return Check(sqlite3_bind_text(handle_.get(), index, value.data(),
+                                   static_cast<int>(value.size()), SQLITE_TRANSIENT));
+  }
+  Status BindInt(int index, std::int64_t value) override {
+    return Check(sqlite3_bind_int64(handle_.get(), index, value));
+  }
+  Status BindDouble(int index, double value) override {
+    return Check(sqlite3_bind_double(handle_.get(), index, value));
+  }
+  Status BindBlob(int index, std::string_view bytes) override {
+    return Check(sqlite3_bind_blob(handle_.get(), index, bytes.data(),
+                                   static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
+  }
+  Status BindNull(int index) override { return Check(sqlite3_bind_null(handle_.get(), index)); }
 
-Statement& Statement::BindNullable(int index, const std::optional<std::string>& value) {
-  if (value) return Bind(index, std::string_view(*value));
-  const int rc = sqlite3_bind_null(handle_.get(), index);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
+  void Reset() override {
+    sqlite3_reset(handle_.get());
+    sqlite3_clear_bindings(handle_.get());
+  }
 
-Statement& Statement::BindNullable(int index, const std::optional<std::int64_t>& value) {
-  if (value) return Bind(index, *value);
-  const int rc = sqlite3_bind_null(handle_.get(), index);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
+  Result<bool> Step() override {
+    const int rc = sqlite3_step(handle_.get());
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(db_, rc, fmt::format("run '{}'", sqlite3_sql(handle_.get())));
+  }
 
-Statement& Statement::BindNullable(int index, const std::optional<double>& value) {
-  const int rc = value ? sqlite3_bind_double(handle_.get(), index, *value)
-                       : sqlite3_bind_null(handle_.get(), index);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
+  bool ColumnIsNull(int column) const override {
+    return sqlite3_column_type(handle_.get(), column) == SQLITE_NULL;
+  }
+  std::string ColumnText(int column) const override {
+    const unsigned char* text = sqlite3_column_text(handle_.get(), column);
+    const int size = sqlite3_column_bytes(handle_.get(), column);
+    if (text == nullptr) return "";
+    return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+  }
+  std::string_view ColumnBlob(int column) const override {
+    const void* data = sqlite3_column_blob(handle_.get(), column);
+    const int size = sqlite3_column_bytes(handle_.get(), column);
+    if (data == nullptr) return {};
+    return std::string_view(static_cast<const char*>(data), static_cast<std::size_t>(size));
+  }
+  double ColumnDouble(int column) const override {
+    return sqlite3_column_double(handle_.get(), column);
+  }
+  std::int64_t ColumnInt(int column) const override {
+    return sqlite3_column_int64(handle_.get(), column);
+  }
 
-Result<bool> Statement::Step() {
-  KILN_RETURN_IF_ERROR(bind_error_);
-  const int rc = sqlite3_step(handle_.get());
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  return SqliteError(db_, rc, fmt::format("run '{}'", sqlite3_sql(handle_.get())));
-}
+ private:
+  Status Check(int rc) const {
+    return rc == SQLITE_OK ? Status::Ok() : SqliteError(db_, rc, "bind");
+  }
 
-Status Statement::Run() {
-  KILN_ASSIGN_OR_RETURN(const bool row, Step());
-  (void)row;
-  return Status::Ok();
-}
+  std::unique_ptr<sqlite3_stmt, StatementDeleter> handle_;
+  sqlite3* db_;
+};
 
-std::string Statement::ColumnText(int column) const {
-  const unsigned char* text = sqlite3_column_text(handle_.get(), column);
-  const int size = sqlite3_column_bytes(handle_.get(), column);
-  if (text == nullptr) return "";
-  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
-}
-
-std::string_view Statement::ColumnBlob(int column) const {
-  const void* data = sqlite3_column_blob(handle_.get(), column);
-  const int size = sqlite3_column_bytes(handle_.get(), column);
-  if (data == nullptr) return {};
-  return std::string_view(static_cast<const char*>(data), static_cast<std::size_t>(size));
-}
-
-double Statement::ColumnDouble(int column) const {
-  return sqlite3_column_double(handle_.get(), column);
-}
-
-std::optional<double> Statement::ColumnOptionalDouble(int column) const {
-  if (ColumnIsNull(column)) return std::nullopt;
-  return ColumnDouble(column);
-}
-
-std::int64_t Statement::ColumnInt(int column) const {
-  return sqlite3_column_int64(handle_.get(), column);
-}
-
-bool Statement::ColumnIsNull(int column) const {
-  return sqlite3_column_type(handle_.get(), column) == SQLITE_NULL;
-}
-
-std::optional<std::string> Statement::ColumnOptionalText(int column) const {
-  if (ColumnIsNull(column)) return std::nullopt;
-  return ColumnText(column);
-}
-
-std::optional<std::int64_t> Statement::ColumnOptionalInt(int column) const {
-  if (ColumnIsNull(column)) return std::nullopt;
-  return ColumnInt(column);
-}
+}  // namespace
 
 Result<Database> Database::Open(const std::filesystem::path& path, int busy_timeout_ms) {
   std::error_code error;
@@ -176,7 +145,7 @@ Result<Statement> Database::Prepare(std::string_view sql) {
   const int rc =
       sqlite3_prepare_v2(handle_.get(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
   if (rc != SQLITE_OK) return SqliteError(handle_.get(), rc, fmt::format("prepare '{}'", sql));
-  return Statement(StatementHandle(raw), handle_.get());
+  return Statement(std::make_unique<SqliteStatement>(raw, handle_.get()));
 }
 
 Status Database::Execute(std::string_view sql) {

@@ -1,21 +1,11 @@
 #include "store/sqlite/schema.h"
 
-#include <fmt/format.h>
-
-#include <string_view>
-
-#include "common/time.h"
+#include "store/sql/migrations.h"
 
 namespace kiln::store::sqlite {
 namespace {
 
-struct Migration {
-  int version;
-  std::string_view description;
-  std::string_view sql;
-};
-
-constexpr Migration kMigrations[] = {
+constexpr sql::Migration kMigrations[] = {
     {1, "experiments, runs with status history, params and tags, datastores", R"sql(
 CREATE TABLE experiments (
   id         INTEGER PRIMARY KEY,
@@ -113,58 +103,8 @@ CREATE TABLE spool_offsets (
 
 }  // namespace
 
-int LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+int LatestSchemaVersion() { return sql::LatestVersion(kMigrations); }
 
-namespace {
-
-// The applied version, read without taking the write lock; 0 for a new file.
-int AppliedVersion(Database& db) {
-  auto query = db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  if (!query.ok()) return 0;  // No table yet.
-  auto row = query->Step();
-  return row.ok() && *row ? static_cast<int>(query->ColumnInt(0)) : 0;
-}
-
-}  // namespace
-
-Status Migrate(Database& db) {
-  // Most opens find the schema current: they read, and never queue for the write lock.
-  if (AppliedVersion(db) == LatestSchemaVersion()) return Status::Ok();
-  KILN_RETURN_IF_ERROR(db.Execute("BEGIN IMMEDIATE"));
-  const auto rollback = [&](Status status) {
-    db.Execute("ROLLBACK").IgnoreError();
-    return status;
-  };
-  Status created = db.Execute(
-      "CREATE TABLE IF NOT EXISTS schema_migrations ("
-      "  version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
-  if (!created.ok()) return rollback(created);
-  auto current_query = db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  if (!current_query.ok()) return rollback(current_query.status());
-  auto row = current_query->Step();
-  if (!row.ok()) return rollback(row.status());
-  const int current = static_cast<int>(current_query->ColumnInt(0));
-  if (current > LatestSchemaVersion()) {
-    return rollback(FailedPreconditionError(fmt::format(
-        "the store {} has schema version {}, newer than this Kiln's {}; use a newer kiln",
-        db.path().string(), current, LatestSchemaVersion())));
-  }
-  for (const Migration& migration : kMigrations) {
-    if (migration.version <= current) continue;
-    Status applied = db.Execute(migration.sql);
-    if (!applied.ok()) {
-      return rollback(applied.WithPrefix(fmt::format("schema migration {}", migration.version)));
-    }
-    auto record = db.Prepare(
-        "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)");
-    if (!record.ok()) return rollback(record.status());
-    Status inserted = record->Bind(1, static_cast<std::int64_t>(migration.version))
-                          .Bind(2, migration.description)
-                          .Bind(3, SystemClock().Now())
-                          .Run();
-    if (!inserted.ok()) return rollback(inserted);
-  }
-  return db.Execute("COMMIT");
-}
+Status Migrate(Database& db) { return sql::Migrate(db, kMigrations); }
 
 }  // namespace kiln::store::sqlite

@@ -1,9 +1,6 @@
 #pragma once
 
-// The SQLite schema as numbered migrations. A store file records which were applied in
-// schema_migrations; opening it applies the rest in order in one transaction, so
-// several processes opening an old file at once upgrade it exactly once.
-// Migrations are append-only: a released one is never edited.
+// The SQLite schema as numbered migrations (store/sql/migrations.h).
 
 #include "common/status.h"
 #include "store/sqlite/database.h"

@@ -1,0 +1,59 @@
+#pragma once
+
+// SqlStore: the Store over an SQL database (store/sql/statement.h), one implementation for
+// every relational backend: the embedded SQLite file (sqlite/sqlite_store.h) and PostgreSQL
+// (postgres/postgres_store.h). The backends differ only in their driver and their schema
+// migrations; the queries are the same.
+//
+// Every write runs in one transaction begun by Connection::BeginWrite(), so concurrent
+// writers in other processes cannot interleave a read and a write of it; a transaction that
+// lost to a concurrent one (Connection::IsConflict) is run again. Within a process, one
+// connection per store, guarded by a mutex.
+
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "common/time.h"
+#include "store/sql/statement.h"
+#include "store/store.h"
+
+namespace kiln::store::sql {
+
+class SqlStore : public Store {
+ public:
+  // `db` has its schema up to date.
+  SqlStore(std::unique_ptr<Connection> db, const Clock& clock)
+      : db_(std::move(db)), clock_(clock) {}
+
+  Result<Run> CreateRun(const Run& run) override;
+  Result<Run> GetRun(std::string_view id) override;
+  Result<std::vector<Run>> ListRuns(const RunFilter& filter) override;
+  Result<std::vector<StatusChange>> GetStatusHistory(std::string_view run_id) override;
+  Result<Run> TransitionRun(std::string_view id, const Transition& transition) override;
+  Status AppendMetrics(std::string_view run_id, const MetricBatch& batch) override;
+  Result<std::uint64_t> GetSpoolOffset(std::string_view run_id, int rank) override;
+  Result<std::vector<MetricSummary>> ListMetrics(std::string_view run_id) override;
+  Result<MetricSeries> ReadMetric(std::string_view run_id, std::string_view name,
+                                  int rank) override;
+  Result<std::vector<Experiment>> ListExperiments() override;
+  Status RegisterDatastore(const Datastore& datastore) override;
+  Result<Datastore> GetDatastore(std::string_view name) override;
+  Result<std::vector<Datastore>> ListDatastores() override;
+  Status RemoveDatastore(std::string_view name) override;
+
+ private:
+  // Runs `body` in a write transaction, committing when it succeeds and rolling back when
+  // it fails; runs it again when it lost to a concurrent transaction.
+  Status InWriteTransaction(const std::function<Status()>& body);
+
+  Result<Run> ReadRunLocked(std::string_view id);
+  Status AppendSeriesLocked(std::string_view run_id, int rank, const MetricSeries& series);
+  Status ReadRunDetailsLocked(Run& run);
+
+  std::mutex mu_;
+  std::unique_ptr<Connection> db_;  // guarded by mu_
+  const Clock& clock_;
+};
+
+}  // namespace kiln::store::sql
