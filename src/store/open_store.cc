@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/tunables.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace kiln::store {
@@ -26,8 +27,14 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
                           sqlite::SqliteStore::Open(std::string(path)));
     return std::unique_ptr<Store>(std::move(store));
   }
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<sql::SqlStore> store, postgres::PostgresStore::Open(url));
+    return std::unique_ptr<Store>(std::move(store));
+  }
   return InvalidArgumentError(
-      fmt::format("store URL '{}' is not supported; use sqlite:///path/to/kiln.db", url));
+      fmt::format("store URL '{}' is not supported; use sqlite:///path/to/kiln.db or "
+                  "postgresql://user@host:port/database",
+                  url));
 }
 
 }  // namespace kiln::store

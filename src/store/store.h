@@ -2,8 +2,9 @@
 
 // Store: where Kiln keeps experiments, runs and datastores.
 //
-// Backends: sqlite/ (embedded, the default); PostgreSQL and an HTTP client come later and
-// must pass the same parity suite (store_parity_test.cc). OpenStore() picks one by URL.
+// Backends: sqlite/ (embedded, the default) and postgres/, both through sql/SqlStore; an
+// HTTP client comes with the server. Every backend passes the same parity suite
+// (store_parity_test.cc). OpenStore() picks one by URL.
 //
 // Contract for every backend:
 //   - Each call is atomic: a reader sees all of a write or none of it, also across

@@ -7,6 +7,8 @@
 #include <memory>
 
 #include "common/test_dir.h"
+#include "store/postgres/postgres_store.h"
+#include "store/postgres/test_server.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/store.h"
 
@@ -25,6 +27,16 @@ const Backend kBackends[] = {
     {"sqlite",
      [](const TestDir& dir) -> Result<std::unique_ptr<Store>> {
        KILN_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::Open(dir.path() / "kiln.db"));
+       return std::unique_ptr<Store>(std::move(store));
+     }},
+    // One server for the whole test binary, a fresh database for each test.
+    {"postgres",
+     [](const TestDir&) -> Result<std::unique_ptr<Store>> {
+       static Result<std::unique_ptr<postgres::PostgresTestServer>> server =
+           postgres::PostgresTestServer::Start();
+       if (!server.ok()) return server.status();
+       KILN_ASSIGN_OR_RETURN(const std::string url, (*server)->CreateDatabase());
+       KILN_ASSIGN_OR_RETURN(auto store, postgres::PostgresStore::Open(url));
        return std::unique_ptr<Store>(std::move(store));
      }},
 };

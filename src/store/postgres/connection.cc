@@ -1,0 +1,223 @@
+#include "store/postgres/connection.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <optional>
+#include <vector>
+
+namespace kiln::store::postgres {
+namespace {
+
+// Type OIDs of the parameters Kiln sends (pg_type.dat).
+constexpr Oid kByteaOid = 17;
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kTextOid = 25;
+constexpr Oid kFloat8Oid = 701;
+
+struct ResultDeleter {
+  void operator()(PGresult* result) const { PQclear(result); }
+};
+using ResultHandle = std::unique_ptr<PGresult, ResultDeleter>;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+class PgStatement : public sql::StatementDriver {
+ public:
+  PgStatement(Connection& connection, std::string sql)
+      : connection_(connection), sql_(std::move(sql)) {}
+
+  Status BindText(int index, std::string_view value) override {
+    return Set(index, std::string(value), kTextOid, 0);
+  }
+  Status BindInt(int index, std::int64_t value) override {
+    return Set(index, std::to_string(value), kInt8Oid, 0);
+  }
+  Status BindDouble(int index, double value) override {
+    char buffer[32];
+    const auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+    if (error != std::errc()) return InternalError("cannot format a double parameter");
+    return Set(index, std::string(buffer, end), kFloat8Oid, 0);
+  }
+  Status BindBlob(int index, std::string_view bytes) override {
+    return Set(index, std::string(bytes), kByteaOid, 1);
+  }
+  Status BindNull(int index) override { return Set(index, std::nullopt, 0, 0); }
+
+  void Reset() override {
+    result_.reset();
+    row_ = -1;
+    values_.clear();
+    types_.clear();
+    formats_.clear();
+  }
+
+  Result<bool> Step() override {
+    if (!result_) {
+      std::vector<const char*> values(values_.size());
+      std::vector<int> lengths(values_.size());
+      for (std::size_t i = 0; i < values_.size(); ++i) {
+        values[i] = values_[i] ? values_[i]->data() : nullptr;
+        lengths[i] = values_[i] ? static_cast<int>(values_[i]->size()) : 0;
+      }
+      result_.reset(PQexecParams(connection_.get(), sql_.c_str(), static_cast<int>(values.size()),
+                                 types_.data(), values.data(), lengths.data(), formats_.data(),
+                                 /*resultFormat=*/0));
+      const ExecStatusType status = PQresultStatus(result_.get());
+      if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        Status error =
+            PostgresError(result_.get(), connection_.get(), fmt::format("run '{}'", sql_));
+        result_.reset();
+        return error;
+      }
+      connection_.NoteChanges(result_.get());
+    }
+    ++row_;
+    return row_ < PQntuples(result_.get());
+  }
+
+  bool ColumnIsNull(int column) const override {
+    return PQgetisnull(result_.get(), row_, column) == 1;
+  }
+  std::string ColumnText(int column) const override { return std::string(Raw(column)); }
+  std::string_view ColumnBlob(int column) const override {
+    // bytea in text form: \x followed by two hex digits a byte.
+    const std::string_view text = Raw(column);
+    blob_.clear();
+    if (!text.starts_with("\\x")) return blob_;
+    blob_.reserve((text.size() - 2) / 2);
+    for (std::size_t i = 2; i + 1 < text.size(); i += 2) {
+      blob_.push_back(static_cast<char>(HexValue(text[i]) * 16 + HexValue(text[i + 1])));
+    }
+    return blob_;
+  }
+  double ColumnDouble(int column) const override {
+    return std::strtod(std::string(Raw(column)).c_str(), nullptr);
+  }
+  std::int64_t ColumnInt(int column) const override {
+    const std::string_view text = Raw(column);
+    std::int64_t value = 0;
+    std::from_chars(text.data(), text.data() + text.size(), value);
+    return value;
+  }
+
+ private:
+  Status Set(int index, std::optional<std::string> value, Oid type, int format) {
+    if (index < 1) return InvalidArgumentError(fmt::format("parameter index {}", index));
+    const auto slot = static_cast<std::size_t>(index - 1);
+    if (values_.size() <= slot) {
+      values_.resize(slot + 1);
+      types_.resize(slot + 1, 0);
+      formats_.resize(slot + 1, 0);
+    }
+    values_[slot] = std::move(value);
+    types_[slot] = type;
+    formats_[slot] = format;
+    return Status::Ok();
+  }
+
+  std::string_view Raw(int column) const {
+    if (ColumnIsNull(column)) return {};
+    return std::string_view(PQgetvalue(result_.get(), row_, column),
+                            static_cast<std::size_t>(PQgetlength(result_.get(), row_, column)));
+  }
+
+  Connection& connection_;
+  std::string sql_;
+  std::vector<std::optional<std::string>> values_;
+  std::vector<Oid> types_;
+  std::vector<int> formats_;
+  ResultHandle result_;
+  int row_ = -1;
+  mutable std::string blob_;
+};
+
+}  // namespace
+
+std::string NumberParameters(std::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 8);
+  int next = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    if (c == '\'') quoted = !quoted;
+    if (quoted || c != '?') {
+      out += c;
+      continue;
+    }
+    std::size_t end = i + 1;
+    while (end < sql.size() && sql[end] >= '0' && sql[end] <= '9') ++end;
+    out += '$';
+    if (end > i + 1) {
+      out += sql.substr(i + 1, end - i - 1);
+      i = end - 1;
+    } else {
+      out += std::to_string(++next);
+    }
+  }
+  return out;
+}
+
+Status PostgresError(const PGresult* result, PGconn* conn, std::string_view what) {
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string detail = result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn);
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+  const std::string message = fmt::format("{}: {}", what, detail);
+  const std::string_view code = state != nullptr ? state : "";
+  if (code.starts_with("23")) return AlreadyExistsError(message);
+  if (code == "40001" || code == "40P01") return Status(StatusCode::kAborted, message);
+  if (code.starts_with("08") || PQstatus(conn) != CONNECTION_OK) {
+    return UnavailableError(message + " (the PostgreSQL server is unreachable; try again)");
+  }
+  return InternalError(message);
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(std::string_view url) {
+  PGconn* raw = PQconnectdb(std::string(url).c_str());
+  std::unique_ptr<Connection> connection(new Connection(raw));
+  if (raw == nullptr || PQstatus(raw) != CONNECTION_OK) {
+    std::string detail = raw != nullptr ? PQerrorMessage(raw) : "out of memory";
+    while (!detail.empty() && detail.back() == '\n') detail.pop_back();
+    return UnavailableError(fmt::format("cannot connect to the PostgreSQL store {}: {}",
+                                        connection->Describe(), detail));
+  }
+  // CREATE TABLE IF NOT EXISTS and friends send notices; Kiln has no use for them.
+  PQsetNoticeProcessor(
+      raw, [](void*, const char*) {}, nullptr);
+  return connection;
+}
+
+Result<sql::Statement> Connection::Prepare(std::string_view sql) {
+  return sql::Statement(std::make_unique<PgStatement>(*this, NumberParameters(sql)));
+}
+
+Status Connection::Execute(std::string_view sql) {
+  ResultHandle result(PQexec(conn_.get(), std::string(sql).c_str()));
+  const ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return PostgresError(result.get(), conn_.get(), fmt::format("execute '{}'", sql));
+  }
+  NoteChanges(result.get());
+  return Status::Ok();
+}
+
+void Connection::NoteChanges(PGresult* result) {
+  const char* tuples = PQcmdTuples(result);
+  changes_ = tuples != nullptr && *tuples != '\0' ? std::atoll(tuples) : 0;
+}
+
+std::string Connection::Describe() const {
+  PGconn* conn = conn_.get();
+  if (conn == nullptr) return "postgresql://?";
+  return fmt::format("postgresql://{}:{}/{}", PQhost(conn) ? PQhost(conn) : "",
+                     PQport(conn) ? PQport(conn) : "", PQdb(conn) ? PQdb(conn) : "");
+}
+
+}  // namespace kiln::store::postgres
