@@ -10,7 +10,10 @@ namespace kiln::client {
 Result<std::unique_ptr<Workspace>> Workspace::Open(const WorkspaceOptions& options) {
   std::unique_ptr<Workspace> workspace(new Workspace());
   workspace->home_ = options.home.empty() ? KilnHome() : AbsolutePath(options.home);
-  workspace->store_url_ = "sqlite://" + (workspace->home_ / "kiln.db").string();
+  const std::string chosen = ReadTunable(kKilnStore);
+  workspace->store_url_ = chosen.empty() || chosen == kKilnStore.default_value
+                              ? "sqlite://" + (workspace->home_ / "kiln.db").string()
+                              : chosen;
   workspace->kiln_program_ =
       options.kiln_program.empty() ? CurrentExecutable() : options.kiln_program;
   workspace->spawner_ = options.spawner;

@@ -27,6 +27,9 @@ struct StringTunable {
 
 inline constexpr StringTunable kKilnHome{
     "KILN_HOME", "~/.kiln", "folder of the embedded store, snapshots and run directories"};
+inline constexpr StringTunable kKilnStore{
+    "KILN_STORE", "sqlite://$KILN_HOME/kiln.db",
+    "the store: sqlite:///path/kiln.db, or postgresql://user@host:port/database"};
 inline constexpr StringTunable kKilnPython{
     "KILN_PYTHON", "/usr/bin/python3",
     "interpreter for a .py entry script when the job names none"};
