@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "common/test_dir.h"
 #include "store/postgres/postgres_store.h"
@@ -29,13 +32,23 @@ const Backend kBackends[] = {
        KILN_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::Open(dir.path() / "kiln.db"));
        return std::unique_ptr<Store>(std::move(store));
      }},
-    // One server for the whole test binary, a fresh database for each test.
+    // One server for the whole test binary, a database for each test (each TestDir).
     {"postgres",
-     [](const TestDir&) -> Result<std::unique_ptr<Store>> {
+     [](const TestDir& dir) -> Result<std::unique_ptr<Store>> {
        static Result<std::unique_ptr<postgres::PostgresTestServer>> server =
            postgres::PostgresTestServer::Start();
+       static std::mutex mu;
+       static std::map<std::string, std::string> databases;
        if (!server.ok()) return server.status();
-       KILN_ASSIGN_OR_RETURN(const std::string url, (*server)->CreateDatabase());
+       std::string url;
+       {
+         std::lock_guard lock(mu);
+         std::string& known = databases[dir.path().string()];
+         if (known.empty()) {
+           KILN_ASSIGN_OR_RETURN(known, (*server)->CreateDatabase());
+         }
+         url = known;
+       }
        KILN_ASSIGN_OR_RETURN(auto store, postgres::PostgresStore::Open(url));
        return std::unique_ptr<Store>(std::move(store));
      }},
@@ -344,6 +357,48 @@ TEST_P(StoreParityTest, MetricsOfUnknownRunsAreNotFound) {
   ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
   EXPECT_EQ(store_->ReadMetric("r1", "missing", 0).status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(store_->ListMetrics("r1")->empty());
+}
+
+// A finishing launcher and a cancelling user race on every run, each through its own
+// connection: exactly one wins each run, and no history is impossible.
+TEST_P(StoreParityTest, RacingTransitionsHaveOneWinner) {
+  constexpr int kRuns = 20;
+  for (int i = 0; i < kRuns; ++i) {
+    const std::string id = "r" + std::to_string(i);
+    ASSERT_TRUE(store_->CreateRun(NewRun(id)).ok());
+    ASSERT_TRUE(Move(id, RunStatus::kPreparing).ok());
+    ASSERT_TRUE(Move(id, RunStatus::kRunning).ok());
+  }
+  std::vector<std::thread> racers;
+  std::vector<Status> failures(2);
+  const RunStatus targets[] = {RunStatus::kFinalizing, RunStatus::kCancelRequested};
+  for (int racer = 0; racer < 2; ++racer) {
+    racers.emplace_back([&, racer] {
+      auto store = GetParam().open(dir_);
+      if (!store.ok()) {
+        failures[racer] = store.status();
+        return;
+      }
+      for (int i = 0; i < kRuns; ++i) {
+        Transition transition;
+        transition.to = targets[racer];
+        const auto moved = (*store)->TransitionRun("r" + std::to_string(i), transition);
+        if (!moved.ok() && moved.status().code() != StatusCode::kFailedPrecondition) {
+          failures[racer] = moved.status();
+        }
+      }
+    });
+  }
+  for (std::thread& racer : racers) racer.join();
+  for (const Status& failure : failures) EXPECT_TRUE(failure.ok()) << failure.ToString();
+  for (int i = 0; i < kRuns; ++i) {
+    const auto history = store_->GetStatusHistory("r" + std::to_string(i));
+    ASSERT_TRUE(history.ok());
+    ASSERT_EQ(history->size(), 4u);
+    const RunStatus last = history->back().status;
+    EXPECT_TRUE(last == RunStatus::kFinalizing || last == RunStatus::kCancelRequested);
+    EXPECT_EQ(store_->GetRun("r" + std::to_string(i))->status, last);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreParityTest, ::testing::ValuesIn(kBackends),
