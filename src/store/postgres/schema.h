@@ -1,8 +1,7 @@
 #pragma once
 
-// The PostgreSQL schema as numbered migrations (store/sql/migrations.h): the same tables
-// and versions as the SQLite schema, in PostgreSQL's types (BIGINT times and counters,
-// identity keys, BYTEA blocks).
+// Kiln's schema (store/sql/schema.h) in PostgreSQL's types: BIGINT times and counters,
+// identity keys, BYTEA blocks.
 
 #include "common/status.h"
 #include "store/postgres/connection.h"

@@ -3,10 +3,11 @@
 // Schema migrations of an SQL store: numbered steps, each one or more statements. The store
 // records the applied ones in schema_migrations; opening it applies the rest in order in
 // one write transaction, so several processes opening an old store at once upgrade it
-// exactly once. Migrations are append-only: a released one is never edited. Each backend
-// has its own list (its own column types), with the same versions meaning the same tables.
+// exactly once. Migrations are append-only: a released one is never edited. Kiln's own are
+// in schema.h, rendered in each backend's column types.
 
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "common/status.h"
@@ -17,7 +18,7 @@ namespace kiln::store::sql {
 struct Migration {
   int version;
   std::string_view description;
-  std::string_view sql;
+  std::string sql;
 };
 
 // The newest version in `migrations` (sorted by version).

@@ -1,6 +1,6 @@
 #pragma once
 
-// The SQLite schema as numbered migrations (store/sql/migrations.h).
+// Kiln's schema (store/sql/schema.h) in SQLite's types.
 
 #include "common/status.h"
 #include "store/sqlite/database.h"

@@ -1,0 +1,124 @@
+#include "store/sql/schema.h"
+
+#include <fmt/format.h>
+
+namespace kiln::store::sql {
+namespace {
+
+struct Template {
+  int version;
+  std::string_view description;
+  std::string_view sql;  // with {id}, {bigint}, {real}, {blob} and {without_rowid}
+};
+
+constexpr Template kTemplates[] = {
+    {1, "experiments, runs with status history, params and tags, datastores", R"sql(
+CREATE TABLE experiments (
+  id         {id},
+  name       TEXT NOT NULL UNIQUE,
+  created_at {bigint} NOT NULL
+);
+CREATE TABLE runs (
+  id               TEXT PRIMARY KEY,
+  experiment_id    {bigint} NOT NULL REFERENCES experiments(id),
+  display_name     TEXT NOT NULL,
+  spec_json        TEXT NOT NULL,
+  snapshot_id      TEXT NOT NULL,
+  compute_target   TEXT NOT NULL,
+  run_dir          TEXT NOT NULL,
+  host             TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  created_at       {bigint} NOT NULL,
+  started_at       {bigint},
+  ended_at         {bigint},
+  exit_code        INTEGER,
+  failure_reason   TEXT NOT NULL DEFAULT '',
+  failure_log_tail TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX runs_by_experiment ON runs(experiment_id, created_at);
+CREATE INDEX runs_by_status ON runs(status);
+CREATE TABLE run_status_history (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  seq    INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  at     {bigint} NOT NULL,
+  detail TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE run_params (
+  run_id   TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  name     TEXT NOT NULL,
+  value    TEXT,
+  resolved TEXT,
+  PRIMARY KEY (run_id, position)
+);
+CREATE TABLE run_tags (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE datastores (
+  name       TEXT PRIMARY KEY,
+  type       TEXT NOT NULL,
+  path       TEXT NOT NULL,
+  created_at {bigint} NOT NULL
+);
+)sql"},
+    {2, "metrics: summaries, packed scalar blocks, values, spool offsets", R"sql(
+CREATE TABLE metrics (
+  id          {id},
+  run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name        TEXT NOT NULL,
+  rank        INTEGER NOT NULL,
+  kind        TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  count       {bigint} NOT NULL DEFAULT 0,
+  last_value  {real},
+  min_value   {real},
+  max_value   {real},
+  last_step   {bigint},
+  last_at     {bigint} NOT NULL DEFAULT 0,
+  next_seq    {bigint} NOT NULL DEFAULT 0,
+  UNIQUE (run_id, name, rank)
+);
+-- Scalar points, `count` per row, in the block encoding of store/point_block.h.
+CREATE TABLE metric_blocks (
+  metric_id {bigint} NOT NULL REFERENCES metrics(id) ON DELETE CASCADE,
+  seq       {bigint} NOT NULL,
+  count     INTEGER NOT NULL,
+  points    {blob} NOT NULL,
+  PRIMARY KEY (metric_id, seq)
+){without_rowid};
+CREATE TABLE metric_values (
+  metric_id {bigint} NOT NULL REFERENCES metrics(id) ON DELETE CASCADE,
+  seq       {bigint} NOT NULL,
+  at        {bigint} NOT NULL,
+  value     TEXT NOT NULL,
+  PRIMARY KEY (metric_id, seq)
+){without_rowid};
+CREATE TABLE spool_offsets (
+  run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  rank        INTEGER NOT NULL,
+  byte_offset {bigint} NOT NULL,
+  PRIMARY KEY (run_id, rank)
+);
+)sql"},
+};
+
+}  // namespace
+
+std::vector<Migration> KilnMigrations(const ColumnTypes& types) {
+  std::vector<Migration> migrations;
+  for (const Template& step : kTemplates) {
+    migrations.push_back({step.version, step.description,
+                          fmt::format(fmt::runtime(step.sql), fmt::arg("id", types.id),
+                                      fmt::arg("bigint", types.bigint),
+                                      fmt::arg("real", types.real), fmt::arg("blob", types.blob),
+                                      fmt::arg("without_rowid", types.without_rowid))});
+  }
+  return migrations;
+}
+
+}  // namespace kiln::store::sql
