@@ -10,23 +10,19 @@ namespace {
 
 class PostgresStoreTest : public KilnTest {
  protected:
-  static void SetUpTestSuite() {
-    auto started = store::postgres::PostgresTestServer::Start();
-    ASSERT_TRUE(started.ok()) << started.status().ToString();
-    server_ = std::move(started).value().release();
+  // One server for the test binary, stopped when it exits. A server that cannot start fails
+  // the test that needs it.
+  static Result<std::unique_ptr<store::postgres::PostgresTestServer>>& Server() {
+    static Result<std::unique_ptr<store::postgres::PostgresTestServer>> server =
+        store::postgres::PostgresTestServer::Start();
+    return server;
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
-  static store::postgres::PostgresTestServer* server_;
 };
 
-store::postgres::PostgresTestServer* PostgresStoreTest::server_ = nullptr;
-
 TEST_F(PostgresStoreTest, RunsAndMetricsGoToTheDatabase) {
-  const Result<std::string> url = server_->CreateDatabase();
+  auto& server = Server();
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const Result<std::string> url = (*server)->CreateDatabase();
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   const std::map<std::string, std::string> env = {{"KILN_STORE", *url}};
   const auto project =

@@ -18,6 +18,15 @@ namespace {
 
 constexpr std::string_view kUser = "kiln";
 
+// This process's environment without LD_PRELOAD: the sanitized test run preloads ASan into
+// everything it starts, and the server's tools (runuser above all) hang under it. The
+// server is not the code under test.
+std::vector<std::string> ServerEnvironment() {
+  std::vector<std::string> env = CurrentEnvironment();
+  std::erase_if(env, [](const std::string& entry) { return entry.starts_with("LD_PRELOAD="); });
+  return env;
+}
+
 // The newest installed server's bin/ (/usr/lib/postgresql/<version>/bin).
 fs::path FindServerBin() {
   std::vector<fs::path> found;
@@ -40,6 +49,7 @@ Result<std::string> PostgresTestServer::RunTool(const std::string& tool,
   if (::geteuid() == 0) spawn.argv = {"runuser", "-u", "postgres", "--"};
   spawn.argv.push_back((bin_ / tool).string());
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
+  spawn.env = ServerEnvironment();
   spawn.cwd = scratch_.path();
   KILN_ASSIGN_OR_RETURN(const CapturedRun run, RunAndCapture(spawn, std::chrono::seconds(120)));
   if (!run.exit.success()) {
@@ -62,6 +72,7 @@ Result<std::unique_ptr<PostgresTestServer>> PostgresTestServer::Start() {
     const std::string owner = "postgres:postgres";
     SpawnOptions chown;
     chown.argv = {"chown", "-R", owner, server->scratch_.path().string()};
+    chown.env = ServerEnvironment();
     KILN_ASSIGN_OR_RETURN(const CapturedRun changed,
                           RunAndCapture(chown, std::chrono::seconds(30)));
     if (!changed.exit.success()) return InternalError("chown: " + changed.err);
@@ -99,6 +110,7 @@ Status PostgresTestServer::StartWatchdog() {
       fmt::format("cat >/dev/null; {}'{}' -D '{}' -m immediate -w stop >/dev/null 2>&1; "
                   "rm -rf '{}'",
                   as_server, (bin_ / "pg_ctl").string(), data_.string(), scratch_.path().string())};
+  spawn.env = ServerEnvironment();
   spawn.stdin_fd = pipe.first.get();
   spawn.new_session = true;  // not in the test's process group, which a timeout kills
   spawn.detach = true;
