@@ -10,6 +10,7 @@
 #include "client/run_id.h"
 #include "common/files.h"
 #include "common/strings.h"
+#include "common/subprocess.h"
 #include "common/tunables.h"
 #include "compute/local/local_target.h"
 #include "data/resolver.h"
@@ -51,10 +52,8 @@ Result<std::string> FindInterpreter(const spec::LoadedJob& job) {
     if (fs::path(job.spec.python).is_absolute()) return job.spec.python;
     // A bare name ("python3.11") is looked up in PATH, as a shell would.
     const char* path = std::getenv("PATH");
-    for (const std::string& dir : SplitString(path != nullptr ? path : "", ':')) {
-      const fs::path candidate = fs::path(dir) / job.spec.python;
-      if (!dir.empty() && IsExecutableFile(candidate)) return candidate.string();
-    }
+    const fs::path found = FindInPath(job.spec.python, path != nullptr ? path : "");
+    if (!found.empty()) return found.string();
     return InvalidArgumentError(
         fmt::format("{}: '{}' was not found in PATH", job.source.Where("python"), job.spec.python));
   }

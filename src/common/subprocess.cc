@@ -86,16 +86,6 @@ constexpr int kFirstNonStdioFd = 3;
   FailChild(error_fd, kStageExec);
 }
 
-std::string LookupValue(const std::vector<std::string>& env, std::string_view name) {
-  for (const std::string& entry : env) {
-    if (entry.size() > name.size() && entry.compare(0, name.size(), name) == 0 &&
-        entry[name.size()] == '=') {
-      return entry.substr(name.size() + 1);
-    }
-  }
-  return "";
-}
-
 // Resolves argv[0] the way execvp would, before fork, so the child never searches.
 Result<std::string> ResolveProgram(const std::string& name, const std::vector<std::string>& env) {
   if (name.empty()) return InvalidArgumentError("cannot start a process with an empty program");
@@ -106,12 +96,9 @@ Result<std::string> ResolveProgram(const std::string& name, const std::vector<st
     }
     return name;
   }
-  std::string path = LookupValue(env, "PATH");
+  std::string path(FindVariable(env, "PATH").value_or(""));
   if (path.empty()) path = "/usr/local/bin:/usr/bin:/bin";
-  for (const std::string& dir : SplitString(path, ':')) {
-    const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
+  if (fs::path found = FindInPath(name, path); !found.empty()) return found.string();
   return NotFoundError(fmt::format("program '{}' was not found in PATH ({})", name, path));
 }
 
@@ -354,6 +341,17 @@ std::optional<std::string_view> FindVariable(const std::vector<std::string>& env
     }
   }
   return std::nullopt;
+}
+
+fs::path FindInPath(std::string_view name, std::string_view search_path) {
+  for (const std::string& dir : SplitString(search_path, ':')) {
+    const fs::path candidate = fs::path(dir.empty() ? "." : dir) / name;
+    std::error_code error;
+    if (fs::is_regular_file(candidate, error) && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return {};
 }
 
 fs::path CurrentExecutable() {

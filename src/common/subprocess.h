@@ -115,6 +115,10 @@ Result<CapturedRun> RunAndCapture(const SpawnOptions& options, std::chrono::mill
 // This process's environment as "NAME=value" entries.
 std::vector<std::string> CurrentEnvironment();
 
+// The first executable regular file `name` in the folders of `search_path` (PATH's syntax:
+// colon-separated, an empty folder is the current one); empty when there is none.
+std::filesystem::path FindInPath(std::string_view name, std::string_view search_path);
+
 // The value of `name` in "NAME=value" entries; nullopt when it is not there.
 std::optional<std::string_view> FindVariable(const std::vector<std::string>& env,
                                              std::string_view name);

@@ -126,5 +126,11 @@ TEST(FindVariableTest, MatchesWholeNamesOnly) {
   EXPECT_FALSE(FindVariable(env, "MISSING").has_value());
 }
 
+TEST(FindInPathTest, FirstExecutableFileWins) {
+  EXPECT_EQ(FindInPath("sh", "/nonexistent:/bin:/usr/bin"), std::filesystem::path("/bin/sh"));
+  EXPECT_TRUE(FindInPath("no-such-program-here", "/bin:/usr/bin").empty());
+  EXPECT_TRUE(FindInPath("bin", "/usr").empty());  // a folder is not a program
+}
+
 }  // namespace
 }  // namespace kiln

@@ -3,9 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
+#include <limits>
 #include <map>
 
+#include "common/strings.h"
 #include "common/subprocess.h"
 
 namespace kiln::launch {
@@ -39,12 +40,11 @@ Result<RankIdentity> RankIdentityFromOpenMpi(const std::vector<std::string>& env
       return NotFoundError(fmt::format(
           "{} is not set: the rank shim runs under mpirun, which sets it for every rank", name));
     }
-    int value = 0;
-    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (error != std::errc() || end != text->data() + text->size() || value < 0) {
+    const std::optional<std::int64_t> value = ParseInt64(*text);
+    if (!value || *value < 0 || *value > std::numeric_limits<int>::max()) {
       return InvalidArgumentError(fmt::format("{}='{}' is not a rank number", name, *text));
     }
-    return value;
+    return static_cast<int>(*value);
   };
   RankIdentity identity;
   KILN_ASSIGN_OR_RETURN(identity.rank, read("OMPI_COMM_WORLD_RANK"));

@@ -17,15 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The first executable `name` in PATH; empty when there is none.
-fs::path FindInPath(std::string_view name) {
+fs::path FindInSearchPath(std::string_view name) {
   const char* path = std::getenv("PATH");
-  for (const std::string& folder : SplitString(path != nullptr ? path : "", ':')) {
-    if (folder.empty()) continue;
-    const fs::path candidate = fs::path(folder) / name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return {};
+  return FindInPath(name, path != nullptr ? path : "");
 }
 
 }  // namespace
@@ -47,7 +41,8 @@ Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
         "compute target for more nodes)",
         source.Where("node_count"), spec.node_count));
   }
-  if (spec.distributed_backend == spec::DistributedBackend::kMpi && FindInPath("mpirun").empty()) {
+  if (spec.distributed_backend == spec::DistributedBackend::kMpi &&
+      FindInSearchPath("mpirun").empty()) {
     problems.push_back(fmt::format(
         "{}: mpi starts the ranks with Open MPI's mpirun, which is not on PATH; install "
         "openmpi-bin (scripts/setup.sh does) or use gloo",
