@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/files.h"
@@ -144,6 +145,78 @@ Result<SnapshotInfo> SnapshotStore::Create(const SourceScan& scan) {
   }
   cache.Save(cache_file).IgnoreError();  // Only an optimisation.
   return info;
+}
+
+std::vector<std::string> SnapshotStore::MissingObjects(const Manifest& manifest) const {
+  std::set<std::string> seen;
+  std::vector<std::string> missing;
+  for (const ManifestEntry& entry : manifest.entries) {
+    if (entry.kind != EntryKind::kFile || !seen.insert(entry.sha256).second) continue;
+    if (!Exists(ObjectPath(entry.sha256))) missing.push_back(entry.sha256);
+  }
+  return missing;
+}
+
+Status SnapshotStore::PutObject(std::string_view sha256, std::string_view bytes) {
+  const std::string actual = Sha256::HexOf(bytes);
+  if (actual != sha256) {
+    return InvalidArgumentError(
+        fmt::format("object {} was sent with other contents (their SHA-256 is {})", sha256,
+                    actual));
+  }
+  const fs::path object = ObjectPath(sha256);
+  if (Exists(object)) return Status::Ok();
+  KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "tmp"));
+  KILN_RETURN_IF_ERROR(CreateDirectories(object.parent_path()));
+  const fs::path temp = root_ / "tmp" / RandomHex(16);
+  {
+    UniqueFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kObjectMode));
+    if (!out) return ErrnoError(fmt::format("cannot create {}", temp.string()), errno);
+    Status written = WriteAll(out.get(), bytes, temp);
+    if (written.ok() && ::fsync(out.get()) != 0) {
+      written = ErrnoError(fmt::format("cannot flush {}", temp.string()), errno);
+    }
+    if (!written.ok()) {
+      ::unlink(temp.c_str());
+      return written;
+    }
+  }
+  if (::rename(temp.c_str(), object.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    return ErrnoError(fmt::format("cannot store {}", object.string()), saved);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> SnapshotStore::AddManifest(std::string_view serialized) {
+  Result<Manifest> manifest = ParseManifest(serialized);
+  if (!manifest.ok()) return InvalidArgumentError(manifest.status().message());
+  for (const ManifestEntry& entry : manifest->entries) {
+    const fs::path path(entry.path);
+    const bool climbs = std::any_of(path.begin(), path.end(),
+                                    [](const fs::path& part) { return part == ".."; });
+    if (entry.path.empty() || path.is_absolute() || climbs) {
+      return InvalidArgumentError(fmt::format(
+          "manifest path '{}' must be relative and stay inside the snapshot", entry.path));
+    }
+    if (entry.kind != EntryKind::kFile) continue;
+    struct stat info {};
+    if (::stat(ObjectPath(entry.sha256).c_str(), &info) != 0 ||
+        static_cast<std::uint64_t>(info.st_size) != entry.size) {
+      return InvalidArgumentError(fmt::format(
+          "the contents of '{}' ({}) are not in the store; send them first", entry.path,
+          entry.sha256));
+    }
+  }
+  // Stored in canonical form, so the id is the one the sender computed for the same tree.
+  const std::string canonical = SerializeManifest(*manifest);
+  const std::string id = ManifestId(canonical);
+  KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "manifests"));
+  if (!Exists(ManifestPath(id))) {
+    KILN_RETURN_IF_ERROR(WriteFileAtomically(ManifestPath(id), canonical));
+  }
+  return id;
 }
 
 Result<Manifest> SnapshotStore::ReadManifest(std::string_view id) const {

@@ -45,6 +45,19 @@ class SnapshotStore {
   // A file that vanishes or changes while being read is an Unavailable error (try again).
   Result<SnapshotInfo> Create(const SourceScan& scan);
 
+  // Receiving a snapshot taken elsewhere (a client of a Kiln server), in three steps:
+  // the manifest's contents the store lacks, each of them stored by PutObject(), then the
+  // manifest itself, which AddManifest() accepts only once every content is present.
+  //
+  // The hashes named by `manifest`'s files that have no object here, each once.
+  std::vector<std::string> MissingObjects(const Manifest& manifest) const;
+  // Stores `bytes` as the object `sha256`; InvalidArgument when they hash otherwise.
+  Status PutObject(std::string_view sha256, std::string_view bytes);
+  // Stores a manifest received as text and returns its id. InvalidArgument for text that is
+  // not a manifest, a path that is absolute or climbs out (".."), or a file whose object is
+  // missing or of another size.
+  Result<std::string> AddManifest(std::string_view serialized);
+
   // NotFound for an unknown id; DataLoss for a damaged manifest.
   Result<Manifest> ReadManifest(std::string_view id) const;
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "common/sha256.h"
 #include "common/test_dir.h"
 #include "snapshot/stat_cache.h"
 
@@ -181,6 +182,46 @@ TEST_F(SnapshotStoreTest, ConcurrentSnapshotsAgree) {
   for (const std::string& id : ids) EXPECT_EQ(id, ids[0]);
   EXPECT_EQ(ObjectCount(), 26u);
   EXPECT_TRUE(fs::is_empty(store_.root() / "tmp"));
+}
+
+// A snapshot taken in one store and sent to another, as a client sends it to a server.
+TEST_F(SnapshotStoreTest, ReceivedSnapshotNeedsOnlyMissingObjects) {
+  Write("train.py", "print(1)\n");
+  Write("lib/a.py", "a = 1\n");
+  Write("lib/b.py", "a = 1\n");  // same contents as a.py: one object
+  const Result<SnapshotInfo> taken = Snapshot();
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  const Result<Manifest> manifest = store_.ReadManifest(taken->id);
+  ASSERT_TRUE(manifest.ok());
+  const std::string text = SerializeManifest(*manifest);
+
+  SnapshotStore server(dir_.path() / "server");
+  std::vector<std::string> missing = server.MissingObjects(*manifest);
+  ASSERT_EQ(missing.size(), 2u);
+  EXPECT_EQ(server.AddManifest(text).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.PutObject(missing[0], "not the contents").code(), StatusCode::kInvalidArgument);
+  for (const std::string& sha256 : missing) {
+    const Result<std::string> bytes = ReadFileToString(store_.ObjectPath(sha256));
+    ASSERT_TRUE(bytes.ok());
+    ASSERT_TRUE(server.PutObject(sha256, *bytes).ok());
+  }
+  EXPECT_TRUE(server.MissingObjects(*manifest).empty());
+  const Result<std::string> id = server.AddManifest(text);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(*id, taken->id);
+  ASSERT_TRUE(server.Materialize(*id, dir_.path() / "out").ok());
+  EXPECT_EQ(*ReadFileToString(dir_.path() / "out" / "lib/b.py"), "a = 1\n");
+}
+
+TEST_F(SnapshotStoreTest, ReceivedManifestCannotClimbOut) {
+  SnapshotStore server(dir_.path() / "server");
+  ASSERT_TRUE(server.PutObject(Sha256::HexOf("x"), "x").ok());
+  for (const char* path : {"../escape.py", "/etc/passwd", "a/../../b"}) {
+    Manifest manifest;
+    manifest.entries.push_back({path, EntryKind::kFile, false, 1, Sha256::HexOf("x"), ""});
+    const Result<std::string> id = server.AddManifest(SerializeManifest(manifest));
+    EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument) << path;
+  }
 }
 
 }  // namespace

@@ -120,6 +120,17 @@ struct MetricSummary {
   Timestamp last_at = 0;
 };
 
+// An API token of a Kiln server (docs/server.md). Only the SHA-256 of its secret is kept.
+// A run token (run_id set) is valid for that run's endpoints only: its launcher's.
+struct ApiToken {
+  std::string id;           // "tok_" and 12 hex digits; the secret's first part
+  std::string name;         // unique; "run:<run id>" for a run token
+  std::string secret_sha256;
+  std::optional<std::string> run_id;
+  Timestamp created_at = 0;
+  std::optional<Timestamp> revoked_at;
+};
+
 // What one rank's spool held between two offsets, for Store::AppendMetrics.
 struct MetricBatch {
   int rank = 0;

@@ -60,6 +60,16 @@ class Store {
   virtual Result<Datastore> GetDatastore(std::string_view name) = 0;
   virtual Result<std::vector<Datastore>> ListDatastores() = 0;
   virtual Status RemoveDatastore(std::string_view name) = 0;
+
+  // API tokens of a server. AlreadyExists for a taken id or name. NotFound for an unknown
+  // id; revoking keeps the record (revoked_at set), revoking twice is FailedPrecondition.
+  // Only a backend that is the server's own store holds tokens: the HTTP client refuses
+  // these with PermissionDenied.
+  virtual Status CreateApiToken(const ApiToken& token) = 0;
+  virtual Result<ApiToken> GetApiToken(std::string_view id) = 0;
+  // Oldest first; run tokens only when `include_run_tokens`.
+  virtual Result<std::vector<ApiToken>> ListApiTokens(bool include_run_tokens) = 0;
+  virtual Status RevokeApiToken(std::string_view id) = 0;
 };
 
 }  // namespace kiln::store

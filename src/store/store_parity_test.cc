@@ -244,6 +244,31 @@ TEST_P(StoreParityTest, DatastoresRegisterListRemove) {
   EXPECT_EQ(store_->RemoveDatastore("fm").code(), StatusCode::kNotFound);
 }
 
+TEST_P(StoreParityTest, ApiTokensCreateListRevoke) {
+  ApiToken user{"tok_000000000001", "ana", std::string(64, 'b'), {}, 0, {}};
+  ApiToken run_token{"tok_000000000002", "run:r1", std::string(64, 'c'), "r1", 0, {}};
+  ASSERT_TRUE(store_->CreateApiToken(user).ok());
+  ASSERT_TRUE(store_->CreateApiToken(run_token).ok());
+  user.id = "tok_000000000003";
+  EXPECT_EQ(store_->CreateApiToken(user).code(), StatusCode::kAlreadyExists);
+
+  const Result<ApiToken> got = store_->GetApiToken("tok_000000000002");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->name, "run:r1");
+  EXPECT_EQ(got->secret_sha256, std::string(64, 'c'));
+  EXPECT_EQ(got->run_id, "r1");
+  EXPECT_GT(got->created_at, 0);
+  EXPECT_FALSE(got->revoked_at.has_value());
+  EXPECT_EQ(store_->GetApiToken("tok_ffffffffffff").status().code(), StatusCode::kNotFound);
+
+  ASSERT_EQ(store_->ListApiTokens(false)->size(), 1u);
+  ASSERT_EQ(store_->ListApiTokens(true)->size(), 2u);
+  ASSERT_TRUE(store_->RevokeApiToken("tok_000000000001").ok());
+  EXPECT_TRUE(store_->GetApiToken("tok_000000000001")->revoked_at.has_value());
+  EXPECT_EQ(store_->RevokeApiToken("tok_000000000001").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->RevokeApiToken("tok_ffffffffffff").code(), StatusCode::kNotFound);
+}
+
 MetricBatch Batch(int rank, std::uint64_t before, std::uint64_t after) {
   MetricBatch batch;
   batch.rank = rank;

@@ -105,6 +105,16 @@ CREATE TABLE spool_offsets (
   PRIMARY KEY (run_id, rank)
 );
 )sql"},
+    {3, "API tokens of a Kiln server", R"sql(
+CREATE TABLE api_tokens (
+  id            TEXT PRIMARY KEY,
+  name          TEXT NOT NULL UNIQUE,
+  secret_sha256 TEXT NOT NULL,
+  run_id        TEXT,
+  created_at    {bigint} NOT NULL,
+  revoked_at    {bigint}
+);
+)sql"},
 };
 
 }  // namespace

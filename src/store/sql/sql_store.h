@@ -42,6 +42,11 @@ class SqlStore : public Store {
   Result<std::vector<Datastore>> ListDatastores() override;
   Status RemoveDatastore(std::string_view name) override;
 
+  Status CreateApiToken(const ApiToken& token) override;
+  Result<ApiToken> GetApiToken(std::string_view id) override;
+  Result<std::vector<ApiToken>> ListApiTokens(bool include_run_tokens) override;
+  Status RevokeApiToken(std::string_view id) override;
+
  private:
   // Runs `body` in a write transaction, committing when it succeeds and rolling back when
   // it fails; runs it again when it lost to a concurrent transaction.
