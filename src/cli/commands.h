@@ -18,6 +18,8 @@ struct CliContext {
   int exit_code = 0;
   // Arguments after a bare "--" on the command line (script params for `kiln submit`).
   std::vector<std::string> passthrough;
+  // --server: a Kiln server to use instead of the store (KILN_SERVER when empty).
+  std::string server;
 
   // Opens the workspace of KILN_HOME, with this executable as the launcher program.
   Result<std::unique_ptr<client::Workspace>> OpenWorkspace() const;
@@ -33,5 +35,6 @@ void AddArtifactCommands(CLI::App& app, CliContext& context);  // artifacts, dow
 void AddMetricsCommands(CLI::App& app, CliContext& context);   // metrics, compare
 void AddPlotCommand(CLI::App& app, CliContext& context);
 void AddLaunchCommand(CLI::App& app, CliContext& context);
+void AddServerCommands(CLI::App& app, CliContext& context);  // server, server token ...
 
 }  // namespace kiln::cli

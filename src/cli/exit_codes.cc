@@ -19,6 +19,9 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kUnavailable:
     case StatusCode::kDeadlineExceeded:
       return kExitUnavailable;
+    case StatusCode::kUnauthenticated:
+    case StatusCode::kPermissionDenied:
+      return kExitAuth;
     default:
       return kExitInternal;
   }

@@ -14,6 +14,7 @@ inline constexpr int kExitNotFound = 3;     // no such run, datastore or artifac
 inline constexpr int kExitRunCanceled = 4;  // --wait/--stream: the run ended Canceled
 inline constexpr int kExitConflict = 5;     // the state forbids it (run ended, name taken)
 inline constexpr int kExitUnavailable = 6;  // busy or timed out; trying again may work
+inline constexpr int kExitAuth = 7;         // a Kiln server refused the token
 inline constexpr int kExitInternal = 10;    // a bug or an unexpected system failure
 
 int ExitCodeFor(const Status& status);

@@ -55,7 +55,7 @@ Status RunLogs(const LogsFlags& flags, CliContext& context) {
     options.on_log_line = [&](const client::RunLogLine& line) { PrintLine(flags, line); };
     return client::WaitForRun(*workspace, id, options).status();
   }
-  client::RunLogFollower follower(run, flags.rank);
+  client::RunLogFollower follower(workspace->files(), run, flags.rank);
   KILN_ASSIGN_OR_RETURN(const std::vector<client::RunLogLine> lines, follower.ReadNew());
   for (const client::RunLogLine& line : lines) PrintLine(flags, line);
   return Status::Ok();

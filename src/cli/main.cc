@@ -15,6 +15,7 @@ namespace kiln::cli {
 Result<std::unique_ptr<client::Workspace>> CliContext::OpenWorkspace() const {
   client::WorkspaceOptions options;
   options.kiln_program = CurrentExecutable();
+  if (!server.empty()) options.server_url = server;
   return client::Workspace::Open(options);
 }
 
@@ -46,6 +47,9 @@ int Main(int argc, char** argv) {
       "kiln");
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("kiln ") + kVersion);
+  app.add_option("--server", context.server,
+                 "A Kiln server to use instead of the local store (default: KILN_SERVER)");
+  app.fallthrough();  // --server also after the subcommand
   AddSubmitCommand(app, context);
   AddRunCommands(app, context);
   AddLogsCommand(app, context);
@@ -54,6 +58,7 @@ int Main(int argc, char** argv) {
   AddMetricsCommands(app, context);
   AddPlotCommand(app, context);
   AddLaunchCommand(app, context);
+  AddServerCommands(app, context);
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& error) {

@@ -50,7 +50,7 @@ Result<std::vector<Artifact>> ListArtifacts(const store::Run& run) {
   return artifacts;
 }
 
-Status DownloadArtifact(const store::Run& run, std::string_view name, const fs::path& destination) {
+Result<fs::path> ArtifactPath(const store::Run& run, std::string_view name) {
   const fs::path normal = fs::path(std::string(name)).lexically_normal();
   std::string text = normal.generic_string();
   if (text.ends_with('/')) text.pop_back();
@@ -69,8 +69,24 @@ Status DownloadArtifact(const store::Run& run, std::string_view name, const fs::
     return InvalidArgumentError(
         fmt::format("'{}' leads outside the run's outputs; it is not downloaded", text));
   }
+  return source;
+}
+
+Result<fs::path> ArtifactFile(const store::Run& run, std::string_view name) {
+  KILN_ASSIGN_OR_RETURN(const fs::path path, ArtifactPath(run, name));
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) {
+    return InvalidArgumentError(fmt::format(
+        "artifact '{}' of run {} is a folder; download the files in it", name, run.id));
+  }
+  return path;
+}
+
+Status DownloadArtifact(const store::Run& run, std::string_view name, const fs::path& destination) {
+  KILN_ASSIGN_OR_RETURN(const fs::path source, ArtifactPath(run, name));
   KILN_RETURN_IF_ERROR(CreateDirectories(destination));
-  return CopyConfined(source, destination / fs::path(text).filename(), outputs);
+  const fs::path outputs = launch::RunDir(run.run_dir).outputs();
+  return CopyConfined(source, destination / source.filename(), outputs);
 }
 
 }  // namespace kiln::client

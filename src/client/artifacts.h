@@ -30,4 +30,9 @@ Result<std::vector<Artifact>> ListArtifacts(const store::Run& run);
 Status DownloadArtifact(const store::Run& run, std::string_view name,
                         const std::filesystem::path& destination);
 
+// Where the artifact `name` is, checked as DownloadArtifact checks it.
+Result<std::filesystem::path> ArtifactPath(const store::Run& run, std::string_view name);
+// The same for a regular file only: InvalidArgument for a folder.
+Result<std::filesystem::path> ArtifactFile(const store::Run& run, std::string_view name);
+
 }  // namespace kiln::client

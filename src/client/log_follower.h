@@ -1,11 +1,11 @@
 #pragma once
 
-// LogFollower reads a rank's log file as it grows, returning each complete line once. The
-// file may not exist yet (the run is still Queued); a partial last line waits for its
-// newline.
+// LogFollower reads a rank's log as it grows, returning each complete line once. The log
+// may not exist yet (the run is still Queued); a partial last line waits for its newline.
+// Where the bytes come from is the caller's: a file here, or a Kiln server (run_files.h).
 
 #include <cstdint>
-#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,14 +16,17 @@ namespace kiln::client {
 
 class LogFollower {
  public:
-  explicit LogFollower(std::filesystem::path path) : path_(std::move(path)) {}
+  // Returns up to `max_bytes` of the log from `offset`; empty when nothing follows yet.
+  using ReadFrom = std::function<Result<std::string>(std::uint64_t offset, std::size_t max_bytes)>;
+
+  explicit LogFollower(ReadFrom read) : read_(std::move(read)) {}
 
   // Lines added since the last call. Lines not in the log format are returned as stdout
   // text at time 0.
   Result<std::vector<launch::LogLine>> ReadNew();
 
  private:
-  std::filesystem::path path_;
+  ReadFrom read_;
   std::uint64_t offset_ = 0;
   std::string partial_;
 };

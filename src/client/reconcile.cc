@@ -13,7 +13,8 @@ namespace kiln::client {
 using store::RunStatus;
 
 Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
-  if (store::IsTerminal(run.status)) return run;
+  // A server reconciles its runs itself, on every read.
+  if (store::IsTerminal(run.status) || workspace.server() != nullptr) return run;
   const auto target = workspace.Target(run.compute_target);
   if (!target.ok()) return run;  // A target this Kiln does not know cannot be asked.
   KILN_ASSIGN_OR_RETURN(const compute::LauncherState state, (*target)->Probe(run));

@@ -16,12 +16,14 @@ int RunWorldSize(const store::Run& run) {
   return spec.ok() ? spec->world_size() : 1;
 }
 
-RunLogFollower::RunLogFollower(const store::Run& run, std::optional<int> rank)
+RunLogFollower::RunLogFollower(RunFiles& files, const store::Run& run, std::optional<int> rank)
     : world_size_(RunWorldSize(run)) {
-  const launch::RunDir dir(run.run_dir);
   // A log that does not exist yet (its rank has not started) reads as empty until it does.
   for (int each = rank.value_or(0); each < (rank ? *rank + 1 : world_size_); ++each) {
-    followers_.emplace(each, LogFollower(dir.rank_log(each)));
+    followers_.emplace(each, LogFollower([&files, run, each](std::uint64_t offset,
+                                                            std::size_t max_bytes) {
+                         return files.ReadLog(run, each, offset, max_bytes);
+                       }));
   }
 }
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "client/log_follower.h"
+#include "client/run_files.h"
 #include "common/result.h"
 #include "launch/log_format.h"
-#include "launch/run_dir.h"
 #include "store/records.h"
 
 namespace kiln::client {
@@ -27,8 +27,8 @@ struct RunLogLine {
 
 class RunLogFollower {
  public:
-  // Follows every rank of `run`, or only `rank` when set.
-  RunLogFollower(const store::Run& run, std::optional<int> rank);
+  // Follows every rank of `run`, or only `rank` when set, reading through `files`.
+  RunLogFollower(RunFiles& files, const store::Run& run, std::optional<int> rank);
 
   // Lines added since the last call, ordered by time (then rank).
   Result<std::vector<RunLogLine>> ReadNew();

@@ -5,6 +5,7 @@
 #include "common/files.h"
 #include "common/test_dir.h"
 #include "launch/log_format.h"
+#include "launch/run_dir.h"
 #include "spec/spec_json.h"
 
 namespace kiln::client {
@@ -12,6 +13,8 @@ namespace {
 
 class RunLogFollowerTest : public ::testing::Test {
  protected:
+  std::unique_ptr<RunFiles> files_ = LocalRunFiles();
+
   store::Run MakeRun(int ranks) {
     spec::JobSpec spec;
     spec.process_count_per_node = ranks;
@@ -47,7 +50,7 @@ TEST_F(RunLogFollowerTest, MergesRanksInTimeOrder) {
   Append(1, 50, "one a");
   Append(0, 300, "zero b");
   Append(1, 300, "one b");  // rank 2 has not started: no log yet
-  RunLogFollower follower(run, std::nullopt);
+  RunLogFollower follower(*files_, run, std::nullopt);
   const Result<std::vector<RunLogLine>> lines = follower.ReadNew();
   ASSERT_TRUE(lines.ok()) << lines.status().ToString();
   EXPECT_EQ(Displays(*lines), (std::vector<std::string>{"[rank 1] one a", "[rank 0] zero a",
@@ -64,14 +67,14 @@ TEST_F(RunLogFollowerTest, OneRankOnly) {
   const store::Run run = MakeRun(2);
   Append(0, 100, "zero");
   Append(1, 200, "one");
-  RunLogFollower follower(run, 1);
+  RunLogFollower follower(*files_, run, 1);
   EXPECT_EQ(Displays(*follower.ReadNew()), (std::vector<std::string>{"[rank 1] one"}));
 }
 
 TEST_F(RunLogFollowerTest, OneRankRunsHaveNoPrefix) {
   const store::Run run = MakeRun(1);
   Append(0, 100, "only");
-  RunLogFollower follower(run, std::nullopt);
+  RunLogFollower follower(*files_, run, std::nullopt);
   EXPECT_EQ(Displays(*follower.ReadNew()), (std::vector<std::string>{"only"}));
   EXPECT_EQ(RunWorldSize(run), 1);
 }

@@ -21,7 +21,7 @@ constexpr std::chrono::milliseconds kSlowestPoll{500};
 Result<store::Run> WaitForRun(Workspace& workspace, std::string_view run_id,
                               const WaitOptions& options) {
   KILN_ASSIGN_OR_RETURN(store::Run run, workspace.store().GetRun(run_id));
-  RunLogFollower follower(run, options.log_rank);
+  RunLogFollower follower(workspace.files(), run, options.log_rank);
   const auto started = std::chrono::steady_clock::now();
   // Only consulted when there is a timeout.
   const auto deadline = started + options.timeout.value_or(std::chrono::milliseconds(0));

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "client/remote_submit.h"
 #include "client/run_id.h"
 #include "common/files.h"
 #include "common/strings.h"
@@ -66,6 +67,8 @@ Result<std::string> FindInterpreter(const spec::LoadedJob& job) {
   return interpreter;
 }
 
+}  // namespace
+
 Result<snapshot::SnapshotInfo> TakeSnapshot(Workspace& workspace, const spec::LoadedJob& job) {
   const std::string where = job.source.Where("source_directory");
   KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotLimits limits, snapshot::LimitsFromEnvironment());
@@ -90,9 +93,14 @@ Result<snapshot::SnapshotInfo> TakeSnapshot(Workspace& workspace, const spec::Lo
   return info;
 }
 
-}  // namespace
-
 Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
+  if (workspace.server() != nullptr) return SubmitToServer(workspace, job);
+  return SubmitWith(workspace, job, [&] { return TakeSnapshot(workspace, job); });
+}
+
+Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
+                                const std::function<Result<snapshot::SnapshotInfo>()>& take,
+                                const std::string& host) {
   const spec::JobSpec& spec = job.spec;
   // 1-3: what can run, and with what.
   Result<std::unique_ptr<compute::ComputeTarget>> target = workspace.Target(spec.compute_target);
@@ -112,12 +120,15 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
   KILN_ASSIGN_OR_RETURN(
       data::ResolvedParams params,
       data::ResolveScriptParams(spec.script_params, job.source, workspace.store(), run_dir.root()));
-  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot, TakeSnapshot(workspace, job));
+  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot, take());
 
   // 6: the run directory; removed again if anything before the hand-over fails.
   KILN_RETURN_IF_ERROR(run_dir.Create());
+  const std::optional<LauncherReporting>& reporting = workspace.launcher_reporting();
+  bool minted = false;
   const auto discard = [&](Status status) {
     RemoveTree(run_dir.root()).IgnoreError();
+    if (minted && reporting->revoke_run_token) reporting->revoke_run_token(run_id);
     return status;
   };
   Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(run_dir.lock());
@@ -126,6 +137,14 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
   plan.run_id = run_id;
   plan.experiment = spec.experiment;
   plan.store_url = workspace.store_url();
+  if (reporting) {
+    Result<std::string> token = reporting->mint_run_token(run_id);
+    if (!token.ok()) return discard(token.status());
+    minted = true;
+    plan.store_url = reporting->store_url;
+    plan.store_token = std::move(token).value();
+    plan.store_ca_file = reporting->ca_file;
+  }
   plan.snapshot_store = workspace.snapshots_root();
   plan.snapshot_id = snapshot.id;
   plan.command = launch::BuildCommand(spec, params.params, interpreter, run_dir.src());
@@ -146,7 +165,7 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
   record.snapshot_id = snapshot.id;
   record.compute_target = std::string((*target)->name());
   record.run_dir = run_dir.root().string();
-  record.host = compute::LocalHostName();
+  record.host = host.empty() ? compute::LocalHostName() : host;
   record.params = params.params;
   record.tags = spec.tags;
   Result<store::Run> created = workspace.store().CreateRun(record);

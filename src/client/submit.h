@@ -16,6 +16,9 @@
 // run Failed with the reason. Errors from 1-5 are InvalidArgument, ResourceExhausted or
 // Unimplemented, worded "<file>: <field>: <problem>".
 
+#include <functional>
+#include <string>
+
 #include "client/workspace.h"
 #include "common/result.h"
 #include "snapshot/snapshot_store.h"
@@ -29,6 +32,18 @@ struct SubmitResult {
   snapshot::SnapshotInfo snapshot;
 };
 
+// With a server (workspace.server()), steps 1-4 and 6-8 are the server's: the snapshot is
+// taken here and sent (remote_submit.h), and the server runs SubmitWith().
 Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job);
+
+// Steps 1-8 with step 5 done by `take`; `host` names the submitting machine (this one when
+// empty). A server submits what it received this way.
+Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
+                                const std::function<Result<snapshot::SnapshotInfo>()>& take,
+                                const std::string& host = "");
+
+// Step 5 on this machine: scans the job's source_directory, checks the limits and that the
+// entry script is included, and snapshots it into the workspace's snapshot store.
+Result<snapshot::SnapshotInfo> TakeSnapshot(Workspace& workspace, const spec::LoadedJob& job);
 
 }  // namespace kiln::client

@@ -3,6 +3,7 @@
 #include "common/files.h"
 #include "common/tunables.h"
 #include "compute/targets.h"
+#include "store/http/http_store.h"
 #include "store/open_store.h"
 
 namespace kiln::client {
@@ -10,15 +11,30 @@ namespace kiln::client {
 Result<std::unique_ptr<Workspace>> Workspace::Open(const WorkspaceOptions& options) {
   std::unique_ptr<Workspace> workspace(new Workspace());
   workspace->home_ = options.home.empty() ? KilnHome() : AbsolutePath(options.home);
-  const std::string chosen = ReadTunable(kKilnStore);
-  workspace->store_url_ = chosen.empty() || chosen == kKilnStore.default_value
-                              ? "sqlite://" + (workspace->home_ / "kiln.db").string()
-                              : chosen;
   workspace->kiln_program_ =
       options.kiln_program.empty() ? CurrentExecutable() : options.kiln_program;
   workspace->spawner_ = options.spawner;
+  workspace->reporting_ = options.launcher_reporting;
   KILN_RETURN_IF_ERROR(CreateDirectories(workspace->home_));
+
+  const std::string server = options.server_url.value_or(ReadTunable(kKilnServer));
+  if (!server.empty()) {
+    store::http::ApiClientOptions api;
+    api.url = server;
+    api.token = options.token.empty() ? ReadTunable(kKilnToken) : options.token;
+    api.ca_file = options.ca_file.empty() ? ReadTunable(kKilnCaCert) : options.ca_file;
+    KILN_ASSIGN_OR_RETURN(workspace->server_, store::http::ApiClient::Create(api));
+    workspace->store_url_ = workspace->server_->url();
+    workspace->store_ = std::make_unique<store::http::HttpStore>(workspace->server_);
+    workspace->files_ = ServerRunFiles(workspace->server_);
+    return workspace;
+  }
+  const std::string chosen = options.store_url.empty() ? ReadTunable(kKilnStore) : options.store_url;
+  workspace->store_url_ = chosen.empty() || chosen == kKilnStore.default_value
+                              ? "sqlite://" + (workspace->home_ / "kiln.db").string()
+                              : chosen;
   KILN_ASSIGN_OR_RETURN(workspace->store_, store::OpenStore(workspace->store_url_));
+  workspace->files_ = LocalRunFiles();
   return workspace;
 }
 

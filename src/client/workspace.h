@@ -9,24 +9,50 @@
 //   snapshots/   the content-addressed snapshot store
 //   runs/<id>/   run directories
 //
-// Not thread-safe: one per thread (the store inside is thread-safe, the rest is state-free).
+// With a Kiln server (KILN_SERVER, or `--server`), the store is the server's (HttpStore),
+// run directories are read through it (files()), and jobs are submitted to it; the local
+// snapshot store still keeps what was sent, so an unchanged folder is neither read nor
+// sent again. A server's own workspace says how its launchers report back
+// (LauncherReporting).
+//
+// Thread-safe once opened: the store and the file readers are, and the rest is read-only.
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "client/run_files.h"
 #include "common/result.h"
 #include "common/subprocess.h"
 #include "compute/compute_target.h"
+#include "store/http/api_client.h"
 #include "store/store.h"
 
 namespace kiln::client {
+
+// How the launchers of runs submitted to a server reach it: the URL they use, the CA file
+// for https, and a fresh per-run token (valid for that run only).
+struct LauncherReporting {
+  std::string store_url;
+  std::string ca_file;
+  std::function<Result<std::string>(const std::string& run_id)> mint_run_token;
+  std::function<void(const std::string& run_id)> revoke_run_token;  // the submit failed
+};
 
 struct WorkspaceOptions {
   std::filesystem::path home;          // KILN_HOME's value when empty
   std::filesystem::path kiln_program;  // runs `kiln launch`; this executable when empty
   ProcessSpawner* spawner = nullptr;   // RealSpawner() when null
+  std::string store_url;               // KILN_STORE's value when empty (embedded store only)
+  // A Kiln server: KILN_SERVER's value when unset; "" for none. Its token is KILN_TOKEN's
+  // value and its CA file KILN_CA_CERT's when these are empty.
+  std::optional<std::string> server_url;
+  std::string token;
+  std::string ca_file;
+  std::optional<LauncherReporting> launcher_reporting;  // a server's own workspace only
 };
 
 class Workspace {
@@ -34,6 +60,10 @@ class Workspace {
   static Result<std::unique_ptr<Workspace>> Open(const WorkspaceOptions& options = {});
 
   store::Store& store() { return *store_; }
+  RunFiles& files() { return *files_; }
+  // The server this workspace uses; null for the embedded store.
+  store::http::ApiClient* server() const { return server_.get(); }
+  const std::optional<LauncherReporting>& launcher_reporting() const { return reporting_; }
   const std::filesystem::path& home() const { return home_; }
   std::filesystem::path runs_root() const { return home_ / "runs"; }
   std::filesystem::path snapshots_root() const { return home_ / "snapshots"; }
@@ -50,6 +80,9 @@ class Workspace {
   std::filesystem::path kiln_program_;
   ProcessSpawner* spawner_ = nullptr;
   std::unique_ptr<store::Store> store_;
+  std::shared_ptr<store::http::ApiClient> server_;
+  std::unique_ptr<RunFiles> files_;
+  std::optional<LauncherReporting> reporting_;
 };
 
 }  // namespace kiln::client

@@ -14,6 +14,8 @@
 //   kCancelled           the operation was canceled by its caller.
 //   kUnimplemented       not supported by this component or version.
 //   kDataLoss            stored data is unreadable or corrupt.
+//   kUnauthenticated     no valid credentials (a Kiln server's API token).
+//   kPermissionDenied    the credentials do not allow this.
 //   kInternal            a bug or an unexpected OS failure.
 //
 // Messages are complete sentences for a person: what, where (file, field, value) and what
@@ -40,6 +42,7 @@ enum class StatusCode {
   kInternal,
   kUnavailable,
   kDataLoss,
+  kUnauthenticated,
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -84,6 +87,8 @@ Status CancelledError(std::string message);
 Status UnimplementedError(std::string message);
 Status DataLossError(std::string message);
 Status InternalError(std::string message);
+Status UnauthenticatedError(std::string message);
+Status PermissionDeniedError(std::string message);
 
 // An InternalError "<what>: <strerror(errno_value)>" for a failed system call.
 Status ErrnoError(std::string_view what, int errno_value);

@@ -30,6 +30,13 @@ inline constexpr StringTunable kKilnHome{
 inline constexpr StringTunable kKilnStore{
     "KILN_STORE", "sqlite://$KILN_HOME/kiln.db",
     "the store: sqlite:///path/kiln.db, or postgresql://user@host:port/database"};
+inline constexpr StringTunable kKilnServer{
+    "KILN_SERVER", "",
+    "a Kiln server (http://host:port or https://host:port) to use instead of the store"};
+inline constexpr StringTunable kKilnToken{"KILN_TOKEN", "",
+                                          "the API token sent to KILN_SERVER (kiln server token)"};
+inline constexpr StringTunable kKilnCaCert{
+    "KILN_CA_CERT", "", "CA certificates (PEM) to trust for an https KILN_SERVER"};
 inline constexpr StringTunable kKilnPython{
     "KILN_PYTHON", "/usr/bin/python3",
     "interpreter for a .py entry script when the job names none"};
@@ -37,6 +44,9 @@ inline constexpr IntTunable kSnapshotMaxMegabytes{
     "KILN_SNAPSHOT_MAX_MB", 300, 1, "largest source snapshot accepted, in MB (10^6 bytes)"};
 inline constexpr IntTunable kSnapshotMaxFiles{"KILN_SNAPSHOT_MAX_FILES", 2000, 1,
                                               "most files accepted in one source snapshot"};
+inline constexpr IntTunable kServerPatienceSeconds{
+    "KILN_SERVER_PATIENCE_SECONDS", 86400, 0,
+    "how long a launcher keeps retrying a status report to an unreachable Kiln server"};
 inline constexpr IntTunable kKillGraceSeconds{
     "KILN_KILL_GRACE_SECONDS", 5, 0,
     "seconds between SIGTERM and SIGKILL when a run's processes are stopped"};

@@ -105,7 +105,10 @@ class Launcher {
   // Step 1: plan, store, lock, subreaper, signals.
   Status Own() {
     KILN_ASSIGN_OR_RETURN(plan_, ReadPlan(dir_));
-    KILN_ASSIGN_OR_RETURN(store_, store::OpenStore(plan_.store_url));
+    KILN_ASSIGN_OR_RETURN(store_, store::OpenStore(plan_.store_url,
+                                                   {plan_.store_token, plan_.store_ca_file}));
+    remote_store_ = !plan_.store_token.empty();
+    KILN_ASSIGN_OR_RETURN(patience_seconds_, ReadTunable(kServerPatienceSeconds));
     if (options_.lock_fd >= 0) {
       KILN_ASSIGN_OR_RETURN(lock_, LauncherLock::Adopt(options_.lock_fd, dir_.lock()));
     } else {
@@ -150,7 +153,9 @@ class Launcher {
     rendezvous.master_port = port;
     for (int rank = 0; rank < plan_.ranks.world_size(); ++rank) {
       ingestors_.emplace_back(*store_, plan_.run_id, rank,
-                              dir_.metrics() / fmt::format("rank-{}.spool", rank));
+                              dir_.metrics() / fmt::format("rank-{}.spool", rank),
+                              remote_store_ ? tracking::SpoolIngestor::kRecordsPerRemoteBatch
+                                            : tracking::SpoolIngestor::kRecordsPerBatch);
     }
     if (UnderMpirun()) return StartMpirun(rendezvous);
     const std::vector<std::string> base = CurrentEnvironment();
@@ -383,9 +388,14 @@ class Launcher {
 
   // Moves what the ranks logged into the store. Failures are reported, not fatal: the
   // spools stay in the run directory, and the next call retries.
+  // The final ingest waits out an unreachable server (Patiently): the run's end is only
+  // recorded once every metric is stored.
   void IngestMetrics(bool final) {
     for (std::size_t i = 0; i < ingestors_.size(); ++i) {
-      const Result<tracking::IngestResult> result = ingestors_[i].Ingest(final);
+      const Result<tracking::IngestResult> result =
+          final ? Patiently(fmt::format("storing the metrics of rank {}", i),
+                            [&] { return ingestors_[i].Ingest(true); })
+                : ingestors_[i].Ingest(false);
       if (!result.ok()) {
         spdlog::warn("metrics of rank {} not ingested: {}", i, result.status().ToString());
         if (final) {
@@ -473,7 +483,8 @@ class Launcher {
   }
 
   Result<RunStatus> Cancel() {
-    const Result<store::Run> run = store_->GetRun(plan_.run_id);
+    const Result<store::Run> run =
+        Patiently("reading the run", [&] { return store_->GetRun(plan_.run_id); });
     if (run.ok() && run->status != RunStatus::kCancelRequested && !store::IsTerminal(run->status)) {
       const std::string why = cause_ == StopCause::kSignal
                                   ? fmt::format("launcher received {}", SignalName(stop_signal_))
@@ -505,7 +516,7 @@ class Launcher {
   Result<RunStatus> Record(RunStatus to, std::string detail, store::Transition transition) {
     transition.to = to;
     if (transition.detail.empty()) transition.detail = std::move(detail);
-    const Result<store::Run> run = store_->TransitionRun(plan_.run_id, transition);
+    const Result<store::Run> run = TransitionPatiently(transition);
     if (!run.ok()) return run.status();
     spdlog::info("run {} is {}{}", plan_.run_id, store::RunStatusName(to),
                  transition.failure_reason.empty() ? "" : ": " + transition.failure_reason);
@@ -516,13 +527,58 @@ class Launcher {
     store::Transition transition;
     transition.to = to;
     transition.detail = std::move(detail);
-    return store_->TransitionRun(plan_.run_id, transition).status();
+    return TransitionPatiently(transition).status();
+  }
+
+  // A transition that was sent again after an outage may have been stored the first time
+  // (only the answer was lost): the refusal of the repeat then means it is done.
+  Result<store::Run> TransitionPatiently(const store::Transition& transition) {
+    int attempts = 0;
+    Result<store::Run> run =
+        Patiently(fmt::format("recording {}", store::RunStatusName(transition.to)), [&] {
+          ++attempts;
+          return store_->TransitionRun(plan_.run_id, transition);
+        });
+    if (run.ok() || attempts == 1 || run.status().code() != StatusCode::kFailedPrecondition) {
+      return run;
+    }
+    Result<store::Run> current =
+        Patiently("reading the run", [&] { return store_->GetRun(plan_.run_id); });
+    if (current.ok() && current->status == transition.to) return current;
+    return run;
+  }
+
+  // Runs a store call again while the store is Unavailable (a Kiln server restarting, a
+  // network outage), for up to KILN_SERVER_PATIENCE_SECONDS, waiting longer each time.
+  // Reports of the run's outcome go through here, so an outage delays them but loses none.
+  template <typename Call>
+  auto Patiently(std::string_view what, const Call& call) -> decltype(call()) {
+    auto delay = std::chrono::milliseconds(250);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(patience_seconds_);
+    while (true) {
+      auto result = call();
+      const Status status = StatusOf(result);
+      if (status.code() != StatusCode::kUnavailable ||
+          std::chrono::steady_clock::now() + delay > deadline) {
+        return result;
+      }
+      spdlog::warn("{}: {}; trying again in {} ms", what, status.message(), delay.count());
+      std::this_thread::sleep_for(delay);
+      delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+    }
+  }
+  static Status StatusOf(const Status& status) { return status; }
+  template <typename T>
+  static Status StatusOf(const Result<T>& result) {
+    return result.status();
   }
 
   // A transition was refused: the status moved under us, normally to CancelRequested.
   Result<RunStatus> AfterRefusal(const Status& refused) {
     if (refused.code() != StatusCode::kFailedPrecondition) return refused;
-    KILN_ASSIGN_OR_RETURN(const store::Run run, store_->GetRun(plan_.run_id));
+    KILN_ASSIGN_OR_RETURN(const store::Run run,
+                          Patiently("reading the run", [&] { return store_->GetRun(plan_.run_id); }));
     if (run.status == RunStatus::kCancelRequested) {
       StopEverything();
       return Cancel();
@@ -558,6 +614,8 @@ class Launcher {
   const Clock& clock_;
   RunPlan plan_;
   std::unique_ptr<store::Store> store_;
+  bool remote_store_ = false;  // a Kiln server's, across a network
+  std::int64_t patience_seconds_ = 0;
   std::optional<LauncherLock> lock_;
   UniqueFd signal_fd_;
   std::string marker_;

@@ -1,5 +1,7 @@
 #include "launch/run_plan.h"
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include "common/files.h"
@@ -27,6 +29,8 @@ json PlanToJson(const RunPlan& plan) {
       {"run_id", plan.run_id},
       {"experiment", plan.experiment},
       {"store", plan.store_url},
+      {"store_token", plan.store_token},
+      {"store_ca_file", plan.store_ca_file},
       {"snapshot", {{"store", plan.snapshot_store.string()}, {"id", plan.snapshot_id}}},
       {"command", plan.command},
       {"environment", environment},
@@ -53,6 +57,8 @@ Result<RunPlan> PlanFromJson(const json& in) {
     plan.run_id = in.at("run_id").get<std::string>();
     plan.experiment = in.at("experiment").get<std::string>();
     plan.store_url = in.at("store").get<std::string>();
+    plan.store_token = in.value("store_token", "");
+    plan.store_ca_file = in.value("store_ca_file", "");
     plan.snapshot_store = in.at("snapshot").at("store").get<std::string>();
     plan.snapshot_id = in.at("snapshot").at("id").get<std::string>();
     plan.command = in.at("command").get<std::vector<std::string>>();
@@ -90,7 +96,12 @@ Result<RunPlan> PlanFromJson(const json& in) {
 }
 
 Status WritePlan(const RunDir& dir, const RunPlan& plan) {
-  return WriteFileAtomically(dir.plan(), PlanToJson(plan).dump(2) + "\n");
+  KILN_RETURN_IF_ERROR(WriteFileAtomically(dir.plan(), PlanToJson(plan).dump(2) + "\n"));
+  // A plan with a run token is for the launcher's eyes (and the run's own ranks) only.
+  if (!plan.store_token.empty() && ::chmod(dir.plan().c_str(), 0600) != 0) {
+    return ErrnoError(fmt::format("cannot restrict {}", dir.plan().string()), errno);
+  }
+  return Status::Ok();
 }
 
 Result<RunPlan> ReadPlan(const RunDir& dir) {

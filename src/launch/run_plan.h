@@ -34,6 +34,9 @@ struct RunPlan {
   std::string run_id;
   std::string experiment;
   std::string store_url;
+  // A Kiln server's store: the run's own token and, for https, the CA file to trust.
+  std::string store_token;
+  std::string store_ca_file;
   std::filesystem::path snapshot_store;
   std::string snapshot_id;
   // What each rank executes, run in src/. argv[0] is an absolute path.

@@ -58,6 +58,10 @@ class SpecSource {
   // fields.
   std::string FilePrefix() const;
 
+  const std::string& file_label() const { return file_label_; }
+  const std::set<std::string>& flag_fields() const { return flag_fields_; }
+  const std::set<std::string>& flag_params() const { return flag_params_; }
+
  private:
   std::string file_label_;
   std::set<std::string> flag_fields_;

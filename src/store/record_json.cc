@@ -1,5 +1,7 @@
 #include "store/record_json.h"
 
+#include "store/wire.h"
+
 namespace kiln::store {
 
 using nlohmann::json;
@@ -59,7 +61,9 @@ json ToJson(const Datastore& datastore) {
 }
 
 json ToJson(const MetricSummary& summary) {
-  const auto number = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  const auto number = [](const std::optional<double>& v) {
+    return v ? wire::NumberToJson(*v) : json(nullptr);
+  };
   return {{"name", summary.name},
           {"rank", summary.rank},
           {"kind", std::string(MetricKindName(summary.kind))},
@@ -83,7 +87,7 @@ json ToJson(const MetricSeries& series) {
     json steps = json::array();
     for (const MetricPoint& point : series.points) {
       steps.push_back(point.step);
-      values.push_back(point.value);
+      values.push_back(wire::NumberToJson(point.value));
       times.push_back(point.at);
     }
     out["steps"] = std::move(steps);

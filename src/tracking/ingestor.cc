@@ -77,7 +77,7 @@ Result<IngestResult> SpoolIngestor::Ingest(bool final) {
     last_series_ = SIZE_MAX;
     IngestResult added;
     KILN_ASSIGN_OR_RETURN(const SpoolChunk chunk,
-                          reader.Scan(offset_, final, kRecordsPerBatch, [&](Record&& record) {
+                          reader.Scan(offset_, final, records_per_batch_, [&](Record&& record) {
                             return Add(std::move(record), batch, added);
                           }));
     result.torn_bytes = chunk.torn_bytes;

@@ -34,8 +34,16 @@ class SpoolIngestor {
   // Records per store transaction: about 37 MB of scalars.
   static constexpr std::size_t kRecordsPerBatch = 1'000'000;
 
-  SpoolIngestor(store::Store& store, std::string run_id, int rank, std::filesystem::path spool)
-      : store_(store), run_id_(std::move(run_id)), rank_(rank), spool_(std::move(spool)) {}
+  // Records per batch for a store across a network (a Kiln server): about 3 MB of JSON.
+  static constexpr std::size_t kRecordsPerRemoteBatch = 50'000;
+
+  SpoolIngestor(store::Store& store, std::string run_id, int rank, std::filesystem::path spool,
+                std::size_t records_per_batch = kRecordsPerBatch)
+      : store_(store),
+        run_id_(std::move(run_id)),
+        rank_(rank),
+        spool_(std::move(spool)),
+        records_per_batch_(records_per_batch) {}
 
   Result<IngestResult> Ingest(bool final);
 
@@ -49,6 +57,7 @@ class SpoolIngestor {
   const std::string run_id_;
   const int rank_;
   const std::filesystem::path spool_;
+  const std::size_t records_per_batch_;
   bool started_ = false;
   std::uint64_t offset_ = 0;
   std::unordered_map<std::uint32_t, NameRecord> names_;

@@ -1,0 +1,200 @@
+// kiln server [--store URL] [--listen HOST:PORT] [--tls-cert F --tls-key F]
+// kiln server token create --name NAME | list [--all] [--json] | revoke ID
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/subprocess.h"
+#include "common/tunables.h"
+#include "server/api_server.h"
+#include "server/auth.h"
+#include "store/open_store.h"
+
+namespace kiln::cli {
+namespace {
+
+struct ServeFlags {
+  std::string store;
+  std::string listen = "127.0.0.1:8470";
+  std::string home;
+  std::string tls_cert;
+  std::string tls_key;
+  int threads = 128;
+  int max_body_mb = 512;
+};
+
+Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
+  const std::size_t colon = listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos && colon > 0) {
+    const char* begin = listen.data() + colon + 1;
+    const char* end = listen.data() + listen.size();
+    const auto [stop, error] = std::from_chars(begin, end, port);
+    if (error != std::errc() || stop != end) port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    return InvalidArgumentError(fmt::format(
+        "--listen: expected HOST:PORT (e.g. 127.0.0.1:8470, or PORT 0 for any free one), got '{}'",
+        listen));
+  }
+  return std::make_pair(listen.substr(0, colon), port);
+}
+
+// The server's store: --store, else KILN_STORE, else the embedded one under KILN_HOME.
+std::string StoreUrl(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const std::string chosen = ReadTunable(kKilnStore);
+  return chosen.empty() || chosen == kKilnStore.default_value ? store::DefaultStoreUrl() : chosen;
+}
+
+Status RunServe(const ServeFlags& flags) {
+  // stdout carries the one "listening on URL" line; the log goes to stderr.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("kiln-server"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  KILN_ASSIGN_OR_RETURN(const auto listen, ParseListen(flags.listen));
+  if (flags.max_body_mb < 1 || flags.threads < 2) {
+    return InvalidArgumentError("--max-body-mb must be >= 1 and --threads >= 2");
+  }
+  // Signals are taken by one thread (below); every other thread starts with them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
+  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  server::ServerOptions options;
+  options.host = listen.first;
+  options.port = listen.second;
+  options.store_url = StoreUrl(flags.store);
+  options.home = flags.home;
+  options.kiln_program = CurrentExecutable();
+  options.tls_cert = flags.tls_cert;
+  options.tls_key = flags.tls_key;
+  options.threads = flags.threads;
+  options.max_body_bytes = static_cast<std::size_t>(flags.max_body_mb) << 20;
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<server::ApiServer> server,
+                        server::ApiServer::Create(options));
+
+  std::thread stopper([&server, signals] {
+    int signal = 0;
+    ::sigwait(&signals, &signal);
+    spdlog::info("received signal {}: finishing the requests in flight, then stopping", signal);
+    server->Stop();
+  });
+  std::cout << "kiln server listening on " << server->url() << std::endl;
+  spdlog::info("serving {} with the store {}", server->url(),
+               options.store_url.starts_with("postgres") ? "postgresql://..." : options.store_url);
+  const Status served = server->Serve();
+  if (!served.ok()) {
+    ::pthread_kill(stopper.native_handle(), SIGTERM);
+  }
+  stopper.join();
+  spdlog::info("stopped");
+  return served;
+}
+
+Result<std::unique_ptr<store::Store>> OpenServerStore(const std::string& flag) {
+  return store::OpenStore(StoreUrl(flag));
+}
+
+Status RunTokenCreate(const std::string& store_flag, const std::string& name) {
+  KILN_ASSIGN_OR_RETURN(auto store, OpenServerStore(store_flag));
+  KILN_ASSIGN_OR_RETURN(const server::MintedToken token, server::MintToken(*store, name));
+  PrintNote(fmt::format("token {} ('{}') created; it is shown once, keep it secret:",
+                        token.record.id, token.record.name));
+  std::cout << token.secret << "\n";
+  return Status::Ok();
+}
+
+Status RunTokenList(const std::string& store_flag, bool all, bool json) {
+  KILN_ASSIGN_OR_RETURN(auto store, OpenServerStore(store_flag));
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::ApiToken> tokens, store->ListApiTokens(all));
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::ApiToken& token : tokens) {
+      out.push_back(
+          {{"id", token.id},
+           {"name", token.name},
+           {"run_id", token.run_id ? nlohmann::json(*token.run_id) : nlohmann::json(nullptr)},
+           {"created_at", FormatTimestamp(token.created_at)},
+           {"revoked_at", token.revoked_at ? nlohmann::json(FormatTimestamp(*token.revoked_at))
+                                           : nlohmann::json(nullptr)}});
+    }
+    PrintJson(out);
+    return Status::Ok();
+  }
+  Table table({"ID", "NAME", "CREATED (UTC)", "REVOKED (UTC)"});
+  for (const store::ApiToken& token : tokens) {
+    table.AddRow({token.id, token.name, FormatTimestampShort(token.created_at),
+                  token.revoked_at ? FormatTimestampShort(*token.revoked_at) : "-"});
+  }
+  std::cout << table.Render();
+  return Status::Ok();
+}
+
+Status RunTokenRevoke(const std::string& store_flag, const std::string& id) {
+  KILN_ASSIGN_OR_RETURN(auto store, OpenServerStore(store_flag));
+  KILN_RETURN_IF_ERROR(store->RevokeApiToken(id));
+  std::cout << id << " revoked\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddServerCommands(CLI::App& app, CliContext& context) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* server = app.add_subcommand(
+      "server", "Serve the REST API for a team (docs/server.md); 'server token' manages tokens");
+  server->add_option("--store", flags->store,
+                     "The store: sqlite:///path/kiln.db or postgresql://... (default: KILN_STORE)");
+  server->add_option("--listen", flags->listen, "HOST:PORT to listen on (PORT 0: any free one)")
+      ->capture_default_str();
+  server->add_option("--home", flags->home,
+                     "Folder of snapshots and run directories (default: KILN_HOME)");
+  server->add_option("--tls-cert", flags->tls_cert, "Serve https with this PEM certificate");
+  server->add_option("--tls-key", flags->tls_key, "The certificate's PEM private key");
+  server->add_option("--threads", flags->threads, "Requests served at once")
+      ->capture_default_str();
+  server->add_option("--max-body-mb", flags->max_body_mb, "Largest request body accepted, in MiB")
+      ->capture_default_str();
+  server->require_subcommand(0, 1);
+  server->callback([server, flags, &context] {
+    if (!server->get_subcommands().empty()) return;
+    context.Finish(RunServe(*flags));
+  });
+
+  CLI::App* token = server->add_subcommand("token", "API tokens of the server's store");
+  token->require_subcommand(1);
+  auto store_flag = std::make_shared<std::string>();
+  auto name = std::make_shared<std::string>();
+  CLI::App* create = token->add_subcommand("create", "Make a token; its secret is printed once");
+  create->add_option("--name", *name, "Who or what the token is for (unique)")->required();
+  create->add_option("--store", *store_flag, "The server's store (default: KILN_STORE)");
+  create->callback(
+      [store_flag, name, &context] { context.Finish(RunTokenCreate(*store_flag, *name)); });
+
+  auto all = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
+  CLI::App* list = token->add_subcommand("list", "The tokens (without their secrets)");
+  list->add_option("--store", *store_flag, "The server's store (default: KILN_STORE)");
+  list->add_flag("--all", *all, "Include the per-run tokens of launchers");
+  list->add_flag("--json", *json, "Print JSON");
+  list->callback([store_flag, all, json, &context] {
+    context.Finish(RunTokenList(*store_flag, *all, *json));
+  });
+
+  auto id = std::make_shared<std::string>();
+  CLI::App* revoke = token->add_subcommand("revoke", "Make a token invalid at once");
+  revoke->add_option("id", *id, "The token's id (tok_...)")->required();
+  revoke->add_option("--store", *store_flag, "The server's store (default: KILN_STORE)");
+  revoke->callback([store_flag, id, &context] { context.Finish(RunTokenRevoke(*store_flag, *id)); });
+}
+
+}  // namespace kiln::cli

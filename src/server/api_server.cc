@@ -1,0 +1,275 @@
+#include "server/api_server.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <regex>
+
+#include "common/files.h"
+#include "common/subprocess.h"
+#include "server/auth.h"
+#include "server/routes.h"
+#include "store/wire.h"
+
+namespace kiln::server {
+
+using nlohmann::json;
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kAborted:
+      return 409;
+    case StatusCode::kResourceExhausted:
+      return 413;
+    case StatusCode::kCancelled:
+      return 499;
+    case StatusCode::kUnimplemented:
+      return 501;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+void ReplyJson(httplib::Response& response, const json& body, int status) {
+  response.status = status;
+  response.set_content(body.dump(), "application/json");
+}
+
+void ReplyError(httplib::Response& response, const Status& status) {
+  ReplyJson(response,
+            {{"error", {{"code", std::string(StatusCodeName(status.code()))},
+                        {"message", status.message()}}}},
+            HttpStatusFor(status.code()));
+}
+
+httplib::Server::Handler Json(JsonHandler handler, int ok_status) {
+  return [handler = std::move(handler), ok_status](const httplib::Request& request,
+                                                    httplib::Response& response) {
+    Result<json> result = handler(request);
+    if (!result.ok()) {
+      if (result.status().code() == StatusCode::kInternal ||
+          result.status().code() == StatusCode::kDataLoss) {
+        spdlog::error("{} {}: {}", request.method, request.path, result.status().ToString());
+      }
+      ReplyError(response, result.status());
+      return;
+    }
+    ReplyJson(response, *result, ok_status);
+  };
+}
+
+Result<json> BodyJson(const httplib::Request& request) {
+  if (request.body.empty()) return InvalidArgumentError("the request needs a JSON body");
+  return store::wire::ParseBody(request.body);
+}
+
+Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string& name,
+                              std::int64_t fallback, std::int64_t min_value) {
+  if (!request.has_param(name)) return fallback;
+  const std::string text = request.get_param_value(name);
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min_value) {
+    return InvalidArgumentError(
+        fmt::format("query parameter {}: expected an integer >= {}, got '{}'", name, min_value,
+                    text));
+  }
+  return value;
+}
+
+namespace {
+
+// "/v1/runs/<id>" and what is below it: where a run token may go.
+bool IsWithinRun(const std::string& path, const std::string& run_id) {
+  const std::string prefix = "/v1/runs/" + run_id;
+  return path == prefix || path.starts_with(prefix + "/");
+}
+
+}  // namespace
+
+class ApiServer::Impl {
+ public:
+  Status Open(const ServerOptions& options) {
+    const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+    if (tls) {
+      if (options.tls_cert.empty() || options.tls_key.empty()) {
+        return InvalidArgumentError("--tls-cert and --tls-key go together; give both");
+      }
+      for (const auto& file : {options.tls_cert, options.tls_key}) {
+        if (!std::filesystem::is_regular_file(file)) {
+          return InvalidArgumentError(fmt::format("TLS file {} does not exist", file.string()));
+        }
+      }
+      auto ssl = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(),
+                                                      options.tls_key.c_str());
+      if (!ssl->is_valid()) {
+        return InvalidArgumentError(
+            fmt::format("the TLS certificate {} and key {} do not load (PEM files that match)",
+                        options.tls_cert.string(), options.tls_key.string()));
+      }
+      http_ = std::move(ssl);
+    } else {
+      http_ = std::make_unique<httplib::Server>();
+    }
+    const int threads = options.threads;
+    http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http_->set_payload_max_length(options.max_body_bytes);
+    http_->set_keep_alive_max_count(1000);
+
+    if (options.port == 0) {
+      port_ = http_->bind_to_any_port(options.host);
+    } else {
+      port_ = http_->bind_to_port(options.host, options.port) ? options.port : -1;
+    }
+    if (port_ <= 0) {
+      return UnavailableError(fmt::format("cannot listen on {}:{} (is it taken?)", options.host,
+                                          options.port));
+    }
+    const std::string reach = options.host == "0.0.0.0" ? "127.0.0.1" : options.host;
+    url_ = fmt::format("{}://{}:{}", tls ? "https" : "http", reach, port_);
+
+    client::WorkspaceOptions workspace;
+    workspace.home = options.home;
+    workspace.kiln_program = options.kiln_program;
+    workspace.store_url = options.store_url;
+    workspace.server_url = "";  // the server's own workspace is never a client of a server
+    client::LauncherReporting reporting;
+    reporting.store_url = url_;
+    reporting.ca_file = tls ? AbsolutePath(options.tls_cert).string() : "";
+    reporting.mint_run_token = [this](const std::string& run_id) -> Result<std::string> {
+      KILN_ASSIGN_OR_RETURN(MintedToken token,
+                            MintToken(workspace_->store(), "run:" + run_id, run_id));
+      return token.secret;
+    };
+    reporting.revoke_run_token = [this](const std::string& run_id) {
+      const auto tokens = workspace_->store().ListApiTokens(true);
+      if (!tokens.ok()) return;
+      for (const store::ApiToken& token : *tokens) {
+        if (token.run_id == run_id) workspace_->store().RevokeApiToken(token.id).IgnoreError();
+      }
+    };
+    workspace.launcher_reporting = std::move(reporting);
+    KILN_ASSIGN_OR_RETURN(workspace_, client::Workspace::Open(workspace));
+    state_ = std::make_unique<ServerState>(
+        ServerState{*workspace_, snapshot::SnapshotStore(workspace_->snapshots_root()), stopping_});
+
+    http_->set_pre_routing_handler(
+        [this](const httplib::Request& request, httplib::Response& response) {
+          return Authorize(request, response) ? httplib::Server::HandlerResponse::Unhandled
+                                              : httplib::Server::HandlerResponse::Handled;
+        });
+    http_->set_error_handler([](const httplib::Request& request, httplib::Response& response) {
+      if (!response.body.empty()) return;  // a route's own error reply
+      if (response.status == 413) {
+        ReplyError(response, InvalidArgumentError("the request body is larger than this server "
+                                                  "accepts (kiln server --max-body-mb)"));
+        response.status = 413;
+      } else if (response.status == 404) {
+        ReplyError(response, NotFoundError(fmt::format("no endpoint {} {}; see docs/openapi.yaml",
+                                                       request.method, request.path)));
+      } else {
+        ReplyError(response, InvalidArgumentError(
+                                 fmt::format("the request was refused ({})", response.status)));
+      }
+    });
+    http_->set_exception_handler(
+        [](const httplib::Request& request, httplib::Response& response, std::exception_ptr error) {
+          std::string what = "unknown exception";
+          try {
+            std::rethrow_exception(error);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          spdlog::error("{} {}: {}", request.method, request.path, what);
+          ReplyError(response, InternalError(fmt::format("the server failed: {}", what)));
+        });
+    http_->set_logger([](const httplib::Request& request, const httplib::Response& response) {
+      // Never the headers: they hold the token.
+      spdlog::debug("{} {} {}", request.method, request.path, response.status);
+    });
+
+    http_->Get("/v1/health", Json([this](const httplib::Request&) -> Result<json> {
+                 return json{{"status", stopping_ ? "stopping" : "ok"}, {"api", "v1"}};
+               }));
+    AddRunRoutes(*http_, *state_);
+    AddMetricRoutes(*http_, *state_);
+    AddFileRoutes(*http_, *state_);
+    AddCatalogRoutes(*http_, *state_);
+    return Status::Ok();
+  }
+
+  // True when the request may go on; otherwise the reply is written.
+  bool Authorize(const httplib::Request& request, httplib::Response& response) {
+    if (request.path == "/v1/health") return true;
+    const Result<Caller> caller =
+        Authenticate(workspace_->store(), request.get_header_value("Authorization"));
+    if (!caller.ok()) {
+      ReplyError(response, caller.status());
+      if (caller.status().code() == StatusCode::kUnauthenticated) {
+        response.set_header("WWW-Authenticate", "Bearer realm=\"kiln\"");
+      }
+      return false;
+    }
+    if (caller->run_id && !IsWithinRun(request.path, *caller->run_id)) {
+      ReplyError(response,
+                 PermissionDeniedError(fmt::format(
+                     "token {} belongs to run {} and is valid for that run's endpoints only",
+                     caller->token_id, *caller->run_id)));
+      return false;
+    }
+    return true;
+  }
+
+  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<client::Workspace> workspace_;
+  std::unique_ptr<ServerState> state_;
+  std::atomic<bool> stopping_{false};
+  int port_ = -1;
+  std::string url_;
+};
+
+ApiServer::ApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ApiServer::~ApiServer() { Stop(); }
+
+Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  KILN_RETURN_IF_ERROR(impl->Open(options));
+  return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
+}
+
+int ApiServer::port() const { return impl_->port_; }
+const std::string& ApiServer::url() const { return impl_->url_; }
+
+Status ApiServer::Serve() {
+  if (impl_->stopping_) return Status::Ok();
+  if (!impl_->http_->listen_after_bind() && !impl_->stopping_) {
+    return InternalError(fmt::format("the server on port {} stopped serving", impl_->port_));
+  }
+  return Status::Ok();
+}
+
+void ApiServer::Stop() {
+  impl_->stopping_ = true;
+  impl_->http_->stop();
+}
+
+}  // namespace kiln::server

@@ -1,0 +1,113 @@
+// /v1/experiments, /v1/datastores, /v1/compute-targets and /v1/snapshots.
+
+#include <fmt/format.h>
+
+#include <regex>
+
+#include "compute/targets.h"
+#include "data/resolver.h"
+#include "server/routes.h"
+#include "snapshot/manifest.h"
+#include "store/record_json.h"
+#include "store/wire.h"
+
+namespace kiln::server {
+
+using nlohmann::json;
+
+void AddCatalogRoutes(httplib::Server& server, ServerState& state) {
+  store::Store& store = state.workspace.store();
+
+  server.Get("/v1/experiments", Json([&](const httplib::Request&) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const std::vector<store::Experiment> experiments,
+                                     store.ListExperiments());
+               json out = json::array();
+               for (const store::Experiment& experiment : experiments) {
+                 out.push_back(store::ToJson(experiment));
+               }
+               return json{{"experiments", std::move(out)}};
+             }));
+
+  server.Get("/v1/compute-targets", Json([&](const httplib::Request&) -> Result<json> {
+               json out = json::array();
+               for (const std::string& name : compute::TargetNames()) {
+                 out.push_back({{"name", name}});
+               }
+               return json{{"compute_targets", std::move(out)}};
+             }));
+
+  server.Get("/v1/datastores", Json([&](const httplib::Request&) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const std::vector<store::Datastore> datastores,
+                                     store.ListDatastores());
+               json out = json::array();
+               for (const store::Datastore& datastore : datastores) {
+                 out.push_back(store::ToJson(datastore));
+               }
+               return json{{"datastores", std::move(out)}};
+             }));
+
+  // A datastore is a folder on the server's machine (or the cluster's shared filesystem).
+  server.Post("/v1/datastores", Json(
+                                    [&](const httplib::Request& request) -> Result<json> {
+                                      KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                                      KILN_ASSIGN_OR_RETURN(store::Datastore datastore,
+                                                            store::wire::DatastoreFromJson(body));
+                                      if (!std::filesystem::path(datastore.path).is_absolute()) {
+                                        return InvalidArgumentError(fmt::format(
+                                            "--path: '{}' must be absolute on the server",
+                                            datastore.path));
+                                      }
+                                      KILN_RETURN_IF_ERROR(data::RegisterDatastore(
+                                          store, datastore.name, datastore.path));
+                                      KILN_ASSIGN_OR_RETURN(datastore,
+                                                            store.GetDatastore(datastore.name));
+                                      return store::ToJson(datastore);
+                                    },
+                                    201));
+
+  server.Get(R"(/v1/datastores/([^/]+))",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const store::Datastore datastore,
+                                     store.GetDatastore(request.matches[1].str()));
+               return store::ToJson(datastore);
+             }));
+
+  server.Delete(R"(/v1/datastores/([^/]+))",
+                Json([&](const httplib::Request& request) -> Result<json> {
+                  KILN_RETURN_IF_ERROR(store.RemoveDatastore(request.matches[1].str()));
+                  return json::object();
+                }));
+
+  // A client offers a snapshot's manifest; the answer lists the contents the server lacks.
+  // Once none are missing the manifest is stored and its id returned.
+  server.Post("/v1/snapshots", Json([&](const httplib::Request& request) -> Result<json> {
+                KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                if (!body.is_object() || !body.contains("manifest") ||
+                    !body["manifest"].is_string()) {
+                  return InvalidArgumentError(
+                      "the body needs 'manifest': the snapshot manifest's text");
+                }
+                const std::string& text = body["manifest"].get_ref<const std::string&>();
+                const Result<snapshot::Manifest> manifest = snapshot::ParseManifest(text);
+                if (!manifest.ok()) {
+                  return InvalidArgumentError(
+                      fmt::format("manifest: {}", manifest.status().message()));
+                }
+                const std::vector<std::string> missing = state.snapshots.MissingObjects(*manifest);
+                json answer = {{"missing", missing}, {"id", nullptr}};
+                if (missing.empty()) {
+                  KILN_ASSIGN_OR_RETURN(const std::string id, state.snapshots.AddManifest(text));
+                  answer["id"] = id;
+                }
+                return answer;
+              }));
+
+  server.Put(R"(/v1/snapshots/objects/([0-9a-f]{64}))",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_RETURN_IF_ERROR(
+                   state.snapshots.PutObject(request.matches[1].str(), request.body));
+               return json::object();
+             }));
+}
+
+}  // namespace kiln::server

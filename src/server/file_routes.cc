@@ -1,0 +1,177 @@
+// /v1/runs/{id}/logs and /v1/runs/{id}/artifacts: files of the run directory, never a path
+// outside outputs/ or logs/.
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <thread>
+
+#include "client/artifacts.h"
+#include "client/reconcile.h"
+#include "client/run_files.h"
+#include "client/run_log_follower.h"
+#include "common/files.h"
+#include "launch/run_dir.h"
+#include "server/routes.h"
+
+namespace kiln::server {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kMaxLogRead = 4u << 20;
+constexpr auto kFollowPoll = std::chrono::milliseconds(200);
+
+json LineJson(const client::RunLogLine& line) {
+  return {{"rank", line.rank},
+          {"time", line.line.at},
+          {"stream", line.line.stream == launch::Stream::kErr ? "stderr" : "stdout"},
+          {"text", line.line.text},
+          {"display", line.display}};
+}
+
+std::string Event(std::string_view name, const json& data) {
+  return fmt::format("event: {}\ndata: {}\n\n", name, data.dump());
+}
+
+Result<std::optional<int>> RankOf(const httplib::Request& request, const store::Run& run) {
+  if (!request.has_param("rank")) return std::optional<int>();
+  KILN_ASSIGN_OR_RETURN(const std::int64_t rank, QueryInt(request, "rank", 0, 0));
+  if (rank >= client::RunWorldSize(run)) {
+    return InvalidArgumentError(fmt::format("query parameter rank: run {} has ranks 0 to {}",
+                                            run.id, client::RunWorldSize(run) - 1));
+  }
+  return std::optional<int>(static_cast<int>(rank));
+}
+
+// What a follower streams: new lines as "line" events, until the run has ended and its
+// logs are read to the end ("end", with the run's status), or the server stops ("end",
+// status null).
+class LogStream {
+ public:
+  LogStream(ServerState& state, store::Run run, std::optional<int> rank)
+      : state_(state), run_(run), files_(client::LocalRunFiles()), follower_(*files_, run, rank) {}
+
+  bool Next(httplib::DataSink& sink) {
+    while (true) {
+      if (state_.stopping) return End(sink, json(nullptr));
+      // Read the status first: lines written before the run ended are read after it.
+      const Result<store::Run> run = state_.workspace.store().GetRun(run_.id);
+      const bool ended = run.ok() && store::IsTerminal(run->status);
+      const Result<std::vector<client::RunLogLine>> lines = follower_.ReadNew();
+      if (!lines.ok()) return End(sink, json(nullptr));
+      std::string events;
+      for (const client::RunLogLine& line : *lines) events += Event("line", LineJson(line));
+      if (!events.empty() && !sink.write(events.data(), events.size())) return false;
+      if (ended) return End(sink, std::string(store::RunStatusName(run->status)));
+      if (!events.empty()) return true;
+      if (!sink.is_writable()) return false;
+      std::this_thread::sleep_for(kFollowPoll);
+    }
+  }
+
+ private:
+  bool End(httplib::DataSink& sink, const json& status) {
+    const std::string end = Event("end", {{"status", status}});
+    sink.write(end.data(), end.size());
+    sink.done();
+    return true;
+  }
+
+  ServerState& state_;
+  store::Run run_;
+  std::unique_ptr<client::RunFiles> files_;
+  client::RunLogFollower follower_;
+};
+
+}  // namespace
+
+void AddFileRoutes(httplib::Server& server, ServerState& state) {
+  client::Workspace& workspace = state.workspace;
+
+  // Raw bytes of one rank's log from ?offset= (what `kiln logs` reads through).
+  server.Get(R"(/v1/runs/([^/]+)/logs/(\d+))", [&](const httplib::Request& request,
+                                                   httplib::Response& response) {
+    const auto reply = [&]() -> Status {
+      KILN_ASSIGN_OR_RETURN(const store::Run run,
+                            workspace.store().GetRun(request.matches[1].str()));
+      const int rank = std::stoi(request.matches[2].str());
+      if (rank >= client::RunWorldSize(run)) {
+        return NotFoundError(fmt::format("run {} has no rank {}", run.id, rank));
+      }
+      KILN_ASSIGN_OR_RETURN(const std::int64_t offset, QueryInt(request, "offset", 0, 0));
+      KILN_ASSIGN_OR_RETURN(
+          const std::int64_t max_bytes,
+          QueryInt(request, "max_bytes", static_cast<std::int64_t>(kMaxLogRead), 1));
+      KILN_ASSIGN_OR_RETURN(
+          const std::string bytes,
+          client::ReadFileFrom(launch::RunDir(run.run_dir).rank_log(rank),
+                               static_cast<std::uint64_t>(offset),
+                               std::min(static_cast<std::size_t>(max_bytes), kMaxLogRead)));
+      response.set_header("X-Kiln-Next-Offset",
+                          std::to_string(static_cast<std::uint64_t>(offset) + bytes.size()));
+      response.set_content(bytes, "application/octet-stream");
+      return Status::Ok();
+    };
+    if (Status status = reply(); !status.ok()) ReplyError(response, status);
+  });
+
+  // Every rank's lines merged in time order: JSON, or with ?follow=true a stream of
+  // Server-Sent Events until the run ends.
+  server.Get(R"(/v1/runs/([^/]+)/logs)", [&](const httplib::Request& request,
+                                             httplib::Response& response) {
+    const auto reply = [&]() -> Status {
+      KILN_ASSIGN_OR_RETURN(const store::Run run,
+                            client::ReadRun(workspace, request.matches[1].str()));
+      KILN_ASSIGN_OR_RETURN(const std::optional<int> rank, RankOf(request, run));
+      if (request.get_param_value("follow") == "true") {
+        auto stream = std::make_shared<LogStream>(state, run, rank);
+        response.set_header("Cache-Control", "no-cache");
+        response.set_chunked_content_provider(
+            "text/event-stream",
+            [stream](std::size_t, httplib::DataSink& sink) { return stream->Next(sink); });
+        return Status::Ok();
+      }
+      auto files = client::LocalRunFiles();
+      client::RunLogFollower follower(*files, run, rank);
+      KILN_ASSIGN_OR_RETURN(const std::vector<client::RunLogLine> lines, follower.ReadNew());
+      json out = json::array();
+      for (const client::RunLogLine& line : lines) out.push_back(LineJson(line));
+      ReplyJson(response, {{"lines", std::move(out)}});
+      return Status::Ok();
+    };
+    if (Status status = reply(); !status.ok()) ReplyError(response, status);
+  });
+
+  server.Get(R"(/v1/runs/([^/]+)/artifacts)",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const store::Run run,
+                                     workspace.store().GetRun(request.matches[1].str()));
+               KILN_ASSIGN_OR_RETURN(const std::vector<client::Artifact> artifacts,
+                                     client::ListArtifacts(run));
+               json out = json::array();
+               for (const client::Artifact& artifact : artifacts) {
+                 out.push_back({{"name", artifact.name}, {"size", artifact.size}});
+               }
+               return json{{"artifacts", std::move(out)}};
+             }));
+
+  // One artifact file. The name is checked as `kiln download` checks it: under outputs/,
+  // and no link leading out of it.
+  server.Get(R"(/v1/runs/([^/]+)/artifacts/(.+))", [&](const httplib::Request& request,
+                                                       httplib::Response& response) {
+    const auto reply = [&]() -> Status {
+      KILN_ASSIGN_OR_RETURN(const store::Run run,
+                            workspace.store().GetRun(request.matches[1].str()));
+      KILN_ASSIGN_OR_RETURN(const std::filesystem::path file,
+                            client::ArtifactFile(run, request.matches[2].str()));
+      KILN_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(file));
+      response.set_content(std::move(bytes), "application/octet-stream");
+      return Status::Ok();
+    };
+    if (Status status = reply(); !status.ok()) ReplyError(response, status);
+  });
+}
+
+}  // namespace kiln::server

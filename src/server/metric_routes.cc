@@ -1,0 +1,67 @@
+// /v1/runs/{id}/metrics and spool offsets: launchers' batches in, queries out.
+
+#include <fmt/format.h>
+
+#include "server/routes.h"
+#include "store/downsample.h"
+#include "store/record_json.h"
+#include "store/wire.h"
+
+namespace kiln::server {
+
+using nlohmann::json;
+
+void AddMetricRoutes(httplib::Server& server, ServerState& state) {
+  store::Store& store = state.workspace.store();
+
+  // A launcher's batch: stored with its new spool offset in one transaction, or, when the
+  // offset shows it was stored before, refused (409) with nothing written.
+  server.Post(R"(/v1/runs/([^/]+)/metrics)",
+              Json([&](const httplib::Request& request) -> Result<json> {
+                KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                KILN_ASSIGN_OR_RETURN(const store::MetricBatch batch,
+                                      store::wire::MetricBatchFromJson(body));
+                KILN_RETURN_IF_ERROR(store.AppendMetrics(request.matches[1].str(), batch));
+                return json{{"offset", batch.offset_after}};
+              }));
+
+  server.Get(R"(/v1/runs/([^/]+)/spool-offsets/(\d+))",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               const int rank = std::stoi(request.matches[2].str());
+               KILN_ASSIGN_OR_RETURN(const std::uint64_t offset,
+                                     store.GetSpoolOffset(request.matches[1].str(), rank));
+               return json{{"offset", offset}};
+             }));
+
+  server.Get(R"(/v1/runs/([^/]+)/metrics)",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const std::vector<store::MetricSummary> metrics,
+                                     store.ListMetrics(request.matches[1].str()));
+               json out = json::array();
+               for (const store::MetricSummary& metric : metrics) out.push_back(store::ToJson(metric));
+               return json{{"metrics", std::move(out)}};
+             }));
+
+  // One metric of one rank (?rank=, default 0), downsampled with ?max_points=.
+  server.Get(R"(/v1/runs/([^/]+)/metrics/(.+))",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const std::int64_t rank, QueryInt(request, "rank", 0, 0));
+               KILN_ASSIGN_OR_RETURN(
+                   const std::int64_t max_points,
+                   QueryInt(request, "max_points", 0,
+                            static_cast<std::int64_t>(store::kMinDownsamplePoints)));
+               KILN_ASSIGN_OR_RETURN(store::MetricSeries series,
+                                     store.ReadMetric(request.matches[1].str(),
+                                                      request.matches[2].str(),
+                                                      static_cast<int>(rank)));
+               const std::size_t total = series.points.size() + series.values.size();
+               if (max_points > 0) {
+                 series = store::Downsample(series, static_cast<std::size_t>(max_points));
+               }
+               json out = store::ToJson(series);
+               out["total_count"] = total;
+               return out;
+             }));
+}
+
+}  // namespace kiln::server

@@ -1,0 +1,45 @@
+#pragma once
+
+// The server's routes, by resource, and what they share. Internal to server/.
+
+#include <httplib.h>
+
+#include <atomic>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "client/workspace.h"
+#include "common/result.h"
+#include "snapshot/snapshot_store.h"
+
+namespace kiln::server {
+
+struct ServerState {
+  client::Workspace& workspace;
+  snapshot::SnapshotStore snapshots;
+  std::atomic<bool>& stopping;
+};
+
+// The HTTP status for a Status code.
+int HttpStatusFor(StatusCode code);
+// Writes {"error": {"code": "NOT_FOUND", "message": "..."}} with the matching status.
+void ReplyError(httplib::Response& response, const Status& status);
+void ReplyJson(httplib::Response& response, const nlohmann::json& body, int status = 200);
+
+// A handler whose result is the JSON reply (or an error reply).
+using JsonHandler = std::function<Result<nlohmann::json>(const httplib::Request&)>;
+httplib::Server::Handler Json(JsonHandler handler, int ok_status = 200);
+
+// The request body as JSON; InvalidArgument saying where it breaks.
+Result<nlohmann::json> BodyJson(const httplib::Request& request);
+// A query parameter as an integer, `fallback` when absent; InvalidArgument naming it.
+Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string& name,
+                              std::int64_t fallback, std::int64_t min_value);
+
+void AddRunRoutes(httplib::Server& server, ServerState& state);
+void AddMetricRoutes(httplib::Server& server, ServerState& state);
+void AddFileRoutes(httplib::Server& server, ServerState& state);  // logs, artifacts
+void AddCatalogRoutes(httplib::Server& server, ServerState& state);  // the rest
+
+}  // namespace kiln::server

@@ -1,0 +1,142 @@
+// /v1/runs: submit, list, show, status history, transitions (cancel, launchers' reports).
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "client/reconcile.h"
+#include "client/submit.h"
+#include "server/routes.h"
+#include "spec/spec_json.h"
+#include "store/record_json.h"
+#include "store/wire.h"
+
+namespace kiln::server {
+
+using nlohmann::json;
+
+namespace {
+
+// The job a client sent (client/remote_submit.h): its spec and where each field came from.
+Result<spec::LoadedJob> ReceivedJob(const json& body) {
+  if (!body.is_object() || !body.contains("spec") || !body["spec"].is_object()) {
+    return InvalidArgumentError("the body needs 'spec': the job spec's JSON form");
+  }
+  Result<spec::JobSpec> spec = spec::SpecFromJson(body["spec"]);
+  if (!spec.ok()) return InvalidArgumentError(fmt::format("spec: {}", spec.status().message()));
+  std::string file = "job";
+  std::set<std::string> fields;
+  std::set<std::string> params;
+  if (body.contains("source")) {
+    const json& source = body["source"];
+    try {
+      file = source.value("file", file);
+      fields = source.value("flag_fields", std::set<std::string>{});
+      params = source.value("flag_params", std::set<std::string>{});
+    } catch (const json::exception&) {
+      return InvalidArgumentError(
+          "source: expected {\"file\": string, \"flag_fields\": [...], \"flag_params\": [...]}");
+    }
+  }
+  return spec::LoadedJob{std::move(spec).value(), spec::SpecSource(file, fields, params), {}};
+}
+
+// The snapshot a submit names, which the client sent before (POST /v1/snapshots).
+Result<snapshot::SnapshotInfo> ReceivedSnapshot(const ServerState& state,
+                                                const spec::LoadedJob& job,
+                                                const std::string& id) {
+  const Result<snapshot::Manifest> manifest = state.snapshots.ReadManifest(id);
+  if (!manifest.ok()) {
+    if (manifest.status().code() != StatusCode::kNotFound) return manifest.status();
+    return InvalidArgumentError(fmt::format(
+        "snapshot {} is not on this server; send it first (POST /v1/snapshots)", id));
+  }
+  const bool has_entry = std::any_of(
+      manifest->entries.begin(), manifest->entries.end(),
+      [&](const snapshot::ManifestEntry& entry) { return entry.path == job.spec.entry_script; });
+  if (!has_entry) {
+    return InvalidArgumentError(fmt::format("{}: '{}' is not in snapshot {}",
+                                            job.source.Where("entry_script"),
+                                            job.spec.entry_script, id));
+  }
+  snapshot::SnapshotInfo info;
+  info.id = id;
+  info.file_count = manifest->file_count();
+  info.total_bytes = manifest->total_bytes();
+  return info;
+}
+
+Result<store::RunFilter> FilterOf(const httplib::Request& request) {
+  store::RunFilter filter;
+  if (request.has_param("experiment")) filter.experiment = request.get_param_value("experiment");
+  if (request.has_param("status")) {
+    const std::string text = request.get_param_value("status");
+    filter.status = store::ParseRunStatus(text);
+    if (!filter.status) {
+      return InvalidArgumentError(fmt::format("query parameter status: '{}' is not a run status",
+                                              text));
+    }
+  }
+  filter.only_active = request.get_param_value("active") == "true";
+  KILN_ASSIGN_OR_RETURN(const std::int64_t limit, QueryInt(request, "limit", 0, 0));
+  filter.limit = static_cast<int>(limit);
+  return filter;
+}
+
+}  // namespace
+
+void AddRunRoutes(httplib::Server& server, ServerState& state) {
+  client::Workspace& workspace = state.workspace;
+
+  server.Post("/v1/runs", Json(
+                              [&](const httplib::Request& request) -> Result<json> {
+                                KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                                KILN_ASSIGN_OR_RETURN(const spec::LoadedJob job, ReceivedJob(body));
+                                const std::string id = body.value("snapshot_id", "");
+                                const std::string host = body.value("host", "");
+                                KILN_ASSIGN_OR_RETURN(
+                                    const client::SubmitResult submitted,
+                                    client::SubmitWith(
+                                        workspace, job,
+                                        [&] { return ReceivedSnapshot(state, job, id); }, host));
+                                return store::ToJson(submitted.run);
+                              },
+                              201));
+
+  server.Get("/v1/runs", Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const store::RunFilter filter, FilterOf(request));
+               KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs,
+                                     client::ReadRuns(workspace, filter));
+               json out = json::array();
+               for (const store::Run& run : runs) out.push_back(store::ToJson(run));
+               return json{{"runs", std::move(out)}};
+             }));
+
+  server.Get(R"(/v1/runs/([^/]+))", Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const store::Run run,
+                                     client::ReadRun(workspace, request.matches[1].str()));
+               return store::ToJson(run);
+             }));
+
+  server.Get(R"(/v1/runs/([^/]+)/history)",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const std::vector<store::StatusChange> history,
+                                     workspace.store().GetStatusHistory(request.matches[1].str()));
+               json out = json::array();
+               for (const store::StatusChange& change : history) out.push_back(store::ToJson(change));
+               return json{{"history", std::move(out)}};
+             }));
+
+  server.Post(R"(/v1/runs/([^/]+)/transitions)",
+              Json([&](const httplib::Request& request) -> Result<json> {
+                KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                KILN_ASSIGN_OR_RETURN(const store::Transition transition,
+                                      store::wire::TransitionFromJson(body));
+                KILN_ASSIGN_OR_RETURN(
+                    const store::Run run,
+                    workspace.store().TransitionRun(request.matches[1].str(), transition));
+                return store::ToJson(run);
+              }));
+}
+
+}  // namespace kiln::server

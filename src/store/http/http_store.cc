@@ -1,0 +1,130 @@
+#include "store/http/http_store.h"
+
+#include <fmt/format.h>
+
+#include "common/strings.h"
+#include "store/record_json.h"
+#include "store/wire.h"
+
+namespace kiln::store::http {
+
+using nlohmann::json;
+
+namespace {
+
+std::string RunPath(std::string_view id, std::string_view rest = "") {
+  return fmt::format("/v1/runs/{}{}", UrlEncode(id), rest);
+}
+
+// `field` of a response object, or a DataLoss error naming the endpoint.
+Result<json> Field(const json& response, std::string_view field, std::string_view path) {
+  if (!response.is_object() || !response.contains(field)) {
+    return DataLossError(fmt::format("the server's answer to {} has no '{}'", path, field));
+  }
+  return response[std::string(field)];
+}
+
+Status TokensRefused() {
+  return PermissionDeniedError(
+      "API tokens are managed on the server's store: run 'kiln server token ...' there");
+}
+
+}  // namespace
+
+Result<Run> HttpStore::CreateRun(const Run&) {
+  return UnimplementedError("a Kiln server creates runs from submitted jobs: use kiln submit");
+}
+
+Result<Run> HttpStore::GetRun(std::string_view id) {
+  KILN_ASSIGN_OR_RETURN(const json run, api_->Get(RunPath(id)));
+  return wire::RunFromJson(run);
+}
+
+Result<std::vector<Run>> HttpStore::ListRuns(const RunFilter& filter) {
+  std::vector<std::string> query;
+  if (filter.experiment) query.push_back("experiment=" + UrlEncode(*filter.experiment));
+  if (filter.status) query.push_back(fmt::format("status={}", RunStatusName(*filter.status)));
+  if (filter.only_active) query.push_back("active=true");
+  if (filter.limit > 0) query.push_back(fmt::format("limit={}", filter.limit));
+  const std::string path =
+      query.empty() ? "/v1/runs" : fmt::format("/v1/runs?{}", JoinStrings(query, "&"));
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));
+  KILN_ASSIGN_OR_RETURN(const json runs, Field(response, "runs", path));
+  return wire::ListFromJson<Run>(runs, wire::RunFromJson);
+}
+
+Result<std::vector<StatusChange>> HttpStore::GetStatusHistory(std::string_view run_id) {
+  const std::string path = RunPath(run_id, "/history");
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));
+  KILN_ASSIGN_OR_RETURN(const json history, Field(response, "history", path));
+  return wire::ListFromJson<StatusChange>(history, wire::StatusChangeFromJson);
+}
+
+Result<Run> HttpStore::TransitionRun(std::string_view id, const Transition& transition) {
+  KILN_ASSIGN_OR_RETURN(const json run,
+                        api_->Post(RunPath(id, "/transitions"), wire::TransitionToJson(transition)));
+  return wire::RunFromJson(run);
+}
+
+Status HttpStore::AppendMetrics(std::string_view run_id, const MetricBatch& batch) {
+  return api_->Post(RunPath(run_id, "/metrics"), wire::MetricBatchToJson(batch)).status();
+}
+
+Result<std::uint64_t> HttpStore::GetSpoolOffset(std::string_view run_id, int rank) {
+  const std::string path = RunPath(run_id, fmt::format("/spool-offsets/{}", rank));
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));
+  KILN_ASSIGN_OR_RETURN(const json offset, Field(response, "offset", path));
+  if (!offset.is_number_unsigned()) {
+    return DataLossError(fmt::format("the server's offset from {} is not a number", path));
+  }
+  return offset.get<std::uint64_t>();
+}
+
+Result<std::vector<MetricSummary>> HttpStore::ListMetrics(std::string_view run_id) {
+  const std::string path = RunPath(run_id, "/metrics");
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));
+  KILN_ASSIGN_OR_RETURN(const json metrics, Field(response, "metrics", path));
+  return wire::ListFromJson<MetricSummary>(metrics, wire::MetricSummaryFromJson);
+}
+
+Result<MetricSeries> HttpStore::ReadMetric(std::string_view run_id, std::string_view name,
+                                           int rank) {
+  KILN_ASSIGN_OR_RETURN(
+      const json series,
+      api_->Get(RunPath(run_id, fmt::format("/metrics/{}?rank={}", UrlEncode(name), rank))));
+  return wire::MetricSeriesFromJson(series);
+}
+
+Result<std::vector<Experiment>> HttpStore::ListExperiments() {
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get("/v1/experiments"));
+  KILN_ASSIGN_OR_RETURN(const json experiments,
+                        Field(response, "experiments", "/v1/experiments"));
+  return wire::ListFromJson<Experiment>(experiments, wire::ExperimentFromJson);
+}
+
+Status HttpStore::RegisterDatastore(const Datastore& datastore) {
+  return api_->Post("/v1/datastores", ToJson(datastore)).status();
+}
+
+Result<Datastore> HttpStore::GetDatastore(std::string_view name) {
+  KILN_ASSIGN_OR_RETURN(const json datastore,
+                        api_->Get(fmt::format("/v1/datastores/{}", UrlEncode(name))));
+  return wire::DatastoreFromJson(datastore);
+}
+
+Result<std::vector<Datastore>> HttpStore::ListDatastores() {
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get("/v1/datastores"));
+  KILN_ASSIGN_OR_RETURN(const json datastores, Field(response, "datastores", "/v1/datastores"));
+  return wire::ListFromJson<Datastore>(datastores, wire::DatastoreFromJson);
+}
+
+Status HttpStore::RemoveDatastore(std::string_view name) {
+  return api_->Delete(fmt::format("/v1/datastores/{}", UrlEncode(name))).status();
+}
+
+Status HttpStore::CreateApiToken(const ApiToken&) { return TokensRefused(); }
+Result<ApiToken> HttpStore::GetApiToken(std::string_view) { return TokensRefused(); }
+Result<std::vector<ApiToken>> HttpStore::ListApiTokens(bool) { return TokensRefused(); }
+Status HttpStore::RevokeApiToken(std::string_view) { return TokensRefused(); }
+
+}  // namespace kiln::store::http

@@ -1,0 +1,56 @@
+#pragma once
+
+// The JSON a Kiln server and its clients exchange (docs/openapi.yaml). Records have the
+// forms of store/record_json.h, which `kiln ... --json` prints too; this adds reading them
+// back and the request bodies (transitions, metric batches). Readers check every field and
+// name the one that is wrong: "run.status: 'Runing' is not a status".
+//
+// Numbers that JSON cannot hold (NaN, infinities) travel as the strings "NaN", "Infinity"
+// and "-Infinity".
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "common/result.h"
+#include "store/records.h"
+
+namespace kiln::store::wire {
+
+Result<Run> RunFromJson(const nlohmann::json& json);
+Result<StatusChange> StatusChangeFromJson(const nlohmann::json& json);
+Result<Experiment> ExperimentFromJson(const nlohmann::json& json);
+Result<Datastore> DatastoreFromJson(const nlohmann::json& json);
+Result<MetricSummary> MetricSummaryFromJson(const nlohmann::json& json);
+Result<MetricSeries> MetricSeriesFromJson(const nlohmann::json& json);
+
+nlohmann::json TransitionToJson(const Transition& transition);
+Result<Transition> TransitionFromJson(const nlohmann::json& json);
+
+// {"rank", "offset_before", "offset_after", "series": [MetricSeries...], "tags": [[k, v]...]}
+nlohmann::json MetricBatchToJson(const MetricBatch& batch);
+Result<MetricBatch> MetricBatchFromJson(const nlohmann::json& json);
+
+nlohmann::json NumberToJson(double value);
+// InvalidArgument for anything but a number or one of the three strings.
+Result<double> NumberFromJson(const nlohmann::json& value);
+
+// Reads `json[key]` as a list of records with `read`, naming each by its index.
+template <typename T, typename Reader>
+Result<std::vector<T>> ListFromJson(const nlohmann::json& json, Reader read) {
+  if (!json.is_array()) return InvalidArgumentError("expected a JSON array");
+  std::vector<T> out;
+  out.reserve(json.size());
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    Result<T> item = read(json[i]);
+    if (!item.ok()) return item.status().WithPrefix(fmt::format("[{}]", i));
+    out.push_back(std::move(item).value());
+  }
+  return out;
+}
+
+// Parses a request or response body; InvalidArgument naming where the JSON breaks.
+Result<nlohmann::json> ParseBody(std::string_view body);
+
+}  // namespace kiln::store::wire
