@@ -4,8 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
-#include "common/files.h"
-#include "data/resolver.h"
+#include "client/datastores.h"
 #include "store/record_json.h"
 
 namespace kiln::cli {
@@ -18,17 +17,7 @@ struct RegisterFlags {
 
 Status RunRegister(const RegisterFlags& flags, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
-  if (workspace->server() != nullptr) {
-    // The folder is the server's to check: it is on the server's machine.
-    store::Datastore datastore;
-    datastore.name = flags.name;
-    datastore.path = std::filesystem::path(flags.path).is_absolute()
-                         ? flags.path
-                         : AbsolutePath(flags.path).string();
-    KILN_RETURN_IF_ERROR(workspace->store().RegisterDatastore(datastore));
-  } else {
-    KILN_RETURN_IF_ERROR(data::RegisterDatastore(workspace->store(), flags.name, flags.path));
-  }
+  KILN_RETURN_IF_ERROR(client::RegisterDatastore(*workspace, flags.name, flags.path));
   KILN_ASSIGN_OR_RETURN(const store::Datastore datastore,
                         workspace->store().GetDatastore(flags.name));
   std::cout << datastore.name << " " << datastore.path << "\n";

@@ -477,6 +477,41 @@ TEST_F(KilnServerTest, ServesHttpsWithTheGivenCertificate) {
   EXPECT_NE(half.err.find("--tls-key"), std::string::npos) << half.err;
 }
 
+// The SDK's estimator calls, pointed at the server by KILN_SERVER.
+TEST_F(KilnServerTest, ThePythonSdkWorksThroughTheServer) {
+  StartServer();
+  const fs::path project = MetricsProject(200, 0);
+  fs::create_directories(root() / "data");
+  const fs::path script = root() / "submit.py";
+  ASSERT_TRUE(WriteFileAtomically(script, fmt::format(R"(import sys
+from kiln import Datastore, Experiment, Workspace
+from kiln.train.dnn import PyTorch
+ws = Workspace()
+ds = Datastore.register(ws, "d", "{}")
+est = PyTorch(source_directory="{}", entry_script="train.py", script_params={{"--data": ds}},
+              compute_target="local")
+run = Experiment(ws, "sdk").submit(est)
+run.wait_for_completion(show_output=False)
+print(run.get_status(), len(run.get_metrics()["loss"]), sorted(ws.experiments))
+)",
+                                                       (root() / "data").string(),
+                                                       project.string()))
+                  .ok());
+  SpawnOptions python;
+  python.argv = {"/usr/bin/python3", script.string()};
+  std::vector<std::string> environment = CurrentEnvironment();
+  environment.push_back("PYTHONPATH=" + fs::path(KILN_BINARY).parent_path().string() + "/python");
+  environment.push_back("KILN_HOME=" + home().string());
+  environment.push_back("KILN_SERVER=" + url());
+  environment.push_back("KILN_TOKEN=" + token());
+  python.env = environment;
+  const Result<CapturedRun> ran = RunAndCapture(python, std::chrono::seconds(120));
+  ASSERT_TRUE(ran.ok());
+  EXPECT_EQ(ran->exit.code, 0) << ran->err;
+  EXPECT_EQ(ran->out, "Completed 200 ['sdk']\n") << ran->err;
+  EXPECT_EQ(BodyOf(Http().Get("/v1/runs?experiment=sdk"))["runs"].size(), 1u);
+}
+
 TEST_F(KilnServerTest, PostgresqlIsTheTeamStore) {
   auto postgres = store::postgres::PostgresTestServer::Start();
   ASSERT_TRUE(postgres.ok()) << postgres.status().ToString();

@@ -12,12 +12,12 @@
 #include "bindings/python/status_exception.h"
 #include "client/artifacts.h"
 #include "client/cancel.h"
+#include "client/datastores.h"
 #include "client/reconcile.h"
 #include "client/run_id.h"
 #include "client/run_watch.h"
 #include "client/submit.h"
 #include "client/workspace.h"
-#include "data/resolver.h"
 #include "spec/spec_loader.h"
 #include "store/record_json.h"
 
@@ -49,9 +49,12 @@ fs::path KilnProgram() {
 
 class PyWorkspace {
  public:
-  explicit PyWorkspace(std::optional<std::string> home) {
+  PyWorkspace(std::optional<std::string> home, std::optional<std::string> server,
+              std::optional<std::string> token) {
     client::WorkspaceOptions options;
     if (home) options.home = *home;
+    options.server_url = std::move(server);  // KILN_SERVER when None
+    if (token) options.token = *token;
     options.kiln_program = KilnProgram();
     workspace_ = ValueOrThrow(client::Workspace::Open(options));
   }
@@ -137,7 +140,7 @@ class PyWorkspace {
   std::vector<std::pair<std::string, std::uint64_t>> Artifacts(const std::string& id) {
     const store::Run run = ValueOrThrow(workspace_->store().GetRun(id));
     std::vector<std::pair<std::string, std::uint64_t>> out;
-    for (const client::Artifact& artifact : ValueOrThrow(client::ListArtifacts(run))) {
+    for (const client::Artifact& artifact : ValueOrThrow(workspace_->files().ListArtifacts(run))) {
       out.emplace_back(artifact.name, artifact.size);
     }
     return out;
@@ -145,11 +148,11 @@ class PyWorkspace {
 
   void Download(const std::string& id, const std::string& name, const std::string& destination) {
     const store::Run run = ValueOrThrow(workspace_->store().GetRun(id));
-    ThrowIfError(client::DownloadArtifact(run, name, destination));
+    ThrowIfError(workspace_->files().DownloadArtifact(run, name, destination));
   }
 
   void RegisterDatastore(const std::string& name, const std::string& path) {
-    ThrowIfError(data::RegisterDatastore(workspace_->store(), name, path));
+    ThrowIfError(client::RegisterDatastore(*workspace_, name, path));
   }
 
   py::object GetDatastore(const std::string& name) {
@@ -182,7 +185,10 @@ class PyWorkspace {
 
 void BindWorkspace(py::module_& module) {
   py::class_<PyWorkspace>(module, "Workspace")
-      .def(py::init<std::optional<std::string>>(), py::arg("home") = py::none())
+      .def(py::init<std::optional<std::string>, std::optional<std::string>,
+                    std::optional<std::string>>(),
+           py::arg("home") = py::none(), py::arg("server") = py::none(),
+           py::arg("token") = py::none())
       .def_property_readonly("home", &PyWorkspace::home)
       .def("submit", &PyWorkspace::Submit, py::arg("job"), py::arg("label"), py::arg("base_dir"))
       .def("resolve", &PyWorkspace::Resolve)

@@ -8,10 +8,11 @@ from kiln import _core
 
 class Workspace:
     """One Kiln installation: the embedded store and run folders under `home` ($KILN_HOME,
-    default ~/.kiln)."""
+    default ~/.kiln), or a Kiln server: `server` ($KILN_SERVER) with the API token `token`
+    ($KILN_TOKEN). Every call below works the same on both."""
 
-    def __init__(self, home=None):
-        self._core = _core.Workspace(home)
+    def __init__(self, home=None, server=None, token=None):
+        self._core = _core.Workspace(home, server, token)
 
     @classmethod
     def from_config(cls, path=None, **kwargs):
