@@ -4,6 +4,9 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <charconv>
 #include <regex>
 
@@ -133,6 +136,17 @@ class ApiServer::Impl {
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http_->set_payload_max_length(options.max_body_bytes);
     http_->set_keep_alive_max_count(1000);
+    http_->set_keep_alive_timeout(30);
+    // Replies go out in one piece: without this, Nagle's algorithm and the peer's delayed
+    // ACK hold every keep-alive response back by ~40 ms.
+    http_->set_tcp_nodelay(true);
+    // httplib listens with a backlog of 5, so a burst of clients (64 launchers reconnecting
+    // after a restart) would wait out SYN retransmits; the socket is kept to listen again
+    // with a deeper queue once bound.
+    http_->set_socket_options([this](int socket) {
+      httplib::default_socket_options(socket);
+      listen_socket_ = socket;
+    });
 
     if (options.port == 0) {
       port_ = http_->bind_to_any_port(options.host);
@@ -142,6 +156,9 @@ class ApiServer::Impl {
     if (port_ <= 0) {
       return UnavailableError(fmt::format("cannot listen on {}:{} (is it taken?)", options.host,
                                           options.port));
+    }
+    if (listen_socket_ >= 0 && ::listen(listen_socket_, SOMAXCONN) != 0) {
+      return ErrnoError("listen", errno);
     }
     const std::string reach = options.host == "0.0.0.0" ? "127.0.0.1" : options.host;
     url_ = fmt::format("{}://{}:{}", tls ? "https" : "http", reach, port_);
@@ -244,6 +261,7 @@ class ApiServer::Impl {
   std::unique_ptr<ServerState> state_;
   std::atomic<bool> stopping_{false};
   int port_ = -1;
+  int listen_socket_ = -1;
   std::string url_;
 };
 

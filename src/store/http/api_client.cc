@@ -59,6 +59,7 @@ class ApiClient::Impl {
  public:
   Impl(const ApiClientOptions& options) : client_(options.url), url_(options.url) {
     client_.set_keep_alive(true);
+    client_.set_tcp_nodelay(true);
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options.timeout);
     client_.set_connection_timeout(seconds);
     client_.set_read_timeout(seconds);
