@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -280,6 +281,41 @@ TEST_F(KilnServerTest, LogsFollowAsServerSentEventsUntilTheRunEnds) {
   EXPECT_EQ(Http().Get("/v1/runs/" + run + "/logs?rank=3")->status, 400);
 }
 
+// SIGTERM ends a followed log (its last event says the server stopped) and the server exits
+// cleanly; the run goes on, and the server started again sees it to its end.
+TEST_F(KilnServerTest, StoppingEndsStreamsButNotRuns) {
+  StartServer();
+  const fs::path project = Project(
+      "job", {{"train.py",
+               "import time\nfor i in range(20):\n    print('line', i, flush=True)\n"
+               "    time.sleep(0.2)\n"}});
+  const std::string run = ClientSubmitOk(
+      {"--source-directory", project.string(), "--entry-script", "train.py"});
+  std::string stream;
+  std::atomic<bool> got_line{false};
+  httplib::Client follower = Http();
+  std::thread follow([&] {
+    follower.Get("/v1/runs/" + run + "/logs?follow=true", [&](const char* data, std::size_t n) {
+      stream.append(data, n);
+      if (stream.find("event: line") != std::string::npos) got_line = true;
+      return true;
+    });
+  });
+  for (int i = 0; i < 200 && !got_line; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(got_line);
+  StopServer();  // asserts a clean exit
+  follow.join();
+  EXPECT_NE(stream.find("event: end\ndata: {\"status\":null}"), std::string::npos) << stream;
+  EXPECT_GT(RunProcessCount(run), 0u);
+
+  StartServer();
+  const CapturedRun logs = Client({"logs", run, "-f"});
+  EXPECT_EQ(std::count(logs.out.begin(), logs.out.end(), '\n'), 20) << logs.out << logs.err;
+  EXPECT_EQ(BodyOf(Http().Get("/v1/runs/" + run))["status"], "Completed");
+}
+
 TEST_F(KilnServerTest, MalformedAndOversizedRequestsAreRefusedWithAReason) {
   StartServer({"--max-body-mb", "1"});
   const auto post = [&](const std::string& path, const std::string& body) {
@@ -392,6 +428,45 @@ TEST_F(KilnServerTest, EveryEndpointAnswersAsDocumented) {
                                   "application/json");
   EXPECT_EQ(cancel->status, 409);
   EXPECT_NE(cancel->body.find("Completed"), std::string::npos) << cancel->body;
+}
+
+// Every operation docs/openapi.yaml lists is served (none falls through to "no endpoint").
+TEST_F(KilnServerTest, EveryDocumentedOperationIsServed) {
+  StartServer();
+  const std::string run = SubmitAndWait(MetricsProject(10, 0));
+  std::ifstream spec(std::string(KILN_SOURCE_DIR) + "/docs/openapi.yaml");
+  std::string line;
+  std::string path;
+  int operations = 0;
+  while (std::getline(spec, line)) {
+    if (line.starts_with("  /v1/") && line.ends_with(":")) {
+      path = line.substr(2, line.size() - 3);
+      for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+               {"{id}", run}, {"{name}", "loss"}, {"{rank}", "0"},
+               {"{path}", "outputs/model.txt"}, {"{sha256}", std::string(64, 'c')}}) {
+        if (const std::size_t at = path.find(from); at != std::string::npos) {
+          path.replace(at, from.size(), to);
+        }
+      }
+      continue;
+    }
+    const std::string method = line.substr(0, line.find(':'));
+    if (path.empty() || (method != "    get" && method != "    post" && method != "    put" &&
+                         method != "    delete")) {
+      continue;
+    }
+    httplib::Client client = Http();
+    const httplib::Result result =
+        method == "    get"    ? client.Get(path)
+        : method == "    post" ? client.Post(path, "{}", "application/json")
+        : method == "    put"  ? client.Put(path, "x", "application/octet-stream")
+                               : client.Delete(path);
+    ASSERT_TRUE(result) << method << " " << path;
+    EXPECT_EQ(result->body.find("no endpoint"), std::string::npos) << method << " " << path;
+    EXPECT_LT(result->status, 500) << method << " " << path << " " << result->body;
+    ++operations;
+  }
+  EXPECT_EQ(operations, 22);
 }
 
 // The server stops and starts again while a run logs metrics: its launcher keeps spooling
