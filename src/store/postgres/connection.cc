@@ -66,10 +66,16 @@ class PgStatement : public sql::StatementDriver {
         values[i] = values_[i] ? values_[i]->data() : nullptr;
         lengths[i] = values_[i] ? static_cast<int>(values_[i]->size()) : 0;
       }
-      result_.reset(PQexecParams(connection_.get(), sql_.c_str(), static_cast<int>(values.size()),
-                                 types_.data(), values.data(), lengths.data(), formats_.data(),
-                                 /*resultFormat=*/0));
-      const ExecStatusType status = PQresultStatus(result_.get());
+      const auto send = [&] {
+        result_.reset(PQexecParams(connection_.get(), sql_.c_str(),
+                                   static_cast<int>(values.size()), types_.data(), values.data(),
+                                   lengths.data(), formats_.data(), /*resultFormat=*/0));
+        return PQresultStatus(result_.get());
+      };
+      ExecStatusType status = send();
+      if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && connection_.Reconnected()) {
+        status = send();
+      }
       if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
         Status error =
             PostgresError(result_.get(), connection_.get(), fmt::format("run '{}'", sql_));
@@ -199,13 +205,28 @@ Result<sql::Statement> Connection::Prepare(std::string_view sql) {
 }
 
 Status Connection::Execute(std::string_view sql) {
-  ResultHandle result(PQexec(conn_.get(), std::string(sql).c_str()));
-  const ExecStatusType status = PQresultStatus(result.get());
+  const std::string text(sql);
+  const bool begins = text.starts_with("BEGIN");
+  const bool ends = text == "COMMIT" || text == "ROLLBACK";
+  ResultHandle result(PQexec(conn_.get(), text.c_str()));
+  ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && !ends && Reconnected()) {
+    result.reset(PQexec(conn_.get(), text.c_str()));
+    status = PQresultStatus(result.get());
+  }
+  if (ends) in_transaction_ = false;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     return PostgresError(result.get(), conn_.get(), fmt::format("execute '{}'", sql));
   }
+  if (begins) in_transaction_ = true;
   NoteChanges(result.get());
   return Status::Ok();
+}
+
+bool Connection::Reconnected() {
+  if (PQstatus(conn_.get()) == CONNECTION_OK || in_transaction_) return false;
+  PQreset(conn_.get());
+  return PQstatus(conn_.get()) == CONNECTION_OK;
 }
 
 void Connection::NoteChanges(PGresult* result) {

@@ -42,12 +42,17 @@ class Connection : public sql::Connection {
   PGconn* get() const { return conn_.get(); }
   // Called by statements with each command's result.
   void NoteChanges(PGresult* result);
+  // After a command failed: when the connection is broken (the server restarted) and no
+  // transaction was open on it, connects again and returns true, so the command can be sent
+  // once more. Inside a transaction the failure stands (its writes are gone).
+  bool Reconnected();
 
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
 
   std::unique_ptr<PGconn, ConnectionDeleter> conn_;
   std::int64_t changes_ = 0;
+  bool in_transaction_ = false;  // BEGIN sent, COMMIT or ROLLBACK not yet
 };
 
 // The SQL with `?` and `?N` parameters written as `$N`; quoted text is left alone.

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "store/postgres/postgres_store.h"
+#include "store/postgres/test_server.h"
+
 namespace kiln::store::postgres {
 namespace {
 
@@ -20,6 +23,33 @@ TEST(PostgresConnectionTest, UnreachableServerIsUnavailable) {
   EXPECT_NE(connection.status().message().find("cannot connect to the PostgreSQL store"),
             std::string::npos)
       << connection.status().message();
+}
+
+// The PostgreSQL server restarts under an open store: the next call connects again.
+TEST(PostgresConnectionTest, StoreReconnectsAfterTheServerRestarts) {
+  auto server = PostgresTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const Result<std::string> url = (*server)->CreateDatabase();
+  ASSERT_TRUE(url.ok());
+  auto store = PostgresStore::Open(*url);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  store::Run run;
+  run.id = "r1";
+  run.experiment = "e";
+  run.spec_json = "{}";
+  ASSERT_TRUE((*store)->CreateRun(run).ok());
+
+  ASSERT_TRUE((*server)->Restart().ok());
+  const Result<store::Run> read = (*store)->GetRun("r1");
+  ASSERT_TRUE(read.ok()) << "status: " << read.status().ToString();
+  EXPECT_EQ(read->status, RunStatus::kQueued);
+
+  ASSERT_TRUE((*server)->Restart().ok());
+  Transition preparing;
+  preparing.to = RunStatus::kPreparing;
+  const Result<store::Run> moved = (*store)->TransitionRun("r1", preparing);
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ((*store)->GetStatusHistory("r1")->size(), 2u);
 }
 
 }  // namespace

@@ -84,22 +84,28 @@ Result<std::unique_ptr<PostgresTestServer>> PostgresTestServer::Start() {
           .status());
   KILN_RETURN_IF_ERROR(server->StartWatchdog());
   KILN_ASSIGN_OR_RETURN(server->port_, PickFreePort());
-  const std::string options = fmt::format(
-      "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off "
-      "-c synchronous_commit=off -c full_page_writes=off",
-      server->port_, server->scratch_.path().string());
-  const Result<std::string> started =
-      server->RunTool("pg_ctl", {"-D", server->data_.string(), "-l",
-                                 (server->scratch_.path() / "server.log").string(), "-w", "-t",
-                                 "60", "-o", options, "start"});
-  if (!started.ok()) {
-    const Result<std::string> log = ReadFileToString(server->scratch_.path() / "server.log");
-    return started.status().WithPrefix(
-        fmt::format("PostgreSQL did not start; its log:\n{}", log.ok() ? *log : ""));
-  }
+  KILN_RETURN_IF_ERROR(server->Run("start"));
   server->started_ = true;
   return server;
 }
+
+Status PostgresTestServer::Run(const std::string& action) {
+  const std::string options = fmt::format(
+      "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off "
+      "-c synchronous_commit=off -c full_page_writes=off",
+      port_, scratch_.path().string());
+  const Result<std::string> done =
+      RunTool("pg_ctl", {"-D", data_.string(), "-l", (scratch_.path() / "server.log").string(),
+                         "-w", "-t", "60", "-m", "fast", "-o", options, action});
+  if (!done.ok()) {
+    const Result<std::string> log = ReadFileToString(scratch_.path() / "server.log");
+    return done.status().WithPrefix(
+        fmt::format("PostgreSQL did not {}; its log:\n{}", action, log.ok() ? *log : ""));
+  }
+  return Status::Ok();
+}
+
+Status PostgresTestServer::Restart() { return Run("restart"); }
 
 Status PostgresTestServer::StartWatchdog() {
   KILN_ASSIGN_OR_RETURN(auto pipe, MakePipe());

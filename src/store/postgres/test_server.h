@@ -32,12 +32,17 @@ class PostgresTestServer {
   // Creates a new, empty database and returns its URL.
   Result<std::string> CreateDatabase();
   int port() const { return port_; }
+  // Stops the server (every connection drops; with synchronous_commit off only a clean
+  // stop keeps the last commits) and starts it again on the same port.
+  Status Restart();
 
  private:
   PostgresTestServer() = default;
   Result<std::string> RunTool(const std::string& tool, std::vector<std::string> args) const;
 
   Status StartWatchdog();
+  // pg_ctl start or restart with the test's settings.
+  Status Run(const std::string& action);
 
   TestDir scratch_;
   UniqueFd watchdog_;  // the write end of the watchdog's pipe

@@ -1,0 +1,94 @@
+#include "store/wire.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "store/record_json.h"
+
+namespace kiln::store::wire {
+namespace {
+
+TEST(WireTest, RunRoundTrips) {
+  store::Run run;
+  run.id = "exp_1_abc";
+  run.experiment = "exp";
+  run.display_name = "first";
+  run.spec_json = R"({"entry_script":"train.py","node_count":1})";
+  run.snapshot_id = std::string(64, 'a');
+  run.compute_target = "local";
+  run.run_dir = "/runs/exp_1_abc";
+  run.host = "h";
+  run.status = RunStatus::kFailed;
+  run.created_at = 1'764'580'353'123'456;
+  run.started_at = run.created_at + 1;
+  run.ended_at = run.created_at + 2;
+  run.exit_code = 7;
+  run.failure_reason = "rank 0 exited with code 7";
+  run.failure_log_tail = {"a", "b"};
+  run.params = {{"--data_dir", "{datastore:fm}", "/data/fm"}, {"--verbose", {}, {}}};
+  run.tags = {{"owner", "ana"}};
+  const Result<store::Run> back = RunFromJson(ToJson(run));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->id, run.id);
+  EXPECT_EQ(back->spec_json, run.spec_json);
+  EXPECT_EQ(back->status, run.status);
+  EXPECT_EQ(back->created_at, run.created_at);
+  EXPECT_EQ(back->ended_at, run.ended_at);
+  EXPECT_EQ(back->exit_code, 7);
+  EXPECT_EQ(back->failure_log_tail, run.failure_log_tail);
+  EXPECT_EQ(back->params, run.params);
+  EXPECT_EQ(back->tags, run.tags);
+}
+
+TEST(WireTest, BatchRoundTripsWithNumbersJsonCannotHold) {
+  MetricBatch batch;
+  batch.rank = 2;
+  batch.offset_before = 10;
+  batch.offset_after = 99;
+  MetricSeries& loss = batch.series.emplace_back();
+  loss.name = "loss";
+  loss.points = {{0, 1.5, 100}, {1, std::nan(""), 101}, {2, -INFINITY, 102}};
+  MetricSeries& table = batch.series.emplace_back();
+  table.name = "t";
+  table.kind = MetricKind::kTable;
+  table.values = {{5, R"({"a":[1,2]})"}};
+  batch.tags = {{"k", "v"}};
+  const Result<MetricBatch> back =
+      MetricBatchFromJson(nlohmann::json::parse(MetricBatchToJson(batch).dump()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->rank, 2);
+  EXPECT_EQ(back->offset_after, 99u);
+  ASSERT_EQ(back->series.size(), 2u);
+  EXPECT_EQ(back->series[0].points[0], loss.points[0]);
+  EXPECT_TRUE(std::isnan(back->series[0].points[1].value));
+  EXPECT_EQ(back->series[0].points[2].value, -INFINITY);
+  EXPECT_EQ(back->series[0].rank, 2);
+  EXPECT_EQ(back->series[1].values, table.values);
+  EXPECT_EQ(back->tags, batch.tags);
+}
+
+TEST(WireTest, ErrorsNameTheField) {
+  const auto message = [](const Status& status) { return status.message(); };
+  EXPECT_EQ(message(TransitionFromJson({{"to", "Runing"}}).status()),
+            "transition.to: 'Runing' is not a run status");
+  EXPECT_EQ(message(TransitionFromJson(nlohmann::json::array()).status()),
+            "transition: expected a JSON object");
+  EXPECT_EQ(message(MetricBatchFromJson({{"rank", 0}, {"offset_before", "x"}}).status()),
+            "batch.offset_before: expected an integer");
+  EXPECT_EQ(MetricBatchFromJson({{"rank", 0}, {"offset_before", 5}, {"offset_after", 4}})
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(message(ParseBody("{\"a\": ").status()).find("the body is not valid JSON"), 0u);
+  const auto bad_series = MetricBatchFromJson(
+      {{"rank", 0}, {"offset_before", 0}, {"offset_after", 1},
+       {"series", {{{"name", "x"}, {"rank", 0}, {"kind", "scalar"}, {"values", {1}},
+                    {"times", {1}}, {"steps", nlohmann::json::array()}}}}});
+  EXPECT_NE(message(bad_series.status()).find("values, times and steps must be lists of one length"),
+            std::string::npos)
+      << message(bad_series.status());
+}
+
+}  // namespace
+}  // namespace kiln::store::wire
