@@ -11,7 +11,6 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
-#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -169,15 +168,12 @@ int Main(int argc, char** argv) {
   Result<Subprocess> server = RealSpawner().Spawn(serve);
   if (!server.ok()) return 1;
   pipe->second.reset();
-  std::string line;
-  pollfd ready{pipe->first.get(), POLLIN, 0};
-  while (line.find('\n') == std::string::npos && ::poll(&ready, 1, 10'000) > 0) {
-    char buffer[256];
-    const ssize_t n = ::read(pipe->first.get(), buffer, sizeof(buffer));
-    if (n <= 0) break;
-    line.append(buffer, static_cast<std::size_t>(n));
+  const Result<std::string> line = ReadFirstLine(pipe->first.get(), std::chrono::seconds(30));
+  if (!line.ok()) {
+    std::fprintf(stderr, "kiln server did not start: %s\n", line.status().ToString().c_str());
+    return 1;
   }
-  const std::string url = line.substr(line.rfind(' ') + 1, line.find('\n') - line.rfind(' ') - 1);
+  const std::string url = line->substr(line->rfind(' ') + 1);
   std::printf("kiln server at %s, SQLite store; %.0f s a phase; %u cores\n", url.c_str(), seconds,
               std::thread::hardware_concurrency());
 

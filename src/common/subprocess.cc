@@ -279,6 +279,30 @@ Result<std::pair<UniqueFd, UniqueFd>> MakePipe() {
   return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
 }
 
+Result<std::string> ReadFirstLine(int fd, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string line;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd ready{fd, POLLIN, 0};
+    const int polled = left.count() > 0 ? ::poll(&ready, 1, static_cast<int>(left.count())) : 0;
+    if (polled < 0 && errno == EINTR) continue;
+    if (polled < 0) return ErrnoError("poll", errno);
+    if (polled == 0) {
+      return DeadlineExceededError(fmt::format("no line within {} ms (got '{}')", timeout.count(),
+                                               line));
+    }
+    char c = 0;
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("read", errno);
+    if (n == 0) return UnavailableError(fmt::format("the pipe closed after '{}'", line));
+    if (c == '\n') return line;
+    line.push_back(c);
+  }
+}
+
 Result<CapturedRun> RunAndCapture(const SpawnOptions& options, std::chrono::milliseconds timeout,
                                   ProcessSpawner& spawner) {
   KILN_ASSIGN_OR_RETURN(auto out_pipe, MakePipe());

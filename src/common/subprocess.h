@@ -102,6 +102,12 @@ ProcessSpawner& RealSpawner();
 // A pipe whose two ends are close-on-exec: {read end, write end}.
 Result<std::pair<UniqueFd, UniqueFd>> MakePipe();
 
+// The first line a child writes to the pipe `fd` (without its newline), waiting at most
+// `timeout`: DeadlineExceeded when it does not come, Unavailable when the pipe closes first
+// (with what was written, if anything). Reads byte by byte, so nothing after the line is
+// taken from the pipe.
+Result<std::string> ReadFirstLine(int fd, std::chrono::milliseconds timeout);
+
 // Runs a program to its end, collecting stdout and stderr. Kills it (SIGKILL, its whole
 // process group) when `timeout` passes. For tools and tests, not for job ranks.
 struct CapturedRun {

@@ -132,5 +132,17 @@ TEST(FindInPathTest, FirstExecutableFileWins) {
   EXPECT_TRUE(FindInPath("bin", "/usr").empty());  // a folder is not a program
 }
 
+TEST(ReadFirstLineTest, TakesOneLineAndLeavesTheRest) {
+  auto pipe = MakePipe();
+  ASSERT_TRUE(pipe.ok());
+  ASSERT_EQ(::write(pipe->second.get(), "hello\nrest", 10), 10);
+  EXPECT_EQ(*ReadFirstLine(pipe->first.get(), std::chrono::seconds(5)), "hello");
+  EXPECT_EQ(ReadFirstLine(pipe->first.get(), std::chrono::milliseconds(50)).status().code(),
+            StatusCode::kDeadlineExceeded);
+  pipe->second.reset();
+  EXPECT_EQ(ReadFirstLine(pipe->first.get(), std::chrono::seconds(5)).status().code(),
+            StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace kiln

@@ -21,11 +21,7 @@ void AddCatalogRoutes(httplib::Server& server, ServerState& state) {
   server.Get("/v1/experiments", Json([&](const httplib::Request&) -> Result<json> {
                KILN_ASSIGN_OR_RETURN(const std::vector<store::Experiment> experiments,
                                      store.ListExperiments());
-               json out = json::array();
-               for (const store::Experiment& experiment : experiments) {
-                 out.push_back(store::ToJson(experiment));
-               }
-               return json{{"experiments", std::move(out)}};
+               return JsonList("experiments", experiments);
              }));
 
   server.Get("/v1/compute-targets", Json([&](const httplib::Request&) -> Result<json> {
@@ -39,11 +35,7 @@ void AddCatalogRoutes(httplib::Server& server, ServerState& state) {
   server.Get("/v1/datastores", Json([&](const httplib::Request&) -> Result<json> {
                KILN_ASSIGN_OR_RETURN(const std::vector<store::Datastore> datastores,
                                      store.ListDatastores());
-               json out = json::array();
-               for (const store::Datastore& datastore : datastores) {
-                 out.push_back(store::ToJson(datastore));
-               }
-               return json{{"datastores", std::move(out)}};
+               return JsonList("datastores", datastores);
              }));
 
   // A datastore is a folder on the server's machine (or the cluster's shared filesystem).

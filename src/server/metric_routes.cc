@@ -37,9 +37,7 @@ void AddMetricRoutes(httplib::Server& server, ServerState& state) {
              Json([&](const httplib::Request& request) -> Result<json> {
                KILN_ASSIGN_OR_RETURN(const std::vector<store::MetricSummary> metrics,
                                      store.ListMetrics(request.matches[1].str()));
-               json out = json::array();
-               for (const store::MetricSummary& metric : metrics) out.push_back(store::ToJson(metric));
-               return json{{"metrics", std::move(out)}};
+               return JsonList("metrics", metrics);
              }));
 
   // One metric of one rank (?rank=, default 0), downsampled with ?max_points=.

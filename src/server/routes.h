@@ -8,10 +8,13 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "client/workspace.h"
 #include "common/result.h"
 #include "snapshot/snapshot_store.h"
+#include "store/record_json.h"
 
 namespace kiln::server {
 
@@ -30,6 +33,14 @@ void ReplyJson(httplib::Response& response, const nlohmann::json& body, int stat
 // A handler whose result is the JSON reply (or an error reply).
 using JsonHandler = std::function<Result<nlohmann::json>(const httplib::Request&)>;
 httplib::Server::Handler Json(JsonHandler handler, int ok_status = 200);
+
+// {key: [ToJson(item)...]}, the shape of every list the API returns.
+template <typename T>
+nlohmann::json JsonList(std::string_view key, const std::vector<T>& items) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const T& item : items) out.push_back(store::ToJson(item));
+  return nlohmann::json{{std::string(key), std::move(out)}};
+}
 
 // The request body as JSON; InvalidArgument saying where it breaks.
 Result<nlohmann::json> BodyJson(const httplib::Request& request);

@@ -107,9 +107,7 @@ void AddRunRoutes(httplib::Server& server, ServerState& state) {
                KILN_ASSIGN_OR_RETURN(const store::RunFilter filter, FilterOf(request));
                KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs,
                                      client::ReadRuns(workspace, filter));
-               json out = json::array();
-               for (const store::Run& run : runs) out.push_back(store::ToJson(run));
-               return json{{"runs", std::move(out)}};
+               return JsonList("runs", runs);
              }));
 
   server.Get(R"(/v1/runs/([^/]+))", Json([&](const httplib::Request& request) -> Result<json> {
@@ -122,9 +120,7 @@ void AddRunRoutes(httplib::Server& server, ServerState& state) {
              Json([&](const httplib::Request& request) -> Result<json> {
                KILN_ASSIGN_OR_RETURN(const std::vector<store::StatusChange> history,
                                      workspace.store().GetStatusHistory(request.matches[1].str()));
-               json out = json::array();
-               for (const store::StatusChange& change : history) out.push_back(store::ToJson(change));
-               return json{{"history", std::move(out)}};
+               return JsonList("history", history);
              }));
 
   server.Post(R"(/v1/runs/([^/]+)/transitions)",

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -46,16 +45,11 @@ std::string ServerTest::StartServer(const std::vector<std::string>& args) {
   pipe->second.reset();
 
   // "kiln server listening on URL"
-  std::string line;
-  pollfd ready{pipe->first.get(), POLLIN, 0};
-  while (line.find('\n') == std::string::npos && ::poll(&ready, 1, 10'000) > 0) {
-    char buffer[256];
-    const ssize_t n = ::read(pipe->first.get(), buffer, sizeof(buffer));
-    if (n <= 0) break;
-    line.append(buffer, static_cast<std::size_t>(n));
-  }
-  EXPECT_NE(line.find("listening on "), std::string::npos) << line << ServerLog();
-  url_ = FirstLine(line.substr(line.rfind(' ') + 1));
+  const Result<std::string> line = ReadFirstLine(pipe->first.get(), std::chrono::seconds(30));
+  EXPECT_TRUE(line.ok() && line->find("listening on ") != std::string::npos)
+      << line.status().ToString() << ServerLog();
+  if (!line.ok()) return "";
+  url_ = line->substr(line->rfind(' ') + 1);
   port_ = std::stoi(url_.substr(url_.rfind(':') + 1));
   return url_;
 }
