@@ -143,8 +143,12 @@ class ApiServer::Impl {
     // httplib listens with a backlog of 5, so a burst of clients (64 launchers reconnecting
     // after a restart) would wait out SYN retransmits; the socket is kept to listen again
     // with a deeper queue once bound.
+    // SO_REUSEADDR only: a restarted server binds again at once (past TIME_WAIT), but,
+    // unlike httplib's default SO_REUSEPORT, a second server on a taken port is refused
+    // instead of silently sharing its connections.
     http_->set_socket_options([this](int socket) {
-      httplib::default_socket_options(socket);
+      const int yes = 1;
+      ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
       listen_socket_ = socket;
     });
 

@@ -550,6 +550,16 @@ TEST_F(KilnServerTest, ServesHttpsWithTheGivenCertificate) {
   const CapturedRun half = Kiln({"server", "--listen", "127.0.0.1:0", "--tls-cert", cert.string()});
   EXPECT_EQ(half.exit.code, 2);
   EXPECT_NE(half.err.find("--tls-key"), std::string::npos) << half.err;
+
+  // Other bad starts: a taken port, a malformed address.
+  const std::string port = https.substr(https.rfind(':') + 1);
+  const CapturedRun taken = Kiln({"server", "--listen", "127.0.0.1:" + port});
+  EXPECT_EQ(taken.exit.code, 6);
+  EXPECT_NE(taken.err.find("cannot listen on 127.0.0.1:" + port), std::string::npos) << taken.err;
+  const CapturedRun malformed = Kiln({"server", "--listen", "localhost"});
+  EXPECT_EQ(malformed.exit.code, 2);
+  EXPECT_NE(malformed.err.find("--listen: expected HOST:PORT"), std::string::npos)
+      << malformed.err;
 }
 
 // The SDK's estimator calls, pointed at the server by KILN_SERVER.
