@@ -98,6 +98,16 @@ Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string
   return value;
 }
 
+Result<int> PathRank(const httplib::Request& request, std::size_t index) {
+  const std::string text = request.matches[index].str();
+  int rank = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), rank);
+  if (error != std::errc() || end != text.data() + text.size() || rank < 0) {
+    return InvalidArgumentError(fmt::format("rank '{}' is not a rank number", text));
+  }
+  return rank;
+}
+
 namespace {
 
 // "/v1/runs/<id>" and what is below it: where a run token may go.

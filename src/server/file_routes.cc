@@ -96,7 +96,7 @@ void AddFileRoutes(httplib::Server& server, ServerState& state) {
     const auto reply = [&]() -> Status {
       KILN_ASSIGN_OR_RETURN(const store::Run run,
                             workspace.store().GetRun(request.matches[1].str()));
-      const int rank = std::stoi(request.matches[2].str());
+      KILN_ASSIGN_OR_RETURN(const int rank, PathRank(request, 2));
       if (rank >= client::RunWorldSize(run)) {
         return NotFoundError(fmt::format("run {} has no rank {}", run.id, rank));
       }

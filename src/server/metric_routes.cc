@@ -27,7 +27,7 @@ void AddMetricRoutes(httplib::Server& server, ServerState& state) {
 
   server.Get(R"(/v1/runs/([^/]+)/spool-offsets/(\d+))",
              Json([&](const httplib::Request& request) -> Result<json> {
-               const int rank = std::stoi(request.matches[2].str());
+               KILN_ASSIGN_OR_RETURN(const int rank, PathRank(request, 2));
                KILN_ASSIGN_OR_RETURN(const std::uint64_t offset,
                                      store.GetSpoolOffset(request.matches[1].str(), rank));
                return json{{"offset", offset}};

@@ -48,6 +48,9 @@ Result<nlohmann::json> BodyJson(const httplib::Request& request);
 Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string& name,
                               std::int64_t fallback, std::int64_t min_value);
 
+// The rank in path segment `index` of the route's pattern; InvalidArgument past int range.
+Result<int> PathRank(const httplib::Request& request, std::size_t index);
+
 void AddRunRoutes(httplib::Server& server, ServerState& state);
 void AddMetricRoutes(httplib::Server& server, ServerState& state);
 void AddFileRoutes(httplib::Server& server, ServerState& state);  // logs, artifacts

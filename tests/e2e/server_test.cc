@@ -404,6 +404,8 @@ TEST_F(KilnServerTest, EveryEndpointAnswersAsDocumented) {
   EXPECT_EQ(raw->status, 200);
   EXPECT_EQ(raw->get_header_value("X-Kiln-Next-Offset"), std::to_string(raw->body.size()));
   EXPECT_EQ(Http().Get(path + "/logs/1")->status, 404);
+  EXPECT_EQ(Http().Get(path + "/logs/99999999999999999999")->status, 400);
+  EXPECT_EQ(Http().Get(path + "/spool-offsets/99999999999999999999")->status, 400);
 
   EXPECT_EQ(BodyOf(Http().Get("/v1/experiments"))["experiments"][0]["name"], "default");
   EXPECT_EQ(BodyOf(Http().Get("/v1/compute-targets"))["compute_targets"][0]["name"], "local");
