@@ -12,6 +12,7 @@
 
 #include "common/files.h"
 #include "common/subprocess.h"
+#include "common/tunables.h"
 #include "server/auth.h"
 #include "server/routes.h"
 #include "store/wire.h"
@@ -184,7 +185,11 @@ class ApiServer::Impl {
     workspace.server_url = "";  // the server's own workspace is never a client of a server
     client::LauncherReporting reporting;
     reporting.store_url = url_;
-    reporting.ca_file = tls ? AbsolutePath(options.tls_cert).string() : "";
+    // Launchers trust KILN_CA_CERT as the server sees it, else the server's own certificate
+    // (right for a self-signed one; one from a CA needs KILN_CA_CERT set for the server).
+    const std::string ca = ReadTunable(kKilnCaCert);
+    reporting.ca_file = !tls ? "" : !ca.empty() ? AbsolutePath(ca).string()
+                                                : AbsolutePath(options.tls_cert).string();
     reporting.mint_run_token = [this](const std::string& run_id) -> Result<std::string> {
       KILN_ASSIGN_OR_RETURN(MintedToken token,
                             MintToken(workspace_->store(), "run:" + run_id, run_id));

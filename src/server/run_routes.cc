@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "client/reconcile.h"
 #include "client/submit.h"
@@ -79,7 +80,7 @@ Result<store::RunFilter> FilterOf(const httplib::Request& request) {
   }
   filter.only_active = request.get_param_value("active") == "true";
   KILN_ASSIGN_OR_RETURN(const std::int64_t limit, QueryInt(request, "limit", 0, 0));
-  filter.limit = static_cast<int>(limit);
+  filter.limit = static_cast<int>(std::min<std::int64_t>(limit, std::numeric_limits<int>::max()));
   return filter;
 }
 
