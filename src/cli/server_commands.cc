@@ -72,7 +72,7 @@ Status RunServe(const ServeFlags& flags) {
   server::ServerOptions options;
   options.host = listen.first;
   options.port = listen.second;
-  options.store_url = StoreUrl(flags.store);
+  options.store_url = flags.store;  // empty: KILN_STORE, else <home>/kiln.db
   options.home = flags.home;
   options.kiln_program = CurrentExecutable();
   options.tls_cert = flags.tls_cert;
@@ -89,8 +89,7 @@ Status RunServe(const ServeFlags& flags) {
     server->Stop();
   });
   std::cout << "kiln server listening on " << server->url() << std::endl;
-  spdlog::info("serving {} with the store {}", server->url(),
-               options.store_url.starts_with("postgres") ? "postgresql://..." : options.store_url);
+  spdlog::info("serving {}", server->url());
   const Status served = server->Serve();
   if (!served.ok()) {
     ::pthread_kill(stopper.native_handle(), SIGTERM);
