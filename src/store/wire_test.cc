@@ -46,13 +46,14 @@ TEST(WireTest, BatchRoundTripsWithNumbersJsonCannotHold) {
   batch.rank = 2;
   batch.offset_before = 10;
   batch.offset_after = 99;
-  MetricSeries& loss = batch.series.emplace_back();
+  MetricSeries loss;
   loss.name = "loss";
   loss.points = {{0, 1.5, 100}, {1, std::nan(""), 101}, {2, -INFINITY, 102}};
-  MetricSeries& table = batch.series.emplace_back();
+  MetricSeries table;
   table.name = "t";
   table.kind = MetricKind::kTable;
   table.values = {{5, R"({"a":[1,2]})"}};
+  batch.series = {loss, table};
   batch.tags = {{"k", "v"}};
   const Result<MetricBatch> back =
       MetricBatchFromJson(nlohmann::json::parse(MetricBatchToJson(batch).dump()));
