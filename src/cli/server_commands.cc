@@ -27,6 +27,7 @@ struct ServeFlags {
   std::string home;
   std::string tls_cert;
   std::string tls_key;
+  std::string advertise_url;
   int threads = 128;
   int max_body_mb = 512;
 };
@@ -77,6 +78,7 @@ Status RunServe(const ServeFlags& flags) {
   options.kiln_program = CurrentExecutable();
   options.tls_cert = flags.tls_cert;
   options.tls_key = flags.tls_key;
+  options.advertise_url = flags.advertise_url;
   options.threads = flags.threads;
   options.max_body_bytes = static_cast<std::size_t>(flags.max_body_mb) << 20;
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<server::ApiServer> server,
@@ -159,6 +161,9 @@ void AddServerCommands(CLI::App& app, CliContext& context) {
                      "Folder of snapshots and run directories (default: KILN_HOME)");
   server->add_option("--tls-cert", flags->tls_cert, "Serve https with this PEM certificate");
   server->add_option("--tls-key", flags->tls_key, "The certificate's PEM private key");
+  server->add_option("--advertise-url", flags->advertise_url,
+                     "The URL launchers report to (default: the listen address; 0.0.0.0 as "
+                     "127.0.0.1)");
   server->add_option("--threads", flags->threads, "Requests served at once")
       ->capture_default_str();
   server->add_option("--max-body-mb", flags->max_body_mb, "Largest request body accepted, in MiB")

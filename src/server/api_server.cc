@@ -184,7 +184,13 @@ class ApiServer::Impl {
     workspace.store_url = options.store_url;
     workspace.server_url = "";  // the server's own workspace is never a client of a server
     client::LauncherReporting reporting;
-    reporting.store_url = url_;
+    if (!options.advertise_url.empty() &&
+        !options.advertise_url.starts_with(tls ? "https://" : "http://")) {
+      return InvalidArgumentError(fmt::format(
+          "--advertise-url: '{}' must start with {}, as this server speaks {}",
+          options.advertise_url, tls ? "https://" : "http://", tls ? "https" : "http"));
+    }
+    reporting.store_url = options.advertise_url.empty() ? url_ : options.advertise_url;
     // Launchers trust KILN_CA_CERT as the server sees it, else the server's own certificate
     // (right for a self-signed one; one from a CA needs KILN_CA_CERT set for the server).
     const std::string ca = ReadTunable(kKilnCaCert);

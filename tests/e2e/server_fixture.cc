@@ -23,11 +23,14 @@ std::string ServerTest::StartServer(const std::vector<std::string>& args) {
   const fs::path log = root() / fmt::format("server-{}.log", starts_++);
   UniqueFd err(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   SpawnOptions options;
-  options.argv = {KILN_BINARY, "server", "--listen", fmt::format("127.0.0.1:{}", port_), "--home",
-                  server_home().string()};
-  if (std::find(args.begin(), args.end(), "--store") == args.end()) {
-    options.argv.insert(options.argv.end(), {"--store", store_url()});
+  options.argv = {KILN_BINARY, "server", "--home", server_home().string()};
+  const auto given = [&](const char* flag) {
+    return std::find(args.begin(), args.end(), flag) != args.end();
+  };
+  if (!given("--listen")) {
+    options.argv.insert(options.argv.end(), {"--listen", fmt::format("127.0.0.1:{}", port_)});
   }
+  if (!given("--store")) options.argv.insert(options.argv.end(), {"--store", store_url()});
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   std::vector<std::string> environment;
   for (const std::string& entry : CurrentEnvironment()) {

@@ -18,9 +18,9 @@ class ServerTest : public KilnTest {
  protected:
   ~ServerTest() override;
 
-  // Starts `kiln server --listen 127.0.0.1:PORT --home <server home> --store <store_url()>
-  // args...` (args may give another --store); PORT is a free one the first time and the
-  // same one afterwards (a restart). Returns the URL.
+  // Starts `kiln server --home <server home> --listen 127.0.0.1:PORT --store <store_url()>
+  // args...` (args may give their own --listen or --store); PORT is a free one the first
+  // time and the same one afterwards (a restart). Returns the URL.
   std::string StartServer(const std::vector<std::string>& args = {});
   // SIGTERM, then waits for a clean exit (the test fails otherwise).
   void StopServer();

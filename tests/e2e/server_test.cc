@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "common/ports.h"
 #include "e2e/server_fixture.h"
 #include "store/postgres/test_server.h"
 
@@ -193,6 +194,26 @@ TEST_F(KilnServerTest, ResubmittingSendsNoContentsTwice) {
       "application/json"));
   EXPECT_EQ(offered["missing"], json::array({std::string(64, 'b')})) << offered.dump();
   EXPECT_TRUE(offered["id"].is_null());
+}
+
+// Launchers report to the advertised URL (here another name of this machine).
+TEST_F(KilnServerTest, LaunchersReportToTheAdvertisedUrl) {
+  const Result<int> port = PickFreePort();
+  ASSERT_TRUE(port.ok());
+  const CapturedRun wrong_scheme =
+      Kiln({"server", "--listen", "127.0.0.1:0", "--advertise-url", "https://localhost:1"});
+  EXPECT_EQ(wrong_scheme.exit.code, 2);
+  EXPECT_NE(wrong_scheme.err.find("--advertise-url"), std::string::npos) << wrong_scheme.err;
+
+  const std::string advertised = fmt::format("http://localhost:{}", *port);
+  // StartServer listens on the port it picked the first time: make that this one.
+  const std::string listening = StartServer({"--listen", fmt::format("127.0.0.1:{}", *port),
+                                             "--advertise-url", advertised});
+  ASSERT_EQ(listening, fmt::format("http://127.0.0.1:{}", *port));
+  const std::string run = SubmitAndWait(MetricsProject(10, 0));
+  const json plan = json::parse(*ReadFileToString(server_home() / "runs" / run / "plan.json"));
+  EXPECT_EQ(plan["store"], advertised);
+  EXPECT_EQ(BodyOf(Http().Get("/v1/runs/" + run + "/metrics"))["metrics"][0]["count"], 10);
 }
 
 TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
