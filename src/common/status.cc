@@ -42,6 +42,13 @@ std::string_view StatusCodeName(StatusCode code) {
   return "UNKNOWN";
 }
 
+std::optional<StatusCode> ParseStatusCode(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(StatusCode::kUnauthenticated); ++i) {
+    if (StatusCodeName(static_cast<StatusCode>(i)) == name) return static_cast<StatusCode>(i);
+  }
+  return std::nullopt;
+}
+
 std::string Status::ToString() const {
   if (ok()) return "OK";
   std::string out(StatusCodeName(code_));

@@ -21,6 +21,7 @@
 // Messages are complete sentences for a person: what, where (file, field, value) and what
 // to do. Status is cheap to move and OK carries no allocation.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +47,8 @@ enum class StatusCode {
 };
 
 std::string_view StatusCodeName(StatusCode code);
+// The code StatusCodeName() names ("NOT_FOUND"); nullopt for any other text.
+std::optional<StatusCode> ParseStatusCode(std::string_view name);
 
 class [[nodiscard]] Status {
  public:

@@ -56,5 +56,13 @@ TEST(ResultDeathTest, ValueOfErrorAborts) {
   EXPECT_DEATH((void)failed.value(), "check failed: ok\\(\\)");
 }
 
+TEST(StatusTest, CodeNamesParseBack) {
+  for (StatusCode code : {StatusCode::kOk, StatusCode::kNotFound, StatusCode::kDataLoss,
+                          StatusCode::kUnauthenticated}) {
+    EXPECT_EQ(ParseStatusCode(StatusCodeName(code)), code);
+  }
+  EXPECT_EQ(ParseStatusCode("UNKNOWN"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace kiln

@@ -8,10 +8,8 @@
 
 #include "client/artifacts.h"
 #include "client/reconcile.h"
-#include "client/run_files.h"
 #include "client/run_log_follower.h"
 #include "common/files.h"
-#include "launch/run_dir.h"
 #include "server/routes.h"
 
 namespace kiln::server {
@@ -51,7 +49,7 @@ Result<std::optional<int>> RankOf(const httplib::Request& request, const store::
 class LogStream {
  public:
   LogStream(ServerState& state, store::Run run, std::optional<int> rank)
-      : state_(state), run_(run), files_(client::LocalRunFiles()), follower_(*files_, run, rank) {}
+      : state_(state), run_(run), follower_(state.workspace.files(), run, rank) {}
 
   bool Next(httplib::DataSink& sink) {
     while (true) {
@@ -81,7 +79,6 @@ class LogStream {
 
   ServerState& state_;
   store::Run run_;
-  std::unique_ptr<client::RunFiles> files_;
   client::RunLogFollower follower_;
 };
 
@@ -106,9 +103,8 @@ void AddFileRoutes(httplib::Server& server, ServerState& state) {
           QueryInt(request, "max_bytes", static_cast<std::int64_t>(kMaxLogRead), 1));
       KILN_ASSIGN_OR_RETURN(
           const std::string bytes,
-          client::ReadFileFrom(launch::RunDir(run.run_dir).rank_log(rank),
-                               static_cast<std::uint64_t>(offset),
-                               std::min(static_cast<std::size_t>(max_bytes), kMaxLogRead)));
+          workspace.files().ReadLog(run, rank, static_cast<std::uint64_t>(offset),
+                                    std::min(static_cast<std::size_t>(max_bytes), kMaxLogRead)));
       response.set_header("X-Kiln-Next-Offset",
                           std::to_string(static_cast<std::uint64_t>(offset) + bytes.size()));
       response.set_content(bytes, "application/octet-stream");
@@ -133,8 +129,7 @@ void AddFileRoutes(httplib::Server& server, ServerState& state) {
             [stream](std::size_t, httplib::DataSink& sink) { return stream->Next(sink); });
         return Status::Ok();
       }
-      auto files = client::LocalRunFiles();
-      client::RunLogFollower follower(*files, run, rank);
+      client::RunLogFollower follower(workspace.files(), run, rank);
       KILN_ASSIGN_OR_RETURN(const std::vector<client::RunLogLine> lines, follower.ReadNew());
       json out = json::array();
       for (const client::RunLogLine& line : lines) out.push_back(LineJson(line));
@@ -149,7 +144,7 @@ void AddFileRoutes(httplib::Server& server, ServerState& state) {
                KILN_ASSIGN_OR_RETURN(const store::Run run,
                                      workspace.store().GetRun(request.matches[1].str()));
                KILN_ASSIGN_OR_RETURN(const std::vector<client::Artifact> artifacts,
-                                     client::ListArtifacts(run));
+                                     workspace.files().ListArtifacts(run));
                json out = json::array();
                for (const client::Artifact& artifact : artifacts) {
                  out.push_back({{"name", artifact.name}, {"size", artifact.size}});

@@ -16,9 +16,7 @@ namespace {
 constexpr std::string_view kJson = "application/json";
 
 StatusCode CodeFromName(std::string_view name, int http_status) {
-  for (int i = 0; i <= static_cast<int>(StatusCode::kUnauthenticated); ++i) {
-    if (StatusCodeName(static_cast<StatusCode>(i)) == name) return static_cast<StatusCode>(i);
-  }
+  if (const std::optional<StatusCode> code = ParseStatusCode(name)) return *code;
   switch (http_status) {
     case 400:
     case 413:
