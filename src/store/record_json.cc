@@ -35,6 +35,7 @@ json ToJson(const Run& run) {
       {"compute_target", run.compute_target},
       {"run_dir", run.run_dir},
       {"host", run.host},
+      {"target_detail", run.target_detail.empty() ? json(nullptr) : json(run.target_detail)},
       {"params", params},
       {"tags", run.tags},
       {"spec", spec.is_discarded() ? json(nullptr) : spec},
@@ -51,6 +52,14 @@ json ToJson(const Experiment& experiment) {
   return {{"name", experiment.name},
           {"created_at", FormatTimestamp(experiment.created_at)},
           {"run_count", experiment.run_count}};
+}
+
+json ToJson(const ComputeTargetRecord& target) {
+  json config = json::parse(target.config_json, nullptr, /*allow_exceptions=*/false);
+  return {{"name", target.name},
+          {"type", target.type},
+          {"config", config.is_discarded() ? json::object() : config},
+          {"created_at", FormatTimestamp(target.created_at)}};
 }
 
 json ToJson(const Datastore& datastore) {

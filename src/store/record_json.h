@@ -13,6 +13,8 @@ nlohmann::json ToJson(const Run& run);
 nlohmann::json ToJson(const StatusChange& change);
 nlohmann::json ToJson(const Experiment& experiment);
 nlohmann::json ToJson(const Datastore& datastore);
+// {"name", "type", "config": {...}, "created_at"}
+nlohmann::json ToJson(const ComputeTargetRecord& target);
 // {"name", "rank", "kind", "description", "count", "last", "min", "max", "last_step",
 //  "last_at"}; last/min/max/last_step are null for kinds other than scalar.
 nlohmann::json ToJson(const MetricSummary& summary);

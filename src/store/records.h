@@ -55,6 +55,9 @@ struct Run {
   std::vector<std::string> failure_log_tail;  // last log lines of the failing rank
   std::vector<RunParam> params;
   std::map<std::string, std::string> tags;
+  // Not stored: what the run's compute target says of it now, filled in when a run is read
+  // through a workspace or server (e.g. "Slurm job 12 is PENDING (Resources)").
+  std::string target_detail;
 };
 
 struct RunFilter {
@@ -77,6 +80,16 @@ struct Datastore {
   std::string name;
   std::string type = "local";  // the only kind so far: a folder on this machine
   std::string path;            // absolute
+  Timestamp created_at = 0;
+};
+
+// A compute target a workspace registered (`kiln compute add`): its name, its type
+// ("slurm") and its settings as a JSON object whose fields the type defines
+// (docs/compute-targets.md). The built-in target "local" is never stored.
+struct ComputeTargetRecord {
+  std::string name;
+  std::string type;
+  std::string config_json;
   Timestamp created_at = 0;
 };
 

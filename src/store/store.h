@@ -61,6 +61,12 @@ class Store {
   virtual Result<std::vector<Datastore>> ListDatastores() = 0;
   virtual Status RemoveDatastore(std::string_view name) = 0;
 
+  // Registered compute targets. AlreadyExists for a taken name, NotFound for an unknown one.
+  virtual Status AddComputeTarget(const ComputeTargetRecord& target) = 0;
+  virtual Result<ComputeTargetRecord> GetComputeTarget(std::string_view name) = 0;
+  virtual Result<std::vector<ComputeTargetRecord>> ListComputeTargets() = 0;  // by name
+  virtual Status RemoveComputeTarget(std::string_view name) = 0;
+
   // API tokens of a server. AlreadyExists for a taken id or name. NotFound for an unknown
   // id; revoking keeps the record (revoked_at set), revoking twice is FailedPrecondition.
   // Only a backend that is the server's own store holds tokens: the HTTP client refuses

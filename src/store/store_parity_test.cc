@@ -244,6 +244,25 @@ TEST_P(StoreParityTest, DatastoresRegisterListRemove) {
   EXPECT_EQ(store_->RemoveDatastore("fm").code(), StatusCode::kNotFound);
 }
 
+TEST_P(StoreParityTest, ComputeTargetsAddListRemove) {
+  const ComputeTargetRecord gpu{"gpu", "slurm", R"({"partition":"gpu","max_nodes":4})", 0};
+  ASSERT_TRUE(store_->AddComputeTarget(gpu).ok());
+  EXPECT_EQ(store_->AddComputeTarget(gpu).code(), StatusCode::kAlreadyExists);
+  const Result<ComputeTargetRecord> got = store_->GetComputeTarget("gpu");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->type, "slurm");
+  EXPECT_EQ(got->config_json, gpu.config_json);
+  EXPECT_GT(got->created_at, 0);
+  ASSERT_TRUE(store_->AddComputeTarget({"cpu", "slurm", "{}", 0}).ok());
+  const Result<std::vector<ComputeTargetRecord>> all = store_->ListComputeTargets();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "cpu");
+  ASSERT_TRUE(store_->RemoveComputeTarget("gpu").ok());
+  EXPECT_EQ(store_->GetComputeTarget("gpu").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->RemoveComputeTarget("gpu").code(), StatusCode::kNotFound);
+}
+
 TEST_P(StoreParityTest, ApiTokensCreateListRevoke) {
   ApiToken user{"tok_000000000001", "ana", std::string(64, 'b'), {}, 0, {}};
   ApiToken run_token{"tok_000000000002", "run:r1", std::string(64, 'c'), "r1", 0, {}};

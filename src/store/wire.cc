@@ -155,6 +155,7 @@ Result<Run> RunFromJson(const json& json_run) {
   run.compute_target = f.Text("compute_target");
   run.run_dir = f.Text("run_dir");
   run.host = f.Text("host");
+  run.target_detail = f.OptionalText("target_detail").value_or("");
   const json& params = f.Raw("params");
   if (params.is_array()) {
     for (const json& item : params) {
@@ -208,6 +209,22 @@ Result<Datastore> DatastoreFromJson(const json& json_datastore) {
   datastore.created_at = f.OptionalTime("created_at").value_or(0);
   if (!f.status().ok()) return f.status();
   return datastore;
+}
+
+Result<ComputeTargetRecord> ComputeTargetFromJson(const json& json_target) {
+  Fields f(json_target, "compute_target");
+  ComputeTargetRecord target;
+  target.name = f.Text("name");
+  target.type = f.Text("type");
+  const json& config = f.Raw("config");
+  if (config.is_object()) {
+    target.config_json = config.dump();
+  } else {
+    f.Fail("config", "expected an object");
+  }
+  target.created_at = f.OptionalTime("created_at").value_or(0);
+  if (!f.status().ok()) return f.status();
+  return target;
 }
 
 Result<MetricSummary> MetricSummaryFromJson(const json& json_summary) {

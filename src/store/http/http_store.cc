@@ -122,6 +122,27 @@ Status HttpStore::RemoveDatastore(std::string_view name) {
   return api_->Delete(fmt::format("/v1/datastores/{}", UrlEncode(name))).status();
 }
 
+Status HttpStore::AddComputeTarget(const ComputeTargetRecord& target) {
+  return api_->Post("/v1/compute-targets", ToJson(target)).status();
+}
+
+Result<ComputeTargetRecord> HttpStore::GetComputeTarget(std::string_view name) {
+  KILN_ASSIGN_OR_RETURN(const json target,
+                        api_->Get(fmt::format("/v1/compute-targets/{}", UrlEncode(name))));
+  return wire::ComputeTargetFromJson(target);
+}
+
+Result<std::vector<ComputeTargetRecord>> HttpStore::ListComputeTargets() {
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get("/v1/compute-targets"));
+  KILN_ASSIGN_OR_RETURN(const json targets,
+                        Field(response, "compute_targets", "/v1/compute-targets"));
+  return wire::ListFromJson<ComputeTargetRecord>(targets, wire::ComputeTargetFromJson);
+}
+
+Status HttpStore::RemoveComputeTarget(std::string_view name) {
+  return api_->Delete(fmt::format("/v1/compute-targets/{}", UrlEncode(name))).status();
+}
+
 Status HttpStore::CreateApiToken(const ApiToken&) { return TokensRefused(); }
 Result<ApiToken> HttpStore::GetApiToken(std::string_view) { return TokensRefused(); }
 Result<std::vector<ApiToken>> HttpStore::ListApiTokens(bool) { return TokensRefused(); }

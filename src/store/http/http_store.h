@@ -38,6 +38,11 @@ class HttpStore : public Store {
   Result<std::vector<Datastore>> ListDatastores() override;
   Status RemoveDatastore(std::string_view name) override;
 
+  Status AddComputeTarget(const ComputeTargetRecord& target) override;
+  Result<ComputeTargetRecord> GetComputeTarget(std::string_view name) override;
+  Result<std::vector<ComputeTargetRecord>> ListComputeTargets() override;
+  Status RemoveComputeTarget(std::string_view name) override;
+
   Status CreateApiToken(const ApiToken& token) override;
   Result<ApiToken> GetApiToken(std::string_view id) override;
   Result<std::vector<ApiToken>> ListApiTokens(bool include_run_tokens) override;

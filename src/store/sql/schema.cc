@@ -115,6 +115,14 @@ CREATE TABLE api_tokens (
   revoked_at    {bigint}
 );
 )sql"},
+    {4, "registered compute targets", R"sql(
+CREATE TABLE compute_targets (
+  name       TEXT PRIMARY KEY,
+  type       TEXT NOT NULL,
+  config     TEXT NOT NULL,
+  created_at {bigint} NOT NULL
+);
+)sql"},
 };
 
 }  // namespace
