@@ -46,6 +46,7 @@ def main():
     torch.manual_seed(args.seed)  # the same initial weights on every rank
     torch.set_num_threads(args.threads or max(1, len(os.sched_getaffinity(0)) // local_ranks))
     run = Run.get_context()
+    print(f"rank {rank} of {world} on node {os.environ.get('NODE_RANK', '0')}", flush=True)
 
     train_x, train_y = load_split(args.data_dir, "train", args.train_limit)
     test_x, test_y = load_split(args.data_dir, "t10k", args.test_limit)

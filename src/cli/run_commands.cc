@@ -101,6 +101,7 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
   field("Name", run.display_name);
   field("Status", std::string(store::RunStatusName(run.status)));
   field("Reason", run.failure_reason);
+  field("Compute", run.target_detail);
   field("Exit code", run.exit_code ? std::to_string(*run.exit_code) : "");
   field("Created", FormatTimestampShort(run.created_at) + " UTC");
   field("Started", run.started_at ? FormatTimestampShort(*run.started_at) + " UTC" : "");

@@ -24,6 +24,9 @@ Result<store::Run> CancelRun(Workspace& workspace, std::string_view run_id,
     cancel.detail = "cancel requested";
     const Result<store::Run> requested = workspace.store().TransitionRun(run_id, cancel);
     if (!requested.ok()) return requested.status();
+    if (workspace.server() == nullptr) {
+      KILN_RETURN_IF_ERROR(TellTargetOfCancel(workspace, *requested));
+    }
   }
   if (wait.count() == 0) return workspace.store().GetRun(run_id);
   WaitOptions options;
@@ -33,6 +36,17 @@ Result<store::Run> CancelRun(Workspace& workspace, std::string_view run_id,
     return workspace.store().GetRun(run_id);
   }
   return ended;
+}
+
+Status TellTargetOfCancel(Workspace& workspace, const store::Run& run) {
+  Result<std::unique_ptr<compute::ComputeTarget>> target = workspace.Target(run.compute_target);
+  if (!target.ok()) return Status::Ok();  // A target this Kiln does not know cannot be told.
+  Status told = (*target)->Cancel(run);
+  if (!told.ok()) {
+    return told.WithPrefix(fmt::format("the cancel of run {} is recorded, but compute target '{}'",
+                                       run.id, run.compute_target));
+  }
+  return Status::Ok();
 }
 
 }  // namespace kiln::client

@@ -17,28 +17,31 @@ Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
   if (store::IsTerminal(run.status) || workspace.server() != nullptr) return run;
   const auto target = workspace.Target(run.compute_target);
   if (!target.ok()) return run;  // A target this Kiln does not know cannot be asked.
-  KILN_ASSIGN_OR_RETURN(const compute::LauncherState state, (*target)->Probe(run));
-  if (state != compute::LauncherState::kDead) return run;
+  KILN_ASSIGN_OR_RETURN(const compute::Probe probe, (*target)->Check(run));
+  if (probe.state != compute::LauncherState::kDead) {
+    store::Run seen = run;
+    seen.target_detail = probe.detail;
+    return seen;
+  }
 
   // The launcher records the final status before it lets go of the lock, so a free lock on
   // an unfinished run means it died. Re-read: it may have finished since our first read.
   KILN_ASSIGN_OR_RETURN(const store::Run current, workspace.store().GetRun(run.id));
   if (store::IsTerminal(current.status)) return current;
 
-  KILN_ASSIGN_OR_RETURN(const std::int64_t grace, ReadTunable(kKillGraceSeconds));
-  const launch::SweepResult sweep =
-      launch::StopRunProcesses(0, launch::RunMarker(run.id), std::chrono::seconds(grace), nullptr);
+  KILN_ASSIGN_OR_RETURN(const std::string stopped, (*target)->StopRemains(current));
   const std::optional<int> owner = launch::LauncherLockOwner(launch::RunDir(run.run_dir).lock());
   const std::string launcher =
       owner ? fmt::format("the launcher (pid {})", *owner) : "the launcher";
-  const std::string stopped =
-      sweep.found == 0 ? "no process of the run was left"
-                       : fmt::format("{} processes of the run were stopped", sweep.found);
 
   store::Transition transition;
   if (current.status == RunStatus::kCancelRequested) {
     transition.to = RunStatus::kCanceled;
     transition.detail = fmt::format("{} was gone; {}", launcher, stopped);
+  } else if (!probe.end_reason.empty()) {
+    transition.to = RunStatus::kFailed;
+    transition.failure_reason = fmt::format("{}; {}", probe.end_reason, stopped);
+    transition.detail = transition.failure_reason;
   } else {
     transition.to = RunStatus::kFailed;
     transition.failure_reason = current.status == RunStatus::kQueued

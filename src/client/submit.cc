@@ -115,8 +115,16 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   KILN_ASSIGN_OR_RETURN(const std::string interpreter, FindInterpreter(job));
 
   // 4-5: data and code.
+  const std::optional<launch::ClusterPlan> cluster = (*target)->Cluster();
+  const std::optional<LauncherReporting>& reporting = workspace.launcher_reporting();
+  if (cluster && !reporting) {
+    return InvalidArgumentError(fmt::format(
+        "{}: '{}' is a cluster; its ranks report through a Kiln server, so submit through "
+        "one (--server URL or KILN_SERVER) whose machine can run sbatch",
+        job.source.Where("compute_target"), spec.compute_target));
+  }
   const std::string run_id = NewRunId(spec.experiment, SystemClock().Now());
-  const launch::RunDir run_dir(workspace.runs_root() / run_id);
+  const launch::RunDir run_dir((*target)->RunsRoot(workspace.runs_root()) / run_id);
   KILN_ASSIGN_OR_RETURN(
       data::ResolvedParams params,
       data::ResolveScriptParams(spec.script_params, job.source, workspace.store(), run_dir.root()));
@@ -124,7 +132,6 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
 
   // 6: the run directory; removed again if anything before the hand-over fails.
   KILN_RETURN_IF_ERROR(run_dir.Create());
-  const std::optional<LauncherReporting>& reporting = workspace.launcher_reporting();
   bool minted = false;
   const auto discard = [&](Status status) {
     RemoveTree(run_dir.root()).IgnoreError();
@@ -147,6 +154,15 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   }
   plan.snapshot_store = workspace.snapshots_root();
   plan.snapshot_id = snapshot.id;
+  if (cluster) {
+    // The cluster's nodes see the run directory, not this machine's snapshot store.
+    const snapshot::SnapshotStore snapshots(workspace.snapshots_root());
+    if (Status staged = snapshots.Materialize(snapshot.id, run_dir.src()); !staged.ok()) {
+      return discard(staged);
+    }
+    plan.source_staged = true;
+    plan.cluster = cluster;
+  }
   plan.command = launch::BuildCommand(spec, params.params, interpreter, run_dir.src());
   plan.environment = spec.environment_variables;
   plan.data = params.bindings;

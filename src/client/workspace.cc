@@ -42,7 +42,16 @@ Result<std::unique_ptr<compute::ComputeTarget>> Workspace::Target(std::string_vi
   compute::TargetContext context;
   context.kiln_program = kiln_program_;
   context.spawner = spawner_;
+  context.store = store_.get();
   return compute::OpenTarget(name, context);
+}
+
+Status Workspace::RegisterTarget(const store::ComputeTargetRecord& target) {
+  if (server_ != nullptr) return store_->AddComputeTarget(target);
+  compute::TargetContext context;
+  context.kiln_program = kiln_program_;
+  context.spawner = spawner_;
+  return compute::RegisterComputeTarget(*store_, target, context);
 }
 
 }  // namespace kiln::client

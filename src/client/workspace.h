@@ -71,6 +71,9 @@ class Workspace {
 
   // NotFound for an unknown target name.
   Result<std::unique_ptr<compute::ComputeTarget>> Target(std::string_view name) const;
+  // Checks and stores a compute target (compute::RegisterComputeTarget); with a server,
+  // the server checks it.
+  Status RegisterTarget(const store::ComputeTargetRecord& target);
 
  private:
   Workspace() = default;

@@ -24,12 +24,15 @@
 #include "launch/gpus.h"
 #include "launch/launcher_lock.h"
 #include "launch/mpirun_command.h"
+#include "launch/node_address.h"
 #include "launch/output_capture.h"
 #include "launch/process_sweep.h"
 #include "launch/rank_env.h"
 #include "launch/rank_exit.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
+#include "launch/slurm_job.h"
+#include "launch/srun_command.h"
 #include "snapshot/snapshot_store.h"
 #include "store/open_store.h"
 #include "tracking/ingestor.h"
@@ -44,8 +47,18 @@ using store::RunStatus;
 constexpr std::chrono::milliseconds kDrainTimeout{2000};
 // Shell convention for a process killed by a signal.
 constexpr int kSignalExitBase = 128;
+// How often a launcher inside a Slurm allocation asks Slurm whether the job still runs.
+constexpr std::chrono::seconds kAllocationCheckInterval{2};
 
-enum class StopCause { kNone, kRankFailed, kCancelRequested, kSignal, kDeadline, kInternal };
+enum class StopCause {
+  kNone,
+  kRankFailed,
+  kCancelRequested,
+  kSignal,
+  kDeadline,
+  kAllocationEnded,  // Slurm ended the job: a node failed, a time limit, preemption
+  kInternal
+};
 
 // A process the launcher started and waits for: a rank, or mpirun starting all of them.
 struct Child {
@@ -130,8 +143,11 @@ class Launcher {
 
   // Step 2.
   Status Prepare() {
-    const snapshot::SnapshotStore snapshots(plan_.snapshot_store);
-    KILN_RETURN_IF_ERROR(snapshots.Materialize(plan_.snapshot_id, dir_.src()));
+    if (!plan_.source_staged) {
+      const snapshot::SnapshotStore snapshots(plan_.snapshot_store);
+      KILN_RETURN_IF_ERROR(snapshots.Materialize(plan_.snapshot_id, dir_.src()));
+      spdlog::info("materialized snapshot {} into {}", plan_.snapshot_id, dir_.src().string());
+    }
     std::error_code error;
     const std::filesystem::path link = dir_.src() / "outputs";
     if (!std::filesystem::exists(std::filesystem::symlink_status(link, error))) {
@@ -140,7 +156,6 @@ class Launcher {
         return InternalError(fmt::format("cannot link {}: {}", link.string(), error.message()));
       }
     }
-    spdlog::info("materialized snapshot {} into {}", plan_.snapshot_id, dir_.src().string());
     if (CancelSeen()) return Status::Ok();
     KILN_RETURN_IF_ERROR(data::DownloadBindings(plan_.data));
     return Status::Ok();
@@ -151,6 +166,16 @@ class Launcher {
     KILN_ASSIGN_OR_RETURN(const int port, PickFreePort());
     Rendezvous rendezvous;
     rendezvous.master_port = port;
+    if (plan_.cluster) {
+      // The launcher runs on the allocation's first node, where rank 0 runs too.
+      KILN_ASSIGN_OR_RETURN(rendezvous.master_addr, ClusterAddress());
+      slurm_job_id_ = std::string(FindVariable(CurrentEnvironment(), "SLURM_JOB_ID").value_or(""));
+      if (slurm_job_id_.empty()) {
+        return FailedPreconditionError(
+            "the run is planned for a Slurm allocation but SLURM_JOB_ID is not set: start it "
+            "with sbatch (the compute target does)");
+      }
+    }
     for (int rank = 0; rank < plan_.ranks.world_size(); ++rank) {
       ingestors_.emplace_back(*store_, plan_.run_id, rank,
                               dir_.metrics() / fmt::format("rank-{}.spool", rank),
@@ -158,6 +183,7 @@ class Launcher {
                                             : tracking::SpoolIngestor::kRecordsPerBatch);
     }
     if (UnderMpirun()) return StartMpirun(rendezvous);
+    if (plan_.cluster) return StartSrun(rendezvous);
     const std::vector<std::string> base = CurrentEnvironment();
     const std::vector<std::string> gpus =
         plan_.use_gpu ? LauncherGpus(base) : std::vector<std::string>{};
@@ -173,15 +199,43 @@ class Launcher {
   }
 
   bool UnderMpirun() const { return plan_.ranks.backend == spec::DistributedBackend::kMpi; }
+  // Whether each rank runs under the rank shim (started by mpirun or srun), which writes
+  // how it ended; otherwise the ranks are the launcher's own children.
+  bool UnderShim() const { return UnderMpirun() || plan_.cluster.has_value(); }
+  SweepScope Scope() const { return plan_.cluster ? SweepScope::kThisNode : SweepScope::kMachine; }
 
-  static std::vector<std::string> LauncherGpus(const std::vector<std::string>& env) {
-    return VisibleGpus(FindVariable(env, "CUDA_VISIBLE_DEVICES"), CountNvidiaDevices());
+  // This node's address for the ranks of a cluster run: on the target's network when it
+  // names one, else the host name (which every node must then resolve).
+  Result<std::string> ClusterAddress() const {
+    if (!plan_.cluster->network.empty()) {
+      KILN_ASSIGN_OR_RETURN(const NodeAddress address, AddressOnNetwork(plan_.cluster->network));
+      return address.address;
+    }
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) != 0) return ErrnoError("gethostname", errno);
+    return std::string(name);
   }
 
-  // distributed_backend mpi: one mpirun, which starts every rank through the rank shim.
-  Status StartMpirun(const Rendezvous& rendezvous) {
-    const std::vector<std::string> base = CurrentEnvironment();
-    // Every rank shares this environment; the shim adds what differs from rank to rank.
+  // Open MPI's transports kept to the cluster's network (unless the job set them itself).
+  void AddClusterMpiSettings(std::vector<std::string>& env) const {
+    if (!plan_.cluster || plan_.cluster->network.empty()) return;
+    for (const char* name : {"OMPI_MCA_btl_tcp_if_include", "OMPI_MCA_oob_tcp_if_include"}) {
+      if (!FindVariable(env, name)) env.push_back(fmt::format("{}={}", name, plan_.cluster->network));
+    }
+    if (!FindVariable(env, "OMPI_MCA_btl")) env.push_back("OMPI_MCA_btl=self,vader,tcp");
+  }
+
+  // The rank shim's command: `kiln exec-rank RUN_DIR -- COMMAND...`.
+  std::vector<std::string> ShimCommand() const {
+    std::vector<std::string> argv = {options_.kiln_program.string(), "exec-rank",
+                                     dir_.root().string(), "--"};
+    argv.insert(argv.end(), plan_.command.begin(), plan_.command.end());
+    return argv;
+  }
+
+  // The environment every rank shares; the shim adds what differs from rank to rank.
+  std::vector<std::string> SharedRankEnvironment(const std::vector<std::string>& base,
+                                                 const Rendezvous& rendezvous) const {
     RankIdentity shared{0, 0, 0, plan_.ranks.world_size(), plan_.ranks.process_count_per_node, ""};
     std::vector<std::string> env = BuildRankEnvironment(base, plan_, dir_, shared, rendezvous,
                                                         {options_.python_path.string()});
@@ -192,15 +246,32 @@ class Launcher {
       }
       return false;
     });
+    return env;
+  }
+
+  // A cluster run not under mpi: one srun over the allocation starts every rank's shim.
+  Status StartSrun(const Rendezvous& rendezvous) {
+    std::vector<std::string> env = SharedRankEnvironment(CurrentEnvironment(), rendezvous);
+    return Start("srun", dir_.srun_log(), BuildSrunCommand(plan_.ranks, ShimCommand()),
+                 std::move(env));
+  }
+
+  static std::vector<std::string> LauncherGpus(const std::vector<std::string>& env) {
+    return VisibleGpus(FindVariable(env, "CUDA_VISIBLE_DEVICES"), CountNvidiaDevices());
+  }
+
+  // distributed_backend mpi: one mpirun, which starts every rank through the rank shim.
+  Status StartMpirun(const Rendezvous& rendezvous) {
+    const std::vector<std::string> base = CurrentEnvironment();
+    std::vector<std::string> env = SharedRankEnvironment(base, rendezvous);
+    AddClusterMpiSettings(env);
     MpirunOptions mpirun;
     mpirun.layout = plan_.ranks;
     mpirun.run_as_root = ::geteuid() == 0;
     mpirun.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     mpirun.working_dir = dir_.src();
     mpirun.exported = ExportedVariables(base, env);
-    mpirun.rank_command = {options_.kiln_program.string(), "exec-rank", dir_.root().string(), "--"};
-    mpirun.rank_command.insert(mpirun.rank_command.end(), plan_.command.begin(),
-                               plan_.command.end());
+    mpirun.rank_command = ShimCommand();
     return Start("mpirun", dir_.mpirun_log(), BuildMpirunCommand(mpirun), std::move(env));
   }
 
@@ -231,9 +302,13 @@ class Launcher {
   }
 
   std::string RanksStartedDetail() const {
-    if (UnderMpirun()) {
-      return fmt::format("mpirun started (pid {}) for {} ranks", children_[0].pid,
-                         plan_.ranks.world_size());
+    if (UnderShim()) {
+      const std::string nodes =
+          plan_.cluster ? fmt::format(" on {} nodes", plan_.ranks.node_count) : "";
+      const std::string job =
+          slurm_job_id_.empty() ? "" : fmt::format(" in Slurm job {}", slurm_job_id_);
+      return fmt::format("{} started (pid {}) for {} ranks{}{}", children_[0].name,
+                         children_[0].pid, plan_.ranks.world_size(), nodes, job);
     }
     if (children_.size() == 1) return fmt::format("rank 0 started (pid {})", children_[0].pid);
     return fmt::format("{} ranks started", children_.size());
@@ -242,14 +317,21 @@ class Launcher {
   // Step 4.
   void Supervise() {
     std::int64_t next_store_check = 0;
+    std::int64_t next_allocation_check = 0;
     while (!AllExited()) {
       WaitForEvents(options_.poll_interval);
       const std::int64_t now = clock_.MonotonicMicros();
       if (cause_ == StopCause::kNone && now >= next_store_check) {
         next_store_check = now + std::chrono::microseconds(options_.poll_interval).count();
         if (CancelSeen()) cause_ = StopCause::kCancelRequested;
-        if (UnderMpirun()) CheckRankExits();
+        if (UnderShim()) CheckRankExits();
         IngestMetrics(/*final=*/false);
+      }
+      if (cause_ == StopCause::kNone && !slurm_job_id_.empty() && now >= next_allocation_check) {
+        next_allocation_check =
+            now + std::chrono::duration_cast<std::chrono::microseconds>(kAllocationCheckInterval)
+                      .count();
+        CheckAllocation();
       }
       if (cause_ == StopCause::kNone && plan_.max_run_duration_seconds &&
           now - running_since_micros_ >= *plan_.max_run_duration_seconds * 1'000'000) {
@@ -258,12 +340,37 @@ class Launcher {
       if (cause_ != StopCause::kNone) break;
       FlushStaleLogs();
     }
+    // Ranks killed, or a SIGTERM, because Slurm ended the job: the cause is Slurm's reason.
+    if ((cause_ == StopCause::kRankFailed || cause_ == StopCause::kSignal) &&
+        !slurm_job_id_.empty()) {
+      CheckAllocation();
+    }
     StopEverything();
     DrainPipes(kDrainTimeout);
     for (Child& child : children_) {
       if (Status flushed = child.capture->log().FlushAll(); !flushed.ok()) NoteInternal(flushed);
     }
-    if (cause_ == StopCause::kRankFailed && UnderMpirun()) failure_ = MpiFailure();
+    if (cause_ == StopCause::kRankFailed && UnderShim()) failure_ = MpiFailure();
+  }
+
+
+  // Inside a Slurm allocation: whether Slurm still runs the job. A node that failed, a time
+  // limit or preemption ends the run Failed with Slurm's reason, whatever the ranks do (a
+  // rank on a dead node may hang rather than fail). A signal Slurm sent for one of these
+  // (the time limit's SIGTERM) counts as that reason, not as a cancel.
+  void CheckAllocation() {
+    const Result<std::optional<SlurmJob>> job =
+        QuerySlurmJob(slurm_job_id_, plan_.cluster->slurm_conf);
+    if (!job.ok()) {
+      spdlog::warn("cannot ask Slurm about job {}: {}", slurm_job_id_, job.status().ToString());
+      return;
+    }
+    if (!job->has_value()) return;
+    const std::optional<std::string> ended = SlurmEndReason(**job);
+    if (!ended) return;
+    spdlog::warn("{}", *ended);
+    cause_ = StopCause::kAllocationEnded;
+    failure_ = {*ended, 0, {}};
   }
 
   bool AllExited() const {
@@ -299,16 +406,16 @@ class Launcher {
       return {fmt::format("rank {} {}", first->rank, first->exit.Describe()), ExitCode(first->exit),
               first->tail};
     }
-    const Child& mpirun = children_[0];
-    const ExitStatus exit = mpirun.exit.value_or(ExitStatus{});
-    return {fmt::format("mpirun {} before any rank failed", exit.Describe()), ExitCode(exit),
-            mpirun.capture->log().Tail()};
+    const Child& starter = children_[0];  // mpirun or srun
+    const ExitStatus exit = starter.exit.value_or(ExitStatus{});
+    return {fmt::format("{} {} before any rank failed", starter.name, exit.Describe()),
+            ExitCode(exit), starter.capture->log().Tail()};
   }
 
   // The last lines of rank 0's log, for a failure that is not one rank's.
   std::vector<std::string> FirstRankTail() const {
     if (children_.empty()) return {};
-    if (!UnderMpirun()) return children_[0].capture->log().Tail();
+    if (!UnderShim()) return children_[0].capture->log().Tail();
     Result<RankExit> record = ReadRankExit(dir_, 0);
     return record.ok() ? record->tail : children_[0].capture->log().Tail();
   }
@@ -422,10 +529,13 @@ class Launcher {
   // Step 5: every process of the run, ranks first, then anything they left behind.
   void StopEverything() {
     const SweepResult sweep =
-        StopRunProcesses(::getpid(), marker_, std::chrono::seconds(grace_seconds_), [this] {
-          DrainAvailable();
-          Reap();
-        });
+        StopRunProcesses(
+            ::getpid(), marker_, std::chrono::seconds(grace_seconds_),
+            [this] {
+              DrainAvailable();
+              Reap();
+            },
+            Scope());
     stopped_processes_ += sweep.found;
     if (sweep.found > 0) {
       spdlog::info("stopped {} processes ({} needed SIGKILL, {} left)", sweep.found, sweep.killed,
@@ -441,6 +551,12 @@ class Launcher {
         return Cancel();
       case StopCause::kInternal:
         return FailWith(fmt::format("launcher error: {}", internal_error_.message()));
+      case StopCause::kAllocationEnded: {
+        store::Transition failed;
+        failed.failure_reason = failure_.reason;
+        failed.failure_log_tail = FirstRankTail();
+        return Finalize(RunStatus::kFailed, std::move(failed));
+      }
       case StopCause::kDeadline: {
         store::Transition failed;
         failed.failure_reason =
@@ -620,7 +736,8 @@ class Launcher {
   UniqueFd signal_fd_;
   std::string marker_;
   std::int64_t grace_seconds_ = 0;
-  std::vector<Child> children_;                     // the ranks, or mpirun
+  std::string slurm_job_id_;  // the allocation of a cluster run
+  std::vector<Child> children_;                     // the ranks, or mpirun or srun
   std::vector<tracking::SpoolIngestor> ingestors_;  // one per rank of the world, by rank
   std::vector<std::string> ingest_notes_;
   std::int64_t running_since_micros_ = 0;

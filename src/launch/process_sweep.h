@@ -18,8 +18,14 @@
 
 namespace kiln::launch {
 
+// Which marked processes a sweep takes: every one on the machine, or only those in this
+// process's network namespace (a cluster node's; the test cluster's nodes share one
+// machine's process table, and each node stops only its own).
+enum class SweepScope { kMachine, kThisNode };
+
 // Processes of the run now: descendants of `root` (0 for none) and marked processes.
-std::vector<pid_t> FindRunProcesses(pid_t root, std::string_view marker);
+std::vector<pid_t> FindRunProcesses(pid_t root, std::string_view marker,
+                                    SweepScope scope = SweepScope::kMachine);
 
 struct SweepResult {
   int found = 0;   // processes signalled with SIGTERM
@@ -28,6 +34,7 @@ struct SweepResult {
 };
 
 SweepResult StopRunProcesses(pid_t root, std::string_view marker, std::chrono::milliseconds grace,
-                             const std::function<void()>& tick);
+                             const std::function<void()>& tick,
+                             SweepScope scope = SweepScope::kMachine);
 
 }  // namespace kiln::launch

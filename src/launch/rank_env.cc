@@ -33,19 +33,50 @@ std::vector<std::pair<std::string, std::string>> RankVariables(const RankIdentit
   return variables;
 }
 
+namespace {
+
+Result<int> ReadRankNumber(const std::vector<std::string>& env, std::string_view name,
+                           std::string_view starter) {
+  const std::optional<std::string_view> text = FindVariable(env, name);
+  if (!text) {
+    return NotFoundError(fmt::format(
+        "{} is not set: the rank shim runs under {}, which sets it for every rank", name,
+        starter));
+  }
+  const std::optional<std::int64_t> value = ParseInt64(*text);
+  if (!value || *value < 0 || *value > std::numeric_limits<int>::max()) {
+    return InvalidArgumentError(fmt::format("{}='{}' is not a rank number", name, *text));
+  }
+  return static_cast<int>(*value);
+}
+
+}  // namespace
+
+Result<RankIdentity> RankIdentityFromSlurm(const std::vector<std::string>& env, int per_node) {
+  const auto read = [&env](std::string_view name) { return ReadRankNumber(env, name, "srun"); };
+  RankIdentity identity;
+  KILN_ASSIGN_OR_RETURN(identity.rank, read("SLURM_PROCID"));
+  KILN_ASSIGN_OR_RETURN(identity.world_size, read("SLURM_NTASKS"));
+  KILN_ASSIGN_OR_RETURN(identity.local_rank, read("SLURM_LOCALID"));
+  KILN_ASSIGN_OR_RETURN(identity.node_rank, read("SLURM_NODEID"));
+  identity.local_world_size = per_node;
+  if (per_node <= 0 || identity.rank >= identity.world_size || identity.local_rank >= per_node) {
+    return InvalidArgumentError(fmt::format("srun gave task {} of {} (local {}) with {} per node",
+                                            identity.rank, identity.world_size,
+                                            identity.local_rank, per_node));
+  }
+  return identity;
+}
+
+Result<RankIdentity> RankIdentityOfProcess(const std::vector<std::string>& env, int per_node) {
+  if (FindVariable(env, "OMPI_COMM_WORLD_RANK") || !FindVariable(env, "SLURM_PROCID")) {
+    return RankIdentityFromOpenMpi(env);
+  }
+  return RankIdentityFromSlurm(env, per_node);
+}
+
 Result<RankIdentity> RankIdentityFromOpenMpi(const std::vector<std::string>& env) {
-  const auto read = [&env](std::string_view name) -> Result<int> {
-    const std::optional<std::string_view> text = FindVariable(env, name);
-    if (!text) {
-      return NotFoundError(fmt::format(
-          "{} is not set: the rank shim runs under mpirun, which sets it for every rank", name));
-    }
-    const std::optional<std::int64_t> value = ParseInt64(*text);
-    if (!value || *value < 0 || *value > std::numeric_limits<int>::max()) {
-      return InvalidArgumentError(fmt::format("{}='{}' is not a rank number", name, *text));
-    }
-    return static_cast<int>(*value);
-  };
+  const auto read = [&env](std::string_view name) { return ReadRankNumber(env, name, "mpirun"); };
   RankIdentity identity;
   KILN_ASSIGN_OR_RETURN(identity.rank, read("OMPI_COMM_WORLD_RANK"));
   KILN_ASSIGN_OR_RETURN(identity.world_size, read("OMPI_COMM_WORLD_SIZE"));

@@ -39,6 +39,13 @@ std::vector<std::pair<std::string, std::string>> RankVariables(const RankIdentit
 // placed node by node (mpirun --map-by ppr:N:node), so the node is rank / local size.
 Result<RankIdentity> RankIdentityFromOpenMpi(const std::vector<std::string>& env);
 
+// A rank's identity from the variables srun gives each task (SLURM_PROCID, SLURM_NTASKS,
+// SLURM_LOCALID, SLURM_NODEID); `per_node` tasks run on each node.
+Result<RankIdentity> RankIdentityFromSlurm(const std::vector<std::string>& env, int per_node);
+
+// Open MPI's identity when mpirun started the process, else srun's.
+Result<RankIdentity> RankIdentityOfProcess(const std::vector<std::string>& env, int per_node);
+
 struct Rendezvous {
   std::string master_addr = "127.0.0.1";
   int master_port = 0;

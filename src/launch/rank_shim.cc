@@ -14,10 +14,12 @@
 
 #include "common/unique_fd.h"
 #include "launch/gpus.h"
+#include "launch/node_address.h"
 #include "launch/output_capture.h"
 #include "launch/rank_env.h"
 #include "launch/rank_exit.h"
 #include "launch/run_plan.h"
+#include "store/open_store.h"
 
 namespace kiln::launch {
 namespace {
@@ -25,15 +27,62 @@ namespace {
 constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP};
 constexpr std::chrono::milliseconds kTick{200};
 constexpr std::chrono::milliseconds kDrainTimeout{2000};
+// How often the shim of a cluster rank asks the store whether its run has ended, and how
+// long the rank then has between SIGTERM and SIGKILL.
+constexpr std::chrono::seconds kRunWatchInterval{3};
+constexpr std::chrono::seconds kOrphanGrace{5};
+
+// The rank of a cluster run must not outlive its run: on another node, nothing else may
+// stop it when its launcher's node or its slurmd is gone (a dead slurmd leaves its steps
+// running). The shim asks the store now and then; once the run has ended, it stops the rank.
+class RunWatch {
+ public:
+  explicit RunWatch(const RunPlan& plan) : run_id_(plan.run_id) {
+    if (!plan.cluster) return;
+    Result<std::unique_ptr<store::Store>> opened =
+        store::OpenStore(plan.store_url, {plan.store_token, plan.store_ca_file});
+    if (opened.ok()) store_ = std::move(opened).value();
+  }
+
+  // Whether the run has ended, asked at most every kRunWatchInterval; false when unknown.
+  bool RunEnded() {
+    if (!store_) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_check_) return false;
+    next_check_ = now + kRunWatchInterval;
+    const Result<store::Run> run = store_->GetRun(run_id_);
+    return run.ok() && store::IsTerminal(run->status);
+  }
+
+ private:
+  std::string run_id_;
+  std::unique_ptr<store::Store> store_;
+  std::chrono::steady_clock::time_point next_check_ = std::chrono::steady_clock::now() +
+                                                      kRunWatchInterval;
+};
 
 // The shim's environment with the rank's own variables set.
-std::vector<std::string> RankEnvironment(const std::vector<std::string>& base,
-                                         const RankIdentity& identity) {
+// On a cluster, the interface of this node that is on the run's network, for the
+// collective libraries (which otherwise bind what the host name resolves to, often
+// loopback). The job's own setting wins.
+Status AddNetworkInterface(const RunPlan& plan, std::map<std::string, std::string>& env) {
+  if (!plan.cluster || plan.cluster->network.empty()) return Status::Ok();
+  KILN_ASSIGN_OR_RETURN(const NodeAddress address, AddressOnNetwork(plan.cluster->network));
+  for (const char* name : {"GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"}) {
+    env.try_emplace(name, address.interface);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> RankEnvironment(const std::vector<std::string>& base,
+                                                 const RunPlan& plan,
+                                                 const RankIdentity& identity) {
   std::map<std::string, std::string> env;
   for (const std::string& entry : base) {
     const std::size_t equals = entry.find('=');
     if (equals != std::string::npos) env[entry.substr(0, equals)] = entry.substr(equals + 1);
   }
+  KILN_RETURN_IF_ERROR(AddNetworkInterface(plan, env));
   for (auto& [name, value] : RankVariables(identity)) env[name] = std::move(value);
   std::vector<std::string> out;
   out.reserve(env.size());
@@ -48,10 +97,11 @@ Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
   const RunDir dir(options.run_dir);
   KILN_ASSIGN_OR_RETURN(const RunPlan plan, ReadPlan(dir));
   const std::vector<std::string> base = CurrentEnvironment();
-  KILN_ASSIGN_OR_RETURN(RankIdentity identity, RankIdentityFromOpenMpi(base));
+  KILN_ASSIGN_OR_RETURN(RankIdentity identity,
+                        RankIdentityOfProcess(base, plan.ranks.process_count_per_node));
   if (identity.world_size != plan.ranks.world_size()) {
     return FailedPreconditionError(fmt::format(
-        "mpirun started {} ranks but run {} has {}; the shim only runs ranks of its own run",
+        "{} ranks were started but run {} has {}; the shim only runs ranks of its own run",
         identity.world_size, plan.run_id, plan.ranks.world_size()));
   }
   if (plan.use_gpu) {
@@ -72,7 +122,7 @@ Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
                         OutputCapture::Open(dir.rank_log(identity.rank), SystemClock()));
   SpawnOptions spawn;
   spawn.argv = options.command;
-  spawn.env = RankEnvironment(base, identity);
+  KILN_ASSIGN_OR_RETURN(spawn.env, RankEnvironment(base, plan, identity));
   spawn.cwd = dir.src();
   spawn.stdout_fd = capture.child_stdout();
   spawn.stderr_fd = capture.child_stderr();
@@ -92,7 +142,14 @@ Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
     if (!status.ok() && capture_status.ok()) capture_status = std::move(status);
   };
   std::int64_t drain_deadline = 0;
+  RunWatch watch(plan);
+  std::optional<std::chrono::steady_clock::time_point> kill_at;
   while (!exit || capture.open()) {
+    if (!exit && !kill_at && watch.RunEnded()) {
+      ::kill(pid, SIGTERM);
+      kill_at = std::chrono::steady_clock::now() + kOrphanGrace;
+    }
+    if (!exit && kill_at && std::chrono::steady_clock::now() >= *kill_at) ::kill(pid, SIGKILL);
     std::vector<pollfd> fds = {{signal_fd.get(), POLLIN, 0}};
     capture.AddPollFds(fds);
     ::poll(fds.data(), fds.size(), static_cast<int>(kTick.count()));

@@ -43,6 +43,7 @@ class RunDir {
   }
   // mpirun's own messages, for runs whose ranks it starts.
   std::filesystem::path mpirun_log() const { return logs() / "mpirun.log"; }
+  std::filesystem::path srun_log() const { return logs() / "srun.log"; }
   std::filesystem::path metrics() const { return root_ / "metrics"; }
   std::filesystem::path data() const { return root_ / "data"; }
 

@@ -31,7 +31,10 @@ json PlanToJson(const RunPlan& plan) {
       {"store", plan.store_url},
       {"store_token", plan.store_token},
       {"store_ca_file", plan.store_ca_file},
-      {"snapshot", {{"store", plan.snapshot_store.string()}, {"id", plan.snapshot_id}}},
+      {"snapshot",
+       {{"store", plan.snapshot_store.string()},
+        {"id", plan.snapshot_id},
+        {"staged", plan.source_staged}}},
       {"command", plan.command},
       {"environment", environment},
       {"data", data},
@@ -42,6 +45,10 @@ json PlanToJson(const RunPlan& plan) {
       {"max_run_duration_seconds",
        plan.max_run_duration_seconds ? json(*plan.max_run_duration_seconds) : json(nullptr)},
       {"use_gpu", plan.use_gpu},
+      {"cluster", plan.cluster ? json{{"scheduler", plan.cluster->scheduler},
+                                      {"network", plan.cluster->network},
+                                      {"slurm_conf", plan.cluster->slurm_conf}}
+                               : json(nullptr)},
       {"spec", plan.spec},
   };
 }
@@ -61,6 +68,7 @@ Result<RunPlan> PlanFromJson(const json& in) {
     plan.store_ca_file = in.value("store_ca_file", "");
     plan.snapshot_store = in.at("snapshot").at("store").get<std::string>();
     plan.snapshot_id = in.at("snapshot").at("id").get<std::string>();
+    plan.source_staged = in.at("snapshot").value("staged", false);
     plan.command = in.at("command").get<std::vector<std::string>>();
     for (const json& variable : in.at("environment")) {
       plan.environment.emplace_back(variable.at("name").get<std::string>(),
@@ -87,6 +95,14 @@ Result<RunPlan> PlanFromJson(const json& in) {
       plan.max_run_duration_seconds = in.at("max_run_duration_seconds").get<std::int64_t>();
     }
     plan.use_gpu = in.at("use_gpu").get<bool>();
+    if (const auto cluster = in.find("cluster"); cluster != in.end() && !cluster->is_null()) {
+      plan.cluster = ClusterPlan{cluster->at("scheduler").get<std::string>(),
+                                 cluster->value("network", ""), cluster->value("slurm_conf", "")};
+      if (plan.cluster->scheduler != "slurm") {
+        return DataLossError(fmt::format("plan.json names an unknown cluster scheduler '{}'",
+                                         plan.cluster->scheduler));
+      }
+    }
     plan.spec = in.at("spec");
     if (plan.command.empty()) return DataLossError("plan.json has an empty command");
     return plan;

@@ -30,6 +30,15 @@ struct RankLayout {
   int world_size() const { return node_count * process_count_per_node; }
 };
 
+// A run whose ranks spread over the nodes of a cluster allocation (docs/compute-targets.md).
+struct ClusterPlan {
+  std::string scheduler = "slurm";
+  // The subnet or interface the ranks talk over; empty lets Open MPI and the host name
+  // decide.
+  std::string network;
+  std::string slurm_conf;  // SLURM_CONF for Slurm's commands; empty: Slurm's default
+};
+
 struct RunPlan {
   std::string run_id;
   std::string experiment;
@@ -39,6 +48,9 @@ struct RunPlan {
   std::string store_ca_file;
   std::filesystem::path snapshot_store;
   std::string snapshot_id;
+  // The submitting side has materialized the snapshot into src/ already (a cluster's nodes
+  // need not see the snapshot store).
+  bool source_staged = false;
   // What each rank executes, run in src/. argv[0] is an absolute path.
   std::vector<std::string> command;
   // The job's environment_variables, applied before Kiln's own (rank_env.h).
@@ -47,6 +59,7 @@ struct RunPlan {
   RankLayout ranks;
   std::optional<std::int64_t> max_run_duration_seconds;
   bool use_gpu = false;
+  std::optional<ClusterPlan> cluster;  // ranks on the nodes of a cluster allocation
   nlohmann::json spec;  // the JobSpec's JSON form, for reference
 };
 

@@ -24,13 +24,39 @@ void AddCatalogRoutes(httplib::Server& server, ServerState& state) {
                return JsonList("experiments", experiments);
              }));
 
+  // Registered targets; "local", the server's own machine, is always there besides.
   server.Get("/v1/compute-targets", Json([&](const httplib::Request&) -> Result<json> {
-               json out = json::array();
-               for (const std::string& name : compute::TargetNames()) {
-                 out.push_back({{"name", name}});
-               }
-               return json{{"compute_targets", std::move(out)}};
+               KILN_ASSIGN_OR_RETURN(const std::vector<store::ComputeTargetRecord> targets,
+                                     store.ListComputeTargets());
+               return JsonList("compute_targets", targets);
              }));
+
+  // A target is checked on the server's machine, which is the one that runs sbatch.
+  server.Post("/v1/compute-targets",
+              Json(
+                  [&](const httplib::Request& request) -> Result<json> {
+                    KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                    KILN_ASSIGN_OR_RETURN(const store::ComputeTargetRecord target,
+                                          store::wire::ComputeTargetFromJson(body));
+                    KILN_RETURN_IF_ERROR(state.workspace.RegisterTarget(target));
+                    KILN_ASSIGN_OR_RETURN(const store::ComputeTargetRecord stored,
+                                          store.GetComputeTarget(target.name));
+                    return store::ToJson(stored);
+                  },
+                  201));
+
+  server.Get(R"(/v1/compute-targets/([^/]+))",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const store::ComputeTargetRecord target,
+                                     store.GetComputeTarget(request.matches[1].str()));
+               return store::ToJson(target);
+             }));
+
+  server.Delete(R"(/v1/compute-targets/([^/]+))",
+                Json([&](const httplib::Request& request) -> Result<json> {
+                  KILN_RETURN_IF_ERROR(store.RemoveComputeTarget(request.matches[1].str()));
+                  return json::object();
+                }));
 
   server.Get("/v1/datastores", Json([&](const httplib::Request&) -> Result<json> {
                KILN_ASSIGN_OR_RETURN(const std::vector<store::Datastore> datastores,

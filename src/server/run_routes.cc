@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "client/cancel.h"
 #include "client/reconcile.h"
 #include "client/submit.h"
 #include "server/routes.h"
@@ -132,6 +133,9 @@ void AddRunRoutes(httplib::Server& server, ServerState& state) {
                 KILN_ASSIGN_OR_RETURN(
                     const store::Run run,
                     workspace.store().TransitionRun(request.matches[1].str(), transition));
+                if (transition.to == store::RunStatus::kCancelRequested) {
+                  KILN_RETURN_IF_ERROR(client::TellTargetOfCancel(workspace, run));
+                }
                 return store::ToJson(run);
               }));
 }

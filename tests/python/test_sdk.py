@@ -11,7 +11,7 @@ import time
 import unittest
 import warnings
 
-from kiln import ActivityFailedException, Datastore, Experiment, Run
+from kiln import ActivityFailedException, ComputeTarget, Datastore, Experiment, Run
 from kiln.train.dnn import Mpi, PyTorch
 from kiln_test_support import KilnTestCase
 
@@ -169,6 +169,20 @@ class SdkTest(KilnTestCase):
                          "{datastore:d1/sub/x:download}")
         with self.assertRaises(RuntimeError):
             Datastore.register(self.ws, "d1", data)
+
+    def test_compute_targets(self):
+        self.assertEqual(ComputeTarget.list(self.ws), [])
+        with self.assertRaises(LookupError):
+            ComputeTarget(self.ws, "cluster")
+        with self.assertRaisesRegex(ValueError, "--runs-root: 'runs' must be an absolute path"):
+            ComputeTarget.create(self.ws, "cluster", partition="debug", max_nodes=2,
+                                 runs_root="runs")
+        with self.assertRaisesRegex(ValueError, "--type: 'pbs' is not a target type"):
+            ComputeTarget.create(self.ws, "cluster", type="pbs", partition="debug",
+                                 max_nodes=2, runs_root="/tmp")
+        with self.assertRaisesRegex(ValueError, "'local' is the built-in target"):
+            ComputeTarget.create(self.ws, "local", partition="debug", max_nodes=2,
+                                 runs_root="/tmp")
 
     def test_logged_points_survive_sigkill_of_the_rank(self):
         run = self.submit({"train.py": """

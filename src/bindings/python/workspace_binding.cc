@@ -159,6 +159,30 @@ class PyWorkspace {
     return ToPython(store::ToJson(ValueOrThrow(workspace_->store().GetDatastore(name))));
   }
 
+  // `config_json`: the target's settings as JSON text (docs/compute-targets.md).
+  py::object RegisterComputeTarget(const std::string& name, const std::string& type,
+                                   const std::string& config_json) {
+    ThrowIfError(workspace_->RegisterTarget({name, type, config_json, 0}));
+    return GetComputeTarget(name);
+  }
+
+  py::object GetComputeTarget(const std::string& name) {
+    return ToPython(store::ToJson(ValueOrThrow(workspace_->store().GetComputeTarget(name))));
+  }
+
+  py::object ListComputeTargets() {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::ComputeTargetRecord& target :
+         ValueOrThrow(workspace_->store().ListComputeTargets())) {
+      out.push_back(store::ToJson(target));
+    }
+    return ToPython(out);
+  }
+
+  void RemoveComputeTarget(const std::string& name) {
+    ThrowIfError(workspace_->store().RemoveComputeTarget(name));
+  }
+
   py::object ListDatastores() {
     nlohmann::json out = nlohmann::json::array();
     for (const store::Datastore& datastore : ValueOrThrow(workspace_->store().ListDatastores())) {
@@ -204,7 +228,11 @@ void BindWorkspace(py::module_& module) {
       .def("download", &PyWorkspace::Download)
       .def("register_datastore", &PyWorkspace::RegisterDatastore)
       .def("datastore", &PyWorkspace::GetDatastore)
-      .def("datastores", &PyWorkspace::ListDatastores);
+      .def("datastores", &PyWorkspace::ListDatastores)
+      .def("register_compute_target", &PyWorkspace::RegisterComputeTarget)
+      .def("compute_target", &PyWorkspace::GetComputeTarget)
+      .def("compute_targets", &PyWorkspace::ListComputeTargets)
+      .def("remove_compute_target", &PyWorkspace::RemoveComputeTarget);
 }
 
 }  // namespace kiln::python

@@ -8,8 +8,10 @@
 #include <cstdlib>
 
 #include "common/strings.h"
+#include "common/tunables.h"
 #include "common/unique_fd.h"
 #include "launch/gpus.h"
+#include "launch/process_sweep.h"
 #include "launch/rank_env.h"
 
 namespace kiln::compute {
@@ -92,11 +94,19 @@ Status LocalTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock)
   return Status::Ok();
 }
 
-Result<LauncherState> LocalTarget::Probe(const store::Run& run) const {
-  if (run.host != host_) return LauncherState::kUnknown;
+Result<Probe> LocalTarget::Check(const store::Run& run) const {
+  if (run.host != host_) return Probe{LauncherState::kUnknown, "", ""};
   const launch::RunDir dir(run.run_dir);
   KILN_ASSIGN_OR_RETURN(const bool alive, launch::IsLauncherAlive(dir.lock()));
-  return alive ? LauncherState::kAlive : LauncherState::kDead;
+  return Probe{alive ? LauncherState::kAlive : LauncherState::kDead, "", ""};
+}
+
+Result<std::string> LocalTarget::StopRemains(const store::Run& run) {
+  KILN_ASSIGN_OR_RETURN(const std::int64_t grace, ReadTunable(kKillGraceSeconds));
+  const launch::SweepResult sweep =
+      launch::StopRunProcesses(0, launch::RunMarker(run.id), std::chrono::seconds(grace), nullptr);
+  return sweep.found == 0 ? std::string("no process of the run was left")
+                          : fmt::format("{} processes of the run were stopped", sweep.found);
 }
 
 }  // namespace kiln::compute

@@ -103,16 +103,16 @@ TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
   store::Run run;
   run.run_dir = run_dir.root().string();
   run.host = LocalHostName();
-  EXPECT_EQ(*target.Probe(run), LauncherState::kAlive);
+  EXPECT_EQ(target.Check(run)->state, LauncherState::kAlive);
   run.host = "another-host";
-  EXPECT_EQ(*target.Probe(run), LauncherState::kUnknown);
+  EXPECT_EQ(target.Check(run)->state, LauncherState::kUnknown);
   run.host = LocalHostName();
 
   ::kill(static_cast<pid_t>(*ParseInt64(TrimWhitespace(pid_text))), SIGKILL);
   LauncherState state = LauncherState::kAlive;
   for (int i = 0; i < 300 && state == LauncherState::kAlive; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    state = *target.Probe(run);
+    state = target.Check(run)->state;
   }
   EXPECT_EQ(state, LauncherState::kDead);
 }

@@ -19,8 +19,9 @@ From a script that submits jobs, as with the estimator API:
 docs/python-api.md describes every call.
 """
 
+from kiln.compute import ComputeTarget
 from kiln.run import ActivityFailedException, Run
 from kiln.workspace import DataReference, Datastore, Experiment, Workspace
 
-__all__ = ["ActivityFailedException", "DataReference", "Datastore", "Experiment", "Run",
-           "Workspace"]
+__all__ = ["ActivityFailedException", "ComputeTarget", "DataReference", "Datastore",
+           "Experiment", "Run", "Workspace"]

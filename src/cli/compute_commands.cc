@@ -1,0 +1,156 @@
+// kiln compute add | list | show | remove
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/strings.h"
+#include "compute/slurm/slurm_config.h"
+#include "store/record_json.h"
+
+namespace kiln::cli {
+namespace {
+
+struct AddFlags {
+  std::string name;
+  std::string type;
+  std::string partition;
+  int max_nodes = 0;
+  std::string runs_root;
+  std::string slurm_conf;
+  std::string network;
+};
+
+Status RunAdd(const AddFlags& flags, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  compute::SlurmConfig config;
+  config.partition = flags.partition;
+  config.max_nodes = flags.max_nodes;
+  config.runs_root = flags.runs_root;
+  config.slurm_conf = flags.slurm_conf;
+  config.network = flags.network;
+  store::ComputeTargetRecord target{flags.name, flags.type,
+                                    compute::SlurmConfigToJson(config).dump(), 0};
+  KILN_RETURN_IF_ERROR(workspace->RegisterTarget(target));
+  std::cout << flags.name << "\n";
+  return Status::Ok();
+}
+
+// "partition=debug max_nodes=2 ..." for a table cell.
+std::string ConfigSummary(const store::ComputeTargetRecord& target) {
+  const nlohmann::json config = nlohmann::json::parse(target.config_json, nullptr, false);
+  std::vector<std::string> parts;
+  if (config.is_object()) {
+    for (const auto& [key, value] : config.items()) {
+      if (value.is_string() && value.get<std::string>().empty()) continue;
+      parts.push_back(fmt::format("{}={}", key,
+                                  value.is_string() ? value.get<std::string>() : value.dump()));
+    }
+  }
+  return JoinStrings(parts, " ");
+}
+
+Status RunList(bool json, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::ComputeTargetRecord> targets,
+                        workspace->store().ListComputeTargets());
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::ComputeTargetRecord& target : targets) out.push_back(store::ToJson(target));
+    PrintJson(out);
+    return Status::Ok();
+  }
+  Table table({"NAME", "TYPE", "SETTINGS", "ADDED (UTC)"});
+  table.AddRow({"local", "local", "this machine (built in)", "-"});
+  for (const store::ComputeTargetRecord& target : targets) {
+    table.AddRow({target.name, target.type, ConfigSummary(target),
+                  FormatTimestampShort(target.created_at)});
+  }
+  std::cout << table.Render();
+  return Status::Ok();
+}
+
+Status RunShow(const std::string& name, bool json, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const store::ComputeTargetRecord target,
+                        workspace->store().GetComputeTarget(name));
+  const nlohmann::json record = store::ToJson(target);
+  if (json) {
+    PrintJson(record);
+    return Status::Ok();
+  }
+  std::cout << fmt::format("name:       {}\ntype:       {}\nadded:      {}\n", target.name,
+                           target.type, FormatTimestampShort(target.created_at));
+  for (const auto& [key, value] : record["config"].items()) {
+    const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    std::cout << fmt::format("{:<11} {}\n", key + ":", text.empty() ? "-" : text);
+  }
+  return Status::Ok();
+}
+
+Status RunRemove(const std::string& name, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  store::RunFilter active;
+  active.only_active = true;
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, workspace->store().ListRuns(active));
+  std::vector<std::string> using_it;
+  for (const store::Run& run : runs) {
+    if (run.compute_target == name) using_it.push_back(run.id);
+  }
+  if (!using_it.empty()) {
+    return FailedPreconditionError(fmt::format(
+        "compute target '{}' has runs that have not ended ({}); cancel them or wait",
+        name, JoinStrings(using_it, ", ")));
+  }
+  return workspace->store().RemoveComputeTarget(name);
+}
+
+}  // namespace
+
+void AddComputeCommands(CLI::App& app, CliContext& context) {
+  CLI::App* group = app.add_subcommand(
+      "compute", "Register the compute targets (clusters) that jobs name in compute_target");
+  group->require_subcommand(1);
+
+  auto flags = std::make_shared<AddFlags>();
+  CLI::App* add = group->add_subcommand("add", "Register a compute target");
+  add->add_option("name", flags->name, "Target name, as jobs give it in compute_target")
+      ->required();
+  add->add_option("--type", flags->type, "The kind of target: slurm")->required();
+  add->add_option("--partition", flags->partition, "The Slurm partition runs are queued in")
+      ->required();
+  add->add_option("--max-nodes", flags->max_nodes, "The most nodes one run may ask for")
+      ->required();
+  add->add_option("--runs-root", flags->runs_root,
+                  "Where run directories go: a folder every node sees at the same path")
+      ->required();
+  add->add_option("--slurm-conf", flags->slurm_conf,
+                  "slurm.conf of the cluster (SLURM_CONF for Slurm's commands)");
+  add->add_option("--network", flags->network,
+                  "The subnet (10.1.0.0/16) or interface (ib0) ranks talk over");
+  add->callback([flags, &context] { context.Finish(RunAdd(*flags, context)); });
+
+  auto list_json = std::make_shared<bool>(false);
+  CLI::App* list = group->add_subcommand("list", "List compute targets");
+  list->add_flag("--json", *list_json, "Print JSON (docs/cli.md)");
+  list->callback([list_json, &context] { context.Finish(RunList(*list_json, context)); });
+
+  auto show_name = std::make_shared<std::string>();
+  auto show_json = std::make_shared<bool>(false);
+  CLI::App* show = group->add_subcommand("show", "Show one compute target's settings");
+  show->add_option("name", *show_name, "Target name")->required();
+  show->add_flag("--json", *show_json, "Print JSON (docs/cli.md)");
+  show->callback([show_name, show_json, &context] {
+    context.Finish(RunShow(*show_name, *show_json, context));
+  });
+
+  auto remove_name = std::make_shared<std::string>();
+  CLI::App* remove = group->add_subcommand(
+      "remove", "Forget a compute target (refused while runs on it have not ended)");
+  remove->add_option("name", *remove_name, "Target name")->required();
+  remove->callback([remove_name, &context] { context.Finish(RunRemove(*remove_name, context)); });
+}
+
+}  // namespace kiln::cli
