@@ -72,5 +72,26 @@ TEST(RankEnvTest, MarkerNamesTheRun) {
   EXPECT_FALSE(IsRunScopedVariable("OMPI_MCA_btl"));
 }
 
+TEST(RankEnvTest, IdentityFromSrun) {
+  const std::vector<std::string> env = {"SLURM_PROCID=3", "SLURM_NTASKS=4", "SLURM_LOCALID=1",
+                                        "SLURM_NODEID=1"};
+  const Result<RankIdentity> identity = RankIdentityOfProcess(env, 2);
+  ASSERT_TRUE(identity.ok()) << identity.status().ToString();
+  EXPECT_EQ(identity->rank, 3);
+  EXPECT_EQ(identity->world_size, 4);
+  EXPECT_EQ(identity->local_rank, 1);
+  EXPECT_EQ(identity->local_world_size, 2);
+  EXPECT_EQ(identity->node_rank, 1);
+  EXPECT_FALSE(RankIdentityFromSlurm({"SLURM_PROCID=5", "SLURM_NTASKS=4", "SLURM_LOCALID=1",
+                                      "SLURM_NODEID=1"},
+                                     2)
+                   .ok());
+  // Open MPI's identity wins inside an allocation, where both are set.
+  std::vector<std::string> both = env;
+  both.insert(both.end(), {"OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=4",
+                           "OMPI_COMM_WORLD_LOCAL_RANK=0", "OMPI_COMM_WORLD_LOCAL_SIZE=2"});
+  EXPECT_EQ(RankIdentityOfProcess(both, 2)->rank, 0);
+}
+
 }  // namespace
 }  // namespace kiln::launch
