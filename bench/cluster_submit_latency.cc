@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <stdexcept>
 #include <thread>
 
 #include "bench/bench_util.h"
@@ -28,14 +29,17 @@ const std::vector<std::string> kClusterEnv = {"KILN_CLUSTER_NAME=kilnb",
                                               "KILN_CLUSTER_CTLD_PORT=17017",
                                               "KILN_CLUSTER_SLURMD_PORT=17018"};
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "cluster_submit_latency: %s\n", what.c_str());
-  std::exit(1);
-}
+// Thrown, so that the cluster and the scratch folder are taken down on the way out.
+[[noreturn]] void Fail(const std::string& what) { throw std::runtime_error(what); }
 
+// `env` with the "NAME=value" entries of `extra` replacing those of the same names.
 std::vector<std::string> WithEnv(std::vector<std::string> env,
                                  const std::vector<std::string>& extra) {
-  env.insert(env.end(), extra.begin(), extra.end());
+  for (const std::string& entry : extra) {
+    const std::string name = entry.substr(0, entry.find('=') + 1);
+    std::erase_if(env, [&](const std::string& old) { return old.starts_with(name); });
+    env.push_back(entry);
+  }
   return env;
 }
 
@@ -186,4 +190,11 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace kiln::bench
 
-int main(int argc, char** argv) { return kiln::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return kiln::bench::Main(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "cluster_submit_latency: %s\n", error.what());
+    return 1;
+  }
+}

@@ -155,12 +155,10 @@ TEST_F(ClusterTest, FashionMnistLearnsOnTwoNodesUnderGlooAndMpi) {
   for (const char* backend : {"gloo", "mpi"}) {
     SCOPED_TRACE(backend);
     const fs::path job = fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist/job-cluster.yaml";
-    const CapturedRun run = Client({"submit", job.string(), "--distributed-backend", backend,
-                                    "--stream", "--", "--epochs", "2", "--train_limit", "4000",
-                                    "--test_limit", "1000", "--batch_size", "64"});
-    ASSERT_EQ(run.exit.code, 0) << run.out << run.err;
-    const std::string id = FirstLine(run.out);
-    EXPECT_NE(run.out.find("[rank 0] 4 ranks; train 4000 images"), std::string::npos) << run.out;
+    const std::string id =
+        ClientSubmitOk({job.string(), "--distributed-backend", backend, "--", "--epochs", "2",
+                        "--train_limit", "4000", "--test_limit", "1000", "--batch_size", "64"});
+    ASSERT_TRUE(WaitForClusterStatus(id, "Completed", seconds(600))) << Diagnose(id);
     const auto metrics =
         nlohmann::json::parse(*ReadFileToString(ClusterRunDir(id) / "outputs/metrics.json"));
     EXPECT_EQ(metrics["ranks"], 4);
@@ -169,6 +167,7 @@ TEST_F(ClusterTest, FashionMnistLearnsOnTwoNodesUnderGlooAndMpi) {
               0.7 * metrics["first_train_loss"].get<double>());
 
     const CapturedRun logs = Client({"logs", id});
+    EXPECT_NE(logs.out.find("[rank 0] 4 ranks; train 4000 images"), std::string::npos) << logs.out;
     for (int rank = 0; rank < 4; ++rank) {
       EXPECT_NE(logs.out.find(fmt::format("[rank {}] rank {} of 4 on node {}", rank, rank,
                                           rank / 2)),
