@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test suite: builds Kiln, runs every test (unit and end-to-end), then builds everything
-# with AddressSanitizer and UndefinedBehaviorSanitizer and runs every test again.
+# The test suite: builds Kiln, runs every test (unit, end-to-end, and the cluster tests on a
+# 2-node Slurm cluster that ctest starts in network namespaces: root), then builds everything
+# with AddressSanitizer and UndefinedBehaviorSanitizer and runs the unit and end-to-end
+# tests again.
 # Slow tests (full training runs) are left out; run them with: ctest --test-dir build -L slow
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
