@@ -132,7 +132,7 @@ TEST_F(SubmitTest, FieldsTheMachineCannotHonourAreRefused) {
   EXPECT_EQ(target.exit.code, 2);
   EXPECT_EQ(target.err,
             "error: --compute-target: unknown compute target 'gpu-cluster'; the targets are: "
-            "local\n");
+            "local (kiln compute add registers more)\n");
   const CapturedRun python = with({"--python", "/usr/bin/no-such-python"});
   EXPECT_EQ(python.exit.code, 2);
   EXPECT_EQ(python.err, "error: --python: '/usr/bin/no-such-python' is not an executable file\n");
