@@ -53,6 +53,28 @@ stop_pidfile() {
   rm -f "$file"
 }
 
+# The daemons of another cluster of this name (started from another DIR and never stopped:
+# a killed test run) hold its ports and namespaces; they read a slurm.conf with our
+# ClusterName.
+stop_stale() {
+  local pid conf
+  for pid in $(pgrep -x slurmctld 2>/dev/null; pgrep -x slurmd 2>/dev/null); do
+    conf="$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -A1 -x -- -f | tail -n 1 || true)"
+    [[ -z "$conf" || "$conf" == "$dir/slurm.conf" ]] && continue
+    if [[ -f "$conf" ]] && grep -qx "ClusterName=${name}test" "$conf"; then
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in $(pgrep -x munged 2>/dev/null); do
+    conf="$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null |
+      sed -n 's|^--socket=\(.*\)/munge/munge.socket$|\1/slurm.conf|p' || true)"
+    [[ -z "$conf" || "$conf" == "$dir/slurm.conf" ]] && continue
+    if [[ -f "$conf" ]] && grep -qx "ClusterName=${name}test" "$conf"; then
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
 stop() {
   # Jobs first, so no step outlives its slurmd.
   if [[ -f "$dir/slurm.conf" ]] && [[ -f "$dir/slurmctld.pid" ]]; then
@@ -159,6 +181,7 @@ wait_for_nodes() {
 
 start() {
   stop
+  stop_stale
   mkdir -p "$dir/state"
   for node in "${nodes[@]}"; do mkdir -p "$dir/spool/$node"; done
   write_config
