@@ -92,19 +92,7 @@ Status RunShow(const std::string& name, bool json, CliContext& context) {
 
 Status RunRemove(const std::string& name, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
-  store::RunFilter active;
-  active.only_active = true;
-  KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, workspace->store().ListRuns(active));
-  std::vector<std::string> using_it;
-  for (const store::Run& run : runs) {
-    if (run.compute_target == name) using_it.push_back(run.id);
-  }
-  if (!using_it.empty()) {
-    return FailedPreconditionError(fmt::format(
-        "compute target '{}' has runs that have not ended ({}); cancel them or wait",
-        name, JoinStrings(using_it, ", ")));
-  }
-  return workspace->store().RemoveComputeTarget(name);
+  return workspace->RemoveTarget(name);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "client/workspace.h"
 
+#include <fmt/format.h>
+
 #include "common/files.h"
+#include "common/strings.h"
 #include "common/tunables.h"
 #include "compute/targets.h"
 #include "store/http/http_store.h"
@@ -38,20 +41,38 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const WorkspaceOptions& optio
   return workspace;
 }
 
-Result<std::unique_ptr<compute::ComputeTarget>> Workspace::Target(std::string_view name) const {
+compute::TargetContext Workspace::TargetContext() const {
   compute::TargetContext context;
   context.kiln_program = kiln_program_;
   context.spawner = spawner_;
   context.store = store_.get();
-  return compute::OpenTarget(name, context);
+  return context;
+}
+
+Result<std::unique_ptr<compute::ComputeTarget>> Workspace::Target(std::string_view name) const {
+  return compute::OpenTarget(name, TargetContext());
 }
 
 Status Workspace::RegisterTarget(const store::ComputeTargetRecord& target) {
   if (server_ != nullptr) return store_->AddComputeTarget(target);
-  compute::TargetContext context;
-  context.kiln_program = kiln_program_;
-  context.spawner = spawner_;
-  return compute::RegisterComputeTarget(*store_, target, context);
+  return compute::RegisterComputeTarget(*store_, target, TargetContext());
+}
+
+Status Workspace::RemoveTarget(std::string_view name) {
+  if (server_ != nullptr) return store_->RemoveComputeTarget(name);
+  store::RunFilter active;
+  active.only_active = true;
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, store_->ListRuns(active));
+  std::vector<std::string> using_it;
+  for (const store::Run& run : runs) {
+    if (run.compute_target == name) using_it.push_back(run.id);
+  }
+  if (!using_it.empty()) {
+    return FailedPreconditionError(
+        fmt::format("compute target '{}' has runs that have not ended ({}); cancel them or wait",
+                    name, JoinStrings(using_it, ", ")));
+  }
+  return store_->RemoveComputeTarget(name);
 }
 
 }  // namespace kiln::client

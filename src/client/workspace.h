@@ -28,6 +28,7 @@
 #include "common/result.h"
 #include "common/subprocess.h"
 #include "compute/compute_target.h"
+#include "compute/targets.h"
 #include "store/http/api_client.h"
 #include "store/store.h"
 
@@ -74,9 +75,13 @@ class Workspace {
   // Checks and stores a compute target (compute::RegisterComputeTarget); with a server,
   // the server checks it.
   Status RegisterTarget(const store::ComputeTargetRecord& target);
+  // Forgets a compute target; FailedPrecondition while runs on it have not ended (with a
+  // server, the server checks).
+  Status RemoveTarget(std::string_view name);
 
  private:
   Workspace() = default;
+  compute::TargetContext TargetContext() const;
 
   std::filesystem::path home_;
   std::string store_url_;

@@ -75,4 +75,7 @@ class ComputeTarget {
   virtual Result<std::string> StopRemains(const store::Run& run) = 0;
 };
 
+// What every target refuses alike: nccl without GPUs. Empty when the job is fine.
+std::string GpuBackendProblem(const spec::JobSpec& spec, const spec::SpecSource& source);
+
 }  // namespace kiln::compute

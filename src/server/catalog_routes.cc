@@ -54,7 +54,7 @@ void AddCatalogRoutes(httplib::Server& server, ServerState& state) {
 
   server.Delete(R"(/v1/compute-targets/([^/]+))",
                 Json([&](const httplib::Request& request) -> Result<json> {
-                  KILN_RETURN_IF_ERROR(store.RemoveComputeTarget(request.matches[1].str()));
+                  KILN_RETURN_IF_ERROR(state.workspace.RemoveTarget(request.matches[1].str()));
                   return json::object();
                 }));
 

@@ -50,11 +50,8 @@ Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
         "openmpi-bin (scripts/setup.sh does) or use gloo",
         source.Where("distributed_backend")));
   }
-  if (spec.distributed_backend == spec::DistributedBackend::kNccl && !spec.use_gpu) {
-    problems.push_back(fmt::format(
-        "{}: nccl runs collectives on GPUs but use_gpu is false; set use_gpu: true, or use "
-        "gloo for ranks on CPUs",
-        source.Where("distributed_backend")));
+  if (std::string gpu = GpuBackendProblem(spec, source); !gpu.empty()) {
+    problems.push_back(std::move(gpu));
   }
   if (spec.use_gpu && launch::CountNvidiaDevices() == 0) {
     problems.push_back(fmt::format(

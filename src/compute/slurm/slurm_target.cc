@@ -76,11 +76,8 @@ Status SlurmTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
           source.Where("node_count"), config_.partition, name_, *nodes, spec.node_count));
     }
   }
-  if (spec.distributed_backend == spec::DistributedBackend::kNccl && !spec.use_gpu) {
-    problems.push_back(fmt::format(
-        "{}: nccl runs collectives on GPUs but use_gpu is false; set use_gpu: true, or use "
-        "gloo for ranks on CPUs",
-        source.Where("distributed_backend")));
+  if (std::string gpu = GpuBackendProblem(spec, source); !gpu.empty()) {
+    problems.push_back(std::move(gpu));
   }
   if (problems.empty()) return Status::Ok();
   return InvalidArgumentError(JoinStrings(problems, "\n"));
