@@ -1,0 +1,54 @@
+#include "collective/data_type.h"
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace kiln::collective {
+namespace {
+
+TEST(HalfTest, RoundTripsRepresentableValues) {
+  for (float value : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f}) {
+    EXPECT_EQ(HalfToFloat(FloatToHalf(value)), value) << value;
+  }
+  EXPECT_TRUE(std::isinf(HalfToFloat(FloatToHalf(1e6f))));
+  EXPECT_TRUE(std::isnan(HalfToFloat(FloatToHalf(NAN))));
+  EXPECT_EQ(HalfToFloat(FloatToHalf(1.0f + 1.0f / 4096)), 1.0f);  // ties to even
+}
+
+TEST(ReduceTest, EveryOpOnFloatsAndIntegers) {
+  std::vector<float> a{1, -2, 3};
+  const std::vector<float> b{4, 5, -6};
+  ReduceInto(a.data(), b.data(), 3, DataType::kFloat32, ReduceOp::kMax);
+  EXPECT_EQ(a, (std::vector<float>{4, 5, 3}));
+  ReduceInto(a.data(), b.data(), 3, DataType::kFloat32, ReduceOp::kProduct);
+  EXPECT_EQ(a, (std::vector<float>{16, 25, -18}));
+  std::vector<int64_t> c{7, 8};
+  const std::vector<int64_t> d{-1, 9};
+  ReduceInto(c.data(), d.data(), 2, DataType::kInt64, ReduceOp::kMin);
+  EXPECT_EQ(c, (std::vector<int64_t>{-1, 8}));
+  ReduceInto(c.data(), d.data(), 2, DataType::kInt64, ReduceOp::kSum);
+  EXPECT_EQ(c, (std::vector<int64_t>{-2, 17}));
+}
+
+TEST(ReduceTest, HalvesReduceThroughFloat) {
+  std::vector<uint16_t> a{FloatToHalf(1.5f), FloatToHalf(-2.0f)};
+  const std::vector<uint16_t> b{FloatToHalf(2.25f), FloatToHalf(0.5f)};
+  ReduceInto(a.data(), b.data(), 2, DataType::kFloat16, ReduceOp::kSum);
+  EXPECT_EQ(HalfToFloat(a[0]), 3.75f);
+  EXPECT_EQ(HalfToFloat(a[1]), -1.5f);
+}
+
+TEST(ScaleTest, IntegersTruncateAndOneIsANoOp) {
+  std::vector<int32_t> values{7, -7};
+  ScaleBuffer(values.data(), 2, DataType::kInt32, 0.5);
+  EXPECT_EQ(values, (std::vector<int32_t>{3, -3}));
+  std::vector<double> same{0.1};
+  ScaleBuffer(same.data(), 1, DataType::kFloat64, 1.0);
+  EXPECT_EQ(same[0], 0.1);
+}
+
+}  // namespace
+}  // namespace kiln::collective

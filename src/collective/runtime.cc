@@ -1,0 +1,488 @@
+#include "collective/runtime.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+
+#include <fmt/format.h>
+
+namespace kiln::collective {
+namespace {
+
+int64_t RowElements(const std::vector<int64_t>& shape) {
+  int64_t row = 1;
+  for (size_t i = 1; i < shape.size(); ++i) row *= shape[i];
+  return row;
+}
+
+std::string PhaseName(OpType op) {
+  std::string name(OpTypeName(op));
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+Status Validate(const Request& request, int size) {
+  const std::string& name = request.name;
+  if (name.empty()) return InvalidArgumentError("kiln.hvd: an op was enqueued without a name");
+  for (int64_t dim : request.shape) {
+    if (dim < 0) {
+      return InvalidArgumentError(fmt::format("kiln.hvd: tensor '{}' has a negative dimension", name));
+    }
+  }
+  switch (request.op) {
+    case OpType::kBroadcast:
+      if (request.root < 0 || request.root >= size) {
+        return InvalidArgumentError(fmt::format(
+            "kiln.hvd: broadcast of '{}' from root_rank {}, but ranks are 0 to {}", name,
+            request.root, size - 1));
+      }
+      break;
+    case OpType::kAllgather:
+    case OpType::kAlltoall:
+    case OpType::kReducescatter:
+      if (request.shape.empty()) {
+        return InvalidArgumentError(fmt::format(
+            "kiln.hvd: {} of '{}' needs a tensor with at least one dimension; reshape a scalar "
+            "to [1]",
+            OpTypeName(request.op), name));
+      }
+      break;
+    default:
+      break;
+  }
+  if (request.op == OpType::kAlltoall) {
+    if (static_cast<int>(request.splits.size()) != size) {
+      return InvalidArgumentError(fmt::format(
+          "kiln.hvd: alltoall of '{}' has {} splits; it needs one per rank ({})", name,
+          request.splits.size(), size));
+    }
+    int64_t rows = 0;
+    for (int64_t split : request.splits) {
+      if (split < 0) {
+        return InvalidArgumentError(fmt::format("kiln.hvd: alltoall of '{}' has a negative split", name));
+      }
+      rows += split;
+    }
+    if (rows != request.shape[0]) {
+      return InvalidArgumentError(fmt::format(
+          "kiln.hvd: alltoall of '{}': the splits add up to {} rows, but the tensor has {}", name,
+          rows, request.shape[0]));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> Runtime::Start(const Topology& topology, Mesh control,
+                                                std::unique_ptr<DataPlane> data,
+                                                RuntimeOptions options) {
+  UniqueFd wake(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake) return ErrnoError("kiln.hvd: eventfd", errno);
+  std::unique_ptr<Runtime> runtime(
+      new Runtime(topology, std::move(control), std::move(data), options, std::move(wake)));
+  if (!runtime->options_.timeline.empty()) {
+    KILN_RETURN_IF_ERROR(runtime->StartTimeline(runtime->options_.timeline));
+  }
+  runtime->thread_ = std::thread([r = runtime.get()] { r->Loop(); });
+  return runtime;
+}
+
+Runtime::Runtime(const Topology& topology, Mesh control, std::unique_ptr<DataPlane> data,
+                 RuntimeOptions options, UniqueFd wake)
+    : topology_(topology), control_(std::move(control)), data_(std::move(data)),
+      options_(std::move(options)), wake_(std::move(wake)),
+      cache_(options_.coordinator.cache_capacity) {
+  if (topology_.rank == 0) coordinator_.emplace(topology_.size, options_.coordinator);
+}
+
+Runtime::~Runtime() { Shutdown(); }
+
+void Runtime::Wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = write(wake_.get(), &one, sizeof(one));
+}
+
+std::shared_ptr<OpHandle> Runtime::Enqueue(TensorEntry entry) {
+  entry.enqueued = Clock::now();
+  std::shared_ptr<OpHandle> handle = entry.handle;
+  if (Status invalid = Validate(entry.request, topology_.size); !invalid.ok()) {
+    handle->Complete(std::move(invalid));
+    return handle;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_ || shutdown_asked_) {
+      handle->Complete(stopped_ && !stopped_->ok()
+                           ? *stopped_
+                           : FailedPreconditionError(
+                                 "kiln.hvd has been shut down; call hvd.init() before more ops"));
+      return handle;
+    }
+    queue_.push_back(std::move(entry));
+  }
+  Wake();
+  return handle;
+}
+
+void Runtime::Shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    shutdown_asked_ = true;
+  }
+  Wake();
+  if (thread_.joinable()) thread_.join();
+  timeline_.Stop();
+}
+
+RequestList Runtime::TakeQueue() {
+  std::deque<TensorEntry> taken;
+  RequestList list;
+  {
+    std::lock_guard lock(mutex_);
+    taken.swap(queue_);
+    if (shutdown_asked_ && !sent_shutdown_) {
+      list.shutdown = true;
+      sent_shutdown_ = true;
+    }
+  }
+  for (TensorEntry& entry : taken) {
+    const Request& request = entry.request;
+    if (request.op == OpType::kJoin) {
+      if (join_) {
+        entry.handle->Complete(FailedPreconditionError("kiln.hvd: join() is already pending"));
+        continue;
+      }
+      list.requests.push_back(request);
+      join_ = std::move(entry);
+      continue;
+    }
+    if (pending_.count(request.name)) {
+      entry.handle->Complete(InvalidArgumentError(fmt::format(
+          "kiln.hvd: a tensor named '{}' is already pending on rank {}; every outstanding op "
+          "needs its own name",
+          request.name, topology_.rank)));
+      continue;
+    }
+    if (const auto slot = cache_.Find(request)) {
+      SetBit(list.cached, *slot);
+    } else {
+      list.requests.push_back(request);
+    }
+    const std::string name = request.name;
+    pending_.emplace(name, std::move(entry));
+  }
+  return list;
+}
+
+bool Runtime::ReadPeers(Clock::time_point now) {
+  std::vector<pollfd> fds;
+  for (int peer = 1; peer < topology_.size; ++peer) fds.push_back({control_.fd(peer), POLLIN, 0});
+  while (!fds.empty()) {
+    if (poll(fds.data(), fds.size(), 0) <= 0) return true;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      const int peer = static_cast<int>(i) + 1;
+      Result<std::string> message = control_.RecvMessage(peer);
+      Result<RequestList> list =
+          message.ok() ? DecodeRequestList(*message) : Result<RequestList>(message.status());
+      if (!list.ok()) {
+        Abort(list.status());
+        return false;
+      }
+      coordinator_->Add(peer, *list, now);
+    }
+  }
+  return true;
+}
+
+void Runtime::Loop() {
+  const bool coordinator = coordinator_.has_value();
+  std::vector<pollfd> fds{{wake_.get(), POLLIN, 0}};
+  for (int peer = 0; peer < topology_.size; ++peer) {
+    if (peer != topology_.rank && control_.fd(peer) >= 0) fds.push_back({control_.fd(peer), POLLIN, 0});
+  }
+  while (!done_) {
+    // Sleep until work, a message, or (rank 0) held tensors or the stall check are due.
+    timespec wait{1, 0};
+    timespec* timeout = coordinator ? &wait : nullptr;
+    if (coordinator && coordinator_->HeldUntil()) {
+      const auto left = std::max(Clock::duration::zero(), *coordinator_->HeldUntil() - Clock::now());
+      const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      wait = {static_cast<time_t>(nanos / 1'000'000'000), static_cast<long>(nanos % 1'000'000'000)};
+    }
+    if (ppoll(fds.data(), fds.size(), timeout, nullptr) < 0 && errno != EINTR) {
+      Abort(ErrnoError("kiln.hvd: ppoll", errno));
+      return;
+    }
+    uint64_t count = 0;
+    [[maybe_unused]] const ssize_t drained = read(wake_.get(), &count, sizeof(count));
+    const Clock::time_point now = Clock::now();
+    RequestList mine = TakeQueue();
+
+    if (coordinator) {
+      coordinator_->Add(0, mine, now);
+      if (!ReadPeers(now)) return;
+      for (const std::string& line : coordinator_->StallWarnings(now)) {
+        std::fprintf(stderr,
+                     "kiln.hvd: WARNING: a tensor has waited over %lld s for some ranks: %s. "
+                     "A rank stopped calling into kiln.hvd, or ranks submit different tensors.\n",
+                     static_cast<long long>(options_.coordinator.stall_time.count()), line.c_str());
+      }
+      ResponseList out;
+      out.responses = coordinator_->TakeReady(now);
+      out.shutdown = coordinator_->AllShutDown();
+      if (out.responses.empty() && !out.shutdown) continue;
+      const std::string encoded = EncodeResponseList(out);
+      for (int peer = 1; peer < topology_.size; ++peer) {
+        if (Status sent = control_.SendMessage(peer, encoded); !sent.ok()) {
+          Abort(sent);
+          return;
+        }
+      }
+      Run(out);
+      continue;
+    }
+
+    if (!mine.requests.empty() || !mine.cached.empty() || mine.shutdown) {
+      if (Status sent = control_.SendMessage(0, EncodeRequestList(mine)); !sent.ok()) {
+        Abort(sent);
+        return;
+      }
+    }
+    pollfd from_root{control_.fd(0), POLLIN, 0};
+    while (!done_ && poll(&from_root, 1, 0) > 0) {
+      Result<std::string> message = control_.RecvMessage(0);
+      Result<ResponseList> list =
+          message.ok() ? DecodeResponseList(*message) : Result<ResponseList>(message.status());
+      if (!list.ok()) {
+        Abort(list.status());
+        return;
+      }
+      Run(*list);
+    }
+  }
+}
+
+void Runtime::Run(const ResponseList& list) {
+  for (Response response : list.responses) {
+    if (Status status = Run(response); !status.ok()) {
+      Abort(status);
+      return;
+    }
+  }
+  if (list.shutdown) {
+    Abort(CancelledError("kiln.hvd was shut down while this op was pending"),
+          /*tell_peers=*/false);
+    std::lock_guard lock(mutex_);
+    stopped_ = Status::Ok();
+  }
+}
+
+Status Runtime::Run(Response& response) {
+  for (size_t i = 0; i < response.names.size(); ++i) {
+    const int32_t slot = response.cache_slots[i];
+    if (response.names[i].empty()) {
+      if (slot < 0 || !cache_.Has(slot)) {
+        return InternalError("kiln.hvd: a response named a cache slot this rank does not know");
+      }
+      response.names[i] = cache_.Name(slot);
+    } else if (slot >= 0) {
+      const auto entry = pending_.find(response.names[i]);
+      cache_.Put(slot, response.names[i],
+                 entry == pending_.end() ? std::nullopt
+                                         : std::optional<Request>(entry->second.request));
+    }
+  }
+  if (response.kind == Response::Kind::kError) {
+    if (response.names.empty()) return FailedPreconditionError(response.error);
+    for (const std::string& name : response.names) {
+      const auto entry = pending_.find(name);
+      if (entry != pending_.end()) Finish(&entry->second, InvalidArgumentError(response.error));
+    }
+    return Status::Ok();
+  }
+  if (response.op == OpType::kJoin) {
+    if (join_) {
+      join_->handle->last_joined_rank = response.last_joined_rank;
+      join_->handle->Complete(Status::Ok());
+      join_.reset();
+    }
+    return Status::Ok();
+  }
+  std::vector<TensorEntry*> entries;
+  for (const std::string& name : response.names) {
+    const auto entry = pending_.find(name);
+    if (entry == pending_.end() && !join_) {
+      return InternalError(fmt::format(
+          "kiln.hvd: rank {} was told to run '{}', which it never submitted", topology_.rank, name));
+    }
+    entries.push_back(entry == pending_.end() ? nullptr : &entry->second);
+  }
+  const Clock::time_point start = Clock::now();
+  Status status;
+  if (response.op == OpType::kAllreduce) {
+    status = RunAllreduce(response, entries);
+  } else if (entries[0] != nullptr) {
+    status = RunOne(response, *entries[0]);
+  }
+  const Clock::time_point end = Clock::now();
+  if (timeline_.active()) {
+    for (const TensorEntry* entry : entries) {
+      if (entry == nullptr) continue;
+      timeline_.Record(entry->request.name, "NEGOTIATE", entry->enqueued, start);
+      timeline_.Record(entry->request.name, PhaseName(response.op), start, end, entries.size());
+    }
+  }
+  for (TensorEntry* entry : entries) {
+    if (entry != nullptr) Finish(entry, status);
+  }
+  return status;
+}
+
+Status Runtime::RunAllreduce(const Response& response, std::vector<TensorEntry*>& entries) {
+  const size_t element = ElementSize(response.dtype);
+  const size_t total = static_cast<size_t>(std::accumulate(
+      response.element_counts.begin(), response.element_counts.end(), int64_t{0}));
+  const double postscale =
+      response.postscale *
+      (response.reduce_op == ReduceOp::kAverage ? 1.0 / topology_.size : 1.0);
+  char* buffer = nullptr;
+  const bool in_place = entries.size() == 1 && entries[0] != nullptr;
+  if (in_place) {
+    TensorEntry& entry = *entries[0];
+    buffer = static_cast<char*>(entry.output);
+    if (entry.input != entry.output && total > 0) std::memcpy(buffer, entry.input, total * element);
+  } else {
+    if (fusion_buffer_.size() < total * element) fusion_buffer_.resize(total * element);
+    buffer = fusion_buffer_.data();
+    size_t offset = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const size_t bytes = static_cast<size_t>(response.element_counts[i]) * element;
+      if (entries[i] != nullptr) {
+        if (bytes > 0) std::memcpy(buffer + offset, entries[i]->input, bytes);
+      } else {
+        std::memset(buffer + offset, 0, bytes);  // a joined rank contributes zeros
+      }
+      offset += bytes;
+    }
+  }
+  ScaleBuffer(buffer, total, response.dtype, response.prescale);
+  KILN_RETURN_IF_ERROR(data_->Allreduce(buffer, total, response.dtype, response.reduce_op));
+  ScaleBuffer(buffer, total, response.dtype, postscale);
+  if (!in_place) {
+    size_t offset = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const size_t bytes = static_cast<size_t>(response.element_counts[i]) * element;
+      if (entries[i] != nullptr && bytes > 0) std::memcpy(entries[i]->output, buffer + offset, bytes);
+      offset += bytes;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Runtime::RunOne(const Response& response, TensorEntry& entry) {
+  const Request& request = entry.request;
+  const size_t element = ElementSize(request.dtype);
+  const int n = topology_.size;
+  const auto rank = static_cast<size_t>(topology_.rank);
+  const int64_t row = RowElements(request.shape);
+  const auto row_bytes = static_cast<size_t>(row) * element;
+  switch (response.op) {
+    case OpType::kBarrier:
+      return Status::Ok();
+    case OpType::kBroadcast: {
+      const size_t bytes = static_cast<size_t>(request.NumElements()) * element;
+      if (topology_.rank == response.root && entry.input != entry.output && bytes > 0) {
+        std::memcpy(entry.output, entry.input, bytes);
+      }
+      return data_->Broadcast(entry.output, bytes, response.root);
+    }
+    case OpType::kAllgather: {
+      std::vector<size_t> bytes;
+      std::vector<int64_t> shape = request.shape;
+      shape[0] = 0;
+      for (int64_t rows : response.sizes) {
+        bytes.push_back(static_cast<size_t>(rows) * row_bytes);
+        shape[0] += rows;
+      }
+      KILN_ASSIGN_OR_RETURN(void* out, entry.allocate_output(shape));
+      return data_->Allgatherv(entry.input, out, bytes);
+    }
+    case OpType::kAlltoall: {
+      const auto at = [&](int from, int to) {
+        return response.sizes[static_cast<size_t>(from * n + to)];
+      };
+      std::vector<size_t> send_bytes;
+      std::vector<size_t> recv_bytes;
+      std::vector<int64_t> shape = request.shape;
+      shape[0] = 0;
+      entry.handle->received_splits.clear();
+      for (int peer = 0; peer < n; ++peer) {
+        send_bytes.push_back(static_cast<size_t>(at(topology_.rank, peer)) * row_bytes);
+        recv_bytes.push_back(static_cast<size_t>(at(peer, topology_.rank)) * row_bytes);
+        entry.handle->received_splits.push_back(at(peer, topology_.rank));
+        shape[0] += at(peer, topology_.rank);
+      }
+      KILN_ASSIGN_OR_RETURN(void* out, entry.allocate_output(shape));
+      return data_->Alltoallv(entry.input, send_bytes, out, recv_bytes);
+    }
+    case OpType::kReducescatter: {
+      std::vector<size_t> counts;
+      for (int64_t rows : response.sizes) counts.push_back(static_cast<size_t>(rows * row));
+      const auto total = static_cast<size_t>(request.NumElements());
+      if (fusion_buffer_.size() < total * element) fusion_buffer_.resize(total * element);
+      if (total > 0) std::memcpy(fusion_buffer_.data(), entry.input, total * element);
+      ScaleBuffer(fusion_buffer_.data(), total, request.dtype, response.prescale);
+      std::vector<int64_t> shape = request.shape;
+      shape[0] = response.sizes[rank];
+      KILN_ASSIGN_OR_RETURN(void* out, entry.allocate_output(shape));
+      KILN_RETURN_IF_ERROR(data_->ReduceScatter(fusion_buffer_.data(), counts, out, request.dtype,
+                                                response.reduce_op));
+      ScaleBuffer(out, counts[rank], request.dtype,
+                  response.postscale *
+                      (response.reduce_op == ReduceOp::kAverage ? 1.0 / n : 1.0));
+      return Status::Ok();
+    }
+    default:
+      return InternalError(fmt::format("kiln.hvd: no way to run {}", OpTypeName(response.op)));
+  }
+}
+
+void Runtime::Finish(TensorEntry* entry, Status status) {
+  std::shared_ptr<OpHandle> handle = entry->handle;
+  pending_.erase(entry->request.name);
+  handle->Complete(std::move(status));
+}
+
+void Runtime::Abort(const Status& why, bool tell_peers) {
+  done_ = true;
+  if (coordinator_ && tell_peers) {
+    ResponseList abort;
+    abort.shutdown = true;
+    Response error;
+    error.kind = Response::Kind::kError;
+    error.error = why.message();
+    abort.responses.push_back(error);
+    const std::string encoded = EncodeResponseList(abort);
+    for (int peer = 1; peer < topology_.size; ++peer) control_.SendMessage(peer, encoded).IgnoreError();
+  }
+  std::deque<TensorEntry> queued;
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = why;
+    queued.swap(queue_);
+  }
+  for (auto& [name, entry] : pending_) entry.handle->Complete(why);
+  pending_.clear();
+  for (TensorEntry& entry : queued) entry.handle->Complete(why);
+  if (join_) join_->handle->Complete(why);
+  join_.reset();
+}
+
+}  // namespace kiln::collective

@@ -1,0 +1,108 @@
+#pragma once
+
+// The collective runtime of one process: the background thread of coordinator.h's protocol,
+// the queue callers enqueue tensors on, and the execution of responses on the data plane.
+// kiln.hvd (the Python binding) and the C++ API are thin layers over it.
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "collective/coordinator.h"
+#include "collective/data_plane.h"
+#include "collective/mesh.h"
+#include "collective/op_handle.h"
+#include "collective/response_cache.h"
+#include "collective/timeline.h"
+#include "common/unique_fd.h"
+
+namespace kiln::collective {
+
+struct Topology {
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;
+  int local_size = 1;
+  int cross_rank = 0;  // the node's index
+  int cross_size = 1;  // nodes
+};
+
+struct RuntimeOptions {
+  CoordinatorOptions coordinator;
+  std::string timeline;  // HOROVOD_TIMELINE: a file to write from init on; empty for none
+};
+
+class Runtime {
+ public:
+  // Under mpirun: Open MPI moves the data, and the control star is set up through it.
+  // Otherwise RANK/WORLD_SIZE and MASTER_ADDR/MASTER_PORT (as Kiln's launcher and
+  // torch.distributed set them; HOROVOD_* variables win) give the TCP rendezvous.
+  static Result<std::unique_ptr<Runtime>> StartFromEnvironment();
+  // From parts: the tests run ranks as threads over LocalMeshes.
+  static Result<std::unique_ptr<Runtime>> Start(const Topology& topology, Mesh control,
+                                                std::unique_ptr<DataPlane> data,
+                                                RuntimeOptions options);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  const Topology& topology() const { return topology_; }
+  std::string_view data_plane() const { return data_->Name(); }
+
+  // Errors found here (a duplicate name, bad splits, a runtime that stopped) complete the
+  // handle at once; the others come when every rank has asked.
+  std::shared_ptr<OpHandle> Enqueue(TensorEntry entry);
+
+  // Collective: returns when every rank has shut down; pending ops fail.
+  void Shutdown();
+
+  Status StartTimeline(const std::string& path) { return timeline_.Start(path, topology_.rank); }
+  void StopTimeline() { timeline_.Stop(); }
+
+ private:
+  Runtime(const Topology& topology, Mesh control, std::unique_ptr<DataPlane> data,
+          RuntimeOptions options, UniqueFd wake);
+
+  void Loop();
+  RequestList TakeQueue();
+  // Rank 0: reads every message the other ranks have sent; false when one was lost.
+  bool ReadPeers(Clock::time_point now);
+  void Run(const ResponseList& list);
+  Status Run(Response& response);
+  Status RunAllreduce(const Response& response, std::vector<TensorEntry*>& entries);
+  Status RunOne(const Response& response, TensorEntry& entry);
+  void Finish(TensorEntry* entry, Status status);
+  // Ends the loop: every pending and queued op fails with `why`; rank 0 also tells the
+  // other ranks, which fail theirs with the same text.
+  void Abort(const Status& why, bool tell_peers = true);
+  void Wake();
+
+  const Topology topology_;
+  Mesh control_;
+  std::unique_ptr<DataPlane> data_;
+  RuntimeOptions options_;
+  UniqueFd wake_;  // eventfd: work was enqueued or shutdown asked for
+  Timeline timeline_;
+
+  std::mutex mutex_;  // guards the fields up to thread_
+  std::deque<TensorEntry> queue_;
+  bool shutdown_asked_ = false;
+  std::optional<Status> stopped_;  // set once the loop ended; later ops fail with it
+  std::thread thread_;
+
+  // The background thread's own.
+  std::map<std::string, TensorEntry> pending_;
+  std::optional<TensorEntry> join_;
+  ResponseCache cache_;
+  std::optional<Coordinator> coordinator_;  // rank 0
+  std::vector<char> fusion_buffer_;
+  bool sent_shutdown_ = false;
+  bool done_ = false;
+};
+
+}  // namespace kiln::collective
