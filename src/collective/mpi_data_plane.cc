@@ -1,5 +1,7 @@
 #include "collective/mpi_data_plane.h"
 
+// The C API only: Open MPI's deprecated C++ bindings would need libmpi_cxx at load time.
+#define OMPI_SKIP_MPICXX 1
 #include <mpi.h>
 
 #include <algorithm>

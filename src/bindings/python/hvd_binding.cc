@@ -1,0 +1,273 @@
+// kiln._hvd: the torch adapter of the collective runtime (src/collective). It turns torch
+// tensors into the runtime's pointer-dtype-shape entries and keeps them alive until their
+// op is done; kiln/hvd (Python) builds horovod.torch's API on it. The only file of Kiln
+// that includes torch's headers.
+
+#include <torch/extension.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "collective/runtime.h"
+
+namespace kiln::python {
+namespace {
+
+namespace col = kiln::collective;
+
+col::DataType ToDataType(const at::Tensor& tensor) {
+  switch (tensor.scalar_type()) {
+    case at::kByte: return col::DataType::kUInt8;
+    case at::kChar: return col::DataType::kInt8;
+    case at::kInt: return col::DataType::kInt32;
+    case at::kLong: return col::DataType::kInt64;
+    case at::kHalf: return col::DataType::kFloat16;
+    case at::kFloat: return col::DataType::kFloat32;
+    case at::kDouble: return col::DataType::kFloat64;
+    default:
+      throw pybind11::type_error(
+          std::string("kiln.hvd: tensors of dtype ") + c10::toString(tensor.scalar_type()) +
+          " are not supported; use float16/32/64, int32/64, uint8 or int8");
+  }
+}
+
+// One op in flight: the tensors it reads and writes, kept alive until synchronize().
+struct Pending {
+  std::shared_ptr<col::OpHandle> handle;
+  at::Tensor input;      // what the runtime reads (contiguous, on the host)
+  at::Tensor work;       // what the runtime writes (contiguous, on the host)
+  at::Tensor result;     // what the caller gets: `work`, or a tensor `work` is copied into
+  col::OpType op = col::OpType::kAllreduce;
+};
+
+class State {
+ public:
+  col::Runtime& runtime() {
+    if (!runtime_) throw std::runtime_error("kiln.hvd has not been initialized; call hvd.init()");
+    return *runtime_;
+  }
+  bool initialized() const { return runtime_ != nullptr; }
+
+  void Init() {
+    if (runtime_) return;
+    Result<std::unique_ptr<col::Runtime>> started = col::Runtime::StartFromEnvironment();
+    if (!started.ok()) throw std::runtime_error(started.status().message());
+    runtime_ = std::move(started).value();
+  }
+
+  void Shutdown() {
+    std::unique_ptr<col::Runtime> runtime = std::move(runtime_);
+    if (runtime) runtime->Shutdown();
+    std::lock_guard lock(mutex_);
+    pending_.clear();
+  }
+
+  int Add(Pending pending) {
+    std::lock_guard lock(mutex_);
+    const int id = next_id_++;
+    pending_.emplace(id, std::move(pending));
+    return id;
+  }
+
+  Pending* Find(int id) {
+    std::lock_guard lock(mutex_);
+    const auto found = pending_.find(id);
+    if (found == pending_.end()) {
+      throw pybind11::value_error("kiln.hvd: handle " + std::to_string(id) +
+                                  " is not an op in flight (synchronized already?)");
+    }
+    return &found->second;
+  }
+
+  Pending Take(int id) {
+    std::lock_guard lock(mutex_);
+    const auto found = pending_.find(id);
+    Pending pending = std::move(found->second);
+    pending_.erase(found);
+    return pending;
+  }
+
+ private:
+  std::unique_ptr<col::Runtime> runtime_;
+  std::mutex mutex_;
+  std::map<int, Pending> pending_;
+  int next_id_ = 1;
+};
+
+State& state() {
+  static State* instance = new State();  // outlives interpreter teardown on purpose
+  return *instance;
+}
+
+// The host, contiguous form of a tensor the runtime can read.
+at::Tensor HostInput(const at::Tensor& tensor) {
+  return tensor.to(at::kCPU).contiguous();
+}
+
+col::TensorEntry MakeEntry(col::OpType op, const std::string& name, const at::Tensor& input) {
+  col::TensorEntry entry;
+  entry.request.name = name;
+  entry.request.op = op;
+  entry.request.dtype = ToDataType(input);
+  entry.request.shape = input.sizes().vec();
+  entry.input = input.data_ptr();
+  return entry;
+}
+
+int Submit(col::TensorEntry entry, Pending pending) {
+  pending.op = entry.request.op;
+  std::shared_ptr<col::OpHandle> handle;
+  {
+    pybind11::gil_scoped_release released;
+    handle = state().runtime().Enqueue(std::move(entry));
+  }
+  pending.handle = handle;
+  return state().Add(std::move(pending));
+}
+
+// allreduce and broadcast write a tensor of the input's shape: `output` itself when it is
+// a contiguous host tensor, else a staging copy that synchronize() copies back.
+int InPlaceOp(col::OpType op, const at::Tensor& tensor, const at::Tensor& output,
+              const std::string& name, int reduce_op, double prescale, double postscale,
+              int root) {
+  Pending pending;
+  pending.result = output;
+  pending.input = HostInput(tensor);
+  const bool direct = output.device().is_cpu() && output.is_contiguous() &&
+                      output.scalar_type() == tensor.scalar_type();
+  // The runtime copies the input into the output itself when they differ.
+  pending.work = direct ? output : pending.input.clone();
+  col::TensorEntry entry = MakeEntry(op, name, pending.input);
+  entry.output = pending.work.data_ptr();
+  entry.request.reduce_op = static_cast<col::ReduceOp>(reduce_op);
+  entry.request.prescale = prescale;
+  entry.request.postscale = postscale;
+  entry.request.root = root;
+  return Submit(std::move(entry), std::move(pending));
+}
+
+// allgather, alltoall, reducescatter: the output's shape is known only after negotiation.
+int AllocatingOp(col::OpType op, const at::Tensor& tensor, const std::string& name,
+                 std::vector<int64_t> splits, int reduce_op, double prescale, double postscale) {
+  Pending pending;
+  pending.input = HostInput(tensor);
+  col::TensorEntry entry = MakeEntry(op, name, pending.input);
+  entry.request.splits = std::move(splits);
+  entry.request.reduce_op = static_cast<col::ReduceOp>(reduce_op);
+  entry.request.prescale = prescale;
+  entry.request.postscale = postscale;
+  const int id = state().Add(Pending{});
+  const at::TensorOptions options = pending.input.options();
+  // Runs on the background thread: torch allocation needs no GIL.
+  entry.allocate_output = [id, options](const std::vector<int64_t>& shape) -> Result<void*> {
+    Pending* slot = state().Find(id);
+    slot->work = at::empty(shape, options);
+    return slot->work.data_ptr();
+  };
+  {
+    Pending* slot = state().Find(id);
+    slot->input = pending.input;
+    slot->result = tensor;  // for the device to copy the output to
+    slot->op = op;
+  }
+  std::shared_ptr<col::OpHandle> handle;
+  {
+    pybind11::gil_scoped_release released;
+    handle = state().runtime().Enqueue(std::move(entry));
+  }
+  state().Find(id)->handle = handle;
+  return id;
+}
+
+pybind11::object Synchronize(int id) {
+  std::shared_ptr<col::OpHandle> handle = state().Find(id)->handle;
+  Status status;
+  {
+    pybind11::gil_scoped_release released;
+    status = handle->Wait();
+  }
+  Pending pending = state().Take(id);
+  if (!status.ok()) throw std::runtime_error(status.message());
+  switch (pending.op) {
+    case col::OpType::kAllreduce:
+    case col::OpType::kBroadcast:
+      if (!pending.work.is_same(pending.result)) pending.result.copy_(pending.work);
+      return pybind11::cast(pending.result);
+    case col::OpType::kAllgather:
+    case col::OpType::kReducescatter:
+      return pybind11::cast(pending.work.to(pending.result.device()));
+    case col::OpType::kAlltoall:
+      return pybind11::make_tuple(pending.work.to(pending.result.device()),
+                                  torch::tensor(handle->received_splits, at::kInt));
+    case col::OpType::kJoin:
+      return pybind11::cast(handle->last_joined_rank);
+    default:
+      return pybind11::none();
+  }
+}
+
+int NoTensorOp(col::OpType op, const std::string& name) {
+  col::TensorEntry entry;
+  entry.request.name = name;
+  entry.request.op = op;
+  Pending pending;
+  return Submit(std::move(entry), std::move(pending));
+}
+
+}  // namespace
+}  // namespace kiln::python
+
+PYBIND11_MODULE(_hvd, module) {
+  using namespace kiln::python;
+  namespace py = pybind11;
+  module.doc() = "kiln.hvd's C++ core: the collective runtime over torch tensors";
+  module.def("init", [] {
+    py::gil_scoped_release released;
+    state().Init();
+  });
+  module.def("shutdown", [] {
+    py::gil_scoped_release released;
+    state().Shutdown();
+  });
+  module.def("is_initialized", [] { return state().initialized(); });
+  module.def("rank", [] { return state().runtime().topology().rank; });
+  module.def("size", [] { return state().runtime().topology().size; });
+  module.def("local_rank", [] { return state().runtime().topology().local_rank; });
+  module.def("local_size", [] { return state().runtime().topology().local_size; });
+  module.def("cross_rank", [] { return state().runtime().topology().cross_rank; });
+  module.def("cross_size", [] { return state().runtime().topology().cross_size; });
+  module.def("data_plane", [] { return std::string(state().runtime().data_plane()); });
+  module.def("allreduce_async", [](const at::Tensor& tensor, const at::Tensor& output,
+                                   const std::string& name, int op, double prescale,
+                                   double postscale) {
+    return InPlaceOp(col::OpType::kAllreduce, tensor, output, name, op, prescale, postscale, -1);
+  });
+  module.def("broadcast_async", [](const at::Tensor& tensor, const at::Tensor& output,
+                                   const std::string& name, int root) {
+    return InPlaceOp(col::OpType::kBroadcast, tensor, output, name, 1, 1.0, 1.0, root);
+  });
+  module.def("allgather_async", [](const at::Tensor& tensor, const std::string& name) {
+    return AllocatingOp(col::OpType::kAllgather, tensor, name, {}, 1, 1.0, 1.0);
+  });
+  module.def("alltoall_async", [](const at::Tensor& tensor, std::vector<int64_t> splits,
+                                  const std::string& name) {
+    return AllocatingOp(col::OpType::kAlltoall, tensor, name, std::move(splits), 1, 1.0, 1.0);
+  });
+  module.def("reducescatter_async", [](const at::Tensor& tensor, const std::string& name, int op,
+                                       double prescale, double postscale) {
+    return AllocatingOp(col::OpType::kReducescatter, tensor, name, {}, op, prescale, postscale);
+  });
+  module.def("barrier_async", [](const std::string& name) {
+    return NoTensorOp(col::OpType::kBarrier, name);
+  });
+  module.def("join_async", [] { return NoTensorOp(col::OpType::kJoin, "join"); });
+  module.def("poll", [](int id) { return state().Find(id)->handle->Poll(); });
+  module.def("synchronize", &Synchronize);
+  module.def("start_timeline", [](const std::string& path) {
+    const kiln::Status status = state().runtime().StartTimeline(path);
+    if (!status.ok()) throw std::runtime_error(status.message());
+  });
+  module.def("stop_timeline", [] { state().runtime().StopTimeline(); });
+}

@@ -1,0 +1,202 @@
+"""One rank of a kiln.hvd test (test_hvd.py starts several): runs a scenario, writes what
+the parent checks to $HVD_TEST_RESULTS/rank-N.json, and exits non-zero when an assertion
+fails."""
+
+import json
+import os
+import sys
+import time
+
+import torch
+
+import horovod.torch as hvd
+
+DTYPES = [torch.uint8, torch.int8, torch.int32, torch.int64, torch.float16, torch.float32,
+          torch.float64]
+OPS = {"average": hvd.Average, "sum": hvd.Sum, "min": hvd.Min, "max": hvd.Max,
+       "product": hvd.Product}
+
+
+def value(rank, n):
+    """Small values, so a product over four ranks fits int8."""
+    return (torch.arange(n) % 2 + rank % 2 + 1).to(torch.float64)
+
+
+def expected(op, dtype, size, n):
+    values = torch.stack([value(r, n) for r in range(size)])
+    out = {"average": values.sum(0) / size, "sum": values.sum(0), "min": values.min(0).values,
+           "max": values.max(0).values, "product": values.prod(0)}[op]
+    if op == "average" and not dtype.is_floating_point:
+        out = out.trunc()
+    return out
+
+
+def close(got, want, dtype):
+    tolerance = 1e-3 if dtype == torch.float16 else 1e-6
+    return torch.allclose(got.to(torch.float64), want, rtol=tolerance, atol=0)
+
+
+def ops(rank, size):
+    checked = 0
+    for dtype in DTYPES:
+        for name, op in OPS.items():
+            for n in (0, 1, 17):
+                tensor = value(rank, n).to(dtype)
+                got = hvd.allreduce(tensor, op=op, name=f"ar.{dtype}.{name}.{n}")
+                assert got.dtype == dtype and close(got, expected(name, dtype, size, n), dtype), \
+                    (dtype, name, n, got)
+                inplace = tensor.clone()
+                hvd.allreduce_(inplace, op=op, name=f"ar_.{dtype}.{name}.{n}")
+                assert torch.equal(inplace, got)
+                checked += 2
+        for n in (0, 1, 3):
+            # allgather: first dimensions differ by rank.
+            mine = torch.full((rank + n, 2), rank, dtype=torch.float64).to(dtype)
+            gathered = hvd.allgather(mine, name=f"ag.{dtype}.{n}")
+            want = torch.cat([torch.full((r + n, 2), r, dtype=torch.float64)
+                              for r in range(size)]).to(dtype)
+            assert torch.equal(gathered, want), (dtype, n, gathered)
+            # broadcast from the last rank.
+            root = size - 1
+            tensor = torch.full((n, 3), rank, dtype=torch.float64).to(dtype)
+            out = hvd.broadcast(tensor, root, name=f"bc.{dtype}.{n}")
+            assert torch.equal(out, torch.full((n, 3), root, dtype=torch.float64).to(dtype))
+            assert torch.equal(tensor, torch.full((n, 3), rank, dtype=torch.float64).to(dtype))
+            hvd.broadcast_(tensor, root, name=f"bc_.{dtype}.{n}")
+            assert torch.equal(tensor, out)
+            # alltoall: rank r sends (r + d + n) % 3 rows to rank d.
+            splits = [(rank + d + n) % 3 for d in range(size)]
+            send = torch.cat([torch.full((s, 2), rank * 10 + d, dtype=torch.float64)
+                              for d, s in enumerate(splits)]).to(dtype)
+            received, received_splits = hvd.alltoall(send, splits=torch.tensor(splits),
+                                                     name=f"a2a.{dtype}.{n}")
+            want = torch.cat([torch.full(((s + rank + n) % 3, 2), s * 10 + rank,
+                                         dtype=torch.float64) for s in range(size)]).to(dtype)
+            assert torch.equal(received, want), (dtype, n, received)
+            assert received_splits.tolist() == [(s + rank + n) % 3 for s in range(size)]
+            # reducescatter of an odd number of rows: the first ranks get one more.
+            rows = 2 * size + n
+            tensor = torch.arange(rows * 2, dtype=torch.float64).reshape(rows, 2).to(dtype)
+            part = hvd.reducescatter(tensor, op=hvd.Sum, name=f"rs.{dtype}.{n}")
+            share = [rows // size + (1 if r < rows % size else 0) for r in range(size)]
+            start = sum(share[:rank])
+            want = (torch.arange(rows * 2, dtype=torch.float64).reshape(rows, 2) * size)[
+                start:start + share[rank]].to(dtype)
+            assert torch.equal(part, want), (dtype, n, part, want)
+            checked += 4
+    # Async handles, submitted in a different order on every rank.
+    tensors = [torch.full((5,), float(i + rank)) for i in range(6)]
+    order = list(range(6)) if rank % 2 == 0 else list(reversed(range(6)))
+    handles = {i: hvd.allreduce_async(tensors[i], name=f"async.{i}", op=hvd.Sum) for i in order}
+    while not all(hvd.poll(h) for h in handles.values()):
+        time.sleep(0.001)
+    for i, handle in handles.items():
+        want = sum(i + r for r in range(size))
+        assert torch.equal(hvd.synchronize(handle), torch.full((5,), float(want)))
+    grouped = hvd.grouped_allreduce([torch.ones(3) * rank, torch.ones(2)], op=hvd.Sum)
+    assert grouped[0].tolist() == [sum(range(size))] * 3 and grouped[1].tolist() == [size] * 2
+    assert hvd.broadcast_object({"from": rank}, root_rank=0) == {"from": 0}
+    assert hvd.allgather_object(f"r{rank}") == [f"r{r}" for r in range(size)]
+    fp16 = hvd.allreduce(torch.ones(4) * 0.5, compression=hvd.Compression.fp16, op=hvd.Sum)
+    assert fp16.dtype == torch.float32 and fp16.tolist() == [0.5 * size] * 4
+    scaled = hvd.allreduce(torch.ones(2), op=hvd.Sum, prescale_factor=2.0, postscale_factor=0.5)
+    assert scaled.tolist() == [float(size)] * 2
+    hvd.barrier()
+    return {"checked": checked}
+
+
+def mismatch(rank, size):
+    errors = {}
+    cases = {
+        "shape": lambda: hvd.allreduce(torch.ones(rank + 1), name="m.shape"),
+        "dtype": lambda: hvd.allreduce(torch.ones(2, dtype=torch.float32 if rank == 0
+                                                  else torch.float64), name="m.dtype"),
+        "op": lambda: (hvd.allreduce(torch.ones(2), name="m.op") if rank == 0
+                       else hvd.allgather(torch.ones(2), name="m.op")),
+        "root": lambda: hvd.broadcast(torch.ones(2), root_rank=rank, name="m.root"),
+        "reduce_op": lambda: hvd.allreduce(torch.ones(2), name="m.reduce",
+                                           op=hvd.Sum if rank == 0 else hvd.Max),
+    }
+    for case, call in cases.items():
+        try:
+            call()
+            errors[case] = None
+        except hvd.HorovodInternalError as error:
+            errors[case] = str(error)
+    # The runtime carries on after a mismatch.
+    assert hvd.allreduce(torch.ones(1), op=hvd.Sum).item() == size
+    return {"errors": errors}
+
+
+def join(rank, size):
+    batches = 2 + rank  # uneven: rank r has 2 + r batches
+    results = []
+    for b in range(batches):
+        results.append(hvd.allreduce(torch.ones(3), op=hvd.Sum, name=f"grad.{b}")[0].item())
+    last = hvd.join()
+    return {"results": results, "last_joined": last}
+
+
+def parity(rank, size):
+    """2 ranks with DistributedOptimizer vs 1 process on the doubled batch."""
+    def train(model, batches, optimizer):
+        for x, y in batches:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+        return model
+
+    torch.manual_seed(7)
+    data = [(torch.randn(16, 5), torch.randn(16, 1)) for _ in range(10)]
+    torch.manual_seed(rank)  # different initial weights: broadcast_parameters fixes them
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    reference = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    reference.load_state_dict(model.state_dict())
+    optimizer = hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                                         named_parameters=model.named_parameters())
+    share = 16 // size
+    train(model, [(x[rank * share:(rank + 1) * share], y[rank * share:(rank + 1) * share])
+                  for x, y in data], optimizer)
+    train(reference, data, torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9))
+    difference = max((a - b).abs().max().item()
+                     for a, b in zip(model.parameters(), reference.parameters()))
+    moved = max((a - b).abs().max().item() for a, b in
+                zip(model.parameters(), hvd.broadcast_object(
+                    [p.detach().clone() for p in model.parameters()], root_rank=0)))
+    return {"difference": difference, "ranks_differ_by": moved}
+
+
+def stall(rank, size):
+    if rank == 1:
+        time.sleep(3)
+    hvd.allreduce(torch.ones(1), name="slow.tensor")
+    return {}
+
+
+def lost(rank, size):
+    if rank == 1:
+        os._exit(3)  # dies without shutdown
+    started = time.time()
+    try:
+        hvd.allreduce(torch.ones(1), name="never")
+        return {"error": None}
+    except hvd.HorovodInternalError as error:
+        return {"error": str(error), "seconds": time.time() - started}
+
+
+def main():
+    scenario = sys.argv[1]
+    hvd.init()
+    rank, size = hvd.rank(), hvd.size()
+    out = globals()[scenario](rank, size)
+    out.update(rank=rank, size=size, mpi=hvd.mpi_enabled(), local_rank=hvd.local_rank(),
+               local_size=hvd.local_size())
+    # A file per rank: lines of several ranks through mpirun may interleave.
+    with open(os.path.join(os.environ["HVD_TEST_RESULTS"], f"rank-{rank}.json"), "w") as f:
+        json.dump(out, f)
+    hvd.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""kiln.hvd across processes: ranks under mpirun (Open MPI data plane) and ranks started the
+way Kiln's launcher starts them (RANK, WORLD_SIZE, MASTER_ADDR/PORT: the TCP ring), 1 to 4
+ranks, through `import horovod.torch as hvd`."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, "hvd_worker.py")
+PYTHON = "/usr/bin/python3"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_ranks(launch, size, scenario, env=None, timeout=240, expect_ok=True):
+    """Runs hvd_worker.py `scenario` on `size` ranks; returns (results by rank, stderr)."""
+    results_dir = tempfile.mkdtemp(prefix="kiln-hvd-test-")
+    env = dict(env or {}, HVD_TEST_RESULTS=results_dir)
+    base = dict(os.environ, OMP_NUM_THREADS="1", **env)
+    if launch == "mpirun":
+        argv = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
+                "-np", str(size), "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include",
+                "lo", "-x", "PYTHONPATH", "-x", "OMP_NUM_THREADS"]
+        for key in env:
+            argv += ["-x", key]
+        argv += [PYTHON, WORKER, scenario]
+        done = subprocess.run(argv, env=base, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr, codes = done.stdout, done.stderr, [done.returncode]
+    else:
+        port = free_port()
+        procs = []
+        for rank in range(size):
+            rank_env = dict(base, RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank),
+                            LOCAL_WORLD_SIZE=str(size), MASTER_ADDR="127.0.0.1",
+                            MASTER_PORT=str(port))
+            procs.append(subprocess.Popen([PYTHON, WORKER, scenario], env=rank_env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+        outputs = [p.communicate(timeout=timeout) for p in procs]
+        stdout = "".join(o[0] for o in outputs)
+        stderr = "".join(o[1] for o in outputs)
+        codes = [p.returncode for p in procs]
+    results = {}
+    for name in os.listdir(results_dir):
+        with open(os.path.join(results_dir, name)) as f:
+            result = json.load(f)
+        results[result["rank"]] = result
+    shutil.rmtree(results_dir)
+    if expect_ok and any(codes):
+        raise AssertionError(f"{launch} {scenario} on {size} ranks failed ({codes}):\n"
+                             f"{stdout[-3000:]}\n{stderr[-6000:]}")
+    return results, stderr
+
+
+class EveryOpTest(unittest.TestCase):
+    def test_every_op_dtype_and_size_on_1_to_4_ranks(self):
+        for launch in ("mpirun", "tcp"):
+            for size in (1, 2, 3, 4):
+                with self.subTest(launch=launch, size=size):
+                    results, _ = run_ranks(launch, size, "ops")
+                    self.assertEqual(sorted(results), list(range(size)))
+                    for result in results.values():
+                        self.assertEqual(result["mpi"], launch == "mpirun")
+                        self.assertEqual(result["local_size"], size)
+                        self.assertGreater(result["checked"], 200)
+
+
+class ErrorsTest(unittest.TestCase):
+    def test_each_mismatch_raises_the_same_error_on_every_rank(self):
+        for launch in ("mpirun", "tcp"):
+            results, _ = run_ranks(launch, 2, "mismatch")
+            errors = [results[r]["errors"] for r in range(2)]
+            self.assertEqual(errors[0], errors[1])
+            e = errors[0]
+            self.assertIn("Mismatched allreduce tensor shapes on tensor 'm.shape': "
+                          "rank 0 has [1], rank 1 has [2]", e["shape"])
+            self.assertIn("rank 0 has float32, rank 1 has float64", e["dtype"])
+            self.assertIn("rank 0 asked for allreduce, rank 1 for allgather", e["op"])
+            self.assertIn("rank 0 has root 0, rank 1 has root 1", e["root"])
+            self.assertIn("rank 0 uses sum, rank 1 uses max", e["reduce_op"])
+
+    def test_a_stalled_tensor_is_reported_with_its_missing_ranks(self):
+        _, stderr = run_ranks("tcp", 2, "stall", env={"HOROVOD_STALL_CHECK_TIME_SECONDS": "1"})
+        self.assertIn("'slow.tensor' submitted by ranks [0], missing ranks [1]", stderr)
+
+    def test_a_rank_that_dies_fails_the_others_ops_instead_of_hanging(self):
+        for launch in ("tcp",):
+            results, _ = run_ranks(launch, 2, "lost", expect_ok=False)
+            self.assertIn("rank 1", results[0]["error"])
+            self.assertLess(results[0]["seconds"], 30)
+
+
+class JoinTest(unittest.TestCase):
+    def test_join_with_uneven_batches(self):
+        for launch in ("mpirun", "tcp"):
+            results, _ = run_ranks(launch, 3, "join")
+            # Batch b runs on ranks with more than b batches; joined ranks add zeros.
+            for rank, result in results.items():
+                self.assertEqual(result["results"], [3.0, 3.0, 2.0, 1.0][:2 + rank])
+                self.assertEqual(result["last_joined"], 2)
+
+
+class TrainingParityTest(unittest.TestCase):
+    def test_two_ranks_end_with_the_weights_of_one_on_the_doubled_batch(self):
+        for launch in ("mpirun", "tcp"):
+            results, _ = run_ranks(launch, 2, "parity")
+            for result in results.values():
+                self.assertLess(result["difference"], 1e-5)
+                self.assertLess(result["ranks_differ_by"], 1e-6)
+
+
+class RealHorovodWinsTest(unittest.TestCase):
+    def test_an_installed_horovod_is_imported_instead(self):
+        with tempfile.TemporaryDirectory() as site:
+            os.makedirs(os.path.join(site, "horovod", "torch"))
+            with open(os.path.join(site, "horovod", "__init__.py"), "w") as f:
+                f.write("REAL = True\n")
+            with open(os.path.join(site, "horovod", "torch", "__init__.py"), "w") as f:
+                f.write("def init():\n    return 'real horovod'\n")
+            code = "import horovod.torch as hvd, horovod; print(hvd.init(), horovod.REAL)"
+            env = dict(os.environ, PYTHONPATH=os.environ["PYTHONPATH"] + os.pathsep + site)
+            out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True)
+            self.assertEqual(out.stdout.strip(), "real horovod True", out.stderr)
+            # Without it, Kiln's runtime answers.
+            code = "import horovod.torch as hvd, horovod; print(horovod.kiln_runtime, hvd.Sum)"
+            out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True)
+            self.assertEqual(out.stdout.strip(), "True 1", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
