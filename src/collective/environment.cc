@@ -81,6 +81,8 @@ Result<RuntimeOptions> ReadRuntimeOptions(const std::map<std::string, std::strin
   KILN_ASSIGN_OR_RETURN(const int disable, Integer(env, {"HOROVOD_STALL_CHECK_DISABLE"}, 0, 0));
   c.stall_check = disable == 0;
   if (const std::string* timeline = Find(env, "HOROVOD_TIMELINE")) options.timeline = *timeline;
+  KILN_ASSIGN_OR_RETURN(const int spin, Integer(env, {"KILN_HVD_SPIN_MICROSECONDS"}, 100, 0));
+  options.spin = std::chrono::microseconds(spin);
   return options;
 }
 

@@ -4,7 +4,8 @@
 // tuning: HOROVOD_FUSION_THRESHOLD (bytes, default 128 MiB), HOROVOD_CYCLE_TIME (ms,
 // default 1; fractions allowed), HOROVOD_CACHE_CAPACITY (default 1024; 0 disables the
 // response cache), HOROVOD_STALL_CHECK_TIME_SECONDS (default 60),
-// HOROVOD_STALL_CHECK_DISABLE (1 disables it), HOROVOD_TIMELINE (a file).
+// HOROVOD_STALL_CHECK_DISABLE (1 disables it), HOROVOD_TIMELINE (a file); and Kiln's own
+// KILN_HVD_SPIN_MICROSECONDS (default 100; RuntimeOptions::spin).
 
 #include <map>
 #include <string>

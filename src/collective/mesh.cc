@@ -224,9 +224,12 @@ Status Mesh::SendRecv(int to, const void* send_data, size_t send_bytes, int from
 }
 
 Status Mesh::SendMessage(int peer, std::string_view payload) {
+  // One buffer, one send: with TCP_NODELAY two sends would be two segments.
+  std::string framed(sizeof(uint32_t) + payload.size(), '\0');
   const auto length = static_cast<uint32_t>(payload.size());
-  KILN_RETURN_IF_ERROR(Send(peer, &length, sizeof(length)));
-  return Send(peer, payload.data(), payload.size());
+  std::memcpy(framed.data(), &length, sizeof(length));
+  std::memcpy(framed.data() + sizeof(length), payload.data(), payload.size());
+  return Send(peer, framed.data(), framed.size());
 }
 
 Result<std::string> Mesh::RecvMessage(int peer) {

@@ -1,6 +1,7 @@
 #include "collective/runtime.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -99,6 +100,12 @@ Runtime::Runtime(const Topology& topology, Mesh control, std::unique_ptr<DataPla
       options_(std::move(options)), wake_(std::move(wake)),
       cache_(options_.coordinator.cache_capacity) {
   if (topology_.rank == 0) coordinator_.emplace(topology_.size, options_.coordinator);
+  fds_.push_back({wake_.get(), POLLIN, 0});
+  for (int peer = 0; peer < topology_.size; ++peer) {
+    if (peer != topology_.rank && control_.fd(peer) >= 0) {
+      fds_.push_back({control_.fd(peer), POLLIN, 0});
+    }
+  }
 }
 
 Runtime::~Runtime() { Shutdown(); }
@@ -108,7 +115,7 @@ void Runtime::Wake() {
   [[maybe_unused]] const ssize_t n = write(wake_.get(), &one, sizeof(one));
 }
 
-std::shared_ptr<OpHandle> Runtime::Enqueue(TensorEntry entry) {
+std::shared_ptr<OpHandle> Runtime::Enqueue(TensorEntry entry, bool wake) {
   entry.enqueued = Clock::now();
   std::shared_ptr<OpHandle> handle = entry.handle;
   if (Status invalid = Validate(entry.request, topology_.size); !invalid.ok()) {
@@ -126,8 +133,17 @@ std::shared_ptr<OpHandle> Runtime::Enqueue(TensorEntry entry) {
     }
     queue_.push_back(std::move(entry));
   }
-  Wake();
+  if (wake) Wake();
   return handle;
+}
+
+Status Runtime::Wait(const std::shared_ptr<OpHandle>& handle) {
+  if (!handle->Poll()) {
+    std::unique_lock drive(drive_mutex_);  // waits out a step of the background thread
+    if (!done_ && !handle->Poll()) Step(/*sleep_first=*/false);
+    while (!done_ && !handle->Poll()) Step(/*sleep_first=*/true, /*spin=*/true);
+  }
+  return handle->Wait();
 }
 
 void Runtime::Shutdown() {
@@ -202,30 +218,54 @@ bool Runtime::ReadPeers(Clock::time_point now) {
 }
 
 void Runtime::Loop() {
-  const bool coordinator = coordinator_.has_value();
-  std::vector<pollfd> fds{{wake_.get(), POLLIN, 0}};
-  for (int peer = 0; peer < topology_.size; ++peer) {
-    if (peer != topology_.rank && control_.fd(peer) >= 0) fds.push_back({control_.fd(peer), POLLIN, 0});
-  }
   while (!done_) {
-    // Sleep until work, a message, or (rank 0) held tensors or the stall check are due.
-    timespec wait{1, 0};
-    timespec* timeout = coordinator ? &wait : nullptr;
-    if (coordinator && coordinator_->HeldUntil()) {
-      const auto left = std::max(Clock::duration::zero(), *coordinator_->HeldUntil() - Clock::now());
-      const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      wait = {static_cast<time_t>(nanos / 1'000'000'000), static_cast<long>(nanos % 1'000'000'000)};
-    }
-    if (ppoll(fds.data(), fds.size(), timeout, nullptr) < 0 && errno != EINTR) {
-      Abort(ErrnoError("kiln.hvd: ppoll", errno));
+    // Without the drive lock, so that a caller in Wait() may drive meanwhile.
+    const Status slept = Sleep();
+    std::lock_guard drive(drive_mutex_);
+    if (!slept.ok()) Abort(slept);
+    if (!done_) Step(/*sleep_first=*/false);
+  }
+}
+
+Status Runtime::Sleep(bool spin) {
+  // Until work, a message, or (rank 0) held tensors or the stall check are due.
+  timespec wait{1, 0};
+  timespec* timeout = coordinator_ ? &wait : nullptr;
+  if (coordinator_ && coordinator_->HeldUntil()) {
+    const auto left = std::max(Clock::duration::zero(), *coordinator_->HeldUntil() - Clock::now());
+    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    wait = {static_cast<time_t>(nanos / 1'000'000'000), static_cast<long>(nanos % 1'000'000'000)};
+  }
+  // A copy: the background thread and a caller may sleep at once.
+  std::vector<pollfd> fds = fds_;
+  if (spin && options_.spin.count() > 0) {
+    const Clock::time_point until = Clock::now() + options_.spin;
+    do {
+      if (poll(fds.data(), fds.size(), 0) != 0) return Status::Ok();
+      sched_yield();  // lets another rank sharing this core run
+    } while (Clock::now() < until && (!coordinator_ || !coordinator_->HeldUntil() ||
+                                      Clock::now() < *coordinator_->HeldUntil()));
+  }
+  if (ppoll(fds.data(), fds.size(), timeout, nullptr) < 0 && errno != EINTR) {
+    return ErrnoError("kiln.hvd: ppoll", errno);
+  }
+  return Status::Ok();
+}
+
+void Runtime::Step(bool sleep_first, bool spin) {
+  if (sleep_first) {
+    if (Status slept = Sleep(spin); !slept.ok()) {
+      Abort(slept);
       return;
     }
-    uint64_t count = 0;
-    [[maybe_unused]] const ssize_t drained = read(wake_.get(), &count, sizeof(count));
-    const Clock::time_point now = Clock::now();
-    RequestList mine = TakeQueue();
-
-    if (coordinator) {
+  }
+  if (done_) return;
+  uint64_t count = 0;
+  [[maybe_unused]] const ssize_t drained = read(wake_.get(), &count, sizeof(count));
+  const Clock::time_point now = Clock::now();
+  RequestList mine = TakeQueue();
+  {
+    if (coordinator_) {
       coordinator_->Add(0, mine, now);
       if (!ReadPeers(now)) return;
       for (const std::string& line : coordinator_->StallWarnings(now)) {
@@ -237,16 +277,18 @@ void Runtime::Loop() {
       ResponseList out;
       out.responses = coordinator_->TakeReady(now);
       out.shutdown = coordinator_->AllShutDown();
-      if (out.responses.empty() && !out.shutdown) continue;
-      const std::string encoded = EncodeResponseList(out);
-      for (int peer = 1; peer < topology_.size; ++peer) {
-        if (Status sent = control_.SendMessage(peer, encoded); !sent.ok()) {
-          Abort(sent);
-          return;
+      if (out.responses.empty() && !out.shutdown) return;
+      if (topology_.size > 1) {
+        const std::string encoded = EncodeResponseList(out);
+        for (int peer = 1; peer < topology_.size; ++peer) {
+          if (Status sent = control_.SendMessage(peer, encoded); !sent.ok()) {
+            Abort(sent);
+            return;
+          }
         }
       }
       Run(out);
-      continue;
+      return;
     }
 
     if (!mine.requests.empty() || !mine.cached.empty() || mine.shutdown) {

@@ -4,6 +4,8 @@
 // the queue callers enqueue tensors on, and the execution of responses on the data plane.
 // kiln.hvd (the Python binding) and the C++ API are thin layers over it.
 
+#include <poll.h>
+
 #include <atomic>
 #include <deque>
 #include <map>
@@ -34,6 +36,11 @@ struct Topology {
 
 struct RuntimeOptions {
   CoordinatorOptions coordinator;
+  // How long a caller blocked in Wait() polls for its answer before it sleeps in the
+  // kernel (KILN_HVD_SPIN_MICROSECONDS). A wake-up from sleep costs tens of microseconds
+  // on a virtual machine, more than a small allreduce; the caller's own thread has nothing
+  // else to do meanwhile, and the background thread never spins.
+  std::chrono::microseconds spin{100};
   std::string timeline;  // HOROVOD_TIMELINE: a file to write from init on; empty for none
 };
 
@@ -55,8 +62,13 @@ class Runtime {
   std::string_view data_plane() const { return data_->Name(); }
 
   // Errors found here (a duplicate name, bad splits, a runtime that stopped) complete the
-  // handle at once; the others come when every rank has asked.
-  std::shared_ptr<OpHandle> Enqueue(TensorEntry entry);
+  // handle at once; the others come when every rank has asked. `wake` false leaves the
+  // background thread asleep: for a caller that calls Wait() next, which does the work.
+  std::shared_ptr<OpHandle> Enqueue(TensorEntry entry, bool wake = true);
+
+  // Waits for `handle` doing the background thread's work on the calling thread while the
+  // background thread is idle (the fast path: no thread hand-off on the way there or back).
+  Status Wait(const std::shared_ptr<OpHandle>& handle);
 
   // Collective: returns when every rank has shut down; pending ops fail.
   void Shutdown();
@@ -69,6 +81,10 @@ class Runtime {
           RuntimeOptions options, UniqueFd wake);
 
   void Loop();
+  // One turn of the protocol, run by whoever holds drive_mutex_: optionally sleep until
+  // something happens, take the queue, talk to the coordinator, run what is ready.
+  void Step(bool sleep_first, bool spin = false);
+  Status Sleep(bool spin = false);
   RequestList TakeQueue();
   // Rank 0: reads every message the other ranks have sent; false when one was lost.
   bool ReadPeers(Clock::time_point now);
@@ -95,14 +111,17 @@ class Runtime {
   std::optional<Status> stopped_;  // set once the loop ended; later ops fail with it
   std::thread thread_;
 
-  // The background thread's own.
+  // Held by the thread doing Step(): the background thread, or a caller in Wait(). The
+  // fields below are touched only under it.
+  std::mutex drive_mutex_;
   std::map<std::string, TensorEntry> pending_;
   std::optional<TensorEntry> join_;
   ResponseCache cache_;
   std::optional<Coordinator> coordinator_;  // rank 0
   std::vector<char> fusion_buffer_;
   bool sent_shutdown_ = false;
-  bool done_ = false;
+  std::atomic<bool> done_ = false;
+  std::vector<pollfd> fds_;  // the wake eventfd, then the control sockets (set once)
 };
 
 }  // namespace kiln::collective

@@ -116,12 +116,13 @@ col::TensorEntry MakeEntry(col::OpType op, const std::string& name, const at::Te
   return entry;
 }
 
-int Submit(col::TensorEntry entry, Pending pending) {
+// `wake` false: the caller synchronizes next and does the work itself (Runtime::Wait).
+int Submit(col::TensorEntry entry, Pending pending, bool wake) {
   pending.op = entry.request.op;
   std::shared_ptr<col::OpHandle> handle;
   {
     pybind11::gil_scoped_release released;
-    handle = state().runtime().Enqueue(std::move(entry));
+    handle = state().runtime().Enqueue(std::move(entry), wake);
   }
   pending.handle = handle;
   return state().Add(std::move(pending));
@@ -131,7 +132,7 @@ int Submit(col::TensorEntry entry, Pending pending) {
 // a contiguous host tensor, else a staging copy that synchronize() copies back.
 int InPlaceOp(col::OpType op, const at::Tensor& tensor, const at::Tensor& output,
               const std::string& name, int reduce_op, double prescale, double postscale,
-              int root) {
+              int root, bool wake) {
   Pending pending;
   pending.result = output;
   pending.input = HostInput(tensor);
@@ -145,12 +146,13 @@ int InPlaceOp(col::OpType op, const at::Tensor& tensor, const at::Tensor& output
   entry.request.prescale = prescale;
   entry.request.postscale = postscale;
   entry.request.root = root;
-  return Submit(std::move(entry), std::move(pending));
+  return Submit(std::move(entry), std::move(pending), wake);
 }
 
 // allgather, alltoall, reducescatter: the output's shape is known only after negotiation.
 int AllocatingOp(col::OpType op, const at::Tensor& tensor, const std::string& name,
-                 std::vector<int64_t> splits, int reduce_op, double prescale, double postscale) {
+                 std::vector<int64_t> splits, int reduce_op, double prescale, double postscale,
+                 bool wake) {
   Pending pending;
   pending.input = HostInput(tensor);
   col::TensorEntry entry = MakeEntry(op, name, pending.input);
@@ -175,7 +177,7 @@ int AllocatingOp(col::OpType op, const at::Tensor& tensor, const std::string& na
   std::shared_ptr<col::OpHandle> handle;
   {
     pybind11::gil_scoped_release released;
-    handle = state().runtime().Enqueue(std::move(entry));
+    handle = state().runtime().Enqueue(std::move(entry), wake);
   }
   state().Find(id)->handle = handle;
   return id;
@@ -186,7 +188,7 @@ pybind11::object Synchronize(int id) {
   Status status;
   {
     pybind11::gil_scoped_release released;
-    status = handle->Wait();
+    status = state().runtime().Wait(handle);
   }
   Pending pending = state().Take(id);
   if (!status.ok()) throw std::runtime_error(status.message());
@@ -208,12 +210,12 @@ pybind11::object Synchronize(int id) {
   }
 }
 
-int NoTensorOp(col::OpType op, const std::string& name) {
+int NoTensorOp(col::OpType op, const std::string& name, bool wake) {
   col::TensorEntry entry;
   entry.request.name = name;
   entry.request.op = op;
   Pending pending;
-  return Submit(std::move(entry), std::move(pending));
+  return Submit(std::move(entry), std::move(pending), wake);
 }
 
 }  // namespace
@@ -241,28 +243,35 @@ PYBIND11_MODULE(_hvd, module) {
   module.def("data_plane", [] { return std::string(state().runtime().data_plane()); });
   module.def("allreduce_async", [](const at::Tensor& tensor, const at::Tensor& output,
                                    const std::string& name, int op, double prescale,
-                                   double postscale) {
-    return InPlaceOp(col::OpType::kAllreduce, tensor, output, name, op, prescale, postscale, -1);
-  });
+                                   double postscale, bool wake) {
+    return InPlaceOp(col::OpType::kAllreduce, tensor, output, name, op, prescale, postscale, -1,
+                     wake);
+  }, py::arg("tensor"), py::arg("output"), py::arg("name"), py::arg("op"), py::arg("prescale"),
+     py::arg("postscale"), py::arg("wake") = true);
   module.def("broadcast_async", [](const at::Tensor& tensor, const at::Tensor& output,
-                                   const std::string& name, int root) {
-    return InPlaceOp(col::OpType::kBroadcast, tensor, output, name, 1, 1.0, 1.0, root);
-  });
-  module.def("allgather_async", [](const at::Tensor& tensor, const std::string& name) {
-    return AllocatingOp(col::OpType::kAllgather, tensor, name, {}, 1, 1.0, 1.0);
-  });
+                                   const std::string& name, int root, bool wake) {
+    return InPlaceOp(col::OpType::kBroadcast, tensor, output, name, 1, 1.0, 1.0, root, wake);
+  }, py::arg("tensor"), py::arg("output"), py::arg("name"), py::arg("root"),
+     py::arg("wake") = true);
+  module.def("allgather_async", [](const at::Tensor& tensor, const std::string& name, bool wake) {
+    return AllocatingOp(col::OpType::kAllgather, tensor, name, {}, 1, 1.0, 1.0, wake);
+  }, py::arg("tensor"), py::arg("name"), py::arg("wake") = true);
   module.def("alltoall_async", [](const at::Tensor& tensor, std::vector<int64_t> splits,
-                                  const std::string& name) {
-    return AllocatingOp(col::OpType::kAlltoall, tensor, name, std::move(splits), 1, 1.0, 1.0);
-  });
+                                  const std::string& name, bool wake) {
+    return AllocatingOp(col::OpType::kAlltoall, tensor, name, std::move(splits), 1, 1.0, 1.0,
+                        wake);
+  }, py::arg("tensor"), py::arg("splits"), py::arg("name"), py::arg("wake") = true);
   module.def("reducescatter_async", [](const at::Tensor& tensor, const std::string& name, int op,
-                                       double prescale, double postscale) {
-    return AllocatingOp(col::OpType::kReducescatter, tensor, name, {}, op, prescale, postscale);
-  });
-  module.def("barrier_async", [](const std::string& name) {
-    return NoTensorOp(col::OpType::kBarrier, name);
-  });
-  module.def("join_async", [] { return NoTensorOp(col::OpType::kJoin, "join"); });
+                                       double prescale, double postscale, bool wake) {
+    return AllocatingOp(col::OpType::kReducescatter, tensor, name, {}, op, prescale, postscale,
+                        wake);
+  }, py::arg("tensor"), py::arg("name"), py::arg("op"), py::arg("prescale"),
+     py::arg("postscale"), py::arg("wake") = true);
+  module.def("barrier_async", [](const std::string& name, bool wake) {
+    return NoTensorOp(col::OpType::kBarrier, name, wake);
+  }, py::arg("name"), py::arg("wake") = true);
+  module.def("join_async", [](bool wake) { return NoTensorOp(col::OpType::kJoin, "join", wake); },
+             py::arg("wake") = true);
   module.def("poll", [](int id) { return state().Find(id)->handle->Poll(); });
   module.def("synchronize", &Synchronize);
   module.def("start_timeline", [](const std::string& path) {

@@ -146,17 +146,20 @@ def synchronize(handle):
 
 # ---- allreduce ----------------------------------------------------------------------
 
+# The *_async calls wake the background thread to start the op at once; the blocking
+# calls (_wake=False) leave it to synchronize(), which runs it on the calling thread.
+
 def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
-                    postscale_factor=1.0, process_set=None):
+                    postscale_factor=1.0, process_set=None, _wake=True):
     output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
     return _check(_hvd.allreduce_async, tensor, output, _name("allreduce", name),
-                  _op(op, average), float(prescale_factor), float(postscale_factor))
+                  _op(op, average), float(prescale_factor), float(postscale_factor), _wake)
 
 
 def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
-                     postscale_factor=1.0, process_set=None):
+                     postscale_factor=1.0, process_set=None, _wake=True):
     return _check(_hvd.allreduce_async, tensor, tensor, _name("allreduce", name),
-                  _op(op, average), float(prescale_factor), float(postscale_factor))
+                  _op(op, average), float(prescale_factor), float(postscale_factor), _wake)
 
 
 class _Allreduce(torch.autograd.Function):
@@ -165,7 +168,7 @@ class _Allreduce(torch.autograd.Function):
         ctx.average, ctx.op = average, op
         ctx.prescale_factor, ctx.postscale_factor = prescale_factor, postscale_factor
         return synchronize(allreduce_async(tensor, average, name, op, prescale_factor,
-                                           postscale_factor))
+                                           postscale_factor, _wake=False))
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -188,7 +191,7 @@ def allreduce(tensor, average=None, name=None, compression=Compression.none, op=
 def allreduce_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                postscale_factor=1.0, process_set=None):
     return synchronize(allreduce_async_(tensor, average, name, op, prescale_factor,
-                                        postscale_factor))
+                                        postscale_factor, _wake=False))
 
 
 def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
@@ -223,32 +226,34 @@ def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_facto
 
 # ---- allgather, broadcast, alltoall, reducescatter -------------------------------------
 
-def allgather_async(tensor, name=None, process_set=None):
-    return _check(_hvd.allgather_async, tensor, _name("allgather", name))
+def allgather_async(tensor, name=None, process_set=None, _wake=True):
+    return _check(_hvd.allgather_async, tensor, _name("allgather", name), _wake)
 
 
 def allgather(tensor, name=None, process_set=None):
     """Every rank's `tensor` concatenated on the first dimension, which may differ."""
-    return synchronize(allgather_async(tensor, name))
+    return synchronize(allgather_async(tensor, name, _wake=False))
 
 
-def broadcast_async(tensor, root_rank, name=None, process_set=None):
+def broadcast_async(tensor, root_rank, name=None, process_set=None, _wake=True):
     output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
-    return _check(_hvd.broadcast_async, tensor, output, _name("broadcast", name), int(root_rank))
+    return _check(_hvd.broadcast_async, tensor, output, _name("broadcast", name), int(root_rank),
+                  _wake)
 
 
-def broadcast_async_(tensor, root_rank, name=None, process_set=None):
-    return _check(_hvd.broadcast_async, tensor, tensor, _name("broadcast", name), int(root_rank))
+def broadcast_async_(tensor, root_rank, name=None, process_set=None, _wake=True):
+    return _check(_hvd.broadcast_async, tensor, tensor, _name("broadcast", name), int(root_rank),
+                  _wake)
 
 
 def broadcast(tensor, root_rank, name=None, process_set=None):
     """Rank `root_rank`'s `tensor`, as a new tensor on every rank."""
-    return synchronize(broadcast_async(tensor, root_rank, name))
+    return synchronize(broadcast_async(tensor, root_rank, name, _wake=False))
 
 
 def broadcast_(tensor, root_rank, name=None, process_set=None):
     """Overwrites `tensor` with rank `root_rank`'s."""
-    return synchronize(broadcast_async_(tensor, root_rank, name))
+    return synchronize(broadcast_async_(tensor, root_rank, name, _wake=False))
 
 
 def _splits(tensor, splits):
@@ -291,13 +296,13 @@ def reducescatter(tensor, name=None, compression=Compression.none, op=Average,
 
 def barrier(process_set=None):
     """Returns once every rank has called barrier()."""
-    synchronize(_hvd.barrier_async(_name("barrier", None)))
+    synchronize(_hvd.barrier_async(_name("barrier", None), False))
 
 
 def join(device=-1):
     """Marks this rank done with its data: until every rank has joined, it contributes
     zeros to the other ranks' allreduces. Returns the rank that joined last."""
-    return synchronize(_hvd.join_async())
+    return synchronize(_hvd.join_async(False))
 
 
 # ---- objects and model state -----------------------------------------------------------
