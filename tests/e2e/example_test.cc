@@ -92,5 +92,33 @@ TEST_F(ExampleTest, DistributedDataParallelLearnsOnASubset) {
   }
 }
 
+// The Horovod-style example (import horovod.torch as hvd) on 2 ranks as a Kiln job, on
+// Kiln's runtime over Open MPI (mpi) and over its TCP ring (gloo), trained briefly.
+TEST_F(ExampleTest, HorovodScriptLearnsOnKilnsRuntime) {
+  ASSERT_EQ(Kiln({"datastore", "register", "fashion_mnist", "--path", kData}).exit.code, 0);
+  for (const auto& [job, plane] : {std::pair{"job-hvd-mpi.yaml", "mpi"},
+                                   std::pair{"job-hvd-gloo.yaml", "tcp"}}) {
+    SCOPED_TRACE(job);
+    const fs::path path = fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist" / job;
+    const CapturedRun run =
+        Kiln({"submit", path.string(), "--stream", "--", "--epochs", "2", "--train_limit", "6000",
+              "--test_limit", "2000", "--batch_size", "32"},
+             {}, {}, std::chrono::seconds(540));
+    ASSERT_EQ(run.exit.code, 0) << run.out << run.err;
+    const std::string id = FirstLine(run.out);
+    for (int rank = 0; rank < 2; ++rank) {
+      const std::string line = "[rank " + std::to_string(rank) + "] rank " +
+                               std::to_string(rank) + " of 2 on node 0 (" + plane + " data plane)";
+      EXPECT_NE(run.out.find(line), std::string::npos) << run.out;
+    }
+    const auto metrics =
+        nlohmann::json::parse(*ReadFileToString(RunDir(id) / "outputs/metrics.json"));
+    EXPECT_EQ(metrics["ranks"], 2);
+    EXPECT_GT(metrics["test_accuracy"].get<double>(), 6 * kChance);
+    EXPECT_LT(metrics["last_train_loss"].get<double>(),
+              0.6 * metrics["first_train_loss"].get<double>());
+  }
+}
+
 }  // namespace
 }  // namespace kiln::e2e
