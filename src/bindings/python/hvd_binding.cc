@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 
+#include "bindings/cpp/hvd.h"
 #include "collective/runtime.h"
 
 namespace kiln::python {
@@ -17,21 +18,7 @@ namespace {
 
 namespace col = kiln::collective;
 
-col::DataType ToDataType(const at::Tensor& tensor) {
-  switch (tensor.scalar_type()) {
-    case at::kByte: return col::DataType::kUInt8;
-    case at::kChar: return col::DataType::kInt8;
-    case at::kInt: return col::DataType::kInt32;
-    case at::kLong: return col::DataType::kInt64;
-    case at::kHalf: return col::DataType::kFloat16;
-    case at::kFloat: return col::DataType::kFloat32;
-    case at::kDouble: return col::DataType::kFloat64;
-    default:
-      throw pybind11::type_error(
-          std::string("kiln.hvd: tensors of dtype ") + c10::toString(tensor.scalar_type()) +
-          " are not supported; use float16/32/64, int32/64, uint8 or int8");
-  }
-}
+using kiln::hvd::ToDataType;
 
 // One op in flight: the tensors it reads and writes, kept alive until synchronize().
 struct Pending {
