@@ -159,6 +159,7 @@ Result<std::unique_ptr<Runtime>> Runtime::StartFromEnvironment() {
     rendezvous.port = port;
   }
   KILN_ASSIGN_OR_RETURN(Connections connections, ConnectRanks(t.rank, t.size, std::move(rendezvous)));
+  connections.data.set_spin(options.spin);
   return Start(t, std::move(connections.control),
                std::make_unique<RingDataPlane>(std::move(connections.data)), std::move(options));
 }

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,9 +33,17 @@ Status SetUp(int fd) {
   return Status::Ok();
 }
 
-Status WaitFor(int fd, short events) {
-  pollfd p{fd, events, 0};
-  while (poll(&p, 1, -1) < 0) {
+// Waits for any of `fds`: polling for up to `spin` first (the peer is usually about to
+// answer, and a wake-up from sleep costs more than that on a virtual machine), then asleep.
+Status WaitForAny(pollfd* fds, nfds_t count, std::chrono::microseconds spin) {
+  if (spin.count() > 0) {
+    const auto until = Clock::now() + spin;
+    do {
+      if (poll(fds, count, 0) != 0) return Status::Ok();
+      sched_yield();
+    } while (Clock::now() < until);
+  }
+  while (poll(fds, count, -1) < 0) {
     if (errno != EINTR) return ErrnoError("collective: poll", errno);
   }
   return Status::Ok();
@@ -161,7 +170,8 @@ Status Mesh::Send(int peer, const void* data, size_t bytes) {
       p += n;
       bytes -= static_cast<size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      KILN_RETURN_IF_ERROR(WaitFor(fd, POLLOUT));
+      pollfd wait{fd, POLLOUT, 0};
+      KILN_RETURN_IF_ERROR(WaitForAny(&wait, 1, spin_));
     } else {
       return PeerClosed(peer);
     }
@@ -178,7 +188,8 @@ Status Mesh::Recv(int peer, void* data, size_t bytes) {
       p += n;
       bytes -= static_cast<size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      KILN_RETURN_IF_ERROR(WaitFor(fd, POLLIN));
+      pollfd wait{fd, POLLIN, 0};
+      KILN_RETURN_IF_ERROR(WaitForAny(&wait, 1, spin_));
     } else {
       return PeerClosed(peer);
     }
@@ -216,9 +227,7 @@ Status Mesh::SendRecv(int to, const void* send_data, size_t send_bytes, int from
     nfds_t count = 0;
     if (send_bytes > 0) waits[count++] = {out_fd, POLLOUT, 0};
     if (recv_bytes > 0) waits[count++] = {in_fd, POLLIN, 0};
-    if (poll(waits, count, -1) < 0 && errno != EINTR) {
-      return ErrnoError("collective: poll", errno);
-    }
+    KILN_RETURN_IF_ERROR(WaitForAny(waits, count, spin_));
   }
   return Status::Ok();
 }

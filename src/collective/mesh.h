@@ -21,6 +21,9 @@ class Mesh {
   Mesh() = default;
   Mesh(int rank, int size, std::vector<UniqueFd> peers);
 
+  // How long a blocked send or receive polls before it sleeps (RuntimeOptions::spin).
+  void set_spin(std::chrono::microseconds spin) { spin_ = spin; }
+
   int rank() const { return rank_; }
   int size() const { return size_; }
   // The socket to `peer`, or -1 when this mesh has none (a star's leaves, or self).
@@ -43,6 +46,7 @@ class Mesh {
   int rank_ = 0;
   int size_ = 1;
   std::vector<UniqueFd> peers_;
+  std::chrono::microseconds spin_{0};
 };
 
 // Meshes for `size` ranks that are threads of this process, over socketpairs: the same

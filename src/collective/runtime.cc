@@ -218,13 +218,30 @@ bool Runtime::ReadPeers(Clock::time_point now) {
 }
 
 void Runtime::Loop() {
+  bool caller_drives = false;
   while (!done_) {
-    // Without the drive lock, so that a caller in Wait() may drive meanwhile.
-    const Status slept = Sleep();
-    std::lock_guard drive(drive_mutex_);
+    // Without the drive lock, so that a caller in Wait() may drive meanwhile. While one
+    // does, this thread watches only its wake-up fd (new work from other threads) for a
+    // while, instead of waking on every message the caller is about to read itself and
+    // then contending with it for the lock.
+    const Status slept = caller_drives ? SleepOnWake() : Sleep();
+    std::unique_lock drive(drive_mutex_, std::try_to_lock);
+    caller_drives = !drive.owns_lock();
+    if (caller_drives) continue;
     if (!slept.ok()) Abort(slept);
     if (!done_) Step(/*sleep_first=*/false);
   }
+}
+
+Status Runtime::SleepOnWake() {
+  pollfd wake{wake_.get(), POLLIN, 0};
+  const auto pause = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::max(options_.coordinator.cycle_time, std::chrono::microseconds(1000)));
+  const timespec timeout{0, static_cast<long>(std::min<int64_t>(pause.count(), 999'999'999))};
+  if (ppoll(&wake, 1, &timeout, nullptr) < 0 && errno != EINTR) {
+    return ErrnoError("kiln.hvd: ppoll", errno);
+  }
+  return Status::Ok();
 }
 
 Status Runtime::Sleep(bool spin) {

@@ -85,6 +85,8 @@ class Runtime {
   // something happens, take the queue, talk to the coordinator, run what is ready.
   void Step(bool sleep_first, bool spin = false);
   Status Sleep(bool spin = false);
+  // The background thread while a caller drives: until new work or about a cycle time.
+  Status SleepOnWake();
   RequestList TakeQueue();
   // Rank 0: reads every message the other ranks have sent; false when one was lost.
   bool ReadPeers(Clock::time_point now);
