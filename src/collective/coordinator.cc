@@ -46,6 +46,7 @@ Coordinator::Coordinator(int size, CoordinatorOptions options)
 
 void Coordinator::Add(int rank, const RequestList& list, Clock::time_point now) {
   if (list.shutdown) shut_down_.insert(rank);
+  if (!list.requests.empty() || !list.cached.empty()) last_arrival_ = now;
   for (const Request& request : list.requests) {
     if (request.op == OpType::kJoin) {
       joined_.insert(rank);
@@ -291,14 +292,14 @@ std::vector<Response> Coordinator::TakeReady(Clock::time_point now) {
     return {};
   }
   if (!held_since_) held_since_ = now;
-  if (SomethingHalfAsked() && now < *held_since_ + options_.cycle_time) return {};
+  if (SomethingHalfAsked() && now < *HeldUntil()) return {};
   held_since_.reset();
   return Fuse(std::exchange(ready_, {}));
 }
 
 std::optional<Clock::time_point> Coordinator::HeldUntil() const {
   if (!held_since_) return std::nullopt;
-  return *held_since_ + options_.cycle_time;
+  return std::min(*held_since_ + options_.cycle_time, last_arrival_ + options_.cycle_time / 5);
 }
 
 std::vector<std::string> Coordinator::StallWarnings(Clock::time_point now) {

@@ -21,7 +21,9 @@
 //      table, so a changed shape is caught as a mismatch.
 //   5. Ready tensors are released at once when nothing else is half-asked-for (a lone
 //      tensor: the latency path). While some tensors wait on some ranks (a backward pass
-//      in progress) ready ones are held up to HOROVOD_CYCLE_TIME so more of them fuse.
+//      in progress) ready ones are held so more of them fuse: up to HOROVOD_CYCLE_TIME, and
+//      only while requests keep arriving (a fifth of the cycle time without one releases
+//      them: a burst is over, and waiting longer would only delay).
 //      Allreduces of one dtype, reduce op and scaling are fused into one response of at
 //      most HOROVOD_FUSION_THRESHOLD bytes. A response for a tensor first negotiated
 //      gives it a cache slot.
@@ -98,6 +100,7 @@ class Coordinator {
   std::set<int> shut_down_;
   std::vector<Response> ready_;
   std::optional<Clock::time_point> held_since_;
+  Clock::time_point last_arrival_{};
 };
 
 // Bytes of one allreduce response entry (for fusion).

@@ -29,9 +29,11 @@ TEST(CoordinatorTest, ATensorIsReadyWhenEveryRankAskedInAnyOrder) {
   c.Add(0, List({Allreduce("a"), Allreduce("b")}), t0);
   EXPECT_TRUE(c.TakeReady(t0).empty());
   c.Add(1, List({Allreduce("b")}), t0);
-  // b is ready but a waits on rank 1: b is held for the cycle time, then released alone.
+  // b is ready but a waits on rank 1: b is held while requests keep coming, at most for
+  // the cycle time, then released alone.
   EXPECT_TRUE(c.TakeReady(t0).empty());
-  const std::vector<Response> later = c.TakeReady(t0 + std::chrono::milliseconds(2));
+  EXPECT_TRUE(c.TakeReady(t0 + std::chrono::microseconds(100)).empty());
+  const std::vector<Response> later = c.TakeReady(t0 + std::chrono::microseconds(250));
   ASSERT_EQ(later.size(), 1u);
   EXPECT_EQ(later[0].names, std::vector<std::string>{"b"});
   c.Add(1, List({Allreduce("a")}), t0);
