@@ -70,7 +70,7 @@ void Coordinator::Add(int rank, const RequestList& list, Clock::time_point now) 
   }
 }
 
-void Coordinator::MoveBitsToTable(Clock::time_point now) {
+void Coordinator::MoveBitsToTable() {
   for (int rank = 0; rank < size_; ++rank) {
     std::vector<uint64_t>& bits = bits_[static_cast<size_t>(rank)];
     for (size_t word = 0; word < bits.size(); ++word) {
@@ -85,7 +85,6 @@ void Coordinator::MoveBitsToTable(Clock::time_point now) {
         entry->second.by_rank[rank] = *cache_.Signature(slot);
         ClearBit(bits, slot);
         bit_since_.erase(slot);
-        (void)now;
       }
     }
   }
@@ -193,8 +192,8 @@ Response Coordinator::Decide(const std::string& name, const Pending& pending) {
   return response;
 }
 
-void Coordinator::CollectReady(Clock::time_point now) {
-  MoveBitsToTable(now);
+void Coordinator::CollectReady() {
+  MoveBitsToTable();
   const auto asked_by_everyone = [&](const Pending& pending) {
     for (int rank = 0; rank < size_; ++rank) {
       if (!joined_.count(rank) && !pending.by_rank.count(rank)) return false;
@@ -286,7 +285,7 @@ std::vector<Response> Coordinator::Fuse(std::vector<Response> ready) const {
 }
 
 std::vector<Response> Coordinator::TakeReady(Clock::time_point now) {
-  CollectReady(now);
+  CollectReady();
   if (ready_.empty()) {
     held_since_.reset();
     return {};

@@ -82,8 +82,8 @@ class Coordinator {
     Clock::time_point last_warned;
   };
 
-  void MoveBitsToTable(Clock::time_point now);
-  void CollectReady(Clock::time_point now);
+  void MoveBitsToTable();
+  void CollectReady();
   Response Decide(const std::string& name, const Pending& pending);
   bool SomethingHalfAsked() const;
   std::vector<Response> Fuse(std::vector<Response> ready) const;

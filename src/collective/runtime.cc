@@ -281,50 +281,48 @@ void Runtime::Step(bool sleep_first, bool spin) {
   [[maybe_unused]] const ssize_t drained = read(wake_.get(), &count, sizeof(count));
   const Clock::time_point now = Clock::now();
   RequestList mine = TakeQueue();
-  {
-    if (coordinator_) {
-      coordinator_->Add(0, mine, now);
-      if (!ReadPeers(now)) return;
-      for (const std::string& line : coordinator_->StallWarnings(now)) {
-        std::fprintf(stderr,
-                     "kiln.hvd: WARNING: a tensor has waited over %lld s for some ranks: %s. "
-                     "A rank stopped calling into kiln.hvd, or ranks submit different tensors.\n",
-                     static_cast<long long>(options_.coordinator.stall_time.count()), line.c_str());
-      }
-      ResponseList out;
-      out.responses = coordinator_->TakeReady(now);
-      out.shutdown = coordinator_->AllShutDown();
-      if (out.responses.empty() && !out.shutdown) return;
-      if (topology_.size > 1) {
-        const std::string encoded = EncodeResponseList(out);
-        for (int peer = 1; peer < topology_.size; ++peer) {
-          if (Status sent = control_.SendMessage(peer, encoded); !sent.ok()) {
-            Abort(sent);
-            return;
-          }
+  if (coordinator_) {
+    coordinator_->Add(0, mine, now);
+    if (!ReadPeers(now)) return;
+    for (const std::string& line : coordinator_->StallWarnings(now)) {
+      std::fprintf(stderr,
+                   "kiln.hvd: WARNING: a tensor has waited over %lld s for some ranks: %s. "
+                   "A rank stopped calling into kiln.hvd, or ranks submit different tensors.\n",
+                   static_cast<long long>(options_.coordinator.stall_time.count()), line.c_str());
+    }
+    ResponseList out;
+    out.responses = coordinator_->TakeReady(now);
+    out.shutdown = coordinator_->AllShutDown();
+    if (out.responses.empty() && !out.shutdown) return;
+    if (topology_.size > 1) {
+      const std::string encoded = EncodeResponseList(out);
+      for (int peer = 1; peer < topology_.size; ++peer) {
+        if (Status sent = control_.SendMessage(peer, encoded); !sent.ok()) {
+          Abort(sent);
+          return;
         }
       }
-      Run(out);
+    }
+    Run(out);
+    return;
+  }
+
+  if (!mine.requests.empty() || !mine.cached.empty() || mine.shutdown) {
+    if (Status sent = control_.SendMessage(0, EncodeRequestList(mine)); !sent.ok()) {
+      Abort(sent);
       return;
     }
-
-    if (!mine.requests.empty() || !mine.cached.empty() || mine.shutdown) {
-      if (Status sent = control_.SendMessage(0, EncodeRequestList(mine)); !sent.ok()) {
-        Abort(sent);
-        return;
-      }
+  }
+  pollfd from_root{control_.fd(0), POLLIN, 0};
+  while (!done_ && poll(&from_root, 1, 0) > 0) {
+    Result<std::string> message = control_.RecvMessage(0);
+    Result<ResponseList> list =
+        message.ok() ? DecodeResponseList(*message) : Result<ResponseList>(message.status());
+    if (!list.ok()) {
+      Abort(list.status());
+      return;
     }
-    pollfd from_root{control_.fd(0), POLLIN, 0};
-    while (!done_ && poll(&from_root, 1, 0) > 0) {
-      Result<std::string> message = control_.RecvMessage(0);
-      Result<ResponseList> list =
-          message.ok() ? DecodeResponseList(*message) : Result<ResponseList>(message.status());
-      if (!list.ok()) {
-        Abort(list.status());
-        return;
-      }
-      Run(*list);
-    }
+    Run(*list);
   }
 }
 

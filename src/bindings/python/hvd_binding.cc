@@ -26,6 +26,7 @@ struct Pending {
   at::Tensor input;      // what the runtime reads (contiguous, on the host)
   at::Tensor work;       // what the runtime writes (contiguous, on the host)
   at::Tensor result;     // what the caller gets: `work`, or a tensor `work` is copied into
+  std::shared_ptr<at::Tensor> allocated;  // allgather, alltoall, reducescatter: the output
   col::OpType op = col::OpType::kAllreduce;
 };
 
@@ -103,16 +104,15 @@ col::TensorEntry MakeEntry(col::OpType op, const std::string& name, const at::Te
   return entry;
 }
 
-// `wake` false: the caller synchronizes next and does the work itself (Runtime::Wait).
+// Registers the op, then hands it to the runtime. `wake` false: the caller synchronizes
+// next and does the work itself (Runtime::Wait).
 int Submit(col::TensorEntry entry, Pending pending, bool wake) {
   pending.op = entry.request.op;
-  std::shared_ptr<col::OpHandle> handle;
-  {
-    pybind11::gil_scoped_release released;
-    handle = state().runtime().Enqueue(std::move(entry), wake);
-  }
-  pending.handle = handle;
-  return state().Add(std::move(pending));
+  pending.handle = entry.handle;
+  const int id = state().Add(std::move(pending));
+  pybind11::gil_scoped_release released;
+  state().runtime().Enqueue(std::move(entry), wake);
+  return id;
 }
 
 // allreduce and broadcast write a tensor of the input's shape: `output` itself when it is
@@ -142,32 +142,22 @@ int AllocatingOp(col::OpType op, const at::Tensor& tensor, const std::string& na
                  bool wake) {
   Pending pending;
   pending.input = HostInput(tensor);
+  pending.result = tensor;  // the output goes back to this tensor's device
   col::TensorEntry entry = MakeEntry(op, name, pending.input);
   entry.request.splits = std::move(splits);
   entry.request.reduce_op = static_cast<col::ReduceOp>(reduce_op);
   entry.request.prescale = prescale;
   entry.request.postscale = postscale;
-  const int id = state().Add(Pending{});
+  // Runs on the background thread (or the waiting caller) without the GIL, which torch's
+  // allocation does not need. The shared pointer outlives the handle table's entry.
+  auto output = std::make_shared<at::Tensor>();
   const at::TensorOptions options = pending.input.options();
-  // Runs on the background thread: torch allocation needs no GIL.
-  entry.allocate_output = [id, options](const std::vector<int64_t>& shape) -> Result<void*> {
-    Pending* slot = state().Find(id);
-    slot->work = at::empty(shape, options);
-    return slot->work.data_ptr();
+  entry.allocate_output = [output, options](const std::vector<int64_t>& shape) -> Result<void*> {
+    *output = at::empty(shape, options);
+    return output->data_ptr();
   };
-  {
-    Pending* slot = state().Find(id);
-    slot->input = pending.input;
-    slot->result = tensor;  // for the device to copy the output to
-    slot->op = op;
-  }
-  std::shared_ptr<col::OpHandle> handle;
-  {
-    pybind11::gil_scoped_release released;
-    handle = state().runtime().Enqueue(std::move(entry), wake);
-  }
-  state().Find(id)->handle = handle;
-  return id;
+  pending.allocated = output;
+  return Submit(std::move(entry), std::move(pending), wake);
 }
 
 pybind11::object Synchronize(int id) {
@@ -186,9 +176,9 @@ pybind11::object Synchronize(int id) {
       return pybind11::cast(pending.result);
     case col::OpType::kAllgather:
     case col::OpType::kReducescatter:
-      return pybind11::cast(pending.work.to(pending.result.device()));
+      return pybind11::cast(pending.allocated->to(pending.result.device()));
     case col::OpType::kAlltoall:
-      return pybind11::make_tuple(pending.work.to(pending.result.device()),
+      return pybind11::make_tuple(pending.allocated->to(pending.result.device()),
                                   torch::tensor(handle->received_splits, at::kInt));
     case col::OpType::kJoin:
       return pybind11::cast(handle->last_joined_rank);
