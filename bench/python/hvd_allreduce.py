@@ -6,7 +6,8 @@ MPI_Allreduce and torch.distributed's gloo all_reduce, measured in the same run.
 For each world size it starts the ranks twice: under mpirun (kiln.hvd on its Open MPI data
 plane, and MPI_Allreduce in place called through ctypes from the same processes) and as
 Kiln's launcher starts them (kiln.hvd on its TCP ring, and torch.distributed gloo in the
-same processes). Figures are medians over repeated calls of float32 tensors; bus bandwidth
+same processes). Ranks on one machine allreduce through Kiln's shared-memory plane
+either way unless KILN_HVD_SHARED_MEMORY=0 is set. Figures are medians over repeated calls of float32 tensors; bus bandwidth
 as NCCL-tests define it: bytes / time * 2(n-1)/n. The ratio is Kiln's best plane over the
 best peer (latency: peer / kiln; bandwidth: kiln / peer), above 1.0 when Kiln is ahead.
 """
@@ -62,6 +63,7 @@ class RawMpi:
 
 def worker(mode, out_path):
     import torch
+    import kiln._hvd
     import kiln.hvd as hvd
     hvd.init()
     peer_name, peer = None, None
@@ -87,7 +89,7 @@ def worker(mode, out_path):
         rows.append({"bytes": nbytes, "kiln": kiln_s, "peer": peer_s})
     if hvd.rank() == 0:
         with open(out_path, "w") as f:
-            json.dump({"peer": peer_name, "plane": "mpi" if hvd.mpi_enabled() else "tcp",
+            json.dump({"peer": peer_name, "plane": kiln._hvd.data_plane(),
                        "rows": rows}, f)
     hvd.shutdown()
 
@@ -140,7 +142,8 @@ def main():
     for ranks in args.ranks:
         mpi, tcp = launch("mpi", ranks), launch("tcp", ranks)
         factor = 2 * (ranks - 1) / ranks
-        print(f"\n{ranks} ranks: latency in us (median), bus bandwidth in GB/s")
+        print(f"\n{ranks} ranks: latency in us (median), bus bandwidth in GB/s; Kiln's planes: "
+              f"{mpi['plane']} under mpirun, {tcp['plane']} without")
         print(f"{'size':>7} | {'kiln mpi':>9} {'kiln tcp':>9} {'MPI_Allr':>9} {'gloo':>9} | "
               f"{'busbw kiln':>10} {'MPI':>6} {'gloo':>6} | ratio")
         for m, t in zip(mpi["rows"], tcp["rows"]):

@@ -22,33 +22,58 @@ struct Combine {
   }
 };
 
-template <typename T>
-void ReduceTyped(void* dst, const void* src, size_t count, ReduceOp op) {
+// out[i] = out[i] (f) in[i], and copy[i] too when kCopy: one pass where a reduction's result
+// is needed twice.
+template <bool kCopy, typename T, typename F>
+void ReduceLoop(T* __restrict out, T* __restrict copy, const T* __restrict in, size_t count,
+                F f) {
+  for (size_t i = 0; i < count; ++i) {
+    const T value = f(out[i], in[i]);
+    out[i] = value;
+    if constexpr (kCopy) copy[i] = value;
+  }
+}
+
+template <bool kCopy, typename T>
+void ReduceTyped(void* dst, void* copy, const void* src, size_t count, ReduceOp op) {
   T* out = static_cast<T*>(dst);
+  T* also = static_cast<T*>(copy);
   const T* in = static_cast<const T*>(src);
   // One loop per op keeps the inner loops branch-free, so the compiler vectorises them.
   switch (op) {
     case ReduceOp::kAverage:
     case ReduceOp::kSum:
-      for (size_t i = 0; i < count; ++i) out[i] = static_cast<T>(out[i] + in[i]);
-      return;
+      return ReduceLoop<kCopy>(out, also, in, count, [](T a, T b) { return static_cast<T>(a + b); });
     case ReduceOp::kMin:
-      for (size_t i = 0; i < count; ++i) out[i] = std::min(out[i], in[i]);
-      return;
+      return ReduceLoop<kCopy>(out, also, in, count, [](T a, T b) { return std::min(a, b); });
     case ReduceOp::kMax:
-      for (size_t i = 0; i < count; ++i) out[i] = std::max(out[i], in[i]);
-      return;
+      return ReduceLoop<kCopy>(out, also, in, count, [](T a, T b) { return std::max(a, b); });
     case ReduceOp::kProduct:
-      for (size_t i = 0; i < count; ++i) out[i] = static_cast<T>(out[i] * in[i]);
-      return;
+      return ReduceLoop<kCopy>(out, also, in, count, [](T a, T b) { return static_cast<T>(a * b); });
   }
 }
 
-void ReduceHalf(void* dst, const void* src, size_t count, ReduceOp op) {
+template <bool kCopy>
+void ReduceHalf(void* dst, void* copy, const void* src, size_t count, ReduceOp op) {
   auto* out = static_cast<uint16_t*>(dst);
+  auto* also = static_cast<uint16_t*>(copy);
   const auto* in = static_cast<const uint16_t*>(src);
   for (size_t i = 0; i < count; ++i) {
     out[i] = FloatToHalf(Combine<float>::Apply(HalfToFloat(out[i]), HalfToFloat(in[i]), op));
+    if constexpr (kCopy) also[i] = out[i];
+  }
+}
+
+template <bool kCopy>
+void Reduce(void* dst, void* copy, const void* src, size_t count, DataType type, ReduceOp op) {
+  switch (type) {
+    case DataType::kUInt8: return ReduceTyped<kCopy, uint8_t>(dst, copy, src, count, op);
+    case DataType::kInt8: return ReduceTyped<kCopy, int8_t>(dst, copy, src, count, op);
+    case DataType::kInt32: return ReduceTyped<kCopy, int32_t>(dst, copy, src, count, op);
+    case DataType::kInt64: return ReduceTyped<kCopy, int64_t>(dst, copy, src, count, op);
+    case DataType::kFloat16: return ReduceHalf<kCopy>(dst, copy, src, count, op);
+    case DataType::kFloat32: return ReduceTyped<kCopy, float>(dst, copy, src, count, op);
+    case DataType::kFloat64: return ReduceTyped<kCopy, double>(dst, copy, src, count, op);
   }
 }
 
@@ -108,15 +133,12 @@ bool IsValidDataType(uint8_t value) { return value <= static_cast<uint8_t>(DataT
 bool IsValidReduceOp(uint8_t value) { return value <= static_cast<uint8_t>(ReduceOp::kProduct); }
 
 void ReduceInto(void* dst, const void* src, size_t count, DataType type, ReduceOp op) {
-  switch (type) {
-    case DataType::kUInt8: return ReduceTyped<uint8_t>(dst, src, count, op);
-    case DataType::kInt8: return ReduceTyped<int8_t>(dst, src, count, op);
-    case DataType::kInt32: return ReduceTyped<int32_t>(dst, src, count, op);
-    case DataType::kInt64: return ReduceTyped<int64_t>(dst, src, count, op);
-    case DataType::kFloat16: return ReduceHalf(dst, src, count, op);
-    case DataType::kFloat32: return ReduceTyped<float>(dst, src, count, op);
-    case DataType::kFloat64: return ReduceTyped<double>(dst, src, count, op);
-  }
+  Reduce<false>(dst, nullptr, src, count, type, op);
+}
+
+void ReduceIntoAndCopy(void* dst, void* copy, const void* src, size_t count, DataType type,
+                       ReduceOp op) {
+  Reduce<true>(dst, copy, src, count, type, op);
 }
 
 void ScaleBuffer(void* buffer, size_t count, DataType type, double factor) {

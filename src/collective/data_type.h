@@ -19,9 +19,12 @@ std::string_view ReduceOpName(ReduceOp op);    // "average", "sum", ...
 bool IsValidDataType(uint8_t value);
 bool IsValidReduceOp(uint8_t value);
 
-// dst[i] = dst[i] (op) src[i] for `count` elements. Average reduces as Sum; the caller
-// divides afterwards.
+// dst[i] = dst[i] (op) src[i] for `count` elements, dst and src not overlapping. Average
+// reduces as Sum; the caller divides afterwards.
 void ReduceInto(void* dst, const void* src, size_t count, DataType type, ReduceOp op);
+// ReduceInto that also leaves the result in `copy` (overlapping neither), in the same pass.
+void ReduceIntoAndCopy(void* dst, void* copy, const void* src, size_t count, DataType type,
+                       ReduceOp op);
 
 // buffer[i] *= factor, in the element type (integers round toward zero, as torch does for
 // in-place integer multiplication by a float). A factor of exactly 1 is a no-op.

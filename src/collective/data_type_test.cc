@@ -33,6 +33,21 @@ TEST(ReduceTest, EveryOpOnFloatsAndIntegers) {
   EXPECT_EQ(c, (std::vector<int64_t>{-2, 17}));
 }
 
+TEST(ReduceTest, ReduceIntoAndCopyLeavesTheResultInBoth) {
+  std::vector<int32_t> a{1, 2, 3, 4, 5};
+  const std::vector<int32_t> b{10, 20, 30, 40, 50};
+  std::vector<int32_t> copy(5, -1);
+  ReduceIntoAndCopy(a.data(), copy.data(), b.data(), 5, DataType::kInt32, ReduceOp::kSum);
+  EXPECT_EQ(a, (std::vector<int32_t>{11, 22, 33, 44, 55}));
+  EXPECT_EQ(copy, a);
+  std::vector<uint16_t> h{FloatToHalf(3.0f)};
+  const std::vector<uint16_t> g{FloatToHalf(0.5f)};
+  std::vector<uint16_t> h_copy(1);
+  ReduceIntoAndCopy(h.data(), h_copy.data(), g.data(), 1, DataType::kFloat16, ReduceOp::kMin);
+  EXPECT_EQ(HalfToFloat(h[0]), 0.5f);
+  EXPECT_EQ(h_copy, h);
+}
+
 TEST(ReduceTest, HalvesReduceThroughFloat) {
   std::vector<uint16_t> a{FloatToHalf(1.5f), FloatToHalf(-2.0f)};
   const std::vector<uint16_t> b{FloatToHalf(2.25f), FloatToHalf(0.5f)};

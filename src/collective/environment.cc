@@ -9,6 +9,7 @@
 
 #include "collective/mpi_data_plane.h"
 #include "collective/ring_data_plane.h"
+#include "collective/shared_memory_data_plane.h"
 
 extern char** environ;
 
@@ -48,6 +49,17 @@ Result<int> Integer(const std::map<std::string, std::string>& env,
     return value;
   }
   return fallback;
+}
+
+// Ranks all on this machine allreduce through shared memory unless
+// KILN_HVD_SHARED_MEMORY=0; everything else stays on `inner`.
+Result<std::unique_ptr<DataPlane>> LocalAllreduce(const std::map<std::string, std::string>& env,
+                                                  const Topology& t,
+                                                  std::unique_ptr<DataPlane> inner,
+                                                  const RuntimeOptions& options) {
+  KILN_ASSIGN_OR_RETURN(const int shared, Integer(env, {"KILN_HVD_SHARED_MEMORY"}, 1, 0));
+  if (shared == 0 || t.local_size != t.size) return inner;
+  return SharedMemoryDataPlane::Wrap(std::move(inner), t.rank, t.size, options.spin);
 }
 
 }  // namespace
@@ -139,7 +151,9 @@ Result<std::unique_ptr<Runtime>> Runtime::StartFromEnvironment() {
     rendezvous.port = std::stoi(where.substr(colon + 1));
     KILN_ASSIGN_OR_RETURN(Connections connections,
                           ConnectRanks(t.rank, t.size, std::move(rendezvous)));
-    return Start(t, std::move(connections.control), std::move(mpi), std::move(options));
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<DataPlane> data,
+                          LocalAllreduce(env, t, std::move(mpi), options));
+    return Start(t, std::move(connections.control), std::move(data), std::move(options));
   }
   KILN_ASSIGN_OR_RETURN(const Topology t, ReadTopology(env));
   RendezvousOptions rendezvous;
@@ -160,8 +174,11 @@ Result<std::unique_ptr<Runtime>> Runtime::StartFromEnvironment() {
   }
   KILN_ASSIGN_OR_RETURN(Connections connections, ConnectRanks(t.rank, t.size, std::move(rendezvous)));
   connections.data.set_spin(options.spin);
-  return Start(t, std::move(connections.control),
-               std::make_unique<RingDataPlane>(std::move(connections.data)), std::move(options));
+  KILN_ASSIGN_OR_RETURN(
+      std::unique_ptr<DataPlane> data,
+      LocalAllreduce(env, t, std::make_unique<RingDataPlane>(std::move(connections.data)),
+                     options));
+  return Start(t, std::move(connections.control), std::move(data), std::move(options));
 }
 
 }  // namespace kiln::collective

@@ -10,6 +10,7 @@ import time
 import torch
 
 import horovod.torch as hvd
+import kiln._hvd
 
 DTYPES = [torch.uint8, torch.int8, torch.int32, torch.int64, torch.float16, torch.float32,
           torch.float64]
@@ -174,15 +175,29 @@ def stall(rank, size):
     return {}
 
 
-def lost(rank, size):
-    if rank == 1:
-        os._exit(3)  # dies without shutdown
+def _fails(call):
+    """What rank 0 sees of its op once rank 1 is gone: the error and how long it took."""
     started = time.time()
     try:
-        hvd.allreduce(torch.ones(1), name="never")
+        call()
         return {"error": None}
     except hvd.HorovodInternalError as error:
         return {"error": str(error), "seconds": time.time() - started}
+
+
+def lost(rank, size):
+    if rank == 1:
+        os._exit(3)  # dies without shutdown
+    return _fails(lambda: hvd.allreduce(torch.ones(1), name="never"))
+
+
+def lost_after_submit(rank, size):
+    """Rank 1 asks for a large allreduce and exits while rank 0 may already be moving it."""
+    tensor = torch.ones(1 << 22)
+    if rank == 1:
+        hvd.allreduce_async_(tensor, name="half.done")
+        os._exit(3)
+    return _fails(lambda: hvd.allreduce_(tensor, name="half.done"))
 
 
 def main():
@@ -190,7 +205,8 @@ def main():
     hvd.init()
     rank, size = hvd.rank(), hvd.size()
     out = globals()[scenario](rank, size)
-    out.update(rank=rank, size=size, mpi=hvd.mpi_enabled(), local_rank=hvd.local_rank(),
+    out.update(rank=rank, size=size, mpi=hvd.mpi_enabled(), plane=kiln._hvd.data_plane(),
+               local_rank=hvd.local_rank(),
                local_size=hvd.local_size())
     # A file per rank: lines of several ranks through mpirun may interleave.
     with open(os.path.join(os.environ["HVD_TEST_RESULTS"], f"rank-{rank}.json"), "w") as f:

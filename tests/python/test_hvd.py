@@ -73,6 +73,18 @@ class EveryOpTest(unittest.TestCase):
                         self.assertEqual(result["mpi"], launch == "mpirun")
                         self.assertEqual(result["local_size"], size)
                         self.assertGreater(result["checked"], 200)
+                        # Ranks on one machine allreduce through shared memory.
+                        self.assertEqual(result["plane"].endswith("+shm"), size > 1)
+
+    def test_every_op_on_the_planes_without_shared_memory(self):
+        for launch in ("mpirun", "tcp"):
+            for size in (2, 3):
+                with self.subTest(launch=launch, size=size):
+                    results, _ = run_ranks(launch, size, "ops",
+                                           env={"KILN_HVD_SHARED_MEMORY": "0"})
+                    for result in results.values():
+                        self.assertEqual(result["plane"], "mpi" if launch == "mpirun" else "tcp")
+                        self.assertGreater(result["checked"], 200)
 
 
 class ErrorsTest(unittest.TestCase):
@@ -94,10 +106,11 @@ class ErrorsTest(unittest.TestCase):
         self.assertIn("'slow.tensor' submitted by ranks [0], missing ranks [1]", stderr)
 
     def test_a_rank_that_dies_fails_the_others_ops_instead_of_hanging(self):
-        for launch in ("tcp",):
-            results, _ = run_ranks(launch, 2, "lost", expect_ok=False)
-            self.assertIn("rank 1", results[0]["error"])
-            self.assertLess(results[0]["seconds"], 30)
+        for scenario in ("lost", "lost_after_submit"):
+            with self.subTest(scenario=scenario):
+                results, _ = run_ranks("tcp", 2, scenario, expect_ok=False)
+                self.assertIn("rank 1", results[0]["error"])
+                self.assertLess(results[0]["seconds"], 30)
 
 
 class JoinTest(unittest.TestCase):

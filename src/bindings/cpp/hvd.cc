@@ -79,7 +79,7 @@ int Rank() { return Runtime().topology().rank; }
 int Size() { return Runtime().topology().size; }
 int LocalRank() { return Runtime().topology().local_rank; }
 int LocalSize() { return Runtime().topology().local_size; }
-bool MpiEnabled() { return Runtime().data_plane() == "mpi"; }
+bool MpiEnabled() { return Runtime().data_plane().starts_with("mpi"); }
 
 torch::Tensor Allreduce(const torch::Tensor& tensor, const std::string& name, Op op) {
   torch::Tensor out = tensor.to(torch::kCPU).contiguous().clone();

@@ -91,13 +91,14 @@ cross_rank = _hvd.cross_rank
 
 
 def mpi_enabled():
-    """True when Open MPI moves the data (the ranks run under mpirun)."""
-    return _hvd.data_plane() == "mpi"
+    """True when Open MPI moves the data (the ranks run under mpirun; ranks on one machine
+    allreduce through shared memory all the same)."""
+    return _hvd.data_plane().split("+")[0] == "mpi"
 
 
 def gloo_enabled():
     """True when the TCP ring moves the data (ranks started without mpirun)."""
-    return _hvd.data_plane() == "tcp"
+    return _hvd.data_plane().split("+")[0] == "tcp"
 
 
 def mpi_built():
