@@ -18,6 +18,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -201,7 +202,9 @@ SharedMemoryDataPlane::SharedMemoryDataPlane(std::unique_ptr<DataPlane> inner,
                                              std::unique_ptr<Segment> segment, int rank,
                                              int size, std::chrono::microseconds spin)
     : inner_(std::move(inner)), segment_(std::move(segment)), rank_(rank), size_(size),
-      spin_(spin), name_(fmt::format("{}+shm", inner_->Name())) {}
+      spin_(spin), name_(fmt::format("{}+shm", inner_->Name())),
+      // With more ranks than cores, the rank being waited for may need this core.
+      yield_every_(static_cast<unsigned>(size) > std::thread::hardware_concurrency() ? 1 : 8) {}
 
 SharedMemoryDataPlane::~SharedMemoryDataPlane() = default;
 
@@ -229,7 +232,7 @@ Status SharedMemoryDataPlane::WaitFor(int peer, uint32_t stage) {
       if (Reached(other.stage.load(std::memory_order_acquire), stage)) return Status::Ok();
       __builtin_ia32_pause();
     }
-    if (round % 8 == 0) sched_yield();  // more ranks than cores: let the one behind run
+    if (round % yield_every_ == 0) sched_yield();  // let a rank that is behind run
   }
   while (true) {
     other.sleepers.fetch_add(1, std::memory_order_seq_cst);

@@ -75,6 +75,7 @@ class SharedMemoryDataPlane : public DataPlane {
   int size_;
   std::chrono::microseconds spin_;
   std::string name_;
+  unsigned yield_every_;  // polling rounds (64 polls each) between sched_yield calls
   uint32_t chunk_ = 0;  // chunks done, the same on every rank
   // Once a wait failed the ranks' counters disagree: every later allreduce fails the same way.
   Status broken_;
