@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "env/environment_spec.h"
+
 namespace kiln::spec {
 
 inline constexpr int kJobSpecVersion = 1;
@@ -54,6 +56,13 @@ struct JobSpec {
   std::optional<std::int64_t> max_run_duration_seconds;
   // Interpreter for a .py entry script; empty means KILN_PYTHON's value.
   std::string python;
+  // `environment` as a definition (docs/environments.md). Submit adds pip_packages and
+  // conda_packages to it, and stores the spec with the definition it resolved.
+  std::optional<env::EnvironmentSpec> environment;
+  // `environment: NAME`: a registered environment, looked up at submit.
+  std::string environment_name;
+  // Set by submit: the hash of the environment the run's ranks use; empty for none.
+  std::string environment_hash;
 
   int world_size() const { return node_count * process_count_per_node; }
   // True when the entry script runs under an interpreter (it ends in ".py").

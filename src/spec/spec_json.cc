@@ -35,6 +35,9 @@ json SpecToJson(const JobSpec& spec) {
       {"max_run_duration_seconds",
        spec.max_run_duration_seconds ? json(*spec.max_run_duration_seconds) : json(nullptr)},
       {"python", spec.python},
+      {"environment", spec.environment ? env::EnvironmentToJson(*spec.environment) : json(nullptr)},
+      {"environment_name", spec.environment_name},
+      {"environment_hash", spec.environment_hash},
   };
 }
 
@@ -74,6 +77,12 @@ Result<JobSpec> SpecFromJson(const json& in) {
       spec.max_run_duration_seconds = in.at("max_run_duration_seconds").get<std::int64_t>();
     }
     spec.python = in.at("python").get<std::string>();
+    // Specs stored before environments existed have none of these.
+    if (in.contains("environment") && !in.at("environment").is_null()) {
+      KILN_ASSIGN_OR_RETURN(spec.environment, env::EnvironmentFromJson(in.at("environment")));
+    }
+    spec.environment_name = in.value("environment_name", "");
+    spec.environment_hash = in.value("environment_hash", "");
     return spec;
   } catch (const json::exception& error) {
     return DataLossError(fmt::format("stored job spec is unreadable: {}", error.what()));

@@ -230,6 +230,7 @@ class Reader {
       }
     }
     ReadPython(spec);
+    ReadEnvironmentField(spec);
 
     // A GPU job of several ranks talks over NCCL unless it asks for something else.
     if (backend_ok && Find("distributed_backend") == nullptr && spec.use_gpu &&
@@ -453,9 +454,16 @@ class Reader {
       variables = ReadTextMap(*node, "environment_variables", problems_);
     }
     MergeByName(variables, overrides_.environment_variables, [](const auto& v) { return v.first; });
-    for (auto& [name, value] : variables) {
+    spec.environment_variables = CheckVariables(variables, "environment_variables");
+  }
+
+  // Variables a rank may be given: valid names, none that Kiln sets itself.
+  std::vector<std::pair<std::string, std::string>> CheckVariables(
+      const std::vector<std::pair<std::string, std::string>>& variables, const std::string& field) {
+    std::vector<std::pair<std::string, std::string>> valid;
+    for (const auto& [name, value] : variables) {
       if (!IsValidVariableName(name)) {
-        problems_.Field("environment_variables",
+        problems_.Field(field,
                         fmt::format("'{}' is not a valid variable name (letters, digits and "
                                     "'_', not starting with a digit)",
                                     name));
@@ -465,14 +473,98 @@ class Reader {
                             std::find(std::begin(kReservedVariables), std::end(kReservedVariables),
                                       name) != std::end(kReservedVariables);
       if (reserved) {
-        problems_.Field("environment_variables",
+        problems_.Field(field,
                         fmt::format("{} is set by Kiln for every rank and cannot be set by "
                                     "the job",
                                     name));
         continue;
       }
-      spec.environment_variables.emplace_back(name, value);
+      valid.emplace_back(name, value);
     }
+    return valid;
+  }
+
+  // `environment`: a registered environment's name, or a definition (docs/environments.md).
+  void ReadEnvironmentField(JobSpec& spec) {
+    const YAML::Node* node = Find("environment");
+    if (node == nullptr || node->IsNull()) return;
+    if (node->IsScalar()) {
+      const std::string name(TrimWhitespace(node->Scalar()));
+      if (!IsValidName(name)) {
+        problems_.Field("environment",
+                        fmt::format("'{}' is not an environment name (letters, digits, '.', '_' "
+                                    "and '-', up to {} characters)",
+                                    name, kMaxNameLength));
+        return;
+      }
+      spec.environment_name = name;
+      return;
+    }
+    if (!node->IsMap()) {
+      problems_.Field("environment", fmt::format("must be a registered environment's name or a "
+                                                 "mapping that defines one, got {}",
+                                                 TypeName(*node)));
+      return;
+    }
+    static const std::vector<std::string_view> kKeys = {
+        "name", "python", "pip_packages", "conda_packages", "pip_index_url", "pip_find_links",
+        "environment_variables", "system_site_packages"};
+    env::EnvironmentSpec environment;
+    environment.python.clear();  // submit fills in the job's interpreter when none is given
+    for (const auto& item : *node) {
+      const std::string key = item.first.IsScalar() ? item.first.Scalar() : "";
+      const std::string field = "environment: " + key;
+      const YAML::Node& value = item.second;
+      if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
+        problems_.Field("environment", fmt::format("unknown field '{}'; the fields are {}", key,
+                                                   JoinStrings(std::vector<std::string>(
+                                                                   kKeys.begin(), kKeys.end()),
+                                                               ", ")));
+      } else if (key == "name") {
+        if (auto text = ReadText(value, field, problems_)) {
+          if (!IsValidName(*text)) {
+            problems_.Field(field, fmt::format("'{}' is not an environment name", *text));
+          }
+          environment.name = *text;
+        }
+      } else if (key == "python") {
+        if (auto text = ReadText(value, field, problems_)) {
+          // A bare name ("python3.11") is looked up in PATH at submit.
+          fs::path python = *text;
+          if (python.is_relative() && text->find('/') != std::string::npos) {
+            python = AbsolutePath(BaseDir("environment") / python);
+          }
+          if (python.is_absolute() && !IsExecutableFile(python)) {
+            problems_.Field(field, fmt::format("'{}' is not an executable file", *text));
+          }
+          environment.python = python.string();
+        }
+      } else if (key == "pip_packages") {
+        environment.pip_packages = ReadTextList(value, field, problems_);
+      } else if (key == "conda_packages") {
+        environment.conda_packages = ReadTextList(value, field, problems_);
+      } else if (key == "pip_index_url") {
+        if (auto text = ReadText(value, field, problems_)) environment.pip_index_url = *text;
+      } else if (key == "pip_find_links") {
+        for (std::string link : ReadTextList(value, field, problems_)) {
+          if (link.find("://") == std::string::npos) {
+            const fs::path folder = AbsolutePath(BaseDir("environment") / link);
+            std::error_code error;
+            if (!fs::is_directory(folder, error)) {
+              problems_.Field(field, fmt::format("'{}' is not a folder", link));
+            }
+            link = folder.string();
+          }
+          environment.pip_find_links.push_back(link);
+        }
+      } else if (key == "environment_variables") {
+        environment.environment_variables =
+            CheckVariables(ReadTextMap(value, field, problems_), field);
+      } else if (key == "system_site_packages") {
+        environment.system_site_packages = ReadBool(value, field, problems_).value_or(true);
+      }
+    }
+    spec.environment = std::move(environment);
   }
 
   void ReadPython(JobSpec& spec) {
@@ -629,7 +721,8 @@ const std::vector<std::string_view>& KnownFields() {
                                                         "tags",
                                                         "environment_variables",
                                                         "max_run_duration_seconds",
-                                                        "python"};
+                                                        "python",
+                                                        "environment"};
   return kFields;
 }
 

@@ -5,6 +5,7 @@
 
 #include "common/files.h"
 #include "common/test_dir.h"
+#include "spec/spec_json.h"
 
 namespace kiln::spec {
 namespace {
@@ -306,6 +307,88 @@ TEST(SpecSourceTest, NamesFieldsAndParams) {
   EXPECT_EQ(source.WhereParam("--data_dir"), "job.yaml: script_params: --data_dir");
   EXPECT_EQ(source.WhereParam("--lr"), "--script-param --lr");
   EXPECT_EQ(FlagForField("process_count_per_node"), "--process-count-per-node");
+}
+
+}  // namespace
+}  // namespace kiln::spec
+
+namespace kiln::spec {
+namespace {
+
+class EnvironmentFieldTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(CreateDirectories(dir_.path() / "proj").ok());
+    ASSERT_TRUE(WriteFileAtomically(dir_.path() / "proj/train.py", "print(1)\n").ok());
+    ASSERT_TRUE(CreateDirectories(dir_.path() / "wheels").ok());
+  }
+  Result<LoadedJob> Load(const std::string& yaml) {
+    return LoadJobSpecFromText(std::string(kEnvMinimal) + yaml, "job.yaml", dir_.path(), {});
+  }
+  std::string Error(const std::string& yaml) {
+    const Result<LoadedJob> loaded = Load(yaml);
+    return loaded.ok() ? "(loaded)" : loaded.status().message();
+  }
+  static constexpr const char* kEnvMinimal = "source_directory: ./proj\nentry_script: train.py\n";
+  TestDir dir_;
+};
+
+TEST_F(EnvironmentFieldTest, ANameRefersToARegisteredEnvironment) {
+  const Result<LoadedJob> loaded = Load("environment: torch-extras\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->spec.environment_name, "torch-extras");
+  EXPECT_FALSE(loaded->spec.environment);
+}
+
+TEST_F(EnvironmentFieldTest, ADefinitionIsReadWithPathsFromTheFilesFolder) {
+  const Result<LoadedJob> loaded = Load(R"(environment:
+  name: extras
+  pip_packages: [tqdm==4.66]
+  pip_find_links: [wheels, https://example.org/wheels]
+  pip_index_url: https://pypi.example.org/simple
+  environment_variables: {MODE: fast}
+  system_site_packages: false
+)");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_TRUE(loaded->spec.environment);
+  const env::EnvironmentSpec& e = *loaded->spec.environment;
+  EXPECT_EQ(e.name, "extras");
+  EXPECT_EQ(e.pip_packages, std::vector<std::string>{"tqdm==4.66"});
+  EXPECT_EQ(e.pip_find_links, (std::vector<std::string>{(dir_.path() / "wheels").string(),
+                                                         "https://example.org/wheels"}));
+  EXPECT_EQ(e.pip_index_url, "https://pypi.example.org/simple");
+  EXPECT_EQ(e.environment_variables,
+            (std::vector<std::pair<std::string, std::string>>{{"MODE", "fast"}}));
+  EXPECT_FALSE(e.system_site_packages);
+  EXPECT_EQ(e.python, "");  // submit fills in the job's interpreter
+}
+
+TEST_F(EnvironmentFieldTest, MistakesAreNamedFieldByField) {
+  EXPECT_EQ(Error("environment: {pip_pakages: [x]}\n"),
+            "job.yaml: environment: unknown field 'pip_pakages'; the fields are name, python, "
+            "pip_packages, conda_packages, pip_index_url, pip_find_links, environment_variables, "
+            "system_site_packages");
+  EXPECT_EQ(Error("environment: {pip_find_links: [nowhere]}\n"),
+            "job.yaml: environment: pip_find_links: 'nowhere' is not a folder");
+  EXPECT_EQ(Error("environment: {pip_packages: tqdm}\n"),
+            "job.yaml: environment: pip_packages: must be a list of text, got a value");
+  EXPECT_EQ(Error("environment: [a]\n"),
+            "job.yaml: environment: must be a registered environment's name or a mapping that "
+            "defines one, got a list");
+  EXPECT_EQ(Error("environment: {environment_variables: {RANK: '1'}}\n"),
+            "job.yaml: environment: environment_variables: RANK is set by Kiln for every rank "
+            "and cannot be set by the job");
+}
+
+TEST_F(EnvironmentFieldTest, TheDefinitionSurvivesTheStoredForm) {
+  const Result<LoadedJob> loaded =
+      Load("environment: {name: extras, pip_packages: [a, b]}\npip_packages: [c]\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  JobSpec spec = loaded->spec;
+  spec.environment_hash = "abc";
+  Result<JobSpec> back = SpecFromJson(SpecToJson(spec));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, spec);
 }
 
 }  // namespace
