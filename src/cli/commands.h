@@ -31,6 +31,7 @@ void AddSubmitCommand(CLI::App& app, CliContext& context);
 void AddRunCommands(CLI::App& app, CliContext& context);  // runs, show, cancel, experiments
 void AddLogsCommand(CLI::App& app, CliContext& context);
 void AddDatastoreCommands(CLI::App& app, CliContext& context);
+void AddEnvCommands(CLI::App& app, CliContext& context);  // env register, list, show, prune
 void AddComputeCommands(CLI::App& app, CliContext& context);
 void AddArtifactCommands(CLI::App& app, CliContext& context);  // artifacts, download, snapshot
 void AddMetricsCommands(CLI::App& app, CliContext& context);   // metrics, compare

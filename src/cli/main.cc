@@ -54,6 +54,7 @@ int Main(int argc, char** argv) {
   AddRunCommands(app, context);
   AddLogsCommand(app, context);
   AddDatastoreCommands(app, context);
+  AddEnvCommands(app, context);
   AddComputeCommands(app, context);
   AddArtifactCommands(app, context);
   AddMetricsCommands(app, context);

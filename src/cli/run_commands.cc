@@ -12,10 +12,26 @@
 #include "common/strings.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
+#include "spec/spec_json.h"
 #include "store/record_json.h"
 
 namespace kiln::cli {
 namespace {
+
+// "extras 3f2a9c1d0b4e (pip: tqdm==4.66)": the environment the run's ranks used.
+std::string EnvironmentText(const store::Run& run) {
+  const nlohmann::json json = nlohmann::json::parse(run.spec_json, nullptr, false);
+  if (json.is_discarded()) return "";
+  const Result<spec::JobSpec> spec = spec::SpecFromJson(json);
+  if (!spec.ok() || !spec->environment) return "";
+  const env::EnvironmentSpec& e = *spec->environment;
+  std::vector<std::string> packages = e.pip_packages;
+  packages.insert(packages.end(), e.conda_packages.begin(), e.conda_packages.end());
+  std::string text = e.name.empty() ? "(unnamed)" : e.name;
+  if (!spec->environment_hash.empty()) text += " " + spec->environment_hash.substr(0, 12);
+  if (!packages.empty()) text += " (" + JoinStrings(packages, " ") + ")";
+  return text;
+}
 
 // "1", or "4 (2 nodes x 2, mpi, one GPU each)".
 std::string RanksText(const launch::RunPlan& plan) {
@@ -110,6 +126,7 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
   field("Target", fmt::format("{} (host {})", run.compute_target, run.host));
   if (plan.ok()) field("Ranks", RanksText(*plan));
   field("Snapshot", run.snapshot_id.substr(0, 12));
+  field("Python env", EnvironmentText(run));
   field("Run dir", run.run_dir);
   if (plan.ok()) {
     std::vector<std::string> quoted;

@@ -38,7 +38,8 @@ constexpr const char* kScalarFields[] = {"source_directory",
                                          "experiment",
                                          "display_name",
                                          "max_run_duration_seconds",
-                                         "python"};
+                                         "python",
+                                         "environment"};
 
 Result<std::pair<std::string, std::string>> SplitAssignment(const std::string& text,
                                                             const std::string& flag) {

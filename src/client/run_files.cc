@@ -42,7 +42,9 @@ class Local : public RunFiles {
  public:
   Result<std::string> ReadLog(const store::Run& run, int rank, std::uint64_t offset,
                               std::size_t max_bytes) override {
-    return ReadFileFrom(launch::RunDir(run.run_dir).rank_log(rank), offset, max_bytes);
+    const launch::RunDir dir(run.run_dir);
+    return ReadFileFrom(rank == kEnvironmentLog ? dir.environment_log() : dir.rank_log(rank),
+                        offset, max_bytes);
   }
   Result<std::vector<Artifact>> ListArtifacts(const store::Run& run) override {
     return client::ListArtifacts(run);
@@ -60,9 +62,11 @@ class Server : public RunFiles {
   Result<std::string> ReadLog(const store::Run& run, int rank, std::uint64_t offset,
                               std::size_t max_bytes) override {
     KILN_ASSIGN_OR_RETURN(store::http::RawResponse response,
-                          api_->GetRaw(fmt::format("/v1/runs/{}/logs/{}?offset={}&max_bytes={}",
-                                                   store::http::UrlEncode(run.id), rank, offset,
-                                                   max_bytes)));
+                          api_->GetRaw(fmt::format(
+                              "/v1/runs/{}/logs/{}?offset={}&max_bytes={}",
+                              store::http::UrlEncode(run.id),
+                              rank == kEnvironmentLog ? "environment" : std::to_string(rank),
+                              offset, max_bytes)));
     return std::move(response.body);
   }
 

@@ -20,6 +20,10 @@
 
 namespace kiln::client {
 
+// ReadLog's rank for logs/environment.log, the build of the run's environment
+// (/v1/runs/{id}/logs/environment through a server).
+inline constexpr int kEnvironmentLog = -1;
+
 class RunFiles {
  public:
   virtual ~RunFiles() = default;

@@ -19,7 +19,9 @@ int RunWorldSize(const store::Run& run) {
 RunLogFollower::RunLogFollower(RunFiles& files, const store::Run& run, std::optional<int> rank)
     : world_size_(RunWorldSize(run)) {
   // A log that does not exist yet (its rank has not started) reads as empty until it does.
-  for (int each = rank.value_or(0); each < (rank ? *rank + 1 : world_size_); ++each) {
+  // Following the whole run includes its environment's build, which comes before any rank.
+  for (int each = rank.value_or(kEnvironmentLog); each < (rank ? *rank + 1 : world_size_);
+       ++each) {
     followers_.emplace(each, LogFollower([&files, run, each](std::uint64_t offset,
                                                             std::size_t max_bytes) {
                          return files.ReadLog(run, each, offset, max_bytes);
@@ -32,8 +34,9 @@ Result<std::vector<RunLogLine>> RunLogFollower::ReadNew() {
   for (auto& [rank, follower] : followers_) {
     KILN_ASSIGN_OR_RETURN(std::vector<launch::LogLine> read, follower.ReadNew());
     for (launch::LogLine& line : read) {
-      std::string display =
-          world_size_ > 1 ? fmt::format("[rank {}] {}", rank, line.text) : line.text;
+      std::string display = rank == kEnvironmentLog ? fmt::format("[environment] {}", line.text)
+                            : world_size_ > 1       ? fmt::format("[rank {}] {}", rank, line.text)
+                                                    : line.text;
       lines.push_back({rank, std::move(line), std::move(display)});
     }
   }

@@ -3,7 +3,8 @@
 // RunLogFollower follows the logs of a run's ranks (logs/rank-N.log) as they grow and hands
 // back their new lines merged in time order. A rank that has not started yet has no log and
 // reads as empty until it does. In a run of several ranks each line is shown as
-// "[rank N] text".
+// "[rank N] text". Following every rank includes the build of the run's environment
+// (logs/environment.log), its lines shown as "[environment] text".
 
 #include <map>
 #include <optional>

@@ -15,6 +15,8 @@
 #include "common/tunables.h"
 #include "compute/local/local_target.h"
 #include "data/resolver.h"
+#include "env/environment_cache.h"
+#include "env/environment_registry.h"
 #include "launch/launcher_lock.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
@@ -32,19 +34,46 @@ bool IsExecutableFile(const fs::path& path) {
          ::access(path.c_str(), X_OK) == 0;
 }
 
-Status RefuseEnvironments(const spec::LoadedJob& job) {
-  std::vector<std::string> problems;
-  for (const auto* field : {"pip_packages", "conda_packages"}) {
-    const auto& packages =
-        std::string_view(field) == "pip_packages" ? job.spec.pip_packages : job.spec.conda_packages;
-    if (packages.empty()) continue;
-    problems.push_back(
-        fmt::format("{}: building job environments is not in this version of Kiln yet; install the "
-                    "packages for the job's interpreter and remove the field",
-                    job.source.Where(field)));
+// The job's environment with everything filled in: a registered one looked up, the
+// estimator's package lists added, the base interpreter found. Nullopt for a job that runs
+// on its interpreter as it is.
+Result<std::optional<env::EnvironmentSpec>> ResolveEnvironment(const Workspace& workspace,
+                                                               const spec::LoadedJob& job,
+                                                               const std::string& interpreter) {
+  const spec::JobSpec& spec = job.spec;
+  std::optional<env::EnvironmentSpec> environment = spec.environment;
+  if (!spec.environment_name.empty()) {
+    const env::EnvironmentRegistry registry(workspace.environments_root());
+    Result<env::EnvironmentSpec> registered = registry.Get(spec.environment_name);
+    if (!registered.ok()) return registered.status().WithPrefix(job.source.Where("environment"));
+    environment = std::move(registered).value();
   }
-  if (problems.empty()) return Status::Ok();
-  return UnimplementedError(JoinStrings(problems, "\n"));
+  if (!environment && spec.pip_packages.empty() && spec.conda_packages.empty()) {
+    return std::optional<env::EnvironmentSpec>();
+  }
+  if (!environment) environment.emplace().python.clear();
+  environment->pip_packages.insert(environment->pip_packages.end(), spec.pip_packages.begin(),
+                                   spec.pip_packages.end());
+  environment->conda_packages.insert(environment->conda_packages.end(),
+                                     spec.conda_packages.begin(), spec.conda_packages.end());
+  if (environment->python.empty()) {
+    environment->python = interpreter.empty() ? std::string(env::kDefaultPython) : interpreter;
+  } else if (!fs::path(environment->python).is_absolute()) {
+    const char* path = std::getenv("PATH");
+    const fs::path found = FindInPath(environment->python, path != nullptr ? path : "");
+    if (found.empty()) {
+      return InvalidArgumentError(fmt::format("{}: python: '{}' was not found in PATH",
+                                              job.source.Where("environment"),
+                                              environment->python));
+    }
+    environment->python = found.string();
+  }
+  if (Status buildable = env::CheckBuildable(*environment); !buildable.ok()) {
+    const std::string_view field =
+        spec.conda_packages.empty() ? "environment" : "conda_packages";
+    return buildable.WithPrefix(job.source.Where(field));
+  }
+  return environment;
 }
 
 Result<std::string> FindInterpreter(const spec::LoadedJob& job) {
@@ -111,8 +140,9 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
         fmt::format("{}: {}", job.source.Where("compute_target"), target.status().message()));
   }
   KILN_RETURN_IF_ERROR((*target)->Admit(spec, job.source));
-  KILN_RETURN_IF_ERROR(RefuseEnvironments(job));
   KILN_ASSIGN_OR_RETURN(const std::string interpreter, FindInterpreter(job));
+  KILN_ASSIGN_OR_RETURN(const std::optional<env::EnvironmentSpec> environment,
+                        ResolveEnvironment(workspace, job, interpreter));
 
   // 4-5: data and code.
   const std::optional<launch::ClusterPlan> cluster = (*target)->Cluster();
@@ -163,13 +193,29 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
     plan.source_staged = true;
     plan.cluster = cluster;
   }
-  plan.command = launch::BuildCommand(spec, params.params, interpreter, run_dir.src());
-  plan.environment = spec.environment_variables;
+  std::string ranks_interpreter = interpreter;
+  spec::JobSpec stored = spec;
+  if (environment) {
+    // The environment's variables first: the job's own win (rank_env.h applies in order).
+    plan.environment = environment->environment_variables;
+    if (environment->NeedsBuild()) {
+      // envs/ beside the target's run directories: on a cluster, on its shared filesystem.
+      launch::EnvironmentPlan built{*environment, env::EnvironmentHash(*environment),
+                                    run_dir.root().parent_path().parent_path() / "envs"};
+      ranks_interpreter = (built.cache_root / built.hash / "bin" / "python").string();
+      stored.environment_hash = built.hash;
+      plan.python_environment = std::move(built);
+    }
+    stored.environment = environment;
+  }
+  plan.command = launch::BuildCommand(spec, params.params, ranks_interpreter, run_dir.src());
+  plan.environment.insert(plan.environment.end(), spec.environment_variables.begin(),
+                          spec.environment_variables.end());
   plan.data = params.bindings;
   plan.ranks = {spec.node_count, spec.process_count_per_node, spec.distributed_backend};
   plan.max_run_duration_seconds = spec.max_run_duration_seconds;
   plan.use_gpu = spec.use_gpu;
-  plan.spec = spec::SpecToJson(spec);
+  plan.spec = spec::SpecToJson(stored);
   if (Status written = launch::WritePlan(run_dir, plan); !written.ok()) return discard(written);
 
   // 7: the record.

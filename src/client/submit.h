@@ -4,8 +4,10 @@
 // the SDK.
 //
 // 1. The job's compute target admits it (node and GPU counts).
-// 2. Fields this version cannot honour yet are refused (pip_packages, conda_packages).
-// 3. The interpreter of a .py entry script is found (the job's `python`, else KILN_PYTHON).
+// 2. The interpreter of a .py entry script is found (the job's `python`, else KILN_PYTHON).
+// 3. The job's environment is resolved (a registered one looked up, pip_packages and
+//    conda_packages added); conda packages without conda on PATH are refused. Its build
+//    happens in the launcher, while the run is Preparing.
 // 4. Datastore references in script_params are resolved against the registry.
 // 5. The source folder is scanned, checked against the snapshot limits, and snapshotted;
 //    the entry script must be in the snapshot (not ignored).

@@ -8,6 +8,8 @@
 //   kiln.db      the embedded store
 //   snapshots/   the content-addressed snapshot store
 //   runs/<id>/   run directories
+//   envs/        built job environments (env/environment_cache.h)
+//   environments/  registered environments (env/environment_registry.h)
 //
 // With a Kiln server (KILN_SERVER, or `--server`), the store is the server's (HttpStore),
 // run directories are read through it (files()), and jobs are submitted to it; the local
@@ -68,6 +70,7 @@ class Workspace {
   const std::filesystem::path& home() const { return home_; }
   std::filesystem::path runs_root() const { return home_ / "runs"; }
   std::filesystem::path snapshots_root() const { return home_ / "snapshots"; }
+  std::filesystem::path environments_root() const { return home_ / "environments"; }
   const std::string& store_url() const { return store_url_; }
 
   // NotFound for an unknown target name.

@@ -1,6 +1,8 @@
 #include "env/environment_cache.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -27,25 +29,59 @@ std::string CurrentPath() {
   return path != nullptr ? path : "";
 }
 
-Result<UniqueFd> OpenLog(const fs::path& log) {
-  UniqueFd fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  if (!fd) return ErrnoError(fmt::format("cannot open {}", log.string()), errno);
-  return fd;
-}
+// What a build says, line by line: to the caller's sink, and kept for the failure's text
+// and <hash>.failed.log.
+class BuildLog {
+ public:
+  explicit BuildLog(const LineSink& sink) : sink_(sink) {}
+
+  void Line(std::string_view line) {
+    if (sink_) sink_(line);
+    transcript_.append(line).append("\n");
+  }
+  // Bytes of a child's output: whole lines go out, a partial one waits for the rest.
+  void Output(std::string_view bytes) {
+    pending_.append(bytes);
+    size_t newline = 0;
+    while ((newline = pending_.find('\n')) != std::string::npos) {
+      Line(std::string_view(pending_).substr(0, newline));
+      pending_.erase(0, newline + 1);
+    }
+  }
+  void Flush() {
+    if (!pending_.empty()) Line(pending_);
+    pending_.clear();
+  }
+  const std::string& transcript() const { return transcript_; }
+
+  // The last lines since `from` (a transcript size), for the run's failure.
+  std::string LastLines(size_t from) const {
+    std::vector<std::string> lines;
+    for (const std::string& line : SplitString(transcript_.substr(from), '\n')) {
+      if (!line.empty()) lines.push_back(line);
+    }
+    const size_t first = lines.size() > kErrorLines ? lines.size() - kErrorLines : 0;
+    return JoinStrings(
+        std::vector<std::string>(lines.begin() + static_cast<long>(first), lines.end()), "\n");
+  }
+
+ private:
+  const LineSink& sink_;
+  std::string transcript_;
+  std::string pending_;
+};
 
 // Holds <hash>.lock while alive.
 class BuildLock {
  public:
   // Takes the lock, waiting for whoever holds it (and saying so in the log).
-  static Result<BuildLock> Take(const fs::path& path, int log, const std::string& hash) {
+  static Result<BuildLock> Take(const fs::path& path, BuildLog& log, const std::string& hash) {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (!fd) return ErrnoError(fmt::format("cannot open {}", path.string()), errno);
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK) return ErrnoError(fmt::format("flock {}", path.string()), errno);
-      WriteAll(log, fmt::format("kiln: waiting for another run's build of environment {}\n",
-                                hash.substr(0, 12)),
-               path)
-          .IgnoreError();
+      log.Line(fmt::format("kiln: waiting for another run's build of environment {}",
+                           hash.substr(0, 12)));
       while (::flock(fd.get(), LOCK_EX) != 0) {
         if (errno != EINTR) return ErrnoError(fmt::format("flock {}", path.string()), errno);
       }
@@ -78,13 +114,15 @@ Result<UniqueFd> MarkInUse(const fs::path& path) {
   return shared->Release();
 }
 
-// Runs one build step with its output appended to the log.
-Status Step(const std::vector<std::string>& argv, int log, const fs::path& log_path) {
-  WriteAll(log, fmt::format("kiln: $ {}\n", JoinStrings(argv, " ")), log_path).IgnoreError();
+// Runs one build step, its output going to the log as it comes.
+Status Step(const std::vector<std::string>& argv, BuildLog& log,
+            const std::function<bool()>& cancelled) {
+  log.Line(fmt::format("kiln: $ {}", JoinStrings(argv, " ")));
+  KILN_ASSIGN_OR_RETURN(auto pipe, MakePipe());
   SpawnOptions options;
   options.argv = argv;
-  options.stdout_fd = log;
-  options.stderr_fd = log;
+  options.stdout_fd = pipe.second.get();
+  options.stderr_fd = pipe.second.get();
   options.new_process_group = true;
   // pip must not ask anything, nor look for a newer pip on an index it may not reach.
   std::vector<std::string> env = CurrentEnvironment();
@@ -92,25 +130,34 @@ Status Step(const std::vector<std::string>& argv, int log, const fs::path& log_p
   env.push_back("PIP_DISABLE_PIP_VERSION_CHECK=1");
   options.env = std::move(env);
   Result<Subprocess> child = RealSpawner().Spawn(options);
+  pipe.second.reset();
   if (!child.ok()) return child.status().WithPrefix(argv[0]);
+  char buffer[8192];
+  auto next_check = std::chrono::steady_clock::now();
+  while (true) {
+    pollfd readable{pipe.first.get(), POLLIN, 0};
+    const int ready = ::poll(&readable, 1, 200);
+    if (ready < 0 && errno != EINTR) return ErrnoError("poll", errno);
+    if (ready > 0) {
+      const ssize_t n = ::read(pipe.first.get(), buffer, sizeof(buffer));
+      if (n < 0 && errno != EINTR && errno != EAGAIN) return ErrnoError("read", errno);
+      if (n == 0) break;  // the step (and anything it started) closed its output
+      if (n > 0) log.Output(std::string_view(buffer, static_cast<size_t>(n)));
+    }
+    if (cancelled && std::chrono::steady_clock::now() >= next_check) {
+      next_check = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+      if (!cancelled()) continue;
+      ::kill(-child->pid(), SIGKILL);  // the step and whatever it started
+      child->Wait().status().IgnoreError();
+      return CancelledError("the run was canceled while its environment was being built");
+    }
+  }
+  log.Flush();
   KILN_ASSIGN_OR_RETURN(const ExitStatus exit, child->Wait());
   if (!exit.success()) {
     return InternalError(fmt::format("'{}' {}", JoinStrings(argv, " "), exit.Describe()));
   }
   return Status::Ok();
-}
-
-// The last lines a build wrote to the log (from `offset` on), for the run's failure.
-std::string LastLines(const fs::path& log, size_t offset) {
-  Result<std::string> text = ReadFileToString(log);
-  if (!text.ok() || text->size() <= offset) return "";
-  std::vector<std::string> lines;
-  for (const std::string& line : SplitString(text->substr(offset), '\n')) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  const size_t from = lines.size() > kErrorLines ? lines.size() - kErrorLines : 0;
-  return JoinStrings(std::vector<std::string>(lines.begin() + static_cast<long>(from), lines.end()),
-                     "\n");
 }
 
 std::vector<std::string> PipInstall(const fs::path& python, const EnvironmentSpec& spec) {
@@ -125,7 +172,8 @@ std::vector<std::string> PipInstall(const fs::path& python, const EnvironmentSpe
   return argv;
 }
 
-Status Build(const EnvironmentSpec& spec, const fs::path& dir, int log, const fs::path& log_path) {
+Status Build(const EnvironmentSpec& spec, const fs::path& dir, BuildLog& log,
+             const std::function<bool()>& cancelled) {
   if (!spec.conda_packages.empty()) {
     const fs::path tool = FindCondaTool(CurrentPath());
     std::vector<std::string> argv = {tool.string(), "create", "--yes", "--prefix", dir.string()};
@@ -134,15 +182,16 @@ Status Build(const EnvironmentSpec& spec, const fs::path& dir, int log, const fs
         [](const std::string& p) { return p == "python" || p.starts_with("python="); });
     if (!has_python && !spec.pip_packages.empty()) argv.push_back("python");
     argv.insert(argv.end(), spec.conda_packages.begin(), spec.conda_packages.end());
-    KILN_RETURN_IF_ERROR(Step(argv, log, log_path));
+    KILN_RETURN_IF_ERROR(Step(argv, log, cancelled));
   } else {
     std::vector<std::string> argv = {spec.python, "-m", "venv"};
     if (spec.system_site_packages) argv.push_back("--system-site-packages");
     argv.push_back(dir.string());
-    KILN_RETURN_IF_ERROR(Step(argv, log, log_path));
+    KILN_RETURN_IF_ERROR(Step(argv, log, cancelled));
   }
   if (!spec.pip_packages.empty()) {
-    KILN_RETURN_IF_ERROR(Step(PipInstall(dir / "bin" / "python", spec), log, log_path));
+    KILN_RETURN_IF_ERROR(
+        Step(PipInstall(dir / "bin" / "python", spec), log, cancelled));
   }
   return Status::Ok();
 }
@@ -175,7 +224,8 @@ Status CheckBuildable(const EnvironmentSpec& spec) {
 }
 
 Result<ReadyEnvironment> EnvironmentCache::Ensure(const EnvironmentSpec& spec,
-                                                  const fs::path& log_path) {
+                                                  const LineSink& sink,
+                                                  const std::function<bool()>& cancelled) {
   KILN_RETURN_IF_ERROR(CheckBuildable(spec));
   KILN_RETURN_IF_ERROR(CreateDirectories(root_));
   ReadyEnvironment ready;
@@ -183,40 +233,34 @@ Result<ReadyEnvironment> EnvironmentCache::Ensure(const EnvironmentSpec& spec,
   ready.root = root_ / ready.hash;
   ready.python = ready.root / "bin" / "python";
   const fs::path marker = ready.root / kReadyFile;
-  KILN_ASSIGN_OR_RETURN(UniqueFd log, OpenLog(log_path));
+  BuildLog log(sink);
   KILN_ASSIGN_OR_RETURN(BuildLock lock,
-                        BuildLock::Take(root_ / (ready.hash + ".lock"), log.get(), ready.hash));
+                        BuildLock::Take(root_ / (ready.hash + ".lock"), log, ready.hash));
   std::error_code error;
   if (fs::exists(marker, error)) {
     fs::last_write_time(marker, fs::file_time_type::clock::now(), error);  // used now
     KILN_ASSIGN_OR_RETURN(ready.in_use, MarkInUse(root_ / (ready.hash + ".use")));
-    WriteAll(log.get(), fmt::format("kiln: environment {} is built already ({})\n",
-                                    ready.hash.substr(0, 12), ready.root.string()),
-             log_path)
-        .IgnoreError();
+    log.Line(fmt::format("kiln: environment {} is built already ({})", ready.hash.substr(0, 12),
+                         ready.root.string()));
     return ready;
   }
   KILN_RETURN_IF_ERROR(RemoveTree(ready.root));  // a build that died half-way
-  const size_t offset = fs::exists(log_path, error) ? fs::file_size(log_path, error) : 0;
-  WriteAll(log.get(), fmt::format("kiln: building environment {} ({}) in {}\n",
-                                  ready.hash.substr(0, 12), Describe(spec), ready.root.string()),
-           log_path)
-      .IgnoreError();
-  if (Status built = Build(spec, ready.root, log.get(), log_path); !built.ok()) {
+  const size_t from = log.transcript().size();
+  log.Line(fmt::format("kiln: building environment {} ({}) in {}", ready.hash.substr(0, 12),
+                       Describe(spec), ready.root.string()));
+  if (Status built = Build(spec, ready.root, log, cancelled); !built.ok()) {
     RemoveTree(ready.root).IgnoreError();
+    if (built.code() == StatusCode::kCancelled) return built;
     const fs::path failed = root_ / (ready.hash + ".failed.log");
-    fs::copy_file(log_path, failed, fs::copy_options::overwrite_existing, error);
-    const std::string tail = LastLines(log_path, offset);
+    WriteFileAtomically(failed, log.transcript()).IgnoreError();
     return FailedPreconditionError(fmt::format(
         "building environment {} failed: {}\nits output ends:\n{}\n(the whole output: {})",
-        ready.hash.substr(0, 12), built.message(), tail, failed.string()));
+        ready.hash.substr(0, 12), built.message(), log.LastLines(from), failed.string()));
   }
   nlohmann::json record = {{"hash", ready.hash}, {"definition", EnvironmentToJson(spec)}};
   KILN_RETURN_IF_ERROR(WriteFileAtomically(marker, record.dump(2) + "\n"));
   KILN_ASSIGN_OR_RETURN(ready.in_use, MarkInUse(root_ / (ready.hash + ".use")));
-  WriteAll(log.get(), fmt::format("kiln: environment {} is ready\n", ready.hash.substr(0, 12)),
-           log_path)
-      .IgnoreError();
+  log.Line(fmt::format("kiln: environment {} is ready", ready.hash.substr(0, 12)));
   ready.built = true;
   return ready;
 }

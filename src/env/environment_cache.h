@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "common/result.h"
@@ -46,17 +47,22 @@ std::filesystem::path FindCondaTool(std::string_view search_path);
 // no tool is on PATH; Ok otherwise.
 Status CheckBuildable(const EnvironmentSpec& spec);
 
+using LineSink = std::function<void(std::string_view line)>;
+
 class EnvironmentCache {
  public:
   explicit EnvironmentCache(std::filesystem::path root) : root_(std::move(root)) {}
 
   const std::filesystem::path& root() const { return root_; }
 
-  // The built environment for `spec`, building it first when needed. The build's output,
-  // and a line on waiting for another run's build, are appended to `log` (a file). A failed
-  // build leaves no folder behind, keeps its output in <hash>.failed.log, and fails with the
-  // last lines of pip's or conda's error.
-  Result<ReadyEnvironment> Ensure(const EnvironmentSpec& spec, const std::filesystem::path& log);
+  // The built environment for `spec`, building it first when needed. What the build says
+  // (its commands and their output, a line on waiting for another run's build, or that it
+  // was built already) goes to `sink` a line at a time, as it comes. A failed build leaves
+  // no folder behind, keeps its output in <hash>.failed.log, and fails with the last lines
+  // of pip's or conda's error. `cancelled` is asked every fraction of a second while a step
+  // runs; when it says true the step is killed and Ensure fails with Cancelled.
+  Result<ReadyEnvironment> Ensure(const EnvironmentSpec& spec, const LineSink& sink,
+                                  const std::function<bool()>& cancelled = nullptr);
 
   struct Entry {
     std::string hash;

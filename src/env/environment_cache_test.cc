@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <atomic>
 #include <thread>
 
 #include <fmt/format.h>
@@ -62,14 +63,15 @@ class EnvironmentCacheTest : public ::testing::Test {
 
   TestDir dir_;
   fs::path wheels_ = dir_.path() / "wheels";
-  fs::path log_ = dir_.path() / "environment.log";
+  std::string log_;  // what Ensure said, a line each
+  LineSink sink_ = [this](std::string_view line) { log_.append(line).append("\n"); };
   EnvironmentCache cache_{dir_.path() / "envs"};
   EnvironmentSpec spec_;
 };
 
 TEST_F(EnvironmentCacheTest, BuildsOnceThenReusesWithoutPip) {
-  Result<ReadyEnvironment> first = cache_.Ensure(spec_, log_);
-  ASSERT_TRUE(first.ok()) << first.status().message() << Read(log_);
+  Result<ReadyEnvironment> first = cache_.Ensure(spec_, sink_);
+  ASSERT_TRUE(first.ok()) << first.status().message() << log_;
   EXPECT_TRUE(first->built);
   EXPECT_EQ(first->root, cache_.root() / EnvironmentHash(spec_));
   // The package is installed, and the system's torch is still importable beside it.
@@ -79,12 +81,12 @@ TEST_F(EnvironmentCacheTest, BuildsOnceThenReusesWithoutPip) {
   ASSERT_TRUE(probe.exit.success()) << probe.err;
   EXPECT_EQ(probe.out, "42 True\n");
 
-  const std::string after_first = Read(log_);
+  const std::string after_first = log_;
   EXPECT_THAT(after_first, HasSubstr("pip install"));
-  Result<ReadyEnvironment> second = cache_.Ensure(spec_, log_);
+  Result<ReadyEnvironment> second = cache_.Ensure(spec_, sink_);
   ASSERT_TRUE(second.ok()) << second.status().message();
   EXPECT_FALSE(second->built);
-  const std::string reuse = Read(log_).substr(after_first.size());
+  const std::string reuse = log_.substr(after_first.size());
   EXPECT_THAT(reuse, HasSubstr("is built already"));
   EXPECT_THAT(reuse, ::testing::Not(HasSubstr("pip")));
 }
@@ -92,10 +94,12 @@ TEST_F(EnvironmentCacheTest, BuildsOnceThenReusesWithoutPip) {
 TEST_F(EnvironmentCacheTest, RunsAskingAtOnceShareOneBuild) {
   std::vector<Result<ReadyEnvironment>> results;
   for (int i = 0; i < 3; ++i) results.emplace_back(InternalError("not run"));
+  std::vector<std::string> logs(results.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < results.size(); ++i) {
     threads.emplace_back([&, i] {
-      results[i] = cache_.Ensure(spec_, dir_.path() / fmt::format("run-{}.log", i));
+      results[i] = cache_.Ensure(
+          spec_, [&logs, i](std::string_view line) { logs[i].append(line).append("\n"); });
     });
   }
   for (std::thread& thread : threads) thread.join();
@@ -104,8 +108,7 @@ TEST_F(EnvironmentCacheTest, RunsAskingAtOnceShareOneBuild) {
   for (size_t i = 0; i < results.size(); ++i) {
     ASSERT_TRUE(results[i].ok()) << results[i].status().message();
     builds += results[i]->built ? 1 : 0;
-    waited += Read(dir_.path() / fmt::format("run-{}.log", i)).find("waiting for another run") !=
-              std::string::npos;
+    waited += logs[i].find("waiting for another run") != std::string::npos;
   }
   EXPECT_EQ(builds, 1);
   EXPECT_EQ(waited, 2);
@@ -113,7 +116,7 @@ TEST_F(EnvironmentCacheTest, RunsAskingAtOnceShareOneBuild) {
 
 TEST_F(EnvironmentCacheTest, AFailedInstallLeavesNothingAndSaysWhy) {
   spec_.pip_packages = {"kiln-no-such-package"};
-  Result<ReadyEnvironment> ready = cache_.Ensure(spec_, log_);
+  Result<ReadyEnvironment> ready = cache_.Ensure(spec_, sink_);
   ASSERT_FALSE(ready.ok());
   const std::string hash = EnvironmentHash(spec_);
   EXPECT_THAT(ready.status().message(), HasSubstr("building environment " + hash.substr(0, 12)));
@@ -126,17 +129,27 @@ TEST_F(EnvironmentCacheTest, AFailedInstallLeavesNothingAndSaysWhy) {
   EXPECT_TRUE(listed->empty());
 }
 
+TEST_F(EnvironmentCacheTest, ACanceledBuildStopsAndLeavesNothing) {
+  std::atomic<bool> cancel{false};
+  const LineSink sink = [&](std::string_view line) {
+    if (line.find("pip install") != std::string_view::npos) cancel = true;  // mid-build
+  };
+  Result<ReadyEnvironment> ready = cache_.Ensure(spec_, sink, [&] { return cancel.load(); });
+  EXPECT_EQ(ready.status().code(), StatusCode::kCancelled);
+  EXPECT_FALSE(fs::exists(cache_.root() / EnvironmentHash(spec_)));
+}
+
 TEST_F(EnvironmentCacheTest, AHalfBuiltFolderIsRebuiltNotUsed) {
   const fs::path half = cache_.root() / EnvironmentHash(spec_);
   Write(half / "bin" / "python", "not a python\n");
-  Result<ReadyEnvironment> ready = cache_.Ensure(spec_, log_);
+  Result<ReadyEnvironment> ready = cache_.Ensure(spec_, sink_);
   ASSERT_TRUE(ready.ok()) << ready.status().message();
   EXPECT_TRUE(ready->built);
   EXPECT_TRUE(RunTool({ready->python.string(), "-c", "import kiln_envtest"}).exit.success());
 }
 
 TEST_F(EnvironmentCacheTest, PruneRemovesOnlyLongUnusedEnvironmentsNoRunHolds) {
-  Result<ReadyEnvironment> ready = cache_.Ensure(spec_, log_);
+  Result<ReadyEnvironment> ready = cache_.Ensure(spec_, sink_);
   ASSERT_TRUE(ready.ok()) << ready.status().message();
   const fs::path marker = ready->root / "kiln-environment.json";
   fs::last_write_time(marker, fs::file_time_type::clock::now() - std::chrono::hours(48));

@@ -21,6 +21,7 @@
 #include "common/tunables.h"
 #include "common/unique_fd.h"
 #include "data/resolver.h"
+#include "env/environment_cache.h"
 #include "launch/gpus.h"
 #include "launch/launcher_lock.h"
 #include "launch/mpirun_command.h"
@@ -29,6 +30,7 @@
 #include "launch/process_sweep.h"
 #include "launch/rank_env.h"
 #include "launch/rank_exit.h"
+#include "launch/rank_log.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
 #include "launch/slurm_job.h"
@@ -158,6 +160,27 @@ class Launcher {
     }
     if (CancelSeen()) return Status::Ok();
     KILN_RETURN_IF_ERROR(data::DownloadBindings(plan_.data));
+    if (CancelSeen()) return Status::Ok();
+    if (plan_.python_environment) {
+      // On a cluster this is the allocation's first node: built once, before any rank.
+      const EnvironmentPlan& planned = *plan_.python_environment;
+      env::EnvironmentCache cache(planned.cache_root);
+      // Its lines in the ranks' log format, so `kiln logs` shows them with the ranks'.
+      KILN_ASSIGN_OR_RETURN(RankLog log, RankLog::Open(dir_.environment_log(), clock_));
+      const auto line = [&](std::string_view text) {
+        log.Write(Stream::kOut, std::string(text) + "\n").IgnoreError();
+      };
+      KILN_ASSIGN_OR_RETURN(environment_, cache.Ensure(planned.definition, line,
+                                                       [this] { return CancelSeen(); }));
+      if (environment_->hash != planned.hash) {
+        return InternalError(fmt::format(
+            "the environment's hash here is {}, but submit planned {}: is the base interpreter {} "
+            "a different file on this machine?",
+            environment_->hash, planned.hash, planned.definition.python));
+      }
+      spdlog::info("environment {} {} ({})", planned.hash.substr(0, 12),
+                   environment_->built ? "built" : "reused", environment_->root.string());
+    }
     return Status::Ok();
   }
 
@@ -737,6 +760,8 @@ class Launcher {
   std::string marker_;
   std::int64_t grace_seconds_ = 0;
   std::string slurm_job_id_;  // the allocation of a cluster run
+  // The job's environment, held in use (prune leaves it alone) until the launcher exits.
+  std::optional<env::ReadyEnvironment> environment_;
   std::vector<Child> children_;                     // the ranks, or mpirun or srun
   std::vector<tracking::SpoolIngestor> ingestors_;  // one per rank of the world, by rank
   std::vector<std::string> ingest_notes_;

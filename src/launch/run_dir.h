@@ -13,6 +13,7 @@
 //     logs/rank-N.log  stdout and stderr of rank N, one timestamped line each
 //     logs/rank-N.exit.json  how rank N ended, when mpirun started it
 //     logs/mpirun.log  mpirun's own messages (distributed_backend mpi)
+//     logs/environment.log  the build of the job's environment, or its reuse
 //     metrics/         per-rank metric spools
 //     data/            datastores in download mode
 
@@ -44,6 +45,8 @@ class RunDir {
   // mpirun's own messages, for runs whose ranks it starts.
   std::filesystem::path mpirun_log() const { return logs() / "mpirun.log"; }
   std::filesystem::path srun_log() const { return logs() / "srun.log"; }
+  // The job environment's build (or the line saying it was built already).
+  std::filesystem::path environment_log() const { return logs() / "environment.log"; }
   std::filesystem::path metrics() const { return root_ / "metrics"; }
   std::filesystem::path data() const { return root_ / "data"; }
 

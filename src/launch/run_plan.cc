@@ -49,6 +49,12 @@ json PlanToJson(const RunPlan& plan) {
                                       {"network", plan.cluster->network},
                                       {"slurm_conf", plan.cluster->slurm_conf}}
                                : json(nullptr)},
+      {"python_environment",
+       plan.python_environment
+           ? json{{"definition", env::EnvironmentToJson(plan.python_environment->definition)},
+                  {"hash", plan.python_environment->hash},
+                  {"cache", plan.python_environment->cache_root.string()}}
+           : json(nullptr)},
       {"spec", plan.spec},
   };
 }
@@ -102,6 +108,14 @@ Result<RunPlan> PlanFromJson(const json& in) {
         return DataLossError(fmt::format("plan.json names an unknown cluster scheduler '{}'",
                                          plan.cluster->scheduler));
       }
+    }
+    if (const auto environment = in.find("python_environment");
+        environment != in.end() && !environment->is_null()) {
+      EnvironmentPlan e;
+      KILN_ASSIGN_OR_RETURN(e.definition, env::EnvironmentFromJson(environment->at("definition")));
+      e.hash = environment->at("hash").get<std::string>();
+      e.cache_root = environment->at("cache").get<std::string>();
+      plan.python_environment = std::move(e);
     }
     plan.spec = in.at("spec");
     if (plan.command.empty()) return DataLossError("plan.json has an empty command");

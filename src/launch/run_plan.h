@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "data/resolver.h"
+#include "env/environment_spec.h"
 #include "launch/run_dir.h"
 #include "spec/job_spec.h"
 #include "store/records.h"
@@ -39,6 +40,14 @@ struct ClusterPlan {
   std::string slurm_conf;  // SLURM_CONF for Slurm's commands; empty: Slurm's default
 };
 
+// The Python environment the ranks run in, built (or found built) while Preparing
+// (env/environment_cache.h). The command's interpreter is already its bin/python.
+struct EnvironmentPlan {
+  env::EnvironmentSpec definition;
+  std::string hash;
+  std::filesystem::path cache_root;  // envs/, beside the target's run directories
+};
+
 struct RunPlan {
   std::string run_id;
   std::string experiment;
@@ -60,6 +69,7 @@ struct RunPlan {
   std::optional<std::int64_t> max_run_duration_seconds;
   bool use_gpu = false;
   std::optional<ClusterPlan> cluster;  // ranks on the nodes of a cluster allocation
+  std::optional<EnvironmentPlan> python_environment;
   nlohmann::json spec;  // the JobSpec's JSON form, for reference
 };
 

@@ -24,11 +24,16 @@ TEST(RunPlanTest, RoundTripsThroughTheFile) {
   plan.ranks = {1, 1, spec::DistributedBackend::kGloo};
   plan.max_run_duration_seconds = 60;
   plan.spec = {{"entry_script", "train.py"}};
+  env::EnvironmentSpec extras;
+  extras.pip_packages = {"tqdm"};
+  plan.python_environment = EnvironmentPlan{extras, "f00d", "/k/envs"};
   ASSERT_TRUE(WritePlan(run_dir, plan).ok());
   const Result<RunPlan> read = ReadPlan(run_dir);
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   EXPECT_EQ(PlanToJson(*read), PlanToJson(plan));
   EXPECT_EQ(read->data[0].mode, data::DataMode::kDownload);
+  ASSERT_TRUE(read->python_environment);
+  EXPECT_EQ(read->python_environment->definition, extras);
 }
 
 TEST(RunPlanTest, WrongVersionIsDataLoss) {

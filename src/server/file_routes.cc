@@ -88,12 +88,15 @@ void AddFileRoutes(httplib::Server& server, ServerState& state) {
   client::Workspace& workspace = state.workspace;
 
   // Raw bytes of one rank's log from ?offset= (what `kiln logs` reads through).
-  server.Get(R"(/v1/runs/([^/]+)/logs/(\d+))", [&](const httplib::Request& request,
+  server.Get(R"(/v1/runs/([^/]+)/logs/(\d+|environment))", [&](const httplib::Request& request,
                                                    httplib::Response& response) {
     const auto reply = [&]() -> Status {
       KILN_ASSIGN_OR_RETURN(const store::Run run,
                             workspace.store().GetRun(request.matches[1].str()));
-      KILN_ASSIGN_OR_RETURN(const int rank, PathRank(request, 2));
+      int rank = client::kEnvironmentLog;
+      if (request.matches[2].str() != "environment") {
+        KILN_ASSIGN_OR_RETURN(rank, PathRank(request, 2));
+      }
       if (rank >= client::RunWorldSize(run)) {
         return NotFoundError(fmt::format("run {} has no rank {}", run.id, rank));
       }

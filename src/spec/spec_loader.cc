@@ -197,7 +197,20 @@ struct Document {
 class Reader {
  public:
   Reader(const Document& document, const SpecOverrides& overrides, const SpecSource& source)
-      : document_(document), overrides_(overrides), problems_(source) {}
+      : document_(document), overrides_(overrides), problems_source_(source), problems_(source) {}
+
+  // An environment file (`kiln env register`): the `environment` field alone.
+  Result<env::EnvironmentSpec> ReadEnvironmentDefinition() {
+    JobSpec spec;
+    ReadEnvironmentField(spec);
+    KILN_RETURN_IF_ERROR(problems_.ToStatus());
+    if (!spec.environment) {
+      return InvalidArgumentError(problems_source_.FilePrefix() +
+                                  "must be a mapping of an environment's fields (name, "
+                                  "pip_packages, ...)");
+    }
+    return *spec.environment;
+  }
 
   Result<JobSpec> Read() {
     JobSpec spec;
@@ -585,6 +598,7 @@ class Reader {
 
   const Document& document_;
   const SpecOverrides& overrides_;
+  const SpecSource& problems_source_;
   Problems problems_;
 };
 
@@ -740,6 +754,19 @@ Result<LoadedJob> LoadJobSpec(const std::optional<fs::path>& job_file,
   const fs::path absolute = AbsolutePath(*job_file);
   KILN_ASSIGN_OR_RETURN(const YAML::Node root, ParseYaml(*text, label));
   return Load(&root, label, absolute, absolute.parent_path(), overrides);
+}
+
+Result<env::EnvironmentSpec> LoadEnvironmentFile(const fs::path& file) {
+  const std::string label = file.string();
+  KILN_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(file));
+  KILN_ASSIGN_OR_RETURN(const YAML::Node root, ParseYaml(text, label));
+  Document document;
+  document.file_dir = AbsolutePath(file).parent_path();
+  document.fields["environment"] = root;
+  const SpecSource source(label, {}, {});
+  const SpecOverrides overrides;
+  Reader reader(document, overrides, source);
+  return reader.ReadEnvironmentDefinition();
 }
 
 Result<LoadedJob> LoadJobSpecFromText(std::string_view yaml_text, std::string_view label,

@@ -74,6 +74,11 @@ struct LoadedJob {
   std::optional<std::filesystem::path> job_file;  // absolute
 };
 
+// An environment file for `kiln env register`: YAML with the fields of a job's
+// `environment` mapping (docs/environments.md), checked the same way; relative
+// pip_find_links are relative to the file's folder.
+Result<env::EnvironmentSpec> LoadEnvironmentFile(const std::filesystem::path& file);
+
 // The flag that sets `field` ("node_count" -> "--node-count", "script_params" ->
 // "--script-param").
 std::string FlagForField(std::string_view field);

@@ -123,11 +123,11 @@ TEST_F(SubmitTest, FieldsTheMachineCannotHonourAreRefused) {
     args.insert(args.end(), extra.begin(), extra.end());
     return Kiln(args);
   };
-  const CapturedRun pip = with({"--pip-package", "requests"});
-  EXPECT_EQ(pip.exit.code, 2);
-  EXPECT_NE(pip.err.find("--pip-package: building job environments is not in this version"),
+  const CapturedRun environment = with({"--environment", "no-such-env"});
+  EXPECT_EQ(environment.exit.code, 3);
+  EXPECT_NE(environment.err.find("--environment: no environment named 'no-such-env'"),
             std::string::npos)
-      << pip.err;
+      << environment.err;
   const CapturedRun target = with({"--compute-target", "gpu-cluster"});
   EXPECT_EQ(target.exit.code, 2);
   EXPECT_EQ(target.err,

@@ -1,0 +1,166 @@
+// kiln env register | list | show | prune
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/strings.h"
+#include "env/environment_cache.h"
+#include "env/environment_registry.h"
+#include "spec/spec_loader.h"
+
+namespace kiln::cli {
+namespace {
+
+std::string Packages(const env::EnvironmentSpec& spec) {
+  std::vector<std::string> parts;
+  if (!spec.pip_packages.empty()) parts.push_back("pip: " + JoinStrings(spec.pip_packages, " "));
+  if (!spec.conda_packages.empty()) {
+    parts.push_back("conda: " + JoinStrings(spec.conda_packages, " "));
+  }
+  return parts.empty() ? "-" : JoinStrings(parts, "; ");
+}
+
+std::string Age(std::filesystem::file_time_type at) {
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::filesystem::file_time_type::clock::now() - at)
+                           .count();
+  if (seconds < 120) return fmt::format("{}s ago", seconds);
+  if (seconds < 7200) return fmt::format("{}m ago", seconds / 60);
+  if (seconds < 172800) return fmt::format("{}h ago", seconds / 3600);
+  return fmt::format("{}d ago", seconds / 86400);
+}
+
+Status RunRegister(const std::string& file, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const env::EnvironmentSpec spec, spec::LoadEnvironmentFile(file));
+  KILN_RETURN_IF_ERROR(env::EnvironmentRegistry(workspace->environments_root()).Register(spec));
+  std::cout << spec.name << " " << Packages(spec) << "\n";
+  return Status::Ok();
+}
+
+Status RunList(bool json, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentSpec> registered,
+                        env::EnvironmentRegistry(workspace->environments_root()).List());
+  const env::EnvironmentCache cache(workspace->home() / "envs");
+  KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentCache::Entry> built, cache.List());
+  if (json) {
+    nlohmann::json out = {{"registered", nlohmann::json::array()},
+                          {"built", nlohmann::json::array()}};
+    for (const env::EnvironmentSpec& spec : registered) {
+      out["registered"].push_back(env::EnvironmentToJson(spec));
+    }
+    for (const env::EnvironmentCache::Entry& entry : built) {
+      out["built"].push_back({{"hash", entry.hash},
+                              {"path", (cache.root() / entry.hash).string()},
+                              {"definition", env::EnvironmentToJson(entry.spec)}});
+    }
+    PrintJson(out);
+    return Status::Ok();
+  }
+  Table names({"NAME", "PACKAGES"});
+  for (const env::EnvironmentSpec& spec : registered) names.AddRow({spec.name, Packages(spec)});
+  std::cout << "Registered (kiln env register)\n" << names.Render();
+  Table builds({"HASH", "NAME", "LAST USED", "PACKAGES"});
+  for (const env::EnvironmentCache::Entry& entry : built) {
+    builds.AddRow({entry.hash.substr(0, 12), entry.spec.name.empty() ? "-" : entry.spec.name,
+                   Age(entry.last_used), Packages(entry.spec)});
+  }
+  std::cout << "\nBuilt (" << cache.root().string() << ")\n" << builds.Render();
+  return Status::Ok();
+}
+
+Status RunShow(const std::string& which, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  const env::EnvironmentRegistry registry(workspace->environments_root());
+  Result<env::EnvironmentSpec> named = registry.Get(which);
+  std::optional<env::EnvironmentSpec> spec;
+  if (named.ok()) spec = *named;
+  const env::EnvironmentCache cache(workspace->home() / "envs");
+  KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentCache::Entry> built, cache.List());
+  // A registered name: its most recent build (the registered definition may leave the
+  // interpreter to each job). Else the start of a build's hash.
+  std::string hash;
+  for (const env::EnvironmentCache::Entry& entry : built) {
+    if (spec ? entry.spec.name == spec->name : which.size() >= 6 && entry.hash.starts_with(which)) {
+      hash = entry.hash;
+      if (!spec) spec = entry.spec;
+      break;
+    }
+  }
+  if (!spec) {
+    return NotFoundError(fmt::format(
+        "'{}' is neither a registered environment nor the start of a built one's hash; "
+        "`kiln env list` shows both",
+        which));
+  }
+  nlohmann::json out = env::EnvironmentToJson(*spec);
+  out["built"] = hash.empty() ? nlohmann::json(nullptr)
+                              : nlohmann::json{{"hash", hash},
+                                               {"path", (cache.root() / hash).string()}};
+  PrintJson(out);
+  return Status::Ok();
+}
+
+// "30d", "12h", "90m", "45s".
+Result<std::chrono::seconds> ParseDuration(const std::string& text) {
+  if (text.size() >= 2) {
+    const std::optional<std::int64_t> count = ParseInt64(text.substr(0, text.size() - 1));
+    const char unit = text.back();
+    const std::int64_t scale = unit == 'd' ? 86400 : unit == 'h' ? 3600 : unit == 'm' ? 60
+                               : unit == 's' ? 1 : 0;
+    if (count && *count >= 0 && scale > 0) return std::chrono::seconds(*count * scale);
+  }
+  return InvalidArgumentError(fmt::format(
+      "--unused-for: '{}' is not a duration; give a number and a unit: 30d, 12h, 90m or 45s",
+      text));
+}
+
+Status RunPrune(const std::string& unused_for, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(const std::chrono::seconds age, ParseDuration(unused_for));
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  env::EnvironmentCache cache(workspace->home() / "envs");
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::string> removed, cache.Prune(age));
+  for (const std::string& hash : removed) std::cout << "removed " << hash << "\n";
+  std::cout << removed.size() << " environment(s) removed\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddEnvCommands(CLI::App& app, CliContext& context) {
+  CLI::App* group = app.add_subcommand(
+      "env", "Job environments: register named ones, list and show them, prune old builds");
+  group->require_subcommand(1);
+
+  auto file = std::make_shared<std::string>();
+  CLI::App* add = group->add_subcommand(
+      "register", "Register (or replace) a named environment from a YAML file");
+  add->add_option("file", *file, "YAML with the fields of a job's environment (and a name)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  add->callback([file, &context] { context.Finish(RunRegister(*file, context)); });
+
+  auto list_json = std::make_shared<bool>(false);
+  CLI::App* list = group->add_subcommand("list", "List registered and built environments");
+  list->add_flag("--json", *list_json, "Print JSON (docs/cli.md)");
+  list->callback([list_json, &context] { context.Finish(RunList(*list_json, context)); });
+
+  auto which = std::make_shared<std::string>();
+  CLI::App* show = group->add_subcommand(
+      "show", "Show an environment's definition and where it is built, as JSON");
+  show->add_option("environment", *which, "A registered name, or the start of a build's hash")
+      ->required();
+  show->callback([which, &context] { context.Finish(RunShow(*which, context)); });
+
+  auto unused_for = std::make_shared<std::string>("30d");
+  CLI::App* prune = group->add_subcommand(
+      "prune", "Remove built environments no run has used for a while (none a run holds)");
+  prune->add_option("--unused-for", *unused_for, "How long unused: 30d (default), 12h, 90m, 45s");
+  prune->callback([unused_for, &context] { context.Finish(RunPrune(*unused_for, context)); });
+}
+
+}  // namespace kiln::cli
