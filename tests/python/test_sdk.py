@@ -43,6 +43,22 @@ class SdkTest(KilnTestCase):
         return Experiment(self.ws, "sdk").submit(PyTorch(source_directory=source, **estimator),
                                                  tags={"from": "test"})
 
+    def test_pip_packages_build_an_environment_for_the_run(self):
+        package = self.project("pkg", {
+            "kiln_sdktest/__init__.py": "VALUE = 7\n",
+            "setup.py": "from setuptools import setup\n"
+                        "setup(name='kiln-sdktest', version='1.0', packages=['kiln_sdktest'])\n"})
+        wheels = os.path.join(os.path.dirname(package), "wheels")
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                        "--no-index", "--disable-pip-version-check", "-q", "-w", wheels, "."],
+                       cwd=package, check=True)
+        run = self.submit({"train.py": "import kiln_sdktest\nprint('value', kiln_sdktest.VALUE)\n"},
+                          pip_packages=["kiln-sdktest"],
+                          environment={"name": "sdk-extras", "pip_find_links": [wheels]})
+        self.assertEqual(run.wait_for_completion()["status"], "Completed")
+        log = open(os.path.join(self.home, "runs", run.id, "logs", "rank-0.log")).read()
+        self.assertIn("value 7", log)
+
     def test_submit_wait_and_read(self):
         data = self.project("data", {"a.txt": "alpha"})
         ds = Datastore.register(self.ws, "data", data)

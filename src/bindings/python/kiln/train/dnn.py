@@ -51,7 +51,7 @@ class PyTorch:
                  script_params=None, node_count=1, process_count_per_node=1,
                  distributed_backend=None, distributed_training=None, use_gpu=False,
                  conda_packages=None, pip_packages=None, max_run_duration_seconds=None,
-                 environment_variables=None, python=None, **kwargs):
+                 environment_variables=None, python=None, environment=None, **kwargs):
         if entry_script is None:
             raise ValueError("PyTorch estimator: entry_script is required")
         for name in _NOT_SUPPORTED:
@@ -82,6 +82,9 @@ class PyTorch:
         self.max_run_duration_seconds = max_run_duration_seconds
         self.environment_variables = dict(environment_variables or {})
         self.python = python
+        # A registered environment's name, or a dict of an environment's fields
+        # (docs/environments.md); pip_packages and conda_packages are added to it.
+        self.environment = environment
 
     def _job_spec(self):
         """The job spec as Kiln reads it (docs/job-spec.md), for Experiment.submit()."""
@@ -110,4 +113,6 @@ class PyTorch:
         }
         if self.python:
             job["python"] = self.python
+        if self.environment is not None:
+            job["environment"] = self.environment
         return job
