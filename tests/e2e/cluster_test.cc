@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 
 #include "common/files.h"
 #include "common/process_table.h"
+#include "common/strings.h"
 #include "e2e/server_fixture.h"
 
 namespace kiln::e2e {
@@ -241,6 +243,48 @@ TEST_F(ClusterTest, ARankThatDiesFailsTheRun) {
   EXPECT_EQ(shown["failure_reason"], "rank 3 was killed by SIGKILL") << shown.dump();
   EXPECT_TRUE(NoProcessLeft(id));
   EXPECT_TRUE(WaitUntil([&] { return Slurm({"squeue", "-h"}).out.empty(); }, seconds(60)));
+}
+
+// A job environment on 2 nodes: built once, on the allocation's first node before any rank
+// starts, in envs/ beside the target's run directories (shared by the nodes); the ranks of
+// both nodes run in it.
+TEST_F(ClusterTest, AnEnvironmentIsBuiltOnceForEveryNode) {
+  const fs::path wheels = MakeWheel("kiln_clustertest");
+  const fs::path project = Project(
+      "env-job", {{"train.py",
+                   "import os, sys, kiln_clustertest\n"
+                   "print('rank', os.environ['RANK'], 'value', kiln_clustertest.VALUE, 'in',\n"
+                   "      sys.prefix, flush=True)\n"}});
+  const fs::path job = root() / "env-job.yaml";
+  ASSERT_TRUE(WriteFileAtomically(
+                  job, fmt::format("source_directory: {}\nentry_script: train.py\n"
+                                   "compute_target: cluster\nnode_count: 2\n"
+                                   "distributed_backend: gloo\npip_packages: [kiln-clustertest]\n"
+                                   "environment: {{pip_find_links: [{}]}}\n",
+                                   project.string(), wheels.string()))
+                  .ok());
+  const std::string id = ClientSubmitOk({job.string()});
+  ASSERT_TRUE(WaitForClusterStatus(id, "Completed", seconds(300))) << Diagnose(id);
+  const std::vector<std::string> built =
+      SplitString(*ReadFileToString(ClusterRunDir(id) / "logs" / "environment.log"), '\n');
+  EXPECT_EQ(std::count_if(built.begin(), built.end(),
+                          [](const std::string& line) {
+                            return line.find("kiln: $") != std::string::npos &&
+                                   line.find("pip install") != std::string::npos;
+                          }),
+            1)
+      << JoinStrings(built, "\n");
+  const std::string hash = Show(id)["spec"]["environment_hash"];
+  const fs::path environment = runs_root().parent_path() / "envs" / hash;
+  EXPECT_TRUE(fs::exists(environment / "kiln-environment.json"));
+  for (int rank = 0; rank < 2; ++rank) {
+    const std::string log =
+        *ReadFileToString(ClusterRunDir(id) / "logs" / fmt::format("rank-{}.log", rank));
+    EXPECT_NE(log.find(fmt::format("rank {} value 42 in {}", rank, environment.string())),
+              std::string::npos)
+        << log;
+  }
+  EXPECT_TRUE(NoProcessLeft(id));
 }
 
 // A job that waits for nodes is Queued with Slurm's reason; canceling it removes it from

@@ -25,18 +25,7 @@ std::string Read(const fs::path& path) {
 class EnvironmentTest : public KilnTest {
  protected:
   void SetUp() override {
-    // A pure-Python package, made into a wheel with the system's setuptools.
-    const fs::path source = Project("pkg", {{"kiln_envtest/__init__.py", "VALUE = 42\n"},
-                                            {"setup.py",
-                                             "from setuptools import setup\n"
-                                             "setup(name='kiln-envtest', version='1.0', "
-                                             "packages=['kiln_envtest'])\n"}});
-    SpawnOptions options;
-    options.argv = {"/usr/bin/python3", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--disable-pip-version-check", "-w", wheels_.string(), "."};
-    options.cwd = source;
-    Result<CapturedRun> wheel = RunAndCapture(options, std::chrono::minutes(2));
-    ASSERT_TRUE(wheel.ok() && wheel->exit.success()) << (wheel.ok() ? wheel->err : "");
+    wheels_ = MakeWheel("kiln_envtest");
     project_ = Project("proj", {{"train.py",
                                  "import kiln_envtest, torch, sys, os\n"
                                  "print('mode', os.environ.get('EXTRAS_MODE'))\n"
@@ -56,7 +45,7 @@ class EnvironmentTest : public KilnTest {
 
   nlohmann::json Show(const std::string& run) { return KilnJson({"show", run, "--json"}); }
 
-  fs::path wheels_ = root() / "wheels";
+  fs::path wheels_;
   fs::path project_;
 };
 

@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "common/files.h"
 #include "common/process_table.h"
@@ -51,6 +54,25 @@ fs::path KilnTest::Project(const std::string& name,
     if (contents.starts_with("#!")) ::chmod((folder / path).c_str(), 0755);
   }
   return folder;
+}
+
+fs::path KilnTest::MakeWheel(const std::string& module) {
+  std::string name = module;
+  std::replace(name.begin(), name.end(), '_', '-');
+  const fs::path source =
+      Project(module + "-src", {{module + "/__init__.py", "VALUE = 42\n"},
+                                {"setup.py", fmt::format("from setuptools import setup\n"
+                                                         "setup(name='{}', version='1.0', "
+                                                         "packages=['{}'])\n",
+                                                         name, module)}});
+  const fs::path wheels = root() / "wheels";
+  SpawnOptions options;
+  options.argv = {"/usr/bin/python3", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                  "--no-index", "--disable-pip-version-check", "-w", wheels.string(), "."};
+  options.cwd = source;
+  Result<CapturedRun> wheel = RunAndCapture(options, std::chrono::minutes(2));
+  EXPECT_TRUE(wheel.ok() && wheel->exit.success()) << (wheel.ok() ? wheel->err : "");
+  return wheels;
 }
 
 std::string KilnTest::SubmitOk(const std::vector<std::string>& args) {

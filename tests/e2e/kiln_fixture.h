@@ -32,6 +32,11 @@ class KilnTest : public ::testing::Test {
   std::filesystem::path Project(const std::string& name,
                                 const std::map<std::string, std::string>& files);
 
+  // Builds a wheel of a pure-Python package `module` (VALUE = 42; its distribution name has
+  // '-' for '_', version 1.0) into root()/wheels, with the system's setuptools; returns
+  // that folder, for pip_find_links.
+  std::filesystem::path MakeWheel(const std::string& module);
+
   // Submits and returns the run id (the first line of stdout); fails the test on error.
   std::string SubmitOk(const std::vector<std::string>& args);
   // Polls `kiln show` until the run has `status` (or the timeout passes).
