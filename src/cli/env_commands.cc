@@ -45,7 +45,7 @@ Status RunList(bool json, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentSpec> registered,
                         env::EnvironmentRegistry(workspace->environments_root()).List());
-  const env::EnvironmentCache cache(workspace->home() / "envs");
+  const env::EnvironmentCache cache(workspace->envs_root());
   KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentCache::Entry> built, cache.List());
   if (json) {
     nlohmann::json out = {{"registered", nlohmann::json::array()},
@@ -79,7 +79,7 @@ Status RunShow(const std::string& which, CliContext& context) {
   Result<env::EnvironmentSpec> named = registry.Get(which);
   std::optional<env::EnvironmentSpec> spec;
   if (named.ok()) spec = *named;
-  const env::EnvironmentCache cache(workspace->home() / "envs");
+  const env::EnvironmentCache cache(workspace->envs_root());
   KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentCache::Entry> built, cache.List());
   // A registered name: its most recent build (the registered definition may leave the
   // interpreter to each job). Else the start of a build's hash.
@@ -122,7 +122,7 @@ Result<std::chrono::seconds> ParseDuration(const std::string& text) {
 Status RunPrune(const std::string& unused_for, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(const std::chrono::seconds age, ParseDuration(unused_for));
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
-  env::EnvironmentCache cache(workspace->home() / "envs");
+  env::EnvironmentCache cache(workspace->envs_root());
   KILN_ASSIGN_OR_RETURN(const std::vector<std::string> removed, cache.Prune(age));
   for (const std::string& hash : removed) std::cout << "removed " << hash << "\n";
   std::cout << removed.size() << " environment(s) removed\n";

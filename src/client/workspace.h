@@ -71,6 +71,8 @@ class Workspace {
   std::filesystem::path runs_root() const { return home_ / "runs"; }
   std::filesystem::path snapshots_root() const { return home_ / "snapshots"; }
   std::filesystem::path environments_root() const { return home_ / "environments"; }
+  // The local machine's built environments (a Slurm target's sit beside its runs root).
+  std::filesystem::path envs_root() const { return home_ / "envs"; }
   const std::string& store_url() const { return store_url_; }
 
   // NotFound for an unknown target name.
