@@ -73,7 +73,11 @@ class Runtime {
   // Collective: returns when every rank has shut down; pending ops fail.
   void Shutdown();
 
-  Status StartTimeline(const std::string& path) { return timeline_.Start(path, topology_.rank); }
+  // Rank 0 alone writes the timeline, as in Horovod: every rank is given the same
+  // HOROVOD_TIMELINE, and one file opened by many processes would be garbled.
+  Status StartTimeline(const std::string& path) {
+    return topology_.rank == 0 ? timeline_.Start(path, topology_.rank) : Status::Ok();
+  }
   void StopTimeline() { timeline_.Stop(); }
 
  private:

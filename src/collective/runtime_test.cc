@@ -353,7 +353,10 @@ TEST(RuntimeTest, BarrierAndTimeline) {
   std::ifstream in(options.timeline);
   const nlohmann::json trace = nlohmann::json::parse(in);
   std::set<std::string> phases;
-  for (const auto& event : trace) phases.insert(event["name"].get<std::string>());
+  for (const auto& event : trace) {
+    phases.insert(event["name"].get<std::string>());
+    EXPECT_EQ(event["pid"], 0) << "only rank 0 writes the timeline";
+  }
   EXPECT_TRUE(phases.count("NEGOTIATE"));
   EXPECT_TRUE(phases.count("ALLREDUCE"));
   EXPECT_TRUE(phases.count("BARRIER"));
