@@ -1,0 +1,160 @@
+"""Export a PyTorch model to ONNX, checked: kiln.onnx.export.
+
+    import kiln.onnx
+    report = kiln.onnx.export(model, sample_batch, "outputs/model.onnx")
+    print(report.max_abs_diff)
+
+export() runs torch.onnx.export, then loads the file in Kiln's ONNX engine (the one
+`kiln serve` scores with), which runs the ONNX checker, and compares the engine's outputs
+with PyTorch's on the sample batch and a few random batches. Above the tolerance it removes
+the file and raises ParityError. The figures are written next to the model
+(PATH.parity.json), where `kiln model register` finds them. docs/models.md has the details.
+"""
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+DEFAULT_TOLERANCE = 1e-4
+DEFAULT_OPSET = 13
+
+
+class ParityError(ValueError):
+    """The exported model's outputs differ from PyTorch's by more than the tolerance."""
+
+    def __init__(self, message, report):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class ParityReport:
+    path: str
+    max_abs_diff: float
+    max_rel_diff: float  # max |onnx - torch| / max |torch|, over every output
+    tolerance: float
+    batches: list = field(default_factory=list)  # the batch sizes compared
+    opset: int = DEFAULT_OPSET
+    input_name: str = "input"
+    input_shape: list = field(default_factory=list)  # -1 for a dynamic batch
+    output_names: list = field(default_factory=list)
+    exported_with: str = ""
+
+    @property
+    def passed(self):
+        return self.max_abs_diff <= self.tolerance
+
+    def to_dict(self):
+        d = asdict(self)
+        d.pop("path")
+        d["passed"] = self.passed
+        return d
+
+
+def sidecar_path(path):
+    """Where export() writes the parity figures for the model at `path`."""
+    return str(path) + ".parity.json"
+
+
+def _as_tuple(outputs):
+    if isinstance(outputs, (list, tuple)):
+        return tuple(outputs)
+    return (outputs,)
+
+
+def _random_like(sample, batch):
+    import torch
+    shape = (batch,) + tuple(sample.shape[1:])
+    spread = float(sample.float().std()) if sample.numel() > 1 else 1.0
+    return torch.randn(shape) * (spread or 1.0) + float(sample.float().mean())
+
+
+def check_parity(model, onnx_path, batches, tolerance=DEFAULT_TOLERANCE, threads=0):
+    """Runs `batches` (tensors) through `model` and through Kiln's engine on `onnx_path`;
+    returns (max_abs_diff, max_rel_diff, engine)."""
+    import numpy as np
+    import torch
+    from kiln import _onnx
+    engine = _onnx.Engine(str(onnx_path), threads)
+    max_abs, max_rel = 0.0, 0.0
+    with torch.no_grad():
+        for batch in batches:
+            expected = [t.detach().float().numpy() for t in _as_tuple(model(batch))]
+            got = engine.run(np.ascontiguousarray(batch.float().numpy()))
+            if len(got) != len(expected):
+                raise ParityError(f"{onnx_path}: the ONNX model has {len(got)} outputs, the "
+                                  f"PyTorch model {len(expected)}", None)
+            for e, g in zip(expected, got):
+                if e.shape != g.shape:
+                    raise ParityError(f"{onnx_path}: an output has shape {list(g.shape)} in "
+                                      f"ONNX and {list(e.shape)} in PyTorch", None)
+                diff = float(np.max(np.abs(e - g))) if e.size else 0.0
+                scale = float(np.max(np.abs(e))) if e.size else 0.0
+                max_abs = max(max_abs, diff)
+                max_rel = max(max_rel, diff / scale if scale > 0 else diff)
+    return max_abs, max_rel, engine
+
+
+def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
+           input_name="input", output_names=None, tolerance=DEFAULT_TOLERANCE,
+           random_batches=3):
+    """Exports `model` (an nn.Module or TorchScript module) to ONNX at `path` and checks it.
+
+    sample_input: a float tensor, batch first. dynamic_batch: the batch dimension stays open,
+    so the model scores any batch size. Returns a ParityReport; raises ParityError (and
+    removes the file) when an output differs by more than `tolerance` (absolute)."""
+    import torch
+    if not isinstance(sample_input, torch.Tensor):
+        raise TypeError("kiln.onnx.export: sample_input must be a torch.Tensor (one batch, "
+                        "batch first)")
+    if sample_input.dim() < 1 or sample_input.shape[0] < 1:
+        raise ValueError("kiln.onnx.export: sample_input needs a batch dimension of at least 1")
+    path = str(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        with torch.no_grad():
+            outputs = _as_tuple(model(sample_input))
+        names = list(output_names) if output_names else (
+            ["output"] if len(outputs) == 1 else [f"output{i}" for i in range(len(outputs))])
+        axes = {n: {0: "batch"} for n in [input_name] + names} if dynamic_batch else None
+        torch.onnx.export(model, (sample_input,), path, input_names=[input_name],
+                          output_names=names, dynamic_axes=axes, opset_version=opset,
+                          do_constant_folding=True)
+        size = sample_input.shape[0]
+        batches = [sample_input]
+        for i in range(random_batches):
+            batch = (1, 5, max(size, 32))[i % 3] if dynamic_batch else size
+            batches.append(_random_like(sample_input, batch))
+        try:
+            max_abs, max_rel, engine = check_parity(model, path, batches, tolerance)
+        except Exception:
+            _remove(path)
+            raise
+    finally:
+        model.train(was_training)
+
+    report = ParityReport(path=path, max_abs_diff=max_abs, max_rel_diff=max_rel,
+                          tolerance=tolerance, batches=[int(b.shape[0]) for b in batches],
+                          opset=opset, input_name=engine.input_name,
+                          input_shape=list(engine.input_shape), output_names=engine.output_names,
+                          exported_with=f"torch {torch.__version__}")
+    if not report.passed:
+        _remove(path)
+        raise ParityError(
+            f"kiln.onnx.export: {path}: the ONNX model's outputs differ from PyTorch's by up to "
+            f"{max_abs:.3g} (relative {max_rel:.3g}), above the tolerance {tolerance:g}; the "
+            f"file was removed. Try another opset, or raise tolerance= if the difference is "
+            f"expected", report)
+    with open(sidecar_path(path), "w") as f:
+        json.dump(report.to_dict(), f, indent=2)
+    return report
+
+
+def _remove(path):
+    for p in (path, sidecar_path(path)):
+        try:
+            os.remove(p)
+        except FileNotFoundError:
+            pass
