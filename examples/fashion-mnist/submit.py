@@ -3,7 +3,8 @@
     PYTHONPATH=build/python /usr/bin/python3 examples/fashion-mnist/submit.py [--epochs N]
 
 Registers the data set as the datastore fashion_mnist when it is not registered yet,
-submits train.py, follows its log, and prints its metrics.
+submits train.py, follows its log, prints its metrics, and registers the ONNX model it
+exported as the next version of the model fashion-mnist.
 """
 
 import argparse
@@ -53,6 +54,12 @@ def main():
     print(f"\nTest accuracy by epoch: {metrics['test_accuracy']}")
     print(f"Final training loss: {metrics['loss'][-1]:.4f} after {len(metrics['loss'])} steps")
     print(f"Confusion matrix: {metrics['confusion_matrix']}")
+
+    model = run.register_model("fashion-mnist", "outputs/model.onnx",
+                               tags={"data": "fashion-mnist"},
+                               description="2 conv + batch norm + 2 linear; pixels in [0, 1]")
+    print(f"Registered {model.name}:{model.version} (sha256 {model.sha256[:12]}, parity max abs "
+          f"diff {model.parity['max_abs_diff']:.2g})")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ Reads the idx files of Debian's dataset-fashion-mnist (through a datastore passe
 --data_dir), trains a small CNN (2 conv + batch norm + pooling, 2 linear), evaluates on the
 test set after every epoch, and writes to outputs/:
   model.pt      the trained model as TorchScript (torch.jit.load works without this file)
+  model.onnx    the model for serving, in ONNX: pixels in [0, 1] in (the normalisation is
+                part of it), logits out; exported with kiln.onnx.export, which checked it
+                against PyTorch on Kiln's engine (model.onnx.parity.json has the figures)
   metrics.json  test accuracy and loss, and the training loss at the start and the end
 It logs to its Kiln run: the loss of every step, the test accuracy, test loss and learning
 rate of every epoch, and a confusion-matrix image. Run bare (PYTHONPATH=build/python), the
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import kiln.onnx
 from kiln import Run
 
 matplotlib.use("Agg")  # no display in a job
@@ -75,6 +79,19 @@ class FashionCNN(nn.Module):
         x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
         x = self.dropout(F.relu(self.fc1(torch.flatten(x, 1))))
         return self.fc2(x)
+
+
+class Normalized(nn.Module):
+    """The model as it is served: raw pixels in [0, 1] in, logits out."""
+
+    def __init__(self, model, mean, std):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x):
+        return self.model((x - self.mean) / self.std)
 
 
 def evaluate(model, x, y, batch_size=1000):
@@ -168,6 +185,9 @@ def main():
     os.makedirs("outputs", exist_ok=True)
     model.eval()
     torch.jit.script(model).save("outputs/model.pt")
+    parity = kiln.onnx.export(Normalized(model, mean, std), test_x[:64] * std + mean,
+                              "outputs/model.onnx")
+    print(f"outputs/model.onnx: parity with PyTorch: max abs diff {parity.max_abs_diff:.2g}")
     metrics = {"test_accuracy": test_accuracy, "test_loss": test_loss,
                "first_train_loss": first_loss, "last_train_loss": sum(recent) / len(recent),
                "epochs": args.epochs, "train_images": len(train_x), "test_images": len(test_x),

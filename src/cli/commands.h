@@ -36,6 +36,7 @@ void AddComputeCommands(CLI::App& app, CliContext& context);
 void AddArtifactCommands(CLI::App& app, CliContext& context);  // artifacts, download, snapshot
 void AddMetricsCommands(CLI::App& app, CliContext& context);   // metrics, compare
 void AddPlotCommand(CLI::App& app, CliContext& context);
+void AddModelCommands(CLI::App& app, CliContext& context);  // model register, list, ...
 void AddLaunchCommand(CLI::App& app, CliContext& context);
 void AddServerCommands(CLI::App& app, CliContext& context);  // server, server token ...
 

@@ -58,6 +58,7 @@ int Main(int argc, char** argv) {
   AddComputeCommands(app, context);
   AddArtifactCommands(app, context);
   AddMetricsCommands(app, context);
+  AddModelCommands(app, context);
   AddPlotCommand(app, context);
   AddLaunchCommand(app, context);
   AddServerCommands(app, context);

@@ -255,6 +255,7 @@ class ApiServer::Impl {
     AddRunRoutes(*http_, *state_);
     AddMetricRoutes(*http_, *state_);
     AddFileRoutes(*http_, *state_);
+    AddModelRoutes(*http_, *state_);
     AddCatalogRoutes(*http_, *state_);
     return Status::Ok();
   }

@@ -54,6 +54,7 @@ Result<int> PathRank(const httplib::Request& request, std::size_t index);
 void AddRunRoutes(httplib::Server& server, ServerState& state);
 void AddMetricRoutes(httplib::Server& server, ServerState& state);
 void AddFileRoutes(httplib::Server& server, ServerState& state);  // logs, artifacts
+void AddModelRoutes(httplib::Server& server, ServerState& state);  // the model registry
 void AddCatalogRoutes(httplib::Server& server, ServerState& state);  // the rest
 
 }  // namespace kiln::server

@@ -62,6 +62,33 @@ json ToJson(const ComputeTargetRecord& target) {
           {"created_at", FormatTimestamp(target.created_at)}};
 }
 
+namespace {
+json ObjectOrEmpty(const std::string& text) {
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return value.is_object() ? value : json::object();
+}
+}  // namespace
+
+json ToJson(const ModelVersion& model) {
+  json tags = json::object();
+  for (const auto& [key, value] : model.tags) tags[key] = value;
+  return {{"name", model.name},
+          {"version", model.version},
+          {"run", model.run_id},
+          {"experiment", model.experiment},
+          {"snapshot", model.snapshot_id},
+          {"path", model.path},
+          {"format", model.format},
+          {"sha256", model.sha256},
+          {"size_bytes", model.size_bytes},
+          {"description", model.description},
+          {"tags", tags},
+          {"metrics", ObjectOrEmpty(model.metrics_json)},
+          {"parity", ObjectOrEmpty(model.parity_json)},
+          {"signature", ObjectOrEmpty(model.signature_json)},
+          {"created_at", FormatTimestamp(model.created_at)}};
+}
+
 json ToJson(const Datastore& datastore) {
   return {{"name", datastore.name},
           {"type", datastore.type},

@@ -15,6 +15,10 @@ nlohmann::json ToJson(const Experiment& experiment);
 nlohmann::json ToJson(const Datastore& datastore);
 // {"name", "type", "config": {...}, "created_at"}
 nlohmann::json ToJson(const ComputeTargetRecord& target);
+// {"name", "version", "run", "experiment", "snapshot", "path", "format", "sha256",
+//  "size_bytes", "description", "tags": {...}, "metrics": {...}, "parity": {...},
+//  "signature": {...}, "created_at"}
+nlohmann::json ToJson(const ModelVersion& model);
 // {"name", "rank", "kind", "description", "count", "last", "min", "max", "last_step",
 //  "last_at"}; last/min/max/last_step are null for kinds other than scalar.
 nlohmann::json ToJson(const MetricSummary& summary);

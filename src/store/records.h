@@ -93,6 +93,28 @@ struct ComputeTargetRecord {
   Timestamp created_at = 0;
 };
 
+// One version of a registered model (`kiln model register`). Versions count from 1 per
+// name and are never reused, also after a removal. The file itself lives in the model store
+// (client/model_registry.h) under its SHA-256; the record keeps its lineage: the run it came
+// from, that run's experiment and snapshot, and the run's metrics when it was registered.
+struct ModelVersion {
+  std::string name;
+  std::int64_t version = 0;
+  std::string run_id;
+  std::string experiment;
+  std::string snapshot_id;
+  std::string path;    // the artifact it was registered from, "outputs/model.onnx"
+  std::string format;  // "onnx", "torchscript" or "file"
+  std::string sha256;  // of the file, hex
+  std::int64_t size_bytes = 0;
+  std::string description;
+  std::vector<std::pair<std::string, std::string>> tags;  // sorted by key
+  std::string metrics_json = "{}";    // {"name": last value at rank 0, ...}
+  std::string parity_json = "{}";     // kiln.onnx.export's figures, {} when none
+  std::string signature_json = "{}";  // ONNX: {"inputs": [...], "outputs": [...]}
+  Timestamp created_at = 0;
+};
+
 // One point of a scalar metric.
 struct MetricPoint {
   std::int64_t step = 0;

@@ -67,6 +67,15 @@ class Store {
   virtual Result<std::vector<ComputeTargetRecord>> ListComputeTargets() = 0;  // by name
   virtual Status RemoveComputeTarget(std::string_view name) = 0;
 
+  // Model versions. CreateModelVersion gives `model.version` the next number of its name
+  // (1 for a new name) and stores it; the record is returned. GetModelVersion takes
+  // version 0 for the latest; NotFound for an unknown name or version. ListModelVersions:
+  // every version of `name` (of every name when empty), by name, newest version first.
+  virtual Result<ModelVersion> CreateModelVersion(const ModelVersion& model) = 0;
+  virtual Result<ModelVersion> GetModelVersion(std::string_view name, std::int64_t version) = 0;
+  virtual Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) = 0;
+  virtual Status RemoveModelVersion(std::string_view name, std::int64_t version) = 0;
+
   // API tokens of a server. AlreadyExists for a taken id or name. NotFound for an unknown
   // id; revoking keeps the record (revoked_at set), revoking twice is FailedPrecondition.
   // Only a backend that is the server's own store holds tokens: the HTTP client refuses

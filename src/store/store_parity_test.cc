@@ -244,6 +244,50 @@ TEST_P(StoreParityTest, DatastoresRegisterListRemove) {
   EXPECT_EQ(store_->RemoveDatastore("fm").code(), StatusCode::kNotFound);
 }
 
+TEST_P(StoreParityTest, ModelVersionsCountPerNameAndAreNeverReused) {
+  ModelVersion model;
+  model.name = "fashion";
+  model.run_id = "run-1";
+  model.experiment = "exp";
+  model.snapshot_id = "sha256:abc";
+  model.path = "outputs/model.onnx";
+  model.format = "onnx";
+  model.sha256 = "00ff";
+  model.size_bytes = 42;
+  model.tags = {{"stage", "dev"}, {"owner", "ana"}};
+  model.metrics_json = R"({"test_accuracy":0.91})";
+  const Result<ModelVersion> first = store_->CreateModelVersion(model);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->version, 1);
+  EXPECT_GT(first->created_at, 0);
+  EXPECT_EQ(first->tags.front().first, "owner");  // sorted by key
+  ASSERT_EQ(store_->CreateModelVersion(model).value().version, 2);
+  model.name = "other";
+  ASSERT_EQ(store_->CreateModelVersion(model).value().version, 1);
+
+  const Result<ModelVersion> latest = store_->GetModelVersion("fashion", 0);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->version, 2);
+  EXPECT_EQ(latest->metrics_json, R"({"test_accuracy":0.91})");
+  EXPECT_EQ(latest->snapshot_id, "sha256:abc");
+  EXPECT_EQ(store_->GetModelVersion("fashion", 3).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetModelVersion("nothing", 0).status().code(), StatusCode::kNotFound);
+
+  const Result<std::vector<ModelVersion>> all = store_->ListModelVersions("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].name, "fashion");
+  EXPECT_EQ((*all)[0].version, 2);  // newest first within a name
+  EXPECT_EQ((*all)[2].name, "other");
+  EXPECT_EQ(store_->ListModelVersions("fashion").value().size(), 2u);
+
+  ASSERT_TRUE(store_->RemoveModelVersion("fashion", 2).ok());
+  EXPECT_EQ(store_->RemoveModelVersion("fashion", 2).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetModelVersion("fashion", 0).value().version, 1);
+  model.name = "fashion";
+  EXPECT_EQ(store_->CreateModelVersion(model).value().version, 3) << "2 is never reused";
+}
+
 TEST_P(StoreParityTest, ComputeTargetsAddListRemove) {
   const ComputeTargetRecord gpu{"gpu", "slurm", R"({"partition":"gpu","max_nodes":4})", 0};
   ASSERT_TRUE(store_->AddComputeTarget(gpu).ok());

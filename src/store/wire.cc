@@ -227,6 +227,47 @@ Result<ComputeTargetRecord> ComputeTargetFromJson(const json& json_target) {
   return target;
 }
 
+Result<ModelVersion> ModelVersionFromJson(const json& json_model) {
+  Fields f(json_model, "model");
+  ModelVersion model;
+  model.name = f.Text("name");
+  model.version = f.Int("version");
+  model.run_id = f.Text("run");
+  model.experiment = f.Text("experiment");
+  model.snapshot_id = f.Text("snapshot");
+  model.path = f.Text("path");
+  model.format = f.Text("format");
+  model.sha256 = f.Text("sha256");
+  model.size_bytes = f.Int("size_bytes");
+  model.description = f.OptionalText("description").value_or("");
+  const json& tags = f.Raw("tags");
+  if (tags.is_object()) {
+    for (const auto& [key, value] : tags.items()) {
+      if (!value.is_string()) {
+        f.Fail("tags", "expected string values");
+        break;
+      }
+      model.tags.emplace_back(key, value.get<std::string>());
+    }
+  } else {
+    f.Fail("tags", "expected an object");
+  }
+  const auto object_text = [&](std::string_view key) -> std::string {
+    const json& value = f.Raw(key);
+    if (!value.is_object()) {
+      f.Fail(key, "expected an object");
+      return "{}";
+    }
+    return value.dump();
+  };
+  model.metrics_json = object_text("metrics");
+  model.parity_json = object_text("parity");
+  model.signature_json = object_text("signature");
+  model.created_at = f.OptionalTime("created_at").value_or(0);
+  if (!f.status().ok()) return f.status();
+  return model;
+}
+
 Result<MetricSummary> MetricSummaryFromJson(const json& json_summary) {
   Fields f(json_summary, "metric");
   MetricSummary summary;

@@ -23,6 +23,7 @@ Result<StatusChange> StatusChangeFromJson(const nlohmann::json& json);
 Result<Experiment> ExperimentFromJson(const nlohmann::json& json);
 Result<Datastore> DatastoreFromJson(const nlohmann::json& json);
 Result<ComputeTargetRecord> ComputeTargetFromJson(const nlohmann::json& json);
+Result<ModelVersion> ModelVersionFromJson(const nlohmann::json& json);
 Result<MetricSummary> MetricSummaryFromJson(const nlohmann::json& json);
 Result<MetricSeries> MetricSeriesFromJson(const nlohmann::json& json);
 

@@ -7,12 +7,14 @@
 #include <pybind11/stl.h>
 
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "bindings/python/status_exception.h"
 #include "client/artifacts.h"
 #include "client/cancel.h"
 #include "client/datastores.h"
+#include "client/model_registry.h"
 #include "client/reconcile.h"
 #include "client/run_id.h"
 #include "client/run_watch.h"
@@ -183,6 +185,36 @@ class PyWorkspace {
     ThrowIfError(workspace_->store().RemoveComputeTarget(name));
   }
 
+  py::object RegisterModel(const std::string& name, const std::string& run, const std::string& path,
+                           const std::string& description,
+                           const std::map<std::string, std::string>& tags) {
+    client::ModelRegistration request{name, run, path, description, {tags.begin(), tags.end()}};
+    return ToPython(store::ToJson(ValueOrThrow(client::RegisterModel(*workspace_, request))));
+  }
+
+  // version 0: the latest.
+  py::object GetModel(const std::string& name, std::int64_t version) {
+    return ToPython(store::ToJson(ValueOrThrow(workspace_->store().GetModelVersion(name, version))));
+  }
+
+  py::object ListModels(const std::string& name) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::ModelVersion& model : ValueOrThrow(workspace_->store().ListModelVersions(name))) {
+      out.push_back(store::ToJson(model));
+    }
+    return ToPython(out);
+  }
+
+  std::string DownloadModel(const std::string& name, std::int64_t version,
+                            const std::string& destination) {
+    const store::ModelVersion model = ValueOrThrow(workspace_->store().GetModelVersion(name, version));
+    return ValueOrThrow(client::DownloadModel(*workspace_, model, destination)).string();
+  }
+
+  void RemoveModel(const std::string& name, std::int64_t version) {
+    ThrowIfError(client::RemoveModel(*workspace_, name, version));
+  }
+
   py::object ListDatastores() {
     nlohmann::json out = nlohmann::json::array();
     for (const store::Datastore& datastore : ValueOrThrow(workspace_->store().ListDatastores())) {
@@ -232,7 +264,12 @@ void BindWorkspace(py::module_& module) {
       .def("register_compute_target", &PyWorkspace::RegisterComputeTarget)
       .def("compute_target", &PyWorkspace::GetComputeTarget)
       .def("compute_targets", &PyWorkspace::ListComputeTargets)
-      .def("remove_compute_target", &PyWorkspace::RemoveComputeTarget);
+      .def("remove_compute_target", &PyWorkspace::RemoveComputeTarget)
+      .def("register_model", &PyWorkspace::RegisterModel)
+      .def("model", &PyWorkspace::GetModel)
+      .def("models", &PyWorkspace::ListModels)
+      .def("download_model", &PyWorkspace::DownloadModel)
+      .def("remove_model", &PyWorkspace::RemoveModel);
 }
 
 }  // namespace kiln::python

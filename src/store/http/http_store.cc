@@ -143,6 +143,33 @@ Status HttpStore::RemoveComputeTarget(std::string_view name) {
   return api_->Delete(fmt::format("/v1/compute-targets/{}", UrlEncode(name))).status();
 }
 
+Result<ModelVersion> HttpStore::CreateModelVersion(const ModelVersion&) {
+  return PermissionDeniedError(
+      "a Kiln server registers models from its runs itself (POST /v1/models); a client does "
+      "not write model records");
+}
+
+Result<ModelVersion> HttpStore::GetModelVersion(std::string_view name, std::int64_t version) {
+  KILN_ASSIGN_OR_RETURN(
+      const json model,
+      api_->Get(fmt::format("/v1/models/{}/versions/{}", UrlEncode(name),
+                            version == 0 ? std::string("latest") : std::to_string(version))));
+  return wire::ModelVersionFromJson(model);
+}
+
+Result<std::vector<ModelVersion>> HttpStore::ListModelVersions(std::string_view name) {
+  const std::string path =
+      name.empty() ? "/v1/models" : fmt::format("/v1/models/{}/versions", UrlEncode(name));
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));
+  KILN_ASSIGN_OR_RETURN(const json models, Field(response, "models", path));
+  return wire::ListFromJson<ModelVersion>(models, wire::ModelVersionFromJson);
+}
+
+Status HttpStore::RemoveModelVersion(std::string_view name, std::int64_t version) {
+  return api_->Delete(fmt::format("/v1/models/{}/versions/{}", UrlEncode(name), version))
+      .status();
+}
+
 Status HttpStore::CreateApiToken(const ApiToken&) { return TokensRefused(); }
 Result<ApiToken> HttpStore::GetApiToken(std::string_view) { return TokensRefused(); }
 Result<std::vector<ApiToken>> HttpStore::ListApiTokens(bool) { return TokensRefused(); }

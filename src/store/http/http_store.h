@@ -43,6 +43,13 @@ class HttpStore : public Store {
   Result<std::vector<ComputeTargetRecord>> ListComputeTargets() override;
   Status RemoveComputeTarget(std::string_view name) override;
 
+  // The server registers models from its own runs (POST /v1/models, client/model_registry.h):
+  // CreateModelVersion is refused here; removing goes to the server, which drops the file.
+  Result<ModelVersion> CreateModelVersion(const ModelVersion& model) override;
+  Result<ModelVersion> GetModelVersion(std::string_view name, std::int64_t version) override;
+  Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) override;
+  Status RemoveModelVersion(std::string_view name, std::int64_t version) override;
+
   Status CreateApiToken(const ApiToken& token) override;
   Result<ApiToken> GetApiToken(std::string_view id) override;
   Result<std::vector<ApiToken>> ListApiTokens(bool include_run_tokens) override;

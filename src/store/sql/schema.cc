@@ -123,6 +123,32 @@ CREATE TABLE compute_targets (
   created_at {bigint} NOT NULL
 );
 )sql"},
+    {5, "the model registry: names and their versions with lineage", R"sql(
+CREATE TABLE models (
+  name           TEXT PRIMARY KEY,
+  latest_version {bigint} NOT NULL,
+  created_at     {bigint} NOT NULL
+);
+CREATE TABLE model_versions (
+  name           TEXT NOT NULL REFERENCES models(name),
+  version        {bigint} NOT NULL,
+  run_id         TEXT NOT NULL,
+  experiment     TEXT NOT NULL,
+  snapshot_id    TEXT NOT NULL,
+  path           TEXT NOT NULL,
+  format         TEXT NOT NULL,
+  sha256         TEXT NOT NULL,
+  size_bytes     {bigint} NOT NULL,
+  description    TEXT NOT NULL DEFAULT '',
+  tags_json      TEXT NOT NULL DEFAULT '{{}}',
+  metrics_json   TEXT NOT NULL DEFAULT '{{}}',
+  parity_json    TEXT NOT NULL DEFAULT '{{}}',
+  signature_json TEXT NOT NULL DEFAULT '{{}}',
+  created_at     {bigint} NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE INDEX model_versions_by_sha256 ON model_versions(sha256);
+)sql"},
 };
 
 }  // namespace

@@ -47,6 +47,11 @@ class SqlStore : public Store {
   Result<std::vector<ComputeTargetRecord>> ListComputeTargets() override;
   Status RemoveComputeTarget(std::string_view name) override;
 
+  Result<ModelVersion> CreateModelVersion(const ModelVersion& model) override;
+  Result<ModelVersion> GetModelVersion(std::string_view name, std::int64_t version) override;
+  Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) override;
+  Status RemoveModelVersion(std::string_view name, std::int64_t version) override;
+
   Status CreateApiToken(const ApiToken& token) override;
   Result<ApiToken> GetApiToken(std::string_view id) override;
   Result<std::vector<ApiToken>> ListApiTokens(bool include_run_tokens) override;

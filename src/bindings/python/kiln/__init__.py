@@ -20,8 +20,9 @@ docs/python-api.md describes every call.
 """
 
 from kiln.compute import ComputeTarget
+from kiln.model import Model
 from kiln.run import ActivityFailedException, Run
 from kiln.workspace import DataReference, Datastore, Experiment, Workspace
 
 __all__ = ["ActivityFailedException", "ComputeTarget", "DataReference", "Datastore",
-           "Experiment", "Run", "Workspace"]
+           "Experiment", "Model", "Run", "Workspace"]

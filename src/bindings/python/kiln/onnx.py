@@ -158,3 +158,47 @@ def _remove(path):
             os.remove(p)
         except FileNotFoundError:
             pass
+
+
+def _main(argv=None):
+    """python -m kiln.onnx export-torchscript MODEL.pt OUT.onnx --input-shape 1,1,28,28
+    (what `kiln model export` runs)."""
+    import argparse
+    import sys
+    import warnings
+    parser = argparse.ArgumentParser(prog="python -m kiln.onnx")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ts = commands.add_parser("export-torchscript")
+    ts.add_argument("model")
+    ts.add_argument("output")
+    ts.add_argument("--input-shape", required=True)
+    ts.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    ts.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    ts.add_argument("--fixed-batch", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+    warnings.filterwarnings("ignore")
+    try:
+        shape = [int(d) for d in args.input_shape.split(",")]
+        if not shape or min(shape) < 1:
+            raise ValueError
+    except ValueError:
+        sys.exit(f"--input-shape '{args.input_shape}': give positive sizes, batch first, e.g. "
+                 f"1,1,28,28")
+    try:
+        model = torch.jit.load(args.model, map_location="cpu")
+    except Exception as e:  # torch raises RuntimeError for a file that is not TorchScript
+        sys.exit(f"{args.model} is not a TorchScript file torch.jit.load can read: "
+                 f"{str(e).splitlines()[0]}")
+    torch.manual_seed(0)
+    try:
+        report = export(model, torch.randn(shape), args.output, dynamic_batch=not args.fixed_batch,
+                        opset=args.opset, tolerance=args.tolerance)
+    except Exception as e:
+        sys.exit(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    print(f"{args.output}: parity max abs diff {report.max_abs_diff:.3g}, max rel diff "
+          f"{report.max_rel_diff:.3g} on batches {report.batches}")
+
+
+if __name__ == "__main__":
+    _main()

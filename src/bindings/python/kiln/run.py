@@ -239,6 +239,17 @@ class Run(_core.Run):
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
             self.download_file(name, target)
 
+    def register_model(self, model_name, model_path="outputs/model.onnx", tags=None,
+                       description="", **kwargs):
+        """Registers the run's artifact `model_path` as the next version of `model_name` and
+        returns the kiln.Model. The run must have Completed: call it after
+        wait_for_completion(), from the script that submitted the run."""
+        del kwargs  # the estimator's properties= and the like have no counterpart yet
+        self._require_submitted("register_model")
+        from kiln.model import Model
+        return Model.register(self._workspace, model_name, self._id, model_path, tags,
+                              description)
+
     # Helpers ------------------------------------------------------------------------------
 
     def _require_submitted(self, verb):
