@@ -54,7 +54,10 @@ int HttpStatusFor(StatusCode code) {
 
 void ReplyJson(httplib::Response& response, const json& body, int status) {
   response.status = status;
-  response.set_content(body.dump(), "application/json");
+  // Messages may quote request bytes (a parse error's "last read"): invalid UTF-8 is
+  // replaced, never an exception that turns a 400 into a 500.
+  response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                       "application/json");
 }
 
 void ReplyError(httplib::Response& response, const Status& status) {

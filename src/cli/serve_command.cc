@@ -1,0 +1,100 @@
+// kiln serve NAME[:VERSION]: a registered ONNX model scored over HTTP (docs/serving.md).
+
+#include <signal.h>
+
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "client/model_registry.h"
+#include "inference/engine.h"
+#include "serve/scoring_server.h"
+
+namespace kiln::cli {
+namespace {
+
+struct ServeFlags {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;
+  int http_threads = 16;
+  std::int64_t max_batch = 64;
+  std::int64_t batch_timeout_us = 0;
+  int max_body_mb = 64;
+};
+
+Status RunServe(const ServeFlags& flags, CliContext& context) {
+  if (flags.port < 0 || flags.port > 65535 || flags.threads < 0 || flags.max_batch < 1 ||
+      flags.batch_timeout_us < 0 || flags.max_body_mb < 1 || flags.http_threads < 1) {
+    return InvalidArgumentError(
+        "--port must be 0 to 65535, --threads >= 0, --max-batch >= 1, --http-threads >= 1, "
+        "--batch-timeout-us >= 0 and --max-body-mb >= 1");
+  }
+  // Signals are taken by one thread (below); every other thread, the engine's OpenMP pool
+  // among them, starts with them blocked, so block them before the engine starts any.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
+  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(const store::ModelVersion model, client::FindModel(*workspace, flags.model));
+  if (model.format != "onnx") {
+    return InvalidArgumentError(fmt::format(
+        "{}:{} is a {} file; kiln serve scores ONNX models (kiln model export makes one from "
+        "TorchScript)",
+        model.name, model.version, model.format));
+  }
+  KILN_ASSIGN_OR_RETURN(const std::filesystem::path file, client::ModelFile(*workspace, model));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<inference::Engine> engine,
+                        inference::Engine::Load(file.string(), {.threads = flags.threads}));
+
+  serve::ScoringServerOptions options;
+  options.host = flags.host;
+  options.port = flags.port;
+  options.http_threads = flags.http_threads;
+  options.max_body_bytes = static_cast<std::size_t>(flags.max_body_mb) << 20;
+  options.batching.max_batch = flags.max_batch;
+  options.batching.timeout = std::chrono::microseconds(flags.batch_timeout_us);
+  options.batching.max_queued = std::max<std::int64_t>(4096, 16 * flags.max_batch);
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<serve::ScoringServer> server,
+                        serve::ScoringServer::Create(options, *engine, model));
+  std::thread stopper([&server, signals] {
+    int signal = 0;
+    ::sigwait(&signals, &signal);
+    server->Stop();
+  });
+  std::cout << fmt::format("kiln serve: {}:{} listening on {}", model.name, model.version, server->url())
+            << std::endl;
+  std::cerr << fmt::format("engine: oneDNN, {} threads, batches up to {} ({}), input {} {}\n",
+                           engine->threads(), flags.max_batch,
+                           engine->dynamic_batch() ? "dynamic" : "fixed", engine->input().name,
+                           engine->sample_size());
+  const Status served = server->Serve();
+  if (!served.ok()) ::pthread_kill(stopper.native_handle(), SIGTERM);
+  stopper.join();
+  return served;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, CliContext& context) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* serve = app.add_subcommand(
+      "serve", "Score a registered ONNX model over HTTP: POST /score, GET /health, GET /metadata");
+  serve->add_option("model", flags->model, "NAME[:VERSION] (the latest by default)")->required();
+  serve->add_option("--port", flags->port, "TCP port (default 8080; 0: any free one)");
+  serve->add_option("--host", flags->host, "Address to listen on (default 127.0.0.1)");
+  serve->add_option("--threads", flags->threads, "Engine threads (default 0: every core)");
+  serve->add_option("--max-batch", flags->max_batch, "Most samples scored together (default 64)");
+  serve->add_option("--batch-timeout-us", flags->batch_timeout_us,
+                    "How long a lone request waits for others to join it (default 0)");
+  serve->add_option("--http-threads", flags->http_threads, "Connections served at once (default 16)");
+  serve->add_option("--max-body-mb", flags->max_body_mb, "Largest request body, MiB (default 64)");
+  serve->callback([flags, &context] { context.Finish(RunServe(*flags, context)); });
+}
+
+}  // namespace kiln::cli

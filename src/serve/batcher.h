@@ -1,0 +1,70 @@
+#pragma once
+
+// Batcher: dynamic batching in front of an Engine. Callers (the HTTP threads) hand in
+// requests and wait; one worker thread takes whatever requests are queued, whole and in
+// order, up to max_batch samples together (a larger request runs alone), runs them as one
+// engine batch and hands each caller its rows. Requests that arrive while the engine is
+// busy therefore ride together; `timeout` additionally holds a lone request back so that
+// others may join it (0: never wait).
+//
+// Backpressure: more than max_queued samples waiting is ResourceExhausted at once, instead
+// of a queue that grows without bound.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "inference/engine.h"
+#include "serve/score_request.h"
+
+namespace kiln::serve {
+
+struct BatcherOptions {
+  std::int64_t max_batch = 64;
+  std::chrono::microseconds timeout{0};
+  std::int64_t max_queued = 4096;  // samples
+};
+
+struct BatcherStats {
+  std::int64_t requests = 0;
+  std::int64_t batches = 0;  // engine runs
+  std::int64_t samples = 0;
+};
+
+class Batcher {
+ public:
+  Batcher(inference::Engine& engine, BatcherOptions options);
+  ~Batcher();  // finishes what is queued, then stops
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // The outputs for this request's samples (batch first), or the engine's error.
+  Result<std::vector<inference::Tensor>> Score(InputBatch input);
+  BatcherStats stats() const;
+
+ private:
+  struct Pending {
+    InputBatch input;
+    std::promise<Result<std::vector<inference::Tensor>>> done;
+  };
+  void Work();
+  void RunTogether(std::vector<Pending*>& group);
+
+  inference::Engine& engine_;
+  const BatcherOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending*> queue_;
+  std::int64_t queued_samples_ = 0;
+  bool stopping_ = false;
+  BatcherStats stats_;
+  std::thread worker_;
+};
+
+}  // namespace kiln::serve

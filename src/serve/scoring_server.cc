@@ -1,0 +1,233 @@
+#include "serve/scoring_server.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace kiln::serve {
+
+using nlohmann::json;
+
+namespace {
+
+void ReplyError(httplib::Response& response, int http_status, const Status& status) {
+  response.status = http_status;
+  // Messages may quote request bytes: invalid UTF-8 is replaced, never an exception.
+  const json body = {{"error", {{"code", std::string(StatusCodeName(status.code()))},
+                                {"message", status.message()}}}};
+  response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                       "application/json");
+}
+
+void ReplyStatus(httplib::Response& response, const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument: return ReplyError(response, 400, status);
+    case StatusCode::kResourceExhausted:
+      response.set_header("Retry-After", "1");
+      return ReplyError(response, 503, status);
+    case StatusCode::kUnavailable: return ReplyError(response, 503, status);
+    default: return ReplyError(response, 500, status);
+  }
+}
+
+json ShapeJson(const std::vector<int64_t>& shape) {
+  json out = json::array();
+  for (const int64_t d : shape) out.push_back(d == inference::kDynamicDim ? json(nullptr) : json(d));
+  return out;
+}
+
+json ScoresJson(const std::vector<inference::Tensor>& outputs, const store::ModelVersion& model) {
+  json out = json::object();
+  json argmax = json::array();
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    const inference::Tensor& t = outputs[o];
+    const int64_t batch = t.shape.empty() ? 1 : t.shape[0];
+    const int64_t per = batch > 0 ? static_cast<int64_t>(t.values.size()) / batch : 0;
+    json rows = json::array();
+    for (int64_t b = 0; b < batch; ++b) {
+      const auto first = t.values.begin() + b * per;
+      rows.push_back(std::vector<float>(first, first + per));
+      if (o == 0) argmax.push_back(std::max_element(first, first + per) - first);
+    }
+    out[t.name] = std::move(rows);
+  }
+  return {{"model", model.name}, {"version", model.version}, {"outputs", out}, {"argmax", argmax}};
+}
+
+}  // namespace
+
+class ScoringServer::Impl {
+ public:
+  Impl(inference::Engine& engine, const store::ModelVersion& model, const ScoringServerOptions& options)
+      : engine_(engine), model_(model), options_(options), batcher_(engine, options.batching) {
+    const std::vector<int64_t>& shape = engine.input().shape;
+    sample_shape_.assign(shape.begin() + 1, shape.end());
+  }
+
+  Status Open() {
+    const int threads = options_.http_threads;
+    http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http_.set_payload_max_length(options_.max_body_bytes);
+    http_.set_keep_alive_max_count(100000);
+    http_.set_keep_alive_timeout(30);
+    http_.set_tcp_nodelay(true);
+    http_.set_socket_options([this](int socket) {
+      const int yes = 1;
+      ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listen_socket_ = socket;
+    });
+    http_.set_error_handler([this](const httplib::Request& request, httplib::Response& response) {
+      if (!response.body.empty()) return;  // a route's own reply
+      if (response.status == 413) {
+        ReplyError(response, 400, InvalidArgumentError(fmt::format(
+                                      "the body is larger than the {} bytes this server takes "
+                                      "(kiln serve --max-body-mb)",
+                                      options_.max_body_bytes)));
+      } else if (response.status == 404) {
+        ReplyError(response, 404, NotFoundError(fmt::format(
+                                      "no endpoint {} {}: POST /score, GET /health, GET /metadata",
+                                      request.method, request.path)));
+      } else {
+        const int status = response.status;
+        ReplyError(response, status, InvalidArgumentError(fmt::format("the request was refused ({})", status)));
+      }
+    });
+    http_.set_exception_handler([](const httplib::Request&, httplib::Response& response,
+                                   std::exception_ptr error) {
+      std::string what = "unknown exception";
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      ReplyError(response, 500, InternalError(what));
+    });
+
+    http_.Get("/health", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content(R"({"status":"ok"})", "application/json");
+    });
+    http_.Get("/metadata", [this](const httplib::Request&, httplib::Response& response) {
+      response.set_content(Metadata().dump(), "application/json");
+    });
+    http_.Post("/score", [this](const httplib::Request& request, httplib::Response& response) {
+      Score(request, response);
+    });
+
+    port_ = options_.port == 0 ? http_.bind_to_any_port(options_.host)
+                               : (http_.bind_to_port(options_.host, options_.port) ? options_.port : -1);
+    if (port_ <= 0) {
+      return UnavailableError(fmt::format("cannot listen on {}:{} (is it taken?)", options_.host, options_.port));
+    }
+    if (listen_socket_ >= 0 && ::listen(listen_socket_, SOMAXCONN) != 0) {
+      return ErrnoError("listen", errno);
+    }
+    const std::string reach = options_.host == "0.0.0.0" ? "127.0.0.1" : options_.host;
+    url_ = fmt::format("http://{}:{}", reach, port_);
+    return Status::Ok();
+  }
+
+  json Metadata() const {
+    const auto values = [](const std::vector<inference::ValueInfo>& infos) {
+      json list = json::array();
+      for (const auto& v : infos) list.push_back({{"name", v.name}, {"shape", ShapeJson(v.shape)}, {"type", "float32"}});
+      return list;
+    };
+    const BatcherStats stats = batcher_.stats();
+    return {{"model",
+             {{"name", model_.name},
+              {"version", model_.version},
+              {"sha256", model_.sha256},
+              {"run", model_.run_id},
+              {"experiment", model_.experiment},
+              {"format", model_.format}}},
+            {"inputs", values({engine_.input()})},
+            {"outputs", values(engine_.outputs())},
+            {"engine",
+             {{"name", "kiln-onednn"},
+              {"threads", engine_.threads()},
+              {"dynamic_batch", engine_.dynamic_batch()},
+              {"max_batch", options_.batching.max_batch},
+              {"opset", engine_.opset()}}},
+            {"served", {{"requests", stats.requests}, {"batches", stats.batches}, {"samples", stats.samples}}}};
+  }
+
+  void Score(const httplib::Request& request, httplib::Response& response) {
+    const std::string type = request.get_header_value("Content-Type");
+    Result<InputBatch> input =
+        type.starts_with("application/octet-stream")
+            ? ParseRawInputs(request.body, request.get_header_value("X-Kiln-Shape"), sample_shape_)
+            : ParseJsonInputs(request.body, sample_shape_);
+    if (!input.ok()) return ReplyStatus(response, input.status());
+    if (!engine_.dynamic_batch() && input->batch != engine_.fixed_batch()) {
+      return ReplyStatus(response, InvalidArgumentError(fmt::format(
+                                       "the model was exported for batches of {} exactly; send {} "
+                                       "samples (or export it with a dynamic batch)",
+                                       engine_.fixed_batch(), engine_.fixed_batch())));
+    }
+    Result<std::vector<inference::Tensor>> outputs =
+        engine_.dynamic_batch() ? batcher_.Score(std::move(input).value())
+                                : engine_.Run(input->values, input->batch);
+    if (!outputs.ok()) return ReplyStatus(response, outputs.status());
+    if (request.get_header_value("Accept").starts_with("application/octet-stream")) {
+      const inference::Tensor& first = outputs->front();
+      std::string bytes(first.values.size() * sizeof(float), '\0');
+      std::memcpy(bytes.data(), first.values.data(), bytes.size());
+      std::vector<std::string> dims;
+      for (const int64_t d : first.shape) dims.push_back(std::to_string(d));
+      response.set_header("X-Kiln-Shape", fmt::format("{}", fmt::join(dims, ",")));
+      response.set_header("X-Kiln-Output", first.name);
+      response.set_content(std::move(bytes), "application/octet-stream");
+      return;
+    }
+    response.set_content(ScoresJson(*outputs, model_).dump(), "application/json");
+  }
+
+  inference::Engine& engine_;
+  const store::ModelVersion model_;
+  const ScoringServerOptions options_;
+  Batcher batcher_;
+  std::vector<int64_t> sample_shape_;
+  httplib::Server http_;
+  int listen_socket_ = -1;
+  int port_ = -1;
+  std::string url_;
+  std::atomic<bool> stopping_{false};
+};
+
+ScoringServer::ScoringServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ScoringServer::~ScoringServer() { Stop(); }
+
+Result<std::unique_ptr<ScoringServer>> ScoringServer::Create(const ScoringServerOptions& options,
+                                                             inference::Engine& engine,
+                                                             const store::ModelVersion& model) {
+  if (options.batching.max_batch < 1 || options.http_threads < 1) {
+    return InvalidArgumentError("--max-batch and --http-threads must be at least 1");
+  }
+  auto impl = std::make_unique<Impl>(engine, model, options);
+  KILN_RETURN_IF_ERROR(impl->Open());
+  return std::unique_ptr<ScoringServer>(new ScoringServer(std::move(impl)));
+}
+
+const std::string& ScoringServer::url() const { return impl_->url_; }
+int ScoringServer::port() const { return impl_->port_; }
+
+Status ScoringServer::Serve() {
+  if (impl_->stopping_) return Status::Ok();
+  if (!impl_->http_.listen_after_bind() && !impl_->stopping_) {
+    return InternalError(fmt::format("the scoring server on port {} stopped serving", impl_->port_));
+  }
+  return Status::Ok();
+}
+
+void ScoringServer::Stop() {
+  impl_->stopping_ = true;
+  impl_->http_.stop();
+}
+
+}  // namespace kiln::serve
