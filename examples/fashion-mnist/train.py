@@ -7,7 +7,8 @@ test set after every epoch, and writes to outputs/:
   model.onnx    the model for serving, in ONNX: pixels in [0, 1] in (the normalisation is
                 part of it), logits out; exported with kiln.onnx.export, which checked it
                 against PyTorch on Kiln's engine (model.onnx.parity.json has the figures)
-  metrics.json  test accuracy and loss, and the training loss at the start and the end
+  metrics.json  test accuracy and loss, the training loss at the start and the end, and the
+                normalisation model.pt expects (model.onnx has it built in)
 It logs to its Kiln run: the loss of every step, the test accuracy, test loss and learning
 rate of every epoch, and a confusion-matrix image. Run bare (PYTHONPATH=build/python), the
 run is offline and prints what it would log.
@@ -191,6 +192,7 @@ def main():
     metrics = {"test_accuracy": test_accuracy, "test_loss": test_loss,
                "first_train_loss": first_loss, "last_train_loss": sum(recent) / len(recent),
                "epochs": args.epochs, "train_images": len(train_x), "test_images": len(test_x),
+               "input_mean": float(mean), "input_std": float(std),
                "classes": CLASSES}
     with open("outputs/metrics.json", "w") as f:
         json.dump(metrics, f, indent=2)

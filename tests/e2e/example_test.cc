@@ -4,6 +4,7 @@
 
 #include "common/files.h"
 #include "e2e/kiln_fixture.h"
+#include "e2e/served_model.h"
 
 namespace kiln::e2e {
 namespace {
@@ -66,6 +67,22 @@ TEST_F(ExampleTest, LearnsOnASubset) {
   const Result<CapturedRun> loaded = RunAndCapture(load, std::chrono::seconds(120));
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(loaded->out, "(3, 10)\n") << loaded->err;
+
+  // The ONNX model it exported, registered and served, predicts what PyTorch predicts.
+  const auto parity = nlohmann::json::parse(*ReadFileToString(RunDir(id) / "outputs/model.onnx.parity.json"));
+  EXPECT_LT(parity["max_abs_diff"].get<double>(), 1e-4);
+  ASSERT_EQ(Kiln({"model", "register", "fashion-mnist", "--run", id}).exit.code, 0);
+  ServedModel served(home(), "fashion-mnist");
+  ASSERT_FALSE(served.url().empty());
+  SpawnOptions score;
+  score.argv = {"/usr/bin/python3", (fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist/score.py").string(),
+                served.url(), RunDir(id).string(), "--limit", "2000"};
+  score.env = CurrentEnvironment();
+  score.env->push_back("PYTHONPATH=" + (fs::path(KILN_BINARY).parent_path() / "python").string());
+  const Result<CapturedRun> scored = RunAndCapture(score, std::chrono::seconds(120));
+  ASSERT_TRUE(scored.ok());
+  EXPECT_TRUE(scored->exit.success()) << scored->out << scored->err;
+  EXPECT_NE(scored->out.find("Scored 2000 test images"), std::string::npos) << scored->out;
 }
 
 // The DDP example on 2 ranks, started by Kiln (gloo) and by mpirun (mpi), trained briefly:

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <signal.h>
 
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 
 #include "common/files.h"
 #include "common/sha256.h"
+#include "e2e/served_model.h"
 #include "e2e/server_fixture.h"
 
 namespace kiln::e2e {
@@ -66,38 +66,13 @@ class ModelTest : public ServerTest {
     return json::parse(ReadFileToString(RunDir(run) / "outputs" / "expected.json").value());
   }
 
-  // `kiln serve MODEL --port 0 args...`; returns its URL.
+  // `kiln serve` on a model of this test's home; stopped with the test.
   std::string Serve(const std::string& model, const std::vector<std::string>& args = {}) {
-    auto pipe = MakePipe();
-    EXPECT_TRUE(pipe.ok());
-    SpawnOptions options;
-    options.argv = {KILN_BINARY, "serve", model, "--port", "0"};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    std::vector<std::string> environment = CurrentEnvironment();
-    environment.push_back("KILN_HOME=" + home().string());
-    options.env = environment;
-    options.stdout_fd = pipe->second.get();
-    options.kill_with_parent = true;
-    Result<Subprocess> started = RealSpawner().Spawn(options);
-    EXPECT_TRUE(started.ok());
-    if (!started.ok()) return "";
-    serving_.emplace(std::move(started).value());
-    pipe->second.reset();
-    const Result<std::string> line = ReadFirstLine(pipe->first.get(), std::chrono::seconds(30));
-    EXPECT_TRUE(line.ok() && line->find("listening on ") != std::string::npos) << line.status().message();
-    return line.ok() ? line->substr(line->rfind(' ') + 1) : "";
+    served_.emplace(home(), model, args);
+    return served_->url();
   }
-  void StopServing() {
-    if (!serving_) return;
-    ::kill(serving_->pid(), SIGTERM);
-    const Result<ExitStatus> exit = serving_->WaitFor(std::chrono::seconds(30));
-    EXPECT_TRUE(exit.ok() && exit->success()) << (exit.ok() ? exit->Describe() : "");
-    if (!exit.ok()) ::kill(serving_->pid(), SIGKILL);
-    serving_.reset();
-  }
-  ~ModelTest() override { StopServing(); }
 
-  std::optional<Subprocess> serving_;
+  std::optional<ServedModel> served_;
 };
 
 httplib::Client ClientOf(const std::string& url) {
