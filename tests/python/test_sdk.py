@@ -11,7 +11,7 @@ import time
 import unittest
 import warnings
 
-from kiln import ActivityFailedException, ComputeTarget, Datastore, Experiment, Run
+from kiln import ActivityFailedException, ComputeTarget, Datastore, Experiment, Model, Run
 from kiln.train.dnn import Mpi, PyTorch
 from kiln_test_support import KilnTestCase
 
@@ -108,6 +108,39 @@ class SdkTest(KilnTestCase):
                                 env=os.environ, timeout=120)
         self.assertEqual(result.returncode, 0, result.stderr)
         return result.stdout
+
+    def test_register_a_model_and_read_it_back(self):
+        run = self.submit({"train.py": """
+            import os, torch, kiln.onnx
+            from kiln import Run
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+            kiln.onnx.export(model, torch.rand(2, 4), "outputs/model.onnx")
+            Run.get_context().log("accuracy", 0.5)
+            try:
+                Run.get_context().register_model("m", "outputs/model.onnx")
+            except RuntimeError as e:
+                print("refused:", e)
+        """})
+        run.wait_for_completion()
+        model = run.register_model("sdk-model", "outputs/model.onnx", tags={"k": "v"},
+                                   description="four in, three out")
+        self.assertEqual((model.name, model.version, model.run_id), ("sdk-model", 1, run.id))
+        self.assertEqual(model.tags, {"k": "v"})
+        self.assertEqual(model.metrics, {"accuracy": 0.5})
+        self.assertLess(model.parity["max_abs_diff"], 1e-4)
+        self.assertEqual(model.signature["inputs"][0]["shape"], [None, 4])
+        self.assertEqual(run.register_model("sdk-model").version, 2)
+        self.assertEqual(Model(self.ws, "sdk-model").version, 2)
+        self.assertEqual(Model(self.ws, "sdk-model", version=1).description, "four in, three out")
+        self.assertEqual([m.version for m in Model.list(self.ws)], [2, 1])
+        path = Model(self.ws, "sdk-model", 1).download(self.root)
+        self.assertEqual(os.path.basename(path), "model.onnx")
+        Model(self.ws, "sdk-model", 1).delete()
+        with self.assertRaisesRegex(LookupError, "model 'sdk-model' has no version 1"):
+            Model(self.ws, "sdk-model", 1)
+        with self.assertRaisesRegex(ValueError, "not valid"):
+            run.register_model("no spaces allowed")
 
     def test_show_output_streams_the_log(self):
         run = self.submit({"train.py": "print('hello from the job')\n"})
