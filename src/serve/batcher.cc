@@ -21,7 +21,9 @@ Batcher::~Batcher() {
 
 BatcherStats Batcher::stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  BatcherStats stats = stats_;
+  stats.queued = queued_samples_;
+  return stats;
 }
 
 Result<std::vector<inference::Tensor>> Batcher::Score(InputBatch input) {

@@ -35,6 +35,7 @@ struct BatcherStats {
   std::int64_t requests = 0;
   std::int64_t batches = 0;  // engine runs
   std::int64_t samples = 0;
+  std::int64_t queued = 0;  // samples waiting now
 };
 
 class Batcher {

@@ -1,0 +1,19 @@
+#pragma once
+
+// Small ONNX models written with libonnx's protobuf classes, for the engine's and the
+// server's unit tests (the Python tests export real PyTorch models).
+
+#include <string>
+#include <vector>
+
+namespace kiln::inference::testing {
+
+// y = relu(x W^T + b): input "x" [batch, in], output "y" [batch, out]; W is out x in,
+// row-major. `batch` 0 leaves the batch dimension open.
+void WriteLinearReluModel(const std::string& path, const std::vector<float>& weights,
+                          const std::vector<float>& bias, int in, int out, int batch = 0);
+
+// One node of `op_type` from "x" [batch, 4] to "y": for the errors of unsupported operators.
+void WriteSingleOpModel(const std::string& path, const std::string& op_type);
+
+}  // namespace kiln::inference::testing

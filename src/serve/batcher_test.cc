@@ -1,0 +1,75 @@
+#include "serve/batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/test_dir.h"
+#include "inference/test_models.h"
+
+namespace kiln::serve {
+namespace {
+
+// y = relu(x): the identity on non-negative inputs, so each caller can check its rows.
+class BatcherTest : public ::testing::Test {
+ protected:
+  BatcherTest() {
+    const std::string path = (dir_.path() / "identity.onnx").string();
+    inference::testing::WriteLinearReluModel(path, {1, 0, 0, 1}, {0, 0}, 2, 2);
+    engine_ = std::move(inference::Engine::Load(path, {.threads = 1})).value();
+  }
+  static InputBatch Request(float first, std::int64_t batch) {
+    InputBatch input{batch, {}};
+    for (std::int64_t i = 0; i < batch * 2; ++i) input.values.push_back(first + static_cast<float>(i));
+    return input;
+  }
+  TestDir dir_;
+  std::unique_ptr<inference::Engine> engine_;
+};
+
+TEST_F(BatcherTest, ConcurrentRequestsShareBatchesAndGetTheirOwnRows) {
+  Batcher batcher(*engine_, {.max_batch = 16, .timeout = std::chrono::microseconds(2000)});
+  constexpr int kThreads = 8, kEach = 50;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kEach; ++r) {
+        const std::int64_t rows = 1 + (t + r) % 3;
+        const float first = static_cast<float>(1000 * t + 10 * r);
+        const Result<std::vector<inference::Tensor>> out = batcher.Score(Request(first, rows));
+        if (!out.ok() || (*out)[0].shape[0] != rows || (*out)[0].values != Request(first, rows).values) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong, 0);
+  const BatcherStats stats = batcher.stats();
+  EXPECT_EQ(stats.requests, kThreads * kEach);
+  EXPECT_LT(stats.batches, stats.requests) << "some requests rode together";
+}
+
+TEST_F(BatcherTest, ARequestLargerThanTheBatchRunsAlone) {
+  Batcher batcher(*engine_, {.max_batch = 4});
+  const Result<std::vector<inference::Tensor>> out = batcher.Score(Request(0, 10));
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ((*out)[0].shape, (std::vector<std::int64_t>{10, 2}));
+}
+
+TEST_F(BatcherTest, AFullQueueRefusesInsteadOfGrowing) {
+  // The first request is held in the timeout (1 s) while the next one finds the queue full.
+  Batcher batcher(*engine_, {.max_batch = 64, .timeout = std::chrono::microseconds(1'000'000),
+                             .max_queued = 4});
+  std::thread first([&] { EXPECT_TRUE(batcher.Score(Request(0, 3)).ok()); });
+  while (batcher.stats().queued < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const Result<std::vector<inference::Tensor>> refused = batcher.Score(Request(0, 2));
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("3 samples are waiting"), std::string::npos)
+      << refused.status().message();
+  first.join();
+}
+
+}  // namespace
+}  // namespace kiln::serve
