@@ -1,7 +1,8 @@
 """The models bench/python/onnx_serving.py measures, and the job that exports them.
 
-As a Kiln job (the benchmark submits this file), it writes outputs/cnn.onnx and
-outputs/mlp.onnx with kiln.onnx.export, so they can be registered and served with lineage.
+As a Kiln job (the benchmark submits this file with --example-dir, as the example is not
+in the job's snapshot), it writes outputs/cnn.onnx and outputs/mlp.onnx with
+kiln.onnx.export, so they can be registered and served with lineage.
 """
 
 import os
@@ -11,36 +12,15 @@ import torch
 import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLE = os.path.join(HERE, "..", "..", "examples", "fashion-mnist")
 
 
-def cnn():
+def cnn(example_dir=EXAMPLE):
     """The Fashion-MNIST example's CNN (2 conv + batch norm + pooling, 2 linear)."""
-    sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "fashion-mnist"))
-    try:
-        from train import FashionCNN
-    except ImportError:  # in the job, the example is not in the snapshot: the same layers
-        FashionCNN = _FashionCNN
+    sys.path.insert(0, example_dir)
+    from train import FashionCNN
     torch.manual_seed(0)
     return FashionCNN().eval()
-
-
-class _FashionCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(32)
-        self.fc1 = nn.Linear(32 * 7 * 7, 128)
-        self.dropout = nn.Dropout(0.25)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        f = nn.functional
-        x = f.max_pool2d(f.relu(self.bn1(self.conv1(x))), 2)
-        x = f.max_pool2d(f.relu(self.bn2(self.conv2(x))), 2)
-        x = self.dropout(f.relu(self.fc1(torch.flatten(x, 1))))
-        return self.fc2(x)
 
 
 def mlp():
@@ -54,8 +34,13 @@ MODELS = {"cnn": cnn, "mlp": mlp}
 SHAPE = [1, 1, 28, 28]
 
 if __name__ == "__main__":
+    import argparse
     import kiln.onnx
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--example-dir", default=EXAMPLE)
+    args = parser.parse_args()
     os.makedirs("outputs", exist_ok=True)
-    for name, make in MODELS.items():
+    models = {"cnn": lambda: cnn(args.example_dir), "mlp": mlp}
+    for name, make in models.items():
         report = kiln.onnx.export(make(), torch.rand([8] + SHAPE[1:]), f"outputs/{name}.onnx")
         print(f"{name}: parity max abs diff {report.max_abs_diff:.2g}")

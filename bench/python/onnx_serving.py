@@ -86,7 +86,7 @@ def main():
     home = tempfile.mkdtemp(prefix="kiln-bench-onnx-")
     env = dict(os.environ, KILN_HOME=home)
     run = kiln(env, "submit", "--source-directory", HERE, "--entry-script", "onnx_models.py",
-               "--wait").splitlines()[0].strip()
+               "--wait", "--", "--example-dir", onnx_models.EXAMPLE).splitlines()[0].strip()
     run_dir = json.loads(kiln(env, "show", run, "--json"))["run_dir"]
     for name in onnx_models.MODELS:
         kiln(env, "model", "register", f"bench-{name}", "--run", run, "--path",
