@@ -50,7 +50,8 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
   }
   KILN_ASSIGN_OR_RETURN(const std::filesystem::path file, client::ModelFile(*workspace, model));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<inference::Engine> engine,
-                        inference::Engine::Load(file.string(), {.threads = flags.threads}));
+                        inference::Engine::Load(file.string(), {.threads = flags.threads,
+                                                                .max_plan_batch = flags.max_batch}));
 
   serve::ScoringServerOptions options;
   options.host = flags.host;

@@ -19,8 +19,10 @@ struct Engine::OneDnn {
   dnnl::stream stream{engine};
 };
 
-Engine::Engine(OnnxGraph graph, std::string path, int threads)
+Engine::Engine(OnnxGraph graph, std::string path, int threads, std::int64_t max_plan_batch)
     : graph_(std::move(graph)), path_(std::move(path)), threads_(threads),
+      max_plan_batch_(static_cast<std::int64_t>(
+          std::bit_floor(static_cast<std::uint64_t>(std::max<std::int64_t>(1, max_plan_batch))))),
       onednn_(std::make_unique<OneDnn>()) {
   for (size_t d = 1; d < input().shape.size(); ++d) sample_size_ *= input().shape[d];
 }
@@ -38,7 +40,8 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& path, EngineOpti
   const int threads = options.threads > 0
                           ? options.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::unique_ptr<Engine> engine(new Engine(std::move(graph).value(), path, threads));
+  std::unique_ptr<Engine> engine(
+      new Engine(std::move(graph).value(), path, threads, options.max_plan_batch));
   std::lock_guard lock(engine->mutex_);
   const int64_t first = engine->dynamic_batch() ? 1 : engine->fixed_batch();
   Result<Plan*> plan = engine->PlanFor(first);
@@ -71,13 +74,16 @@ Result<std::vector<Tensor>> Engine::Run(std::span<const float> input, int64_t ba
   }
   std::lock_guard lock(mutex_);
   omp_set_num_threads(threads_);  // per calling thread in OpenMP
-  // The pieces: the whole batch when it has a plan, otherwise its binary decomposition.
+  // The pieces: the whole batch when it has a plan (a fixed batch), otherwise full pieces
+  // of the largest plan and the rest's binary decomposition.
   std::vector<int64_t> pieces;
   if (plans_.count(batch) != 0) {
     pieces.push_back(batch);
   } else {
-    for (int64_t bit = std::bit_floor(static_cast<uint64_t>(batch)); bit > 0; bit >>= 1) {
-      if ((batch & bit) != 0) pieces.push_back(bit);
+    const int64_t rest = batch % max_plan_batch_;
+    pieces.assign(static_cast<size_t>(batch / max_plan_batch_), max_plan_batch_);
+    for (int64_t bit = max_plan_batch_ / 2; bit > 0; bit >>= 1) {
+      if ((rest & bit) != 0) pieces.push_back(bit);
     }
   }
   std::vector<Tensor> outputs(graph_.outputs.size());

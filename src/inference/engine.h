@@ -3,10 +3,12 @@
 // Engine: Kiln's ONNX inference engine. It reads a model (onnx_graph.h, which runs the ONNX
 // checker), compiles it for oneDNN (plan.h) and runs float32 batches on the CPU.
 //
-// Batches: a model whose first input dimension is open takes any batch size. Each size
-// that runs is compiled once; a size with no plan yet runs as its binary pieces (37 as
-// 32 + 4 + 1), so at most log2(max batch) + 1 plans are ever built. A model exported with a
-// fixed first dimension takes that size only.
+// Batches: a model whose first input dimension is open takes any batch size. A batch runs
+// as pieces with plans of their own, each compiled once: as many of the largest plan size
+// (max_plan_batch, a power of two) as fit, then the rest's binary pieces (with 64: 37 as
+// 32 + 4 + 1, 100 as 64 + 32 + 4). So at most log2(max_plan_batch) + 1 plans are ever
+// built, and memory stays bounded whatever a request holds. A model exported with a fixed
+// first dimension takes that size only.
 //
 // Run() is safe to call from several threads; calls take turns (the scoring server's batcher
 // makes one call at a time anyway).
@@ -28,6 +30,7 @@ class Plan;
 
 struct EngineOptions {
   int threads = 0;  // OpenMP threads for one run; 0: every core
+  std::int64_t max_plan_batch = 64;  // rounded down to a power of two
 };
 
 struct Tensor {
@@ -61,12 +64,13 @@ class Engine {
   Result<std::vector<Tensor>> Run(std::span<const float> input, int64_t batch);
 
  private:
-  Engine(OnnxGraph graph, std::string path, int threads);
+  Engine(OnnxGraph graph, std::string path, int threads, std::int64_t max_plan_batch);
   Result<Plan*> PlanFor(int64_t batch);  // mutex_ held
 
   OnnxGraph graph_;
   std::string path_;
   int threads_;
+  std::int64_t max_plan_batch_;
   int64_t sample_size_ = 1;
   struct OneDnn;
   std::unique_ptr<OneDnn> onednn_;

@@ -51,7 +51,7 @@ TEST_F(EngineTest, RunsAnyBatchSizeAsTheModelSays) {
   EXPECT_TRUE((*engine)->dynamic_batch());
   EXPECT_EQ((*engine)->sample_size(), 4);
   EXPECT_EQ((*engine)->input().name, "x");
-  for (const int64_t batch : {1, 2, 7, 64, 100}) {  // 7 and 100 run as binary pieces
+  for (const int64_t batch : {1, 2, 7, 64, 100, 200}) {  // 7 = 4 + 2 + 1, 200 = 3 x 64 + 8
     const std::vector<float> x = Inputs(batch);
     const Result<std::vector<Tensor>> y = (*engine)->Run(x, batch);
     ASSERT_TRUE(y.ok()) << y.status().message();

@@ -1,7 +1,9 @@
 #include "inference/plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -94,9 +96,11 @@ class PlanCompiler {
     return InvalidArgumentError(
         fmt::format("{}: node '{}' ({}): {}", origin_, n.name, n.op_type, what));
   }
+  // A constant of the file, or one computed while compiling (shape arithmetic).
   const Constant* FindConstant(const std::string& name) const {
-    const auto it = graph_.constants.find(name);
-    return it == graph_.constants.end() ? nullptr : &it->second;
+    if (const auto it = graph_.constants.find(name); it != graph_.constants.end()) return &it->second;
+    const auto it = computed_.find(name);
+    return it == computed_.end() ? nullptr : &it->second;
   }
   Result<const Constant*> FloatConstant(const Node& n, size_t input, const char* role) const;
   Result<Value*> Data(const Node& n, size_t input);
@@ -121,6 +125,7 @@ class PlanCompiler {
   Status Binary(size_t i);
   Status Softmax(size_t i);
   Status Reshape(size_t i);
+  Status ShapeArithmetic(size_t i);
 
   const OnnxGraph& graph_;
   const int64_t batch_;
@@ -130,6 +135,9 @@ class PlanCompiler {
   Plan& plan_;
   std::vector<bool> fused_;
   std::unordered_map<std::string, Value> values_;
+  // Integer tensors computed from shapes, which are known once the batch size is:
+  // x.view(x.size(0), -1) exports as Shape, Gather, Unsqueeze, Concat, then Reshape.
+  std::map<std::string, Constant> computed_;
   std::unordered_map<std::string, std::vector<size_t>> consumers_;
   std::set<std::string> graph_outputs_;
 };
@@ -676,8 +684,8 @@ Status PlanCompiler::Reshape(size_t i) {
   } else {
     const Constant* shape = n.inputs.size() == 2 ? FindConstant(n.inputs[1]) : nullptr;
     if (shape == nullptr || shape->is_float) {
-      return NodeError(n, "its shape must be a constant (export with a fixed shape, or use "
-                          "torch.flatten)");
+      return NodeError(n, "its shape must be a constant or computed from shapes (export with "
+                          "a fixed shape, or use torch.flatten)");
     }
     int64_t known = 1;
     std::optional<size_t> inferred;
@@ -716,6 +724,82 @@ Status PlanCompiler::Reshape(size_t i) {
     plan_.keep_alive_.push_back(plain);
   }
   values_[n.outputs[0]] = out;
+  return Status::Ok();
+}
+
+Status PlanCompiler::ShapeArithmetic(size_t i) {
+  const Node& n = node(i);
+  const auto ints_of = [&](size_t input) -> const Constant* {
+    const Constant* c = input < n.inputs.size() ? FindConstant(n.inputs[input]) : nullptr;
+    return c != nullptr && !c->is_float ? c : nullptr;
+  };
+  Constant out;
+  if (n.op_type == "Shape") {
+    Result<Value*> x = Data(n, 0);
+    if (!x.ok()) return x.status();
+    const int64_t rank = static_cast<int64_t>((*x)->dims.size());
+    int64_t start = n.Int("start", 0), end = n.Int("end", rank);
+    if (start < 0) start += rank;
+    if (end < 0) end += rank;
+    start = std::clamp<int64_t>(start, 0, rank);
+    end = std::clamp<int64_t>(end, start, rank);
+    out.ints.assign((*x)->dims.begin() + start, (*x)->dims.begin() + end);
+    out.dims = {static_cast<int64_t>(out.ints.size())};
+  } else {
+    const Constant* a = ints_of(0);
+    if (a == nullptr) {
+      return NodeError(n, "Kiln's engine runs this operator on integer constants and shapes "
+                          "only, not on computed data");
+    }
+    if (n.op_type == "Gather") {
+      const Constant* indices = ints_of(1);
+      if (indices == nullptr || a->dims.size() != 1 || n.Int("axis", 0) != 0) {
+        return NodeError(n, "only a gather from a 1-D shape with constant indices is supported");
+      }
+      for (int64_t index : indices->ints) {
+        if (index < 0) index += a->size();
+        if (index < 0 || index >= a->size()) return NodeError(n, "an index is out of range");
+        out.ints.push_back(a->ints[static_cast<size_t>(index)]);
+      }
+      out.dims = indices->dims;
+    } else if (n.op_type == "Unsqueeze" || n.op_type == "Squeeze") {
+      const Constant* axes_input = ints_of(1);
+      std::vector<int64_t> axes = axes_input != nullptr ? axes_input->ints : n.Ints("axes", {});
+      out.ints = a->ints;
+      out.dims = a->dims;
+      if (n.op_type == "Unsqueeze") {
+        const int64_t rank = static_cast<int64_t>(a->dims.size() + axes.size());
+        for (int64_t& axis : axes) axis = axis < 0 ? axis + rank : axis;
+        std::sort(axes.begin(), axes.end());
+        for (const int64_t axis : axes) {
+          if (axis < 0 || axis > static_cast<int64_t>(out.dims.size())) return NodeError(n, "axis out of range");
+          out.dims.insert(out.dims.begin() + axis, 1);
+        }
+      } else {
+        std::vector<int64_t> kept;
+        for (size_t d = 0; d < out.dims.size(); ++d) {
+          const bool listed = std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end() ||
+                              std::find(axes.begin(), axes.end(), static_cast<int64_t>(d) - static_cast<int64_t>(out.dims.size())) != axes.end();
+          if (!(axes.empty() ? out.dims[d] == 1 : listed)) kept.push_back(out.dims[d]);
+        }
+        out.dims = kept;
+      }
+    } else if (n.op_type == "Concat") {
+      for (size_t input = 0; input < n.inputs.size(); ++input) {
+        const Constant* part = ints_of(input);
+        if (part == nullptr || part->dims.size() != 1) {
+          return NodeError(n, "only a concatenation of 1-D integer constants is supported");
+        }
+        out.ints.insert(out.ints.end(), part->ints.begin(), part->ints.end());
+      }
+      out.dims = {static_cast<int64_t>(out.ints.size())};
+    } else {  // Cast
+      const int64_t to = n.Int("to", 0);
+      if (to != 6 && to != 7) return NodeError(n, "only casts of shapes to int32 or int64 are supported");
+      out = *a;
+    }
+  }
+  computed_[n.outputs[0]] = std::move(out);
   return Status::Ok();
 }
 
@@ -772,6 +856,9 @@ Status PlanCompiler::Compile() {
         status = Softmax(i);
       } else if (op == "Flatten" || op == "Reshape") {
         status = Reshape(i);
+      } else if (op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Squeeze" ||
+                 op == "Concat" || op == "Cast") {
+        status = ShapeArithmetic(i);
       } else if (op == "Dropout" || op == "Identity") {  // inference: the input itself
         Result<Value*> x = Data(n, 0);
         if (!x.ok()) return x.status();

@@ -12,8 +12,9 @@
 // Supported operators (ai.onnx, float32): Conv, BatchNormalization, MaxPool, AveragePool,
 // GlobalAveragePool, GlobalMaxPool, Gemm, MatMul (constant weights), Add, Sub, Mul, Div,
 // Relu, LeakyRelu, Sigmoid, Tanh, Elu, Clip, Softmax, LogSoftmax, Flatten, Reshape (to a
-// constant shape), Dropout, Identity, Constant. Anything else fails Compile with the node
-// named.
+// constant or computed shape), Dropout, Identity, Constant; and, on shapes and integer
+// constants only, Shape, Gather, Unsqueeze, Squeeze, Concat and Cast, evaluated while
+// compiling. Anything else fails Compile with the node named.
 
 #include <memory>
 #include <string>

@@ -42,6 +42,22 @@ class MLP(nn.Module):
         return torch.log_softmax(self.l3(torch.tanh(self.l2(torch.relu(self.l1(x))))), dim=1)
 
 
+class ViewAndDepthwise(nn.Module):
+    """x.view(x.size(0), -1) (shape arithmetic in the graph), a strided and a depthwise
+    convolution, average pooling without the padding, softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, stride=2)
+        self.depthwise = nn.Conv2d(8, 8, 3, groups=8, padding=1)
+        self.linear = nn.Linear(8 * 13 * 13, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.depthwise(torch.relu(self.conv(x))))
+        x = nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        return torch.softmax(self.linear(x.view(x.size(0), -1)), dim=1)
+
+
 class BranchesOnBatchSize(nn.Module):
     """Tracing records one branch: the export is wrong for other batch sizes."""
 
@@ -93,6 +109,12 @@ class ExportTest(unittest.TestCase):
         self.assertLess(report.max_abs_diff, 1e-5)
         self.assertEqual(report.opset, 11)
         self.check_engine_matches(model, [1, 9])
+
+    def test_shape_arithmetic_and_other_layers_match(self):
+        model = ViewAndDepthwise()
+        report = kiln.onnx.export(model, torch.randn(4, 1, 28, 28), self.path)
+        self.assertLess(report.max_abs_diff, 1e-5)
+        self.check_engine_matches(model, [1, 3, 64])
 
     def test_a_fixed_batch_export_takes_that_batch_only(self):
         kiln.onnx.export(MLP(), torch.randn(2, 1, 28, 28), self.path, dynamic_batch=False)
