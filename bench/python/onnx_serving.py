@@ -26,6 +26,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD = os.path.join(ROOT, "build")
 KILN = os.path.join(BUILD, "kiln")
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(BUILD, "python"))  # the example's train.py imports kiln
 import onnx_models  # noqa: E402
 
 
