@@ -368,7 +368,6 @@ Status PlanCompiler::Conv(size_t i) {
   if (group > 1) {
     weight_dims = {group, out_channels / group};
     weight_dims.insert(weight_dims.end(), w.dims.begin() + 1, w.dims.end());
-    weight_dims = weight_dims;
     weight_tag = PlainTag(weight_dims.size());
   }
   // Layouts: channels blocked by 16 through the network, the first convolution (a few input
