@@ -322,6 +322,19 @@ TEST_F(ModelTest, AServerRegistersStoresAndHandsOutModels) {
   const fs::path out = root() / "from-server.onnx";
   ASSERT_EQ(Client({"model", "download", "mlp:1", "-o", out.string()}).exit.code, 0);
   EXPECT_EQ(Sha256::HexOf(ReadFileToString(out).value()), model["sha256"]);
+
+  // Served from this machine: the file comes from the server, checked, into the cache.
+  {
+    ServedModel served(home(), "mlp:1", {}, {"KILN_SERVER=" + url(), "KILN_TOKEN=" + token()});
+    ASSERT_FALSE(served.url().empty());
+    const json expected = json::parse(Http().Get("/v1/runs/" + run + "/artifacts/outputs/expected.json")->body);
+    const auto scored = ClientOf(served.url()).Post(
+        "/score", json{{"inputs", expected["inputs"]}}.dump(), "application/json");
+    ASSERT_TRUE(scored);
+    ASSERT_EQ(scored->status, 200) << scored->body;
+    ExpectClose(json::parse(scored->body)["outputs"]["output"], expected["outputs"]);
+    EXPECT_TRUE(fs::exists(home() / "models" / "cache" / model["sha256"].get<std::string>()));
+  }
   ASSERT_EQ(Client({"model", "remove", "mlp:1"}).exit.code, 0);
   EXPECT_FALSE(fs::exists(server_home() / "models" / "sha256" / model["sha256"].get<std::string>()));
   const CapturedRun gone = Client({"model", "show", "mlp"});

@@ -6,7 +6,8 @@
 namespace kiln::e2e {
 
 ServedModel::ServedModel(const std::filesystem::path& home, const std::string& model,
-                         const std::vector<std::string>& args) {
+                         const std::vector<std::string>& args,
+                         const std::vector<std::string>& env) {
   auto pipe = MakePipe();
   EXPECT_TRUE(pipe.ok());
   if (!pipe.ok()) return;
@@ -15,6 +16,7 @@ ServedModel::ServedModel(const std::filesystem::path& home, const std::string& m
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   std::vector<std::string> environment = CurrentEnvironment();
   environment.push_back("KILN_HOME=" + home.string());
+  environment.insert(environment.end(), env.begin(), env.end());
   options.env = environment;
   options.stdout_fd = pipe->second.get();
   options.kill_with_parent = true;
