@@ -1,0 +1,112 @@
+#pragma once
+
+// PlanCompiler: builds a Plan (plan.h) from a graph, node by node. Internal to inference/;
+// its methods live by concept: plan.cc (the walk over the graph, values, layouts, fusion),
+// plan_layers.cc (Conv, Gemm and MatMul, pooling, batch norm), plan_tensor_ops.cc
+// (element-wise ops, softmax, reshapes and shape arithmetic).
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "inference/plan.h"
+
+namespace kiln::inference {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Dims = memory::dims;
+constexpr memory::data_type kF32 = memory::data_type::f32;
+
+// Row-major layout tags (a, ab, abc, ...) by rank, and a row-major descriptor.
+Tag PlainTag(size_t rank);
+memory::desc PlainDesc(const Dims& dims);
+int64_t Product(const Dims& dims, size_t from = 0);
+
+struct Activation {
+  dnnl::algorithm algorithm;
+  float alpha = 0;
+  float beta = 0;
+};
+
+// The ONNX activations a Conv or Gemm can take as a post-op.
+const std::set<std::string>& ActivationOps();
+
+// A value flowing through the plan.
+struct Value {
+  memory mem;  // in the layout its producer chose
+  Dims dims;   // logical
+  // A Flatten of a 4-D value that nothing has needed in plain layout yet: `mem` is empty
+  // and `flat_source` is the 4-D value (a Gemm reads it as it is).
+  memory flat_source;
+  Dims source_dims;
+};
+
+class PlanCompiler {
+ public:
+  PlanCompiler(const OnnxGraph& graph, int64_t batch, const dnnl::engine& engine,
+               const std::string& origin, Plan& plan)
+      : graph_(graph), batch_(batch), engine_(engine), stream_(engine), origin_(origin),
+        plan_(plan), fused_(graph.nodes.size(), false) {}
+
+  Status Compile();
+
+ private:
+  const Node& node(size_t i) const { return graph_.nodes[i]; }
+  Status NodeError(const Node& n, const std::string& what) const {
+    return InvalidArgumentError(
+        fmt::format("{}: node '{}' ({}): {}", origin_, n.name, n.op_type, what));
+  }
+  // A constant of the file, or one computed while compiling (shape arithmetic).
+  const Constant* FindConstant(const std::string& name) const {
+    if (const auto it = graph_.constants.find(name); it != graph_.constants.end()) return &it->second;
+    const auto it = computed_.find(name);
+    return it == computed_.end() ? nullptr : &it->second;
+  }
+  Result<const Constant*> FloatConstant(const Node& n, size_t input, const char* role) const;
+  Result<Value*> Data(const Node& n, size_t input);
+  // The one node reading `name`, when it is one of `ops` and `name` is no graph output.
+  std::optional<size_t> SoleConsumer(const std::string& name, const std::set<std::string>& ops);
+  Result<Activation> ActivationOf(const Node& n) const;
+  // Folds the activation that alone reads `*output` into `attr`; `*output` becomes its output.
+  Status FuseActivation(std::string* output, dnnl::primitive_attr* attr);
+
+  memory Plain(Value& value);  // the value in plain (row-major) layout, reordering if needed
+  memory Reorder(const memory& from, const memory::desc& to);  // a step
+  memory Weights(const memory::desc& want, const Dims& dims, Tag tag, const std::vector<float>& data);
+  void AddStep(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
+    plan_.steps_.push_back({std::move(primitive), std::move(args)});
+  }
+
+  Status Conv(size_t i);
+  Status Gemm(size_t i);
+  Status Pool(size_t i);
+  Status Eltwise(size_t i);
+  Status BatchNorm(size_t i);
+  Status Binary(size_t i);
+  Status Softmax(size_t i);
+  Status Reshape(size_t i);
+  Status ShapeArithmetic(size_t i);
+
+  const OnnxGraph& graph_;
+  const int64_t batch_;
+  const dnnl::engine& engine_;
+  dnnl::stream stream_;  // for reordering weights while compiling
+  const std::string& origin_;
+  Plan& plan_;
+  std::vector<bool> fused_;
+  std::unordered_map<std::string, Value> values_;
+  // Integer tensors computed from shapes, which are known once the batch size is:
+  // x.view(x.size(0), -1) exports as Shape, Gather, Unsqueeze, Concat, then Reshape.
+  std::map<std::string, Constant> computed_;
+  std::unordered_map<std::string, std::vector<size_t>> consumers_;
+  std::set<std::string> graph_outputs_;
+};
+
+}  // namespace kiln::inference
