@@ -1,13 +1,11 @@
 // kiln serve NAME[:VERSION]: a registered ONNX model scored over HTTP (docs/serving.md).
 
-#include <signal.h>
-
 #include <iostream>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/stop_signals.h"
 #include "client/model_registry.h"
 #include "inference/engine.h"
 #include "serve/scoring_server.h"
@@ -33,12 +31,7 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
         "--port must be 0 to 65535, --threads >= 0, --max-batch >= 1, --http-threads >= 1, "
         "--batch-timeout-us >= 0 and --max-body-mb >= 1");
   }
-  // Signals are taken by one thread (below); every other thread, the engine's OpenMP pool
-  // among them, starts with them blocked, so block them before the engine starts any.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
-  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const StopSignals stop_signals;  // before the engine starts its OpenMP pool
 
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   KILN_ASSIGN_OR_RETURN(const store::ModelVersion model, client::FindModel(*workspace, flags.model));
@@ -63,21 +56,14 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
   options.batching.max_queued = std::max<std::int64_t>(4096, 16 * flags.max_batch);
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<serve::ScoringServer> server,
                         serve::ScoringServer::Create(options, *engine, model));
-  std::thread stopper([&server, signals] {
-    int signal = 0;
-    ::sigwait(&signals, &signal);
-    server->Stop();
-  });
   std::cout << fmt::format("kiln serve: {}:{} listening on {}", model.name, model.version, server->url())
             << std::endl;
   std::cerr << fmt::format("engine: oneDNN, {} threads, batches up to {} ({}), input {} {}\n",
                            engine->threads(), flags.max_batch,
                            engine->dynamic_batch() ? "dynamic" : "fixed", engine->input().name,
                            engine->sample_size());
-  const Status served = server->Serve();
-  if (!served.ok()) ::pthread_kill(stopper.native_handle(), SIGTERM);
-  stopper.join();
-  return served;
+  return stop_signals.ServeUntilStopped([&] { return server->Serve(); },
+                                        [&](int) { server->Stop(); });
 }
 
 }  // namespace

@@ -1,17 +1,15 @@
 // kiln server [--store URL] [--listen HOST:PORT] [--tls-cert F --tls-key F]
 // kiln server token create --name NAME | list [--all] [--json] | revoke ID
 
-#include <pthread.h>
-#include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <iostream>
-#include <thread>
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/stop_signals.h"
 #include "common/subprocess.h"
 #include "common/tunables.h"
 #include "server/api_server.h"
@@ -64,11 +62,7 @@ Status RunServe(const ServeFlags& flags) {
   if (flags.max_body_mb < 1 || flags.threads < 2) {
     return InvalidArgumentError("--max-body-mb must be >= 1 and --threads >= 2");
   }
-  // Signals are taken by one thread (below); every other thread starts with them blocked.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
-  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const StopSignals stop_signals;  // before the server starts any thread
 
   server::ServerOptions options;
   options.host = listen.first;
@@ -84,19 +78,14 @@ Status RunServe(const ServeFlags& flags) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<server::ApiServer> server,
                         server::ApiServer::Create(options));
 
-  std::thread stopper([&server, signals] {
-    int signal = 0;
-    ::sigwait(&signals, &signal);
-    spdlog::info("received signal {}: finishing the requests in flight, then stopping", signal);
-    server->Stop();
-  });
   std::cout << "kiln server listening on " << server->url() << std::endl;
   spdlog::info("serving {}", server->url());
-  const Status served = server->Serve();
-  if (!served.ok()) {
-    ::pthread_kill(stopper.native_handle(), SIGTERM);
-  }
-  stopper.join();
+  const Status served = stop_signals.ServeUntilStopped(
+      [&] { return server->Serve(); },
+      [&](int signal) {
+        spdlog::info("received signal {}: finishing the requests in flight, then stopping", signal);
+        server->Stop();
+      });
   spdlog::info("stopped");
   return served;
 }
