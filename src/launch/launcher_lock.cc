@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,15 +12,38 @@
 
 namespace kiln::launch {
 
+namespace {
+
+// The whole file, for an open file description lock (F_OFD_*): held by the open file, so
+// inherited across fork and exec and freed when its last descriptor closes, like flock,
+// but it can be tested (F_OFD_GETLK) without being taken.
+struct flock WholeFile(short type) {
+  struct flock range {};
+  range.l_type = type;
+  range.l_whence = SEEK_SET;
+  range.l_start = 0;
+  range.l_len = 0;
+  return range;
+}
+
+// Takes the write lock on `fd`'s open file; false when another open file holds it.
+Result<bool> TryLock(int fd) {
+  struct flock range = WholeFile(F_WRLCK);
+  if (::fcntl(fd, F_OFD_SETLK, &range) == 0) return true;
+  if (errno == EAGAIN || errno == EACCES) return false;
+  return ErrnoError("fcntl(F_OFD_SETLK)", errno);
+}
+
+}  // namespace
+
 Result<LauncherLock> LauncherLock::Acquire(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd) return ErrnoError(fmt::format("cannot create {}", path.string()), errno);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return FailedPreconditionError(
-          fmt::format("another launcher owns this run (it holds {})", path.string()));
-    }
-    return ErrnoError(fmt::format("cannot lock {}", path.string()), errno);
+  const Result<bool> locked = TryLock(fd.get());
+  if (!locked.ok()) return locked.status().WithPrefix(fmt::format("cannot lock {}", path.string()));
+  if (!*locked) {
+    return FailedPreconditionError(
+        fmt::format("another launcher owns this run (it holds {})", path.string()));
   }
   return LauncherLock(std::move(fd));
 }
@@ -36,7 +58,8 @@ Result<LauncherLock> LauncherLock::Adopt(int fd, const std::filesystem::path& pa
         fmt::format("descriptor {} is not the lock file {}", fd, path.string()));
   }
   // Re-locking a lock this open file already holds succeeds at once.
-  if (::flock(owned.get(), LOCK_EX | LOCK_NB) != 0) {
+  const Result<bool> locked = TryLock(owned.get());
+  if (!locked.ok() || !*locked) {
     return FailedPreconditionError(
         fmt::format("descriptor {} does not hold {}", fd, path.string()));
   }
@@ -75,9 +98,13 @@ Result<bool> IsLauncherAlive(const std::filesystem::path& path) {
     if (errno == ENOENT) return false;
     return ErrnoError(fmt::format("cannot open {}", path.string()), errno);
   }
-  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return false;  // Nobody holds it.
-  if (errno == EWOULDBLOCK) return true;
-  return ErrnoError(fmt::format("cannot probe {}", path.string()), errno);
+  // Asks who would block a write lock, without taking any: a probe never stands in the way
+  // of a submit or launcher taking the lock at the same moment.
+  struct flock range = WholeFile(F_WRLCK);
+  if (::fcntl(fd.get(), F_OFD_GETLK, &range) != 0) {
+    return ErrnoError(fmt::format("cannot probe {}", path.string()), errno);
+  }
+  return range.l_type != F_UNLCK;
 }
 
 }  // namespace kiln::launch

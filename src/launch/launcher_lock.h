@@ -1,7 +1,8 @@
 #pragma once
 
-// LauncherLock: an exclusive flock on runs/<id>/launcher.lock, held for as long as a
-// launcher owns the run. The kernel drops it when the last holder's descriptor closes, so
+// LauncherLock: an exclusive lock on runs/<id>/launcher.lock (an open file description
+// lock, fcntl F_OFD_SETLK), held for as long as a launcher owns the run. The kernel drops it
+// when the last holder's descriptor closes, so
 // a launcher that dies any way at all (kill -9, a crash, a reboot) frees it, and
 // IsLauncherAlive() then answers false: that is how a dead launcher is detected.
 //
@@ -9,8 +10,9 @@
 //   1. submit creates and locks the file before the run appears in the store;
 //   2. the launcher process inherits the locked descriptor (same open file, same lock);
 //   3. submit closes its copy; the launcher's keeps the lock.
-// flock is local to one machine: the local compute target uses it; cluster targets ask
-// their scheduler instead.
+// IsLauncherAlive() tests the lock (F_OFD_GETLK) and never takes it, so a probe cannot make
+// a submit or a launcher fail to take it. The lock is local to one machine: the local
+// compute target uses it; cluster targets ask their scheduler instead.
 
 #include <filesystem>
 #include <optional>

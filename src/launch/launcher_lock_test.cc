@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+
 #include "common/test_dir.h"
 
 namespace kiln::launch {
@@ -25,6 +28,31 @@ TEST(LauncherLockTest, HeldLockMeansAlive) {
     EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
   }
   EXPECT_FALSE(*IsLauncherAlive(path));
+}
+
+// Readers probe runs all the time; a probe must never make a submit or a launcher fail to
+// take the lock (a probe that took the lock for an instant did, now and then).
+TEST(LauncherLockTest, ProbesNeverStandInTheWayOfTakingTheLock) {
+  TestDir dir;
+  const auto path = dir.path() / "launcher.lock";
+  { ASSERT_TRUE(LauncherLock::Acquire(path).ok()); }
+  std::atomic<bool> done{false};
+  std::atomic<int> probes{0};
+  std::thread prober([&] {
+    while (!done) {
+      if (IsLauncherAlive(path).ok()) ++probes;
+    }
+  });
+  int refused = 0;
+  constexpr int kTakes = 20000;
+  for (int i = 0; i < kTakes; ++i) {
+    auto lock = LauncherLock::Acquire(path);
+    if (!lock.ok()) ++refused;
+  }
+  done = true;
+  prober.join();
+  EXPECT_EQ(refused, 0) << "of " << kTakes << " takes, with " << probes << " probes at once";
+  EXPECT_GT(probes, 0);
 }
 
 // The hand-over of design: submit locks, a child inherits the descriptor, submit lets go,
