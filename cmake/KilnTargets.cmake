@@ -1,7 +1,8 @@
 # The one helper for Kiln's libraries, executables and tests.
 #
 #   kiln_library(NAME SOURCES a.cc b.cc DEPS kiln_common fmt::fmt)
-#   kiln_test(NAME SOURCES a_test.cc DEPS kiln_common [LABELS unit] [TIMEOUT 120])
+#   kiln_test(NAME SOURCES a_test.cc DEPS kiln_common [LABELS unit] [TIMEOUT 120]
+#             [PROPERTIES ENVIRONMENT X=1 ...])   (more ctest properties of each test)
 #
 # Every library is static, compiled with the project's warnings, and sees the source tree
 # root on its include path, so includes read "common/status.h" everywhere.
@@ -38,7 +39,7 @@ function(kiln_test name)
   if(NOT KILN_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS;PROPERTIES" ${ARGN})
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
@@ -50,6 +51,6 @@ function(kiln_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ${ARG_PROPERTIES}
     EXTRA_ARGS --gtest_color=no)
 endfunction()
