@@ -26,6 +26,8 @@ TEST_F(LauncherDeathTest, KilledLauncherMarksTheRunFailed) {
   for (int i = 0; i < 300 && RunProcessCount(id) < 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // The rank and the grandchild it started in a session of its own: what must be stopped.
+  ASSERT_GE(RunProcessCount(id), 2u) << "the rank's grandchild never started";
   const auto pid_text = ReadFileToString(RunDir(id) / "launcher.lock");
   ASSERT_TRUE(pid_text.ok());
   const auto pid = ParseInt64(TrimWhitespace(*pid_text));

@@ -347,11 +347,16 @@ TEST_F(KilnServerTest, MalformedAndOversizedRequestsAreRefusedWithAReason) {
   EXPECT_NE(BodyOf(broken)["error"]["message"].get<std::string>().find("not valid JSON"),
             std::string::npos);
   EXPECT_EQ(post("/v1/runs", "[1, 2]")->status, 400);
-  const auto no_snapshot =
-      post("/v1/runs", R"({"spec": {"entry_script": "train.py"}, "snapshot_id": "abc"})");
-  EXPECT_EQ(no_snapshot->status, 400) << no_snapshot->body;
 
   const std::string run = SubmitAndWait(MetricsProject(10, 0));
+  // A whole, valid spec (a real run's) naming a snapshot the server never received.
+  nlohmann::json job = {{"spec", BodyOf(Http().Get("/v1/runs/" + run))["spec"]},
+                        {"snapshot_id", std::string(64, 'b')}};
+  const auto no_snapshot = post("/v1/runs", job.dump());
+  EXPECT_EQ(no_snapshot->status, 400) << no_snapshot->body;
+  EXPECT_NE(no_snapshot->body.find("snapshot " + std::string(64, 'b') + " is not on this server"),
+            std::string::npos)
+      << no_snapshot->body;
   const auto bad_status = post("/v1/runs/" + run + "/transitions", R"({"to": "Runing"})");
   EXPECT_EQ(bad_status->status, 400);
   EXPECT_NE(bad_status->body.find("transition.to: 'Runing' is not a run status"),
