@@ -67,6 +67,15 @@ void ServerTest::StopServer() {
   server_.reset();
 }
 
+void ServerTest::KillServer() {
+  if (!server_) return;
+  ::kill(server_->pid(), SIGKILL);
+  const Result<ExitStatus> exit = server_->WaitFor(std::chrono::seconds(30));
+  EXPECT_TRUE(exit.ok() && exit->signaled && exit->signal == SIGKILL)
+      << (exit.ok() ? exit->Describe() : exit.status().ToString());
+  server_.reset();
+}
+
 std::string ServerTest::CreateToken(const std::string& name) {
   const CapturedRun created = Kiln({"server", "token", "create", "--name", name, "--store",
                                     store_url()});

@@ -24,6 +24,8 @@ class ServerTest : public KilnTest {
   std::string StartServer(const std::vector<std::string>& args = {});
   // SIGTERM, then waits for a clean exit (the test fails otherwise).
   void StopServer();
+  // SIGKILL, as a crash would: no clean-up of any kind.
+  void KillServer();
 
   // `kiln server token create` on the server's store; returns the secret.
   std::string CreateToken(const std::string& name);
