@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <charconv>
 #include <exception>
 
 #include <fmt/format.h>
@@ -12,6 +13,13 @@
 namespace kiln::http {
 
 using nlohmann::json;
+
+namespace {
+
+// CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH as Debian's libcpp-httplib 0.11 was built.
+constexpr std::size_t kHttplibFormLimit = 8192;
+
+}  // namespace
 
 void ReplyError(httplib::Response& response, int http_status, const Status& status) {
   response.status = http_status;
@@ -83,14 +91,39 @@ Status Listener::Bind() {
   return Status::Ok();
 }
 
+void Listener::ReplyTooLarge(const httplib::Request& request,
+                             httplib::Response& response) const {
+  const std::string length = request.get_header_value("Content-Length");
+  const std::string of = length.empty() ? "" : fmt::format(" of {} bytes", length);
+  const std::string type = request.get_header_value("Content-Type");
+  std::size_t declared = 0;
+  const bool known = !length.empty() && std::from_chars(length.data(), length.data() + length.size(),
+                                                        declared).ec == std::errc();
+  if (known && declared <= options_.max_body_bytes &&
+      type.starts_with("application/x-www-form-urlencoded")) {
+    // Only where no route of ours took the body (an unknown path): httplib's form limit.
+    ReplyError(response, 413,
+               InvalidArgumentError(fmt::format(
+                   "the body{} was sent as a form (Content-Type: {}), which this server takes "
+                   "up to {} bytes only; no endpoint {} {} takes it as JSON{}",
+                   of, type, kHttplibFormLimit, request.method, request.path,
+                   options_.endpoints_hint)));
+  } else {
+    ReplyError(response, 413,
+               InvalidArgumentError(fmt::format(
+                   "the body{} is larger than the {} bytes this server takes ({} --max-body-mb "
+                   "sets the limit)",
+                   of, options_.max_body_bytes, options_.program)));
+  }
+  // What is left of the body may still be on its way: this connection ends here.
+  response.set_header("Connection", "close");
+}
+
 void Listener::SetErrorReplies() {
   http_->set_error_handler([this](const httplib::Request& request, httplib::Response& response) {
     if (!response.body.empty()) return;  // a route's own error reply
     if (response.status == 413) {
-      ReplyError(response, options_.too_large_status,
-                 InvalidArgumentError(fmt::format(
-                     "the body is larger than the {} bytes this server takes ({} --max-body-mb)",
-                     options_.max_body_bytes, options_.program)));
+      ReplyTooLarge(request, response);
     } else if (response.status == 404) {
       ReplyError(response, 404,
                  NotFoundError(fmt::format("no endpoint {} {}{}", request.method, request.path,
@@ -115,20 +148,88 @@ void Listener::SetErrorReplies() {
       });
 }
 
+void Listener::AddBodyRoute(const std::string& method, const std::string& pattern,
+                            httplib::Server::Handler handler) {
+  httplib::Server::HandlerWithContentReader whole_body =
+      [this, handler](const httplib::Request& request, httplib::Response& response,
+                      const httplib::ContentReader& reader) {
+        const std::size_t limit = options_.max_body_bytes;
+        if (request.is_multipart_form_data()) {
+          // Read and dropped, so that the connection stays in step.
+          std::size_t seen = 0;
+          const bool read = reader([](const httplib::MultipartFormData&) { return true; },
+                                   [&](const char*, std::size_t size) {
+                                     seen += size;
+                                     return seen <= limit;
+                                   });
+          if (!read && (response.status == 413 || seen > limit)) {
+            return ReplyTooLarge(request, response);
+          }
+          return ReplyError(
+              response, 415,
+              InvalidArgumentError(
+                  "a multipart/form-data body (curl -F) is not taken: send the request itself "
+                  "as the body (curl --data-binary @req.json -H 'Content-Type: "
+                  "application/json')"));
+        }
+        // A copy whose body is the whole body; its path matches still point into `request`.
+        httplib::Request whole = request;
+        const std::string length = request.get_header_value("Content-Length");
+        std::size_t declared = 0;
+        if (std::from_chars(length.data(), length.data() + length.size(), declared).ec ==
+                std::errc() &&
+            declared <= limit) {
+          whole.body.reserve(declared);
+        }
+        bool too_large = false;
+        const bool read = reader([&](const char* data, std::size_t size) {
+          if (whole.body.size() + size > limit) {
+            too_large = true;
+            return false;
+          }
+          whole.body.append(data, size);
+          return true;
+        });
+        if (!read) {
+          if (too_large || response.status == 413) return ReplyTooLarge(request, response);
+          response.set_header("Connection", "close");
+          return ReplyError(response, 400,
+                            InvalidArgumentError("the request body could not be read: it ended "
+                                                 "before its length, or its encoding is broken"));
+        }
+        handler(whole, response);
+      };
+  // The plain handler serves the same route when httplib expects no body (a DELETE
+  // without one, in some httplib versions).
+  if (method == "POST") {
+    http_->Post(pattern, std::move(whole_body));
+    http_->Post(pattern, std::move(handler));
+  } else if (method == "PUT") {
+    http_->Put(pattern, std::move(whole_body));
+    http_->Put(pattern, std::move(handler));
+  } else if (method == "PATCH") {
+    http_->Patch(pattern, std::move(whole_body));
+    http_->Patch(pattern, std::move(handler));
+  } else {
+    http_->Delete(pattern, std::move(whole_body));
+    http_->Delete(pattern, std::move(handler));
+  }
+}
+
 void Listener::Get(const std::string& pattern, httplib::Server::Handler handler) {
   http_->Get(pattern, std::move(handler));
 }
 void Listener::Post(const std::string& pattern, httplib::Server::Handler handler) {
-  http_->Post(pattern, std::move(handler));
+  AddBodyRoute("POST", pattern, std::move(handler));
 }
 void Listener::Put(const std::string& pattern, httplib::Server::Handler handler) {
-  http_->Put(pattern, std::move(handler));
+  AddBodyRoute("PUT", pattern, std::move(handler));
 }
 void Listener::Patch(const std::string& pattern, httplib::Server::Handler handler) {
-  http_->Patch(pattern, std::move(handler));
+  AddBodyRoute("PATCH", pattern, std::move(handler));
 }
 void Listener::Delete(const std::string& pattern, httplib::Server::Handler handler) {
-  http_->Delete(pattern, std::move(handler));
+  AddBodyRoute("DELETE", pattern, std::move(handler));
 }
 
 Status Listener::Serve() {

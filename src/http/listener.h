@@ -14,9 +14,19 @@
 //   5. bound to `port`, or any free one for 0, then listening with a backlog of SOMAXCONN
 //      (httplib's own is 5: a burst of clients would wait out SYN retransmits);
 //   6. the common error replies, {"error": {"code", "message"}}: a body over
-//      max_body_bytes is 413 naming the limit and the flag that sets it, an unknown path
-//      404 naming the endpoints, an exception in a route 500 (logged with spdlog), and
-//      anything else httplib refuses keeps its status with a reason.
+//      max_body_bytes is 413 naming its size, the limit and the flag that sets it, an
+//      unknown path 404 naming the endpoints, an exception in a route 500 (logged with
+//      spdlog), and anything else httplib refuses keeps its status with a reason.
+//
+// Request bodies. Routes added with Post/Put/Patch/Delete read the body whole into
+// request.body whatever Content-Type the client declares, up to max_body_bytes (a chunked
+// body too, which httplib 0.11 itself does not bound). httplib alone would parse an
+// application/x-www-form-urlencoded body as a form and refuse one over 8 KiB with a bare
+// 413; that is curl's default for `curl -d @req.json`, and the limit
+// (CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH) is compiled into Debian's libcpp-httplib
+// (libcpp-httplib.so, not header-only), so no definition on our side changes it. These routes
+// take the body through httplib's content-reader path instead, which never parses a form.
+// A multipart/form-data body (`curl -F`) is read and refused with 415 saying what to send.
 //
 // Thread-safety: routes and handlers (server()) are set before Serve(); handlers run on
 // the pool's threads. Stop() is safe from any thread, also before Serve().
@@ -41,11 +51,10 @@ struct ListenerOptions {
   int threads = 16;
   std::size_t max_body_bytes = 64u << 20;
   std::size_t keep_alive_max_count = 1000;
-  // Who is listening, for messages: "kiln serve" gives "(kiln serve --max-body-mb)".
+  // Who is listening, for messages: "kiln serve" gives "(kiln serve --max-body-mb ...)".
   std::string program = "kiln";
   // Follows "no endpoint GET /x" in a 404: "; see docs/openapi.yaml".
   std::string endpoints_hint;
-  int too_large_status = 413;  // kiln serve answers 400
 };
 
 // Writes {"error": {"code": "<status's code>", "message": "..."}} with `http_status`.
@@ -68,7 +77,7 @@ class Listener {
   const std::string& url() const { return url_; }
   std::size_t max_body_bytes() const { return options_.max_body_bytes; }
 
-  // Routes.
+  // Routes. A body-taking route's handler sees the whole body (see "Request bodies").
   void Get(const std::string& pattern, httplib::Server::Handler handler);
   void Post(const std::string& pattern, httplib::Server::Handler handler);
   void Put(const std::string& pattern, httplib::Server::Handler handler);
@@ -87,6 +96,9 @@ class Listener {
   explicit Listener(const ListenerOptions& options) : options_(options) {}
   Status Bind();
   void SetErrorReplies();
+  void ReplyTooLarge(const httplib::Request& request, httplib::Response& response) const;
+  void AddBodyRoute(const std::string& method, const std::string& pattern,
+                    httplib::Server::Handler handler);
 
   const ListenerOptions options_;
   std::unique_ptr<httplib::Server> http_;

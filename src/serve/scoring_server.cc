@@ -72,7 +72,6 @@ class ScoringServer::Impl {
     listen.keep_alive_max_count = 100000;
     listen.program = "kiln serve";
     listen.endpoints_hint = ": POST /score, GET /health, GET /metadata";
-    listen.too_large_status = 400;
     KILN_ASSIGN_OR_RETURN(listener_, http::Listener::Open(listen));
 
     listener_->Get("/health", [](const httplib::Request&, httplib::Response& response) {

@@ -226,17 +226,17 @@ TEST_F(ModelTest, TheServerScoresJsonAndRawBatchesLikePyTorch) {
   for (size_t i = 0; i < 32; ++i) EXPECT_NEAR(out[i], expected["outputs"][i / 4][i % 4].get<double>(), 1e-4);
 }
 
-TEST_F(ModelTest, MalformedPayloadsGet400AndTheServerKeepsServing) {
+TEST_F(ModelTest, MalformedPayloadsAreRefusedWithTheirReasonAndTheServerKeepsServing) {
   const std::string run = ExportingRun();
   ASSERT_EQ(Kiln({"model", "register", "mlp", "--run", run}).exit.code, 0);
   const std::string url = Serve("mlp", {"--max-body-mb", "1"});
   httplib::Client client = ClientOf(url);
   const auto refused = [&](const std::string& body, const std::string& says,
                            const httplib::Headers& headers = {},
-                           const std::string& type = "application/json") {
+                           const std::string& type = "application/json", int status = 400) {
     const auto reply = client.Post("/score", headers, body, type.c_str());
     ASSERT_TRUE(reply) << "the server must answer: " << body.substr(0, 60);
-    EXPECT_EQ(reply->status, 400) << body.substr(0, 60) << " -> " << reply->body;
+    EXPECT_EQ(reply->status, status) << body.substr(0, 60) << " -> " << reply->body;
     const json error = json::parse(reply->body, nullptr, false);
     ASSERT_TRUE(error.is_object()) << reply->body;
     EXPECT_NE(error["error"]["message"].get<std::string>().find(says), std::string::npos)
@@ -257,7 +257,10 @@ TEST_F(ModelTest, MalformedPayloadsGet400AndTheServerKeepsServing) {
           "application/octet-stream");
   refused(std::string(64, '\0'), "positive sizes", {{"X-Kiln-Shape", "1,-1,4,4"}},
           "application/octet-stream");
-  refused(std::string(2u << 20, ' '), "larger than the 1048576 bytes");
+  refused(std::string(2u << 20, ' '),
+          "the body of 2097152 bytes is larger than the 1048576 bytes this server takes (kiln "
+          "serve --max-body-mb sets the limit)",
+          {}, "application/json", 413);
 
   // Random bytes and random truncations of a good body: always an answer, never a crash.
   std::mt19937 random(7);
