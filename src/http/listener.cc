@@ -1,14 +1,13 @@
 #include "http/listener.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <charconv>
 #include <exception>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 namespace kiln::http {
 
@@ -23,8 +22,9 @@ constexpr std::size_t kHttplibFormLimit = 8192;
 
 void ReplyError(httplib::Response& response, int http_status, const Status& status) {
   response.status = http_status;
-  const json body = {{"error", {{"code", std::string(StatusCodeName(status.code()))},
-                                {"message", status.message()}}}};
+  const json body = {
+      {"error",
+       {{"code", std::string(StatusCodeName(status.code()))}, {"message", status.message()}}}};
   response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
                        "application/json");
 }
@@ -49,8 +49,8 @@ Status Listener::Bind() {
         return InvalidArgumentError(fmt::format("TLS file {} does not exist", file.string()));
       }
     }
-    auto ssl = std::make_unique<httplib::SSLServer>(options_.tls_cert.c_str(),
-                                                    options_.tls_key.c_str());
+    auto ssl =
+        std::make_unique<httplib::SSLServer>(options_.tls_cert.c_str(), options_.tls_key.c_str());
     if (!ssl->is_valid()) {
       return InvalidArgumentError(
           fmt::format("the TLS certificate {} and key {} do not load (PEM files that match)",
@@ -91,23 +91,23 @@ Status Listener::Bind() {
   return Status::Ok();
 }
 
-void Listener::ReplyTooLarge(const httplib::Request& request,
-                             httplib::Response& response) const {
+void Listener::ReplyTooLarge(const httplib::Request& request, httplib::Response& response) const {
   const std::string length = request.get_header_value("Content-Length");
   const std::string of = length.empty() ? "" : fmt::format(" of {} bytes", length);
   const std::string type = request.get_header_value("Content-Type");
   std::size_t declared = 0;
-  const bool known = !length.empty() && std::from_chars(length.data(), length.data() + length.size(),
-                                                        declared).ec == std::errc();
+  const bool known =
+      !length.empty() &&
+      std::from_chars(length.data(), length.data() + length.size(), declared).ec == std::errc();
   if (known && declared <= options_.max_body_bytes &&
       type.starts_with("application/x-www-form-urlencoded")) {
     // Only where no route of ours took the body (an unknown path): httplib's form limit.
-    ReplyError(response, 413,
-               InvalidArgumentError(fmt::format(
-                   "the body{} was sent as a form (Content-Type: {}), which this server takes "
-                   "up to {} bytes only; no endpoint {} {} takes it as JSON{}",
-                   of, type, kHttplibFormLimit, request.method, request.path,
-                   options_.endpoints_hint)));
+    ReplyError(
+        response, 413,
+        InvalidArgumentError(fmt::format(
+            "the body{} was sent as a form (Content-Type: {}), which this server takes "
+            "up to {} bytes only; no endpoint {} {} takes it as JSON{}",
+            of, type, kHttplibFormLimit, request.method, request.path, options_.endpoints_hint)));
   } else {
     ReplyError(response, 413,
                InvalidArgumentError(fmt::format(
@@ -150,55 +150,55 @@ void Listener::SetErrorReplies() {
 
 void Listener::AddBodyRoute(const std::string& method, const std::string& pattern,
                             httplib::Server::Handler handler) {
-  httplib::Server::HandlerWithContentReader whole_body =
-      [this, handler](const httplib::Request& request, httplib::Response& response,
-                      const httplib::ContentReader& reader) {
-        const std::size_t limit = options_.max_body_bytes;
-        if (request.is_multipart_form_data()) {
-          // Read and dropped, so that the connection stays in step.
-          std::size_t seen = 0;
-          const bool read = reader([](const httplib::MultipartFormData&) { return true; },
-                                   [&](const char*, std::size_t size) {
-                                     seen += size;
-                                     return seen <= limit;
-                                   });
-          if (!read && (response.status == 413 || seen > limit)) {
-            return ReplyTooLarge(request, response);
-          }
-          return ReplyError(
-              response, 415,
-              InvalidArgumentError(
-                  "a multipart/form-data body (curl -F) is not taken: send the request itself "
-                  "as the body (curl --data-binary @req.json -H 'Content-Type: "
-                  "application/json')"));
-        }
-        // A copy whose body is the whole body; its path matches still point into `request`.
-        httplib::Request whole = request;
-        const std::string length = request.get_header_value("Content-Length");
-        std::size_t declared = 0;
-        if (std::from_chars(length.data(), length.data() + length.size(), declared).ec ==
-                std::errc() &&
-            declared <= limit) {
-          whole.body.reserve(declared);
-        }
-        bool too_large = false;
-        const bool read = reader([&](const char* data, std::size_t size) {
-          if (whole.body.size() + size > limit) {
-            too_large = true;
-            return false;
-          }
-          whole.body.append(data, size);
-          return true;
-        });
-        if (!read) {
-          if (too_large || response.status == 413) return ReplyTooLarge(request, response);
-          response.set_header("Connection", "close");
-          return ReplyError(response, 400,
-                            InvalidArgumentError("the request body could not be read: it ended "
-                                                 "before its length, or its encoding is broken"));
-        }
-        handler(whole, response);
-      };
+  httplib::Server::HandlerWithContentReader whole_body = [this, handler](
+                                                             const httplib::Request& request,
+                                                             httplib::Response& response,
+                                                             const httplib::ContentReader& reader) {
+    const std::size_t limit = options_.max_body_bytes;
+    if (request.is_multipart_form_data()) {
+      // Read and dropped, so that the connection stays in step.
+      std::size_t seen = 0;
+      const bool read = reader([](const httplib::MultipartFormData&) { return true; },
+                               [&](const char*, std::size_t size) {
+                                 seen += size;
+                                 return seen <= limit;
+                               });
+      if (!read && (response.status == 413 || seen > limit)) {
+        return ReplyTooLarge(request, response);
+      }
+      return ReplyError(
+          response, 415,
+          InvalidArgumentError(
+              "a multipart/form-data body (curl -F) is not taken: send the request itself "
+              "as the body (curl --data-binary @req.json -H 'Content-Type: "
+              "application/json')"));
+    }
+    // A copy whose body is the whole body; its path matches still point into `request`.
+    httplib::Request whole = request;
+    const std::string length = request.get_header_value("Content-Length");
+    std::size_t declared = 0;
+    if (std::from_chars(length.data(), length.data() + length.size(), declared).ec == std::errc() &&
+        declared <= limit) {
+      whole.body.reserve(declared);
+    }
+    bool too_large = false;
+    const bool read = reader([&](const char* data, std::size_t size) {
+      if (whole.body.size() + size > limit) {
+        too_large = true;
+        return false;
+      }
+      whole.body.append(data, size);
+      return true;
+    });
+    if (!read) {
+      if (too_large || response.status == 413) return ReplyTooLarge(request, response);
+      response.set_header("Connection", "close");
+      return ReplyError(response, 400,
+                        InvalidArgumentError("the request body could not be read: it ended "
+                                             "before its length, or its encoding is broken"));
+    }
+    handler(whole, response);
+  };
   // The plain handler serves the same route when httplib expects no body (a DELETE
   // without one, in some httplib versions).
   if (method == "POST") {

@@ -31,13 +31,13 @@
 // Thread-safety: routes and handlers (server()) are set before Serve(); handlers run on
 // the pool's threads. Stop() is safe from any thread, also before Serve().
 
+#include <httplib.h>
+
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <string>
-
-#include <httplib.h>
 
 #include "common/result.h"
 
@@ -45,7 +45,7 @@ namespace kiln::http {
 
 struct ListenerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;  // 0: any free port (see port())
+  int port = 0;                    // 0: any free port (see port())
   std::filesystem::path tls_cert;  // both or neither: https with this certificate and key
   std::filesystem::path tls_key;
   int threads = 16;

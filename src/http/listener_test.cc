@@ -71,7 +71,8 @@ class ListenerTest : public ::testing::Test {
       ssize_t got = 0;
       while ((got = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) {
         reply.append(buffer, static_cast<std::size_t>(got));
-        if (reply.find("\r\n\r\n") != std::string::npos && reply.find("}") != std::string::npos) break;
+        if (reply.find("\r\n\r\n") != std::string::npos && reply.find("}") != std::string::npos)
+          break;
       }
     }
     ::close(fd);
@@ -105,15 +106,17 @@ TEST_F(ListenerTest, ABodyOverTheLimitIs413NamingItsSizeTheLimitAndTheFlag) {
             "the body of 1500 bytes is larger than the 1000 bytes this server takes (kiln test "
             "--max-body-mb sets the limit)");
   // Declared as a form, the same: the size is the cause, not the form.
-  const auto form = client.Post("/echo", std::string(1500, 'x'), "application/x-www-form-urlencoded");
+  const auto form =
+      client.Post("/echo", std::string(1500, 'x'), "application/x-www-form-urlencoded");
   ASSERT_TRUE(form);
   EXPECT_EQ(form->status, 413);
   EXPECT_NE(Message(form).find("larger than the 1000 bytes"), std::string::npos) << form->body;
 
   // A chunked body has no length to check up front: it is cut off at the limit. (Sent
   // whole over a raw socket: httplib's client may stop writing once the reply comes.)
-  std::string chunked = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                        "Transfer-Encoding: chunked\r\n\r\n";
+  std::string chunked =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 8; ++i) chunked += "1f4\r\n" + std::string(500, 'y') + "\r\n";
   chunked += "0\r\n\r\n";
   const std::string reply_text = RawExchange(listener_->port(), chunked);
@@ -131,11 +134,13 @@ TEST_F(ListenerTest, ABodyOverTheLimitIs413NamingItsSizeTheLimitAndTheFlag) {
 TEST_F(ListenerTest, AMultipartBodyIs415SayingWhatToSend) {
   Start();
   httplib::Client client = Client();
-  const httplib::MultipartFormDataItems items = {{"file", "{\"inputs\": []}", "req.json", "application/json"}};
+  const httplib::MultipartFormDataItems items = {
+      {"file", "{\"inputs\": []}", "req.json", "application/json"}};
   const auto reply = client.Post("/echo", items);
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->status, 415);
-  EXPECT_NE(Message(reply).find("multipart/form-data body (curl -F) is not taken"), std::string::npos)
+  EXPECT_NE(Message(reply).find("multipart/form-data body (curl -F) is not taken"),
+            std::string::npos)
       << reply->body;
   const auto next = client.Post("/echo", "{}", "application/json");
   ASSERT_TRUE(next);
@@ -152,11 +157,13 @@ TEST_F(ListenerTest, CommonRepliesForUnknownPathsFormsThereAndExceptions) {
   EXPECT_EQ(Message(unknown), "no endpoint GET /nothing: POST /echo");
 
   // Only where no route takes the body does httplib's form limit show, and then by name.
-  const auto form = client.Post("/nothing", std::string(9000, 'a'), "application/x-www-form-urlencoded");
+  const auto form =
+      client.Post("/nothing", std::string(9000, 'a'), "application/x-www-form-urlencoded");
   ASSERT_TRUE(form);
   EXPECT_EQ(form->status, 413);
-  EXPECT_NE(Message(form).find("was sent as a form (Content-Type: application/x-www-form-urlencoded), "
-                               "which this server takes up to 8192 bytes only; no endpoint POST /nothing"),
+  EXPECT_NE(Message(form).find(
+                "was sent as a form (Content-Type: application/x-www-form-urlencoded), "
+                "which this server takes up to 8192 bytes only; no endpoint POST /nothing"),
             std::string::npos)
       << form->body;
 
@@ -177,8 +184,9 @@ TEST_F(ListenerTest, ATakenPortAndHalfATlsPairAreRefused) {
   same.port = listener_->port();
   const Result<std::unique_ptr<Listener>> taken = Listener::Open(same);
   EXPECT_EQ(taken.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(taken.status().message().find("cannot listen on 127.0.0.1:" + std::to_string(same.port)),
-            std::string::npos);
+  EXPECT_NE(
+      taken.status().message().find("cannot listen on 127.0.0.1:" + std::to_string(same.port)),
+      std::string::npos);
 
   ListenerOptions half;
   half.tls_cert = "/nonexistent/cert.pem";
@@ -186,7 +194,8 @@ TEST_F(ListenerTest, ATakenPortAndHalfATlsPairAreRefused) {
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(refused.status().message(), "--tls-cert and --tls-key go together; give both");
   half.tls_key = "/nonexistent/key.pem";
-  EXPECT_EQ(Listener::Open(half).status().message(), "TLS file /nonexistent/cert.pem does not exist");
+  EXPECT_EQ(Listener::Open(half).status().message(),
+            "TLS file /nonexistent/cert.pem does not exist");
 }
 
 }  // namespace

@@ -16,8 +16,8 @@ CurlReply Curl(const std::filesystem::path& scratch, const std::vector<std::stri
   const std::filesystem::path body = scratch / ("curl-body-" + std::to_string(call));
   const std::filesystem::path headers = scratch / ("curl-headers-" + std::to_string(call));
   SpawnOptions options;
-  options.argv = {"curl", "-sS", "--max-time", "100", "-o", body.string(), "-D", headers.string(),
-                  "-w", "%{http_code}"};
+  options.argv = {"curl",        "-sS", "--max-time",     "100", "-o",
+                  body.string(), "-D",  headers.string(), "-w",  "%{http_code}"};
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   const Result<CapturedRun> ran = RunAndCapture(options, std::chrono::seconds(120));
   CurlReply reply;

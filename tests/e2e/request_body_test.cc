@@ -61,9 +61,9 @@ TEST_F(RequestBodyTest, CurlsFormDefaultCarriesJsonOfAnySizeUpToTheLimit) {
 
 TEST_F(RequestBodyTest, AMultipartBodyIsRefusedSayingWhatToSend) {
   StartServer();
-  const CurlReply reply = Curl(
-      root(), {"-H", "Authorization: Bearer " + token(), "-F",
-               "file=@" + DatastoreRequest("multi", 10).string(), url() + "/v1/datastores"});
+  const CurlReply reply =
+      Curl(root(), {"-H", "Authorization: Bearer " + token(), "-F",
+                    "file=@" + DatastoreRequest("multi", 10).string(), url() + "/v1/datastores"});
   EXPECT_EQ(reply.status, 415) << reply.body;
   EXPECT_NE(ErrorMessage(reply).find("send the request itself as the body"), std::string::npos)
       << reply.body;
