@@ -1,12 +1,18 @@
 // kiln serve NAME[:VERSION]: a registered ONNX model scored over HTTP (docs/serving.md).
 
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "cli/stop_signals.h"
 #include "client/model_registry.h"
+#include "common/files.h"
+#include "common/strings.h"
 #include "inference/engine.h"
 #include "serve/scoring_server.h"
 
@@ -22,7 +28,37 @@ struct ServeFlags {
   std::int64_t max_batch = 64;
   std::int64_t batch_timeout_us = 0;
   int max_body_mb = 64;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string token_file;
 };
+
+// The fewest characters a token may have: `openssl rand -hex 32` gives 64.
+constexpr std::size_t kMinTokenChars = 16;
+
+// The bearer token in `path` (its first line). A secret never comes from the command line,
+// where any user of the machine can read it; the file must be readable by its owner only.
+Result<std::string> ReadTokenFile(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return InvalidArgumentError(fmt::format("--token-file {}: no such file", path));
+  }
+  if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return InvalidArgumentError(fmt::format(
+        "--token-file {}: other users may read it (mode {:o}); chmod 600 {}", path,
+        info.st_mode & 0777, path));
+  }
+  KILN_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  const std::string token(TrimWhitespace(text.substr(0, text.find('\n'))));
+  if (token.size() < kMinTokenChars ||
+      token.find_first_of(" \t\r") != std::string::npos) {
+    return InvalidArgumentError(fmt::format(
+        "--token-file {}: the token must be one line of at least {} characters without spaces "
+        "(e.g. openssl rand -hex 32 > {})",
+        path, kMinTokenChars, path));
+  }
+  return token;
+}
 
 Status RunServe(const ServeFlags& flags, CliContext& context) {
   if (flags.port < 0 || flags.port > 65535 || flags.threads < 0 || flags.max_batch < 1 ||
@@ -30,6 +66,16 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
     return InvalidArgumentError(
         "--port must be 0 to 65535, --threads >= 0, --max-batch >= 1, --http-threads >= 1, "
         "--batch-timeout-us >= 0 and --max-body-mb >= 1");
+  }
+  // stdout carries the one "listening on URL" line; the log goes to stderr.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("kiln-serve"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  std::string token;
+  if (!flags.token_file.empty()) {
+    KILN_ASSIGN_OR_RETURN(token, ReadTokenFile(flags.token_file));
+  }
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+    return InvalidArgumentError("--tls-cert and --tls-key go together; give both");
   }
   const StopSignals stop_signals;  // before the engine starts its OpenMP pool
 
@@ -51,6 +97,9 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
   options.port = flags.port;
   options.http_threads = flags.http_threads;
   options.max_body_bytes = static_cast<std::size_t>(flags.max_body_mb) << 20;
+  options.tls_cert = flags.tls_cert;
+  options.tls_key = flags.tls_key;
+  options.token = token;
   options.batching.max_batch = flags.max_batch;
   options.batching.timeout = std::chrono::microseconds(flags.batch_timeout_us);
   options.batching.max_queued = std::max<std::int64_t>(4096, 16 * flags.max_batch);
@@ -81,6 +130,11 @@ void AddServeCommand(CLI::App& app, CliContext& context) {
                     "How long a lone request waits for others to join it (default 0)");
   serve->add_option("--http-threads", flags->http_threads, "Connections served at once (default 16)");
   serve->add_option("--max-body-mb", flags->max_body_mb, "Largest request body, MiB (default 64)");
+  serve->add_option("--tls-cert", flags->tls_cert, "Serve https with this PEM certificate");
+  serve->add_option("--tls-key", flags->tls_key, "The certificate's PEM private key");
+  serve->add_option("--token-file", flags->token_file,
+                    "Require 'Authorization: Bearer <token>' (but for /health), the token being "
+                    "this file's first line (mode 600)");
   serve->callback([flags, &context] { context.Finish(RunServe(*flags, context)); });
 }
 

@@ -4,11 +4,20 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace kiln::serve {
 
 Batcher::Batcher(inference::Engine& engine, BatcherOptions options)
-    : engine_(engine), options_(options), worker_([this] { Work(); }) {}
+    : Batcher([&engine](std::span<const float> input,
+                        std::int64_t batch) { return engine.Run(input, batch); },
+              engine.sample_size(), options) {}
+
+Batcher::Batcher(RunBatch run, std::int64_t sample_size, BatcherOptions options)
+    : run_(std::move(run)),
+      sample_size_(sample_size),
+      options_(options),
+      worker_([this] { Work(); }) {}
 
 Batcher::~Batcher() {
   {
@@ -71,23 +80,45 @@ void Batcher::Work() {
 }
 
 void Batcher::RunTogether(std::vector<Pending*>& group) {
+  std::vector<Result<std::vector<inference::Tensor>>> results;
+  std::string failure;
+  try {
+    results = RunAndSplit(group);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "an unknown exception";
+  }
+  if (!failure.empty()) {
+    std::int64_t samples = 0;
+    for (const Pending* p : group) samples += p->input.batch;
+    spdlog::error("scoring {} requests ({} samples) together failed: {}", group.size(), samples,
+                  failure);
+    results.assign(group.size(), InternalError(fmt::format("scoring failed: {}", failure)));
+  }
+  for (size_t i = 0; i < group.size(); ++i) group[i]->done.set_value(std::move(results[i]));
+}
+
+std::vector<Result<std::vector<inference::Tensor>>> Batcher::RunAndSplit(
+    const std::vector<Pending*>& group) {
+  std::vector<Result<std::vector<inference::Tensor>>> results;
   if (group.size() == 1) {  // no copying for a request alone
-    Pending* p = group.front();
-    p->done.set_value(engine_.Run(p->input.values, p->input.batch));
-    return;
+    const Pending* p = group.front();
+    results.push_back(run_(p->input.values, p->input.batch));
+    return results;
   }
   std::int64_t total = 0;
   for (const Pending* p : group) total += p->input.batch;
   std::vector<float> joined;
-  joined.reserve(static_cast<size_t>(total * engine_.sample_size()));
+  joined.reserve(static_cast<size_t>(total * sample_size_));
   for (const Pending* p : group) joined.insert(joined.end(), p->input.values.begin(), p->input.values.end());
-  Result<std::vector<inference::Tensor>> outputs = engine_.Run(joined, total);
+  Result<std::vector<inference::Tensor>> outputs = run_(joined, total);
   if (!outputs.ok()) {
-    for (Pending* p : group) p->done.set_value(outputs.status());
-    return;
+    results.assign(group.size(), outputs.status());
+    return results;
   }
   std::int64_t row = 0;
-  for (Pending* p : group) {
+  for (const Pending* p : group) {
     std::vector<inference::Tensor> mine;
     for (const inference::Tensor& all : *outputs) {
       const std::int64_t per_sample = static_cast<std::int64_t>(all.values.size()) / total;
@@ -98,8 +129,9 @@ void Batcher::RunTogether(std::vector<Pending*>& group) {
       mine.push_back(std::move(t));
     }
     row += p->input.batch;
-    p->done.set_value(std::move(mine));
+    results.push_back(std::move(mine));
   }
+  return results;
 }
 
 }  // namespace kiln::serve

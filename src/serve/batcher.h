@@ -9,12 +9,18 @@
 //
 // Backpressure: more than max_queued samples waiting is ResourceExhausted at once, instead
 // of a queue that grows without bound.
+//
+// Failures: an exception from a run (std::bad_alloc, a oneDNN error) fails the requests of
+// that run with Internal naming it, is logged (spdlog), and the worker goes on with the
+// next requests.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
+#include <span>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -38,9 +44,17 @@ struct BatcherStats {
   std::int64_t queued = 0;  // samples waiting now
 };
 
+// Scores `batch` samples laid out one after another: the engine's Run, or a wrapper of it
+// (tests inject faults there).
+using RunBatch = std::function<Result<std::vector<inference::Tensor>>(std::span<const float> input,
+                                                                      std::int64_t batch)>;
+
 class Batcher {
  public:
+  // Runs engine.Run.
   Batcher(inference::Engine& engine, BatcherOptions options);
+  // `sample_size`: floats in one sample.
+  Batcher(RunBatch run, std::int64_t sample_size, BatcherOptions options);
   ~Batcher();  // finishes what is queued, then stops
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -55,9 +69,13 @@ class Batcher {
     std::promise<Result<std::vector<inference::Tensor>>> done;
   };
   void Work();
+  // Runs the group as one batch and hands each request its rows or the failure.
   void RunTogether(std::vector<Pending*>& group);
+  // One result per request of the group; may throw.
+  std::vector<Result<std::vector<inference::Tensor>>> RunAndSplit(const std::vector<Pending*>& group);
 
-  inference::Engine& engine_;
+  const RunBatch run_;
+  const std::int64_t sample_size_;
   const BatcherOptions options_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

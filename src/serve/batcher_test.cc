@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <new>
 #include <thread>
 
 #include "common/test_dir.h"
@@ -69,6 +71,39 @@ TEST_F(BatcherTest, AFullQueueRefusesInsteadOfGrowing) {
   EXPECT_NE(refused.status().message().find("3 samples are waiting"), std::string::npos)
       << refused.status().message();
   first.join();
+}
+
+// The real engine behind a wrapper that throws on the runs a test chooses.
+TEST_F(BatcherTest, AnExceptionInARunFailsItsRequestsAndTheWorkerGoesOn) {
+  std::atomic<bool> fail{true};
+  const RunBatch faulty = [&](std::span<const float> input, std::int64_t batch) {
+    if (fail) throw std::bad_alloc();
+    return engine_->Run(input, batch);
+  };
+  Batcher batcher(faulty, engine_->sample_size(), {.max_batch = 16});
+  const Result<std::vector<inference::Tensor>> failed = batcher.Score(Request(0, 2));
+  EXPECT_EQ(failed.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(failed.status().message(), "scoring failed: std::bad_alloc");
+
+  // Several requests failing together, each told.
+  Batcher held(faulty, engine_->sample_size(),
+               {.max_batch = 16, .timeout = std::chrono::microseconds(200'000)});
+  std::vector<std::thread> threads;
+  std::atomic<int> told{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      const Result<std::vector<inference::Tensor>> out = held.Score(Request(0, 1));
+      if (out.status().code() == StatusCode::kInternal) ++told;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(told, 4);
+
+  fail = false;
+  const Result<std::vector<inference::Tensor>> fine = batcher.Score(Request(3, 2));
+  ASSERT_TRUE(fine.ok()) << fine.status().message();
+  EXPECT_EQ((*fine)[0].values, Request(3, 2).values);
+  EXPECT_EQ(held.Score(Request(5, 1)).ok(), true);
 }
 
 }  // namespace

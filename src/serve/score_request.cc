@@ -4,11 +4,14 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <numeric>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+
+#include "common/strings.h"
 
 namespace kiln::serve {
 
@@ -101,37 +104,51 @@ Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view shape_
   if (shape_header.empty()) {
     return InvalidArgumentError("a raw float32 body needs the header X-Kiln-Shape: B,d1,d2,... (batch first)");
   }
+  // Every size is read and checked on its own; none is multiplied by another, so no
+  // header can overflow the arithmetic below.
   std::vector<std::int64_t> shape;
   size_t at = 0;
   while (at <= shape_header.size()) {
     const size_t comma = std::min(shape_header.find(',', at), shape_header.size());
+    const std::string_view text = TrimWhitespace(shape_header.substr(at, comma - at));
     std::int64_t d = 0;
-    const char* begin = shape_header.data() + at;
-    const char* end = shape_header.data() + comma;
-    while (begin < end && *begin == ' ') ++begin;
-    const auto [stop, error] = std::from_chars(begin, end, d);
-    if (error != std::errc() || stop != end || d < 1) {
+    const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (error != std::errc() || stop != text.data() + text.size() || d < 1) {
       return InvalidArgumentError(fmt::format(
-          "X-Kiln-Shape '{}': expected positive sizes separated by commas, batch first", shape_header));
+          "X-Kiln-Shape '{}': size {} is '{}'; expected positive sizes (up to {}) separated by "
+          "commas, batch first",
+          shape_header, shape.size() + 1, text, std::numeric_limits<std::int64_t>::max()));
     }
     shape.push_back(d);
     at = comma + 1;
   }
-  const std::vector<std::int64_t> given(shape.begin() + 1, shape.end());
-  if (given != sample_shape && !(given.size() == 1 && given[0] == SampleSize(sample_shape))) {
+  const std::int64_t sample_size = SampleSize(sample_shape);
+  if (sample_size < 1) {
     return InvalidArgumentError(fmt::format(
-        "X-Kiln-Shape '{}': the model takes samples of shape {} (or {} flat)", shape_header,
-        ShapeText(sample_shape), SampleSize(sample_shape)));
+        "the model's input per sample, {}, has no fixed size: send JSON", ShapeText(sample_shape)));
+  }
+  const std::vector<std::int64_t> given(shape.begin() + 1, shape.end());
+  if (given != sample_shape && !(given.size() == 1 && given[0] == sample_size)) {
+    return InvalidArgumentError(fmt::format(
+        "X-Kiln-Shape '{}': {} dimensions after the batch, {}; the model takes samples of "
+        "shape {} (or {} flat)",
+        shape_header, given.size(), ShapeText(given), ShapeText(sample_shape), sample_size));
+  }
+  // The batch is bounded by the body before it sizes anything.
+  const std::size_t sample_bytes = static_cast<std::size_t>(sample_size) * sizeof(float);
+  const std::size_t samples_in_body = body.size() / sample_bytes;
+  if (body.size() % sample_bytes != 0 || static_cast<std::uint64_t>(shape[0]) != samples_in_body) {
+    return InvalidArgumentError(fmt::format(
+        "the body has {} bytes; X-Kiln-Shape '{}' needs {} samples of {} float32s ({} bytes "
+        "each): the body holds {}",
+        body.size(), shape_header, shape[0], sample_size, sample_bytes,
+        body.size() % sample_bytes == 0 ? fmt::format("{} samples", samples_in_body)
+                                        : fmt::format("{} samples and {} bytes more",
+                                                      samples_in_body, body.size() % sample_bytes)));
   }
   InputBatch batch;
   batch.batch = shape[0];
-  const std::int64_t count = batch.batch * SampleSize(sample_shape);
-  if (body.size() != static_cast<size_t>(count) * sizeof(float)) {
-    return InvalidArgumentError(fmt::format(
-        "the body has {} bytes; shape {} needs {} float32s ({} bytes)", body.size(),
-        ShapeText(shape), count, count * 4));
-  }
-  batch.values.resize(static_cast<size_t>(count));
+  batch.values.resize(samples_in_body * static_cast<std::size_t>(sample_size));
   std::memcpy(batch.values.data(), body.data(), body.size());
   for (size_t i = 0; i < batch.values.size(); ++i) {
     if (!std::isfinite(batch.values[i])) {

@@ -1,13 +1,16 @@
 #include "serve/scoring_server.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "common/sha256.h"
+#include "common/strings.h"
+#include "http/listener.h"
 
 namespace kiln::serve {
 
@@ -15,14 +18,7 @@ using nlohmann::json;
 
 namespace {
 
-void ReplyError(httplib::Response& response, int http_status, const Status& status) {
-  response.status = http_status;
-  // Messages may quote request bytes: invalid UTF-8 is replaced, never an exception.
-  const json body = {{"error", {{"code", std::string(StatusCodeName(status.code()))},
-                                {"message", status.message()}}}};
-  response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
-                       "application/json");
-}
+using http::ReplyError;
 
 void ReplyStatus(httplib::Response& response, const Status& status) {
   switch (status.code()) {
@@ -70,65 +66,58 @@ class ScoringServer::Impl {
   }
 
   Status Open() {
-    const int threads = options_.http_threads;
-    http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    http_.set_payload_max_length(options_.max_body_bytes);
-    http_.set_keep_alive_max_count(100000);
-    http_.set_keep_alive_timeout(30);
-    http_.set_tcp_nodelay(true);
-    http_.set_socket_options([this](int socket) {
-      const int yes = 1;
-      ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-      listen_socket_ = socket;
-    });
-    http_.set_error_handler([this](const httplib::Request& request, httplib::Response& response) {
-      if (!response.body.empty()) return;  // a route's own reply
-      if (response.status == 413) {
-        ReplyError(response, 400, InvalidArgumentError(fmt::format(
-                                      "the body is larger than the {} bytes this server takes "
-                                      "(kiln serve --max-body-mb)",
-                                      options_.max_body_bytes)));
-      } else if (response.status == 404) {
-        ReplyError(response, 404, NotFoundError(fmt::format(
-                                      "no endpoint {} {}: POST /score, GET /health, GET /metadata",
-                                      request.method, request.path)));
-      } else {
-        const int status = response.status;
-        ReplyError(response, status, InvalidArgumentError(fmt::format("the request was refused ({})", status)));
-      }
-    });
-    http_.set_exception_handler([](const httplib::Request&, httplib::Response& response,
-                                   std::exception_ptr error) {
-      std::string what = "unknown exception";
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      ReplyError(response, 500, InternalError(what));
-    });
+    http::ListenerOptions listen;
+    listen.host = options_.host;
+    listen.port = options_.port;
+    listen.threads = options_.http_threads;
+    listen.max_body_bytes = options_.max_body_bytes;
+    listen.tls_cert = options_.tls_cert;
+    listen.tls_key = options_.tls_key;
+    listen.keep_alive_max_count = 100000;
+    listen.program = "kiln serve";
+    listen.endpoints_hint = ": POST /score, GET /health, GET /metadata";
+    KILN_ASSIGN_OR_RETURN(listener_, http::Listener::Open(listen));
+    if (!options_.token.empty()) {
+      token_sha256_ = Sha256::HexOf(options_.token);
+      listener_->server().set_pre_routing_handler(
+          [this](const httplib::Request& request, httplib::Response& response) {
+            if (request.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+            const Status allowed = CheckBearer(request.get_header_value("Authorization"));
+            if (allowed.ok()) return httplib::Server::HandlerResponse::Unhandled;
+            ReplyError(response, 401, allowed);
+            response.set_header("WWW-Authenticate", "Bearer realm=\"kiln serve\"");
+            // The body, if any, is not read: this connection ends with the reply.
+            response.set_header("Connection", "close");
+            return httplib::Server::HandlerResponse::Handled;
+          });
+    }
 
-    http_.Get("/health", [](const httplib::Request&, httplib::Response& response) {
+    listener_->Get("/health", [](const httplib::Request&, httplib::Response& response) {
       response.set_content(R"({"status":"ok"})", "application/json");
     });
-    http_.Get("/metadata", [this](const httplib::Request&, httplib::Response& response) {
+    listener_->Get("/metadata", [this](const httplib::Request&, httplib::Response& response) {
       response.set_content(Metadata().dump(), "application/json");
     });
-    http_.Post("/score", [this](const httplib::Request& request, httplib::Response& response) {
+    listener_->Post("/score", [this](const httplib::Request& request, httplib::Response& response) {
       Score(request, response);
     });
+    return Status::Ok();
+  }
 
-    port_ = options_.port == 0 ? http_.bind_to_any_port(options_.host)
-                               : (http_.bind_to_port(options_.host, options_.port) ? options_.port : -1);
-    if (port_ <= 0) {
-      return UnavailableError(fmt::format("cannot listen on {}:{} (is it taken?)", options_.host, options_.port));
+  // Compares digests, so the time taken says nothing about the token.
+  Status CheckBearer(std::string_view authorization) const {
+    if (authorization.empty()) {
+      return UnauthenticatedError(
+          "this server needs the header Authorization: Bearer <token> (the token in the file "
+          "given to kiln serve --token-file)");
     }
-    if (listen_socket_ >= 0 && ::listen(listen_socket_, SOMAXCONN) != 0) {
-      return ErrnoError("listen", errno);
+    constexpr std::string_view kBearer = "Bearer ";
+    if (!authorization.starts_with(kBearer)) {
+      return UnauthenticatedError("the Authorization header must read 'Bearer <token>'");
     }
-    const std::string reach = options_.host == "0.0.0.0" ? "127.0.0.1" : options_.host;
-    url_ = fmt::format("http://{}:{}", reach, port_);
+    if (Sha256::HexOf(TrimWhitespace(authorization.substr(kBearer.size()))) != token_sha256_) {
+      return UnauthenticatedError("the bearer token is not this server's");
+    }
     return Status::Ok();
   }
 
@@ -193,11 +182,8 @@ class ScoringServer::Impl {
   const ScoringServerOptions options_;
   Batcher batcher_;
   std::vector<int64_t> sample_shape_;
-  httplib::Server http_;
-  int listen_socket_ = -1;
-  int port_ = -1;
-  std::string url_;
-  std::atomic<bool> stopping_{false};
+  std::string token_sha256_;  // of options_.token; empty: no token needed
+  std::unique_ptr<http::Listener> listener_;
 };
 
 ScoringServer::ScoringServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -214,20 +200,11 @@ Result<std::unique_ptr<ScoringServer>> ScoringServer::Create(const ScoringServer
   return std::unique_ptr<ScoringServer>(new ScoringServer(std::move(impl)));
 }
 
-const std::string& ScoringServer::url() const { return impl_->url_; }
-int ScoringServer::port() const { return impl_->port_; }
+const std::string& ScoringServer::url() const { return impl_->listener_->url(); }
+int ScoringServer::port() const { return impl_->listener_->port(); }
 
-Status ScoringServer::Serve() {
-  if (impl_->stopping_) return Status::Ok();
-  if (!impl_->http_.listen_after_bind() && !impl_->stopping_) {
-    return InternalError(fmt::format("the scoring server on port {} stopped serving", impl_->port_));
-  }
-  return Status::Ok();
-}
+Status ScoringServer::Serve() { return impl_->listener_->Serve(); }
 
-void ScoringServer::Stop() {
-  impl_->stopping_ = true;
-  impl_->http_.stop();
-}
+void ScoringServer::Stop() { impl_->listener_->Stop(); }
 
 }  // namespace kiln::serve

@@ -4,13 +4,17 @@
 //   POST /score     JSON {"inputs": [...]} or raw float32 (X-Kiln-Shape); replies with the
 //                   outputs and each sample's argmax, as JSON, or as raw float32 when the
 //                   request says Accept: application/octet-stream
-//   GET  /health    {"status": "ok"}
+//   GET  /health    {"status": "ok"}, open to anyone
 //   GET  /metadata  the model (name, version, sha256, run), its inputs and outputs, the engine
-// Every bad request is a 400 with {"error": {"code", "message"}} naming what is wrong, a
-// body over the limit included; a full queue is a 503 with Retry-After.
+// Served by http::Listener (https with a certificate, the body limit, the common replies).
+// With a token, /score and /metadata need "Authorization: Bearer <token>" (401 otherwise).
+// Every bad request is a 400 with {"error": {"code", "message"}} naming what is wrong; a
+// body over the limit is a 413, a full queue a 503 with Retry-After, and a failure of the
+// engine a 500 for that request only (logged).
 
 #include <atomic>
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -26,12 +30,17 @@ struct ScoringServerOptions {
   int port = 8080;  // 0: any free port
   int http_threads = 16;
   std::size_t max_body_bytes = 64u << 20;
+  std::filesystem::path tls_cert;  // both or neither: https with this certificate and key
+  std::filesystem::path tls_key;
+  // Not empty: the bearer token that /score and /metadata require.
+  std::string token;
   BatcherOptions batching;
 };
 
 class ScoringServer {
  public:
-  // Listens at once (url() is known before Serve()).
+  // Listens at once (url() is known before Serve()). InvalidArgument for bad options or TLS
+  // files, Unavailable for a taken port.
   static Result<std::unique_ptr<ScoringServer>> Create(const ScoringServerOptions& options,
                                                        inference::Engine& engine,
                                                        const store::ModelVersion& model);

@@ -4,15 +4,13 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
-#include <sys/socket.h>
-
-#include <cerrno>
 #include <charconv>
 #include <regex>
 
 #include "common/files.h"
 #include "common/subprocess.h"
 #include "common/tunables.h"
+#include "http/listener.h"
 #include "server/auth.h"
 #include "server/routes.h"
 #include "store/wire.h"
@@ -61,10 +59,7 @@ void ReplyJson(httplib::Response& response, const json& body, int status) {
 }
 
 void ReplyError(httplib::Response& response, const Status& status) {
-  ReplyJson(response,
-            {{"error", {{"code", std::string(StatusCodeName(status.code()))},
-                        {"message", status.message()}}}},
-            HttpStatusFor(status.code()));
+  http::ReplyError(response, HttpStatusFor(status.code()), status);
 }
 
 httplib::Server::Handler Json(JsonHandler handler, int ok_status) {
@@ -125,61 +120,21 @@ bool IsWithinRun(const std::string& path, const std::string& run_id) {
 class ApiServer::Impl {
  public:
   Status Open(const ServerOptions& options) {
-    const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
-    if (tls) {
-      if (options.tls_cert.empty() || options.tls_key.empty()) {
-        return InvalidArgumentError("--tls-cert and --tls-key go together; give both");
-      }
-      for (const auto& file : {options.tls_cert, options.tls_key}) {
-        if (!std::filesystem::is_regular_file(file)) {
-          return InvalidArgumentError(fmt::format("TLS file {} does not exist", file.string()));
-        }
-      }
-      auto ssl = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(),
-                                                      options.tls_key.c_str());
-      if (!ssl->is_valid()) {
-        return InvalidArgumentError(
-            fmt::format("the TLS certificate {} and key {} do not load (PEM files that match)",
-                        options.tls_cert.string(), options.tls_key.string()));
-      }
-      http_ = std::move(ssl);
-    } else {
-      http_ = std::make_unique<httplib::Server>();
-    }
-    const int threads = options.threads;
-    http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    http_->set_payload_max_length(options.max_body_bytes);
-    http_->set_keep_alive_max_count(1000);
-    http_->set_keep_alive_timeout(30);
-    // Replies go out in one piece: without this, Nagle's algorithm and the peer's delayed
-    // ACK hold every keep-alive response back by ~40 ms.
-    http_->set_tcp_nodelay(true);
-    // httplib listens with a backlog of 5, so a burst of clients (64 launchers reconnecting
-    // after a restart) would wait out SYN retransmits; the socket is kept to listen again
-    // with a deeper queue once bound.
-    // SO_REUSEADDR only: a restarted server binds again at once (past TIME_WAIT), but,
-    // unlike httplib's default SO_REUSEPORT, a second server on a taken port is refused
-    // instead of silently sharing its connections.
-    http_->set_socket_options([this](int socket) {
-      const int yes = 1;
-      ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-      listen_socket_ = socket;
-    });
-
-    if (options.port == 0) {
-      port_ = http_->bind_to_any_port(options.host);
-    } else {
-      port_ = http_->bind_to_port(options.host, options.port) ? options.port : -1;
-    }
-    if (port_ <= 0) {
-      return UnavailableError(fmt::format("cannot listen on {}:{} (is it taken?)", options.host,
-                                          options.port));
-    }
-    if (listen_socket_ >= 0 && ::listen(listen_socket_, SOMAXCONN) != 0) {
-      return ErrnoError("listen", errno);
-    }
-    const std::string reach = options.host == "0.0.0.0" ? "127.0.0.1" : options.host;
-    url_ = fmt::format("{}://{}:{}", tls ? "https" : "http", reach, port_);
+    http::ListenerOptions listen;
+    listen.host = options.host;
+    listen.port = options.port;
+    listen.tls_cert = options.tls_cert;
+    listen.tls_key = options.tls_key;
+    listen.threads = options.threads;
+    listen.max_body_bytes = options.max_body_bytes;
+    listen.keep_alive_max_count = 1000;
+    listen.program = "kiln server";
+    listen.endpoints_hint = "; see docs/openapi.yaml";
+    KILN_ASSIGN_OR_RETURN(listener_, http::Listener::Open(listen));
+    http_ = &listener_->server();
+    const bool tls = listener_->tls();
+    port_ = listener_->port();
+    url_ = listener_->url();
 
     client::WorkspaceOptions workspace;
     workspace.home = options.home;
@@ -221,45 +176,19 @@ class ApiServer::Impl {
           return Authorize(request, response) ? httplib::Server::HandlerResponse::Unhandled
                                               : httplib::Server::HandlerResponse::Handled;
         });
-    http_->set_error_handler([](const httplib::Request& request, httplib::Response& response) {
-      if (!response.body.empty()) return;  // a route's own error reply
-      if (response.status == 413) {
-        ReplyError(response, InvalidArgumentError("the request body is larger than this server "
-                                                  "accepts (kiln server --max-body-mb)"));
-        response.status = 413;
-      } else if (response.status == 404) {
-        ReplyError(response, NotFoundError(fmt::format("no endpoint {} {}; see docs/openapi.yaml",
-                                                       request.method, request.path)));
-      } else {
-        ReplyError(response, InvalidArgumentError(
-                                 fmt::format("the request was refused ({})", response.status)));
-      }
-    });
-    http_->set_exception_handler(
-        [](const httplib::Request& request, httplib::Response& response, std::exception_ptr error) {
-          std::string what = "unknown exception";
-          try {
-            std::rethrow_exception(error);
-          } catch (const std::exception& e) {
-            what = e.what();
-          } catch (...) {
-          }
-          spdlog::error("{} {}: {}", request.method, request.path, what);
-          ReplyError(response, InternalError(fmt::format("the server failed: {}", what)));
-        });
     http_->set_logger([](const httplib::Request& request, const httplib::Response& response) {
       // Never the headers: they hold the token.
       spdlog::debug("{} {} {}", request.method, request.path, response.status);
     });
 
-    http_->Get("/v1/health", Json([this](const httplib::Request&) -> Result<json> {
-                 return json{{"status", stopping_ ? "stopping" : "ok"}, {"api", "v1"}};
-               }));
-    AddRunRoutes(*http_, *state_);
-    AddMetricRoutes(*http_, *state_);
-    AddFileRoutes(*http_, *state_);
-    AddModelRoutes(*http_, *state_);
-    AddCatalogRoutes(*http_, *state_);
+    listener_->Get("/v1/health", Json([this](const httplib::Request&) -> Result<json> {
+                     return json{{"status", stopping_ ? "stopping" : "ok"}, {"api", "v1"}};
+                   }));
+    AddRunRoutes(*listener_, *state_);
+    AddMetricRoutes(*listener_, *state_);
+    AddFileRoutes(*listener_, *state_);
+    AddModelRoutes(*listener_, *state_);
+    AddCatalogRoutes(*listener_, *state_);
     return Status::Ok();
   }
 
@@ -285,12 +214,12 @@ class ApiServer::Impl {
     return true;
   }
 
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<http::Listener> listener_;
+  httplib::Server* http_ = nullptr;  // listener_'s
   std::unique_ptr<client::Workspace> workspace_;
   std::unique_ptr<ServerState> state_;
   std::atomic<bool> stopping_{false};
   int port_ = -1;
-  int listen_socket_ = -1;
   std::string url_;
 };
 
@@ -308,15 +237,12 @@ const std::string& ApiServer::url() const { return impl_->url_; }
 
 Status ApiServer::Serve() {
   if (impl_->stopping_) return Status::Ok();
-  if (!impl_->http_->listen_after_bind() && !impl_->stopping_) {
-    return InternalError(fmt::format("the server on port {} stopped serving", impl_->port_));
-  }
-  return Status::Ok();
+  return impl_->listener_->Serve();
 }
 
 void ApiServer::Stop() {
   impl_->stopping_ = true;
-  impl_->http_->stop();
+  impl_->listener_->Stop();
 }
 
 }  // namespace kiln::server

@@ -15,7 +15,7 @@ namespace kiln::server {
 
 using nlohmann::json;
 
-void AddCatalogRoutes(httplib::Server& server, ServerState& state) {
+void AddCatalogRoutes(http::Listener& server, ServerState& state) {
   store::Store& store = state.workspace.store();
 
   server.Get("/v1/experiments", Json([&](const httplib::Request&) -> Result<json> {

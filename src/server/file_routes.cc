@@ -84,7 +84,7 @@ class LogStream {
 
 }  // namespace
 
-void AddFileRoutes(httplib::Server& server, ServerState& state) {
+void AddFileRoutes(http::Listener& server, ServerState& state) {
   client::Workspace& workspace = state.workspace;
 
   // Raw bytes of one rank's log from ?offset= (what `kiln logs` reads through).

@@ -11,7 +11,7 @@ namespace kiln::server {
 
 using nlohmann::json;
 
-void AddMetricRoutes(httplib::Server& server, ServerState& state) {
+void AddMetricRoutes(http::Listener& server, ServerState& state) {
   store::Store& store = state.workspace.store();
 
   // A launcher's batch: stored with its new spool offset in one transaction, or, when the

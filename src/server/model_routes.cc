@@ -53,7 +53,7 @@ Result<client::ModelRegistration> RegistrationFromJson(const json& body) {
 
 }  // namespace
 
-void AddModelRoutes(httplib::Server& server, ServerState& state) {
+void AddModelRoutes(http::Listener& server, ServerState& state) {
   client::Workspace& workspace = state.workspace;
 
   server.Get("/v1/models", Json([&](const httplib::Request&) -> Result<json> {

@@ -13,6 +13,7 @@
 
 #include "client/workspace.h"
 #include "common/result.h"
+#include "http/listener.h"
 #include "snapshot/snapshot_store.h"
 #include "store/record_json.h"
 
@@ -51,10 +52,10 @@ Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string
 // The rank in path segment `index` of the route's pattern; InvalidArgument past int range.
 Result<int> PathRank(const httplib::Request& request, std::size_t index);
 
-void AddRunRoutes(httplib::Server& server, ServerState& state);
-void AddMetricRoutes(httplib::Server& server, ServerState& state);
-void AddFileRoutes(httplib::Server& server, ServerState& state);  // logs, artifacts
-void AddModelRoutes(httplib::Server& server, ServerState& state);  // the model registry
-void AddCatalogRoutes(httplib::Server& server, ServerState& state);  // the rest
+void AddRunRoutes(http::Listener& server, ServerState& state);
+void AddMetricRoutes(http::Listener& server, ServerState& state);
+void AddFileRoutes(http::Listener& server, ServerState& state);  // logs, artifacts
+void AddModelRoutes(http::Listener& server, ServerState& state);  // the model registry
+void AddCatalogRoutes(http::Listener& server, ServerState& state);  // the rest
 
 }  // namespace kiln::server

@@ -87,7 +87,7 @@ Result<store::RunFilter> FilterOf(const httplib::Request& request) {
 
 }  // namespace
 
-void AddRunRoutes(httplib::Server& server, ServerState& state) {
+void AddRunRoutes(http::Listener& server, ServerState& state) {
   client::Workspace& workspace = state.workspace;
 
   server.Post("/v1/runs", Json(

@@ -14,6 +14,7 @@
 
 #include "common/files.h"
 #include "common/sha256.h"
+#include "e2e/curl.h"
 #include "e2e/served_model.h"
 #include "e2e/server_fixture.h"
 
@@ -226,17 +227,17 @@ TEST_F(ModelTest, TheServerScoresJsonAndRawBatchesLikePyTorch) {
   for (size_t i = 0; i < 32; ++i) EXPECT_NEAR(out[i], expected["outputs"][i / 4][i % 4].get<double>(), 1e-4);
 }
 
-TEST_F(ModelTest, MalformedPayloadsGet400AndTheServerKeepsServing) {
+TEST_F(ModelTest, MalformedPayloadsAreRefusedWithTheirReasonAndTheServerKeepsServing) {
   const std::string run = ExportingRun();
   ASSERT_EQ(Kiln({"model", "register", "mlp", "--run", run}).exit.code, 0);
   const std::string url = Serve("mlp", {"--max-body-mb", "1"});
   httplib::Client client = ClientOf(url);
   const auto refused = [&](const std::string& body, const std::string& says,
                            const httplib::Headers& headers = {},
-                           const std::string& type = "application/json") {
+                           const std::string& type = "application/json", int status = 400) {
     const auto reply = client.Post("/score", headers, body, type.c_str());
     ASSERT_TRUE(reply) << "the server must answer: " << body.substr(0, 60);
-    EXPECT_EQ(reply->status, 400) << body.substr(0, 60) << " -> " << reply->body;
+    EXPECT_EQ(reply->status, status) << body.substr(0, 60) << " -> " << reply->body;
     const json error = json::parse(reply->body, nullptr, false);
     ASSERT_TRUE(error.is_object()) << reply->body;
     EXPECT_NE(error["error"]["message"].get<std::string>().find(says), std::string::npos)
@@ -257,7 +258,25 @@ TEST_F(ModelTest, MalformedPayloadsGet400AndTheServerKeepsServing) {
           "application/octet-stream");
   refused(std::string(64, '\0'), "positive sizes", {{"X-Kiln-Shape", "1,-1,4,4"}},
           "application/octet-stream");
-  refused(std::string(2u << 20, ' '), "larger than the 1048576 bytes");
+  refused(std::string(2u << 20, ' '),
+          "the body of 2097152 bytes is larger than the 1048576 bytes this server takes (kiln "
+          "serve --max-body-mb sets the limit)",
+          {}, "application/json", 413);
+
+  // Hostile X-Kiln-Shape headers: each a 400 naming the problem, nothing allocated for them.
+  const std::string one(64, '\0');  // one sample of 16 float32 zeros
+  const auto raw = [&](const std::string& shape, const std::string& says, const std::string& body) {
+    refused(body, says, {{"X-Kiln-Shape", shape}}, "application/octet-stream");
+  };
+  raw("9223372036854775807,1,4,4", "needs 9223372036854775807 samples of 16 float32s (64 bytes each): the body holds 1 samples", one);
+  raw("4611686018427387904,16", "needs 4611686018427387904 samples", one);
+  raw("99999999999999999999,1,4,4", "size 1 is '99999999999999999999'; expected positive sizes", one);
+  raw("1,4294967296,4294967296,4294967296", "3 dimensions after the batch, [4294967296,4294967296,4294967296]", one);
+  raw("-5,1,4,4", "size 1 is '-5'", one);
+  raw("0,1,4,4", "size 1 is '0'", one);
+  raw("1,1,4,4,1", "4 dimensions after the batch, [1,4,4,1]; the model takes samples of shape [1,4,4]", one);
+  raw("2,1,4,4", "the body has 64 bytes; X-Kiln-Shape '2,1,4,4' needs 2 samples", one);
+  raw("1,1,4,4", "the body holds 1 samples and 3 bytes more", one + "abc");
 
   // Random bytes and random truncations of a good body: always an answer, never a crash.
   std::mt19937 random(7);
@@ -307,6 +326,109 @@ TEST_F(ModelTest, ConcurrentClientsGetTheirOwnRowsFromSharedBatches) {
   const json served = json::parse(ClientOf(url).Get("/metadata")->body)["served"];
   EXPECT_EQ(served["requests"], kClients * kRequests);
   EXPECT_LT(served["batches"].get<int>(), kClients * kRequests) << "requests were batched together";
+}
+
+// What a user types: curl with its defaults (`-d @file` declares a form), bodies past the
+// HTTP library's 8 KiB form limit and up to --max-body-mb scored as JSON.
+TEST_F(ModelTest, CurlsDefaultFormBodiesAreScoredAsJson) {
+  const std::string run = ExportingRun();
+  ASSERT_EQ(Kiln({"model", "register", "mlp", "--run", run}).exit.code, 0);
+  const json expected = Expected(run);
+  const std::string url = Serve("mlp", {"--max-body-mb", "2"});
+  for (const std::size_t size : {100u, 8u * 1024, 1u << 20}) {
+    json inputs = json::array();
+    while (json{{"inputs", inputs}}.dump().size() < size) {
+      inputs.push_back(expected["inputs"][inputs.size() % 8]);
+    }
+    const std::string body = json{{"inputs", inputs}}.dump();
+    const fs::path file = root() / ("req-" + std::to_string(size) + ".json");
+    ASSERT_TRUE(WriteFileAtomically(file, body).ok());
+    const CurlReply reply = Curl(root(), {"-d", "@" + file.string(), url + "/score"});
+    ASSERT_EQ(reply.status, 200) << body.size() << " bytes: " << reply.body.substr(0, 300) << reply.error;
+    const json scored = json::parse(reply.body);
+    ASSERT_EQ(scored["argmax"].size(), inputs.size());
+    for (size_t i = 0; i < inputs.size(); i += 97) {
+      const json& row = expected["outputs"][i % 8];
+      EXPECT_EQ(scored["argmax"][i], std::max_element(row.begin(), row.end()) - row.begin()) << i;
+    }
+  }
+  const fs::path big = root() / "big.json";
+  ASSERT_TRUE(WriteFileAtomically(big, std::string(3u << 20, ' ')).ok());
+  const CurlReply refused = Curl(root(), {"-d", "@" + big.string(), url + "/score"});
+  EXPECT_EQ(refused.status, 413);
+  EXPECT_EQ(ErrorMessage(refused),
+            "the body of 3145728 bytes is larger than the 2097152 bytes this server takes (kiln "
+            "serve --max-body-mb sets the limit)");
+  EXPECT_EQ(Curl(root(), {url + "/health"}).status, 200) << "still serving";
+}
+
+// https with a self-signed certificate and a bearer token from a file, checked by curl.
+TEST_F(ModelTest, TlsAndATokenFileGuardScoringButNotHealth) {
+  const std::string run = ExportingRun();
+  ASSERT_EQ(Kiln({"model", "register", "mlp", "--run", run}).exit.code, 0);
+  const fs::path cert = root() / "cert.pem";
+  const fs::path key = root() / "key.pem";
+  SpawnOptions openssl;
+  openssl.argv = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                  "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                  "-keyout", key.string(), "-out", cert.string()};
+  const Result<CapturedRun> made = RunAndCapture(openssl, std::chrono::seconds(60));
+  ASSERT_TRUE(made.ok() && made->exit.code == 0) << (made.ok() ? made->err : "");
+  const std::string secret = "c0ffee0123456789abcdef0123456789";
+  const fs::path token = root() / "token";
+  ASSERT_TRUE(WriteFileAtomically(token, secret + "\n").ok());
+  fs::permissions(token, fs::perms::owner_read | fs::perms::owner_write);
+
+  // Unsafe or unusable token files are refused before anything starts.
+  const fs::path open_token = root() / "open-token";
+  ASSERT_TRUE(WriteFileAtomically(open_token, secret).ok());
+  fs::permissions(open_token, fs::perms::owner_read | fs::perms::owner_write |
+                                  fs::perms::group_read | fs::perms::others_read);
+  const CapturedRun readable = Kiln({"serve", "mlp", "--port", "0", "--token-file", open_token.string()});
+  EXPECT_EQ(readable.exit.code, 2);
+  EXPECT_NE(readable.err.find("other users may read it (mode 644); chmod 600"), std::string::npos) << readable.err;
+  const fs::path short_token = root() / "short-token";
+  ASSERT_TRUE(WriteFileAtomically(short_token, "abc").ok());
+  fs::permissions(short_token, fs::perms::owner_read);
+  const CapturedRun weak = Kiln({"serve", "mlp", "--port", "0", "--token-file", short_token.string()});
+  EXPECT_EQ(weak.exit.code, 2);
+  EXPECT_NE(weak.err.find("at least 16 characters"), std::string::npos) << weak.err;
+  const CapturedRun half = Kiln({"serve", "mlp", "--port", "0", "--tls-cert", cert.string()});
+  EXPECT_EQ(half.exit.code, 2);
+  EXPECT_NE(half.err.find("--tls-cert and --tls-key go together"), std::string::npos) << half.err;
+
+  const std::string url = Serve("mlp", {"--tls-cert", cert.string(), "--tls-key", key.string(),
+                                        "--token-file", token.string()});
+  ASSERT_TRUE(url.starts_with("https://127.0.0.1:")) << url;
+  const auto trusting = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--cacert", cert.string()});
+    return Curl(root(), args);
+  };
+  const fs::path request = root() / "req.json";
+  ASSERT_TRUE(WriteFileAtomically(request, json{{"inputs", Expected(run)["inputs"]}}.dump()).ok());
+
+  EXPECT_EQ(trusting({url + "/health"}).status, 200);
+  const CurlReply untrusted = Curl(root(), {url + "/health"});
+  EXPECT_EQ(untrusted.exit_code, 60) << untrusted.error;  // the certificate is not trusted
+
+  const CurlReply anonymous = trusting({"-d", "@" + request.string(), url + "/score"});
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_NE(ErrorMessage(anonymous).find("needs the header Authorization: Bearer <token>"), std::string::npos)
+      << anonymous.body;
+  EXPECT_NE(anonymous.headers.find("WWW-Authenticate: Bearer"), std::string::npos) << anonymous.headers;
+  const CurlReply wrong = trusting({"-H", "Authorization: Bearer " + secret + "x", "-d",
+                                    "@" + request.string(), url + "/score"});
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(ErrorMessage(wrong), "the bearer token is not this server's");
+  EXPECT_EQ(trusting({url + "/metadata"}).status, 401);
+
+  const std::string bearer = "Authorization: Bearer " + secret;
+  const CurlReply scored = trusting({"-H", bearer, "-d", "@" + request.string(), url + "/score"});
+  ASSERT_EQ(scored.status, 200) << scored.body << scored.error;
+  EXPECT_EQ(json::parse(scored.body)["argmax"].size(), 8u);
+  const CurlReply metadata = trusting({"-H", bearer, url + "/metadata"});
+  ASSERT_EQ(metadata.status, 200) << metadata.body;
+  EXPECT_EQ(json::parse(metadata.body)["model"]["name"], "mlp");
 }
 
 TEST_F(ModelTest, AServerRegistersStoresAndHandsOutModels) {
