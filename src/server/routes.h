@@ -13,6 +13,8 @@
 
 #include "client/workspace.h"
 #include "common/result.h"
+#include "server/auth.h"
+#include "server/request_contexts.h"
 #include "snapshot/snapshot_store.h"
 #include "store/record_json.h"
 
@@ -22,7 +24,12 @@ struct ServerState {
   client::Workspace& workspace;
   snapshot::SnapshotStore snapshots;
   std::atomic<bool>& stopping;
+  RequestContexts& requests;
 };
+
+// Who sent `request`: set before any route runs on every route that needs a token (all but
+// the health check). Internal when missing, which would be a bug of the server's own.
+Result<Caller> CallerOf(const ServerState& state, const httplib::Request& request);
 
 // The HTTP status for a Status code.
 int HttpStatusFor(StatusCode code);
@@ -56,5 +63,6 @@ void AddMetricRoutes(httplib::Server& server, ServerState& state);
 void AddFileRoutes(httplib::Server& server, ServerState& state);  // logs, artifacts
 void AddModelRoutes(httplib::Server& server, ServerState& state);  // the model registry
 void AddCatalogRoutes(httplib::Server& server, ServerState& state);  // the rest
+void AddTokenRoutes(httplib::Server& server, ServerState& state);    // /v1/token(s)
 
 }  // namespace kiln::server
