@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "common/files.h"
@@ -225,6 +226,43 @@ TEST_F(ServerRolesTest, EveryEndOfARunRevokesItsToken) {
   for (const json& one : all) {
     EXPECT_EQ(one["revoked_at"].is_null(), one["run_id"].is_null()) << one.dump();
   }
+}
+
+// docs/openapi.yaml states each operation's role as x-kiln-role; it must be the table's.
+TEST(ServerRolesDocTest, OpenapiStatesEveryOperationsRoleAsTheTableDoes) {
+  std::ifstream spec(std::string(KILN_SOURCE_DIR) + "/docs/openapi.yaml");
+  std::string line;
+  std::string path;
+  std::string method;
+  int checked = 0;
+  while (std::getline(spec, line)) {
+    if (line.starts_with("  /v1/") && line.ends_with(":")) {
+      path = line.substr(2, line.size() - 3);
+      for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+               {"{id}", "r1"}, {"{name}", "n"}, {"{rank}", "0"}, {"{version}", "1"},
+               {"{path}", "outputs/a"}, {"{sha256}", std::string(64, 'c')}}) {
+        if (const std::size_t at = path.find(from); at != std::string::npos) {
+          path.replace(at, from.size(), to);
+        }
+      }
+      continue;
+    }
+    for (const auto& [verb, upper] : std::vector<std::pair<std::string, std::string>>{
+             {"get", "GET"}, {"post", "POST"}, {"put", "PUT"}, {"delete", "DELETE"}}) {
+      if (line == "    " + verb + ":") method = upper;
+    }
+    const std::string kRole = "      x-kiln-role: ";
+    if (!line.starts_with(kRole) || method.empty()) continue;
+    const server::RouteRule* rule = server::FindRouteRule(method, path);
+    ASSERT_NE(rule, nullptr) << method << " " << path;
+    const std::string documented = line.substr(kRole.size());
+    const std::string_view need = server::NeedName(rule->need);
+    EXPECT_TRUE(need == "the " + documented + " role" ||
+                (documented == "run" && rule->need == server::Need::kRunToken))
+        << method << " " << path << ": documented " << documented << ", table " << need;
+    ++checked;
+  }
+  EXPECT_EQ(checked + 1, static_cast<int>(server::RouteRules().size()));  // + the health check
 }
 
 // Without a server, a run records the OS user who submitted it.
