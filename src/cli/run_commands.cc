@@ -116,6 +116,7 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
   field("Experiment", run.experiment);
   field("Name", run.display_name);
   field("Status", std::string(store::RunStatusName(run.status)));
+  field("Submitter", run.submitted_by);
   field("Reason", run.failure_reason);
   field("Compute", run.target_detail);
   field("Exit code", run.exit_code ? std::to_string(*run.exit_code) : "");

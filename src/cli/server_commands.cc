@@ -1,5 +1,6 @@
 // kiln server [--store URL] [--listen HOST:PORT] [--tls-cert F --tls-key F]
-// kiln server token create --name NAME | list [--all] [--json] | revoke ID
+// kiln server token create --name NAME [--role viewer|member|admin] | list [--all] [--json]
+//                  | revoke ID
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +16,7 @@
 #include "server/api_server.h"
 #include "server/auth.h"
 #include "store/open_store.h"
+#include "store/record_json.h"
 
 namespace kiln::cli {
 namespace {
@@ -94,11 +96,17 @@ Result<std::unique_ptr<store::Store>> OpenServerStore(const std::string& flag) {
   return store::OpenStore(StoreUrl(flag));
 }
 
-Status RunTokenCreate(const std::string& store_flag, const std::string& name) {
+Status RunTokenCreate(const std::string& store_flag, const std::string& name,
+                      const std::string& role_name) {
+  const std::optional<store::TokenRole> role = store::ParseTokenRole(role_name);
+  if (!role) {
+    return InvalidArgumentError(
+        fmt::format("--role: '{}' is not a role; use viewer, member or admin", role_name));
+  }
   KILN_ASSIGN_OR_RETURN(auto store, OpenServerStore(store_flag));
-  KILN_ASSIGN_OR_RETURN(const server::MintedToken token, server::MintToken(*store, name));
-  PrintNote(fmt::format("token {} ('{}') created; it is shown once, keep it secret:",
-                        token.record.id, token.record.name));
+  KILN_ASSIGN_OR_RETURN(const server::MintedToken token, server::MintToken(*store, name, *role));
+  PrintNote(fmt::format("token {} ('{}', {}) created; it is shown once, keep it secret:",
+                        token.record.id, token.record.name, store::TokenRoleName(*role)));
   std::cout << token.secret << "\n";
   return Status::Ok();
 }
@@ -108,21 +116,16 @@ Status RunTokenList(const std::string& store_flag, bool all, bool json) {
   KILN_ASSIGN_OR_RETURN(const std::vector<store::ApiToken> tokens, store->ListApiTokens(all));
   if (json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const store::ApiToken& token : tokens) {
-      out.push_back(
-          {{"id", token.id},
-           {"name", token.name},
-           {"run_id", token.run_id ? nlohmann::json(*token.run_id) : nlohmann::json(nullptr)},
-           {"created_at", FormatTimestamp(token.created_at)},
-           {"revoked_at", token.revoked_at ? nlohmann::json(FormatTimestamp(*token.revoked_at))
-                                           : nlohmann::json(nullptr)}});
-    }
+    for (const store::ApiToken& token : tokens) out.push_back(store::ToJson(token));
     PrintJson(out);
     return Status::Ok();
   }
-  Table table({"ID", "NAME", "CREATED (UTC)", "REVOKED (UTC)"});
+  Table table({"ID", "NAME", "ROLE", "CREATED (UTC)", "REVOKED (UTC)"});
   for (const store::ApiToken& token : tokens) {
-    table.AddRow({token.id, token.name, FormatTimestampShort(token.created_at),
+    // A run token's powers come from its run, not a role.
+    table.AddRow({token.id, token.name,
+                  token.run_id ? "run" : std::string(store::TokenRoleName(token.role)),
+                  FormatTimestampShort(token.created_at),
                   token.revoked_at ? FormatTimestampShort(*token.revoked_at) : "-"});
   }
   std::cout << table.Render();
@@ -167,11 +170,17 @@ void AddServerCommands(CLI::App& app, CliContext& context) {
   token->require_subcommand(1);
   auto store_flag = std::make_shared<std::string>();
   auto name = std::make_shared<std::string>();
+  auto role = std::make_shared<std::string>(store::TokenRoleName(store::kDefaultTokenRole));
   CLI::App* create = token->add_subcommand("create", "Make a token; its secret is printed once");
   create->add_option("--name", *name, "Who or what the token is for (unique)")->required();
+  create->add_option("--role", *role,
+                     "viewer: reads; member: also submits and cancels runs; admin: also manages "
+                     "tokens, compute targets and datastores")
+      ->capture_default_str();
   create->add_option("--store", *store_flag, "The server's store (default: KILN_STORE)");
-  create->callback(
-      [store_flag, name, &context] { context.Finish(RunTokenCreate(*store_flag, *name)); });
+  create->callback([store_flag, name, role, &context] {
+    context.Finish(RunTokenCreate(*store_flag, *name, *role));
+  });
 
   auto all = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);

@@ -1,11 +1,13 @@
 #include "client/submit.h"
 
 #include <fmt/format.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <vector>
 
 #include "client/remote_submit.h"
 #include "client/run_id.h"
@@ -96,6 +98,18 @@ Result<std::string> FindInterpreter(const spec::LoadedJob& job) {
   return interpreter;
 }
 
+// The name of this process's user ("uid 1000" for one without a passwd entry).
+std::string OsUserName() {
+  const uid_t uid = ::geteuid();
+  std::vector<char> buffer(16384);
+  passwd entry{};
+  passwd* found = nullptr;
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return found->pw_name;
+  }
+  return fmt::format("uid {}", uid);
+}
+
 }  // namespace
 
 Result<snapshot::SnapshotInfo> TakeSnapshot(Workspace& workspace, const spec::LoadedJob& job) {
@@ -129,7 +143,7 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
 
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& host) {
+                                const std::string& host, const std::string& submitted_by) {
   const spec::JobSpec& spec = job.spec;
   // 1-3: what can run, and with what.
   Result<std::unique_ptr<compute::ComputeTarget>> target = workspace.Target(spec.compute_target);
@@ -228,6 +242,7 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   record.compute_target = std::string((*target)->name());
   record.run_dir = run_dir.root().string();
   record.host = host.empty() ? compute::LocalHostName() : host;
+  record.submitted_by = submitted_by.empty() ? OsUserName() : submitted_by;
   record.params = params.params;
   record.tags = spec.tags;
   Result<store::Run> created = workspace.store().CreateRun(record);

@@ -39,10 +39,12 @@ struct SubmitResult {
 Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job);
 
 // Steps 1-8 with step 5 done by `take`; `host` names the submitting machine (this one when
-// empty). A server submits what it received this way.
+// empty) and `submitted_by` who submitted (this process's OS user when empty). A server
+// submits what it received this way, with the API token's name.
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& host = "");
+                                const std::string& host = "",
+                                const std::string& submitted_by = "");
 
 // Step 5 on this machine: scans the job's source_directory, checks the limits and that the
 // entry script is included, and snapshots it into the workspace's snapshot store.

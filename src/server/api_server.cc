@@ -12,6 +12,8 @@
 #include "common/tunables.h"
 #include "http/listener.h"
 #include "server/auth.h"
+#include "server/request_contexts.h"
+#include "server/route_access.h"
 #include "server/routes.h"
 #include "store/wire.h"
 
@@ -107,15 +109,14 @@ Result<int> PathRank(const httplib::Request& request, std::size_t index) {
   return rank;
 }
 
-namespace {
-
-// "/v1/runs/<id>" and what is below it: where a run token may go.
-bool IsWithinRun(const std::string& path, const std::string& run_id) {
-  const std::string prefix = "/v1/runs/" + run_id;
-  return path == prefix || path.starts_with(prefix + "/");
+Result<Caller> CallerOf(const ServerState& state, const httplib::Request& request) {
+  std::optional<Caller> caller = state.requests.CallerOf(request);
+  if (!caller) {
+    return InternalError(fmt::format("{} {} reached its route without a checked token",
+                                     request.method, request.path));
+  }
+  return std::move(caller).value();
 }
-
-}  // namespace
 
 class ApiServer::Impl {
  public:
@@ -156,7 +157,8 @@ class ApiServer::Impl {
                                                 : AbsolutePath(options.tls_cert).string();
     reporting.mint_run_token = [this](const std::string& run_id) -> Result<std::string> {
       KILN_ASSIGN_OR_RETURN(MintedToken token,
-                            MintToken(workspace_->store(), "run:" + run_id, run_id));
+                            MintToken(workspace_->store(), "run:" + run_id,
+                                      store::kDefaultTokenRole, run_id));
       return token.secret;
     };
     reporting.revoke_run_token = [this](const std::string& run_id) {
@@ -169,16 +171,17 @@ class ApiServer::Impl {
     workspace.launcher_reporting = std::move(reporting);
     KILN_ASSIGN_OR_RETURN(workspace_, client::Workspace::Open(workspace));
     state_ = std::make_unique<ServerState>(
-        ServerState{*workspace_, snapshot::SnapshotStore(workspace_->snapshots_root()), stopping_});
+        ServerState{*workspace_, snapshot::SnapshotStore(workspace_->snapshots_root()), stopping_,
+                    requests_});
 
     http_->set_pre_routing_handler(
         [this](const httplib::Request& request, httplib::Response& response) {
+          requests_.Begin(request);
           return Authorize(request, response) ? httplib::Server::HandlerResponse::Unhandled
                                               : httplib::Server::HandlerResponse::Handled;
         });
-    http_->set_logger([](const httplib::Request& request, const httplib::Response& response) {
-      // Never the headers: they hold the token.
-      spdlog::debug("{} {} {}", request.method, request.path, response.status);
+    http_->set_logger([this](const httplib::Request& request, const httplib::Response& response) {
+      LogAccess(request, response);
     });
 
     listener_->Get("/v1/health", Json([this](const httplib::Request&) -> Result<json> {
@@ -189,12 +192,15 @@ class ApiServer::Impl {
     AddFileRoutes(*listener_, *state_);
     AddModelRoutes(*listener_, *state_);
     AddCatalogRoutes(*listener_, *state_);
+    AddTokenRoutes(*listener_, *state_);
     return Status::Ok();
   }
 
-  // True when the request may go on; otherwise the reply is written.
+  // True when the request may go on; otherwise the reply is written. The steps are
+  // route_access.h's.
   bool Authorize(const httplib::Request& request, httplib::Response& response) {
-    if (request.path == "/v1/health") return true;
+    const RouteRule* rule = FindRouteRule(request.method, request.path);
+    if (rule != nullptr && rule->need == Need::kPublic) return true;
     const Result<Caller> caller =
         Authenticate(workspace_->store(), request.get_header_value("Authorization"));
     if (!caller.ok()) {
@@ -204,20 +210,42 @@ class ApiServer::Impl {
       }
       return false;
     }
-    if (caller->run_id && !IsWithinRun(request.path, *caller->run_id)) {
-      ReplyError(response,
-                 PermissionDeniedError(fmt::format(
-                     "token {} belongs to run {} and is valid for that run's endpoints only",
-                     caller->token_id, *caller->run_id)));
+    requests_.SetCaller(request, *caller);
+    if (rule == nullptr) {
+      ReplyError(response, NotFoundError(fmt::format("no endpoint {} {}; see docs/openapi.yaml",
+                                                     request.method, request.path)));
+      return false;
+    }
+    if (Status allowed = CheckAccess(*rule, *caller, request.method, request.path);
+        !allowed.ok()) {
+      ReplyError(response, allowed);
       return false;
     }
     return true;
+  }
+
+  // The access log: one info line per request, written with its reply (docs/server.md,
+  // "Access log"). Never a header: they hold the token's secret. Written by
+  // httplib's worker thread after the reply, so its time is the request's whole stay.
+  void LogAccess(const httplib::Request& request, const httplib::Response& response) {
+    const std::optional<RequestContexts::Context> context = requests_.End(request);
+    std::string token = "-";
+    double milliseconds = 0;
+    if (context) {
+      if (context->caller) token = fmt::format("{:?}", context->caller->token_name);
+      milliseconds = std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - context->arrived)
+                         .count();
+    }
+    spdlog::info("access token={} method={} path={:?} status={} duration_ms={:.3f}", token,
+                 request.method, request.path, response.status, milliseconds);
   }
 
   std::unique_ptr<http::Listener> listener_;
   httplib::Server* http_ = nullptr;  // listener_'s
   std::unique_ptr<client::Workspace> workspace_;
   std::unique_ptr<ServerState> state_;
+  RequestContexts requests_;
   std::atomic<bool> stopping_{false};
   int port_ = -1;
   std::string url_;

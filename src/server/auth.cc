@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 
+#include <cctype>
+
 #include "common/random.h"
 #include "common/sha256.h"
 
@@ -16,12 +18,22 @@ constexpr std::size_t kSecretDigits = 64;
 
 }  // namespace
 
-Result<MintedToken> MintToken(store::Store& store, std::string_view name,
+Result<MintedToken> MintToken(store::Store& store, std::string_view name, store::TokenRole role,
                               std::optional<std::string> run_id) {
   if (name.empty()) return InvalidArgumentError("a token needs a name (--name)");
+  for (const char c : run_id ? std::string_view() : name) {
+    const bool allowed = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '@' ||
+                         c == ':' || c == '_' || c == '-';
+    if (!allowed) {
+      return InvalidArgumentError(fmt::format(
+          "token name '{}': use letters, digits and . @ : _ - only (e.g. ana@lab, ci-bot)",
+          name));
+    }
+  }
   MintedToken minted;
   minted.record.id = "tok_" + RandomHex(kIdDigits);
   minted.record.name = std::string(name);
+  minted.record.role = role;
   minted.record.run_id = std::move(run_id);
   minted.secret = fmt::format("{}{}_{}", kPrefix, minted.record.id, RandomHex(kSecretDigits));
   minted.record.secret_sha256 = Sha256::HexOf(minted.secret);
@@ -64,7 +76,7 @@ Result<Caller> Authenticate(store::Store& store, std::string_view authorization)
   if (token->revoked_at) {
     return UnauthenticatedError(fmt::format("the API token {} was revoked", id));
   }
-  return Caller{token->id, token->run_id};
+  return Caller{token->id, token->name, token->role, token->run_id};
 }
 
 }  // namespace kiln::server

@@ -11,16 +11,49 @@ namespace kiln::server {
 
 using nlohmann::json;
 
+namespace {
+
+// The run's number of ranks, from its stored spec: node_count x process_count_per_node
+// (each at most 100000, so their product needs 64 bits).
+Result<std::int64_t> WorldSize(const store::Run& run) {
+  const json spec = json::parse(run.spec_json, nullptr, /*allow_exceptions=*/false);
+  if (!spec.is_object() || !spec.contains("node_count") ||
+      !spec["node_count"].is_number_integer() || !spec.contains("process_count_per_node") ||
+      !spec["process_count_per_node"].is_number_integer()) {
+    return DataLossError(fmt::format("run {} has no readable rank layout in its spec", run.id));
+  }
+  return spec["node_count"].get<std::int64_t>() * spec["process_count_per_node"].get<std::int64_t>();
+}
+
+// A batch may go to a run that has not ended, for a rank of its world.
+Status CheckIngest(store::Store& store, const std::string& run_id, int rank) {
+  KILN_ASSIGN_OR_RETURN(const store::Run run, store.GetRun(run_id));
+  if (store::IsTerminal(run.status)) {
+    return FailedPreconditionError(fmt::format("run {} has ended ({}); it takes no more metrics",
+                                               run_id, store::RunStatusName(run.status)));
+  }
+  KILN_ASSIGN_OR_RETURN(const std::int64_t world_size, WorldSize(run));
+  if (rank >= world_size) {
+    return InvalidArgumentError(fmt::format("rank {} is outside run {}'s world of {} ranks (0-{})",
+                                            rank, run_id, world_size, world_size - 1));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 void AddMetricRoutes(http::Listener& server, ServerState& state) {
   store::Store& store = state.workspace.store();
 
   // A launcher's batch: stored with its new spool offset in one transaction, or, when the
-  // offset shows it was stored before, refused (409) with nothing written.
+  // offset shows it was stored before, refused (409) with nothing written. A batch for an
+  // ended run (409) or a rank outside the run's world (400) is refused too.
   server.Post(R"(/v1/runs/([^/]+)/metrics)",
               Json([&](const httplib::Request& request) -> Result<json> {
                 KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
                 KILN_ASSIGN_OR_RETURN(const store::MetricBatch batch,
                                       store::wire::MetricBatchFromJson(body));
+                KILN_RETURN_IF_ERROR(CheckIngest(store, request.matches[1].str(), batch.rank));
                 KILN_RETURN_IF_ERROR(store.AppendMetrics(request.matches[1].str(), batch));
                 return json{{"offset", batch.offset_after}};
               }));

@@ -14,6 +14,8 @@
 #include "client/workspace.h"
 #include "common/result.h"
 #include "http/listener.h"
+#include "server/auth.h"
+#include "server/request_contexts.h"
 #include "snapshot/snapshot_store.h"
 #include "store/record_json.h"
 
@@ -23,7 +25,12 @@ struct ServerState {
   client::Workspace& workspace;
   snapshot::SnapshotStore snapshots;
   std::atomic<bool>& stopping;
+  RequestContexts& requests;
 };
+
+// Who sent `request`: set before any route runs on every route that needs a token (all but
+// the health check). Internal when missing, which would be a bug of the server's own.
+Result<Caller> CallerOf(const ServerState& state, const httplib::Request& request);
 
 // The HTTP status for a Status code.
 int HttpStatusFor(StatusCode code);
@@ -57,5 +64,6 @@ void AddMetricRoutes(http::Listener& server, ServerState& state);
 void AddFileRoutes(http::Listener& server, ServerState& state);  // logs, artifacts
 void AddModelRoutes(http::Listener& server, ServerState& state);  // the model registry
 void AddCatalogRoutes(http::Listener& server, ServerState& state);  // the rest
+void AddTokenRoutes(http::Listener& server, ServerState& state);    // /v1/token(s)
 
 }  // namespace kiln::server

@@ -96,11 +96,14 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                                 KILN_ASSIGN_OR_RETURN(const spec::LoadedJob job, ReceivedJob(body));
                                 const std::string id = body.value("snapshot_id", "");
                                 const std::string host = body.value("host", "");
+                                KILN_ASSIGN_OR_RETURN(const Caller caller,
+                                                      CallerOf(state, request));
                                 KILN_ASSIGN_OR_RETURN(
                                     const client::SubmitResult submitted,
                                     client::SubmitWith(
                                         workspace, job,
-                                        [&] { return ReceivedSnapshot(state, job, id); }, host));
+                                        [&] { return ReceivedSnapshot(state, job, id); }, host,
+                                        caller.token_name));
                                 return store::ToJson(submitted.run);
                               },
                               201));
@@ -125,11 +128,20 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                return JsonList("history", history);
              }));
 
+  // A user's token may ask for a cancel; every other move is a launcher's report, made with
+  // its run token (route_access.h has already kept other runs' tokens out).
   server.Post(R"(/v1/runs/([^/]+)/transitions)",
               Json([&](const httplib::Request& request) -> Result<json> {
                 KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
                 KILN_ASSIGN_OR_RETURN(const store::Transition transition,
                                       store::wire::TransitionFromJson(body));
+                KILN_ASSIGN_OR_RETURN(const Caller caller, CallerOf(state, request));
+                if (!caller.run_id && transition.to != store::RunStatus::kCancelRequested) {
+                  return PermissionDeniedError(fmt::format(
+                      "a user token may only request CancelRequested (kiln cancel); {} is "
+                      "reported by the run's own launcher token",
+                      store::RunStatusName(transition.to)));
+                }
                 KILN_ASSIGN_OR_RETURN(
                     const store::Run run,
                     workspace.store().TransitionRun(request.matches[1].str(), transition));

@@ -35,6 +35,7 @@ json ToJson(const Run& run) {
       {"compute_target", run.compute_target},
       {"run_dir", run.run_dir},
       {"host", run.host},
+      {"submitted_by", run.submitted_by.empty() ? json(nullptr) : json(run.submitted_by)},
       {"target_detail", run.target_detail.empty() ? json(nullptr) : json(run.target_detail)},
       {"params", params},
       {"tags", run.tags},
@@ -136,6 +137,15 @@ json ToJson(const MetricSeries& series) {
   out["values"] = std::move(values);
   out["times"] = std::move(times);
   return out;
+}
+
+json ToJson(const ApiToken& token) {
+  return {{"id", token.id},
+          {"name", token.name},
+          {"role", std::string(TokenRoleName(token.role))},
+          {"run_id", token.run_id ? json(*token.run_id) : json(nullptr)},
+          {"created_at", FormatTimestamp(token.created_at)},
+          {"revoked_at", TimeOrNull(token.revoked_at)}};
 }
 
 }  // namespace kiln::store

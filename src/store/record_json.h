@@ -26,5 +26,7 @@ nlohmann::json ToJson(const MetricSummary& summary);
 // for a scalar (times in microseconds since the epoch); other kinds give "values" as the
 // logged JSON values and "times".
 nlohmann::json ToJson(const MetricSeries& series);
+// {"id", "name", "role", "run_id", "created_at", "revoked_at"}: never the secret or its hash.
+nlohmann::json ToJson(const ApiToken& token);
 
 }  // namespace kiln::store

@@ -12,6 +12,7 @@
 #include "common/time.h"
 #include "store/metric_kind.h"
 #include "store/run_status.h"
+#include "store/token_role.h"
 
 namespace kiln::store {
 
@@ -46,6 +47,9 @@ struct Run {
   std::string compute_target;
   std::string run_dir;  // absolute path of the run directory
   std::string host;     // the machine the run was submitted from
+  // Who submitted it: the API token's name on a server, the OS user's name without one;
+  // empty for runs stored before this was recorded.
+  std::string submitted_by;
   RunStatus status = RunStatus::kQueued;
   Timestamp created_at = 0;
   std::optional<Timestamp> started_at;  // entered Running
@@ -156,7 +160,8 @@ struct MetricSummary {
 };
 
 // An API token of a Kiln server (docs/server.md). Only the SHA-256 of its secret is kept.
-// A run token (run_id set) is valid for that run's endpoints only: its launcher's.
+// A run token (run_id set) is valid for that run's endpoints only: its launcher's. Its role
+// is not consulted; it is stored as member.
 struct ApiToken {
   std::string id;           // "tok_" and 12 hex digits; the secret's first part
   std::string name;         // unique; "run:<run id>" for a run token
@@ -164,6 +169,7 @@ struct ApiToken {
   std::optional<std::string> run_id;
   Timestamp created_at = 0;
   std::optional<Timestamp> revoked_at;
+  TokenRole role = kDefaultTokenRole;
 };
 
 // What one rank's spool held between two offsets, for Store::AppendMetrics.

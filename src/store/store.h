@@ -38,7 +38,8 @@ class Store {
   virtual Result<std::vector<Run>> ListRuns(const RunFilter& filter) = 0;
   // Oldest first; the first entry is Queued.
   virtual Result<std::vector<StatusChange>> GetStatusHistory(std::string_view run_id) = 0;
-  // Applies the transition and returns the run as it is afterwards.
+  // Applies the transition and returns the run as it is afterwards. A transition into a
+  // terminal status revokes the run's tokens (ApiToken::run_id) in the same transaction.
   virtual Result<Run> TransitionRun(std::string_view id, const Transition& transition) = 0;
 
   // Metrics, ingested from the ranks' spools. AppendMetrics stores a batch and the rank's new
@@ -76,8 +77,9 @@ class Store {
   virtual Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) = 0;
   virtual Status RemoveModelVersion(std::string_view name, std::int64_t version) = 0;
 
-  // API tokens of a server. AlreadyExists for a taken id or name. NotFound for an unknown
-  // id; revoking keeps the record (revoked_at set), revoking twice is FailedPrecondition.
+  // API tokens of a server, with their roles. AlreadyExists for a taken id or name. NotFound
+  // for an unknown id; revoking keeps the record (revoked_at set), revoking twice is
+  // FailedPrecondition. Stores made before roles existed give their tokens the admin role.
   // Only a backend that is the server's own store holds tokens: the HTTP client refuses
   // these with PermissionDenied.
   virtual Status CreateApiToken(const ApiToken& token) = 0;

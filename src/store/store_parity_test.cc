@@ -1,6 +1,7 @@
 // The Store parity suite: the same tests against every backend. A new backend joins by
 // adding its factory to kBackends.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -10,8 +11,12 @@
 #include <thread>
 
 #include "common/test_dir.h"
+#include "store/postgres/connection.h"
 #include "store/postgres/postgres_store.h"
+#include "store/postgres/schema.h"
 #include "store/postgres/test_server.h"
+#include "store/sqlite/database.h"
+#include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/store.h"
 
@@ -24,33 +29,48 @@ using RunRecord = Run;
 struct Backend {
   std::string name;
   std::function<Result<std::unique_ptr<Store>>(const TestDir&)> open;
+  // Makes the test's store as the Kiln of schema `version` left it, then runs `sql` on it.
+  std::function<Status(const TestDir&, int version, const std::string& sql)> at_version;
 };
+
+// One server for the whole test binary, a database for each test (each TestDir).
+Result<std::string> PostgresUrlFor(const TestDir& dir) {
+  static Result<std::unique_ptr<postgres::PostgresTestServer>> server =
+      postgres::PostgresTestServer::Start();
+  static std::mutex mu;
+  static std::map<std::string, std::string> databases;
+  if (!server.ok()) return server.status();
+  std::lock_guard lock(mu);
+  std::string& known = databases[dir.path().string()];
+  if (known.empty()) {
+    KILN_ASSIGN_OR_RETURN(known, (*server)->CreateDatabase());
+  }
+  return known;
+}
 
 const Backend kBackends[] = {
     {"sqlite",
      [](const TestDir& dir) -> Result<std::unique_ptr<Store>> {
        KILN_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::Open(dir.path() / "kiln.db"));
        return std::unique_ptr<Store>(std::move(store));
+     },
+     [](const TestDir& dir, int version, const std::string& sql) -> Status {
+       KILN_ASSIGN_OR_RETURN(sqlite::Database db,
+                             sqlite::Database::Open(dir.path() / "kiln.db", 1000));
+       KILN_RETURN_IF_ERROR(sqlite::MigrateTo(db, version));
+       return db.Execute(sql);
      }},
-    // One server for the whole test binary, a database for each test (each TestDir).
     {"postgres",
      [](const TestDir& dir) -> Result<std::unique_ptr<Store>> {
-       static Result<std::unique_ptr<postgres::PostgresTestServer>> server =
-           postgres::PostgresTestServer::Start();
-       static std::mutex mu;
-       static std::map<std::string, std::string> databases;
-       if (!server.ok()) return server.status();
-       std::string url;
-       {
-         std::lock_guard lock(mu);
-         std::string& known = databases[dir.path().string()];
-         if (known.empty()) {
-           KILN_ASSIGN_OR_RETURN(known, (*server)->CreateDatabase());
-         }
-         url = known;
-       }
+       KILN_ASSIGN_OR_RETURN(const std::string url, PostgresUrlFor(dir));
        KILN_ASSIGN_OR_RETURN(auto store, postgres::PostgresStore::Open(url));
        return std::unique_ptr<Store>(std::move(store));
+     },
+     [](const TestDir& dir, int version, const std::string& sql) -> Status {
+       KILN_ASSIGN_OR_RETURN(const std::string url, PostgresUrlFor(dir));
+       KILN_ASSIGN_OR_RETURN(auto db, postgres::Connection::Open(url));
+       KILN_RETURN_IF_ERROR(postgres::MigrateTo(*db, version));
+       return db->Execute(sql);
      }},
 };
 
@@ -330,6 +350,105 @@ TEST_P(StoreParityTest, ApiTokensCreateListRevoke) {
   EXPECT_TRUE(store_->GetApiToken("tok_000000000001")->revoked_at.has_value());
   EXPECT_EQ(store_->RevokeApiToken("tok_000000000001").code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->RevokeApiToken("tok_ffffffffffff").code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreParityTest, ApiTokensKeepTheirRoles) {
+  for (const TokenRole role : kAllTokenRoles) {
+    ApiToken token;
+    token.id = "tok_00000000000" + std::to_string(static_cast<int>(role));
+    token.name = std::string(TokenRoleName(role));
+    token.secret_sha256 = std::string(64, 'b');
+    token.role = role;
+    ASSERT_TRUE(store_->CreateApiToken(token).ok());
+    const Result<ApiToken> got = store_->GetApiToken(token.id);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->role, role);
+  }
+  const Result<std::vector<ApiToken>> all = store_->ListApiTokens(false);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[2].role, TokenRole::kAdmin);
+}
+
+// Every way a run ends revokes its launcher's token in the same transaction; a user's token
+// and a token of another run are untouched.
+TEST_P(StoreParityTest, EndingARunRevokesItsTokens) {
+  for (const RunStatus end : {RunStatus::kCompleted, RunStatus::kFailed, RunStatus::kCanceled}) {
+    const std::string id = fmt::format("r{}", static_cast<int>(end));
+    ASSERT_TRUE(store_->CreateRun(NewRun(id)).ok());
+    ApiToken token{"tok_0000000000" + std::to_string(10 + static_cast<int>(end)), "run:" + id,
+                   std::string(64, 'c'), id, 0, {}};
+    ASSERT_TRUE(store_->CreateApiToken(token).ok());
+    ASSERT_TRUE(Move(id, RunStatus::kPreparing).ok());
+    ASSERT_TRUE(Move(id, RunStatus::kRunning).ok());
+    EXPECT_FALSE(store_->GetApiToken(token.id)->revoked_at.has_value());
+    if (end == RunStatus::kCanceled) {
+      ASSERT_TRUE(Move(id, RunStatus::kCancelRequested).ok());
+      EXPECT_FALSE(store_->GetApiToken(token.id)->revoked_at.has_value());
+    } else if (end == RunStatus::kCompleted) {
+      ASSERT_TRUE(Move(id, RunStatus::kFinalizing).ok());
+    }
+    const Result<RunRecord> ended = Move(id, end);
+    ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+    const Result<ApiToken> after = store_->GetApiToken(token.id);
+    ASSERT_TRUE(after.ok());
+    ASSERT_TRUE(after->revoked_at.has_value()) << RunStatusName(end);
+    EXPECT_EQ(*after->revoked_at, *ended->ended_at);
+  }
+  ASSERT_TRUE(store_->CreateRun(NewRun("other")).ok());
+  ApiToken other{"tok_000000000099", "run:other", std::string(64, 'c'), "other", 0, {}};
+  ApiToken user{"tok_000000000098", "ana", std::string(64, 'c'), {}, 0, {}};
+  ASSERT_TRUE(store_->CreateApiToken(other).ok());
+  ASSERT_TRUE(store_->CreateApiToken(user).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("last")).ok());
+  ASSERT_TRUE(Move("last", RunStatus::kFailed).ok());
+  EXPECT_FALSE(store_->GetApiToken(other.id)->revoked_at.has_value());
+  EXPECT_FALSE(store_->GetApiToken(user.id)->revoked_at.has_value());
+}
+
+TEST_P(StoreParityTest, RunKeepsWhoSubmittedIt) {
+  RunRecord run = NewRun("r1");
+  run.submitted_by = "ana";
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  EXPECT_EQ(store_->GetRun("r1")->submitted_by, "ana");
+  ASSERT_TRUE(store_->CreateRun(NewRun("r2")).ok());
+  const Result<std::vector<RunRecord>> runs = store_->ListRuns({});
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[1].submitted_by, "ana");
+  EXPECT_EQ((*runs)[0].submitted_by, "");
+}
+
+// A store of schema 5, before roles: its tokens had every power and become admin; its runs
+// read with no submitter.
+TEST(StoreMigrationTest, TokensOfAStoreBeforeRolesBecomeAdmin) {
+  for (const Backend& backend : kBackends) {
+    SCOPED_TRACE(backend.name);
+    TestDir dir;
+    const Status old = backend.at_version(
+        dir, 5,
+        "INSERT INTO api_tokens (id, name, secret_sha256, run_id, created_at) VALUES "
+        "('tok_000000000001', 'ana', 'h', NULL, 1), ('tok_000000000002', 'run:r1', 'h', "
+        "'r1', 2);"
+        "INSERT INTO experiments (name, created_at) VALUES ('exp', 1);"
+        "INSERT INTO runs (id, experiment_id, display_name, spec_json, snapshot_id, "
+        "compute_target, run_dir, host, status, created_at) SELECT 'r0', id, 'd', '{}', 's', "
+        "'local', '/runs/r0', 'h', 'Completed', 1 FROM experiments");
+    ASSERT_TRUE(old.ok()) << old.ToString();
+    Result<std::unique_ptr<Store>> store = backend.open(dir);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    const Result<ApiToken> user = (*store)->GetApiToken("tok_000000000001");
+    ASSERT_TRUE(user.ok()) << user.status().ToString();
+    EXPECT_EQ(user->role, TokenRole::kAdmin);
+    EXPECT_EQ(user->name, "ana");
+    const Result<RunRecord> run = (*store)->GetRun("r0");
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_EQ(run->submitted_by, "");
+    // New tokens get the role they ask for.
+    ApiToken viewer{"tok_000000000003", "vic", "h", {}, 0, {}, TokenRole::kViewer};
+    ASSERT_TRUE((*store)->CreateApiToken(viewer).ok());
+    EXPECT_EQ((*store)->GetApiToken(viewer.id)->role, TokenRole::kViewer);
+  }
 }
 
 MetricBatch Batch(int rank, std::uint64_t before, std::uint64_t after) {

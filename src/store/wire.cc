@@ -155,6 +155,7 @@ Result<Run> RunFromJson(const json& json_run) {
   run.compute_target = f.Text("compute_target");
   run.run_dir = f.Text("run_dir");
   run.host = f.Text("host");
+  run.submitted_by = f.OptionalText("submitted_by").value_or("");
   run.target_detail = f.OptionalText("target_detail").value_or("");
   const json& params = f.Raw("params");
   if (params.is_array()) {

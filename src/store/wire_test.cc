@@ -19,6 +19,7 @@ TEST(WireTest, RunRoundTrips) {
   run.compute_target = "local";
   run.run_dir = "/runs/exp_1_abc";
   run.host = "h";
+  run.submitted_by = "ana";
   run.status = RunStatus::kFailed;
   run.created_at = 1'764'580'353'123'456;
   run.started_at = run.created_at + 1;
@@ -39,6 +40,28 @@ TEST(WireTest, RunRoundTrips) {
   EXPECT_EQ(back->failure_log_tail, run.failure_log_tail);
   EXPECT_EQ(back->params, run.params);
   EXPECT_EQ(back->tags, run.tags);
+  EXPECT_EQ(back->submitted_by, "ana");
+}
+
+TEST(WireTest, RunFromAServerWithoutSubmittedByReadsEmpty) {
+  store::Run run;
+  run.id = "r";
+  run.spec_json = "{}";
+  nlohmann::json json = ToJson(run);
+  EXPECT_TRUE(json["submitted_by"].is_null());
+  json.erase("submitted_by");
+  const Result<store::Run> back = RunFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->submitted_by, "");
+}
+
+TEST(WireTest, TokenJsonNeverHoldsTheSecretHash) {
+  ApiToken token{"tok_000000000001", "ana", std::string(64, 'f'), {}, 5, {}, TokenRole::kViewer};
+  const nlohmann::json json = ToJson(token);
+  EXPECT_EQ(json["role"], "viewer");
+  EXPECT_EQ(json["name"], "ana");
+  EXPECT_TRUE(json["run_id"].is_null());
+  EXPECT_EQ(json.dump().find(std::string(64, 'f')), std::string::npos);
 }
 
 TEST(WireTest, BatchRoundTripsWithNumbersJsonCannotHold) {

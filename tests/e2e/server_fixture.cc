@@ -76,9 +76,9 @@ void ServerTest::KillServer() {
   server_.reset();
 }
 
-std::string ServerTest::CreateToken(const std::string& name) {
-  const CapturedRun created = Kiln({"server", "token", "create", "--name", name, "--store",
-                                    store_url()});
+std::string ServerTest::CreateToken(const std::string& name, const std::string& role) {
+  const CapturedRun created = Kiln({"server", "token", "create", "--name", name, "--role", role,
+                                    "--store", store_url()});
   EXPECT_EQ(created.exit.code, 0) << created.err;
   return FirstLine(created.out);
 }

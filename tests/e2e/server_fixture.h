@@ -27,8 +27,8 @@ class ServerTest : public KilnTest {
   // SIGKILL, as a crash would: no clean-up of any kind.
   void KillServer();
 
-  // `kiln server token create` on the server's store; returns the secret.
-  std::string CreateToken(const std::string& name);
+  // `kiln server token create --role ROLE` on the server's store; returns the secret.
+  std::string CreateToken(const std::string& name, const std::string& role = "admin");
   // kiln with KILN_SERVER and KILN_TOKEN set (token() unless `token` is given).
   CapturedRun Client(const std::vector<std::string>& args,
                      std::optional<std::string> token = std::nullopt,
@@ -42,7 +42,7 @@ class ServerTest : public KilnTest {
   std::filesystem::path server_home() const { return root() / "server-home"; }
   std::string store_url() const { return "sqlite://" + (server_home() / "kiln.db").string(); }
   const std::string& url() const { return url_; }
-  // A token made once per test.
+  // An admin token made once per test.
   const std::string& token();
   const std::string& token() const { return token_; }
   // The server's stderr so far.

@@ -218,9 +218,11 @@ TEST_F(KilnServerTest, LaunchersReportToTheAdvertisedUrl) {
 
 TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
   StartServer();
-  const fs::path project = MetricsProject(10, 0);
-  const std::string a = SubmitAndWait(project);
-  const std::string b = SubmitAndWait(project);
+  const std::string a =
+      ClientSubmitOk({"--source-directory",
+                      Project("sleeper", {{"train.py", "import time\ntime.sleep(600)\n"}}).string(),
+                      "--entry-script", "train.py"});
+  const std::string b = SubmitAndWait(MetricsProject(10, 0));
   const std::string token_a = RunToken(a);
   EXPECT_EQ(Http(token_a).Get("/v1/runs/" + a)->status, 200);
   EXPECT_EQ(Http(token_a).Get("/v1/runs/" + a + "/metrics")->status, 200);
@@ -234,10 +236,13 @@ TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
                                              R"({"to":"Failed"})", "application/json");
   EXPECT_EQ(transition->status, 403);
   EXPECT_EQ(BodyOf(Http().Get("/v1/runs/" + b))["status"], "Completed");
+  // b ended, and its token with it.
+  EXPECT_EQ(Http(RunToken(b)).Get("/v1/runs/" + b)->status, 401);
   // A run token is not a name a person can take, and is listed with --all only.
   EXPECT_EQ(KilnJson({"server", "token", "list", "--json", "--store", store_url()}).size(), 1u);
   EXPECT_EQ(KilnJson({"server", "token", "list", "--all", "--json", "--store", store_url()}).size(),
             3u);
+  EXPECT_EQ(Client({"cancel", a}).exit.code, 0);
 }
 
 TEST_F(KilnServerTest, ArtifactPathsCannotEscapeTheRun) {
@@ -362,8 +367,13 @@ TEST_F(KilnServerTest, MalformedAndOversizedRequestsAreRefusedWithAReason) {
   EXPECT_NE(bad_status->body.find("transition.to: 'Runing' is not a run status"),
             std::string::npos)
       << bad_status->body;
-  const auto bad_batch =
-      post("/v1/runs/" + run + "/metrics", R"({"rank": 0, "offset_before": "x"})");
+  // Batches come from a live run's launcher, with its run token.
+  const std::string live = ClientSubmitOk(
+      {"--source-directory",
+       Project("sleeper", {{"train.py", "import time\ntime.sleep(600)\n"}}).string(),
+       "--entry-script", "train.py"});
+  const auto bad_batch = Http(RunToken(live)).Post(
+      "/v1/runs/" + live + "/metrics", R"({"rank": 0, "offset_before": "x"})", "application/json");
   EXPECT_EQ(bad_batch->status, 400);
   EXPECT_NE(bad_batch->body.find("batch.offset_before: expected an integer"), std::string::npos)
       << bad_batch->body;
@@ -383,9 +393,11 @@ TEST_F(KilnServerTest, MalformedAndOversizedRequestsAreRefusedWithAReason) {
   EXPECT_EQ(Http().Get("/v1/runs/no_such_run")->status, 404);
 
   // Nothing of the refused requests was stored.
-  EXPECT_EQ(BodyOf(Http().Get("/v1/runs"))["runs"].size(), 1u);
+  EXPECT_EQ(BodyOf(Http().Get("/v1/runs"))["runs"].size(), 2u);
   EXPECT_EQ(BodyOf(Http().Get("/v1/runs/" + run + "/history"))["history"].size(), 5u);
+  EXPECT_EQ(BodyOf(Http().Get("/v1/runs/" + live + "/metrics"))["metrics"].size(), 0u);
   EXPECT_EQ(BodyOf(Http().Get("/v1/datastores"))["datastores"].size(), 0u);
+  EXPECT_EQ(Client({"cancel", live}).exit.code, 0);
 }
 
 TEST_F(KilnServerTest, EveryEndpointAnswersAsDocumented) {
@@ -418,12 +430,12 @@ TEST_F(KilnServerTest, EveryEndpointAnswersAsDocumented) {
   EXPECT_GT(BodyOf(Http().Get(path + "/spool-offsets/0"))["offset"].get<std::uint64_t>(), 0u);
   EXPECT_EQ(BodyOf(Http().Get(path + "/spool-offsets/3"))["offset"], 0);
 
-  // A batch whose offset was stored already writes nothing (409).
-  const auto stale = Http().Post(
-      path + "/metrics",
-      R"({"rank":0,"offset_before":0,"offset_after":10,"series":[{"name":"loss","rank":0,"kind":"scalar","description":"","steps":[5],"values":[1.0],"times":[1]}]})",
-      "application/json");
-  EXPECT_EQ(stale->status, 409);
+  // Batches come from the run's launcher only (a user's token gets 403), and never after
+  // the run ended: its token was revoked then (401).
+  const std::string batch =
+      R"({"rank":0,"offset_before":0,"offset_after":10,"series":[{"name":"loss","rank":0,"kind":"scalar","description":"","steps":[5],"values":[1.0],"times":[1]}]})";
+  EXPECT_EQ(Http().Post(path + "/metrics", batch, "application/json")->status, 403);
+  EXPECT_EQ(Http(RunToken(run)).Post(path + "/metrics", batch, "application/json")->status, 401);
   EXPECT_EQ(BodyOf(Http().Get(path + "/metrics"))["metrics"][0]["count"], 1000);
 
   const auto raw = Http().Get(path + "/logs/0?offset=0");
@@ -495,7 +507,7 @@ TEST_F(KilnServerTest, EveryDocumentedOperationIsServed) {
     EXPECT_LT(result->status, 500) << method << " " << path << " " << result->body;
     ++operations;
   }
-  EXPECT_EQ(operations, 31);
+  EXPECT_EQ(operations, 35);
 }
 
 // The server stops and starts again while a run logs metrics: its launcher keeps spooling

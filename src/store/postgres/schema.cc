@@ -24,9 +24,15 @@ const std::vector<sql::Migration>& Migrations() {
 
 int LatestSchemaVersion() { return sql::LatestVersion(Migrations()); }
 
-Status Migrate(Connection& db) {
+Status Migrate(Connection& db) { return MigrateTo(db, LatestSchemaVersion()); }
+
+Status MigrateTo(Connection& db, int version) {
+  const std::vector<sql::Migration>& all = Migrations();
+  std::size_t count = 0;
+  while (count < all.size() && all[count].version <= version) ++count;
   KILN_RETURN_IF_ERROR(db.Execute(kMigrationLock));
-  const Status migrated = sql::Migrate(db, Migrations());
+  const Status migrated =
+      sql::Migrate(db, std::span<const sql::Migration>(all.data(), count));
   const Status unlocked = db.Execute(kMigrationUnlock);
   KILN_RETURN_IF_ERROR(migrated);
   return unlocked;

@@ -13,5 +13,8 @@ int LatestSchemaVersion();
 // Applies the missing migrations, holding an advisory lock so that servers opening a new
 // database at once do not race on its DDL.
 Status Migrate(Connection& db);
+// Applies the migrations up to `version` only: a store as an older Kiln left it, for tests
+// of the migrations after it.
+Status MigrateTo(Connection& db, int version);
 
 }  // namespace kiln::store::postgres

@@ -149,6 +149,11 @@ CREATE TABLE model_versions (
 );
 CREATE INDEX model_versions_by_sha256 ON model_versions(sha256);
 )sql"},
+    // Tokens made before roles had every power: they become admin.
+    {6, "token roles; who submitted each run", R"sql(
+ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+ALTER TABLE runs ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

@@ -11,7 +11,7 @@ namespace {
 constexpr std::string_view kRunColumns =
     "r.id, e.name, r.display_name, r.spec_json, r.snapshot_id, r.compute_target, r.run_dir, "
     "r.host, r.status, r.created_at, r.started_at, r.ended_at, r.exit_code, r.failure_reason, "
-    "r.failure_log_tail";
+    "r.failure_log_tail, r.submitted_by";
 
 Result<Run> RunFromRow(const Statement& row) {
   Run run;
@@ -40,6 +40,7 @@ Result<Run> RunFromRow(const Statement& row) {
   } catch (const nlohmann::json::exception&) {
     return DataLossError(fmt::format("run {} has an unreadable failure log tail", run.id));
   }
+  run.submitted_by = row.ColumnText(15);
   return run;
 }
 
@@ -74,8 +75,8 @@ Result<Run> SqlStore::CreateRun(const Run& run) {
     KILN_ASSIGN_OR_RETURN(
         Statement insert,
         db_->Prepare("INSERT INTO runs (id, experiment_id, display_name, spec_json, snapshot_id, "
-                     "compute_target, run_dir, host, status, created_at) "
-                     "SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ? FROM experiments WHERE name = ?"));
+                     "compute_target, run_dir, host, status, created_at, submitted_by) "
+                     "SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM experiments WHERE name = ?"));
     Status inserted = insert.Bind(1, run.id)
                           .Bind(2, run.display_name)
                           .Bind(3, run.spec_json)
@@ -85,7 +86,8 @@ Result<Run> SqlStore::CreateRun(const Run& run) {
                           .Bind(7, run.host)
                           .Bind(8, RunStatusName(RunStatus::kQueued))
                           .Bind(9, now)
-                          .Bind(10, run.experiment)
+                          .Bind(10, run.submitted_by)
+                          .Bind(11, run.experiment)
                           .Run();
     if (inserted.code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError(fmt::format("run {} exists already", run.id));
@@ -259,11 +261,17 @@ Result<Run> SqlStore::TransitionRun(std::string_view id, const Transition& trans
         db_->Prepare("INSERT INTO run_status_history (run_id, seq, status, at, detail) "
                      "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM run_status_history "
                      "WHERE run_id = ?1"));
-    return history.Bind(1, id)
-        .Bind(2, RunStatusName(transition.to))
-        .Bind(3, now)
-        .Bind(4, transition.detail)
-        .Run();
+    KILN_RETURN_IF_ERROR(history.Bind(1, id)
+                             .Bind(2, RunStatusName(transition.to))
+                             .Bind(3, now)
+                             .Bind(4, transition.detail)
+                             .Run());
+    if (!IsTerminal(transition.to)) return Status::Ok();
+    // The run's launcher tokens end with it, whoever ends it.
+    KILN_ASSIGN_OR_RETURN(Statement revoke,
+                          db_->Prepare("UPDATE api_tokens SET revoked_at = ?1 "
+                                       "WHERE run_id = ?2 AND revoked_at IS NULL"));
+    return revoke.Bind(1, now).Bind(2, id).Run();
   });
   KILN_RETURN_IF_ERROR(status);
   return ReadRunLocked(id);

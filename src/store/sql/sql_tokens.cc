@@ -8,9 +8,9 @@ namespace kiln::store::sql {
 namespace {
 
 constexpr std::string_view kTokenColumns =
-    "id, name, secret_sha256, run_id, created_at, revoked_at";
+    "id, name, secret_sha256, run_id, created_at, revoked_at, role";
 
-ApiToken ReadToken(const Statement& row) {
+Result<ApiToken> ReadToken(const Statement& row) {
   ApiToken token;
   token.id = row.ColumnText(0);
   token.name = row.ColumnText(1);
@@ -18,6 +18,12 @@ ApiToken ReadToken(const Statement& row) {
   token.run_id = row.ColumnOptionalText(3);
   token.created_at = row.ColumnInt(4);
   token.revoked_at = row.ColumnOptionalInt(5);
+  const std::optional<TokenRole> role = ParseTokenRole(row.ColumnText(6));
+  if (!role) {
+    return DataLossError(
+        fmt::format("token {} has an unknown role '{}'", token.id, row.ColumnText(6)));
+  }
+  token.role = *role;
   return token;
 }
 
@@ -28,13 +34,14 @@ Status SqlStore::CreateApiToken(const ApiToken& token) {
   return InWriteTransaction([&]() -> Status {
     KILN_ASSIGN_OR_RETURN(
         Statement insert,
-        db_->Prepare("INSERT INTO api_tokens (id, name, secret_sha256, run_id, created_at) "
-                     "VALUES (?, ?, ?, ?, ?)"));
+        db_->Prepare("INSERT INTO api_tokens (id, name, secret_sha256, run_id, created_at, "
+                     "role) VALUES (?, ?, ?, ?, ?, ?)"));
     const Status inserted = insert.Bind(1, token.id)
                                 .Bind(2, token.name)
                                 .Bind(3, token.secret_sha256)
                                 .BindNullable(4, token.run_id)
                                 .Bind(5, clock_.Now())
+                                .Bind(6, TokenRoleName(token.role))
                                 .Run();
     if (inserted.code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError(fmt::format("a token named '{}' exists already", token.name));
@@ -64,7 +71,8 @@ Result<std::vector<ApiToken>> SqlStore::ListApiTokens(bool include_run_tokens) {
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());
     if (!row) break;
-    tokens.push_back(ReadToken(query));
+    KILN_ASSIGN_OR_RETURN(ApiToken token, ReadToken(query));
+    tokens.push_back(std::move(token));
   }
   return tokens;
 }

@@ -22,4 +22,11 @@ int LatestSchemaVersion() { return sql::LatestVersion(Migrations()); }
 
 Status Migrate(Database& db) { return sql::Migrate(db, Migrations()); }
 
+Status MigrateTo(Database& db, int version) {
+  const std::vector<sql::Migration>& all = Migrations();
+  std::size_t count = 0;
+  while (count < all.size() && all[count].version <= version) ++count;
+  return sql::Migrate(db, std::span<const sql::Migration>(all.data(), count));
+}
+
 }  // namespace kiln::store::sqlite

@@ -12,5 +12,8 @@ int LatestSchemaVersion();
 
 // FailedPrecondition when the file was written by a newer Kiln (a higher version).
 Status Migrate(Database& db);
+// Applies the migrations up to `version` only: a store as an older Kiln left it, for tests
+// of the migrations after it.
+Status MigrateTo(Database& db, int version);
 
 }  // namespace kiln::store::sqlite
