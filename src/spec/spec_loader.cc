@@ -8,6 +8,7 @@
 
 #include "common/files.h"
 #include "common/strings.h"
+#include "spec/text_checks.h"
 #include "spec/validate.h"
 
 namespace kiln::spec {
@@ -547,7 +548,31 @@ Result<LoadedJob> Load(const YAML::Node* root, std::string_view label,
   return loaded;
 }
 
+// A file that is not UTF-8 is refused whole, naming the byte, its line and the top-level
+// field it is in (the last line above it that starts a field).
+Status CheckUtf8(std::string_view text, std::string_view label) {
+  const std::optional<std::size_t> bad = FirstInvalidUtf8(text);
+  if (!bad) return Status::Ok();
+  const std::vector<std::string> lines = SplitString(text, '\n');
+  const std::size_t line_index =
+      static_cast<std::size_t>(std::count(text.begin(), text.begin() + *bad, '\n'));
+  std::string field;
+  for (std::size_t i = line_index + 1; i-- > 0;) {
+    const std::string& line = lines[i];
+    const std::size_t colon = line.find(':');
+    if (!line.empty() && std::string_view(" \t#-").find(line[0]) == std::string_view::npos &&
+        colon != std::string::npos) {
+      field = Printable(line.substr(0, colon)) + ": ";
+      break;
+    }
+  }
+  return InvalidArgumentError(fmt::format(
+      "{}: {}byte offset {} (line {}) is not valid UTF-8 (0x{:02x}); save the file as UTF-8", label,
+      field, *bad, line_index + 1, static_cast<unsigned char>(text[*bad])));
+}
+
 Result<YAML::Node> ParseYaml(std::string_view text, std::string_view label) {
+  KILN_RETURN_IF_ERROR(CheckUtf8(text, label));
   try {
     return YAML::Load(std::string(text));
   } catch (const YAML::Exception& error) {
