@@ -33,6 +33,17 @@ std::string EnvironmentText(const store::Run& run) {
   return text;
 }
 
+// Values past this many bytes are shortened in `kiln show`'s text; --json has them whole.
+constexpr std::size_t kShownValueBytes = 200;
+
+// "abc... (131,072 bytes in all)", cut on a UTF-8 character's boundary.
+std::string Shorten(const std::string& text) {
+  if (text.size() <= kShownValueBytes) return text;
+  std::size_t cut = kShownValueBytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return fmt::format("{}... ({} bytes in all)", text.substr(0, cut), HumanCount(text.size()));
+}
+
 // "1", or "4 (2 nodes x 2, mpi, one GPU each)".
 std::string RanksText(const launch::RunPlan& plan) {
   const launch::RankLayout& ranks = plan.ranks;
@@ -114,7 +125,7 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
   };
   field("Run", run.id);
   field("Experiment", run.experiment);
-  field("Name", run.display_name);
+  field("Name", Shorten(run.display_name));
   field("Status", std::string(store::RunStatusName(run.status)));
   field("Submitter", run.submitted_by);
   field("Reason", run.failure_reason);
@@ -131,22 +142,26 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
   field("Run dir", run.run_dir);
   if (plan.ok()) {
     std::vector<std::string> quoted;
-    for (const std::string& arg : plan->command) quoted.push_back(ShellQuote(arg));
+    for (const std::string& arg : plan->command) quoted.push_back(ShellQuote(Shorten(arg)));
     field("Command", JoinStrings(quoted, " "));
   }
   if (!run.params.empty()) {
     text += "Params\n";
     for (const store::RunParam& param : run.params) {
-      std::string value = param.value.value_or("");
-      if (param.resolved && param.resolved != param.value) value += " -> " + *param.resolved;
-      text += fmt::format("  {:<20} {}", param.name, value);
+      std::string value = Shorten(param.value.value_or(""));
+      if (param.resolved && param.resolved != param.value) {
+        value += " -> " + Shorten(*param.resolved);
+      }
+      text += fmt::format("  {:<20} {}", Shorten(param.name), value);
       while (text.back() == ' ') text.pop_back();
       text += "\n";
     }
   }
   if (!run.tags.empty()) {
     text += "Tags\n";
-    for (const auto& [key, value] : run.tags) text += fmt::format("  {:<20} {}\n", key, value);
+    for (const auto& [key, value] : run.tags) {
+      text += fmt::format("  {:<20} {}\n", key, Shorten(value));
+    }
   }
   text += "History (UTC)\n";
   for (const store::StatusChange& change : history) {

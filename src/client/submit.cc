@@ -24,6 +24,7 @@
 #include "launch/run_plan.h"
 #include "snapshot/source_scan.h"
 #include "spec/spec_json.h"
+#include "spec/validate.h"
 
 namespace kiln::client {
 namespace fs = std::filesystem;
@@ -145,6 +146,11 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
                                 const std::string& host, const std::string& submitted_by) {
   const spec::JobSpec& spec = job.spec;
+  // 0: every way in validated the spec already; checked again here, without the files of
+  // the submitting machine, so that no caller can skip it.
+  spec::ValidateOptions checks;
+  checks.check_files = false;
+  KILN_RETURN_IF_ERROR(spec::Validate(spec, job.source, checks));
   // 1-3: what can run, and with what.
   Result<std::unique_ptr<compute::ComputeTarget>> target = workspace.Target(spec.compute_target);
   if (!target.ok()) {
@@ -230,14 +236,23 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   plan.max_run_duration_seconds = spec.max_run_duration_seconds;
   plan.use_gpu = spec.use_gpu;
   plan.spec = spec::SpecToJson(stored);
-  if (Status written = launch::WritePlan(run_dir, plan); !written.ok()) return discard(written);
+  // Validate keeps text UTF-8; a value that still is not (a datastore's path) must not end
+  // the process half-way with the run directory made.
+  std::string spec_json;
+  try {
+    spec_json = plan.spec.dump();
+    if (Status written = launch::WritePlan(run_dir, plan); !written.ok()) return discard(written);
+  } catch (const nlohmann::json::exception& error) {
+    return discard(InvalidArgumentError(
+        fmt::format("the run's plan cannot be written as JSON: {}", error.what())));
+  }
 
   // 7: the record.
   store::Run record;
   record.id = run_id;
   record.experiment = spec.experiment;
   record.display_name = spec.display_name;
-  record.spec_json = plan.spec.dump();
+  record.spec_json = std::move(spec_json);
   record.snapshot_id = snapshot.id;
   record.compute_target = std::string((*target)->name());
   record.run_dir = run_dir.root().string();

@@ -3,6 +3,8 @@
 // Submit: the one path from a loaded job spec to a running launcher, shared by the CLI and
 // the SDK.
 //
+// 0. The spec passes spec::Validate (without the filesystem checks, which the loader did
+//    where the files are).
 // 1. The job's compute target admits it (node and GPU counts).
 // 2. The interpreter of a .py entry script is found (the job's `python`, else KILN_PYTHON).
 // 3. The job's environment is resolved (a registered one looked up, pip_packages and
@@ -14,7 +16,7 @@
 // 6. The run directory, plan.json and the held launcher lock are made.
 // 7. The run is stored as Queued.
 // 8. The target starts the launcher, which takes over the lock.
-// Any failure in 1-7 leaves no run directory and no stored run. A failure in 8 leaves the
+// Any failure in 0-7 leaves no run directory and no stored run. A failure in 8 leaves the
 // run Failed with the reason. Errors from 1-5 are InvalidArgument, ResourceExhausted or
 // Unimplemented, worded "<file>: <field>: <problem>".
 

@@ -49,5 +49,18 @@ TEST(StringsTest, ShellQuote) {
   EXPECT_EQ(ShellQuote(""), "''");
 }
 
+TEST(StringsTest, FirstInvalidUtf8FindsTheOffendingByte) {
+  EXPECT_EQ(FirstInvalidUtf8(""), std::nullopt);
+  EXPECT_EQ(FirstInvalidUtf8("plain"), std::nullopt);
+  EXPECT_EQ(FirstInvalidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5"), std::nullopt);
+  EXPECT_EQ(FirstInvalidUtf8("caf\xe9"), 3u);           // latin-1 e-acute
+  EXPECT_EQ(FirstInvalidUtf8("ab\xc3"), 2u);            // cut short
+  EXPECT_EQ(FirstInvalidUtf8("\xc0\xaf"), 0u);          // overlong '/'
+  EXPECT_EQ(FirstInvalidUtf8("x\xed\xa0\x80"), 1u);     // a surrogate
+  EXPECT_EQ(FirstInvalidUtf8("\xf4\x90\x80\x80"), 0u);  // past U+10FFFF
+  EXPECT_EQ(FirstInvalidUtf8("ok\x80"), 2u);            // a lone continuation byte
+  EXPECT_EQ(FirstInvalidUtf8("\xe2\x82x"), 0u);
+}
+
 }  // namespace
 }  // namespace kiln

@@ -10,6 +10,8 @@
 #include "client/submit.h"
 #include "server/routes.h"
 #include "spec/spec_json.h"
+#include "spec/text_checks.h"
+#include "spec/validate.h"
 #include "store/record_json.h"
 #include "store/wire.h"
 
@@ -19,7 +21,10 @@ using nlohmann::json;
 
 namespace {
 
-// The job a client sent (client/remote_submit.h): its spec and where each field came from.
+// The job a client sent (client/remote_submit.h): its spec and where each field came from,
+// checked by the same Validate as a job file, less the checks of the client's own files
+// (its source_directory is on its machine; the entry script is checked against the
+// snapshot instead). Nothing is made for a job that fails.
 Result<spec::LoadedJob> ReceivedJob(const json& body) {
   if (!body.is_object() || !body.contains("spec") || !body["spec"].is_object()) {
     return InvalidArgumentError("the body needs 'spec': the job spec's JSON form");
@@ -40,7 +45,24 @@ Result<spec::LoadedJob> ReceivedJob(const json& body) {
           "source: expected {\"file\": string, \"flag_fields\": [...], \"flag_params\": [...]}");
     }
   }
-  return spec::LoadedJob{std::move(spec).value(), spec::SpecSource(file, fields, params), {}};
+  spec::LoadedJob job{std::move(spec).value(), spec::SpecSource(file, fields, params), {}};
+  spec::ValidateOptions options;
+  options.check_files = false;
+  KILN_RETURN_IF_ERROR(spec::Validate(job.spec, job.source, options));
+  return job;
+}
+
+// A member of a request that must be text of one line; "" when it is absent.
+Result<std::string> TextMember(const json& body, const char* name) {
+  if (!body.contains(name)) return std::string();
+  if (!body[name].is_string()) {
+    return InvalidArgumentError(fmt::format("{}: expected a string", name));
+  }
+  const std::string text = body[name].get<std::string>();
+  if (std::optional<std::string> problem = spec::TextProblem(text, spec::TextKind::kLine)) {
+    return InvalidArgumentError(fmt::format("{}: {}", name, *problem));
+  }
+  return text;
 }
 
 // The snapshot a submit names, which the client sent before (POST /v1/snapshots).
@@ -94,8 +116,10 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                               [&](const httplib::Request& request) -> Result<json> {
                                 KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
                                 KILN_ASSIGN_OR_RETURN(const spec::LoadedJob job, ReceivedJob(body));
-                                const std::string id = body.value("snapshot_id", "");
-                                const std::string host = body.value("host", "");
+                                KILN_ASSIGN_OR_RETURN(const std::string id,
+                                                      TextMember(body, "snapshot_id"));
+                                KILN_ASSIGN_OR_RETURN(const std::string host,
+                                                      TextMember(body, "host"));
                                 KILN_ASSIGN_OR_RETURN(const Caller caller,
                                                       CallerOf(state, request));
                                 KILN_ASSIGN_OR_RETURN(

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
+#include "spec/validate.h"
+
 namespace kiln::spec {
 
 using nlohmann::json;
@@ -41,6 +45,30 @@ json SpecToJson(const JobSpec& spec) {
   };
 }
 
+namespace {
+
+// An int field, refused rather than wrapped or truncated when it is not one.
+Result<int> IntField(const json& in, const char* field) {
+  const json& value = in.at(field);
+  if (!value.is_number_integer()) {
+    return DataLossError(fmt::format("{}: must be an integer, got {}", field, value.dump()));
+  }
+  // Parsed JSON holds a non-negative integer as unsigned.
+  if (value.is_number_unsigned() &&
+      value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+    return DataLossError(fmt::format("{}: must be <= {}, got {}", field, kMaxCount,
+                                     value.get<std::uint64_t>()));
+  }
+  const std::int64_t number = value.get<std::int64_t>();
+  if (number < std::numeric_limits<int>::min() || number > std::numeric_limits<int>::max()) {
+    return DataLossError(
+        fmt::format("{}: {}", field, CountProblem(number).value_or("is out of range")));
+  }
+  return static_cast<int>(number);
+}
+
+}  // namespace
+
 Result<JobSpec> SpecFromJson(const json& in) {
   try {
     JobSpec spec;
@@ -61,8 +89,8 @@ Result<JobSpec> SpecFromJson(const json& in) {
     spec.conda_packages = in.at("conda_packages").get<std::vector<std::string>>();
     spec.pip_packages = in.at("pip_packages").get<std::vector<std::string>>();
     spec.use_gpu = in.at("use_gpu").get<bool>();
-    spec.node_count = in.at("node_count").get<int>();
-    spec.process_count_per_node = in.at("process_count_per_node").get<int>();
+    KILN_ASSIGN_OR_RETURN(spec.node_count, IntField(in, "node_count"));
+    KILN_ASSIGN_OR_RETURN(spec.process_count_per_node, IntField(in, "process_count_per_node"));
     const auto backend = ParseBackend(in.at("distributed_backend").get<std::string>());
     if (!backend) return DataLossError("stored job spec has an unknown distributed_backend");
     spec.distributed_backend = *backend;
@@ -73,8 +101,11 @@ Result<JobSpec> SpecFromJson(const json& in) {
       spec.environment_variables.emplace_back(variable.at("name").get<std::string>(),
                                               variable.at("value").get<std::string>());
     }
-    if (!in.at("max_run_duration_seconds").is_null()) {
-      spec.max_run_duration_seconds = in.at("max_run_duration_seconds").get<std::int64_t>();
+    if (const json& limit = in.at("max_run_duration_seconds"); !limit.is_null()) {
+      if (!limit.is_number_integer()) {
+        return DataLossError("max_run_duration_seconds: must be an integer or null");
+      }
+      spec.max_run_duration_seconds = limit.get<std::int64_t>();
     }
     spec.python = in.at("python").get<std::string>();
     // Specs stored before environments existed have none of these.

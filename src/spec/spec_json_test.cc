@@ -36,5 +36,25 @@ TEST(SpecJsonTest, DamagedJsonIsDataLoss) {
   EXPECT_EQ(SpecFromJson(json).status().code(), StatusCode::kDataLoss);
 }
 
+TEST(SpecJsonTest, CountsAreNeverWrappedOrTruncated) {
+  nlohmann::json json = SpecToJson(JobSpec{});
+  json["node_count"] = 4294967297LL;
+  const Result<JobSpec> wrapped = SpecFromJson(json);
+  EXPECT_EQ(wrapped.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(wrapped.status().message(), "node_count: must be <= 100000, got 4294967297");
+  json["node_count"] = 1.5;
+  EXPECT_EQ(SpecFromJson(json).status().message(), "node_count: must be an integer, got 1.5");
+  // As a server reads it: parsed text, where 0 and 2 are unsigned.
+  json["node_count"] = 0;
+  json["process_count_per_node"] = 2;
+  const Result<JobSpec> parsed = SpecFromJson(nlohmann::json::parse(json.dump()));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->node_count, 0);  // Validate's to refuse
+  EXPECT_EQ(parsed->process_count_per_node, 2);
+  json["node_count"] = 18446744073709551615ULL;
+  EXPECT_EQ(SpecFromJson(nlohmann::json::parse(json.dump())).status().message(),
+            "node_count: must be <= 100000, got 18446744073709551615");
+}
+
 }  // namespace
 }  // namespace kiln::spec

@@ -1,43 +1,46 @@
 #include "spec/spec_loader.h"
 
 #include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <regex>
+#include <limits>
 
 #include "common/files.h"
 #include "common/strings.h"
+#include "spec/text_checks.h"
+#include "spec/validate.h"
 
 namespace kiln::spec {
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::size_t kMaxDisplayName = 256;
-constexpr std::size_t kMaxTagKey = 128;
-constexpr std::size_t kMaxNameLength = 64;
-
-// Names Kiln gives every rank; a job may not set them (docs/job-spec.md).
-constexpr std::string_view kReservedVariables[] = {
-    "RANK",      "WORLD_SIZE",  "LOCAL_RANK", "LOCAL_WORLD_SIZE",
-    "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"};
-constexpr std::string_view kReservedPrefix = "KILN_";
-
-// Collects every problem found, then reports them together.
+// Collects every problem of the text, then reports them together with Validate's.
 class Problems {
  public:
   explicit Problems(const SpecSource& source) : source_(source) {}
 
+  // `field` could not be read at all: the spec holds its default, which Validate's
+  // problems about it would wrongly describe.
   void Field(std::string_view field, std::string problem) {
+    unread_.insert(std::string(field));
+    Entry(field, std::move(problem));
+  }
+  // One entry of a list or mapping could not be read; the others were.
+  void Entry(std::string_view field, std::string problem) {
     lines_.push_back(fmt::format("{}: {}", source_.Where(field), problem));
   }
   void Param(std::string_view name, std::string problem) {
     lines_.push_back(fmt::format("{}: {}", source_.WhereParam(name), problem));
   }
-  void General(std::string problem) { lines_.push_back(source_.FilePrefix() + problem); }
+
+  // Adds Validate's problems, except those about fields that could not be read.
+  void Add(const std::vector<Problem>& problems) {
+    for (const Problem& problem : problems) {
+      if (!unread_.contains(problem.field)) lines_.push_back(problem.line);
+    }
+  }
 
   bool empty() const { return lines_.empty(); }
   Status ToStatus() const {
@@ -48,6 +51,7 @@ class Problems {
  private:
   const SpecSource& source_;
   std::vector<std::string> lines_;
+  std::set<std::string> unread_;
 };
 
 std::string_view TypeName(const YAML::Node& node) {
@@ -73,7 +77,7 @@ std::optional<std::string> ReadText(const YAML::Node& node, std::string_view fie
 }
 
 std::optional<std::int64_t> ReadInt(const YAML::Node& node, std::string_view field,
-                                    std::int64_t min_value, Problems& problems) {
+                                    Problems& problems) {
   if (!node.IsScalar()) {
     problems.Field(field, fmt::format("must be an integer, got {}", TypeName(node)));
     return std::nullopt;
@@ -81,10 +85,6 @@ std::optional<std::int64_t> ReadInt(const YAML::Node& node, std::string_view fie
   const std::optional<std::int64_t> value = ParseInt64(node.Scalar());
   if (!value) {
     problems.Field(field, fmt::format("must be an integer, got '{}'", node.Scalar()));
-    return std::nullopt;
-  }
-  if (*value < min_value) {
-    problems.Field(field, fmt::format("must be >= {}, got {}", min_value, *value));
     return std::nullopt;
   }
   return value;
@@ -114,7 +114,7 @@ std::vector<std::string> ReadTextList(const YAML::Node& node, std::string_view f
   }
   for (std::size_t i = 0; i < node.size(); ++i) {
     if (!node[i].IsScalar() || TrimWhitespace(node[i].Scalar()).empty()) {
-      problems.Field(field, fmt::format("entry {} must be non-empty text", i + 1));
+      problems.Entry(field, fmt::format("entry {} must be non-empty text", i + 1));
       continue;
     }
     values.push_back(std::string(TrimWhitespace(node[i].Scalar())));
@@ -136,12 +136,12 @@ std::vector<std::pair<std::string, std::string>> ReadTextMap(const YAML::Node& n
   std::set<std::string> seen;
   for (const auto& item : node) {
     if (!item.first.IsScalar()) {
-      problems.Field(field, "keys must be text");
+      problems.Entry(field, "keys must be text");
       continue;
     }
     const std::string key = item.first.Scalar();
     if (!seen.insert(key).second) {
-      problems.Field(field, fmt::format("'{}' is given twice", key));
+      problems.Entry(field, fmt::format("'{}' is given twice", key));
       continue;
     }
     if (item.second.IsNull()) {
@@ -149,7 +149,7 @@ std::vector<std::pair<std::string, std::string>> ReadTextMap(const YAML::Node& n
     } else if (item.second.IsScalar()) {
       entries.emplace_back(key, item.second.Scalar());
     } else {
-      problems.Field(field,
+      problems.Entry(field,
                      fmt::format("{}: must be a single value, got {}", key, TypeName(item.second)));
     }
   }
@@ -170,23 +170,6 @@ void MergeByName(std::vector<Entry>& into, const std::vector<Entry>& from, NameO
   }
 }
 
-bool IsValidName(std::string_view name) {
-  static const std::regex kPattern("[A-Za-z0-9][A-Za-z0-9._-]*");
-  return !name.empty() && name.size() <= kMaxNameLength &&
-         std::regex_match(name.begin(), name.end(), kPattern);
-}
-
-bool IsValidVariableName(std::string_view name) {
-  static const std::regex kPattern("[A-Za-z_][A-Za-z0-9_]*");
-  return std::regex_match(name.begin(), name.end(), kPattern);
-}
-
-bool IsExecutableFile(const fs::path& path) {
-  struct stat info {};
-  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
-         ::access(path.c_str(), X_OK) == 0;
-}
-
 // Everything the loader gathered before reading fields.
 struct Document {
   std::map<std::string, YAML::Node> fields;
@@ -196,22 +179,24 @@ struct Document {
 
 class Reader {
  public:
-  Reader(const Document& document, const SpecOverrides& overrides, const SpecSource& source)
-      : document_(document), overrides_(overrides), problems_source_(source), problems_(source) {}
+  Reader(const Document& document, const SpecOverrides& overrides, SpecSource& source)
+      : document_(document), overrides_(overrides), source_(source), problems_(source) {}
 
   // An environment file (`kiln env register`): the `environment` field alone.
   Result<env::EnvironmentSpec> ReadEnvironmentDefinition() {
     JobSpec spec;
     ReadEnvironmentField(spec);
+    if (spec.environment) problems_.Add(FindEnvironmentProblems(*spec.environment, source_));
     KILN_RETURN_IF_ERROR(problems_.ToStatus());
     if (!spec.environment) {
-      return InvalidArgumentError(problems_source_.FilePrefix() +
+      return InvalidArgumentError(source_.FilePrefix() +
                                   "must be a mapping of an environment's fields (name, "
                                   "pip_packages, ...)");
     }
     return *spec.environment;
   }
 
+  // Reads every field, then checks the values with Validate's rules.
   Result<JobSpec> Read() {
     JobSpec spec;
     ReadVersion();
@@ -219,11 +204,7 @@ class Reader {
     ReadScriptParams(spec);
     if (const YAML::Node* node = Find("compute_target")) {
       if (auto text = ReadText(*node, "compute_target", problems_)) {
-        if (TrimWhitespace(*text).empty()) {
-          problems_.Field("compute_target", "must not be empty");
-        } else {
-          spec.compute_target = std::string(TrimWhitespace(*text));
-        }
+        spec.compute_target = std::string(TrimWhitespace(*text));
       }
     }
     spec.conda_packages = ReadPackages("conda_packages", overrides_.conda_packages);
@@ -231,15 +212,15 @@ class Reader {
     if (const YAML::Node* node = Find("use_gpu")) {
       spec.use_gpu = ReadBool(*node, "use_gpu", problems_).value_or(false);
     }
-    const bool node_count_ok = ReadCount("node_count", spec.node_count);
-    const bool process_count_ok = ReadCount("process_count_per_node", spec.process_count_per_node);
+    ReadCount("node_count", spec.node_count);
+    ReadCount("process_count_per_node", spec.process_count_per_node);
     const bool backend_ok = ReadBackend(spec);
     ReadNames(spec);
     ReadTags(spec);
     ReadEnvironment(spec);
     if (const YAML::Node* node = Find("max_run_duration_seconds")) {
       if (!node->IsNull()) {
-        spec.max_run_duration_seconds = ReadInt(*node, "max_run_duration_seconds", 1, problems_);
+        spec.max_run_duration_seconds = ReadInt(*node, "max_run_duration_seconds", problems_);
       }
     }
     ReadPython(spec);
@@ -250,19 +231,7 @@ class Reader {
         spec.world_size() > 1) {
       spec.distributed_backend = DistributedBackend::kNccl;
     }
-    if (node_count_ok && process_count_ok && backend_ok &&
-        spec.distributed_backend == DistributedBackend::kNone) {
-      if (spec.node_count > 1) {
-        problems_.General(
-            fmt::format("node_count is {} but distributed_backend is none; set mpi, gloo or nccl",
-                        spec.node_count));
-      } else if (spec.process_count_per_node > 1) {
-        problems_.General(fmt::format(
-            "process_count_per_node is {} but distributed_backend is none; set mpi, gloo or "
-            "nccl",
-            spec.process_count_per_node));
-      }
-    }
+    problems_.Add(FindProblems(spec, source_));
     if (!problems_.empty()) return problems_.ToStatus();
     return spec;
   }
@@ -275,11 +244,17 @@ class Reader {
   fs::path BaseDir(const std::string& field) const {
     return document_.flag_fields.contains(field) ? overrides_.base_dir : document_.file_dir;
   }
+  // `text` resolved against the folder of `field`'s origin, remembered as written.
+  fs::path ResolvePath(const std::string& field, const std::string& text) {
+    const fs::path resolved = AbsolutePath(BaseDir(field) / text);
+    source_.RecordGivenPath(resolved.string(), text);
+    return resolved;
+  }
 
   void ReadVersion() {
     const YAML::Node* node = Find("version");
     if (node == nullptr) return;
-    const std::optional<std::int64_t> version = ReadInt(*node, "version", 1, problems_);
+    const std::optional<std::int64_t> version = ReadInt(*node, "version", problems_);
     if (version && *version != kJobSpecVersion) {
       problems_.Field("version", fmt::format("this Kiln reads job files of version {}, got {}",
                                              kJobSpecVersion, *version));
@@ -293,50 +268,17 @@ class Reader {
       if (!text) return;
       source_text = *text;
     }
-    const fs::path source = AbsolutePath(BaseDir("source_directory") / source_text);
-    std::error_code error;
-    if (!fs::exists(source, error)) {
-      problems_.Field("source_directory", fmt::format("'{}' does not exist", source_text));
-      return;
-    }
-    if (!fs::is_directory(source, error)) {
-      problems_.Field("source_directory", fmt::format("'{}' is not a directory", source_text));
-      return;
-    }
-    spec.source_directory = source;
+    spec.source_directory = ResolvePath("source_directory", source_text);
 
     const YAML::Node* entry_node = Find("entry_script");
-    if (entry_node == nullptr) {
-      problems_.Field("entry_script",
-                      "is required: the script or program to run, relative to source_directory");
-      return;
-    }
+    if (entry_node == nullptr) return;
     const std::optional<std::string> entry_text = ReadText(*entry_node, "entry_script", problems_);
-    if (!entry_text) return;
+    if (!entry_text || entry_text->empty()) return;
+    // "./train.py" is stored as "train.py"; a path that leaves the folder stays as written,
+    // for the message that refuses it.
     const fs::path entry = fs::path(*entry_text).lexically_normal();
-    if (entry_text->empty()) {
-      problems_.Field("entry_script", "must not be empty");
-      return;
-    }
-    if (entry.is_absolute() || entry.begin()->string() == "..") {
-      problems_.Field("entry_script",
-                      fmt::format("must be a path inside source_directory '{}', got '{}'",
-                                  source_text, *entry_text));
-      return;
-    }
-    const fs::path entry_path = source / entry;
-    if (!fs::is_regular_file(entry_path, error)) {
-      problems_.Field("entry_script", fmt::format("'{}' not found in source_directory '{}'",
-                                                  *entry_text, source_text));
-      return;
-    }
-    spec.entry_script = entry.generic_string();
-    if (!spec.entry_is_python() && ::access(entry_path.c_str(), X_OK) != 0) {
-      problems_.Field("entry_script",
-                      fmt::format("'{}' is not a .py script and is not executable; make it "
-                                  "executable (chmod +x) or name a .py script",
-                                  *entry_text));
-    }
+    const bool escapes = entry.is_absolute() || entry.begin()->string() == "..";
+    spec.entry_script = escapes ? *entry_text : entry.generic_string();
   }
 
   void ReadScriptParams(JobSpec& spec) {
@@ -350,7 +292,7 @@ class Reader {
         std::set<std::string> seen;
         for (const auto& item : *node) {
           if (!item.first.IsScalar() || item.first.Scalar().empty()) {
-            problems_.Field("script_params", "argument names must be non-empty text");
+            problems_.Entry("script_params", "argument names must be non-empty text");
             continue;
           }
           const std::string name = item.first.Scalar();
@@ -374,7 +316,6 @@ class Reader {
     std::vector<ScriptParam> flags = overrides_.script_params;
     for (ScriptParam& param : flags) {
       if (param.value && param.value->empty()) param.value.reset();
-      if (param.name.empty()) problems_.Param(param.name, "argument names must be non-empty");
     }
     MergeByName(spec.script_params, flags, [](const ScriptParam& p) { return p.name; });
   }
@@ -385,7 +326,7 @@ class Reader {
     if (const YAML::Node* node = Find(field)) packages = ReadTextList(*node, field, problems_);
     for (const std::string& package : extra) {
       if (TrimWhitespace(package).empty()) {
-        problems_.Field(field, "package names must be non-empty");
+        problems_.Entry(field, "package names must be non-empty");
       } else {
         packages.push_back(std::string(TrimWhitespace(package)));
       }
@@ -393,18 +334,18 @@ class Reader {
     return packages;
   }
 
-  bool ReadCount(const std::string& field, int& out) {
-    constexpr std::int64_t kMaxCount = 100000;
+  // A count as written; Validate checks its bounds. One past an int's range is refused
+  // here, in Validate's words.
+  void ReadCount(const std::string& field, int& out) {
     const YAML::Node* node = Find(field);
-    if (node == nullptr) return true;
-    const std::optional<std::int64_t> value = ReadInt(*node, field, 1, problems_);
-    if (!value) return false;
-    if (*value > kMaxCount) {
-      problems_.Field(field, fmt::format("must be <= {}, got {}", kMaxCount, *value));
-      return false;
+    if (node == nullptr) return;
+    const std::optional<std::int64_t> value = ReadInt(*node, field, problems_);
+    if (!value) return;
+    if (*value < std::numeric_limits<int>::min() || *value > std::numeric_limits<int>::max()) {
+      problems_.Field(field, CountProblem(*value).value_or("is out of range"));
+      return;
     }
     out = static_cast<int>(*value);
-    return true;
   }
 
   bool ReadBackend(JobSpec& spec) {
@@ -424,26 +365,10 @@ class Reader {
 
   void ReadNames(JobSpec& spec) {
     if (const YAML::Node* node = Find("experiment")) {
-      if (auto text = ReadText(*node, "experiment", problems_)) {
-        if (!IsValidName(*text)) {
-          problems_.Field("experiment",
-                          fmt::format("must be 1 to {} letters, digits, '.', '_' or '-', "
-                                      "starting with a letter or digit; got '{}'",
-                                      kMaxNameLength, *text));
-        } else {
-          spec.experiment = *text;
-        }
-      }
+      if (auto text = ReadText(*node, "experiment", problems_)) spec.experiment = *text;
     }
     if (const YAML::Node* node = Find("display_name")) {
-      if (auto text = ReadText(*node, "display_name", problems_)) {
-        if (text->size() > kMaxDisplayName) {
-          problems_.Field("display_name", fmt::format("must be at most {} characters, got {}",
-                                                      kMaxDisplayName, text->size()));
-        } else {
-          spec.display_name = *text;
-        }
-      }
+      if (auto text = ReadText(*node, "display_name", problems_)) spec.display_name = *text;
     }
   }
 
@@ -451,14 +376,7 @@ class Reader {
     std::vector<std::pair<std::string, std::string>> tags;
     if (const YAML::Node* node = Find("tags")) tags = ReadTextMap(*node, "tags", problems_);
     MergeByName(tags, overrides_.tags, [](const auto& t) { return t.first; });
-    for (auto& [key, value] : tags) {
-      if (key.empty() || key.size() > kMaxTagKey) {
-        problems_.Field("tags",
-                        fmt::format("keys must be 1 to {} characters, got '{}'", kMaxTagKey, key));
-        continue;
-      }
-      spec.tags[key] = value;
-    }
+    for (auto& [key, value] : tags) spec.tags[key] = value;
   }
 
   void ReadEnvironment(JobSpec& spec) {
@@ -467,34 +385,16 @@ class Reader {
       variables = ReadTextMap(*node, "environment_variables", problems_);
     }
     MergeByName(variables, overrides_.environment_variables, [](const auto& v) { return v.first; });
-    spec.environment_variables = CheckVariables(variables, "environment_variables");
+    spec.environment_variables = std::move(variables);
   }
 
-  // Variables a rank may be given: valid names, none that Kiln sets itself.
-  std::vector<std::pair<std::string, std::string>> CheckVariables(
-      const std::vector<std::pair<std::string, std::string>>& variables, const std::string& field) {
-    std::vector<std::pair<std::string, std::string>> valid;
-    for (const auto& [name, value] : variables) {
-      if (!IsValidVariableName(name)) {
-        problems_.Field(field,
-                        fmt::format("'{}' is not a valid variable name (letters, digits and "
-                                    "'_', not starting with a digit)",
-                                    name));
-        continue;
-      }
-      const bool reserved = name.starts_with(kReservedPrefix) ||
-                            std::find(std::begin(kReservedVariables), std::end(kReservedVariables),
-                                      name) != std::end(kReservedVariables);
-      if (reserved) {
-        problems_.Field(field,
-                        fmt::format("{} is set by Kiln for every rank and cannot be set by "
-                                    "the job",
-                                    name));
-        continue;
-      }
-      valid.emplace_back(name, value);
+  // An interpreter as written: a bare name ("python3.11") is looked up in PATH at submit;
+  // a relative path is resolved against the folder of its origin.
+  std::string ReadInterpreter(const std::string& field, const std::string& text) {
+    if (fs::path(text).is_relative() && text.find('/') != std::string::npos) {
+      return ResolvePath(field, text).string();
     }
-    return valid;
+    return text;
   }
 
   // `environment`: a registered environment's name, or a definition (docs/environments.md).
@@ -502,15 +402,11 @@ class Reader {
     const YAML::Node* node = Find("environment");
     if (node == nullptr || node->IsNull()) return;
     if (node->IsScalar()) {
-      const std::string name(TrimWhitespace(node->Scalar()));
-      if (!IsValidName(name)) {
-        problems_.Field("environment",
-                        fmt::format("'{}' is not an environment name (letters, digits, '.', '_' "
-                                    "and '-', up to {} characters)",
-                                    name, kMaxNameLength));
-        return;
+      spec.environment_name = std::string(TrimWhitespace(node->Scalar()));
+      if (spec.environment_name.empty()) {
+        problems_.Field("environment", "'' is not an environment name (letters, digits, '.', "
+                                       "'_' and '-', up to 64 characters)");
       }
-      spec.environment_name = name;
       return;
     }
     if (!node->IsMap()) {
@@ -529,28 +425,15 @@ class Reader {
       const std::string field = "environment: " + key;
       const YAML::Node& value = item.second;
       if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-        problems_.Field("environment", fmt::format("unknown field '{}'; the fields are {}", key,
+        problems_.Entry("environment", fmt::format("unknown field '{}'; the fields are {}", key,
                                                    JoinStrings(std::vector<std::string>(
                                                                    kKeys.begin(), kKeys.end()),
                                                                ", ")));
       } else if (key == "name") {
-        if (auto text = ReadText(value, field, problems_)) {
-          if (!IsValidName(*text)) {
-            problems_.Field(field, fmt::format("'{}' is not an environment name", *text));
-          }
-          environment.name = *text;
-        }
+        if (auto text = ReadText(value, field, problems_)) environment.name = *text;
       } else if (key == "python") {
         if (auto text = ReadText(value, field, problems_)) {
-          // A bare name ("python3.11") is looked up in PATH at submit.
-          fs::path python = *text;
-          if (python.is_relative() && text->find('/') != std::string::npos) {
-            python = AbsolutePath(BaseDir("environment") / python);
-          }
-          if (python.is_absolute() && !IsExecutableFile(python)) {
-            problems_.Field(field, fmt::format("'{}' is not an executable file", *text));
-          }
-          environment.python = python.string();
+          environment.python = ReadInterpreter("environment", *text);
         }
       } else if (key == "pip_packages") {
         environment.pip_packages = ReadTextList(value, field, problems_);
@@ -559,20 +442,13 @@ class Reader {
       } else if (key == "pip_index_url") {
         if (auto text = ReadText(value, field, problems_)) environment.pip_index_url = *text;
       } else if (key == "pip_find_links") {
-        for (std::string link : ReadTextList(value, field, problems_)) {
-          if (link.find("://") == std::string::npos) {
-            const fs::path folder = AbsolutePath(BaseDir("environment") / link);
-            std::error_code error;
-            if (!fs::is_directory(folder, error)) {
-              problems_.Field(field, fmt::format("'{}' is not a folder", link));
-            }
-            link = folder.string();
-          }
-          environment.pip_find_links.push_back(link);
+        for (const std::string& link : ReadTextList(value, field, problems_)) {
+          environment.pip_find_links.push_back(
+              link.find("://") == std::string::npos ? ResolvePath("environment", link).string()
+                                                    : link);
         }
       } else if (key == "environment_variables") {
-        environment.environment_variables =
-            CheckVariables(ReadTextMap(value, field, problems_), field);
+        environment.environment_variables = ReadTextMap(value, field, problems_);
       } else if (key == "system_site_packages") {
         environment.system_site_packages = ReadBool(value, field, problems_).value_or(true);
       }
@@ -585,20 +461,12 @@ class Reader {
     if (node == nullptr || node->IsNull()) return;
     const std::optional<std::string> text = ReadText(*node, "python", problems_);
     if (!text || text->empty()) return;
-    fs::path interpreter = *text;
-    if (interpreter.is_relative() && text->find('/') != std::string::npos) {
-      interpreter = AbsolutePath(BaseDir("python") / interpreter);
-    }
-    if (interpreter.is_absolute() && !IsExecutableFile(interpreter)) {
-      problems_.Field("python", fmt::format("'{}' is not an executable file", *text));
-      return;
-    }
-    spec.python = interpreter.string();
+    spec.python = ReadInterpreter("python", *text);
   }
 
   const Document& document_;
   const SpecOverrides& overrides_;
-  const SpecSource& problems_source_;
+  SpecSource& source_;
   Problems problems_;
 };
 
@@ -680,7 +548,31 @@ Result<LoadedJob> Load(const YAML::Node* root, std::string_view label,
   return loaded;
 }
 
+// A file that is not UTF-8 is refused whole, naming the byte, its line and the top-level
+// field it is in (the last line above it that starts a field).
+Status CheckUtf8(std::string_view text, std::string_view label) {
+  const std::optional<std::size_t> bad = FirstInvalidUtf8(text);
+  if (!bad) return Status::Ok();
+  const std::vector<std::string> lines = SplitString(text, '\n');
+  const std::size_t line_index =
+      static_cast<std::size_t>(std::count(text.begin(), text.begin() + *bad, '\n'));
+  std::string field;
+  for (std::size_t i = line_index + 1; i-- > 0;) {
+    const std::string& line = lines[i];
+    const std::size_t colon = line.find(':');
+    if (!line.empty() && std::string_view(" \t#-").find(line[0]) == std::string_view::npos &&
+        colon != std::string::npos) {
+      field = Printable(line.substr(0, colon)) + ": ";
+      break;
+    }
+  }
+  return InvalidArgumentError(fmt::format(
+      "{}: {}byte offset {} (line {}) is not valid UTF-8 (0x{:02x}); save the file as UTF-8", label,
+      field, *bad, line_index + 1, static_cast<unsigned char>(text[*bad])));
+}
+
 Result<YAML::Node> ParseYaml(std::string_view text, std::string_view label) {
+  KILN_RETURN_IF_ERROR(CheckUtf8(text, label));
   try {
     return YAML::Load(std::string(text));
   } catch (const YAML::Exception& error) {
@@ -690,33 +582,6 @@ Result<YAML::Node> ParseYaml(std::string_view text, std::string_view label) {
 }
 
 }  // namespace
-
-std::string SpecSource::Where(std::string_view field) const {
-  if (flag_fields_.contains(std::string(field)) || file_label_.empty()) {
-    return FlagForField(field);
-  }
-  return fmt::format("{}: {}", file_label_, field);
-}
-
-std::string SpecSource::WhereParam(std::string_view param_name) const {
-  if (flag_params_.contains(std::string(param_name)) || file_label_.empty()) {
-    return fmt::format("--script-param {}", param_name);
-  }
-  return fmt::format("{}: script_params: {}", file_label_, param_name);
-}
-
-std::string SpecSource::FilePrefix() const { return file_label_.empty() ? "" : file_label_ + ": "; }
-
-std::string FlagForField(std::string_view field) {
-  if (field == "script_params") return "--script-param";
-  if (field == "conda_packages") return "--conda-package";
-  if (field == "pip_packages") return "--pip-package";
-  if (field == "tags") return "--tag";
-  if (field == "environment_variables") return "--env";
-  std::string flag = "--";
-  for (char c : field) flag += c == '_' ? '-' : c;
-  return flag;
-}
 
 const std::vector<std::string_view>& KnownFields() {
   static const std::vector<std::string_view> kFields = {"version",
@@ -763,7 +628,7 @@ Result<env::EnvironmentSpec> LoadEnvironmentFile(const fs::path& file) {
   Document document;
   document.file_dir = AbsolutePath(file).parent_path();
   document.fields["environment"] = root;
-  const SpecSource source(label, {}, {});
+  SpecSource source(label, {}, {});
   const SpecOverrides overrides;
   Reader reader(document, overrides, source);
   return reader.ReadEnvironmentDefinition();

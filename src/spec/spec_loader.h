@@ -6,8 +6,10 @@
 // 2. Flags override the file: a scalar flag replaces the field; --script-param, --tag and
 //    --env entries replace the entry of the same name or are appended; package flags are
 //    appended. Relative paths in flags are relative to the current directory.
-// 3. Every field is checked and every problem is reported at once, one line each, in the
-//    form "<file>: <field>: <problem>" (or "--<flag>: <problem>" for a flag), e.g.
+// 3. The spec is checked by Validate() (validate.h), the one check every way in shares.
+//    Problems of the text itself (an unknown field, a list where a number belongs) and
+//    of the values are reported together, one line each, in the form
+//    "<file>: <field>: <problem>" (or "--<flag>: <problem>" for a flag), e.g.
 //      job.yaml: node_count: must be >= 1, got 0
 //      job.yaml: unknown field 'node_cout'; did you mean 'node_count'?
 // Errors come back as one InvalidArgument status. Nothing is written anywhere.
@@ -23,6 +25,7 @@
 
 #include "common/result.h"
 #include "spec/job_spec.h"
+#include "spec/spec_source.h"
 
 namespace kiln::spec {
 
@@ -39,35 +42,6 @@ struct SpecOverrides {
   std::filesystem::path base_dir;
 };
 
-// Where each field of a loaded spec came from, so later checks (datastores, compute
-// targets) can word their errors the same way the loader does.
-class SpecSource {
- public:
-  SpecSource() = default;
-  SpecSource(std::string file_label, std::set<std::string> flag_fields,
-             std::set<std::string> flag_params)
-      : file_label_(std::move(file_label)),
-        flag_fields_(std::move(flag_fields)),
-        flag_params_(std::move(flag_params)) {}
-
-  // "job.yaml: node_count", or "--node-count" when a flag set it.
-  std::string Where(std::string_view field) const;
-  // "job.yaml: script_params: --data_dir", or "--script-param --data_dir".
-  std::string WhereParam(std::string_view param_name) const;
-  // "job.yaml: " (empty when there is no file): the prefix of a message about several
-  // fields.
-  std::string FilePrefix() const;
-
-  const std::string& file_label() const { return file_label_; }
-  const std::set<std::string>& flag_fields() const { return flag_fields_; }
-  const std::set<std::string>& flag_params() const { return flag_params_; }
-
- private:
-  std::string file_label_;
-  std::set<std::string> flag_fields_;
-  std::set<std::string> flag_params_;
-};
-
 struct LoadedJob {
   JobSpec spec;
   SpecSource source;
@@ -78,10 +52,6 @@ struct LoadedJob {
 // `environment` mapping (docs/environments.md), checked the same way; relative
 // pip_find_links are relative to the file's folder.
 Result<env::EnvironmentSpec> LoadEnvironmentFile(const std::filesystem::path& file);
-
-// The flag that sets `field` ("node_count" -> "--node-count", "script_params" ->
-// "--script-param").
-std::string FlagForField(std::string_view field);
 
 // Every top-level field a job file may hold, in documentation order.
 const std::vector<std::string_view>& KnownFields();

@@ -300,6 +300,37 @@ TEST_F(SpecLoaderTest, RelativePathsFollowTheJobFile) {
   EXPECT_EQ(loaded->job_file, dir_.path() / "jobs/job.yaml");
 }
 
+TEST_F(SpecLoaderTest, AFileThatIsNotUtf8IsRefusedNamingFieldAndByte) {
+  EXPECT_EQ(Error(std::string(kMinimal) + "display_name: caf\xe9\n"),
+            "job.yaml: display_name: byte offset 65 (line 3) is not valid UTF-8 (0xe9); save the "
+            "file as UTF-8");
+  EXPECT_EQ(Error(std::string(kMinimal) + "script_params:\n  --city: K\xf6ln\n"),
+            "job.yaml: script_params: byte offset 74 (line 4) is not valid UTF-8 (0xf6); save "
+            "the file as UTF-8");
+  EXPECT_EQ(Error("# r\xe9sum\xe9\n" + std::string(kMinimal)),
+            "job.yaml: byte offset 3 (line 1) is not valid UTF-8 (0xe9); save the file as UTF-8");
+}
+
+TEST_F(SpecLoaderTest, FlagsThatAreNotUtf8AreRefusedByName) {
+  SpecOverrides overrides;
+  overrides.scalars["display_name"] = "caf\xe9";
+  overrides.script_params = {{"--city", "K\xf6ln"}};
+  EXPECT_EQ(Error(kMinimal, overrides),
+            "--script-param --city: the value's byte offset 1 is not valid UTF-8 (0xf6)\n"
+            "--display-name: byte offset 3 is not valid UTF-8 (0xe9)");
+}
+
+TEST_F(SpecLoaderTest, AnExperimentThatLeavesRunsIsRefused) {
+  EXPECT_EQ(Error(std::string(kMinimal) + "experiment: ../../x\n"),
+            "job.yaml: experiment: must be 1 to 64 letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit; got '../../x'");
+  EXPECT_EQ(Error(std::string(kMinimal) + "experiment: \"a\\nb\"\n"),
+            "job.yaml: experiment: must be 1 to 64 letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit; got 'a\\nb'");
+  EXPECT_EQ(Error(std::string(kMinimal) + "node_count: 99999999999\n"),
+            "job.yaml: node_count: must be <= 100000, got 99999999999");
+}
+
 TEST(SpecSourceTest, NamesFieldsAndParams) {
   const SpecSource source("job.yaml", {"node_count"}, {"--lr"});
   EXPECT_EQ(source.Where("entry_script"), "job.yaml: entry_script");

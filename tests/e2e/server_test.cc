@@ -400,6 +400,73 @@ TEST_F(KilnServerTest, MalformedAndOversizedRequestsAreRefusedWithAReason) {
   EXPECT_EQ(Client({"cancel", live}).exit.code, 0);
 }
 
+// POST /v1/runs passes through the same Validate as a job file: a value that would leave
+// runs/ or become a line of a script is refused, naming the field, and nothing is made.
+TEST_F(KilnServerTest, SubmittedSpecsAreValidatedLikeJobFiles) {
+  StartServer();
+  const json spec = {{"version", 1},
+                     {"source_directory", "/home/ana/proj"},
+                     {"entry_script", "train.py"},
+                     {"script_params", json::array()},
+                     {"compute_target", "local"},
+                     {"conda_packages", json::array()},
+                     {"pip_packages", json::array()},
+                     {"use_gpu", false},
+                     {"node_count", 1},
+                     {"process_count_per_node", 1},
+                     {"distributed_backend", "none"},
+                     {"experiment", "default"},
+                     {"display_name", ""},
+                     {"tags", json::object()},
+                     {"environment_variables", json::array()},
+                     {"max_run_duration_seconds", nullptr},
+                     {"python", ""},
+                     {"environment", nullptr},
+                     {"environment_name", ""},
+                     {"environment_hash", ""}};
+  const auto submit = [&](const std::string& field, const json& value) {
+    json changed = spec;
+    changed[field] = value;
+    const json body = {
+        {"spec", changed}, {"snapshot_id", "abc"}, {"source", {{"file", "job.yaml"}}}};
+    return Http().Post("/v1/runs", body.dump(), "application/json");
+  };
+  const auto expect_refused = [&](const std::string& field, const json& value,
+                                  const std::string& message) {
+    const auto answer = submit(field, value);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 400) << answer->body;
+    EXPECT_EQ(BodyOf(answer)["error"]["code"], "INVALID_ARGUMENT");
+    EXPECT_EQ(BodyOf(answer)["error"]["message"], message);
+  };
+  const std::string kName =
+      "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit; ";
+  expect_refused("experiment", "../../x", "job.yaml: experiment: " + kName + "got '../../x'");
+  expect_refused("experiment", "a\nb", "job.yaml: experiment: " + kName + "got 'a\\nb'");
+  expect_refused("entry_script", "../../x.py",
+                 "job.yaml: entry_script: must be a path inside source_directory "
+                 "'/home/ana/proj', got '../../x.py'");
+  expect_refused("display_name", "two\nlines",
+                 "job.yaml: display_name: byte offset 3 is a newline, which is not allowed here");
+  expect_refused("node_count", 0, "job.yaml: node_count: must be >= 1, got 0");
+  expect_refused("node_count", 4294967297LL, "spec: node_count: must be <= 100000, got 4294967297");
+  expect_refused("tags", json{{"a b", "1"}},
+                 "job.yaml: tags: keys must be 1 to 128 letters, digits, '.', '_' or '-', "
+                 "starting with a letter or digit; got 'a b'");
+  // A valid spec gets past validation to the snapshot it names.
+  const auto valid = submit("experiment", "fine");
+  EXPECT_EQ(valid->status, 400);
+  EXPECT_NE(BodyOf(valid)["error"]["message"].get<std::string>().find("snapshot abc is not on "
+                                                                      "this server"),
+            std::string::npos)
+      << valid->body;
+
+  EXPECT_EQ(BodyOf(Http().Get("/v1/runs"))["runs"].size(), 0u);
+  EXPECT_EQ(BodyOf(Http().Get("/v1/experiments"))["experiments"].size(), 0u);
+  EXPECT_FALSE(fs::exists(server_home() / "runs") && !fs::is_empty(server_home() / "runs"));
+  EXPECT_FALSE(fs::exists(root() / "x"));
+}
+
 TEST_F(KilnServerTest, EveryEndpointAnswersAsDocumented) {
   StartServer();
   const std::string run = SubmitAndWait(MetricsProject(1000, 0));

@@ -114,6 +114,81 @@ TEST_F(SubmitTest, InvalidSpecIsRefusedAndLeavesNothing) {
   EXPECT_FALSE(fs::exists(home() / "runs"));
 }
 
+TEST_F(SubmitTest, InputThatIsNotUtf8IsRefusedAndLeavesNothing) {
+  const fs::path project =
+      Project("proj", {{"train.py", "print(1)\n"},
+                       {"job.yaml", "entry_script: train.py\ndisplay_name: caf\xe9\n"}});
+  const CapturedRun file = Kiln({"submit", "job.yaml"}, {}, project);
+  EXPECT_EQ(file.exit.code, 2);
+  EXPECT_EQ(file.err,
+            "error: job.yaml: display_name: byte offset 40 (line 2) is not valid UTF-8 (0xe9); "
+            "save the file as UTF-8\n");
+
+  const std::vector<std::string> base = {"submit", "--source-directory", project.string(),
+                                         "--entry-script", "train.py"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Kiln(args);
+  };
+  const CapturedRun passthrough = with({"--", "--city", "K\xf6ln"});
+  EXPECT_EQ(passthrough.exit.code, 2);
+  EXPECT_EQ(passthrough.err,
+            "error: --script-param --city: the value's byte offset 1 is not valid UTF-8 (0xf6)\n");
+  const CapturedRun flags =
+      with({"--tag", "owner=caf\xe9", "--env", "MODE=\xff", "--display-name", "\xe9"});
+  EXPECT_EQ(flags.exit.code, 2);
+  EXPECT_EQ(flags.err,
+            "error: --display-name: byte offset 0 is not valid UTF-8 (0xe9)\n"
+            "--tag: owner: the value's byte offset 3 is not valid UTF-8 (0xe9)\n"
+            "--env: MODE: the value's byte offset 0 is not valid UTF-8 (0xff)\n");
+  const CapturedRun newline = with({"--experiment", "a\nb"});
+  EXPECT_EQ(newline.exit.code, 2);
+  EXPECT_EQ(newline.err,
+            "error: --experiment: must be 1 to 64 letters, digits, '.', '_' or '-', starting with "
+            "a letter or digit; got 'a\\nb'\n");
+
+  EXPECT_TRUE(KilnJson({"runs", "--json"}).empty());
+  EXPECT_FALSE(fs::exists(home() / "runs"));
+}
+
+TEST_F(SubmitTest, ArgumentsPastTheKernelsLimitsAreRefusedAtSubmit) {
+  std::string many = "entry_script: train.py\nscript_params:\n";
+  for (int i = 0; i < 40; ++i) many += fmt::format("  --p{}: {}\n", i, std::string(120 << 10, 'x'));
+  const fs::path project =
+      Project("proj", {{"train.py", "print(1)\n"},
+                       {"one.yaml", "entry_script: train.py\nscript_params:\n  --blob: " +
+                                        std::string(200 << 10, 'x') + "\n"},
+                       {"many.yaml", many}});
+  const CapturedRun one = Kiln({"submit", "one.yaml"}, {}, project);
+  EXPECT_EQ(one.exit.code, 2);
+  EXPECT_EQ(one.err,
+            "error: one.yaml: script_params: --blob: the value is 204800 bytes; one argument may "
+            "hold at most 131071 (the kernel's MAX_ARG_STRLEN); pass long values in a file\n");
+  const CapturedRun all = Kiln({"submit", "many.yaml"}, {}, project);
+  EXPECT_EQ(all.exit.code, 2);
+  EXPECT_TRUE(
+      all.err.starts_with("error: many.yaml: script_params: the ranks' command line and "
+                          "environment_variables take "))
+      << all.err;
+  EXPECT_NE(all.err.find("(ARG_MAX less its environment)"), std::string::npos) << all.err;
+  EXPECT_TRUE(KilnJson({"runs", "--json"}).empty());
+  EXPECT_FALSE(fs::exists(home() / "runs"));
+}
+
+TEST_F(SubmitTest, ShowShortensLongValues) {
+  const fs::path project = Project("proj", {{"train.py", "print(1)\n"}});
+  const std::string note(5000, 'n');
+  const std::string id = SubmitOk({"--source-directory", project.string(), "--entry-script",
+                                   "train.py", "--script-param", "--note=" + note});
+  const CapturedRun shown = Kiln({"show", id});
+  ASSERT_EQ(shown.exit.code, 0) << shown.err;
+  EXPECT_EQ(shown.out.find(note), std::string::npos);
+  EXPECT_NE(shown.out.find(std::string(200, 'n') + "... (5,000 bytes in all)"), std::string::npos)
+      << shown.out;
+  EXPECT_EQ(KilnJson({"show", id, "--json"})["params"][0]["value"], note);
+}
+
 TEST_F(SubmitTest, FieldsTheMachineCannotHonourAreRefused) {
   const fs::path project = Project("proj", {{"train.py", "print(1)\n"}});
   const std::vector<std::string> base = {"submit", "--source-directory", project.string(),
