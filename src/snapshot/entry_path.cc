@@ -16,7 +16,7 @@ std::size_t SequenceLength(std::string_view text, std::size_t i) {
   const unsigned char lead = byte(i);
   if (lead < 0x80) return 1;
   std::size_t length = 0;
-  unsigned char low = 0x80;   // bounds of the second byte
+  unsigned char low = 0x80;  // bounds of the second byte
   unsigned char high = 0xbf;
   if (lead >= 0xc2 && lead <= 0xdf) {
     length = 2;
@@ -69,8 +69,8 @@ std::optional<std::string> EntryPathProblem(std::string_view path) {
   std::size_t start = 0;
   while (true) {
     const std::size_t slash = path.find('/', start);
-    const std::string_view part =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    const std::string_view part = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (part.empty()) return "it has an empty component ('//' or a trailing '/')";
     if (part == "." || part == "..") {
       return fmt::format("it has a '{}' component; entries stay inside the snapshot", part);

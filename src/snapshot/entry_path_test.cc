@@ -8,16 +8,16 @@ namespace kiln::snapshot {
 namespace {
 
 TEST(EntryPathTest, TextMustBeUtf8WithoutControlCharacters) {
-  EXPECT_EQ(TextProblem("caf\xC3\xA9.txt"), std::nullopt);  // é in UTF-8
+  EXPECT_EQ(TextProblem("caf\xC3\xA9.txt"), std::nullopt);     // é in UTF-8
   EXPECT_EQ(TextProblem("\xF0\x9F\x94\xA5/x"), std::nullopt);  // a 4-byte sequence
   EXPECT_EQ(TextProblem("caf\xE9.txt"), "byte 0xE9 at offset 3 is not valid UTF-8");  // latin-1
   EXPECT_EQ(TextProblem("\xC0\xAF"), "byte 0xC0 at offset 0 is not valid UTF-8");  // overlong '/'
-  EXPECT_EQ(TextProblem("ab\xED\xA0\x80"), "byte 0xED at offset 2 is not valid UTF-8");  // surrogate
+  EXPECT_EQ(TextProblem("ab\xED\xA0\x80"),
+            "byte 0xED at offset 2 is not valid UTF-8");  // surrogate
   EXPECT_EQ(TextProblem("\xF4\x90\x80\x80"), "byte 0xF4 at offset 0 is not valid UTF-8");
   EXPECT_EQ(TextProblem("x\xC3"), "byte 0xC3 at offset 1 is not valid UTF-8");  // cut short
   EXPECT_EQ(TextProblem("a\nb"), "it holds the control character 0x0A at offset 1");
-  EXPECT_EQ(TextProblem(std::string("a\0b", 3)),
-            "it holds the control character 0x00 at offset 1");
+  EXPECT_EQ(TextProblem(std::string("a\0b", 3)), "it holds the control character 0x00 at offset 1");
   EXPECT_EQ(TextProblem("del\x7F"), "it holds the control character 0x7F at offset 3");
 }
 
@@ -36,7 +36,8 @@ TEST(EntryPathTest, PathsStayInsideTheSnapshot) {
   EXPECT_EQ(EntryPathProblem("a//b"), "it has an empty component ('//' or a trailing '/')");
   EXPECT_EQ(EntryPathProblem("a/"), "it has an empty component ('//' or a trailing '/')");
   EXPECT_EQ(EntryPathProblem("a/\x1B[2Jb"), "it holds the control character 0x1B at offset 2");
-  EXPECT_EQ(EntryPathProblem(std::string(256, 'n')), "a component is 256 bytes long; the most is 255");
+  EXPECT_EQ(EntryPathProblem(std::string(256, 'n')),
+            "a component is 256 bytes long; the most is 255");
   std::string deep;
   for (std::size_t i = 0; i <= kMaxPathDepth; ++i) deep += "d/";
   deep += "f";

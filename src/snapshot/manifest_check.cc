@@ -105,11 +105,9 @@ Status CheckManifestLimits(const Manifest& manifest, const SnapshotLimits& limit
       "the snapshot holds {} in {} (the largest '{}', {}); the limit is {} and {} "
       "({} and {} where the snapshot is received); add what the job does not need to "
       ".kilnignore",
-      HumanBytes(total), Files(count),
-      largest != nullptr ? EscapeForMessage(largest->path) : "",
-      HumanBytes(largest != nullptr ? largest->size : 0),
-      HumanBytes(limits.max_bytes), Files(limits.max_files), kSnapshotMaxMegabytes.env,
-      kSnapshotMaxFiles.env));
+      HumanBytes(total), Files(count), largest != nullptr ? EscapeForMessage(largest->path) : "",
+      HumanBytes(largest != nullptr ? largest->size : 0), HumanBytes(limits.max_bytes),
+      Files(limits.max_files), kSnapshotMaxMegabytes.env, kSnapshotMaxFiles.env));
 }
 
 }  // namespace kiln::snapshot

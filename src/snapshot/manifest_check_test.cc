@@ -16,8 +16,8 @@ const std::string kSha = Sha256::HexOf("x");
 
 std::string FileEntry(const std::string& path, const std::string& sha256 = kSha,
                       const std::string& size = "1") {
-  return R"({"executable":false,"path":")" + path + R"(","sha256":")" + sha256 +
-         R"(","size":)" + size + R"(,"type":"file"})";
+  return R"({"executable":false,"path":")" + path + R"(","sha256":")" + sha256 + R"(","size":)" +
+         size + R"(,"type":"file"})";
 }
 std::string LinkEntry(const std::string& path, const std::string& target) {
   return R"({"path":")" + path + R"(","target":")" + target + R"(","type":"symlink"})";
@@ -91,9 +91,8 @@ TEST(ManifestCheckTest, NothingMayLieBelowALinkOrAFile) {
                 "entries[1] 'lib/cron': lies below the symlink 'lib'; nothing is written through "
                 "a link");
   // Sorted order puts "lib-x" between "lib" and "lib/..."; the check is not fooled.
-  ExpectRefused(
-      ManifestText({LinkEntry("lib", "../.."), FileEntry("lib-x"), FileEntry("lib/a/b")}),
-      StatusCode::kInvalidArgument, "entries[2] 'lib/a/b': lies below the symlink 'lib'");
+  ExpectRefused(ManifestText({LinkEntry("lib", "../.."), FileEntry("lib-x"), FileEntry("lib/a/b")}),
+                StatusCode::kInvalidArgument, "entries[2] 'lib/a/b': lies below the symlink 'lib'");
   ExpectRefused(ManifestText({FileEntry("a"), FileEntry("a/b")}), StatusCode::kInvalidArgument,
                 "entries[1] 'a/b': lies below the file 'a'");
   ExpectRefused(ManifestText({LinkEntry("a", "b"), LinkEntry("a/c", "d")}),
@@ -114,29 +113,26 @@ TEST(ManifestCheckTest, LinkTargetsAreTextButMayPointOutside) {
 }
 
 TEST(ManifestCheckTest, DuplicatesAndDisorderAreRefused) {
-  ExpectRefused(ManifestText({FileEntry("a.py"), FileEntry("a.py")}),
-                StatusCode::kInvalidArgument, "entries[1] 'a.py': the path appears twice");
+  ExpectRefused(ManifestText({FileEntry("a.py"), FileEntry("a.py")}), StatusCode::kInvalidArgument,
+                "entries[1] 'a.py': the path appears twice");
   ExpectRefused(ManifestText({FileEntry("a.py"), LinkEntry("a.py", "b")}),
                 StatusCode::kInvalidArgument, "entries[1] 'a.py': the path appears twice");
-  ExpectRefused(ManifestText({FileEntry("b.py"), FileEntry("a.py")}),
-                StatusCode::kInvalidArgument,
+  ExpectRefused(ManifestText({FileEntry("b.py"), FileEntry("a.py")}), StatusCode::kInvalidArgument,
                 "entries[1] 'a.py': comes after 'b.py'; entries are sorted by path");
 }
 
 TEST(ManifestCheckTest, ShapeErrorsNameTheEntry) {
   ExpectRefused(ManifestText({FileEntry("a.py", kSha, "-1")}), StatusCode::kDataLoss,
                 "entries[0] 'a.py': needs 'size': a whole number of bytes, 0 or more (got -1)");
-  ExpectRefused(ManifestText({FileEntry("a.py", kSha, "1.5")}), StatusCode::kDataLoss,
-                "(got 1.5)");
+  ExpectRefused(ManifestText({FileEntry("a.py", kSha, "1.5")}), StatusCode::kDataLoss, "(got 1.5)");
   ExpectRefused(ManifestText({FileEntry("a.py", kSha, "\"1\"")}), StatusCode::kDataLoss,
                 "(got \"1\")");
   ExpectRefused(ManifestText({FileEntry("a.py", kSha, "18446744073709551616")}),
                 StatusCode::kDataLoss, "needs 'size'");
   // Modes are not the client's to choose: a file is 0644, or 0755 when executable.
-  ExpectRefused(
-      ManifestText({R"({"executable":false,"mode":3565,"path":"a","sha256":")" + kSha +
-                    R"(","size":1,"type":"file"})"}),
-      StatusCode::kDataLoss, "entries[0] 'a': a file entry has no 'mode'");
+  ExpectRefused(ManifestText({R"({"executable":false,"mode":3565,"path":"a","sha256":")" + kSha +
+                              R"(","size":1,"type":"file"})"}),
+                StatusCode::kDataLoss, "entries[0] 'a': a file entry has no 'mode'");
   ExpectRefused(ManifestText({R"({"executable":"yes","path":"a","sha256":")" + kSha +
                               R"(","size":1,"type":"file"})"}),
                 StatusCode::kDataLoss, "entries[0] 'a': needs 'executable': true or false");

@@ -139,8 +139,8 @@ TEST_F(MaterializeTest, AnEntryBelowALinkInTheStoreIsRefused) {
 // A failure part way removes what was written, and only that: links are removed, never
 // followed.
 TEST_F(MaterializeTest, AFailureLeavesTheDestinationAsItWas) {
-  const std::string id = StoreByHand(Manifest{
-      {Link("a", outside().string()), File("b.py"), File("c.py", false)}});
+  const std::string id =
+      StoreByHand(Manifest{{Link("a", outside().string()), File("b.py"), File("c.py", false)}});
   Manifest damaged = *store_.ReadManifest(id);
   damaged.entries[2].sha256 = Sha256::HexOf("not stored");
   const std::string broken = StoreByHand(damaged);
