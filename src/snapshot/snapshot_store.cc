@@ -202,14 +202,21 @@ Result<std::string> SnapshotStore::AddManifest(std::string_view serialized,
   if (!manifest.ok()) return InvalidArgumentError(manifest.status().message());
   KILN_RETURN_IF_ERROR(CheckManifestLimits(*manifest, limits));
   KILN_RETURN_IF_ERROR(CheckManifest(*manifest));
-  for (const ManifestEntry& entry : manifest->entries) {
+  for (std::size_t i = 0; i < manifest->entries.size(); ++i) {
+    const ManifestEntry& entry = manifest->entries[i];
     if (entry.kind != EntryKind::kFile) continue;
     struct stat info {};
-    if (::stat(ObjectPath(entry.sha256).c_str(), &info) != 0 ||
-        static_cast<std::uint64_t>(info.st_size) != entry.size) {
+    if (::stat(ObjectPath(entry.sha256).c_str(), &info) != 0) {
       return InvalidArgumentError(fmt::format(
-          "the contents of '{}' ({}, {} bytes) are not in the store; send them first",
-          EscapeForMessage(entry.path), entry.sha256, entry.size));
+          "snapshot manifest entries[{}] '{}': its contents ({}) are not in the store; send "
+          "them first",
+          i, EscapeForMessage(entry.path), entry.sha256));
+    }
+    if (static_cast<std::uint64_t>(info.st_size) != entry.size) {
+      return InvalidArgumentError(fmt::format(
+          "snapshot manifest entries[{}] '{}': its size is {}, but its contents ({}) are {} "
+          "bytes",
+          i, EscapeForMessage(entry.path), entry.size, entry.sha256, info.st_size));
     }
   }
   // Stored in canonical form, so the id is the one the sender computed for the same tree.

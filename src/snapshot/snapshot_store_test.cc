@@ -231,5 +231,24 @@ TEST_F(SnapshotStoreTest, ReceivedManifestCannotClimbOut) {
   }
 }
 
+TEST_F(SnapshotStoreTest, ReceivedSizesMustMatchTheirContents) {
+  SnapshotStore server(dir_.path() / "server");
+  ASSERT_TRUE(server.PutObject(Sha256::HexOf("x"), "x").ok());
+  Manifest manifest;
+  manifest.entries.push_back({"a.py", EntryKind::kFile, false, 5, Sha256::HexOf("x"), ""});
+  const Result<std::string> id = server.AddManifest(SerializeManifest(manifest), kLimits);
+  EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(id.status().message(), "snapshot manifest entries[0] 'a.py': its size is 5, but its "
+                                   "contents (" + Sha256::HexOf("x") + ") are 1 bytes");
+  manifest.entries[0] = {"a.py", EntryKind::kFile, false, 1, Sha256::HexOf("y"), ""};
+  EXPECT_NE(server.AddManifest(SerializeManifest(manifest), kLimits)
+                .status()
+                .message()
+                .find("entries[0] 'a.py': its contents (" + Sha256::HexOf("y") +
+                      ") are not in the store; send them first"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(server.root() / "manifests"));
+}
+
 }  // namespace
 }  // namespace kiln::snapshot

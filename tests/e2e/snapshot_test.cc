@@ -197,12 +197,24 @@ TEST_F(SnapshotServerTest, HostileManifestsAreRefusedAndLeaveNothing) {
                 ->status,
             400);
 
+  // A size that does not match the contents sent: refused when the manifest would be stored.
+  const auto put = Http().Put("/v1/snapshots/objects/" + sha, "x", "application/octet-stream");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200) << put->body;
+  const httplib::Result wrong_size = Offer(ManifestText({FileEntry("a.py", sha, 5)}));
+  ASSERT_TRUE(wrong_size);
+  EXPECT_EQ(wrong_size->status, 400) << wrong_size->body;
+  EXPECT_EQ(BodyOf(wrong_size)["error"]["message"],
+            "snapshot manifest entries[0] 'a.py': its size is 5, but its contents (" + sha +
+                ") are 1 bytes");
+  EXPECT_EQ(StoredFiles(), 1u);  // the object alone
+
   // A link that points outside is kept as a link (never followed): accepted.
   const httplib::Result link = Offer(ManifestText({LinkEntry("data", "/datasets/x")}));
   ASSERT_TRUE(link);
   EXPECT_EQ(link->status, 200) << link->body;
   EXPECT_EQ(BodyOf(link)["id"].get<std::string>().size(), 64u) << link->body;
-  EXPECT_EQ(StoredFiles(), 1u);
+  EXPECT_EQ(StoredFiles(), 2u);
 }
 
 // The client's source with a name the server would refuse never leaves the client.
