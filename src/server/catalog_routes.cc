@@ -7,7 +7,10 @@
 #include "compute/targets.h"
 #include "data/resolver.h"
 #include "server/routes.h"
+#include "common/strings.h"
+#include "common/tunables.h"
 #include "snapshot/manifest.h"
+#include "snapshot/manifest_check.h"
 #include "store/record_json.h"
 #include "store/wire.h"
 
@@ -97,8 +100,16 @@ void AddCatalogRoutes(http::Listener& server, ServerState& state) {
                 }));
 
   // A client offers a snapshot's manifest; the answer lists the contents the server lacks.
-  // Once none are missing the manifest is stored and its id returned.
-  server.Post("/v1/snapshots", Json([&](const httplib::Request& request) -> Result<json> {
+  // Once none are missing the manifest is stored and its id returned. The manifest is
+  // checked whole (docs/snapshots.md) before anything is listed or stored, so a refused one
+  // leaves nothing behind; the limits are the server's own, read once at start.
+  const Result<snapshot::SnapshotLimits> configured = snapshot::LimitsFromEnvironment();
+  const auto snapshot_limits = [configured]() -> Result<snapshot::SnapshotLimits> {
+    if (!configured.ok()) return InternalError("the server's " + configured.status().message());
+    return *configured;
+  };
+  server.Post("/v1/snapshots", Json([&, snapshot_limits](const httplib::Request& request)
+                                        -> Result<json> {
                 KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
                 if (!body.is_object() || !body.contains("manifest") ||
                     !body["manifest"].is_string()) {
@@ -111,17 +122,30 @@ void AddCatalogRoutes(http::Listener& server, ServerState& state) {
                   return InvalidArgumentError(
                       fmt::format("manifest: {}", manifest.status().message()));
                 }
+                KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotLimits limits, snapshot_limits());
+                KILN_RETURN_IF_ERROR(snapshot::CheckManifestLimits(*manifest, limits));
+                KILN_RETURN_IF_ERROR(snapshot::CheckManifest(*manifest));
                 const std::vector<std::string> missing = state.snapshots.MissingObjects(*manifest);
                 json answer = {{"missing", missing}, {"id", nullptr}};
                 if (missing.empty()) {
-                  KILN_ASSIGN_OR_RETURN(const std::string id, state.snapshots.AddManifest(text));
+                  KILN_ASSIGN_OR_RETURN(const std::string id,
+                                        state.snapshots.AddManifest(text, limits));
                   answer["id"] = id;
                 }
                 return answer;
               }));
 
+  // One content of a snapshot; no single file may be larger than a whole snapshot.
   server.Put(R"(/v1/snapshots/objects/([0-9a-f]{64}))",
-             Json([&](const httplib::Request& request) -> Result<json> {
+             Json([&, snapshot_limits](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotLimits limits, snapshot_limits());
+               if (request.body.size() > limits.max_bytes) {
+                 return ResourceExhaustedError(fmt::format(
+                     "object {} is {}, more than a whole snapshot may hold ({}; {} where the "
+                     "server runs)",
+                     request.matches[1].str(), HumanBytes(request.body.size()),
+                     HumanBytes(limits.max_bytes), kSnapshotMaxMegabytes.env));
+               }
                KILN_RETURN_IF_ERROR(
                    state.snapshots.PutObject(request.matches[1].str(), request.body));
                return json::object();

@@ -35,11 +35,17 @@ struct Manifest {
   std::size_t file_count() const { return entries.size(); }
 };
 
-// Canonical text: keys sorted, no whitespace, entries in path order.
+// Canonical text: keys sorted, no whitespace, entries in path order. Precondition: paths
+// and link targets are UTF-8 (ScanSource and CheckManifest ensure it).
 std::string SerializeManifest(const Manifest& manifest);
-// DataLoss when the text is not a manifest this version reads.
+// DataLoss when the text is not a manifest this version reads: not JSON, another version,
+// a key missing, unknown or of the wrong type (a size must be a whole number >= 0), named
+// with the entry ("entries[3] 'a.py': ..."). Says nothing of what the paths name:
+// CheckManifest (manifest_check.h) does.
 Result<Manifest> ParseManifest(std::string_view text);
 // The snapshot id of a serialized manifest: its SHA-256 in hex.
 std::string ManifestId(std::string_view serialized);
+// True for 64 lowercase hex digits: a content hash, or a snapshot id.
+bool IsSha256Hex(std::string_view text);
 
 }  // namespace kiln::snapshot

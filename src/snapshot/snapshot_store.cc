@@ -13,6 +13,9 @@
 #include "common/sha256.h"
 #include "common/time.h"
 #include "common/unique_fd.h"
+#include "snapshot/entry_path.h"
+#include "snapshot/manifest_check.h"
+#include "snapshot/materialize.h"
 #include "snapshot/stat_cache.h"
 
 namespace kiln::snapshot {
@@ -158,6 +161,10 @@ std::vector<std::string> SnapshotStore::MissingObjects(const Manifest& manifest)
 }
 
 Status SnapshotStore::PutObject(std::string_view sha256, std::string_view bytes) {
+  if (!IsSha256Hex(sha256)) {
+    return InvalidArgumentError(
+        fmt::format("object name '{}' is not 64 lowercase hex digits", EscapeForMessage(sha256)));
+  }
   const std::string actual = Sha256::HexOf(bytes);
   if (actual != sha256) {
     return InvalidArgumentError(
@@ -189,24 +196,27 @@ Status SnapshotStore::PutObject(std::string_view sha256, std::string_view bytes)
   return Status::Ok();
 }
 
-Result<std::string> SnapshotStore::AddManifest(std::string_view serialized) {
+Result<std::string> SnapshotStore::AddManifest(std::string_view serialized,
+                                               const SnapshotLimits& limits) {
   Result<Manifest> manifest = ParseManifest(serialized);
   if (!manifest.ok()) return InvalidArgumentError(manifest.status().message());
-  for (const ManifestEntry& entry : manifest->entries) {
-    const fs::path path(entry.path);
-    const bool climbs = std::any_of(path.begin(), path.end(),
-                                    [](const fs::path& part) { return part == ".."; });
-    if (entry.path.empty() || path.is_absolute() || climbs) {
-      return InvalidArgumentError(fmt::format(
-          "manifest path '{}' must be relative and stay inside the snapshot", entry.path));
-    }
+  KILN_RETURN_IF_ERROR(CheckManifestLimits(*manifest, limits));
+  KILN_RETURN_IF_ERROR(CheckManifest(*manifest));
+  for (std::size_t i = 0; i < manifest->entries.size(); ++i) {
+    const ManifestEntry& entry = manifest->entries[i];
     if (entry.kind != EntryKind::kFile) continue;
     struct stat info {};
-    if (::stat(ObjectPath(entry.sha256).c_str(), &info) != 0 ||
-        static_cast<std::uint64_t>(info.st_size) != entry.size) {
+    if (::stat(ObjectPath(entry.sha256).c_str(), &info) != 0) {
       return InvalidArgumentError(fmt::format(
-          "the contents of '{}' ({}) are not in the store; send them first", entry.path,
-          entry.sha256));
+          "snapshot manifest entries[{}] '{}': its contents ({}) are not in the store; send "
+          "them first",
+          i, EscapeForMessage(entry.path), entry.sha256));
+    }
+    if (static_cast<std::uint64_t>(info.st_size) != entry.size) {
+      return InvalidArgumentError(fmt::format(
+          "snapshot manifest entries[{}] '{}': its size is {}, but its contents ({}) are {} "
+          "bytes",
+          i, EscapeForMessage(entry.path), entry.size, entry.sha256, info.st_size));
     }
   }
   // Stored in canonical form, so the id is the one the sender computed for the same tree.
@@ -220,6 +230,10 @@ Result<std::string> SnapshotStore::AddManifest(std::string_view serialized) {
 }
 
 Result<Manifest> SnapshotStore::ReadManifest(std::string_view id) const {
+  if (!IsSha256Hex(id)) {
+    return InvalidArgumentError(fmt::format("snapshot id '{}' is not 64 lowercase hex digits",
+                                            EscapeForMessage(id)));
+  }
   const Result<std::string> text = ReadFileToString(ManifestPath(id));
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) {
@@ -234,50 +248,40 @@ Result<Manifest> SnapshotStore::ReadManifest(std::string_view id) const {
   return ParseManifest(*text);
 }
 
-Status SnapshotStore::MaterializeInto(const Manifest& manifest, const fs::path& destination) const {
-  std::set<fs::path> made;
-  for (const ManifestEntry& entry : manifest.entries) {
-    const fs::path target = destination / entry.path;
-    const fs::path parent = target.parent_path();
-    if (!made.contains(parent)) {
-      KILN_RETURN_IF_ERROR(CreateDirectories(parent));
-      made.insert(parent);
-    }
-    if (entry.kind == EntryKind::kSymlink) {
-      if (::symlink(entry.link_target.c_str(), target.c_str()) != 0) {
-        return ErrnoError(fmt::format("cannot create link {}", target.string()), errno);
-      }
-      continue;
-    }
-    const fs::path object = ObjectPath(entry.sha256);
-    struct stat info {};
-    if (::stat(object.c_str(), &info) != 0 ||
-        static_cast<std::uint64_t>(info.st_size) != entry.size) {
-      return DataLossError(fmt::format("snapshot object for {} ({}) is missing or damaged",
-                                       entry.path, object.string()));
-    }
-    KILN_RETURN_IF_ERROR(CopyFileContents(object, target, entry.executable ? 0755 : 0644));
-  }
-  return Status::Ok();
-}
-
 Status SnapshotStore::Materialize(std::string_view id, const fs::path& destination) const {
   KILN_ASSIGN_OR_RETURN(const Manifest manifest, ReadManifest(id));
+  // A manifest in the store passed these on the way in; checked again, as the files it
+  // makes come from it alone.
+  KILN_RETURN_IF_ERROR(CheckManifest(manifest));
+  if (destination.has_parent_path()) {
+    KILN_RETURN_IF_ERROR(CreateDirectories(destination.parent_path()));
+  }
+  const bool made = ::mkdir(destination.c_str(), 0755) == 0;
+  if (!made && errno != EEXIST) {
+    return ErrnoError(fmt::format("cannot make folder {}", destination.string()), errno);
+  }
+  UniqueFd folder(::open(destination.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!folder) {
+    if (errno == ELOOP || errno == ENOTDIR) {
+      return FailedPreconditionError(fmt::format(
+          "{} is a symbolic link or a file; choose a new or empty folder", destination.string()));
+    }
+    return ErrnoError(fmt::format("cannot open folder {}", destination.string()), errno);
+  }
   std::error_code error;
-  const bool existed = fs::exists(destination, error);
-  if (existed && !fs::is_empty(destination, error)) {
+  if (!made && !fs::is_empty(destination, error)) {
     return FailedPreconditionError(
         fmt::format("{} is not empty; choose a new or empty folder", destination.string()));
   }
-  KILN_RETURN_IF_ERROR(CreateDirectories(destination));
-  Status status = MaterializeInto(manifest, destination);
+  Status status = MaterializeAt(*this, manifest, folder.get(), destination);
   if (!status.ok()) {
-    if (existed) {
+    if (made) {
+      RemoveTree(destination).IgnoreError();
+    } else {
+      // Links inside are removed, never followed.
       for (const fs::directory_entry& entry : fs::directory_iterator(destination, error)) {
         fs::remove_all(entry.path(), error);
       }
-    } else {
-      RemoveTree(destination).IgnoreError();
     }
   }
   return status;

@@ -47,22 +47,29 @@ class SnapshotStore {
 
   // Receiving a snapshot taken elsewhere (a client of a Kiln server), in three steps:
   // the manifest's contents the store lacks, each of them stored by PutObject(), then the
-  // manifest itself, which AddManifest() accepts only once every content is present.
+  // manifest itself, which AddManifest() accepts only once every content is present. A
+  // receiver checks the manifest (CheckManifest, CheckManifestLimits) before the first
+  // step, so a refused manifest leaves nothing behind.
   //
   // The hashes named by `manifest`'s files that have no object here, each once.
+  // Precondition: `manifest` passed CheckManifest().
   std::vector<std::string> MissingObjects(const Manifest& manifest) const;
-  // Stores `bytes` as the object `sha256`; InvalidArgument when they hash otherwise.
+  // Stores `bytes` as the object `sha256`; InvalidArgument when `sha256` is not 64
+  // lowercase hex digits or the bytes hash otherwise.
   Status PutObject(std::string_view sha256, std::string_view bytes);
-  // Stores a manifest received as text and returns its id. InvalidArgument for text that is
-  // not a manifest, a path that is absolute or climbs out (".."), or a file whose object is
-  // missing or of another size.
-  Result<std::string> AddManifest(std::string_view serialized);
+  // Stores a manifest received as text and returns its id, after every check: InvalidArgument
+  // for text that is not a manifest, an entry CheckManifest() refuses, or a file whose
+  // object is missing or of another size; ResourceExhausted past `limits`. Nothing is
+  // written unless it is accepted.
+  Result<std::string> AddManifest(std::string_view serialized, const SnapshotLimits& limits);
 
-  // NotFound for an unknown id; DataLoss for a damaged manifest.
+  // InvalidArgument for an id that is not 64 lowercase hex digits; NotFound for an unknown
+  // one; DataLoss for a damaged manifest.
   Result<Manifest> ReadManifest(std::string_view id) const;
 
   // Writes the snapshot's files under `destination`, which must not exist or be an empty
-  // folder. On failure, what was written is removed again.
+  // folder (not a link to one: FailedPrecondition), never through a symbolic link
+  // (materialize.h). On failure, what was written is removed again.
   Status Materialize(std::string_view id, const std::filesystem::path& destination) const;
 
   std::filesystem::path ObjectPath(std::string_view sha256) const;
@@ -72,7 +79,6 @@ class SnapshotStore {
   // Copies `file` into the store while hashing it; returns the hash.
   Result<std::string> StoreObject(const SourceScan& scan, const SourceFile& file,
                                   std::uint64_t& bytes_stored);
-  Status MaterializeInto(const Manifest& manifest, const std::filesystem::path& destination) const;
 
   std::filesystem::path root_;
 };

@@ -15,6 +15,8 @@ namespace kiln::snapshot {
 namespace {
 namespace fs = std::filesystem;
 
+constexpr SnapshotLimits kLimits{300'000'000, 2000};
+
 class SnapshotStoreTest : public ::testing::Test {
  protected:
   void Write(const std::string& path, const std::string& contents) {
@@ -136,6 +138,11 @@ TEST_F(SnapshotStoreTest, DamagedManifestIsDetected) {
   ASSERT_TRUE(WriteFileAtomically(store_.ManifestPath(info->id), "{\"version\":1}").ok());
   EXPECT_EQ(store_.ReadManifest(info->id).status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(store_.ReadManifest(std::string(64, '0')).status().code(), StatusCode::kNotFound);
+  // An id is a hash, never a path.
+  EXPECT_EQ(store_.ReadManifest("../../etc/passwd").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.ReadManifest(std::string(64, 'A')).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST_F(SnapshotStoreTest, UnchangedOldFilesAreNotReadAgain) {
@@ -198,7 +205,7 @@ TEST_F(SnapshotStoreTest, ReceivedSnapshotNeedsOnlyMissingObjects) {
   SnapshotStore server(dir_.path() / "server");
   std::vector<std::string> missing = server.MissingObjects(*manifest);
   ASSERT_EQ(missing.size(), 2u);
-  EXPECT_EQ(server.AddManifest(text).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.AddManifest(text, kLimits).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(server.PutObject(missing[0], "not the contents").code(), StatusCode::kInvalidArgument);
   for (const std::string& sha256 : missing) {
     const Result<std::string> bytes = ReadFileToString(store_.ObjectPath(sha256));
@@ -206,7 +213,7 @@ TEST_F(SnapshotStoreTest, ReceivedSnapshotNeedsOnlyMissingObjects) {
     ASSERT_TRUE(server.PutObject(sha256, *bytes).ok());
   }
   EXPECT_TRUE(server.MissingObjects(*manifest).empty());
-  const Result<std::string> id = server.AddManifest(text);
+  const Result<std::string> id = server.AddManifest(text, kLimits);
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   EXPECT_EQ(*id, taken->id);
   ASSERT_TRUE(server.Materialize(*id, dir_.path() / "out").ok());
@@ -219,9 +226,28 @@ TEST_F(SnapshotStoreTest, ReceivedManifestCannotClimbOut) {
   for (const char* path : {"../escape.py", "/etc/passwd", "a/../../b"}) {
     Manifest manifest;
     manifest.entries.push_back({path, EntryKind::kFile, false, 1, Sha256::HexOf("x"), ""});
-    const Result<std::string> id = server.AddManifest(SerializeManifest(manifest));
+    const Result<std::string> id = server.AddManifest(SerializeManifest(manifest), kLimits);
     EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument) << path;
   }
+}
+
+TEST_F(SnapshotStoreTest, ReceivedSizesMustMatchTheirContents) {
+  SnapshotStore server(dir_.path() / "server");
+  ASSERT_TRUE(server.PutObject(Sha256::HexOf("x"), "x").ok());
+  Manifest manifest;
+  manifest.entries.push_back({"a.py", EntryKind::kFile, false, 5, Sha256::HexOf("x"), ""});
+  const Result<std::string> id = server.AddManifest(SerializeManifest(manifest), kLimits);
+  EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(id.status().message(), "snapshot manifest entries[0] 'a.py': its size is 5, but its "
+                                   "contents (" + Sha256::HexOf("x") + ") are 1 bytes");
+  manifest.entries[0] = {"a.py", EntryKind::kFile, false, 1, Sha256::HexOf("y"), ""};
+  EXPECT_NE(server.AddManifest(SerializeManifest(manifest), kLimits)
+                .status()
+                .message()
+                .find("entries[0] 'a.py': its contents (" + Sha256::HexOf("y") +
+                      ") are not in the store; send them first"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(server.root() / "manifests"));
 }
 
 }  // namespace

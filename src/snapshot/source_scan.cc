@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "common/tunables.h"
 #include "common/unique_fd.h"
+#include "snapshot/entry_path.h"
 #include "snapshot/ignore_rules.h"
 
 namespace kiln::snapshot {
@@ -45,9 +46,19 @@ void LoadIgnoreFile(int dir_fd, std::string_view base, IgnoreRules& rules) {
   }
 }
 
+// The ignore file that holds the root's patterns: .kilnignore, else an existing .gitignore.
+std::string_view RootIgnoreFile(int root_fd) {
+  if (::faccessat(root_fd, std::string(kKilnIgnore).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) != 0 &&
+      ::faccessat(root_fd, std::string(kGitIgnore).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+    return kGitIgnore;
+  }
+  return kKilnIgnore;
+}
+
 class Walker {
  public:
-  explicit Walker(SourceScan& scan) : scan_(scan) {
+  Walker(SourceScan& scan, std::string_view root_ignore_file)
+      : scan_(scan), root_ignore_file_(root_ignore_file) {
     rules_.AddPattern("", ".git/");
     rules_.AddPattern("", "/outputs/");
   }
@@ -74,6 +85,7 @@ class Walker {
       }
       if (S_ISDIR(info.st_mode)) {
         if (rules_.IsIgnored(path, true)) continue;
+        KILN_RETURN_IF_ERROR(CheckName(path, true));
         UniqueFd child(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!child) {
           return ErrnoError(fmt::format("cannot open folder {}", (scan_.root / path).string()),
@@ -84,6 +96,7 @@ class Walker {
       }
       if (!S_ISREG(info.st_mode) && !S_ISLNK(info.st_mode)) continue;
       if (rules_.IsIgnored(path, false)) continue;
+      KILN_RETURN_IF_ERROR(CheckName(path, false));
       SourceFile file;
       file.path = path;
       file.mtime_ns = Nanos(info.st_mtim);
@@ -99,6 +112,9 @@ class Walker {
                             errno);
         }
         target.resize(static_cast<std::size_t>(n));
+        if (std::optional<std::string> problem = TextProblem(target)) {
+          return Unsnapshottable(path, false, "the link's target: " + *problem);
+        }
         file.link_target = std::move(target);
       } else {
         file.size = static_cast<std::uint64_t>(info.st_size);
@@ -111,7 +127,25 @@ class Walker {
   }
 
  private:
+  // A manifest is JSON and its paths are checked where it is received (manifest_check.h):
+  // a name neither allows is refused here, before anything is stored.
+  Status CheckName(const std::string& path, bool is_directory) const {
+    if (std::optional<std::string> problem = EntryPathProblem(path)) {
+      return Unsnapshottable(path, is_directory, *problem);
+    }
+    return Status::Ok();
+  }
+
+  Status Unsnapshottable(const std::string& path, bool is_directory,
+                         std::string_view problem) const {
+    return InvalidArgumentError(fmt::format(
+        "'{}' in {} cannot be snapshotted: {}; rename it, or add the line '{}' to {}",
+        EscapeForMessage(path), scan_.root.string(), problem, IgnoreLineFor(path, is_directory),
+        (scan_.root / root_ignore_file_).string()));
+  }
+
   SourceScan& scan_;
+  std::string_view root_ignore_file_;
   IgnoreRules rules_;
 };
 
@@ -142,7 +176,7 @@ Result<SourceScan> ScanSource(const fs::path& root) {
     if (errno == ENOENT) return NotFoundError(fmt::format("{} does not exist", scan.root.string()));
     return ErrnoError(fmt::format("cannot open folder {}", scan.root.string()), errno);
   }
-  Walker walker(scan);
+  Walker walker(scan, RootIgnoreFile(fd.get()));
   KILN_RETURN_IF_ERROR(walker.Walk(fd.get(), ""));
   std::sort(scan.files.begin(), scan.files.end(),
             [](const SourceFile& a, const SourceFile& b) { return a.path < b.path; });

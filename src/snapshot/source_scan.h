@@ -44,7 +44,10 @@ struct SnapshotLimits {
 // The limits from KILN_SNAPSHOT_MAX_MB and KILN_SNAPSHOT_MAX_FILES.
 Result<SnapshotLimits> LimitsFromEnvironment();
 
-// NotFound when `root` is missing; Internal for unreadable folders.
+// NotFound when `root` is missing; Internal for unreadable folders; InvalidArgument for a
+// file, folder or link target the scan would include whose name is not UTF-8, holds a
+// control character or breaks the other rules of entry_path.h, with its path (bytes
+// escaped) and the ignore line that would leave it out.
 Result<SourceScan> ScanSource(const std::filesystem::path& root);
 
 // ResourceExhausted when the scan is over a limit, with a message that lists the largest

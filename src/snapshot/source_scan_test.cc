@@ -126,5 +126,59 @@ TEST(SourceScanTest, LimitsComeFromTheEnvironment) {
   EXPECT_EQ(defaults->max_files, 2000u);
 }
 
+// A name a manifest cannot hold (JSON is UTF-8) is refused with its path and the way out,
+// never a crash; the suggested ignore line works.
+TEST(SourceScanTest, NamesThatAreNotUtf8AreRefusedWithWhatToDo) {
+  TestDir dir;
+  Write(dir.path() / "train.py", 1);
+  Write(dir.path() / "data/caf\xE9.csv", 1);  // latin-1, as an old archive unpacks it
+  const Result<SourceScan> scan = ScanSource(dir.path());
+  EXPECT_EQ(scan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(scan.status().message(),
+            "'data/caf\\xE9.csv' in " + dir.path().string() +
+                " cannot be snapshotted: byte 0xE9 at offset 8 is not valid UTF-8; rename it, "
+                "or add the line '/data/caf?.csv' to " +
+                (dir.path() / ".kilnignore").string());
+
+  ASSERT_TRUE(WriteFileAtomically(dir.path() / ".kilnignore", "/data/caf?.csv\n").ok());
+  const Result<SourceScan> ignored = ScanSource(dir.path());
+  ASSERT_TRUE(ignored.ok()) << ignored.status().ToString();
+  EXPECT_EQ(Paths(*ignored), (std::vector<std::string>{".kilnignore", "train.py"}));
+}
+
+TEST(SourceScanTest, OddFoldersAndLinkTargetsAreRefusedToo) {
+  TestDir dir;
+  Write(dir.path() / "r\xE9sultats/a.txt", 1);
+  Result<SourceScan> scan = ScanSource(dir.path());
+  EXPECT_EQ(scan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(scan.status().message().find("'r\\xE9sultats' in "), std::string::npos)
+      << scan.status().message();
+  // The folder's suggestion is for a folder; the root's ignore file is .gitignore here.
+  ASSERT_TRUE(WriteFileAtomically(dir.path() / ".gitignore", "*.log\n").ok());
+  scan = ScanSource(dir.path());
+  EXPECT_NE(scan.status().message().find("add the line '/r?sultats/' to " +
+                                         (dir.path() / ".gitignore").string()),
+            std::string::npos)
+      << scan.status().message();
+  fs::remove_all(dir.path() / "r\xE9sultats");
+
+  Write(dir.path() / "a\nb.py", 1);  // a newline in a name
+  scan = ScanSource(dir.path());
+  EXPECT_NE(scan.status().message().find("'a\\x0Ab.py' in " + dir.path().string() +
+                                         " cannot be snapshotted: it holds the control "
+                                         "character 0x0A at offset 1"),
+            std::string::npos)
+      << scan.status().message();
+  fs::remove(dir.path() / "a\nb.py");
+
+  fs::create_symlink("caf\xE9", dir.path() / "link");
+  scan = ScanSource(dir.path());
+  EXPECT_NE(scan.status().message().find("'link' in " + dir.path().string() +
+                                         " cannot be snapshotted: the link's target: byte 0xE9 "
+                                         "at offset 3 is not valid UTF-8"),
+            std::string::npos)
+      << scan.status().message();
+}
+
 }  // namespace
 }  // namespace kiln::snapshot
