@@ -30,7 +30,7 @@ void PrintLine(const LogsFlags& flags, const client::RunLogLine& line) {
                                  line.line.stream == launch::Stream::kOut ? "out" : "err"},
                                 {"rank", line.rank},
                                 {"text", line.line.text}}
-                     .dump()
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
   } else if (flags.timestamps) {
     std::cout << FormatTimestamp(line.line.at) << " " << line.display << "\n";
@@ -56,8 +56,10 @@ Status RunLogs(const LogsFlags& flags, CliContext& context) {
     return client::WaitForRun(*workspace, id, options).status();
   }
   client::RunLogFollower follower(workspace->files(), run, flags.rank);
-  KILN_ASSIGN_OR_RETURN(const std::vector<client::RunLogLine> lines, follower.ReadNew());
-  for (const client::RunLogLine& line : lines) PrintLine(flags, line);
+  do {
+    KILN_ASSIGN_OR_RETURN(const std::vector<client::RunLogLine> lines, follower.ReadNew());
+    for (const client::RunLogLine& line : lines) PrintLine(flags, line);
+  } while (follower.more());
   return Status::Ok();
 }
 

@@ -100,13 +100,13 @@ class Server : public RunFiles {
     for (const Artifact& artifact : artifacts) {
       if (artifact.name != wanted && !artifact.name.starts_with(wanted + "/")) continue;
       any = true;
-      KILN_ASSIGN_OR_RETURN(
-          const store::http::RawResponse file,
-          api_->GetRaw(fmt::format("/v1/runs/{}/artifacts/{}", store::http::UrlEncode(run.id),
-                                   EncodePath(artifact.name))));
       const fs::path target = destination / fs::path(artifact.name).lexically_relative(base);
       KILN_RETURN_IF_ERROR(CreateDirectories(target.parent_path()));
-      KILN_RETURN_IF_ERROR(WriteFileAtomically(target, file.body));
+      // Written as it arrives: an artifact of any size passes through a small buffer.
+      KILN_RETURN_IF_ERROR(api_->Download(
+          fmt::format("/v1/runs/{}/artifacts/{}", store::http::UrlEncode(run.id),
+                      EncodePath(artifact.name)),
+          target));
     }
     if (any) return Status::Ok();
     // Let the server word the refusal (outside outputs/) or the absence.

@@ -29,10 +29,12 @@ Result<store::Run> WaitForRun(Workspace& workspace, std::string_view run_id,
   while (true) {
     KILN_ASSIGN_OR_RETURN(run, ReadRun(workspace, run_id));
     bool progressed = false;
-    if (options.on_log_line) {
+    // A page at a time, so a long log never sits in memory whole.
+    while (options.on_log_line) {
       KILN_ASSIGN_OR_RETURN(const std::vector<RunLogLine> lines, follower.ReadNew());
       for (const RunLogLine& line : lines) options.on_log_line(line);
-      progressed = !lines.empty();
+      progressed = progressed || !lines.empty();
+      if (!follower.more()) break;
     }
     // The status is read before the log, so every line written before the end is shown.
     if (store::IsTerminal(run.status)) return run;

@@ -42,4 +42,9 @@ std::optional<std::size_t> FirstInvalidUtf8(std::string_view text);
 // Quotes a string for a POSIX shell when it needs it ("a b" -> "'a b'").
 std::string ShellQuote(std::string_view text);
 
+// `text` as valid UTF-8: each byte that does not begin a well-formed sequence (a stray
+// continuation byte, a truncated sequence, an overlong form, a surrogate, past U+10FFFF)
+// becomes U+FFFD. Valid text comes back unchanged.
+std::string ValidUtf8(std::string_view text);
+
 }  // namespace kiln

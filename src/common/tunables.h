@@ -50,6 +50,17 @@ inline constexpr IntTunable kServerPatienceSeconds{
 inline constexpr IntTunable kKillGraceSeconds{
     "KILN_KILL_GRACE_SECONDS", 5, 0,
     "seconds between SIGTERM and SIGKILL when a run's processes are stopped"};
+inline constexpr IntTunable kPgConnectTimeoutSeconds{
+    "KILN_PG_CONNECT_TIMEOUT_SECONDS", 10, 1,
+    "seconds a connection to the PostgreSQL store may take before it is Unavailable"};
+inline constexpr IntTunable kPgStatementTimeoutMs{
+    "KILN_PG_STATEMENT_TIMEOUT_MS", 30000, 0,
+    "milliseconds one PostgreSQL statement may run (waiting for a lock included) before it "
+    "fails DeadlineExceeded; 0: no limit"};
+inline constexpr IntTunable kPgKeepaliveSeconds{
+    "KILN_PG_KEEPALIVE_SECONDS", 30, 1,
+    "seconds a PostgreSQL connection may be silent before TCP keepalive probes; a vanished "
+    "server is noticed after about twice this"};
 
 // The variable's value, or the default when it is unset or empty. An unparsable or
 // too-small value is an InvalidArgument error naming the variable.

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "common/files.h"
+#include "common/strings.h"
 
 namespace kiln::launch {
 
@@ -81,6 +82,10 @@ Status RankLog::FlushAll() {
   return Status::Ok();
 }
 
-std::vector<std::string> RankLog::Tail() const { return {tail_.begin(), tail_.end()}; }
+std::vector<std::string> RankLog::Tail() const {
+  std::vector<std::string> lines;
+  for (const std::string& line : tail_) lines.push_back(ValidUtf8(line));
+  return lines;
+}
 
 }  // namespace kiln::launch

@@ -37,7 +37,8 @@ class RankLog {
   // Writes every partial line (the streams ended).
   Status FlushAll();
 
-  // The last kTailLines lines of text, oldest first.
+  // The last kTailLines lines of text, oldest first, as valid UTF-8 (U+FFFD for each byte
+  // that is not): they go into JSON (the store, exit records).
   std::vector<std::string> Tail() const;
 
  private:

@@ -56,6 +56,17 @@ TEST(RankLogTest, LongLinesAreSplit) {
   EXPECT_EQ(texts[1].size(), 10u);
 }
 
+// The log keeps the bytes as written; the tail, which goes into JSON, is valid UTF-8.
+TEST(RankLogTest, TailReplacesWhatIsNotUtf8) {
+  TestDir dir;
+  FakeClock clock(0);
+  auto log = RankLog::Open(dir.path() / "rank-0.log", clock);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE(log->Write(Stream::kOut, "caf\xe9\n").ok());
+  EXPECT_EQ(Texts(dir.path() / "rank-0.log"), std::vector<std::string>{"caf\xe9"});
+  EXPECT_EQ(log->Tail(), std::vector<std::string>{"caf\xef\xbf\xbd"});
+}
+
 TEST(RankLogTest, TailKeepsTheLastTwenty) {
   TestDir dir;
   FakeClock clock(0);

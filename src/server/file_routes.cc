@@ -9,7 +9,7 @@
 #include "client/artifacts.h"
 #include "client/reconcile.h"
 #include "client/run_log_follower.h"
-#include "common/files.h"
+#include "server/file_reply.h"
 #include "server/routes.h"
 
 namespace kiln::server {
@@ -20,6 +20,9 @@ namespace {
 
 constexpr std::size_t kMaxLogRead = 4u << 20;
 constexpr auto kFollowPoll = std::chrono::milliseconds(200);
+// The most lines one page of GET /v1/runs/{id}/logs holds (its `limit`); the default is
+// client::kLogPageLines. A page also stops at about client::kLogPageBytes of text.
+constexpr std::int64_t kMaxLogPageLines = 10'000;
 
 json LineJson(const client::RunLogLine& line) {
   return {{"rank", line.rank},
@@ -30,7 +33,10 @@ json LineJson(const client::RunLogLine& line) {
 }
 
 std::string Event(std::string_view name, const json& data) {
-  return fmt::format("event: {}\ndata: {}\n\n", name, data.dump());
+  // Log text is valid UTF-8 already (LogFollower); replacing is the last line of defence
+  // against an exception inside the stream.
+  return fmt::format("event: {}\ndata: {}\n\n", name,
+                     data.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 Result<std::optional<int>> RankOf(const httplib::Request& request, const store::Run& run) {
@@ -62,6 +68,8 @@ class LogStream {
       std::string events;
       for (const client::RunLogLine& line : *lines) events += Event("line", LineJson(line));
       if (!events.empty() && !sink.write(events.data(), events.size())) return false;
+      // One page per call: the rest of a long log comes in the next ones.
+      if (follower_.more()) return true;
       if (ended) return End(sink, std::string(store::RunStatusName(run->status)));
       if (!events.empty()) return true;
       if (!sink.is_writable()) return false;
@@ -116,8 +124,9 @@ void AddFileRoutes(http::Listener& server, ServerState& state) {
     if (Status status = reply(); !status.ok()) ReplyError(response, status);
   });
 
-  // Every rank's lines merged in time order: JSON, or with ?follow=true a stream of
-  // Server-Sent Events until the run ends.
+  // Every rank's lines merged in time order: JSON a page at a time (?limit=, ?cursor= from
+  // the last page's next_cursor), or with ?follow=true a stream of Server-Sent Events until
+  // the run ends.
   server.Get(R"(/v1/runs/([^/]+)/logs)", [&](const httplib::Request& request,
                                              httplib::Response& response) {
     const auto reply = [&]() -> Status {
@@ -132,11 +141,24 @@ void AddFileRoutes(http::Listener& server, ServerState& state) {
             [stream](std::size_t, httplib::DataSink& sink) { return stream->Next(sink); });
         return Status::Ok();
       }
+      KILN_ASSIGN_OR_RETURN(
+          const std::int64_t limit,
+          QueryInt(request, "limit", static_cast<std::int64_t>(client::kLogPageLines), 1));
+      if (limit > kMaxLogPageLines) {
+        return InvalidArgumentError(fmt::format(
+            "query parameter limit: at most {} lines a page, got {}", kMaxLogPageLines, limit));
+      }
       client::RunLogFollower follower(workspace.files(), run, rank);
-      KILN_ASSIGN_OR_RETURN(const std::vector<client::RunLogLine> lines, follower.ReadNew());
+      if (request.has_param("cursor")) {
+        KILN_RETURN_IF_ERROR(follower.Seek(request.get_param_value("cursor")));
+      }
+      KILN_ASSIGN_OR_RETURN(const std::vector<client::RunLogLine> lines,
+                            follower.ReadNew(static_cast<std::size_t>(limit)));
       json out = json::array();
       for (const client::RunLogLine& line : lines) out.push_back(LineJson(line));
-      ReplyJson(response, {{"lines", std::move(out)}});
+      ReplyJson(response, {{"lines", std::move(out)},
+                           {"next_cursor", follower.cursor()},
+                           {"more", follower.more()}});
       return Status::Ok();
     };
     if (Status status = reply(); !status.ok()) ReplyError(response, status);
@@ -164,9 +186,7 @@ void AddFileRoutes(http::Listener& server, ServerState& state) {
                             workspace.store().GetRun(request.matches[1].str()));
       KILN_ASSIGN_OR_RETURN(const std::filesystem::path file,
                             client::ArtifactFile(run, request.matches[2].str()));
-      KILN_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(file));
-      response.set_content(std::move(bytes), "application/octet-stream");
-      return Status::Ok();
+      return ReplyFile(response, file);
     };
     if (Status status = reply(); !status.ok()) ReplyError(response, status);
   });

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "client/model_registry.h"
-#include "common/files.h"
+#include "server/file_reply.h"
 #include "server/routes.h"
 #include "store/record_json.h"
 
@@ -107,9 +107,8 @@ void AddModelRoutes(http::Listener& server, ServerState& state) {
                      workspace.store().GetModelVersion(request.matches[1].str(), version));
                  KILN_ASSIGN_OR_RETURN(const std::filesystem::path file,
                                        client::ModelFile(workspace, model));
-                 KILN_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(file));
+                 KILN_RETURN_IF_ERROR(ReplyFile(response, file));
                  response.set_header("X-Kiln-Sha256", model.sha256);
-                 response.set_content(std::move(bytes), "application/octet-stream");
                  return Status::Ok();
                };
                if (Status status = reply(); !status.ok()) ReplyError(response, status);

@@ -1,6 +1,8 @@
 """The SDK end to end: submit through the estimator API, wait, read metrics and files, each
 against a real launcher, processes and SQLite store in a fresh KILN_HOME."""
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -148,6 +150,30 @@ class SdkTest(KilnTestCase):
         self.assertIn("hello from the job", output)
         self.assertIn(f"RunId: {run.id}", output)
         self.assertIn("Status: Completed", output)
+
+    def test_show_output_replaces_bytes_that_are_not_utf8(self):
+        """A script printing latin-1: shown with U+FFFD, no UnicodeDecodeError."""
+        run = self.submit({"train.py": "import sys\n"
+                                       "sys.stdout.buffer.write(b'caf\\xe9\\n')\n"
+                                       "sys.stdout.flush()\n"
+                                       "print('after', flush=True)\n"})
+        shown = io.StringIO()
+        with contextlib.redirect_stdout(shown):
+            details = run.wait_for_completion(show_output=True)
+        self.assertEqual(details["status"], "Completed")
+        self.assertIn("caf\ufffd\nafter\n", shown.getvalue())
+
+    def test_failure_log_tail_that_is_not_utf8_is_replaced(self):
+        run = self.submit({"train.py": "import sys\n"
+                                       "sys.stdout.buffer.write(b'caf\\xe9\\n')\n"
+                                       "sys.stdout.flush()\n"
+                                       "sys.exit(3)\n"})
+        shown = io.StringIO()
+        with contextlib.redirect_stdout(shown), self.assertRaises(ActivityFailedException) as raised:
+            run.wait_for_completion(show_output=True)
+        self.assertIn("caf\ufffd\n", shown.getvalue())
+        self.assertEqual(raised.exception.details["status"], "Failed")
+        self.assertIn("caf\ufffd", raised.exception.details["error_log_tail"])
 
     def test_failure_raises_with_the_reason(self):
         run = self.submit({"train.py": "raise ValueError('bad learning rate')\n"})

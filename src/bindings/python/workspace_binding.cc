@@ -33,7 +33,9 @@ namespace {
 py::object ToPython(const nlohmann::json& value) {
   // Never destroyed: C++ static destruction runs after the interpreter is gone.
   static py::object* const loads = new py::object(py::module_::import("json").attr("loads"));
-  return (*loads)(value.dump());
+  // Text a run printed (a failure's log tail) may not be UTF-8: shown with U+FFFD, never a
+  // UnicodeDecodeError or a C++ exception.
+  return (*loads)(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 // The kiln executable that starts launchers: beside this module's package in the build

@@ -1,10 +1,16 @@
 #include "store/http/api_client.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 
+#include "common/files.h"
+#include "common/random.h"
+#include "common/unique_fd.h"
 #include "store/wire.h"
 
 namespace kiln::store::http {
@@ -207,6 +213,37 @@ Status ApiClient::GetStream(std::string_view path,
                                         httplib::to_string(result.error())));
   }
   return Status::Ok();
+}
+
+Status ApiClient::Download(std::string_view path, const std::filesystem::path& destination) {
+  std::filesystem::path temp = destination;
+  temp += ".part." + RandomHex(12);
+  // Nothing half-made stays behind, whichever way this ends.
+  struct RemoveTemp {
+    const std::filesystem::path& path;
+    ~RemoveTemp() { ::unlink(path.c_str()); }
+  } remove_temp{temp};
+  for (int attempt = 0;; ++attempt) {
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd) return ErrnoError(fmt::format("cannot create {}", temp.string()), errno);
+    Status written = Status::Ok();
+    std::uint64_t received = 0;
+    const Status streamed = GetStream(path, [&](std::string_view data) {
+      received += data.size();
+      written = WriteAll(fd.get(), data, temp);
+      return written.ok();
+    });
+    KILN_RETURN_IF_ERROR(written);
+    // As Send: a kept-alive connection the server has closed since is tried once more.
+    if (streamed.code() == StatusCode::kUnavailable && attempt == 0 && received == 0) continue;
+    KILN_RETURN_IF_ERROR(streamed);
+    if (::fsync(fd.get()) != 0) return ErrnoError(fmt::format("fsync {}", temp.string()), errno);
+    if (::rename(temp.c_str(), destination.c_str()) != 0) {
+      return ErrnoError(
+          fmt::format("rename {} to {}", temp.string(), destination.string()), errno);
+    }
+    return Status::Ok();
+  }
 }
 
 std::string UrlEncode(std::string_view text) {

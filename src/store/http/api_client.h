@@ -9,6 +9,7 @@
 // Thread-safe: requests from several threads share one keep-alive connection in turn.
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -49,6 +50,11 @@ class ApiClient {
   Result<RawResponse> GetRaw(std::string_view path);
   // Streams a response body to `on_data` as it arrives; `on_data` returns false to stop.
   Status GetStream(std::string_view path, const std::function<bool(std::string_view)>& on_data);
+  // GETs `path` into the file `destination`, written as the bytes arrive (never whole in
+  // memory) to a temporary file beside it, synced and renamed into place once complete: a
+  // download that fails (an error reply, a broken or short transfer, a full disk) leaves
+  // `destination` as it was. The server's errors come back as Get's do.
+  Status Download(std::string_view path, const std::filesystem::path& destination);
 
  private:
   class Impl;

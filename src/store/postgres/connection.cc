@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <optional>
 #include <vector>
+
+#include "common/tunables.h"
 
 namespace kiln::store::postgres {
 namespace {
@@ -178,6 +181,13 @@ Status PostgresError(const PGresult* result, PGconn* conn, std::string_view what
   const std::string message = fmt::format("{}: {}", what, detail);
   const std::string_view code = state != nullptr ? state : "";
   if (code.starts_with("23")) return AlreadyExistsError(message);
+  // query_canceled: statement_timeout (the server cancels nothing else on Kiln's behalf).
+  if (code == "57014") {
+    return DeadlineExceededError(fmt::format(
+        "{} (the statement ran past the PostgreSQL statement_timeout, {}; another session may "
+        "hold a lock it needs)",
+        message, kPgStatementTimeoutMs.env));
+  }
   if (code == "40001" || code == "40P01") return Status(StatusCode::kAborted, message);
   if (code.starts_with("08") || PQstatus(conn) != CONNECTION_OK) {
     return UnavailableError(message + " (the PostgreSQL server is unreachable; try again)");
@@ -186,7 +196,31 @@ Status PostgresError(const PGresult* result, PGconn* conn, std::string_view what
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(std::string_view url) {
-  PGconn* raw = PQconnectdb(std::string(url).c_str());
+  KILN_ASSIGN_OR_RETURN(const std::int64_t connect_timeout, ReadTunable(kPgConnectTimeoutSeconds));
+  KILN_ASSIGN_OR_RETURN(const std::int64_t statement_timeout, ReadTunable(kPgStatementTimeoutMs));
+  KILN_ASSIGN_OR_RETURN(const std::int64_t keepalive, ReadTunable(kPgKeepaliveSeconds));
+  // Kiln's settings first and the URL last: libpq keeps the last value of a repeated
+  // keyword, so what the URL says wins.
+  const std::string settings[][2] = {
+      {"connect_timeout", std::to_string(connect_timeout)},
+      {"keepalives", "1"},
+      {"keepalives_idle", std::to_string(keepalive)},
+      {"keepalives_interval", std::to_string(std::max<std::int64_t>(1, keepalive / 3))},
+      {"keepalives_count", "3"},
+      // Sent data left unacknowledged this long also ends the connection.
+      {"tcp_user_timeout", std::to_string(2 * keepalive * 1000)},
+      {"options", fmt::format("-c statement_timeout={}", statement_timeout)},
+      {"dbname", std::string(url)},
+  };
+  std::vector<const char*> keywords;
+  std::vector<const char*> values;
+  for (const auto& [keyword, value] : settings) {
+    keywords.push_back(keyword.c_str());
+    values.push_back(value.c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* raw = PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/1);
   std::unique_ptr<Connection> connection(new Connection(raw));
   if (raw == nullptr || PQstatus(raw) != CONNECTION_OK) {
     std::string detail = raw != nullptr ? PQerrorMessage(raw) : "out of memory";

@@ -52,5 +52,59 @@ TEST(PostgresConnectionTest, StoreReconnectsAfterTheServerRestarts) {
   EXPECT_EQ((*store)->GetStatusHistory("r1")->size(), 2u);
 }
 
+// Another session holds a lock on the runs table: reads and writes of the store fail with
+// DeadlineExceeded once KILN_PG_STATEMENT_TIMEOUT_MS has passed, instead of waiting for it
+// for ever (the store has one connection; every later call would wait behind them), and
+// work again once the lock is gone.
+TEST(PostgresConnectionTest, StatementBlockedByALockIsDeadlineExceeded) {
+  auto server = PostgresTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const Result<std::string> url = (*server)->CreateDatabase();
+  ASSERT_TRUE(url.ok());
+  ::setenv("KILN_PG_STATEMENT_TIMEOUT_MS", "500", 1);
+  auto store = PostgresStore::Open(*url);
+  ::unsetenv("KILN_PG_STATEMENT_TIMEOUT_MS");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  store::Run run;
+  run.id = "r1";
+  run.experiment = "e";
+  run.spec_json = "{}";
+  ASSERT_TRUE((*store)->CreateRun(run).ok());
+
+  auto locker = Connection::Open(*url);
+  ASSERT_TRUE(locker.ok()) << locker.status().ToString();
+  ASSERT_TRUE((*locker)->Execute("BEGIN").ok());
+  ASSERT_TRUE((*locker)->Execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE").ok());
+
+  const Result<store::Run> read = (*store)->GetRun("r1");
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), StatusCode::kDeadlineExceeded) << read.status().ToString();
+  EXPECT_NE(read.status().message().find("statement_timeout, KILN_PG_STATEMENT_TIMEOUT_MS"),
+            std::string::npos)
+      << read.status().message();
+  Transition preparing;
+  preparing.to = RunStatus::kPreparing;
+  const Result<store::Run> moved = (*store)->TransitionRun("r1", preparing);
+  ASSERT_FALSE(moved.ok());
+  EXPECT_EQ(moved.status().code(), StatusCode::kDeadlineExceeded) << moved.status().ToString();
+
+  ASSERT_TRUE((*locker)->Execute("ROLLBACK").ok());
+  const Result<store::Run> again = (*store)->GetRun("r1");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->status, RunStatus::kQueued);
+  ASSERT_TRUE((*store)->TransitionRun("r1", preparing).ok());
+}
+
+// A setting that is not a number is refused before any connection, naming the variable.
+TEST(PostgresConnectionTest, BadTimeoutSettingIsInvalidArgument) {
+  ::setenv("KILN_PG_CONNECT_TIMEOUT_SECONDS", "soon", 1);
+  const auto connection = Connection::Open("postgresql://kiln@127.0.0.1:1/none");
+  ::unsetenv("KILN_PG_CONNECT_TIMEOUT_SECONDS");
+  ASSERT_FALSE(connection.ok());
+  EXPECT_EQ(connection.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(connection.status().message(),
+            "KILN_PG_CONNECT_TIMEOUT_SECONDS: must be an integer >= 1, got 'soon'");
+}
+
 }  // namespace
 }  // namespace kiln::store::postgres
