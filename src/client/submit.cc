@@ -173,15 +173,17 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   launch::RunPlan plan;
   plan.run_id = run_id;
   plan.experiment = spec.experiment;
-  plan.store_url = workspace.store_url();
+  // The launcher's way to the store; plan.json gets it without its credentials, the
+  // launcher gets them in its environment (store_access.h).
+  launch::StoreAccess access{workspace.store_url(), "", ""};
   if (reporting) {
     Result<std::string> token = reporting->mint_run_token(run_id);
     if (!token.ok()) return discard(token.status());
     minted = true;
-    plan.store_url = reporting->store_url;
-    plan.store_token = std::move(token).value();
-    plan.store_ca_file = reporting->ca_file;
+    access = {reporting->store_url, std::move(token).value(), reporting->ca_file};
   }
+  plan.store_url = access.url;
+  plan.store_ca_file = access.ca_file;
   plan.snapshot_store = workspace.snapshots_root();
   plan.snapshot_id = snapshot.id;
   if (cluster) {
@@ -234,7 +236,8 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   if (!created.ok()) return discard(created.status());
 
   // 8: the hand-over. The run exists now, so a failure is recorded on it.
-  if (Status started = (*target)->Submit(run_dir, std::move(lock).value()); !started.ok()) {
+  if (Status started = (*target)->Submit(run_dir, std::move(lock).value(), access);
+      !started.ok()) {
     store::Transition failed;
     failed.to = store::RunStatus::kFailed;
     failed.failure_reason = started.message();

@@ -35,6 +35,7 @@
 #include "launch/run_plan.h"
 #include "launch/slurm_job.h"
 #include "launch/srun_command.h"
+#include "launch/store_access.h"
 #include "snapshot/snapshot_store.h"
 #include "store/open_store.h"
 #include "tracking/ingestor.h"
@@ -120,9 +121,10 @@ class Launcher {
   // Step 1: plan, store, lock, subreaper, signals.
   Status Own() {
     KILN_ASSIGN_OR_RETURN(plan_, ReadPlan(dir_));
-    KILN_ASSIGN_OR_RETURN(store_, store::OpenStore(plan_.store_url,
-                                                   {plan_.store_token, plan_.store_ca_file}));
-    remote_store_ = !plan_.store_token.empty();
+    access_ = StoreAccessOf(plan_, CurrentEnvironment());
+    KILN_ASSIGN_OR_RETURN(store_,
+                          store::OpenStore(access_.url, {access_.token, access_.ca_file}));
+    remote_store_ = access_.remote();
     KILN_ASSIGN_OR_RETURN(patience_seconds_, ReadTunable(kServerPatienceSeconds));
     if (options_.lock_fd >= 0) {
       KILN_ASSIGN_OR_RETURN(lock_, LauncherLock::Adopt(options_.lock_fd, dir_.lock()));
@@ -272,9 +274,16 @@ class Launcher {
     return env;
   }
 
+  // The shims of a cluster run ask the store whether the run has ended (rank_shim.h), so
+  // they get the store access; each removes it before it starts its rank.
+  void AddShimStoreAccess(std::vector<std::string>& env) const {
+    for (std::string& variable : StoreAccessVariables(access_)) env.push_back(std::move(variable));
+  }
+
   // A cluster run not under mpi: one srun over the allocation starts every rank's shim.
   Status StartSrun(const Rendezvous& rendezvous) {
     std::vector<std::string> env = SharedRankEnvironment(CurrentEnvironment(), rendezvous);
+    AddShimStoreAccess(env);
     return Start("srun", dir_.srun_log(), BuildSrunCommand(plan_.ranks, ShimCommand()),
                  std::move(env));
   }
@@ -294,6 +303,12 @@ class Launcher {
     mpirun.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     mpirun.working_dir = dir_.src();
     mpirun.exported = ExportedVariables(base, env);
+    if (plan_.cluster) {
+      AddShimStoreAccess(env);
+      for (const std::string_view name : {kStoreUrlVariable, kStoreTokenVariable}) {
+        if (FindVariable(env, name)) mpirun.exported.emplace_back(name);
+      }
+    }
     mpirun.rank_command = ShimCommand();
     return Start("mpirun", dir_.mpirun_log(), BuildMpirunCommand(mpirun), std::move(env));
   }
@@ -752,6 +767,7 @@ class Launcher {
   ProcessSpawner& spawner_;
   const Clock& clock_;
   RunPlan plan_;
+  StoreAccess access_;  // handed on to the rank shims of a cluster run, never to a rank
   std::unique_ptr<store::Store> store_;
   bool remote_store_ = false;  // a Kiln server's, across a network
   std::int64_t patience_seconds_ = 0;

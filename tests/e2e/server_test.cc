@@ -12,6 +12,7 @@
 
 #include "common/files.h"
 #include "common/ports.h"
+#include "common/strings.h"
 #include "e2e/server_fixture.h"
 #include "store/postgres/test_server.h"
 
@@ -52,9 +53,20 @@ class KilnServerTest : public ServerTest {
     return FirstLine(run.out);
   }
 
+  // A run's token is in its launcher's environment only (never in plan.json, never a
+  // rank's: docs/run-directory.md), so the run must still be running.
   std::string RunToken(const std::string& run) {
-    const json plan = json::parse(*ReadFileToString(server_home() / "runs" / run / "plan.json"));
-    return plan.at("store_token").get<std::string>();
+    const Result<std::string> lock = ReadFileToString(server_home() / "runs" / run / "launcher.lock");
+    const std::optional<std::int64_t> pid = lock.ok() ? ParseInt64(TrimWhitespace(*lock)) : std::nullopt;
+    EXPECT_TRUE(pid.has_value());
+    if (!pid) return "";
+    const Result<std::string> environ = ReadFileToString(fmt::format("/proc/{}/environ", *pid));
+    EXPECT_TRUE(environ.ok()) << environ.status().ToString();
+    for (const std::string& entry : SplitString(environ.ok() ? *environ : "", '\0')) {
+      if (entry.starts_with("KILN_RUN_TOKEN=")) return entry.substr(entry.find('=') + 1);
+    }
+    ADD_FAILURE() << "no KILN_RUN_TOKEN in the launcher's environment";
+    return "";
   }
 };
 
@@ -219,9 +231,23 @@ TEST_F(KilnServerTest, LaunchersReportToTheAdvertisedUrl) {
 TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
   StartServer();
   const fs::path project = MetricsProject(10, 0);
-  const std::string a = SubmitAndWait(project);
-  const std::string b = SubmitAndWait(project);
+  const fs::path go = root() / "go";
+  const fs::path waiting = Project(
+      "waiting", {{"train.py", fmt::format("import os, time\nprint('up', flush=True)\n"
+                                           "while not os.path.exists('{}'):\n"
+                                           "    time.sleep(0.02)\n",
+                                           go.string())}});
+  const std::string a =
+      ClientSubmitOk({"--source-directory", waiting.string(), "--entry-script", "train.py"});
+  bool running = false;
+  for (int i = 0; i < 600 && !running; ++i) {
+    running = BodyOf(Http().Get("/v1/runs/" + a))["status"] == "Running";
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(running);
   const std::string token_a = RunToken(a);
+  ASSERT_TRUE(WriteFileAtomically(go, "").ok());
+  const std::string b = SubmitAndWait(project);
   EXPECT_EQ(Http(token_a).Get("/v1/runs/" + a)->status, 200);
   EXPECT_EQ(Http(token_a).Get("/v1/runs/" + a + "/metrics")->status, 200);
   for (const std::string& path : {"/v1/runs/" + b, "/v1/runs/" + b + "/metrics",
