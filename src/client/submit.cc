@@ -128,8 +128,7 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
 }
 
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
-                                const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& host) {
+                                const std::function<Result<snapshot::SnapshotInfo>()>& take) {
   const spec::JobSpec& spec = job.spec;
   // 1-3: what can run, and with what.
   Result<std::unique_ptr<compute::ComputeTarget>> target = workspace.Target(spec.compute_target);
@@ -229,7 +228,7 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   record.snapshot_id = snapshot.id;
   record.compute_target = std::string((*target)->name());
   record.run_dir = run_dir.root().string();
-  record.host = host.empty() ? compute::LocalHostName() : host;
+  record.host = compute::LocalHostName();  // where its launcher starts
   record.params = params.params;
   record.tags = spec.tags;
   Result<store::Run> created = workspace.store().CreateRun(record);

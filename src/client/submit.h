@@ -38,11 +38,11 @@ struct SubmitResult {
 // taken here and sent (remote_submit.h), and the server runs SubmitWith().
 Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job);
 
-// Steps 1-8 with step 5 done by `take`; `host` names the submitting machine (this one when
-// empty). A server submits what it received this way.
+// Steps 1-8 with step 5 done by `take`. A server submits what it received this way. The run
+// records this machine as its host, whichever machine the job came from: the launcher of a
+// local run runs here, and only here can a dead one be found (client/reconcile.h).
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
-                                const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& host = "");
+                                const std::function<Result<snapshot::SnapshotInfo>()>& take);
 
 // Step 5 on this machine: scans the job's source_directory, checks the limits and that the
 // entry script is included, and snapshots it into the workspace's snapshot store.

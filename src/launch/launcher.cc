@@ -476,6 +476,7 @@ class Launcher {
       const int signal = static_cast<int>(info.ssi_signo);
       if (signal == SIGCHLD) continue;  // Reap() runs after every wait anyway.
       spdlog::warn("launcher received {}", SignalName(signal));
+      if (received_signal_ == 0) received_signal_ = signal;
       if (cause_ == StopCause::kNone) {
         cause_ = StopCause::kSignal;
         stop_signal_ = signal;
@@ -703,25 +704,46 @@ class Launcher {
   }
 
   // Runs a store call again while the store is Unavailable (a Kiln server restarting, a
-  // network outage), for up to KILN_SERVER_PATIENCE_SECONDS, waiting longer each time.
-  // Reports of the run's outcome go through here, so an outage delays them but loses none.
+  // network outage), for up to KILN_SERVER_PATIENCE_SECONDS on the launcher's clock, waiting
+  // longer each time. Reports of the run's outcome go through here, so an outage delays
+  // them but loses none. A SIGTERM, SIGINT or SIGHUP ends the waiting at once (whoever sent
+  // it wants the launcher gone): the call's last answer comes back, and an unfinished run
+  // is then settled by reconciling (client/reconcile.h).
   template <typename Call>
   auto Patiently(std::string_view what, const Call& call) -> decltype(call()) {
     auto delay = std::chrono::milliseconds(250);
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(patience_seconds_);
+    const std::int64_t deadline = clock_.MonotonicMicros() + patience_seconds_ * 1'000'000;
     while (true) {
       auto result = call();
       const Status status = StatusOf(result);
       if (status.code() != StatusCode::kUnavailable ||
-          std::chrono::steady_clock::now() + delay > deadline) {
+          clock_.MonotonicMicros() + std::chrono::microseconds(delay).count() > deadline) {
         return result;
       }
-      spdlog::warn("{}: {}; trying again in {} ms", what, status.message(), delay.count());
-      std::this_thread::sleep_for(delay);
+      if (received_signal_ == 0) {
+        spdlog::warn("{}: {}; trying again in {} ms", what, status.message(), delay.count());
+        WaitForSignal(delay);
+      }
+      if (received_signal_ != 0) {
+        spdlog::warn("{}: {}; not trying again: the launcher received {}", what,
+                     status.message(), SignalName(received_signal_));
+        return result;
+      }
       delay = std::min(delay * 2, std::chrono::milliseconds(5000));
     }
   }
+
+  // Sleeps up to `timeout`, waking early when a signal arrives.
+  void WaitForSignal(std::chrono::milliseconds timeout) {
+    if (!signal_fd_) {
+      std::this_thread::sleep_for(timeout);
+      return;
+    }
+    pollfd fd{signal_fd_.get(), POLLIN, 0};
+    ::poll(&fd, 1, static_cast<int>(timeout.count()));
+    ReadSignals();
+  }
+
   static Status StatusOf(const Status& status) { return status; }
   template <typename T>
   static Status StatusOf(const Result<T>& result) {
@@ -785,6 +807,7 @@ class Launcher {
   StopCause cause_ = StopCause::kNone;
   Failure failure_;  // when cause_ is kRankFailed
   int stop_signal_ = 0;
+  int received_signal_ = 0;  // the first SIGTERM, SIGINT or SIGHUP, whatever the run was doing
   int stopped_processes_ = 0;
   Status internal_error_;
 };

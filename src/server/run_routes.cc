@@ -95,12 +95,11 @@ void AddRunRoutes(httplib::Server& server, ServerState& state) {
                                 KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
                                 KILN_ASSIGN_OR_RETURN(const spec::LoadedJob job, ReceivedJob(body));
                                 const std::string id = body.value("snapshot_id", "");
-                                const std::string host = body.value("host", "");
                                 KILN_ASSIGN_OR_RETURN(
                                     const client::SubmitResult submitted,
                                     client::SubmitWith(
                                         workspace, job,
-                                        [&] { return ReceivedSnapshot(state, job, id); }, host));
+                                        [&] { return ReceivedSnapshot(state, job, id); }));
                                 return store::ToJson(submitted.run);
                               },
                               201));
