@@ -39,10 +39,17 @@ class ServerLauncherTest : public ServerTest {
     return pid ? static_cast<pid_t>(*pid) : -1;
   }
 
+  // Whether `pid` has ended (a zombie not reaped yet counts as ended) within `limit`.
   static bool WaitGone(pid_t pid, std::chrono::seconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (::kill(pid, 0) != 0) return true;
+      const Result<std::string> stat = ReadFileToString(fmt::format("/proc/{}/stat", pid));
+      // "pid (comm) S ...": the state follows the last ')'.
+      if (!stat.ok()) return true;
+      const std::size_t paren = stat->rfind(')');
+      if (paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] == 'Z') {
+        return true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
