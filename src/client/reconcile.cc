@@ -38,8 +38,7 @@ std::optional<int> SpoolRank(const std::string& file_name) {
 // Points stored already are not stored twice (tracking/ingestor.h). Unavailable (the store
 // is out of reach) comes back, so the run stays as it is until a later read; anything else
 // wrong with a spool is noted for the run's detail.
-Result<std::vector<std::string>> IngestLeftoverMetrics(store::Store& store,
-                                                       const store::Run& run) {
+Result<std::vector<std::string>> IngestLeftoverMetrics(store::Store& store, const store::Run& run) {
   const launch::RunDir dir(run.run_dir);
   std::vector<std::string> notes;
   std::error_code error;

@@ -7,8 +7,9 @@ namespace {
 
 TEST(RedactTest, PasswordsInUserinfoAreReplaced) {
   EXPECT_EQ(RedactUrlCredentials("postgresql://u:secret@h/db"), "postgresql://u:***@h/db");
-  EXPECT_EQ(RedactUrlCredentials("Looking in indexes: https://__token__:pypi-AgE@pi.example/simple"),
-            "Looking in indexes: https://__token__:***@pi.example/simple");
+  EXPECT_EQ(
+      RedactUrlCredentials("Looking in indexes: https://__token__:pypi-AgE@pi.example/simple"),
+      "Looking in indexes: https://__token__:***@pi.example/simple");
   EXPECT_EQ(RedactUrlCredentials("a https://u:p@x/ and 'http://v:q@y:8080'"),
             "a https://u:***@x/ and 'http://v:***@y:8080'");
 }
@@ -29,9 +30,9 @@ TEST(RedactTest, SecretQueryParametersAreReplaced) {
 }
 
 TEST(RedactTest, TextWithoutCredentialsIsUnchanged) {
-  for (const char* text : {"", "no url here", "sqlite:///root/.kiln/kiln.db",
-                           "http://127.0.0.1:8470", "https://pypi.org/simple?x=1",
-                           "user@host is not a URL"}) {
+  for (const char* text :
+       {"", "no url here", "sqlite:///root/.kiln/kiln.db", "http://127.0.0.1:8470",
+        "https://pypi.org/simple?x=1", "user@host is not a URL"}) {
     EXPECT_EQ(RedactUrlCredentials(text), text);
   }
 }

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 
 #include "common/files.h"
-
 #include "common/test_dir.h"
 
 namespace kiln::launch {
@@ -58,8 +57,7 @@ TEST(RunPlanTest, PlanHoldsNoCredentialAndIsTheOwnersAlone) {
   EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
   EXPECT_EQ(text.find("other"), std::string::npos) << text;
   EXPECT_EQ(text.find("store_token"), std::string::npos) << text;
-  EXPECT_NE(text.find("postgresql://kiln:***@db.example:5432/kiln?password=***"),
-            std::string::npos)
+  EXPECT_NE(text.find("postgresql://kiln:***@db.example:5432/kiln?password=***"), std::string::npos)
       << text;
   struct stat info {};
   ASSERT_EQ(::stat(run_dir.plan().c_str(), &info), 0);

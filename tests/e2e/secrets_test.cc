@@ -66,7 +66,8 @@ TEST_F(SecretsTest, NoCredentialReachesARankOrPlanJson) {
   for (const char* name : {"KILN_STORE=", "KILN_TOKEN=", "KILN_RUN_STORE=", "KILN_RUN_TOKEN=",
                            "PGPASSWORD=", "PGUSER=", "AWS_SECRET_ACCESS_KEY="}) {
     EXPECT_EQ(seen.find(std::string("\n") + name), std::string::npos)
-        << name << " reached the rank:\n" << seen;
+        << name << " reached the rank:\n"
+        << seen;
   }
 
   // plan.json: no credential, mode 0600; the run directory 0700.

@@ -74,9 +74,8 @@ TEST_F(ServerLauncherTest, ARunFromAnotherHostIsTheServersAndItsDeadLauncherIsFo
   ASSERT_TRUE(sent.contains("spec")) << sent.dump();
 
   // The same job again, as a client elsewhere would send it.
-  const json request = {{"spec", sent["spec"]},
-                        {"snapshot_id", sent["snapshot_id"]},
-                        {"host", "a-laptop-elsewhere"}};
+  const json request = {
+      {"spec", sent["spec"]}, {"snapshot_id", sent["snapshot_id"]}, {"host", "a-laptop-elsewhere"}};
   const auto created = Http().Post("/v1/runs", request.dump(), "application/json");
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 201) << created->body;
@@ -90,8 +89,9 @@ TEST_F(ServerLauncherTest, ARunFromAnotherHostIsTheServersAndItsDeadLauncherIsFo
   ASSERT_TRUE(WaitGone(pid, std::chrono::seconds(10)));
   const json after = GetRun(id);
   EXPECT_EQ(after["status"], "Failed") << after.dump();
-  EXPECT_TRUE(after.value("failure_reason", "").starts_with(
-      fmt::format("the launcher (pid {}) died while the run was Running", pid)))
+  EXPECT_TRUE(
+      after.value("failure_reason", "")
+          .starts_with(fmt::format("the launcher (pid {}) died while the run was Running", pid)))
       << after.dump();
 
   const CapturedRun canceled = Client({"cancel", first});

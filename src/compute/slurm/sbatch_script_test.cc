@@ -55,12 +55,19 @@ TEST(SbatchScriptTest, ExportsSlurmConfAndAsksForGpus) {
 }
 
 TEST(SbatchScriptTest, ExportsTheAllowListAndTheLaunchersOwnVariablesOnly) {
-  const std::vector<std::string> env = {
-      "PATH=/usr/bin",        "HOME=/root",         "LC_ALL=C.UTF-8",
-      "KILN_STORE=postgresql://u:secret@h/db",      "KILN_TOKEN=kiln_tok_x",
-      "PGPASSWORD=secret",    "AWS_SECRET_ACCESS_KEY=k", "KILN_RUN_TOKEN=kiln_run_y",
-      "KILN_RUN_STORE=http://s:8470", "SLURM_JOB_ID=9", "OMPI_MCA_btl=self,tcp",
-      "KILN_KILL_GRACE_SECONDS=3", "BAD-NAME=x"};
+  const std::vector<std::string> env = {"PATH=/usr/bin",
+                                        "HOME=/root",
+                                        "LC_ALL=C.UTF-8",
+                                        "KILN_STORE=postgresql://u:secret@h/db",
+                                        "KILN_TOKEN=kiln_tok_x",
+                                        "PGPASSWORD=secret",
+                                        "AWS_SECRET_ACCESS_KEY=k",
+                                        "KILN_RUN_TOKEN=kiln_run_y",
+                                        "KILN_RUN_STORE=http://s:8470",
+                                        "SLURM_JOB_ID=9",
+                                        "OMPI_MCA_btl=self,tcp",
+                                        "KILN_KILL_GRACE_SECONDS=3",
+                                        "BAD-NAME=x"};
   EXPECT_EQ(SbatchExportNames(env),
             (std::vector<std::string>{"HOME", "KILN_KILL_GRACE_SECONDS", "KILN_RUN_STORE",
                                       "KILN_RUN_TOKEN", "LC_ALL", "OMPI_MCA_btl", "PATH"}));
@@ -127,9 +134,8 @@ TEST(SbatchScriptTest, HostileValuesAreQuoted) {
 
 TEST(SbatchScriptTest, ALineBreakOrNulIsRefusedNeverWritten) {
   const launch::RunDir dir("/shared/runs/r");
-  for (const std::string& bad :
-       {std::string("debug\n#SBATCH --uid=0"), std::string("debug\rx"),
-        std::string("deb\0ug", 6)}) {
+  for (const std::string& bad : {std::string("debug\n#SBATCH --uid=0"), std::string("debug\rx"),
+                                 std::string("deb\0ug", 6)}) {
     SlurmConfig config{bad, 4, "/shared/runs", "", ""};
     const Result<std::string> script = SbatchScript(config, TwoByTwo(), dir, "/k", {"PATH"});
     ASSERT_FALSE(script.ok());
@@ -142,10 +148,9 @@ TEST(SbatchScriptTest, ALineBreakOrNulIsRefusedNeverWritten) {
   EXPECT_EQ(SbatchScript(config, TwoByTwo(), dir, "/k", {"PATH"}).status().code(),
             StatusCode::kInvalidArgument);
   SlurmConfig plain{"debug", 4, "/shared/runs", "", ""};
-  EXPECT_EQ(SbatchScript(plain, TwoByTwo(), launch::RunDir("/runs/a\nb"), "/k", {"PATH"})
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      SbatchScript(plain, TwoByTwo(), launch::RunDir("/runs/a\nb"), "/k", {"PATH"}).status().code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(SbatchScript(plain, TwoByTwo(), dir, "/k", {"PATH=/evil"}).status().code(),
             StatusCode::kInvalidArgument);
 }
