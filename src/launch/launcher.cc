@@ -36,6 +36,7 @@
 #include "launch/slurm_job.h"
 #include "launch/srun_command.h"
 #include "launch/store_access.h"
+#include "launch/store_retry.h"
 #include "snapshot/snapshot_store.h"
 #include "store/open_store.h"
 #include "tracking/ingestor.h"
@@ -703,34 +704,23 @@ class Launcher {
     return run;
   }
 
-  // Runs a store call again while the store is Unavailable (a Kiln server restarting, a
-  // network outage), for up to KILN_SERVER_PATIENCE_SECONDS on the launcher's clock, waiting
-  // longer each time. Reports of the run's outcome go through here, so an outage delays
-  // them but loses none. A SIGTERM, SIGINT or SIGHUP ends the waiting at once (whoever sent
-  // it wants the launcher gone): the call's last answer comes back, and an unfinished run
-  // is then settled by reconciling (client/reconcile.h).
+  // A store call, made again while the store is Unavailable, for up to
+  // KILN_SERVER_PATIENCE_SECONDS on the launcher's clock (store_retry.h). Reports of the
+  // run's outcome go through here, so an outage delays them but loses none. A SIGTERM,
+  // SIGINT or SIGHUP ends the waiting at once (whoever sent it wants the launcher gone):
+  // the call's last answer comes back, and an unfinished run is then settled by
+  // reconciling (client/reconcile.h).
   template <typename Call>
   auto Patiently(std::string_view what, const Call& call) -> decltype(call()) {
-    auto delay = std::chrono::milliseconds(250);
-    const std::int64_t deadline = clock_.MonotonicMicros() + patience_seconds_ * 1'000'000;
-    while (true) {
-      auto result = call();
-      const Status status = StatusOf(result);
-      if (status.code() != StatusCode::kUnavailable ||
-          clock_.MonotonicMicros() + std::chrono::microseconds(delay).count() > deadline) {
-        return result;
-      }
-      if (received_signal_ == 0) {
-        spdlog::warn("{}: {}; trying again in {} ms", what, status.message(), delay.count());
-        WaitForSignal(delay);
-      }
-      if (received_signal_ != 0) {
-        spdlog::warn("{}: {}; not trying again: the launcher received {}", what,
-                     status.message(), SignalName(received_signal_));
-        return result;
-      }
-      delay = std::min(delay * 2, std::chrono::milliseconds(5000));
-    }
+    const RetryPolicy policy{&clock_, std::chrono::seconds(patience_seconds_),
+                             [&](std::chrono::milliseconds delay) {
+                               if (received_signal_ == 0) WaitForSignal(delay);
+                               if (received_signal_ == 0) return false;
+                               spdlog::warn("{}: not trying again: the launcher received {}",
+                                            what, SignalName(received_signal_));
+                               return true;
+                             }};
+    return RetryWhileUnavailable(what, policy, call);
   }
 
   // Sleeps up to `timeout`, waking early when a signal arrives.
@@ -742,12 +732,6 @@ class Launcher {
     pollfd fd{signal_fd_.get(), POLLIN, 0};
     ::poll(&fd, 1, static_cast<int>(timeout.count()));
     ReadSignals();
-  }
-
-  static Status StatusOf(const Status& status) { return status; }
-  template <typename T>
-  static Status StatusOf(const Result<T>& result) {
-    return result.status();
   }
 
   // A transition was refused: the status moved under us, normally to CancelRequested.
