@@ -2,15 +2,71 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <utility>
+
+#include "common/strings.h"
 #include "common/tunables.h"
 #include "launch/launcher_lock.h"
 #include "launch/process_sweep.h"
 #include "launch/rank_env.h"
 #include "launch/run_dir.h"
+#include "tracking/ingestor.h"
 
 namespace kiln::client {
 
 using store::RunStatus;
+
+namespace {
+
+// The rank of a metrics/rank-N.spool file name; nullopt for any other name.
+std::optional<int> SpoolRank(const std::string& file_name) {
+  constexpr std::string_view kPrefix = "rank-";
+  constexpr std::string_view kSuffix = ".spool";
+  if (!file_name.starts_with(kPrefix) || !file_name.ends_with(kSuffix)) return std::nullopt;
+  const std::optional<std::int64_t> rank = ParseInt64(std::string_view(file_name).substr(
+      kPrefix.size(), file_name.size() - kPrefix.size() - kSuffix.size()));
+  if (!rank || *rank < 0 || *rank > std::numeric_limits<int>::max()) return std::nullopt;
+  return static_cast<int>(*rank);
+}
+
+// What the dead launcher had not stored of the ranks' metric spools, stored now (its
+// processes are stopped, so the spools are complete): nothing a script logged is lost.
+// Points stored already are not stored twice (tracking/ingestor.h). Unavailable (the store
+// is out of reach) comes back, so the run stays as it is until a later read; anything else
+// wrong with a spool is noted for the run's detail.
+Result<std::vector<std::string>> IngestLeftoverMetrics(store::Store& store, const store::Run& run) {
+  const launch::RunDir dir(run.run_dir);
+  std::vector<std::string> notes;
+  std::error_code error;
+  std::vector<std::pair<int, std::filesystem::path>> spools;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.metrics(), error)) {
+    if (const std::optional<int> rank = SpoolRank(entry.path().filename().string())) {
+      spools.emplace_back(*rank, entry.path());
+    }
+  }
+  std::sort(spools.begin(), spools.end());
+  for (const auto& [rank, path] : spools) {
+    tracking::SpoolIngestor ingestor(store, run.id, rank, path);
+    const Result<tracking::IngestResult> ingested = ingestor.Ingest(/*final=*/true);
+    if (!ingested.ok()) {
+      if (ingested.status().code() == StatusCode::kUnavailable) return ingested.status();
+      notes.push_back(fmt::format("metrics of rank {} could not be stored: {}", rank,
+                                  ingested.status().message()));
+    } else if (ingested->torn_bytes > 0) {
+      notes.push_back(fmt::format(
+          "rank {} was stopped while logging; {} bytes of a torn record at the end of its "
+          "metric spool were skipped",
+          rank, ingested->torn_bytes));
+    }
+  }
+  return notes;
+}
+
+}  // namespace
 
 Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
   // A server reconciles its runs itself, on every read.
@@ -30,6 +86,8 @@ Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
   if (store::IsTerminal(current.status)) return current;
 
   KILN_ASSIGN_OR_RETURN(const std::string stopped, (*target)->StopRemains(current));
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::string> notes,
+                        IngestLeftoverMetrics(workspace.store(), current));
   const std::optional<int> owner = launch::LauncherLockOwner(launch::RunDir(run.run_dir).lock());
   const std::string launcher =
       owner ? fmt::format("the launcher (pid {})", *owner) : "the launcher";
@@ -50,6 +108,7 @@ Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
                                                   store::RunStatusName(current.status), stopped);
     transition.detail = transition.failure_reason;
   }
+  for (const std::string& note : notes) transition.detail += "; " + note;
   const Result<store::Run> updated = workspace.store().TransitionRun(run.id, transition);
   if (!updated.ok() && updated.status().code() == StatusCode::kFailedPrecondition) {
     return workspace.store().GetRun(run.id);  // Someone else settled it first.

@@ -3,8 +3,9 @@
 // Reconciling the store with reality: a run whose launcher died (kill -9, a crash, a reboot)
 // would stay Running forever, so every read of runs first asks each unfinished run's
 // compute target whether its launcher lives. When it does not, whatever the run left
-// running is stopped (process_sweep.h) and the run becomes Failed with that reason
-// (Canceled when a cancel had been asked for).
+// running is stopped (process_sweep.h), what the ranks logged that the launcher had not
+// stored yet is ingested from their metric spools, and the run becomes Failed with that
+// reason (Canceled when a cancel had been asked for).
 
 #include <string_view>
 #include <vector>

@@ -144,7 +144,7 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
 
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& host, const std::string& submitted_by) {
+                                const std::string& submitted_by) {
   const spec::JobSpec& spec = job.spec;
   // 0: every way in validated the spec already; checked again here, without the files of
   // the submitting machine, so that no caller can skip it.
@@ -193,15 +193,17 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   launch::RunPlan plan;
   plan.run_id = run_id;
   plan.experiment = spec.experiment;
-  plan.store_url = workspace.store_url();
+  // The launcher's way to the store; plan.json gets it without its credentials, the
+  // launcher gets them in its environment (store_access.h).
+  launch::StoreAccess access{workspace.store_url(), "", ""};
   if (reporting) {
     Result<std::string> token = reporting->mint_run_token(run_id);
     if (!token.ok()) return discard(token.status());
     minted = true;
-    plan.store_url = reporting->store_url;
-    plan.store_token = std::move(token).value();
-    plan.store_ca_file = reporting->ca_file;
+    access = {reporting->store_url, std::move(token).value(), reporting->ca_file};
   }
+  plan.store_url = access.url;
+  plan.store_ca_file = access.ca_file;
   plan.snapshot_store = workspace.snapshots_root();
   plan.snapshot_id = snapshot.id;
   if (cluster) {
@@ -256,7 +258,7 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   record.snapshot_id = snapshot.id;
   record.compute_target = std::string((*target)->name());
   record.run_dir = run_dir.root().string();
-  record.host = host.empty() ? compute::LocalHostName() : host;
+  record.host = compute::LocalHostName();  // where its launcher starts
   record.submitted_by = submitted_by.empty() ? OsUserName() : submitted_by;
   record.params = params.params;
   record.tags = spec.tags;
@@ -264,7 +266,8 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   if (!created.ok()) return discard(created.status());
 
   // 8: the hand-over. The run exists now, so a failure is recorded on it.
-  if (Status started = (*target)->Submit(run_dir, std::move(lock).value()); !started.ok()) {
+  if (Status started = (*target)->Submit(run_dir, std::move(lock).value(), access);
+      !started.ok()) {
     store::Transition failed;
     failed.to = store::RunStatus::kFailed;
     failed.failure_reason = started.message();

@@ -40,12 +40,13 @@ struct SubmitResult {
 // taken here and sent (remote_submit.h), and the server runs SubmitWith().
 Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job);
 
-// Steps 1-8 with step 5 done by `take`; `host` names the submitting machine (this one when
-// empty) and `submitted_by` who submitted (this process's OS user when empty). A server
-// submits what it received this way, with the API token's name.
+// Steps 1-8 with step 5 done by `take`; `submitted_by` names who submitted (this process's
+// OS user when empty). A server submits what it received this way, with the API token's
+// name. The run records this machine as its host, whichever machine the job came from: the
+// launcher of a local run runs here, and only here can a dead one be found
+// (client/reconcile.h).
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& host = "",
                                 const std::string& submitted_by = "");
 
 // Step 5 on this machine: scans the job's source_directory, checks the limits and that the

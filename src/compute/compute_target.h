@@ -15,6 +15,7 @@
 #include "launch/launcher_lock.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
+#include "launch/store_access.h"
 #include "spec/job_spec.h"
 #include "spec/spec_loader.h"
 #include "store/records.h"
@@ -59,9 +60,12 @@ class ComputeTarget {
 
   // Starts the launcher for a Queued run whose directory and plan.json exist. `lock` holds
   // launcher.lock; a target that runs the launcher on this machine hands it over, so the
-  // lock is never free while the launcher lives. Returns once the launcher runs (or, for a
-  // cluster, once its job is queued).
-  virtual Status Submit(const launch::RunDir& dir, launch::LauncherLock lock) = 0;
+  // lock is never free while the launcher lives. `access` is how the launcher reaches the
+  // store: the target hands it over in the launcher's environment (store_access.h), never
+  // in a file or on a command line. Returns once the launcher runs (or, for a cluster,
+  // once its job is queued).
+  virtual Status Submit(const launch::RunDir& dir, launch::LauncherLock lock,
+                        const launch::StoreAccess& access) = 0;
 
   // Whether the launcher of a run that is not terminal still runs.
   virtual Result<Probe> Check(const store::Run& run) const = 0;

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "common/files.h"
+#include "common/redact.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "common/unique_fd.h"
@@ -30,12 +31,14 @@ std::string CurrentPath() {
 }
 
 // What a build says, line by line: to the caller's sink, and kept for the failure's text
-// and <hash>.failed.log.
+// and <hash>.failed.log. The credentials of URLs (an index URL with a password or a token)
+// are redacted from every line first.
 class BuildLog {
  public:
   explicit BuildLog(const LineSink& sink) : sink_(sink) {}
 
-  void Line(std::string_view line) {
+  void Line(std::string_view raw) {
+    const std::string line = RedactUrlCredentials(raw);
     if (sink_) sink_(line);
     transcript_.append(line).append("\n");
   }
@@ -124,8 +127,13 @@ Status Step(const std::vector<std::string>& argv, BuildLog& log,
   options.stdout_fd = pipe.second.get();
   options.stderr_fd = pipe.second.get();
   options.new_process_group = true;
-  // pip must not ask anything, nor look for a newer pip on an index it may not reach.
+  // A build runs code of the packages it installs (setup.py): it gets no Kiln variable
+  // (the launcher's store access, a token) and none of PostgreSQL's (a password).
   std::vector<std::string> env = CurrentEnvironment();
+  std::erase_if(env, [](const std::string& entry) {
+    return entry.starts_with("KILN_") || entry.starts_with("PG");
+  });
+  // pip must not ask anything, nor look for a newer pip on an index it may not reach.
   env.push_back("PIP_NO_INPUT=1");
   env.push_back("PIP_DISABLE_PIP_VERSION_CHECK=1");
   options.env = std::move(env);
@@ -155,7 +163,8 @@ Status Step(const std::vector<std::string>& argv, BuildLog& log,
   log.Flush();
   KILN_ASSIGN_OR_RETURN(const ExitStatus exit, child->Wait());
   if (!exit.success()) {
-    return InternalError(fmt::format("'{}' {}", JoinStrings(argv, " "), exit.Describe()));
+    return InternalError(
+        fmt::format("'{}' {}", RedactUrlCredentials(JoinStrings(argv, " ")), exit.Describe()));
   }
   return Status::Ok();
 }

@@ -129,6 +129,25 @@ TEST_F(EnvironmentCacheTest, AFailedInstallLeavesNothingAndSaysWhy) {
   EXPECT_TRUE(listed->empty());
 }
 
+TEST_F(EnvironmentCacheTest, CredentialsInAnIndexUrlStayOutOfTheLogs) {
+  // An index on a closed local port: pip fails at once (no retries), having been given
+  // the password on its command line.
+  ::setenv("PIP_RETRIES", "0", 1);
+  spec_.pip_packages = {"kiln-no-such-package"};
+  spec_.pip_index_url = "http://kiln:s3cret-pw@127.0.0.1:1/simple?token=tok-secret";
+  Result<ReadyEnvironment> ready = cache_.Ensure(spec_, sink_);
+  ::unsetenv("PIP_RETRIES");
+  ASSERT_FALSE(ready.ok());
+  const std::string hash = EnvironmentHash(spec_);
+  const std::string failed_log = Read(cache_.root() / (hash + ".failed.log"));
+  EXPECT_THAT(log_, HasSubstr("--index-url http://kiln:***@127.0.0.1:1/simple?token=***"));
+  for (const std::string& text : {log_, failed_log, std::string(ready.status().message())}) {
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("s3cret-pw")));
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("tok-secret")));
+  }
+  EXPECT_THAT(failed_log, HasSubstr("kiln-no-such-package"));
+}
+
 TEST_F(EnvironmentCacheTest, ACanceledBuildStopsAndLeavesNothing) {
   std::atomic<bool> cancel{false};
   const LineSink sink = [&](std::string_view line) {

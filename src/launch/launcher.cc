@@ -35,6 +35,8 @@
 #include "launch/run_plan.h"
 #include "launch/slurm_job.h"
 #include "launch/srun_command.h"
+#include "launch/store_access.h"
+#include "launch/store_retry.h"
 #include "snapshot/snapshot_store.h"
 #include "store/open_store.h"
 #include "tracking/ingestor.h"
@@ -120,9 +122,10 @@ class Launcher {
   // Step 1: plan, store, lock, subreaper, signals.
   Status Own() {
     KILN_ASSIGN_OR_RETURN(plan_, ReadPlan(dir_));
-    KILN_ASSIGN_OR_RETURN(store_, store::OpenStore(plan_.store_url,
-                                                   {plan_.store_token, plan_.store_ca_file}));
-    remote_store_ = !plan_.store_token.empty();
+    access_ = StoreAccessOf(plan_, CurrentEnvironment());
+    KILN_ASSIGN_OR_RETURN(store_,
+                          store::OpenStore(access_.url, {access_.token, access_.ca_file}));
+    remote_store_ = access_.remote();
     KILN_ASSIGN_OR_RETURN(patience_seconds_, ReadTunable(kServerPatienceSeconds));
     if (options_.lock_fd >= 0) {
       KILN_ASSIGN_OR_RETURN(lock_, LauncherLock::Adopt(options_.lock_fd, dir_.lock()));
@@ -272,9 +275,16 @@ class Launcher {
     return env;
   }
 
+  // The shims of a cluster run ask the store whether the run has ended (rank_shim.h), so
+  // they get the store access; each removes it before it starts its rank.
+  void AddShimStoreAccess(std::vector<std::string>& env) const {
+    for (std::string& variable : StoreAccessVariables(access_)) env.push_back(std::move(variable));
+  }
+
   // A cluster run not under mpi: one srun over the allocation starts every rank's shim.
   Status StartSrun(const Rendezvous& rendezvous) {
     std::vector<std::string> env = SharedRankEnvironment(CurrentEnvironment(), rendezvous);
+    AddShimStoreAccess(env);
     return Start("srun", dir_.srun_log(), BuildSrunCommand(plan_.ranks, ShimCommand()),
                  std::move(env));
   }
@@ -294,6 +304,12 @@ class Launcher {
     mpirun.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     mpirun.working_dir = dir_.src();
     mpirun.exported = ExportedVariables(base, env);
+    if (plan_.cluster) {
+      AddShimStoreAccess(env);
+      for (const std::string_view name : {kStoreUrlVariable, kStoreTokenVariable}) {
+        if (FindVariable(env, name)) mpirun.exported.emplace_back(name);
+      }
+    }
     mpirun.rank_command = ShimCommand();
     return Start("mpirun", dir_.mpirun_log(), BuildMpirunCommand(mpirun), std::move(env));
   }
@@ -461,6 +477,7 @@ class Launcher {
       const int signal = static_cast<int>(info.ssi_signo);
       if (signal == SIGCHLD) continue;  // Reap() runs after every wait anyway.
       spdlog::warn("launcher received {}", SignalName(signal));
+      if (received_signal_ == 0) received_signal_ = signal;
       if (cause_ == StopCause::kNone) {
         cause_ = StopCause::kSignal;
         stop_signal_ = signal;
@@ -687,30 +704,34 @@ class Launcher {
     return run;
   }
 
-  // Runs a store call again while the store is Unavailable (a Kiln server restarting, a
-  // network outage), for up to KILN_SERVER_PATIENCE_SECONDS, waiting longer each time.
-  // Reports of the run's outcome go through here, so an outage delays them but loses none.
+  // A store call, made again while the store is Unavailable, for up to
+  // KILN_SERVER_PATIENCE_SECONDS on the launcher's clock (store_retry.h). Reports of the
+  // run's outcome go through here, so an outage delays them but loses none. A SIGTERM,
+  // SIGINT or SIGHUP ends the waiting at once (whoever sent it wants the launcher gone):
+  // the call's last answer comes back, and an unfinished run is then settled by
+  // reconciling (client/reconcile.h).
   template <typename Call>
   auto Patiently(std::string_view what, const Call& call) -> decltype(call()) {
-    auto delay = std::chrono::milliseconds(250);
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(patience_seconds_);
-    while (true) {
-      auto result = call();
-      const Status status = StatusOf(result);
-      if (status.code() != StatusCode::kUnavailable ||
-          std::chrono::steady_clock::now() + delay > deadline) {
-        return result;
-      }
-      spdlog::warn("{}: {}; trying again in {} ms", what, status.message(), delay.count());
-      std::this_thread::sleep_for(delay);
-      delay = std::min(delay * 2, std::chrono::milliseconds(5000));
-    }
+    const RetryPolicy policy{&clock_, std::chrono::seconds(patience_seconds_),
+                             [&](std::chrono::milliseconds delay) {
+                               if (received_signal_ == 0) WaitForSignal(delay);
+                               if (received_signal_ == 0) return false;
+                               spdlog::warn("{}: not trying again: the launcher received {}",
+                                            what, SignalName(received_signal_));
+                               return true;
+                             }};
+    return RetryWhileUnavailable(what, policy, call);
   }
-  static Status StatusOf(const Status& status) { return status; }
-  template <typename T>
-  static Status StatusOf(const Result<T>& result) {
-    return result.status();
+
+  // Sleeps up to `timeout`, waking early when a signal arrives.
+  void WaitForSignal(std::chrono::milliseconds timeout) {
+    if (!signal_fd_) {
+      std::this_thread::sleep_for(timeout);
+      return;
+    }
+    pollfd fd{signal_fd_.get(), POLLIN, 0};
+    ::poll(&fd, 1, static_cast<int>(timeout.count()));
+    ReadSignals();
   }
 
   // A transition was refused: the status moved under us, normally to CancelRequested.
@@ -752,6 +773,7 @@ class Launcher {
   ProcessSpawner& spawner_;
   const Clock& clock_;
   RunPlan plan_;
+  StoreAccess access_;  // handed on to the rank shims of a cluster run, never to a rank
   std::unique_ptr<store::Store> store_;
   bool remote_store_ = false;  // a Kiln server's, across a network
   std::int64_t patience_seconds_ = 0;
@@ -769,6 +791,7 @@ class Launcher {
   StopCause cause_ = StopCause::kNone;
   Failure failure_;  // when cause_ is kRankFailed
   int stop_signal_ = 0;
+  int received_signal_ = 0;  // the first SIGTERM, SIGINT or SIGHUP, whatever the run was doing
   int stopped_processes_ = 0;
   Status internal_error_;
 };

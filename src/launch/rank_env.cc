@@ -8,6 +8,7 @@
 
 #include "common/strings.h"
 #include "common/subprocess.h"
+#include "launch/store_access.h"
 
 namespace kiln::launch {
 
@@ -15,7 +16,8 @@ namespace {
 constexpr std::string_view kRunScoped[] = {
     "RANK",         "WORLD_SIZE",  "LOCAL_RANK",      "LOCAL_WORLD_SIZE",
     "NODE_RANK",    "MASTER_ADDR", "MASTER_PORT",     "KILN_RUN_ID",
-    "KILN_RUN_DIR", "KILN_RANK",   "KILN_EXPERIMENT", "KILN_OUTPUTS_DIR"};
+    "KILN_RUN_DIR", "KILN_RANK",   "KILN_EXPERIMENT", "KILN_OUTPUTS_DIR",
+    kStoreUrlVariable, kStoreTokenVariable};
 }  // namespace
 
 std::string RunMarker(std::string_view run_id) { return "KILN_RUN_ID=" + std::string(run_id); }
@@ -97,6 +99,15 @@ bool IsRunScopedVariable(std::string_view name) {
   return std::find(std::begin(kRunScoped), std::end(kRunScoped), name) != std::end(kRunScoped);
 }
 
+bool IsInheritedVariable(std::string_view name, bool in_allocation) {
+  if (in_allocation && name.starts_with("SLURM_")) return true;
+  for (std::string_view prefix : kInheritedPrefixes) {
+    if (name.starts_with(prefix)) return true;
+  }
+  return std::find(std::begin(kInheritedVariables), std::end(kInheritedVariables), name) !=
+         std::end(kInheritedVariables);
+}
+
 std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& base,
                                               const RunPlan& plan, const RunDir& dir,
                                               const RankIdentity& identity,
@@ -108,7 +119,9 @@ std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& ba
     const std::size_t equals = entry.find('=');
     if (equals == std::string::npos) continue;
     const std::string name = entry.substr(0, equals);
-    if (!IsRunScopedVariable(name)) env[name] = entry.substr(equals + 1);
+    if (IsInheritedVariable(name, plan.cluster.has_value()) && !IsRunScopedVariable(name)) {
+      env[name] = entry.substr(equals + 1);
+    }
   }
   for (const auto& [name, value] : plan.environment) env[name] = value;
   for (auto& [name, value] : RankVariables(identity)) env[name] = std::move(value);

@@ -1,7 +1,9 @@
 #pragma once
 
 // The environment each rank starts with (docs/run-directory.md), built in three layers:
-//   1. the launcher's own environment, without variables that describe some other run;
+//   1. the variables of the launcher's own environment that the allow-list names
+//      (IsInheritedVariable), without those that describe some other run: nothing else of
+//      the submitter's environment (KILN_STORE, KILN_TOKEN, PG*, cloud keys) reaches a job;
 //   2. the job's environment_variables;
 //   3. Kiln's variables: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, NODE_RANK,
 //      MASTER_ADDR, MASTER_PORT (torch.distributed env://), KILN_RUN_ID, KILN_RUN_DIR,
@@ -66,7 +68,27 @@ std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& ba
                                               const RankPaths& paths = {});
 
 // Variables that describe one run and must not leak into another (a launcher started from
-// inside a job, a rank's environment).
+// inside a job, a rank's environment), the launcher's store access (store_access.h) among
+// them.
 bool IsRunScopedVariable(std::string_view name);
+
+// The allow-list: whether a rank inherits the launcher's variable `name`. The names in
+// kInheritedVariables, and those starting with a prefix in kInheritedPrefixes; SLURM_*
+// only `in_allocation` (a cluster run, whose ranks run inside the Slurm job).
+inline constexpr std::string_view kInheritedVariables[] = {
+    // The session: who and where.
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+    // Libraries and Python: a job environment's interpreter, CUDA and conda libraries.
+    "LD_LIBRARY_PATH", "PYTHONPATH",
+    // GPUs given to the launcher (a rank gets its own CUDA_VISIBLE_DEVICES with use_gpu).
+    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES",
+    // A relocated Open MPI.
+    "OPAL_PREFIX"};
+inline constexpr std::string_view kInheritedPrefixes[] = {
+    "LC_",    // locale
+    "OMPI_",  // Open MPI's settings (OMPI_MCA_*, OMPI_ALLOW_RUN_AS_ROOT*) and identity
+    "PMIX_",  // the process manager under mpirun
+};
+bool IsInheritedVariable(std::string_view name, bool in_allocation);
 
 }  // namespace kiln::launch

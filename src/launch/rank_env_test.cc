@@ -19,7 +19,7 @@ TEST(RankEnvTest, LayersAndOverrides) {
     return std::find(env.begin(), env.end(), entry) != env.end();
   };
   EXPECT_TRUE(has("PATH=/usr/bin"));
-  EXPECT_TRUE(has("KILN_HOME=/k"));
+  EXPECT_FALSE(has("KILN_HOME=/k"));  // not on the allow-list
   EXPECT_TRUE(has("HOME=/job/home"));
   EXPECT_TRUE(has("OMP_NUM_THREADS=2"));
   EXPECT_TRUE(has("RANK=1"));
@@ -33,6 +33,66 @@ TEST(RankEnvTest, LayersAndOverrides) {
   EXPECT_FALSE(has("RANK=7"));
   EXPECT_FALSE(has("KILN_RUN_ID=parent"));
   EXPECT_TRUE(std::is_sorted(env.begin(), env.end()));
+}
+
+// Only the allow-list of the launcher's environment reaches a rank: never the submitter's
+// store, tokens or database passwords, nor the launcher's own store access.
+TEST(RankEnvTest, OnlyTheAllowListIsInherited) {
+  RunPlan plan;
+  plan.run_id = "r";
+  plan.environment = {{"JOB_SECRET_IS_THE_JOBS", "mine"}};
+  const std::vector<std::string> base = {
+      "PATH=/usr/bin",
+      "HOME=/home/u",
+      "LANG=C.UTF-8",
+      "LC_ALL=C.UTF-8",
+      "TZ=UTC",
+      "TMPDIR=/tmp",
+      "USER=u",
+      "LOGNAME=u",
+      "SHELL=/bin/bash",
+      "LD_LIBRARY_PATH=/opt/cuda/lib",
+      "CUDA_VISIBLE_DEVICES=0,1",
+      "OMPI_MCA_btl=self,tcp",
+      "PMIX_RANK=0",
+      "KILN_STORE=postgresql://u:secret@h/db",
+      "KILN_TOKEN=kiln_tok_secret",
+      "KILN_SERVER=http://s:8470",
+      "KILN_CA_CERT=/ca.pem",
+      "KILN_RUN_STORE=http://s:8470",
+      "KILN_RUN_TOKEN=kiln_run_secret",
+      "PGPASSWORD=secret",
+      "PGUSER=u",
+      "PGHOST=h",
+      "AWS_SECRET_ACCESS_KEY=secret",
+      "SLURM_JOB_ID=12",
+      "SOMETHING_ELSE=x",
+  };
+  const std::vector<std::string> env =
+      BuildRankEnvironment(base, plan, RunDir("/runs/r"), {0, 0, 0, 1, 1, ""}, {});
+  std::vector<std::string> names;
+  for (const std::string& entry : env) names.push_back(entry.substr(0, entry.find('=')));
+  for (const char* kept : {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME",
+                           "SHELL", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "OMPI_MCA_btl",
+                           "PMIX_RANK", "JOB_SECRET_IS_THE_JOBS"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), kept), names.end()) << kept;
+  }
+  for (const char* dropped :
+       {"KILN_STORE", "KILN_TOKEN", "KILN_SERVER", "KILN_CA_CERT", "KILN_RUN_STORE",
+        "KILN_RUN_TOKEN", "PGPASSWORD", "PGUSER", "PGHOST", "AWS_SECRET_ACCESS_KEY",
+        "SLURM_JOB_ID", "SOMETHING_ELSE"}) {
+    EXPECT_EQ(std::find(names.begin(), names.end(), dropped), names.end()) << dropped;
+  }
+  for (const std::string& entry : env) {
+    EXPECT_EQ(entry.find("secret"), std::string::npos) << entry;
+  }
+
+  // Inside a Slurm allocation the job's SLURM_* variables are the ranks' too.
+  plan.cluster = ClusterPlan{};
+  const std::vector<std::string> in_allocation =
+      BuildRankEnvironment(base, plan, RunDir("/runs/r"), {0, 0, 0, 1, 1, ""}, {});
+  EXPECT_NE(std::find(in_allocation.begin(), in_allocation.end(), "SLURM_JOB_ID=12"),
+            in_allocation.end());
 }
 
 TEST(RankEnvTest, GpuGoesIntoCudaVisibleDevices) {

@@ -19,6 +19,7 @@
 #include "launch/rank_env.h"
 #include "launch/rank_exit.h"
 #include "launch/run_plan.h"
+#include "launch/store_access.h"
 #include "store/open_store.h"
 
 namespace kiln::launch {
@@ -37,10 +38,12 @@ constexpr std::chrono::seconds kOrphanGrace{5};
 // running). The shim asks the store now and then; once the run has ended, it stops the rank.
 class RunWatch {
  public:
-  explicit RunWatch(const RunPlan& plan) : run_id_(plan.run_id) {
+  // `env`: the shim's environment, which holds the store access (store_access.h).
+  RunWatch(const RunPlan& plan, const std::vector<std::string>& env) : run_id_(plan.run_id) {
     if (!plan.cluster) return;
+    const StoreAccess access = StoreAccessOf(plan, env);
     Result<std::unique_ptr<store::Store>> opened =
-        store::OpenStore(plan.store_url, {plan.store_token, plan.store_ca_file});
+        store::OpenStore(access.url, {access.token, access.ca_file});
     if (opened.ok()) store_ = std::move(opened).value();
   }
 
@@ -80,7 +83,10 @@ Result<std::vector<std::string>> RankEnvironment(const std::vector<std::string>&
   std::map<std::string, std::string> env;
   for (const std::string& entry : base) {
     const std::size_t equals = entry.find('=');
-    if (equals != std::string::npos) env[entry.substr(0, equals)] = entry.substr(equals + 1);
+    if (equals == std::string::npos) continue;
+    std::string name = entry.substr(0, equals);
+    // The store access is the shim's, never the rank's.
+    if (!IsStoreAccessVariable(name)) env[std::move(name)] = entry.substr(equals + 1);
   }
   KILN_RETURN_IF_ERROR(AddNetworkInterface(plan, env));
   for (auto& [name, value] : RankVariables(identity)) env[name] = std::move(value);
@@ -142,7 +148,7 @@ Result<ExitStatus> RunRankShim(const RankShimOptions& options) {
     if (!status.ok() && capture_status.ok()) capture_status = std::move(status);
   };
   std::int64_t drain_deadline = 0;
-  RunWatch watch(plan);
+  RunWatch watch(plan, base);
   std::optional<std::chrono::steady_clock::time_point> kill_at;
   while (!exit || capture.open()) {
     if (!exit && !kill_at && watch.RunEnded()) {

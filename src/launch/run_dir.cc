@@ -11,7 +11,8 @@ namespace kiln::launch {
 
 Status RunDir::Create() const {
   KILN_RETURN_IF_ERROR(CreateDirectories(root_.parent_path()));
-  if (::mkdir(root_.c_str(), 0755) != 0) {
+  // 0700: plan.json, logs and outputs are the owner's alone.
+  if (::mkdir(root_.c_str(), 0700) != 0) {
     if (errno == EEXIST) {
       return AlreadyExistsError(fmt::format("run directory {} exists already", root_.string()));
     }

@@ -1,10 +1,15 @@
 #include "launch/run_plan.h"
 
-#include <sys/stat.h>
-
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "common/files.h"
+#include "common/random.h"
+#include "common/redact.h"
+#include "common/unique_fd.h"
 
 namespace kiln::launch {
 
@@ -28,8 +33,7 @@ json PlanToJson(const RunPlan& plan) {
       {"version", kPlanVersion},
       {"run_id", plan.run_id},
       {"experiment", plan.experiment},
-      {"store", plan.store_url},
-      {"store_token", plan.store_token},
+      {"store", RedactUrlCredentials(plan.store_url)},
       {"store_ca_file", plan.store_ca_file},
       {"snapshot",
        {{"store", plan.snapshot_store.string()},
@@ -70,7 +74,6 @@ Result<RunPlan> PlanFromJson(const json& in) {
     plan.run_id = in.at("run_id").get<std::string>();
     plan.experiment = in.at("experiment").get<std::string>();
     plan.store_url = in.at("store").get<std::string>();
-    plan.store_token = in.value("store_token", "");
     plan.store_ca_file = in.value("store_ca_file", "");
     plan.snapshot_store = in.at("snapshot").at("store").get<std::string>();
     plan.snapshot_id = in.at("snapshot").at("id").get<std::string>();
@@ -126,10 +129,27 @@ Result<RunPlan> PlanFromJson(const json& in) {
 }
 
 Status WritePlan(const RunDir& dir, const RunPlan& plan) {
-  KILN_RETURN_IF_ERROR(WriteFileAtomically(dir.plan(), PlanToJson(plan).dump(2) + "\n"));
-  // A plan with a run token is for the launcher's eyes (and the run's own ranks) only.
-  if (!plan.store_token.empty() && ::chmod(dir.plan().c_str(), 0600) != 0) {
-    return ErrnoError(fmt::format("cannot restrict {}", dir.plan().string()), errno);
+  // Made 0600 from the first byte, then renamed into place.
+  std::filesystem::path temp = dir.plan();
+  temp += ".tmp." + RandomHex(12);
+  {
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd) return ErrnoError(fmt::format("cannot create {}", temp.string()), errno);
+    if (Status written = WriteAll(fd.get(), PlanToJson(plan).dump(2) + "\n", temp);
+        !written.ok()) {
+      ::unlink(temp.c_str());
+      return written;
+    }
+    if (::fsync(fd.get()) != 0) {
+      const int saved = errno;
+      ::unlink(temp.c_str());
+      return ErrnoError(fmt::format("fsync {}", temp.string()), saved);
+    }
+  }
+  if (::rename(temp.c_str(), dir.plan().c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    return ErrnoError(fmt::format("cannot write {}", dir.plan().string()), saved);
   }
   return Status::Ok();
 }

@@ -51,10 +51,10 @@ struct EnvironmentPlan {
 struct RunPlan {
   std::string run_id;
   std::string experiment;
+  // Written to plan.json with its credentials redacted; the launcher gets the real URL,
+  // and a Kiln server's run token, in its environment (store_access.h).
   std::string store_url;
-  // A Kiln server's store: the run's own token and, for https, the CA file to trust.
-  std::string store_token;
-  std::string store_ca_file;
+  std::string store_ca_file;  // a Kiln server over https: the CA file to trust
   std::filesystem::path snapshot_store;
   std::string snapshot_id;
   // The submitting side has materialized the snapshot into src/ already (a cluster's nodes
@@ -73,10 +73,13 @@ struct RunPlan {
   nlohmann::json spec;  // the JobSpec's JSON form, for reference
 };
 
+// The store URL goes out with its credentials redacted (common/redact.h).
 nlohmann::json PlanToJson(const RunPlan& plan);
 // DataLoss for a plan this version cannot read.
 Result<RunPlan> PlanFromJson(const nlohmann::json& json);
 
+// Writes plan.json atomically, created with mode 0600 (never readable by others, not even
+// for a moment).
 Status WritePlan(const RunDir& dir, const RunPlan& plan);
 Result<RunPlan> ReadPlan(const RunDir& dir);
 

@@ -1,7 +1,9 @@
 #include "launch/run_plan.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include "common/files.h"
 #include "common/test_dir.h"
 
 namespace kiln::launch {
@@ -40,6 +42,37 @@ TEST(RunPlanTest, WrongVersionIsDataLoss) {
   nlohmann::json json = PlanToJson(RunPlan{});
   json["version"] = 2;
   EXPECT_EQ(PlanFromJson(json).status().code(), StatusCode::kDataLoss);
+}
+
+TEST(RunPlanTest, PlanHoldsNoCredentialAndIsTheOwnersAlone) {
+  TestDir dir;
+  const RunDir run_dir(dir.path() / "run");
+  ASSERT_TRUE(run_dir.Create().ok());
+  RunPlan plan;
+  plan.run_id = "r";
+  plan.store_url = "postgresql://kiln:s3cret@db.example:5432/kiln?password=other";
+  plan.command = {"/bin/true"};
+  ASSERT_TRUE(WritePlan(run_dir, plan).ok());
+  const std::string text = *ReadFileToString(run_dir.plan());
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+  EXPECT_EQ(text.find("other"), std::string::npos) << text;
+  EXPECT_EQ(text.find("store_token"), std::string::npos) << text;
+  EXPECT_NE(text.find("postgresql://kiln:***@db.example:5432/kiln?password=***"), std::string::npos)
+      << text;
+  struct stat info {};
+  ASSERT_EQ(::stat(run_dir.plan().c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat(run_dir.root().c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0700u);
+  // Written again (a rewrite), it stays 0600 and no temporary file is left.
+  ASSERT_TRUE(WritePlan(run_dir, plan).ok());
+  ASSERT_EQ(::stat(run_dir.plan().c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  int entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(run_dir.root())) {
+    entries += entry.path().filename().string().starts_with("plan.json") ? 1 : 0;
+  }
+  EXPECT_EQ(entries, 1);
 }
 
 TEST(RunPlanTest, RunDirectoryIsMadeOnce) {

@@ -44,10 +44,17 @@ std::vector<std::string> SlurmEnvironment(const std::string& slurm_conf) {
 
 Result<std::string> RunSlurmCommand(const std::vector<std::string>& argv,
                                     const std::string& slurm_conf,
-                                    std::chrono::milliseconds timeout) {
+                                    std::chrono::milliseconds timeout,
+                                    const std::vector<std::string>& extra_env) {
   SpawnOptions options;
   options.argv = argv;
-  options.env = SlurmEnvironment(slurm_conf);
+  std::vector<std::string> env = SlurmEnvironment(slurm_conf);
+  for (const std::string& entry : extra_env) {
+    const std::string prefix = entry.substr(0, entry.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(prefix); });
+    env.push_back(entry);
+  }
+  options.env = std::move(env);
   options.new_process_group = true;
   Result<CapturedRun> run = RunAndCapture(options, timeout);
   if (!run.ok()) {

@@ -45,10 +45,12 @@ bool IsSlurmStateActive(std::string_view state);
 // states.
 std::optional<std::string> SlurmEndReason(const SlurmJob& job);
 
-// Runs a Slurm command (sbatch, scancel, sinfo...) with SlurmEnvironment, returning its
-// stdout; an error carries its stderr. Unavailable when it cannot reach slurmctld.
+// Runs a Slurm command (sbatch, scancel, sinfo...) with SlurmEnvironment and `extra_env`
+// ("NAME=value", set over it), returning its stdout; an error carries its stderr.
+// Unavailable when it cannot reach slurmctld.
 Result<std::string> RunSlurmCommand(const std::vector<std::string>& argv,
                                     const std::string& slurm_conf,
-                                    std::chrono::milliseconds timeout = std::chrono::seconds(30));
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                    const std::vector<std::string>& extra_env = {});
 
 }  // namespace kiln::launch

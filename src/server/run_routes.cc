@@ -118,15 +118,13 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                                 KILN_ASSIGN_OR_RETURN(const spec::LoadedJob job, ReceivedJob(body));
                                 KILN_ASSIGN_OR_RETURN(const std::string id,
                                                       TextMember(body, "snapshot_id"));
-                                KILN_ASSIGN_OR_RETURN(const std::string host,
-                                                      TextMember(body, "host"));
                                 KILN_ASSIGN_OR_RETURN(const Caller caller,
                                                       CallerOf(state, request));
                                 KILN_ASSIGN_OR_RETURN(
                                     const client::SubmitResult submitted,
                                     client::SubmitWith(
                                         workspace, job,
-                                        [&] { return ReceivedSnapshot(state, job, id); }, host,
+                                        [&] { return ReceivedSnapshot(state, job, id); },
                                         caller.token_name));
                                 return store::ToJson(submitted.run);
                               },

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common/files.h"
+#include "common/strings.h"
 
 namespace kiln::e2e {
 namespace fs = std::filesystem;
@@ -74,6 +75,20 @@ void ServerTest::KillServer() {
   EXPECT_TRUE(exit.ok() && exit->signaled && exit->signal == SIGKILL)
       << (exit.ok() ? exit->Describe() : exit.status().ToString());
   server_.reset();
+}
+
+std::string ServerTest::RunToken(const std::string& run) const {
+  const Result<std::string> lock = ReadFileToString(server_home() / "runs" / run / "launcher.lock");
+  const std::optional<std::int64_t> pid = lock.ok() ? ParseInt64(TrimWhitespace(*lock)) : std::nullopt;
+  EXPECT_TRUE(pid.has_value());
+  if (!pid) return "";
+  const Result<std::string> environ = ReadFileToString(fmt::format("/proc/{}/environ", *pid));
+  EXPECT_TRUE(environ.ok()) << environ.status().ToString();
+  for (const std::string& entry : SplitString(environ.ok() ? *environ : "", '\0')) {
+    if (entry.starts_with("KILN_RUN_TOKEN=")) return entry.substr(entry.find('=') + 1);
+  }
+  ADD_FAILURE() << "no KILN_RUN_TOKEN in the launcher's environment";
+  return "";
 }
 
 std::string ServerTest::CreateToken(const std::string& name, const std::string& role) {

@@ -45,6 +45,9 @@ class ServerTest : public KilnTest {
   // An admin token made once per test.
   const std::string& token();
   const std::string& token() const { return token_; }
+  // The run token of a run whose launcher is alive, read from the launcher's environment
+  // (KILN_RUN_TOKEN; it is never written into plan.json). Fails the test otherwise.
+  std::string RunToken(const std::string& run) const;
   // The server's stderr so far.
   std::string ServerLog() const;
 

@@ -32,11 +32,6 @@ class ServerRolesTest : public ServerTest {
     return FirstLine(run.out);
   }
 
-  std::string RunToken(const std::string& run) {
-    const json plan = json::parse(*ReadFileToString(server_home() / "runs" / run / "plan.json"));
-    return plan.at("store_token").get<std::string>();
-  }
-
   // Polls the run over the API until it has `status`.
   bool WaitForServerStatus(const std::string& run, const std::string& status) {
     for (int i = 0; i < 600; ++i) {
@@ -202,13 +197,25 @@ TEST_F(ServerRolesTest, MembersSubmitAndCancelViewersReadAdminsManage) {
 // and a launcher that died, found on the next read.
 TEST_F(ServerRolesTest, EveryEndOfARunRevokesItsToken) {
   StartServer();
-  const std::string completed = Submit("print('done')\n", token());
-  const std::string failed = Submit("raise SystemExit(3)\n", token());
+  // Runs that wait for a file, so their tokens can be read from their live launchers.
+  const fs::path go = root() / "go";
+  const auto waiting_then = [&](const std::string& end) {
+    return fmt::format("import os, time\nprint('up', flush=True)\n"
+                       "while not os.path.exists('{}'):\n    time.sleep(0.02)\n{}",
+                       go.string(), end);
+  };
+  const std::string completed = Submit(waiting_then("print('done')\n"), token());
+  const std::string failed = Submit(waiting_then("raise SystemExit(3)\n"), token());
   const std::string died = Submit(std::string(kSleeper), token());
+  std::map<std::string, std::string> tokens;
+  for (const std::string& run : {completed, failed, died}) {
+    ASSERT_TRUE(WaitForServerStatus(run, "Running")) << ServerLog();
+    tokens[run] = RunToken(run);
+    EXPECT_EQ(Http(tokens[run]).Get("/v1/runs/" + run)->status, 200);
+  }
+  ASSERT_TRUE(WriteFileAtomically(go, "").ok());
   ASSERT_TRUE(WaitForServerStatus(completed, "Completed")) << ServerLog();
   ASSERT_TRUE(WaitForServerStatus(failed, "Failed")) << ServerLog();
-  ASSERT_TRUE(WaitForServerStatus(died, "Running")) << ServerLog();
-  EXPECT_EQ(Http(RunToken(died)).Get("/v1/runs/" + died)->status, 200);
 
   const auto pid = ParseInt64(
       TrimWhitespace(*ReadFileToString(server_home() / "runs" / died / "launcher.lock")));
@@ -217,7 +224,7 @@ TEST_F(ServerRolesTest, EveryEndOfARunRevokesItsToken) {
   ASSERT_TRUE(WaitForServerStatus(died, "Failed")) << ServerLog();
 
   for (const std::string& run : {completed, failed, died}) {
-    const auto refused = Http(RunToken(run)).Get("/v1/runs/" + run);
+    const auto refused = Http(tokens[run]).Get("/v1/runs/" + run);
     EXPECT_EQ(refused->status, 401) << run;
     EXPECT_NE(refused->body.find("revoked"), std::string::npos) << refused->body;
   }

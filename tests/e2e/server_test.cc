@@ -12,6 +12,7 @@
 
 #include "common/files.h"
 #include "common/ports.h"
+#include "common/strings.h"
 #include "e2e/server_fixture.h"
 #include "store/postgres/test_server.h"
 
@@ -50,11 +51,6 @@ class KilnServerTest : public ServerTest {
         {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
     EXPECT_EQ(run.exit.code, 0) << run.out << run.err << ServerLog();
     return FirstLine(run.out);
-  }
-
-  std::string RunToken(const std::string& run) {
-    const json plan = json::parse(*ReadFileToString(server_home() / "runs" / run / "plan.json"));
-    return plan.at("store_token").get<std::string>();
   }
 };
 
@@ -218,11 +214,22 @@ TEST_F(KilnServerTest, LaunchersReportToTheAdvertisedUrl) {
 
 TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
   StartServer();
-  const std::string a =
-      ClientSubmitOk({"--source-directory",
-                      Project("sleeper", {{"train.py", "import time\ntime.sleep(600)\n"}}).string(),
-                      "--entry-script", "train.py"});
   const std::string b = SubmitAndWait(MetricsProject(10, 0));
+  // A run that waits for the test, so its token stays valid (ending revokes it).
+  const fs::path go = root() / "go";
+  const fs::path waiting = Project(
+      "waiting", {{"train.py", fmt::format("import os, time\nprint('up', flush=True)\n"
+                                           "while not os.path.exists('{}'):\n"
+                                           "    time.sleep(0.02)\n",
+                                           go.string())}});
+  const std::string a =
+      ClientSubmitOk({"--source-directory", waiting.string(), "--entry-script", "train.py"});
+  bool running = false;
+  for (int i = 0; i < 600 && !running; ++i) {
+    running = BodyOf(Http().Get("/v1/runs/" + a))["status"] == "Running";
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(running);
   const std::string token_a = RunToken(a);
   EXPECT_EQ(Http(token_a).Get("/v1/runs/" + a)->status, 200);
   EXPECT_EQ(Http(token_a).Get("/v1/runs/" + a + "/metrics")->status, 200);
@@ -236,13 +243,23 @@ TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
                                              R"({"to":"Failed"})", "application/json");
   EXPECT_EQ(transition->status, 403);
   EXPECT_EQ(BodyOf(Http().Get("/v1/runs/" + b))["status"], "Completed");
-  // b ended, and its token with it.
-  EXPECT_EQ(Http(RunToken(b)).Get("/v1/runs/" + b)->status, 401);
-  // A run token is not a name a person can take, and is listed with --all only.
+  // A run token is not a name a person can take, and is listed with --all only; b ended,
+  // and its token with it.
   EXPECT_EQ(KilnJson({"server", "token", "list", "--json", "--store", store_url()}).size(), 1u);
-  EXPECT_EQ(KilnJson({"server", "token", "list", "--all", "--json", "--store", store_url()}).size(),
-            3u);
-  EXPECT_EQ(Client({"cancel", a}).exit.code, 0);
+  const nlohmann::json all =
+      KilnJson({"server", "token", "list", "--all", "--json", "--store", store_url()});
+  EXPECT_EQ(all.size(), 3u);
+  for (const nlohmann::json& token : all) {
+    if (token["name"] == "run:" + b) EXPECT_FALSE(token["revoked_at"].is_null()) << token.dump();
+    if (token["name"] == "run:" + a) EXPECT_TRUE(token["revoked_at"].is_null()) << token.dump();
+  }
+  ASSERT_TRUE(WriteFileAtomically(go, "").ok());
+  bool completed = false;
+  for (int i = 0; i < 1200 && !completed; ++i) {
+    completed = BodyOf(Http().Get("/v1/runs/" + a))["status"] == "Completed";
+    if (!completed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(completed);
 }
 
 TEST_F(KilnServerTest, ArtifactPathsCannotEscapeTheRun) {

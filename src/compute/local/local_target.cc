@@ -62,16 +62,21 @@ Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
   return InvalidArgumentError(JoinStrings(problems, "\n"));
 }
 
-Status LocalTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock) {
+Status LocalTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock,
+                           const launch::StoreAccess& access) {
   UniqueFd log(::open(dir.launcher_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log) return ErrnoError(fmt::format("cannot create {}", dir.launcher_log().string()), errno);
   KILN_RETURN_IF_ERROR(lock.SetInheritable(true));
 
-  // The launcher must not carry variables of a run it may have been submitted from.
+  // The launcher must not carry variables of a run it may have been submitted from; it
+  // gets its own store access. (Its ranks inherit only what rank_env.h allows.)
   std::vector<std::string> env;
   for (const std::string& entry : CurrentEnvironment()) {
     const std::string name = entry.substr(0, entry.find('='));
     if (!launch::IsRunScopedVariable(name)) env.push_back(entry);
+  }
+  for (std::string& variable : launch::StoreAccessVariables(access)) {
+    env.push_back(std::move(variable));
   }
   SpawnOptions options;
   options.argv = {kiln_program_.string(), "launch", dir.root().string(), "--lock-fd",

@@ -21,7 +21,8 @@ class LocalTarget : public ComputeTarget {
 
   std::string_view name() const override { return kName; }
   Status Admit(const spec::JobSpec& spec, const spec::SpecSource& source) const override;
-  Status Submit(const launch::RunDir& dir, launch::LauncherLock lock) override;
+  Status Submit(const launch::RunDir& dir, launch::LauncherLock lock,
+                const launch::StoreAccess& access) override;
   Result<Probe> Check(const store::Run& run) const override;
   // Sweeps the machine for processes carrying the run's marker.
   Result<std::string> StopRemains(const store::Run& run) override;

@@ -79,7 +79,9 @@ TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
   TestDir dir;
   const fs::path program = dir.path() / "fake-kiln";
   ASSERT_TRUE(WriteFileAtomically(program,
-                                  "#!/bin/sh\necho \"$@\" > args\necho $$ > pid\n"
+                                  "#!/bin/sh\necho \"$@\" > args\n"
+                                  "echo \"$KILN_RUN_STORE $KILN_RUN_TOKEN\" > access\n"
+                                  "echo $$ > pid\n"
                                   "exec sleep 1000\n")
                   .ok());
   ::chmod(program.c_str(), 0755);
@@ -90,7 +92,7 @@ TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
   const int lock_fd = lock->fd();
 
   LocalTarget target(program, RealSpawner());
-  ASSERT_TRUE(target.Submit(run_dir, std::move(lock).value()).ok());
+  ASSERT_TRUE(target.Submit(run_dir, std::move(lock).value(), {"sqlite:///k.db", "tok", ""}).ok());
   std::string pid_text;
   for (int i = 0; i < 300 && pid_text.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -99,6 +101,8 @@ TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
   ASSERT_FALSE(pid_text.empty());
   EXPECT_EQ(*ReadFileToString(run_dir.root() / "args"),
             "launch " + run_dir.root().string() + " --lock-fd " + std::to_string(lock_fd) + "\n");
+  // The store access travels in the launcher's environment, not on its command line.
+  EXPECT_EQ(*ReadFileToString(run_dir.root() / "access"), "sqlite:///k.db tok\n");
 
   store::Run run;
   run.run_dir = run_dir.root().string();
@@ -124,7 +128,7 @@ TEST(LocalTargetTest, MissingProgramIsReported) {
   auto lock = launch::LauncherLock::Acquire(run_dir.lock());
   ASSERT_TRUE(lock.ok());
   LocalTarget target(dir.path() / "no-kiln", RealSpawner());
-  const Status status = target.Submit(run_dir, std::move(lock).value());
+  const Status status = target.Submit(run_dir, std::move(lock).value(), {});
   EXPECT_EQ(status.code(), StatusCode::kNotFound);
   EXPECT_NE(status.message().find("cannot start the launcher"), std::string::npos);
 }

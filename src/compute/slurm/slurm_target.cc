@@ -83,15 +83,22 @@ Status SlurmTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
   return InvalidArgumentError(JoinStrings(problems, "\n"));
 }
 
-Status SlurmTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock) {
+Status SlurmTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock,
+                           const launch::StoreAccess& access) {
   // The launcher takes the lock itself, on whichever node Slurm starts it.
   { launch::LauncherLock released = std::move(lock); }
   KILN_ASSIGN_OR_RETURN(const launch::RunPlan plan, launch::ReadPlan(dir));
-  KILN_RETURN_IF_ERROR(
-      WriteFileAtomically(BatchScriptFile(dir), SbatchScript(config_, plan, dir, kiln_program_)));
+  // The store access goes to the job through sbatch's environment and --export, by name.
+  const std::vector<std::string> access_env = launch::StoreAccessVariables(access);
+  std::vector<std::string> sbatch_env = launch::SlurmEnvironment(config_.slurm_conf);
+  sbatch_env.insert(sbatch_env.end(), access_env.begin(), access_env.end());
+  KILN_ASSIGN_OR_RETURN(const std::string script,
+                        SbatchScript(config_, plan, dir, kiln_program_,
+                                     SbatchExportNames(sbatch_env)));
+  KILN_RETURN_IF_ERROR(WriteFileAtomically(BatchScriptFile(dir), script));
   Result<std::string> out = launch::RunSlurmCommand(
       {"sbatch", "--parsable", "--chdir", dir.root().string(), BatchScriptFile(dir).string()},
-      config_.slurm_conf);
+      config_.slurm_conf, std::chrono::seconds(30), access_env);
   if (!out.ok()) return out.status().WithPrefix("Slurm refused the job");
   // --parsable prints "<id>" or "<id>;<cluster>".
   std::string job_id(TrimWhitespace(*out));

@@ -29,7 +29,8 @@ class SlurmTarget : public ComputeTarget {
     return config_.runs_root;
   }
   std::optional<launch::ClusterPlan> Cluster() const override;
-  Status Submit(const launch::RunDir& dir, launch::LauncherLock lock) override;
+  Status Submit(const launch::RunDir& dir, launch::LauncherLock lock,
+                const launch::StoreAccess& access) override;
   Result<Probe> Check(const store::Run& run) const override;
   Status Cancel(const store::Run& run) override;
   Result<std::string> StopRemains(const store::Run& run) override;
