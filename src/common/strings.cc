@@ -100,41 +100,6 @@ std::optional<std::int64_t> ParseInt64(std::string_view text) {
   return value;
 }
 
-std::optional<std::size_t> FirstInvalidUtf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
-    const unsigned char lead = byte(i);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    // The length of the sequence and the range its second byte must fall in (RFC 3629).
-    std::size_t length = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) low = 0xA0;   // overlong
-      if (lead == 0xED) high = 0x9F;  // surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) low = 0x90;   // overlong
-      if (lead == 0xF4) high = 0x8F;  // past U+10FFFF
-    } else {
-      return i;
-    }
-    if (i + 1 >= text.size() || byte(i + 1) < low || byte(i + 1) > high) return i;
-    for (std::size_t k = 2; k < length; ++k) {
-      if (i + k >= text.size() || (byte(i + k) & 0xC0) != 0x80) return i;
-    }
-    i += length;
-  }
-  return std::nullopt;
-}
-
 std::string ShellQuote(std::string_view text) {
   const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) ||
@@ -153,10 +118,8 @@ std::string ShellQuote(std::string_view text) {
   return out;
 }
 
-namespace {
-// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629, Table 3-7
-// of the Unicode standard), or 0 when none starts there.
 std::size_t Utf8SequenceLength(std::string_view text) {
+  if (text.empty()) return 0;
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
   const unsigned char lead = byte(0);
   if (lead < 0x80) return 1;
@@ -182,7 +145,16 @@ std::size_t Utf8SequenceLength(std::string_view text) {
   }
   return length;
 }
-}  // namespace
+
+std::optional<std::size_t> FirstInvalidUtf8(std::string_view text) {
+  std::size_t offset = 0;
+  while (offset < text.size()) {
+    const std::size_t length = Utf8SequenceLength(text.substr(offset));
+    if (length == 0) return offset;
+    offset += length;
+  }
+  return std::nullopt;
+}
 
 std::string ValidUtf8(std::string_view text) {
   constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD

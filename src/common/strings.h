@@ -35,6 +35,10 @@ std::string HumanCount(std::uint64_t count);
 // Parses a base-10 integer that must be the whole of `text` (no spaces, no suffix).
 std::optional<std::int64_t> ParseInt64(std::string_view text);
 
+// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no
+// overlong forms, no surrogates, nothing past U+10FFFF), or 0 when none starts there.
+std::size_t Utf8SequenceLength(std::string_view text);
+
 // The offset of the first byte of `text` that is not part of well-formed UTF-8 (overlong
 // forms, surrogates and code points past U+10FFFF are not); nullopt when all of it is.
 std::optional<std::size_t> FirstInvalidUtf8(std::string_view text);

@@ -2,42 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
+
 namespace kiln::snapshot {
 
 namespace {
 
 constexpr unsigned char kDelete = 0x7f;
 constexpr unsigned char kFirstPrintable = 0x20;
-
-// The length of the well-formed UTF-8 sequence starting at text[i] (RFC 3629: no overlong
-// forms, no surrogates, nothing past U+10FFFF), or 0 when there is none.
-std::size_t SequenceLength(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  if (lead < 0x80) return 1;
-  std::size_t length = 0;
-  unsigned char low = 0x80;  // bounds of the second byte
-  unsigned char high = 0xbf;
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    length = 2;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    length = 3;
-    if (lead == 0xe0) low = 0xa0;   // overlong
-    if (lead == 0xed) high = 0x9f;  // surrogates
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    length = 4;
-    if (lead == 0xf0) low = 0x90;   // overlong
-    if (lead == 0xf4) high = 0x8f;  // past U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
-  for (std::size_t k = 2; k < length; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return 0;
-  }
-  return length;
-}
 
 bool IsControl(unsigned char c) { return c < kFirstPrintable || c == kDelete; }
 
@@ -46,7 +18,7 @@ bool IsControl(unsigned char c) { return c < kFirstPrintable || c == kDelete; }
 std::optional<std::string> TextProblem(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    const std::size_t length = SequenceLength(text, i);
+    const std::size_t length = Utf8SequenceLength(text.substr(i));
     if (length == 0) {
       return fmt::format("byte 0x{:02X} at offset {} is not valid UTF-8", c, i);
     }
@@ -92,7 +64,7 @@ std::string EscapeForMessage(std::string_view text) {
   std::string out;
   for (std::size_t i = 0; i < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    const std::size_t length = SequenceLength(text, i);
+    const std::size_t length = Utf8SequenceLength(text.substr(i));
     if (length == 0 || IsControl(c)) {
       out += fmt::format("\\x{:02X}", c);
       ++i;
@@ -111,7 +83,7 @@ std::string IgnoreLineFor(std::string_view path, bool is_directory) {
   std::string line = "/";
   for (std::size_t i = 0; i < path.size();) {
     const unsigned char c = static_cast<unsigned char>(path[i]);
-    const std::size_t length = SequenceLength(path, i);
+    const std::size_t length = Utf8SequenceLength(path.substr(i));
     if (length == 0 || IsControl(c)) {
       line += '?';
       ++i;
