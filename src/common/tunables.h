@@ -50,6 +50,12 @@ inline constexpr IntTunable kServerPatienceSeconds{
 inline constexpr IntTunable kKillGraceSeconds{
     "KILN_KILL_GRACE_SECONDS", 5, 0,
     "seconds between SIGTERM and SIGKILL when a run's processes are stopped"};
+// For the fault suite (docs/testing.md): Preparing and Finalizing last milliseconds, so a
+// test makes the launcher stop there to kill it.
+inline constexpr StringTunable kFaultStopAt{
+    "KILN_FAULT_STOP_AT", "",
+    "tests only: a status (Preparing, Running, Finalizing) at which the launcher stops itself "
+    "(SIGSTOP) right after storing it"};
 inline constexpr IntTunable kPgConnectTimeoutSeconds{
     "KILN_PG_CONNECT_TIMEOUT_SECONDS", 10, 1,
     "seconds a connection to the PostgreSQL store may take before it is Unavailable"};
