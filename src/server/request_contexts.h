@@ -4,16 +4,19 @@
 // when it arrived. Authorization sets it before any route runs; routes read the caller
 // (a submit records the token's name); the access log takes it when the reply is written.
 //
-// httplib hands one request the same object from routing to logging, on one thread, so the
-// object's address keys its context. A context whose reply is never logged (a connection
-// that broke mid-write) is replaced by the next request at that address, so the table stays
-// as small as the number of requests in flight. Thread-safe.
+// A connection carries one request at a time, so the peer's address and port key the
+// context of the request in flight on it (the object's address would not: a route with a
+// body is handed a copy of the request). A context whose reply is never logged (a
+// connection that broke mid-write) is replaced by the connection's next request, or stays
+// until the port is used again, so the table stays about as small as the number of open
+// connections. Thread-safe.
 
 #include <httplib.h>
 
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "server/auth.h"
@@ -39,7 +42,7 @@ class RequestContexts {
  private:
   mutable std::mutex mu_;
   // Guarded by mu_.
-  std::unordered_map<const httplib::Request*, Context> contexts_;
+  std::unordered_map<std::string, Context> contexts_;
 };
 
 }  // namespace kiln::server
