@@ -51,6 +51,9 @@ using store::RunStatus;
 constexpr std::chrono::milliseconds kDrainTimeout{2000};
 // Shell convention for a process killed by a signal.
 constexpr int kSignalExitBase = 128;
+// How long a cluster launcher waits for the submitter to hand the lock over: past sbatch's
+// own time limit (30 s), with room for a slow shared filesystem.
+constexpr std::chrono::seconds kLockHandOverWait{60};
 // How often a launcher inside a Slurm allocation asks Slurm whether the job still runs.
 constexpr std::chrono::seconds kAllocationCheckInterval{2};
 
@@ -130,7 +133,9 @@ class Launcher {
     if (options_.lock_fd >= 0) {
       KILN_ASSIGN_OR_RETURN(lock_, LauncherLock::Adopt(options_.lock_fd, dir_.lock()));
     } else {
-      KILN_ASSIGN_OR_RETURN(lock_, LauncherLock::Acquire(dir_.lock()));
+      // On a cluster the submitter holds the lock until the job's id is recorded
+      // (launcher_lock.h); a launcher that starts first waits for it.
+      KILN_ASSIGN_OR_RETURN(lock_, LauncherLock::Acquire(dir_.lock(), kLockHandOverWait));
     }
     KILN_RETURN_IF_ERROR(lock_->RecordOwner());
     KILN_ASSIGN_OR_RETURN(grace_seconds_, ReadTunable(kKillGraceSeconds));

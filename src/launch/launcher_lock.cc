@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <thread>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -36,10 +37,17 @@ Result<bool> TryLock(int fd) {
 
 }  // namespace
 
-Result<LauncherLock> LauncherLock::Acquire(const std::filesystem::path& path) {
+Result<LauncherLock> LauncherLock::Acquire(const std::filesystem::path& path,
+                                           std::chrono::milliseconds wait) {
+  constexpr std::chrono::milliseconds kPoll(20);
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd) return ErrnoError(fmt::format("cannot create {}", path.string()), errno);
-  const Result<bool> locked = TryLock(fd.get());
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  Result<bool> locked = TryLock(fd.get());
+  while (locked.ok() && !*locked && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(kPoll);
+    locked = TryLock(fd.get());
+  }
   if (!locked.ok()) return locked.status().WithPrefix(fmt::format("cannot lock {}", path.string()));
   if (!*locked) {
     return FailedPreconditionError(

@@ -10,10 +10,15 @@
 //   1. submit creates and locks the file before the run appears in the store;
 //   2. the launcher process inherits the locked descriptor (same open file, same lock);
 //   3. submit closes its copy; the launcher's keeps the lock.
+// On a cluster the hand-over goes through the scheduler instead: submit holds the lock until
+// the job's id is recorded (slurm.json), and the launcher, started by then or not, waits for
+// it (Acquire with a wait). So no reader ever sees a run with neither a lock holder nor a
+// job, which it would take for a dead launcher.
 // IsLauncherAlive() tests the lock (F_OFD_GETLK) and never takes it, so a probe cannot make
 // a submit or a launcher fail to take it. The lock is local to one machine: the local
 // compute target uses it; cluster targets ask their scheduler instead.
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 
@@ -24,8 +29,11 @@ namespace kiln::launch {
 
 class LauncherLock {
  public:
-  // Creates the file and takes the lock. FailedPrecondition when another process holds it.
-  static Result<LauncherLock> Acquire(const std::filesystem::path& path);
+  // Creates the file and takes the lock. FailedPrecondition when another process holds it
+  // for longer than `wait` (by default, not at all: it is asked once).
+  static Result<LauncherLock> Acquire(
+      const std::filesystem::path& path,
+      std::chrono::milliseconds wait = std::chrono::milliseconds(0));
   // Adopts an inherited descriptor that must already hold the lock on `path`.
   static Result<LauncherLock> Adopt(int fd, const std::filesystem::path& path);
 

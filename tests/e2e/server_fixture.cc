@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -78,9 +79,15 @@ void ServerTest::KillServer() {
 }
 
 std::string ServerTest::RunToken(const std::string& run) const {
-  const Result<std::string> lock = ReadFileToString(server_home() / "runs" / run / "launcher.lock");
-  const std::optional<std::int64_t> pid = lock.ok() ? ParseInt64(TrimWhitespace(*lock)) : std::nullopt;
-  EXPECT_TRUE(pid.has_value());
+  // The launcher records its pid once it owns the run.
+  std::optional<std::int64_t> pid;
+  for (int i = 0; i < 600 && !pid; ++i) {
+    const Result<std::string> lock =
+        ReadFileToString(server_home() / "runs" / run / "launcher.lock");
+    if (lock.ok()) pid = ParseInt64(TrimWhitespace(*lock));
+    if (!pid) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(pid.has_value()) << "run " << run << "'s launcher never recorded its pid";
   if (!pid) return "";
   const Result<std::string> environ = ReadFileToString(fmt::format("/proc/{}/environ", *pid));
   EXPECT_TRUE(environ.ok()) << environ.status().ToString();

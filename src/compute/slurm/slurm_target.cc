@@ -85,8 +85,10 @@ Status SlurmTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
 
 Status SlurmTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock,
                            const launch::StoreAccess& access) {
-  // The launcher takes the lock itself, on whichever node Slurm starts it.
-  { launch::LauncherLock released = std::move(lock); }
+  // The launcher takes the lock itself, on whichever node Slurm starts it, once this hands
+  // it over: after slurm.json names the job, so that no reader in between sees a run with
+  // neither a launcher nor a job (launcher_lock.h). The launcher waits for it meanwhile.
+  const launch::LauncherLock held = std::move(lock);
   KILN_ASSIGN_OR_RETURN(const launch::RunPlan plan, launch::ReadPlan(dir));
   // The store access goes to the job through sbatch's environment and --export, by name.
   const std::vector<std::string> access_env = launch::StoreAccessVariables(access);
