@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -68,12 +69,12 @@ Result<std::vector<std::string>> IngestLeftoverMetrics(store::Store& store, cons
 
 }  // namespace
 
-Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
-  // A server reconciles its runs itself, on every read.
-  if (store::IsTerminal(run.status) || workspace.server() != nullptr) return run;
-  const auto target = workspace.Target(run.compute_target);
-  if (!target.ok()) return run;  // A target this Kiln does not know cannot be asked.
-  KILN_ASSIGN_OR_RETURN(const compute::Probe probe, (*target)->Check(run));
+namespace {
+
+// The run as it is once `probe`, its target's answer, is taken into account: a live
+// launcher's run with the target's detail, a dead one's settled.
+Result<store::Run> Settle(Workspace& workspace, compute::ComputeTarget& target,
+                          const store::Run& run, const compute::Probe& probe) {
   if (probe.state != compute::LauncherState::kDead) {
     store::Run seen = run;
     seen.target_detail = probe.detail;
@@ -85,7 +86,7 @@ Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
   KILN_ASSIGN_OR_RETURN(const store::Run current, workspace.store().GetRun(run.id));
   if (store::IsTerminal(current.status)) return current;
 
-  KILN_ASSIGN_OR_RETURN(const std::string stopped, (*target)->StopRemains(current));
+  KILN_ASSIGN_OR_RETURN(const std::string stopped, target.StopRemains(current));
   KILN_ASSIGN_OR_RETURN(const std::vector<std::string> notes,
                         IngestLeftoverMetrics(workspace.store(), current));
   const std::optional<int> owner = launch::LauncherLockOwner(launch::RunDir(run.run_dir).lock());
@@ -116,17 +117,41 @@ Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
   return updated;
 }
 
+}  // namespace
+
+Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
+  // A server reconciles its runs itself, on every read.
+  if (store::IsTerminal(run.status) || workspace.server() != nullptr) return run;
+  const auto target = workspace.Target(run.compute_target);
+  if (!target.ok()) return run;  // A target this Kiln does not know cannot be asked.
+  KILN_ASSIGN_OR_RETURN(const compute::Probe probe, (*target)->Check(run));
+  return Settle(workspace, **target, run, probe);
+}
+
 Result<store::Run> ReadRun(Workspace& workspace, std::string_view id) {
   KILN_ASSIGN_OR_RETURN(const store::Run run, workspace.store().GetRun(id));
   return Reconcile(workspace, run);
 }
 
 Result<std::vector<store::Run>> ReadRuns(Workspace& workspace, const store::RunFilter& filter) {
+  // A server reconciles its runs itself, on every read.
+  if (workspace.server() != nullptr) return workspace.store().ListRuns(filter);
   store::RunFilter active;
   active.only_active = true;
   KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> unfinished,
                         workspace.store().ListRuns(active));
-  for (const store::Run& run : unfinished) KILN_RETURN_IF_ERROR(Reconcile(workspace, run).status());
+  // Each target is asked about all of its unfinished runs at once (CheckAll).
+  std::map<std::string, std::vector<store::Run>> by_target;
+  for (const store::Run& run : unfinished) by_target[run.compute_target].push_back(run);
+  for (const auto& [name, runs] : by_target) {
+    const auto target = workspace.Target(name);
+    if (!target.ok()) continue;  // A target this Kiln does not know cannot be asked.
+    const std::vector<Result<compute::Probe>> probes = (*target)->CheckAll(runs);
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      KILN_RETURN_IF_ERROR(probes[i].status());
+      KILN_RETURN_IF_ERROR(Settle(workspace, **target, runs[i], *probes[i]).status());
+    }
+  }
   return workspace.store().ListRuns(filter);
 }
 

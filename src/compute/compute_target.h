@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "launch/launcher_lock.h"
@@ -69,6 +70,16 @@ class ComputeTarget {
 
   // Whether the launcher of a run that is not terminal still runs.
   virtual Result<Probe> Check(const store::Run& run) const = 0;
+
+  // Check() for each of `runs`, one answer each, in order. Listing runs checks every
+  // unfinished one, so a target that can ask about all of them at once does (Slurm: one
+  // squeue, however many runs).
+  virtual std::vector<Result<Probe>> CheckAll(const std::vector<store::Run>& runs) const {
+    std::vector<Result<Probe>> probes;
+    probes.reserve(runs.size());
+    for (const store::Run& run : runs) probes.push_back(Check(run));
+    return probes;
+  }
 
   // A cancel was recorded for the run (CancelRequested): anything beyond the launcher that
   // must hear of it (a cluster's queue). The launcher itself sees it in the store.

@@ -54,7 +54,10 @@ class RunWatch {
     if (now < next_check_) return false;
     next_check_ = now + kRunWatchInterval;
     const Result<store::Run> run = store_->GetRun(run_id_);
-    return run.ok() && store::IsTerminal(run->status);
+    // The server revokes a run's token in the transaction that ends the run, so a refused
+    // token says the run has ended as surely as its status does.
+    if (!run.ok()) return run.status().code() == StatusCode::kUnauthenticated;
+    return store::IsTerminal(run->status);
   }
 
  private:

@@ -89,6 +89,25 @@ Result<std::optional<SlurmJob>> QuerySlurmJob(std::string_view job_id,
   return std::optional<SlurmJob>(std::move(job));
 }
 
+Result<std::map<std::string, SlurmJob>> QuerySlurmQueue(const std::string& slurm_conf) {
+  KILN_ASSIGN_OR_RETURN(const std::string out,
+                        RunSlurmCommand({"squeue", "--states=all", "--noheader",
+                                         "--format=%i|%T|%r|%N"},
+                                        slurm_conf));
+  return ParseSlurmQueue(out);
+}
+
+std::map<std::string, SlurmJob> ParseSlurmQueue(std::string_view text) {
+  std::map<std::string, SlurmJob> jobs;
+  for (const std::string& line : SplitString(text, '\n')) {
+    const std::vector<std::string> fields = SplitString(TrimWhitespace(line), '|');
+    if (fields.size() != 4 || fields[0].empty() || fields[1].empty()) continue;
+    SlurmJob job{fields[0], fields[1], fields[2], fields[3]};
+    jobs.emplace(job.id, std::move(job));
+  }
+  return jobs;
+}
+
 bool IsSlurmStateActive(std::string_view state) {
   constexpr std::array kActive = {"PENDING",   "CONFIGURING", "RUNNING",  "COMPLETING",
                                   "SUSPENDED", "REQUEUED",    "RESIZING", "SIGNALING",

@@ -5,6 +5,7 @@
 // an allocation (a node that failed, a time limit) read it.
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,14 @@ std::vector<std::string> SlurmEnvironment(const std::string& slurm_conf);
 // Unavailable when slurmctld cannot be reached.
 Result<std::optional<SlurmJob>> QuerySlurmJob(std::string_view job_id,
                                               const std::string& slurm_conf);
+
+// Every job slurmctld knows (pending, running, and ended ones it still keeps), by id, from
+// one `squeue --states=all`. Unavailable when slurmctld cannot be reached.
+Result<std::map<std::string, SlurmJob>> QuerySlurmQueue(const std::string& slurm_conf);
+
+// Parses `squeue --noheader --format=%i|%T|%r|%N` output into jobs by id; lines of another
+// shape are skipped.
+std::map<std::string, SlurmJob> ParseSlurmQueue(std::string_view text);
 
 // The value of KEY=... in one line of `scontrol show ... --oneliner`, up to the next blank;
 // empty when the line has no such key.

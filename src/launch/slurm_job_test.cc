@@ -48,6 +48,21 @@ TEST(SlurmJobTest, SrunStartsTheLayoutOverTheAllocation) {
   EXPECT_EQ(argv, expected);
 }
 
+TEST(SlurmJobTest, ParsesTheQueueOfOneSqueue) {
+  const auto jobs = ParseSlurmQueue(
+      "12|PENDING|Resources|\n"
+      "13|RUNNING|None|n[1-2]\n"
+      "14|NODE_FAIL|NodeDown|n2\n"
+      "not a job line\n"
+      "\n");
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs.at("12").state, "PENDING");
+  EXPECT_EQ(jobs.at("12").reason, "Resources");
+  EXPECT_EQ(jobs.at("13").nodes, "n[1-2]");
+  EXPECT_EQ(jobs.at("14").state, "NODE_FAIL");
+  EXPECT_TRUE(SlurmEndReason(jobs.at("14")).has_value());
+}
+
 TEST(NodeAddressTest, FindsThisNodesAddressBySubnetOrInterface) {
   EXPECT_TRUE(IsSubnet("10.77.0.0/24"));
   EXPECT_FALSE(IsSubnet("10.77.0.0"));

@@ -4,9 +4,11 @@
 // node's slurmd or a rank dies, when a job waits in the queue, and when it asks for too much.
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -316,6 +318,70 @@ TEST_F(ClusterTest, AQueuedJobShowsSlurmsReasonAndCancels) {
   EXPECT_EQ(canceled.exit.code, 0) << canceled.err;
   EXPECT_TRUE(WaitForClusterStatus(id, "Canceled", seconds(30)));
   EXPECT_EQ(Slurm({"squeue", "-h", "-j", SlurmJobOf(id)}).out.find("kiln"), std::string::npos);
+}
+
+// The server's Slurm commands, counted: a shim folder first on the server's PATH logs each
+// call of squeue and scontrol before it runs the real one.
+class ClusterProbeTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    const fs::path shims = root() / "shims";
+    ASSERT_TRUE(CreateDirectories(shims).ok());
+    for (const char* command : {"squeue", "scontrol"}) {
+      ASSERT_TRUE(WriteFileAtomically(shims / command,
+                                      fmt::format("#!/bin/sh\necho {} >> {}\nexec /usr/bin/{} "
+                                                  "\"$@\"\n",
+                                                  command, calls().string(), command))
+                      .ok());
+      ::chmod((shims / command).c_str(), 0755);
+    }
+    const char* path = std::getenv("PATH");
+    saved_path_ = path != nullptr ? path : "";
+    ::setenv("PATH", (shims.string() + ":" + saved_path_).c_str(), 1);
+    ClusterTest::SetUp();
+  }
+  void TearDown() override {
+    ClusterTest::TearDown();
+    ::setenv("PATH", saved_path_.c_str(), 1);
+  }
+
+  fs::path calls() const { return root() / "slurm-calls.log"; }
+  // How often each command ran since the last call.
+  std::map<std::string, int> TakeCalls() {
+    std::map<std::string, int> counts;
+    for (const std::string& line : SplitString(ReadFileToString(calls()).ok()
+                                                   ? *ReadFileToString(calls())
+                                                   : std::string(),
+                                               '\n')) {
+      if (!line.empty()) ++counts[line];
+    }
+    EXPECT_TRUE(WriteFileAtomically(calls(), "").ok());
+    return counts;
+  }
+
+  std::string saved_path_;
+};
+
+// Listing runs asks Slurm once about all unfinished ones (one squeue), not once per run.
+TEST_F(ClusterProbeTest, ListingRunsAsksSlurmOnce) {
+  const CapturedRun blocker =
+      Slurm({"sbatch", "--parsable", "-N1", "--exclusive", "-w", "n1", "-o", "/dev/null",
+             "--wrap", "sleep 300"});
+  ASSERT_TRUE(blocker.exit.success()) << blocker.err;
+  const std::string a = SubmitSleeper("gloo");
+  const std::string b = SubmitSleeper("mpi");
+  ASSERT_TRUE(WaitUntil([&] { return !SlurmJobOf(a).empty() && !SlurmJobOf(b).empty(); },
+                        seconds(30)));
+  TakeCalls();
+  const CapturedRun listed = Client({"runs", "--json"});
+  ASSERT_EQ(listed.exit.code, 0) << listed.err;
+  const std::map<std::string, int> calls = TakeCalls();
+  EXPECT_EQ(calls.count("squeue") ? calls.at("squeue") : 0, 1);
+  EXPECT_EQ(calls.count("scontrol"), 0u);
+  EXPECT_EQ(StatusOf(a), "Queued");
+  EXPECT_EQ(StatusOf(b), "Queued");
+  EXPECT_EQ(Client({"cancel", a}).exit.code, 0);
+  EXPECT_EQ(Client({"cancel", b}).exit.code, 0);
 }
 
 // A running job is canceled: scancel, every rank stopped, Canceled.

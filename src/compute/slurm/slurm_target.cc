@@ -112,16 +112,16 @@ Status SlurmTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock,
                              nlohmann::json{{"job_id", job_id}, {"target", name_}}.dump() + "\n");
 }
 
-Result<Probe> SlurmTarget::Check(const store::Run& run) const {
-  const launch::RunDir dir(run.run_dir);
-  KILN_ASSIGN_OR_RETURN(const bool launcher_alive, launch::IsLauncherAlive(dir.lock()));
-  const std::optional<std::string> job_id = SlurmJobOfRun(dir);
+namespace {
+
+// What a run's launcher lock and Slurm's view of its job (`job` when the run reached the
+// queue) say of its launcher.
+Probe ProbeOf(bool launcher_alive, const std::optional<std::string>& job_id,
+              const Result<std::optional<launch::SlurmJob>>& job) {
   if (!job_id) {
     if (launcher_alive) return Probe{LauncherState::kAlive, "", ""};
     return Probe{LauncherState::kDead, "", "the run never reached Slurm's queue"};
   }
-  const Result<std::optional<launch::SlurmJob>> job =
-      launch::QuerySlurmJob(*job_id, config_.slurm_conf);
   if (!job.ok()) {
     return Probe{LauncherState::kUnknown,
                  fmt::format("Slurm job {}: {}", *job_id, job.status().message()), ""};
@@ -150,6 +150,47 @@ Result<Probe> SlurmTarget::Check(const store::Run& run) const {
                ended.value_or(fmt::format("Slurm job {} ended {} without its launcher recording "
                                           "an outcome (see launcher.log)",
                                           *job_id, known.state))};
+}
+
+}  // namespace
+
+Result<Probe> SlurmTarget::Check(const store::Run& run) const {
+  const launch::RunDir dir(run.run_dir);
+  KILN_ASSIGN_OR_RETURN(const bool launcher_alive, launch::IsLauncherAlive(dir.lock()));
+  const std::optional<std::string> job_id = SlurmJobOfRun(dir);
+  if (!job_id) return ProbeOf(launcher_alive, job_id, std::optional<launch::SlurmJob>());
+  return ProbeOf(launcher_alive, job_id, launch::QuerySlurmJob(*job_id, config_.slurm_conf));
+}
+
+std::vector<Result<Probe>> SlurmTarget::CheckAll(const std::vector<store::Run>& runs) const {
+  std::vector<std::optional<std::string>> job_ids;
+  bool any_job = false;
+  for (const store::Run& run : runs) {
+    job_ids.push_back(SlurmJobOfRun(launch::RunDir(run.run_dir)));
+    any_job = any_job || job_ids.back().has_value();
+  }
+  // One question to slurmctld for all of them.
+  Result<std::map<std::string, launch::SlurmJob>> queue =
+      any_job ? launch::QuerySlurmQueue(config_.slurm_conf)
+              : Result<std::map<std::string, launch::SlurmJob>>(
+                    std::map<std::string, launch::SlurmJob>());
+  std::vector<Result<Probe>> probes;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const Result<bool> alive = launch::IsLauncherAlive(launch::RunDir(runs[i].run_dir).lock());
+    if (!alive.ok()) {
+      probes.push_back(alive.status());
+      continue;
+    }
+    Result<std::optional<launch::SlurmJob>> job = std::optional<launch::SlurmJob>();
+    if (!queue.ok()) {
+      job = queue.status();
+    } else if (job_ids[i]) {
+      const auto found = queue->find(*job_ids[i]);
+      if (found != queue->end()) job = std::optional<launch::SlurmJob>(found->second);
+    }
+    probes.push_back(ProbeOf(*alive, job_ids[i], job));
+  }
+  return probes;
 }
 
 Status SlurmTarget::Cancel(const store::Run& run) {

@@ -32,6 +32,8 @@ class SlurmTarget : public ComputeTarget {
   Status Submit(const launch::RunDir& dir, launch::LauncherLock lock,
                 const launch::StoreAccess& access) override;
   Result<Probe> Check(const store::Run& run) const override;
+  // One squeue for all of `runs` (scontrol per run would cost a call per run per read).
+  std::vector<Result<Probe>> CheckAll(const std::vector<store::Run>& runs) const override;
   Status Cancel(const store::Run& run) override;
   Result<std::string> StopRemains(const store::Run& run) override;
 
