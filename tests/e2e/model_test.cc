@@ -121,8 +121,9 @@ TEST_F(ModelTest, VersionsCountUpAndKeepTheirLineage) {
   fs::create_directories(out);
   ASSERT_EQ(Kiln({"model", "download", "mlp:1", "-o", out.string()}).exit.code, 0);
   EXPECT_EQ(ReadFileToString(out / "model.onnx").value(), bytes);
-  EXPECT_NE(Kiln({"model", "download", "mlp:1", "-o", out.string()}).exit.code, 0)
-      << "never overwrites";
+  const CapturedRun overwrite = Kiln({"model", "download", "mlp:1", "-o", out.string()});
+  EXPECT_EQ(overwrite.exit.code, 5) << "never overwrites: " << overwrite.err;
+  EXPECT_NE(overwrite.err.find("exists already"), std::string::npos) << overwrite.err;
 
   ASSERT_EQ(Kiln({"model", "remove", "mlp:2"}).exit.code, 0);
   EXPECT_EQ(KilnJson({"model", "list", "--json"})["models"].size(), 1u);
@@ -172,12 +173,13 @@ TEST_F(ModelTest, ExportTurnsARunsTorchScriptIntoACheckedOnnxModel) {
   EXPECT_LT(shown["parity"]["max_abs_diff"].get<double>(), 1e-4);
   // The default output name is taken (model.onnx): it is never overwritten.
   const CapturedRun again = Kiln({"model", "export", run, "--input-shape", "2,1,4,4"});
-  EXPECT_NE(again.exit.code, 0);
+  EXPECT_EQ(again.exit.code, 5) << again.err;
   EXPECT_NE(again.err.find("has an artifact 'outputs/model.onnx' already"), std::string::npos)
       << again.err;
   const CapturedRun wrong = Kiln({"model", "export", run, "--input-shape", "2,3,4,4", "-o",
                                   "outputs/wrong.onnx"});
-  EXPECT_NE(wrong.exit.code, 0);
+  EXPECT_EQ(wrong.exit.code, 2) << wrong.err;
+  EXPECT_NE(wrong.err.find("outputs/model.pt: the export failed"), std::string::npos) << wrong.err;
   EXPECT_FALSE(fs::exists(RunDir(run) / "outputs" / "wrong.onnx"));
 }
 
@@ -460,7 +462,7 @@ TEST_F(ModelTest, AServerRegistersStoresAndHandsOutModels) {
   ASSERT_EQ(Client({"model", "remove", "mlp:1"}).exit.code, 0);
   EXPECT_FALSE(fs::exists(server_home() / "models" / "sha256" / model["sha256"].get<std::string>()));
   const CapturedRun gone = Client({"model", "show", "mlp"});
-  EXPECT_NE(gone.exit.code, 0);
+  EXPECT_EQ(gone.exit.code, 3) << gone.err;
   EXPECT_NE(gone.err.find("model 'mlp' is not registered"), std::string::npos) << gone.err;
 }
 
