@@ -83,7 +83,10 @@ inline constexpr std::string_view kInheritedVariables[] = {
     // GPUs given to the launcher (a rank gets its own CUDA_VISIBLE_DEVICES with use_gpu).
     "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES",
     // A relocated Open MPI.
-    "OPAL_PREFIX"};
+    "OPAL_PREFIX",
+    // Libraries preloaded into every process (an allocator such as jemalloc, a sanitizer's
+    // runtime) and the sanitizers' settings.
+    "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
 inline constexpr std::string_view kInheritedPrefixes[] = {
     "LC_",    // locale
     "OMPI_",  // Open MPI's settings (OMPI_MCA_*, OMPI_ALLOW_RUN_AS_ROOT*) and identity
