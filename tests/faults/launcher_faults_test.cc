@@ -86,7 +86,13 @@ TEST_F(LauncherFaultTest, KilledAtRandomMoments) {
         Submit(Embedded(), {"--source-directory", project.string(), "--entry-script", "train.py"});
     ASSERT_FALSE(id.empty());
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-    const pid_t launcher = LauncherPid(runs(), id);
+    // A kill before the launcher has written its pid would kill nothing: wait for the pid.
+    pid_t launcher = LauncherPid(runs(), id);
+    for (int i = 0; launcher <= 0 && i < 500; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      launcher = LauncherPid(runs(), id);
+    }
+    ASSERT_GT(launcher, 0);
     KillNow(launcher);
     // A launcher that had already recorded Completed died with nothing left to do.
     const bool completed = Show(Embedded(), id).value("status", "") == "Completed";
