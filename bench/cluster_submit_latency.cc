@@ -24,10 +24,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kNet = "10.79.0";
-const std::vector<std::string> kClusterEnv = {"KILN_CLUSTER_NAME=kilnb",
-                                              std::string("KILN_CLUSTER_NET=") + kNet,
-                                              "KILN_CLUSTER_CTLD_PORT=17017",
-                                              "KILN_CLUSTER_SLURMD_PORT=17018"};
+const std::vector<std::string> kClusterEnv = {
+    "KILN_CLUSTER_NAME=kilnb", std::string("KILN_CLUSTER_NET=") + kNet,
+    "KILN_CLUSTER_CTLD_PORT=17017", "KILN_CLUSTER_SLURMD_PORT=17018"};
 
 // Thrown, so that the cluster and the scratch folder are taken down on the way out.
 [[noreturn]] void Fail(const std::string& what) { throw std::runtime_error(what); }
@@ -49,8 +48,8 @@ CapturedRun Run(std::vector<std::string> argv, std::vector<std::string> env) {
   options.env = std::move(env);
   Result<CapturedRun> run = RunAndCapture(options, std::chrono::seconds(120));
   if (!run.ok()) Fail(run.status().ToString());
-  if (!run->exit.success()) Fail(fmt::format("{} {}: {}{}", options.argv[0], run->exit.Describe(),
-                                             run->out, run->err));
+  if (!run->exit.success())
+    Fail(fmt::format("{} {}: {}{}", options.argv[0], run->exit.Describe(), run->out, run->err));
   return *run;
 }
 
@@ -105,16 +104,15 @@ int Main(int argc, char** argv) {
   const fs::path server_home = scratch.path() / "server";
   const fs::path client_home = scratch.path() / "client";
   const fs::path runs = scratch.path() / "runs";
-  const std::string token =
-      Run({KILN_BINARY, "server", "token", "create", "--name", "bench", "--store",
-           "sqlite://" + (server_home / "kiln.db").string()},
-          KilnEnvironment(server_home))
-          .out;
+  const std::string token = Run({KILN_BINARY, "server", "token", "create", "--name", "bench",
+                                 "--store", "sqlite://" + (server_home / "kiln.db").string()},
+                                KilnEnvironment(server_home))
+                                .out;
   auto pipe = MakePipe();
   if (!pipe.ok()) Fail(pipe.status().ToString());
   SpawnOptions serve;
-  serve.argv = {KILN_BINARY, "server", "--home", server_home.string(), "--listen",
-                fmt::format("{}.1:0", kNet)};
+  serve.argv = {KILN_BINARY,          "server",   "--home",
+                server_home.string(), "--listen", fmt::format("{}.1:0", kNet)};
   serve.env = KilnEnvironment(server_home);
   serve.stdout_fd = pipe->second.get();
   serve.kill_with_parent = true;

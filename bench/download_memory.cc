@@ -103,7 +103,8 @@ Figures Measure(pid_t pid, const std::string& url, const std::string& warm_path,
   for (std::thread& thread : pool) thread.join();
   figures.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   figures.peak_mb = static_cast<double>(StatusKb(pid, "VmHWM")) / 1024;
-  if (failures > 0) Fail(fmt::format("{} of {} downloads from {} failed", failures.load(), clients, url));
+  if (failures > 0)
+    Fail(fmt::format("{} of {} downloads from {} failed", failures.load(), clients, url));
   return figures;
 }
 
@@ -146,7 +147,8 @@ int Main(int argc, char** argv) {
   if (!CreateDirectories(file.parent_path()).ok()) Fail("cannot create " + file.string());
   {
     UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) Fail("cannot size " + file.string());
+    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
+      Fail("cannot size " + file.string());
   }
   {
     auto store = store::sqlite::SqliteStore::Open(db);
@@ -164,17 +166,17 @@ int Main(int argc, char** argv) {
     }
   }
   SpawnOptions token_options;
-  token_options.argv = {KILN_BINARY, "server", "token", "create", "--name", "bench",
-                        "--store", "sqlite://" + db.string()};
+  token_options.argv = {KILN_BINARY, "server", "token",   "create",
+                        "--name",    "bench",  "--store", "sqlite://" + db.string()};
   token_options.env = KilnEnvironment(home);
   const Result<CapturedRun> token_run = RunAndCapture(token_options, std::chrono::seconds(60));
   if (!token_run.ok() || !token_run->exit.success()) Fail("kiln server token create failed");
   const std::string token = token_run->out.substr(0, token_run->out.find('\n'));
 
-  std::printf("%d clients at once, each downloading one %llu MiB file (sparse) over loopback; "
-              "%u cores\n",
-              clients, static_cast<unsigned long long>(megabytes),
-              std::thread::hardware_concurrency());
+  std::printf(
+      "%d clients at once, each downloading one %llu MiB file (sparse) over loopback; "
+      "%u cores\n",
+      clients, static_cast<unsigned long long>(megabytes), std::thread::hardware_concurrency());
 
   const Result<int> kiln_port = PickFreePort();
   const Result<int> python_port = PickFreePort();
@@ -182,8 +184,8 @@ int Main(int argc, char** argv) {
 
   SpawnOptions serve;
   const std::string kiln_url = fmt::format("http://127.0.0.1:{}", *kiln_port);
-  serve.argv = {KILN_BINARY, "server", "--listen", fmt::format("127.0.0.1:{}", *kiln_port),
-                "--home", home.string(), "--store", "sqlite://" + db.string()};
+  serve.argv = {KILN_BINARY, "server",      "--listen", fmt::format("127.0.0.1:{}", *kiln_port),
+                "--home",    home.string(), "--store",  "sqlite://" + db.string()};
   serve.env = KilnEnvironment(home);
   Subprocess server = StartAndWait(serve, kiln_url);
   const Figures kiln =
@@ -193,8 +195,14 @@ int Main(int argc, char** argv) {
 
   SpawnOptions python;
   const std::string python_url = fmt::format("http://127.0.0.1:{}", *python_port);
-  python.argv = {"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1",
-                 "--directory", file.parent_path().string(), std::to_string(*python_port)};
+  python.argv = {"/usr/bin/python3",
+                 "-m",
+                 "http.server",
+                 "--bind",
+                 "127.0.0.1",
+                 "--directory",
+                 file.parent_path().string(),
+                 std::to_string(*python_port)};
   python.env = CurrentEnvironment();
   Subprocess peer = StartAndWait(python, python_url);
   const Figures py = Measure(peer.pid(), python_url, "/", "/big.bin", "", clients, bytes);
@@ -204,9 +212,10 @@ int Main(int argc, char** argv) {
   Print("python3 -m http.server (peer)", py, clients, bytes);
   const double kiln_added = kiln.peak_mb - kiln.idle_mb;
   const double py_added = py.peak_mb - py.idle_mb;
-  std::printf("kiln server peak above idle: %.1f MB (target: under 100 MB); "
-              "ratio to the peer's: %.2f\n",
-              kiln_added, py_added > 0 ? kiln_added / py_added : 0.0);
+  std::printf(
+      "kiln server peak above idle: %.1f MB (target: under 100 MB); "
+      "ratio to the peer's: %.2f\n",
+      kiln_added, py_added > 0 ? kiln_added / py_added : 0.0);
   return 0;
 }
 

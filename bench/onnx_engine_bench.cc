@@ -5,20 +5,22 @@
 // Prints one JSON object per batch size: {"batch", "ms", "inferences_per_s"}. Run by
 // bench/python/onnx_serving.py next to ONNX Runtime and PyTorch eager.
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "bench/bench_util.h"
 #include "inference/engine.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: onnx_engine_bench MODEL.onnx [--threads N] [--batches 1,64] [--seconds S]\n");
+    std::fprintf(
+        stderr,
+        "usage: onnx_engine_bench MODEL.onnx [--threads N] [--batches 1,64] [--seconds S]\n");
     return 2;
   }
   const std::string path = argv[1];
@@ -45,7 +47,8 @@ int main(int argc, char** argv) {
   }
   for (const int64_t batch : batches) {
     std::vector<float> input(static_cast<size_t>(batch * (*engine)->sample_size()));
-    for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>((i * 7919) % 255) / 255.0f;
+    for (size_t i = 0; i < input.size(); ++i)
+      input[i] = static_cast<float>((i * 7919) % 255) / 255.0f;
     // Warm up (plans compile on first use), then rounds of ~50 ms; the median round.
     const auto warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
     int per_round = 0;
@@ -59,8 +62,10 @@ int main(int argc, char** argv) {
     while (std::chrono::steady_clock::now() < end || rounds.size() < 5) {
       const auto start = std::chrono::steady_clock::now();
       for (int i = 0; i < per_round; ++i) (void)(*engine)->Run(input, batch);
-      rounds.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() /
-                       per_round);
+      rounds.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count() /
+          per_round);
     }
     const double ms = kiln::bench::Median(rounds);
     std::printf("%s\n", fmt::format(R"({{"batch": {}, "ms": {:.5f}, "inferences_per_s": {:.1f}}})",

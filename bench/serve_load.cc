@@ -7,23 +7,24 @@
 // {"clients", "batch", "requests", "requests_per_s", "samples_per_s", "p50_ms", "p99_ms",
 //  "errors"}. Run by bench/python/onnx_serving.py.
 
+#include <fmt/format.h>
+#include <httplib.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-#include <httplib.h>
-#include <nlohmann/json.hpp>
-
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: serve_load URL [--clients C] [--batch B] [--seconds S] [--json]\n");
+    std::fprintf(stderr,
+                 "usage: serve_load URL [--clients C] [--batch B] [--seconds S] [--json]\n");
     return 2;
   }
   const std::string url = argv[1];
@@ -33,9 +34,12 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--json") as_json = true;
-    if (i + 1 < argc && flag == "--clients") clients = std::atoi(argv[++i]);
-    else if (i + 1 < argc && flag == "--batch") batch = std::atoi(argv[++i]);
-    else if (i + 1 < argc && flag == "--seconds") seconds = std::atof(argv[++i]);
+    if (i + 1 < argc && flag == "--clients")
+      clients = std::atoi(argv[++i]);
+    else if (i + 1 < argc && flag == "--batch")
+      batch = std::atoi(argv[++i]);
+    else if (i + 1 < argc && flag == "--seconds")
+      seconds = std::atof(argv[++i]);
   }
   httplib::Client probe(url);
   const auto metadata = probe.Get("/metadata");
@@ -51,12 +55,14 @@ int main(int argc, char** argv) {
     dims += "," + std::to_string(shape[d].get<int64_t>());
   }
   std::vector<float> values(static_cast<size_t>(sample * batch));
-  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>((i * 7919) % 255) / 255.0f;
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>((i * 7919) % 255) / 255.0f;
   std::string body, type;
   if (as_json) {
     nlohmann::json inputs = nlohmann::json::array();
     for (int b = 0; b < batch; ++b) {
-      inputs.push_back(std::vector<float>(values.begin() + b * sample, values.begin() + (b + 1) * sample));
+      inputs.push_back(
+          std::vector<float>(values.begin() + b * sample, values.begin() + (b + 1) * sample));
     }
     body = nlohmann::json{{"inputs", inputs}}.dump();
     type = "application/json";
@@ -85,7 +91,8 @@ int main(int argc, char** argv) {
           ++errors;
           continue;
         }
-        latencies[static_cast<size_t>(c)].push_back(std::chrono::duration<double, std::milli>(end - start).count());
+        latencies[static_cast<size_t>(c)].push_back(
+            std::chrono::duration<double, std::milli>(end - start).count());
       }
     });
   }
@@ -94,14 +101,20 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (std::thread& t : threads) t.join();
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::vector<double> all;
   for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
-  const auto at = [&](double q) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))]; };
-  std::printf("%s\n", fmt::format(R"({{"clients": {}, "batch": {}, "requests": {}, "requests_per_s": {:.1f}, "samples_per_s": {:.1f}, "p50_ms": {:.3f}, "p99_ms": {:.3f}, "errors": {}}})",
-                                  clients, batch, all.size(), all.size() / elapsed,
-                                  all.size() * batch / elapsed, at(0.5), at(0.99), errors.load())
-                          .c_str());
+  const auto at = [&](double q) {
+    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))];
+  };
+  std::printf(
+      "%s\n",
+      fmt::format(
+          R"({{"clients": {}, "batch": {}, "requests": {}, "requests_per_s": {:.1f}, "samples_per_s": {:.1f}, "p50_ms": {:.3f}, "p99_ms": {:.3f}, "errors": {}}})",
+          clients, batch, all.size(), all.size() / elapsed, all.size() * batch / elapsed, at(0.5),
+          at(0.99), errors.load())
+          .c_str());
   return 0;
 }

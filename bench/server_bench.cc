@@ -87,7 +87,8 @@ store::MetricBatch Batch(int rank, std::uint64_t index) {
   series.rank = rank;
   for (int i = 0; i < 1000; ++i) {
     const auto step = static_cast<std::int64_t>(index * 1000 + static_cast<std::uint64_t>(i));
-    series.points.push_back({step, 1.0 / static_cast<double>(step + 1), 1'700'000'000'000'000 + step});
+    series.points.push_back(
+        {step, 1.0 / static_cast<double>(step + 1), 1'700'000'000'000'000 + step});
   }
   return batch;
 }
@@ -134,10 +135,11 @@ std::string Capture(const std::vector<std::string>& argv, const fs::path& home) 
 }
 
 void Print(const char* what, const Figures& server, const Figures& embedded, const char* unit) {
-  std::printf("%-44s server %10.0f %s  p99 %7.2f ms | embedded %10.0f %s  p99 %7.2f ms | "
-              "ratio %.3f\n",
-              what, server.per_second, unit, server.p99_ms, embedded.per_second, unit,
-              embedded.p99_ms, server.per_second / embedded.per_second);
+  std::printf(
+      "%-44s server %10.0f %s  p99 %7.2f ms | embedded %10.0f %s  p99 %7.2f ms | "
+      "ratio %.3f\n",
+      what, server.per_second, unit, server.p99_ms, embedded.per_second, unit, embedded.p99_ms,
+      server.per_second / embedded.per_second);
 }
 
 int Main(int argc, char** argv) {
@@ -153,15 +155,14 @@ int Main(int argc, char** argv) {
   CreateRuns(embedded_db, "get", 1);
   CreateRuns(embedded_db, "batch", 1);
   CreateRuns(embedded_db, "ingest", 100);
-  const std::string token =
-      Capture({KILN_BINARY, "server", "token", "create", "--name", "bench", "--store",
-               "sqlite://" + server_db.string()},
-              home);
+  const std::string token = Capture({KILN_BINARY, "server", "token", "create", "--name", "bench",
+                                     "--store", "sqlite://" + server_db.string()},
+                                    home);
 
   auto pipe = MakePipe();
   SpawnOptions serve;
-  serve.argv = {KILN_BINARY, "server", "--listen", "127.0.0.1:0", "--home", home.string(),
-                "--store", "sqlite://" + server_db.string()};
+  serve.argv = {KILN_BINARY, "server",      "--listen", "127.0.0.1:0",
+                "--home",    home.string(), "--store",  "sqlite://" + server_db.string()};
   serve.env = KilnEnvironment(home);
   serve.stdout_fd = pipe->second.get();
   serve.kill_with_parent = true;
@@ -203,7 +204,8 @@ int Main(int argc, char** argv) {
       return Ok(http[static_cast<std::size_t>(t)]->Get("/v1/runs/get0"));
     });
     auto store = OpenSqlite(embedded_db);
-    const Figures local = Measure(64, seconds, 1, [&](int, int) { return store->GetRun("get0").ok(); });
+    const Figures local =
+        Measure(64, seconds, 1, [&](int, int) { return store->GetRun("get0").ok(); });
     Print("GET /v1/runs/{id}, 64 clients", remote, local, "req/s");
   }
   // 2. 1,000-point batches, 64 clients, each its own rank of one run.
@@ -212,8 +214,8 @@ int Main(int argc, char** argv) {
     const Figures remote = Measure(64, seconds, 1, [&](int t, int i) {
       const std::string body =
           store::wire::MetricBatchToJson(Batch(t, static_cast<std::uint64_t>(i))).dump();
-      const auto result =
-          http[static_cast<std::size_t>(t)]->Post("/v1/runs/batch0/metrics", body, "application/json");
+      const auto result = http[static_cast<std::size_t>(t)]->Post("/v1/runs/batch0/metrics", body,
+                                                                  "application/json");
       return Ok(result);
     });
     auto store = OpenSqlite(embedded_db);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: checks the set-up on a fresh Debian 12 root (as root), builds Kiln, runs
-# every test (unit, end-to-end, and the cluster tests on a 2-node Slurm cluster that ctest
+# The test suite: installs what is missing (scripts/setup.sh), checks the C++ formatting,
+# checks the set-up on a fresh Debian 12 root (as root), builds Kiln, runs every test (unit,
+# end-to-end, and the cluster tests on a 2-node Slurm cluster that ctest
 # starts in network namespaces: root), then builds everything with AddressSanitizer and
 # UndefinedBehaviorSanitizer and runs the unit and end-to-end tests again.
 # A test that is skipped fails the suite unless tests/allowed-skips.txt names it with its
@@ -27,6 +28,8 @@ run_ctest() {
   /usr/bin/python3 "$root/scripts/check_skips.py" "$junit" "$root/tests/allowed-skips.txt"
 }
 
+"$root/scripts/setup.sh"
+"$root/scripts/format-check.sh"
 "$root/scripts/fresh-root-check.sh"
 
 "$root/scripts/build.sh" "$root/build"

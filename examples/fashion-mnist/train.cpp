@@ -7,6 +7,7 @@
 //             [--train_limit N] [--test_limit N] [--seed 0]
 
 #include <sched.h>
+#include <torch/torch.h>
 #include <zlib.h>
 
 #include <cmath>
@@ -17,8 +18,6 @@
 #include <map>
 #include <stdexcept>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "bindings/cpp/hvd.h"
 #include "tracking/run.h"
@@ -40,8 +39,8 @@ torch::Tensor ReadIdx(const std::string& base) {
   while ((n = gzread(file, chunk, sizeof(chunk))) > 0) data.insert(data.end(), chunk, chunk + n);
   gzclose(file);
   const auto word = [&](size_t at) {
-    return static_cast<int64_t>(data.at(at)) << 24 | data.at(at + 1) << 16 |
-           data.at(at + 2) << 8 | data.at(at + 3);
+    return static_cast<int64_t>(data.at(at)) << 24 | data.at(at + 1) << 16 | data.at(at + 2) << 8 |
+           data.at(at + 3);
   };
   const int64_t magic = word(0), count = word(4);
   if (magic == 2051) {
@@ -54,9 +53,11 @@ torch::Tensor ReadIdx(const std::string& base) {
 
 struct FashionCNNImpl : torch::nn::Module {
   FashionCNNImpl()
-      : conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)))),
+      : conv1(register_module("conv1",
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)))),
         bn1(register_module("bn1", torch::nn::BatchNorm2d(16))),
-        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)))),
+        conv2(register_module("conv2",
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)))),
         bn2(register_module("bn2", torch::nn::BatchNorm2d(32))),
         fc1(register_module("fc1", torch::nn::Linear(32 * 7 * 7, 128))),
         dropout(register_module("dropout", torch::nn::Dropout(0.25))),
@@ -99,9 +100,9 @@ double Average(double value, const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::map<std::string, std::string> args = {{"--epochs", "5"}, {"--batch_size", "64"},
+  std::map<std::string, std::string> args = {{"--epochs", "5"},       {"--batch_size", "64"},
                                              {"--base_lr", "0.0015"}, {"--train_limit", "0"},
-                                             {"--test_limit", "0"}, {"--seed", "0"}};
+                                             {"--test_limit", "0"},   {"--seed", "0"}};
   for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
   if (!args.count("--data_dir")) throw std::invalid_argument("--data_dir is required");
   const int epochs = std::stoi(args["--epochs"]);
@@ -152,14 +153,13 @@ int main(int argc, char** argv) try {
     double recent = 0;
     for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
       for (auto& group : adam.param_groups()) {
-        static_cast<torch::optim::AdamOptions&>(group.options()).lr(
-            OneCycle(step, total_steps, base_lr * world));
+        static_cast<torch::optim::AdamOptions&>(group.options())
+            .lr(OneCycle(step, total_steps, base_lr * world));
       }
       const torch::Tensor index = shard.slice(0, s * batch, (s + 1) * batch);
       optimizer.ZeroGrad();
-      const torch::Tensor loss =
-          torch::nn::functional::cross_entropy(model->forward(train_x.index_select(0, index)),
-                                               train_y.index_select(0, index));
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(
+          model->forward(train_x.index_select(0, index)), train_y.index_select(0, index));
       loss.backward();
       optimizer.Step();
       const double value = loss.item<double>();
@@ -170,15 +170,15 @@ int main(int argc, char** argv) try {
     model->eval();
     torch::NoGradGuard no_grad;
     const torch::Tensor logits = model->forward(test_x);
-    test_loss = Average(torch::nn::functional::cross_entropy(logits, test_y).item<double>(),
-                        "test_loss");
+    test_loss =
+        Average(torch::nn::functional::cross_entropy(logits, test_y).item<double>(), "test_loss");
     test_accuracy = Average(logits.argmax(1).eq(test_y).to(torch::kFloat64).mean().item<double>(),
                             "test_accuracy");
     train_loss = Average(recent, "train_loss");
     if (rank == 0) {
       (void)run.Log("test_accuracy", test_accuracy, epoch);
-      std::printf("epoch %d/%d train_loss %.4f test_loss %.4f test_accuracy %.4f\n", epoch,
-                  epochs, train_loss, test_loss, test_accuracy);
+      std::printf("epoch %d/%d train_loss %.4f test_loss %.4f test_accuracy %.4f\n", epoch, epochs,
+                  train_loss, test_loss, test_accuracy);
       std::fflush(stdout);
     }
   }

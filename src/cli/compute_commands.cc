@@ -45,8 +45,8 @@ std::string ConfigSummary(const store::ComputeTargetRecord& target) {
   if (config.is_object()) {
     for (const auto& [key, value] : config.items()) {
       if (value.is_string() && value.get<std::string>().empty()) continue;
-      parts.push_back(fmt::format("{}={}", key,
-                                  value.is_string() ? value.get<std::string>() : value.dump()));
+      parts.push_back(
+          fmt::format("{}={}", key, value.is_string() ? value.get<std::string>() : value.dump()));
     }
   }
   return JoinStrings(parts, " ");
@@ -65,8 +65,8 @@ Status RunList(bool json, CliContext& context) {
   Table table({"NAME", "TYPE", "SETTINGS", "ADDED (UTC)"});
   table.AddRow({"local", "local", "this machine (built in)", "-"});
   for (const store::ComputeTargetRecord& target : targets) {
-    table.AddRow({target.name, target.type, ConfigSummary(target),
-                  FormatTimestampShort(target.created_at)});
+    table.AddRow(
+        {target.name, target.type, ConfigSummary(target), FormatTimestampShort(target.created_at)});
   }
   std::cout << table.Render();
   return Status::Ok();

@@ -1,8 +1,8 @@
 // kiln env register | list | show | prune
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -92,15 +92,15 @@ Status RunShow(const std::string& which, CliContext& context) {
     }
   }
   if (!spec) {
-    return NotFoundError(fmt::format(
-        "'{}' is neither a registered environment nor the start of a built one's hash; "
-        "`kiln env list` shows both",
-        which));
+    return NotFoundError(
+        fmt::format("'{}' is neither a registered environment nor the start of a built one's hash; "
+                    "`kiln env list` shows both",
+                    which));
   }
   nlohmann::json out = env::EnvironmentToJson(*spec);
-  out["built"] = hash.empty() ? nlohmann::json(nullptr)
-                              : nlohmann::json{{"hash", hash},
-                                               {"path", (cache.root() / hash).string()}};
+  out["built"] = hash.empty()
+                     ? nlohmann::json(nullptr)
+                     : nlohmann::json{{"hash", hash}, {"path", (cache.root() / hash).string()}};
   PrintJson(out);
   return Status::Ok();
 }
@@ -110,8 +110,11 @@ Result<std::chrono::seconds> ParseDuration(const std::string& text) {
   if (text.size() >= 2) {
     const std::optional<std::int64_t> count = ParseInt64(text.substr(0, text.size() - 1));
     const char unit = text.back();
-    const std::int64_t scale = unit == 'd' ? 86400 : unit == 'h' ? 3600 : unit == 'm' ? 60
-                               : unit == 's' ? 1 : 0;
+    const std::int64_t scale = unit == 'd'   ? 86400
+                               : unit == 'h' ? 3600
+                               : unit == 'm' ? 60
+                               : unit == 's' ? 1
+                                             : 0;
     if (count && *count >= 0 && scale > 0) return std::chrono::seconds(*count * scale);
   }
   return InvalidArgumentError(fmt::format(

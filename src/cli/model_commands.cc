@@ -1,8 +1,8 @@
 // kiln model register | list | show | download | remove | export
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -54,10 +54,12 @@ void PrintModel(const store::ModelVersion& m) {
   std::cout << fmt::format("{}:{}  ({})\n", m.name, m.version, m.format);
   std::cout << fmt::format("  run         {}  (experiment {})\n", m.run_id, m.experiment);
   std::cout << fmt::format("  snapshot    {}\n", m.snapshot_id);
-  std::cout << fmt::format("  file        {}  {} bytes  sha256 {}\n", m.path, m.size_bytes, m.sha256);
+  std::cout << fmt::format("  file        {}  {} bytes  sha256 {}\n", m.path, m.size_bytes,
+                           m.sha256);
   std::cout << fmt::format("  registered  {}\n", FormatTimestamp(m.created_at));
   if (!m.description.empty()) std::cout << fmt::format("  description {}\n", m.description);
-  for (const auto& [key, value] : m.tags) std::cout << fmt::format("  tag         {}={}\n", key, value);
+  for (const auto& [key, value] : m.tags)
+    std::cout << fmt::format("  tag         {}={}\n", key, value);
   const json metrics = json::parse(m.metrics_json, nullptr, false);
   if (metrics.is_object()) {
     for (const auto& [name, value] : metrics.items()) {
@@ -66,15 +68,17 @@ void PrintModel(const store::ModelVersion& m) {
   }
   const json parity = json::parse(m.parity_json, nullptr, false);
   if (parity.is_object() && parity.contains("max_abs_diff")) {
-    std::cout << fmt::format("  parity      max abs diff {:.3g}, max rel diff {:.3g} (tolerance {:g}) on batches {}\n",
-                             parity.value("max_abs_diff", 0.0), parity.value("max_rel_diff", 0.0),
-                             parity.value("tolerance", 0.0), parity.value("batches", json::array()).dump());
+    std::cout << fmt::format(
+        "  parity      max abs diff {:.3g}, max rel diff {:.3g} (tolerance {:g}) on batches {}\n",
+        parity.value("max_abs_diff", 0.0), parity.value("max_rel_diff", 0.0),
+        parity.value("tolerance", 0.0), parity.value("batches", json::array()).dump());
   }
   const json signature = json::parse(m.signature_json, nullptr, false);
   if (signature.is_object()) {
     for (const char* side : {"inputs", "outputs"}) {
       for (const json& v : signature.value(side, json::array())) {
-        std::cout << fmt::format("  {:<11} {} {}\n", std::string(side).substr(0, std::string(side).size() - 1),
+        std::cout << fmt::format("  {:<11} {} {}\n",
+                                 std::string(side).substr(0, std::string(side).size() - 1),
                                  v.value("name", ""), v.value("shape", json::array()).dump());
       }
     }
@@ -91,12 +95,13 @@ Status RunRegister(const RegisterFlags& flags, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   client::ModelRegistration request{flags.name, flags.run, flags.path, flags.description, {}};
   KILN_ASSIGN_OR_RETURN(request.tags, ParseTags(flags.tags));
-  KILN_ASSIGN_OR_RETURN(const store::ModelVersion model, client::RegisterModel(*workspace, request));
+  KILN_ASSIGN_OR_RETURN(const store::ModelVersion model,
+                        client::RegisterModel(*workspace, request));
   if (flags.json) {
     PrintJson(store::ToJson(model));
   } else {
-    std::cout << fmt::format("{}:{} registered from {} {} (sha256 {})\n", model.name,
-                             model.version, model.run_id, model.path, model.sha256.substr(0, 12));
+    std::cout << fmt::format("{}:{} registered from {} {} (sha256 {})\n", model.name, model.version,
+                             model.run_id, model.path, model.sha256.substr(0, 12));
   }
   return Status::Ok();
 }
@@ -151,7 +156,8 @@ Status RunRemove(const std::string& ref, bool all, CliContext& context) {
   if (all) {
     KILN_ASSIGN_OR_RETURN(const std::vector<store::ModelVersion> models,
                           workspace->store().ListModelVersions(parsed.first));
-    if (models.empty()) return NotFoundError(fmt::format("model '{}' is not registered", parsed.first));
+    if (models.empty())
+      return NotFoundError(fmt::format("model '{}' is not registered", parsed.first));
     versions.clear();
     for (const store::ModelVersion& m : models) versions.push_back(m.version);
   }
@@ -178,26 +184,36 @@ Status RunExport(const ExportFlags& flags, CliContext& context) {
         "kiln model export writes into the run's outputs, which are on the server's machine: "
         "run it there (without KILN_SERVER)");
   }
-  KILN_ASSIGN_OR_RETURN(const std::string run_id, client::ResolveRunId(workspace->store(), flags.run));
+  KILN_ASSIGN_OR_RETURN(const std::string run_id,
+                        client::ResolveRunId(workspace->store(), flags.run));
   KILN_ASSIGN_OR_RETURN(const store::Run run, workspace->store().GetRun(run_id));
   KILN_ASSIGN_OR_RETURN(const std::filesystem::path source, client::ArtifactFile(run, flags.path));
   const std::string output_name =
       flags.output.empty() ? std::filesystem::path(flags.path).replace_extension(".onnx").string()
                            : flags.output;
   if (!output_name.starts_with("outputs/") || output_name.find("..") != std::string::npos) {
-    return InvalidArgumentError(fmt::format("--output '{}' must name a file under outputs/", output_name));
+    return InvalidArgumentError(
+        fmt::format("--output '{}' must name a file under outputs/", output_name));
   }
   const std::filesystem::path target = std::filesystem::path(run.run_dir) / output_name;
   std::error_code error;
   if (std::filesystem::exists(target, error)) {
-    return AlreadyExistsError(fmt::format(
-        "run {} has an artifact '{}' already; name another with -o outputs/NAME.onnx", run.id,
-        output_name));
+    return AlreadyExistsError(
+        fmt::format("run {} has an artifact '{}' already; name another with -o outputs/NAME.onnx",
+                    run.id, output_name));
   }
-  std::vector<std::string> argv = {ReadTunable(kKilnPython), "-m", "kiln.onnx", "export-torchscript",
-                                   source.string(), target.string(), "--input-shape",
-                                   flags.input_shape, "--tolerance", fmt::format("{}", flags.tolerance),
-                                   "--opset", std::to_string(flags.opset)};
+  std::vector<std::string> argv = {ReadTunable(kKilnPython),
+                                   "-m",
+                                   "kiln.onnx",
+                                   "export-torchscript",
+                                   source.string(),
+                                   target.string(),
+                                   "--input-shape",
+                                   flags.input_shape,
+                                   "--tolerance",
+                                   fmt::format("{}", flags.tolerance),
+                                   "--opset",
+                                   std::to_string(flags.opset)};
   if (flags.fixed_batch) argv.push_back("--fixed-batch");
   SpawnOptions spawn;
   spawn.argv = argv;
@@ -212,13 +228,14 @@ Status RunExport(const ExportFlags& flags, CliContext& context) {
     std::string message = std::string(TrimWhitespace(result.err));
     const size_t last = message.rfind('\n');
     if (last != std::string::npos) message = message.substr(last + 1);
-    return InvalidArgumentError(fmt::format("{}: the export failed ({}): {}", flags.path,
-                                            result.exit.Describe(), message));
+    return InvalidArgumentError(
+        fmt::format("{}: the export failed ({}): {}", flags.path, result.exit.Describe(), message));
   }
   std::cout << TrimWhitespace(result.out) << "\n";
   if (!flags.name.empty()) {
-    KILN_ASSIGN_OR_RETURN(const store::ModelVersion model,
-                          client::RegisterModel(*workspace, {flags.name, run.id, output_name, "", {}}));
+    KILN_ASSIGN_OR_RETURN(
+        const store::ModelVersion model,
+        client::RegisterModel(*workspace, {flags.name, run.id, output_name, "", {}}));
     std::cout << fmt::format("{}:{} registered from {} {}\n", model.name, model.version,
                              model.run_id, model.path);
   }
@@ -229,12 +246,14 @@ Status RunExport(const ExportFlags& flags, CliContext& context) {
 
 void AddModelCommands(CLI::App& app, CliContext& context) {
   CLI::App* group = app.add_subcommand(
-      "model", "The model registry: register models from runs, list, show, download, remove, "
-               "export TorchScript to ONNX");
+      "model",
+      "The model registry: register models from runs, list, show, download, remove, "
+      "export TorchScript to ONNX");
   group->require_subcommand(1);
 
   auto reg = std::make_shared<RegisterFlags>();
-  CLI::App* add = group->add_subcommand("register", "Register a run's output file as the next version of a model");
+  CLI::App* add = group->add_subcommand(
+      "register", "Register a run's output file as the next version of a model");
   add->add_option("name", reg->name, "Model name (letters, digits, '.', '_', '-')")->required();
   add->add_option("--run", reg->run, "The run it came from (id or its last part)")->required();
   add->add_option("--path", reg->path, "The artifact (default outputs/model.onnx)");
@@ -257,38 +276,44 @@ void AddModelCommands(CLI::App& app, CliContext& context) {
   CLI::App* show = group->add_subcommand("show", "Show a model version with its lineage");
   show->add_option("model", *show_ref, "NAME[:VERSION] (the latest by default)")->required();
   show->add_flag("--json", *show_json, "Print the record as JSON");
-  show->callback([show_ref, show_json, &context] {
-    context.Finish(RunShow(*show_ref, *show_json, context));
-  });
+  show->callback(
+      [show_ref, show_json, &context] { context.Finish(RunShow(*show_ref, *show_json, context)); });
 
   auto get_ref = std::make_shared<std::string>();
   auto get_out = std::make_shared<std::string>(".");
-  CLI::App* download = group->add_subcommand("download", "Write a model version's file here or to -o");
+  CLI::App* download =
+      group->add_subcommand("download", "Write a model version's file here or to -o");
   download->add_option("model", *get_ref, "NAME[:VERSION]")->required();
   download->add_option("-o,--output", *get_out, "A folder (default .) or a file path");
-  download->callback([get_ref, get_out, &context] {
-    context.Finish(RunDownload(*get_ref, *get_out, context));
-  });
+  download->callback(
+      [get_ref, get_out, &context] { context.Finish(RunDownload(*get_ref, *get_out, context)); });
 
   auto rm_ref = std::make_shared<std::string>();
   auto rm_all = std::make_shared<bool>(false);
-  CLI::App* remove = group->add_subcommand("remove", "Remove a model version (or every version with --all)");
+  CLI::App* remove =
+      group->add_subcommand("remove", "Remove a model version (or every version with --all)");
   remove->add_option("model", *rm_ref, "NAME:VERSION, or NAME with --all")->required();
   remove->add_flag("--all", *rm_all, "Every version of the model");
-  remove->callback([rm_ref, rm_all, &context] { context.Finish(RunRemove(*rm_ref, *rm_all, context)); });
+  remove->callback(
+      [rm_ref, rm_all, &context] { context.Finish(RunRemove(*rm_ref, *rm_all, context)); });
 
   auto ex = std::make_shared<ExportFlags>();
   CLI::App* exp = group->add_subcommand(
       "export", "Export a run's TorchScript model to ONNX in its outputs, with the parity check");
   exp->add_option("run", ex->run, "The run (id or its last part)")->required();
   exp->add_option("--path", ex->path, "The TorchScript artifact (default outputs/model.pt)");
-  exp->add_option("--input-shape", ex->input_shape, "The sample batch's shape, batch first: 1,1,28,28")
+  exp->add_option("--input-shape", ex->input_shape,
+                  "The sample batch's shape, batch first: 1,1,28,28")
       ->required();
-  exp->add_option("-o,--output", ex->output, "The ONNX artifact to write (default: --path with .onnx)");
+  exp->add_option("-o,--output", ex->output,
+                  "The ONNX artifact to write (default: --path with .onnx)");
   exp->add_option("--opset", ex->opset, "ONNX opset (default 13)");
-  exp->add_option("--tolerance", ex->tolerance, "Largest absolute difference allowed (default 1e-4)");
-  exp->add_flag("--fixed-batch", ex->fixed_batch, "Keep the sample's batch size fixed in the model");
-  exp->add_option("--name", ex->name, "Also register the ONNX file as the next version of this model");
+  exp->add_option("--tolerance", ex->tolerance,
+                  "Largest absolute difference allowed (default 1e-4)");
+  exp->add_flag("--fixed-batch", ex->fixed_batch,
+                "Keep the sample's batch size fixed in the model");
+  exp->add_option("--name", ex->name,
+                  "Also register the ONNX file as the next version of this model");
   exp->callback([ex, &context] { context.Finish(RunExport(*ex, context)); });
 }
 

@@ -1,12 +1,11 @@
 // kiln serve NAME[:VERSION]: a registered ONNX model scored over HTTP (docs/serving.md).
 
-#include <sys/stat.h>
-
-#include <iostream>
-
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <iostream>
 
 #include "cli/commands.h"
 #include "cli/stop_signals.h"
@@ -44,14 +43,13 @@ Result<std::string> ReadTokenFile(const std::string& path) {
     return InvalidArgumentError(fmt::format("--token-file {}: no such file", path));
   }
   if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return InvalidArgumentError(fmt::format(
-        "--token-file {}: other users may read it (mode {:o}); chmod 600 {}", path,
-        info.st_mode & 0777, path));
+    return InvalidArgumentError(
+        fmt::format("--token-file {}: other users may read it (mode {:o}); chmod 600 {}", path,
+                    info.st_mode & 0777, path));
   }
   KILN_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
   const std::string token(TrimWhitespace(text.substr(0, text.find('\n'))));
-  if (token.size() < kMinTokenChars ||
-      token.find_first_of(" \t\r") != std::string::npos) {
+  if (token.size() < kMinTokenChars || token.find_first_of(" \t\r") != std::string::npos) {
     return InvalidArgumentError(fmt::format(
         "--token-file {}: the token must be one line of at least {} characters without spaces "
         "(e.g. openssl rand -hex 32 > {})",
@@ -80,7 +78,8 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
   const StopSignals stop_signals;  // before the engine starts its OpenMP pool
 
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
-  KILN_ASSIGN_OR_RETURN(const store::ModelVersion model, client::FindModel(*workspace, flags.model));
+  KILN_ASSIGN_OR_RETURN(const store::ModelVersion model,
+                        client::FindModel(*workspace, flags.model));
   if (model.format != "onnx") {
     return InvalidArgumentError(fmt::format(
         "{}:{} is a {} file; kiln serve scores ONNX models (kiln model export makes one from "
@@ -88,9 +87,10 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
         model.name, model.version, model.format));
   }
   KILN_ASSIGN_OR_RETURN(const std::filesystem::path file, client::ModelFile(*workspace, model));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<inference::Engine> engine,
-                        inference::Engine::Load(file.string(), {.threads = flags.threads,
-                                                                .max_plan_batch = flags.max_batch}));
+  KILN_ASSIGN_OR_RETURN(
+      std::unique_ptr<inference::Engine> engine,
+      inference::Engine::Load(file.string(),
+                              {.threads = flags.threads, .max_plan_batch = flags.max_batch}));
 
   serve::ScoringServerOptions options;
   options.host = flags.host;
@@ -105,7 +105,8 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
   options.batching.max_queued = std::max<std::int64_t>(4096, 16 * flags.max_batch);
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<serve::ScoringServer> server,
                         serve::ScoringServer::Create(options, *engine, model));
-  std::cout << fmt::format("kiln serve: {}:{} listening on {}", model.name, model.version, server->url())
+  std::cout << fmt::format("kiln serve: {}:{} listening on {}", model.name, model.version,
+                           server->url())
             << std::endl;
   std::cerr << fmt::format("engine: oneDNN, {} threads, batches up to {} ({}), input {} {}\n",
                            engine->threads(), flags.max_batch,
@@ -128,7 +129,8 @@ void AddServeCommand(CLI::App& app, CliContext& context) {
   serve->add_option("--max-batch", flags->max_batch, "Most samples scored together (default 64)");
   serve->add_option("--batch-timeout-us", flags->batch_timeout_us,
                     "How long a lone request waits for others to join it (default 0)");
-  serve->add_option("--http-threads", flags->http_threads, "Connections served at once (default 16)");
+  serve->add_option("--http-threads", flags->http_threads,
+                    "Connections served at once (default 16)");
   serve->add_option("--max-body-mb", flags->max_body_mb, "Largest request body, MiB (default 64)");
   serve->add_option("--tls-cert", flags->tls_cert, "Serve https with this PEM certificate");
   serve->add_option("--tls-key", flags->tls_key, "The certificate's PEM private key");

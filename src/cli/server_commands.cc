@@ -156,8 +156,7 @@ void AddServerCommands(CLI::App& app, CliContext& context) {
   server->add_option("--advertise-url", flags->advertise_url,
                      "The URL launchers report to (default: the listen address; 0.0.0.0 as "
                      "127.0.0.1)");
-  server->add_option("--threads", flags->threads, "Requests served at once")
-      ->capture_default_str();
+  server->add_option("--threads", flags->threads, "Requests served at once")->capture_default_str();
   server->add_option("--max-body-mb", flags->max_body_mb, "Largest request body accepted, in MiB")
       ->capture_default_str();
   server->require_subcommand(0, 1);
@@ -173,9 +172,10 @@ void AddServerCommands(CLI::App& app, CliContext& context) {
   auto role = std::make_shared<std::string>(store::TokenRoleName(store::kDefaultTokenRole));
   CLI::App* create = token->add_subcommand("create", "Make a token; its secret is printed once");
   create->add_option("--name", *name, "Who or what the token is for (unique)")->required();
-  create->add_option("--role", *role,
-                     "viewer: reads; member: also submits and cancels runs; admin: also manages "
-                     "tokens, compute targets and datastores")
+  create
+      ->add_option("--role", *role,
+                   "viewer: reads; member: also submits and cancels runs; admin: also manages "
+                   "tokens, compute targets and datastores")
       ->capture_default_str();
   create->add_option("--store", *store_flag, "The server's store (default: KILN_STORE)");
   create->callback([store_flag, name, role, &context] {
@@ -196,7 +196,8 @@ void AddServerCommands(CLI::App& app, CliContext& context) {
   CLI::App* revoke = token->add_subcommand("revoke", "Make a token invalid at once");
   revoke->add_option("id", *id, "The token's id (tok_...)")->required();
   revoke->add_option("--store", *store_flag, "The server's store (default: KILN_STORE)");
-  revoke->callback([store_flag, id, &context] { context.Finish(RunTokenRevoke(*store_flag, *id)); });
+  revoke->callback(
+      [store_flag, id, &context] { context.Finish(RunTokenRevoke(*store_flag, *id)); });
 }
 
 }  // namespace kiln::cli

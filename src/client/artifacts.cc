@@ -76,8 +76,8 @@ Result<fs::path> ArtifactFile(const store::Run& run, std::string_view name) {
   KILN_ASSIGN_OR_RETURN(const fs::path path, ArtifactPath(run, name));
   std::error_code error;
   if (!fs::is_regular_file(path, error)) {
-    return InvalidArgumentError(fmt::format(
-        "artifact '{}' of run {} is a folder; download the files in it", name, run.id));
+    return InvalidArgumentError(
+        fmt::format("artifact '{}' of run {} is a folder; download the files in it", name, run.id));
   }
   return path;
 }

@@ -1,13 +1,12 @@
 #include "client/model_registry.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <charconv>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "client/artifacts.h"
@@ -35,11 +34,11 @@ fs::path StoredFile(const Workspace& workspace, std::string_view sha256) {
 }
 
 Status CheckName(std::string_view name) {
-  const bool ok = !name.empty() && name.size() <= 64 && std::isalnum(static_cast<unsigned char>(name[0])) &&
-                  std::all_of(name.begin(), name.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
-                           c == '-';
-                  });
+  const bool ok =
+      !name.empty() && name.size() <= 64 && std::isalnum(static_cast<unsigned char>(name[0])) &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
   if (ok) return Status::Ok();
   return InvalidArgumentError(fmt::format(
       "model name '{}' is not valid: use 1 to 64 letters, digits, '.', '_' or '-', starting "
@@ -79,7 +78,8 @@ Result<std::string> OnnxSignature(const fs::path& file, std::string_view artifac
     json list = json::array();
     for (const inference::ValueInfo& v : infos) {
       json shape = json::array();
-      for (const int64_t d : v.shape) shape.push_back(d == inference::kDynamicDim ? json(nullptr) : json(d));
+      for (const int64_t d : v.shape)
+        shape.push_back(d == inference::kDynamicDim ? json(nullptr) : json(d));
       list.push_back({{"name", v.name}, {"shape", shape}, {"elem_type", v.elem_type}});
     }
     return list;
@@ -111,7 +111,9 @@ Result<std::string> StoreFile(const Workspace& workspace, const fs::path& file) 
   std::error_code error;
   if (sha256.ok() && !fs::exists(folder / *sha256)) {
     fs::rename(temporary, folder / *sha256, error);
-    if (error) sha256 = InternalError(fmt::format("cannot store the model in '{}': {}", folder.string(), error.message()));
+    if (error)
+      sha256 = InternalError(
+          fmt::format("cannot store the model in '{}': {}", folder.string(), error.message()));
   }
   fs::remove(temporary, error);
   return sha256;
@@ -124,14 +126,14 @@ bool FileReferenced(store::Store& store, std::string_view sha256) {
                      [&](const store::ModelVersion& m) { return m.sha256 == sha256; });
 }
 
-Result<store::ModelVersion> RegisterLocally(Workspace& workspace, const ModelRegistration& request) {
+Result<store::ModelVersion> RegisterLocally(Workspace& workspace,
+                                            const ModelRegistration& request) {
   store::Store& store = workspace.store();
   KILN_ASSIGN_OR_RETURN(const std::string run_id, ResolveRunId(store, request.run));
   KILN_ASSIGN_OR_RETURN(const store::Run run, store.GetRun(run_id));
   if (run.status != store::RunStatus::kCompleted) {
-    return FailedPreconditionError(fmt::format(
-        "run {} is {}; register models from a Completed run", run.id,
-        store::RunStatusName(run.status)));
+    return FailedPreconditionError(fmt::format("run {} is {}; register models from a Completed run",
+                                               run.id, store::RunStatusName(run.status)));
   }
   KILN_ASSIGN_OR_RETURN(const fs::path file, ArtifactFile(run, request.path));
 
@@ -159,7 +161,8 @@ Result<store::ModelVersion> RegisterLocally(Workspace& workspace, const ModelReg
   KILN_ASSIGN_OR_RETURN(model.metrics_json, LastMetrics(store, run.id));
   KILN_ASSIGN_OR_RETURN(model.sha256, StoreFile(workspace, file));
   std::error_code error;
-  model.size_bytes = static_cast<int64_t>(fs::file_size(StoredFile(workspace, model.sha256), error));
+  model.size_bytes =
+      static_cast<int64_t>(fs::file_size(StoredFile(workspace, model.sha256), error));
   Result<store::ModelVersion> stored = store.CreateModelVersion(model);
   if (!stored.ok() && !FileReferenced(store, model.sha256)) {
     fs::remove(StoredFile(workspace, model.sha256), error);  // leave nothing half-made
@@ -176,13 +179,13 @@ Status DownloadFromServer(store::http::ApiClient& server, const store::ModelVers
   if (!fd) return ErrnoError(fmt::format("cannot write '{}'", temporary.string()), errno);
   Sha256 hash;
   Status written;
-  Status status = server.GetStream(
-      fmt::format("/v1/models/{}/versions/{}/file", store::http::UrlEncode(model.name), model.version),
-      [&](std::string_view data) {
-        hash.Update(data);
-        written = WriteAll(fd.get(), data, temporary);
-        return written.ok();
-      });
+  Status status = server.GetStream(fmt::format("/v1/models/{}/versions/{}/file",
+                                               store::http::UrlEncode(model.name), model.version),
+                                   [&](std::string_view data) {
+                                     hash.Update(data);
+                                     written = WriteAll(fd.get(), data, temporary);
+                                     return written.ok();
+                                   });
   if (status.ok()) status = written;
   if (status.ok() && hash.FinishHex() != model.sha256) {
     status = DataLossError(fmt::format("the downloaded {}:{} does not match its SHA-256 {}",
@@ -190,7 +193,8 @@ Status DownloadFromServer(store::http::ApiClient& server, const store::ModelVers
   }
   std::error_code error;
   if (status.ok()) fs::rename(temporary, to, error);
-  if (status.ok() && error) status = InternalError(fmt::format("cannot write '{}': {}", to.string(), error.message()));
+  if (status.ok() && error)
+    status = InternalError(fmt::format("cannot write '{}': {}", to.string(), error.message()));
   fs::remove(temporary, error);
   return status;
 }
@@ -200,7 +204,8 @@ Status DownloadFromServer(store::http::ApiClient& server, const store::ModelVers
 Result<store::ModelVersion> RegisterModel(Workspace& workspace, const ModelRegistration& request) {
   KILN_RETURN_IF_ERROR(CheckName(request.name));
   for (const auto& [key, value] : request.tags) {
-    if (key.empty()) return InvalidArgumentError(fmt::format("tag '={}' has no key: give KEY=VALUE", value));
+    if (key.empty())
+      return InvalidArgumentError(fmt::format("tag '={}' has no key: give KEY=VALUE", value));
   }
   if (store::http::ApiClient* server = workspace.server()) {
     json tags = json::object();
@@ -224,10 +229,11 @@ Result<std::pair<std::string, std::int64_t>> ParseModelRef(std::string_view ref)
   const std::string_view version = ref.substr(colon + 1);
   if (version == "latest") return std::pair{std::string(name), std::int64_t{0}};
   std::int64_t number = 0;
-  const auto [end, error] = std::from_chars(version.data(), version.data() + version.size(), number);
+  const auto [end, error] =
+      std::from_chars(version.data(), version.data() + version.size(), number);
   if (error != std::errc() || end != version.data() + version.size() || number < 1) {
-    return InvalidArgumentError(fmt::format(
-        "'{}': the version after ':' must be a number from 1, or 'latest'", ref));
+    return InvalidArgumentError(
+        fmt::format("'{}': the version after ':' must be a number from 1, or 'latest'", ref));
   }
   return std::pair{std::string(name), number};
 }
@@ -259,28 +265,30 @@ Result<fs::path> ModelFile(Workspace& workspace, const store::ModelVersion& mode
   }
   const fs::path stored = StoredFile(workspace, model.sha256);
   if (!fs::exists(stored)) {
-    return DataLossError(fmt::format("the file of model {}:{} is missing from the model store "
-                                     "('{}'); register it again",
-                                     model.name, model.version, stored.string()));
+    return DataLossError(
+        fmt::format("the file of model {}:{} is missing from the model store "
+                    "('{}'); register it again",
+                    model.name, model.version, stored.string()));
   }
   KILN_ASSIGN_OR_RETURN(const std::string sha256, HashFile(stored));
   if (sha256 != model.sha256) {
-    return DataLossError(fmt::format("the stored file of model {}:{} ('{}') no longer matches "
-                                     "its SHA-256; register it again",
-                                     model.name, model.version, stored.string()));
+    return DataLossError(
+        fmt::format("the stored file of model {}:{} ('{}') no longer matches "
+                    "its SHA-256; register it again",
+                    model.name, model.version, stored.string()));
   }
   return stored;
 }
 
 Result<fs::path> DownloadModel(Workspace& workspace, const store::ModelVersion& model,
                                const fs::path& destination) {
-  const fs::path to = fs::is_directory(destination)
-                          ? destination / fs::path(model.path).filename()
-                          : destination;
+  const fs::path to =
+      fs::is_directory(destination) ? destination / fs::path(model.path).filename() : destination;
   if (fs::exists(to)) {
-    return AlreadyExistsError(fmt::format("'{}' exists already; remove it or choose another "
-                                          "destination",
-                                          to.string()));
+    return AlreadyExistsError(
+        fmt::format("'{}' exists already; remove it or choose another "
+                    "destination",
+                    to.string()));
   }
   if (store::http::ApiClient* server = workspace.server()) {
     KILN_RETURN_IF_ERROR(DownloadFromServer(*server, model, to));

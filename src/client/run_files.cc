@@ -61,12 +61,11 @@ class Server : public RunFiles {
 
   Result<std::string> ReadLog(const store::Run& run, int rank, std::uint64_t offset,
                               std::size_t max_bytes) override {
-    KILN_ASSIGN_OR_RETURN(store::http::RawResponse response,
-                          api_->GetRaw(fmt::format(
-                              "/v1/runs/{}/logs/{}?offset={}&max_bytes={}",
-                              store::http::UrlEncode(run.id),
-                              rank == kEnvironmentLog ? "environment" : std::to_string(rank),
-                              offset, max_bytes)));
+    KILN_ASSIGN_OR_RETURN(
+        store::http::RawResponse response,
+        api_->GetRaw(fmt::format(
+            "/v1/runs/{}/logs/{}?offset={}&max_bytes={}", store::http::UrlEncode(run.id),
+            rank == kEnvironmentLog ? "environment" : std::to_string(rank), offset, max_bytes)));
     return std::move(response.body);
   }
 
@@ -103,10 +102,10 @@ class Server : public RunFiles {
       const fs::path target = destination / fs::path(artifact.name).lexically_relative(base);
       KILN_RETURN_IF_ERROR(CreateDirectories(target.parent_path()));
       // Written as it arrives: an artifact of any size passes through a small buffer.
-      KILN_RETURN_IF_ERROR(api_->Download(
-          fmt::format("/v1/runs/{}/artifacts/{}", store::http::UrlEncode(run.id),
-                      EncodePath(artifact.name)),
-          target));
+      KILN_RETURN_IF_ERROR(
+          api_->Download(fmt::format("/v1/runs/{}/artifacts/{}", store::http::UrlEncode(run.id),
+                                     EncodePath(artifact.name)),
+                         target));
     }
     if (any) return Status::Ok();
     // Let the server word the refusal (outside outputs/) or the absence.

@@ -20,8 +20,7 @@ RunLogFollower::RunLogFollower(RunFiles& files, const store::Run& run, std::opti
     : files_(files), run_(run), world_size_(RunWorldSize(run)) {
   // A log that does not exist yet (its rank has not started) reads as empty until it does.
   // Following the whole run includes its environment's build, which comes before any rank.
-  for (int each = rank.value_or(kEnvironmentLog); each < (rank ? *rank + 1 : world_size_);
-       ++each) {
+  for (int each = rank.value_or(kEnvironmentLog); each < (rank ? *rank + 1 : world_size_); ++each) {
     followers_.emplace(each, FollowerAt(each, 0));
   }
 }
@@ -57,7 +56,8 @@ Status RunLogFollower::Seek(std::string_view cursor) {
 
 std::string RunLogFollower::cursor() const {
   std::vector<std::string> parts;
-  for (const auto& [rank, follower] : followers_) parts.push_back(std::to_string(follower.offset()));
+  for (const auto& [rank, follower] : followers_)
+    parts.push_back(std::to_string(follower.offset()));
   return JoinStrings(parts, "-");
 }
 
@@ -86,8 +86,7 @@ Result<std::vector<RunLogLine>> RunLogFollower::ReadNew(std::size_t max_lines) {
       break;
     }
     launch::LogLine line = best->Pop();
-    std::string display = best_rank == kEnvironmentLog
-                              ? fmt::format("[environment] {}", line.text)
+    std::string display = best_rank == kEnvironmentLog ? fmt::format("[environment] {}", line.text)
                           : world_size_ > 1 ? fmt::format("[rank {}] {}", best_rank, line.text)
                                             : line.text;
     bytes += line.text.size();

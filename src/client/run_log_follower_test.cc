@@ -94,8 +94,9 @@ TEST_F(RunLogFollowerTest, PagesAndCursorsKeepTheOrder) {
   EXPECT_TRUE(first.more());
   const std::string cursor = first.cursor();
   // Environment log (none yet), rank 0 past "a", rank 1 past "b".
-  EXPECT_EQ(cursor, fmt::format("0-{}-{}", launch::FormatLogLine(100, launch::Stream::kOut, "a").size(),
-                                launch::FormatLogLine(150, launch::Stream::kOut, "b").size()));
+  EXPECT_EQ(cursor,
+            fmt::format("0-{}-{}", launch::FormatLogLine(100, launch::Stream::kOut, "a").size(),
+                        launch::FormatLogLine(150, launch::Stream::kOut, "b").size()));
 
   RunLogFollower second(*files_, run, std::nullopt);
   ASSERT_TRUE(second.Seek(cursor).ok());
@@ -133,9 +134,9 @@ TEST_F(RunLogFollowerTest, TextThatIsNotUtf8IsReplaced) {
   RunLogFollower follower(*files_, run, std::nullopt);
   const Result<std::vector<RunLogLine>> lines = follower.ReadNew();
   ASSERT_TRUE(lines.ok());
-  EXPECT_EQ(Displays(*lines), (std::vector<std::string>{
-                                  "[environment] not in the log format \xef\xbf\xbd",
-                                  "caf\xef\xbf\xbd"}));
+  EXPECT_EQ(Displays(*lines),
+            (std::vector<std::string>{"[environment] not in the log format \xef\xbf\xbd",
+                                      "caf\xef\xbf\xbd"}));
 }
 
 // A line longer than LogFollower::kMaxLineBytes (a file written by hand) comes in pieces,

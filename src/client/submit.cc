@@ -57,8 +57,8 @@ Result<std::optional<env::EnvironmentSpec>> ResolveEnvironment(const Workspace& 
   if (!environment) environment.emplace().python.clear();
   environment->pip_packages.insert(environment->pip_packages.end(), spec.pip_packages.begin(),
                                    spec.pip_packages.end());
-  environment->conda_packages.insert(environment->conda_packages.end(),
-                                     spec.conda_packages.begin(), spec.conda_packages.end());
+  environment->conda_packages.insert(environment->conda_packages.end(), spec.conda_packages.begin(),
+                                     spec.conda_packages.end());
   if (environment->python.empty()) {
     environment->python = interpreter.empty() ? std::string(env::kDefaultPython) : interpreter;
   } else if (!fs::path(environment->python).is_absolute()) {
@@ -72,8 +72,7 @@ Result<std::optional<env::EnvironmentSpec>> ResolveEnvironment(const Workspace& 
     environment->python = found.string();
   }
   if (Status buildable = env::CheckBuildable(*environment); !buildable.ok()) {
-    const std::string_view field =
-        spec.conda_packages.empty() ? "environment" : "conda_packages";
+    const std::string_view field = spec.conda_packages.empty() ? "environment" : "conda_packages";
     return buildable.WithPrefix(job.source.Where(field));
   }
   return environment;
@@ -266,8 +265,7 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   if (!created.ok()) return discard(created.status());
 
   // 8: the hand-over. The run exists now, so a failure is recorded on it.
-  if (Status started = (*target)->Submit(run_dir, std::move(lock).value(), access);
-      !started.ok()) {
+  if (Status started = (*target)->Submit(run_dir, std::move(lock).value(), access); !started.ok()) {
     store::Transition failed;
     failed.to = store::RunStatus::kFailed;
     failed.failure_reason = started.message();

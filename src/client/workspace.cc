@@ -32,7 +32,8 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const WorkspaceOptions& optio
     workspace->files_ = ServerRunFiles(workspace->server_);
     return workspace;
   }
-  const std::string chosen = options.store_url.empty() ? ReadTunable(kKilnStore) : options.store_url;
+  const std::string chosen =
+      options.store_url.empty() ? ReadTunable(kKilnStore) : options.store_url;
   workspace->store_url_ = chosen.empty() || chosen == kKilnStore.default_value
                               ? "sqlite://" + (workspace->home_ / "kiln.db").string()
                               : chosen;

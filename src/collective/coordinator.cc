@@ -41,7 +41,9 @@ size_t ResponseBytes(const Response& response) {
 }
 
 Coordinator::Coordinator(int size, CoordinatorOptions options)
-    : size_(size), options_(options), cache_(options.cache_capacity),
+    : size_(size),
+      options_(options),
+      cache_(options.cache_capacity),
       bits_(static_cast<size_t>(size)) {}
 
 void Coordinator::Add(int rank, const RequestList& list, Clock::time_point now) {
@@ -108,48 +110,51 @@ Response Coordinator::Decide(const std::string& name, const Pending& pending) {
   };
   for (const auto& [rank, request] : pending.by_rank) {
     if (request.op != first.op) {
-      return fail(fmt::format("Mismatched operations on tensor '{}': rank {} asked for {}, "
-                              "rank {} for {}.",
-                              name, first_rank, OpTypeName(first.op), rank,
-                              OpTypeName(request.op)));
+      return fail(
+          fmt::format("Mismatched operations on tensor '{}': rank {} asked for {}, "
+                      "rank {} for {}.",
+                      name, first_rank, OpTypeName(first.op), rank, OpTypeName(request.op)));
     }
     if (request.dtype != first.dtype) {
-      return fail(fmt::format("Mismatched data types on tensor '{}' ({}): rank {} has {}, rank "
-                              "{} has {}.",
-                              name, OpTypeName(first.op), first_rank, DataTypeName(first.dtype),
-                              rank, DataTypeName(request.dtype)));
+      return fail(
+          fmt::format("Mismatched data types on tensor '{}' ({}): rank {} has {}, rank "
+                      "{} has {}.",
+                      name, OpTypeName(first.op), first_rank, DataTypeName(first.dtype), rank,
+                      DataTypeName(request.dtype)));
     }
     if (NeedsEqualShapes(first.op) && request.shape != first.shape) {
-      return fail(fmt::format("Mismatched {} tensor shapes on tensor '{}': rank {} has {}, rank "
-                              "{} has {}.",
-                              OpTypeName(first.op), name, first_rank, Shape(first.shape), rank,
-                              Shape(request.shape)));
+      return fail(fmt::format(
+          "Mismatched {} tensor shapes on tensor '{}': rank {} has {}, rank "
+          "{} has {}.",
+          OpTypeName(first.op), name, first_rank, Shape(first.shape), rank, Shape(request.shape)));
     }
     if (!NeedsEqualShapes(first.op) &&
         (request.shape.size() != first.shape.size() ||
          !std::equal(request.shape.begin() + (request.shape.empty() ? 0 : 1), request.shape.end(),
                      first.shape.begin() + (first.shape.empty() ? 0 : 1)))) {
-      return fail(fmt::format("Mismatched {} tensor shapes on tensor '{}': rank {} has {}, rank "
-                              "{} has {}; all dimensions but the first must agree.",
-                              OpTypeName(first.op), name, first_rank, Shape(first.shape), rank,
-                              Shape(request.shape)));
+      return fail(fmt::format(
+          "Mismatched {} tensor shapes on tensor '{}': rank {} has {}, rank "
+          "{} has {}; all dimensions but the first must agree.",
+          OpTypeName(first.op), name, first_rank, Shape(first.shape), rank, Shape(request.shape)));
     }
     if (request.reduce_op != first.reduce_op) {
-      return fail(fmt::format("Mismatched reduce ops on tensor '{}': rank {} uses {}, rank {} "
-                              "uses {}.",
-                              name, first_rank, ReduceOpName(first.reduce_op), rank,
-                              ReduceOpName(request.reduce_op)));
+      return fail(fmt::format(
+          "Mismatched reduce ops on tensor '{}': rank {} uses {}, rank {} "
+          "uses {}.",
+          name, first_rank, ReduceOpName(first.reduce_op), rank, ReduceOpName(request.reduce_op)));
     }
     if (request.prescale != first.prescale || request.postscale != first.postscale) {
-      return fail(fmt::format("Mismatched prescale/postscale factors on tensor '{}': rank {} "
-                              "has {}/{}, rank {} has {}/{}.",
-                              name, first_rank, first.prescale, first.postscale, rank,
-                              request.prescale, request.postscale));
+      return fail(
+          fmt::format("Mismatched prescale/postscale factors on tensor '{}': rank {} "
+                      "has {}/{}, rank {} has {}/{}.",
+                      name, first_rank, first.prescale, first.postscale, rank, request.prescale,
+                      request.postscale));
     }
     if (request.root != first.root) {
-      return fail(fmt::format("Mismatched broadcast root ranks on tensor '{}': rank {} has root "
-                              "{}, rank {} has root {}.",
-                              name, first_rank, first.root, rank, request.root));
+      return fail(
+          fmt::format("Mismatched broadcast root ranks on tensor '{}': rank {} has root "
+                      "{}, rank {} has root {}.",
+                      name, first_rank, first.root, rank, request.root));
     }
   }
   if (first.op == OpType::kBroadcast && (first.root < 0 || first.root >= size_)) {
@@ -157,10 +162,10 @@ Response Coordinator::Decide(const std::string& name, const Pending& pending) {
                             name, first.root, size_ - 1));
   }
   if (!joined_.empty() && first.op != OpType::kAllreduce) {
-    return fail(fmt::format("Tensor '{}': {} cannot run while ranks {} have joined; only "
-                            "allreduce runs alongside join.",
-                            name, OpTypeName(first.op),
-                            Ranks(std::vector<int>(joined_.begin(), joined_.end()))));
+    return fail(fmt::format(
+        "Tensor '{}': {} cannot run while ranks {} have joined; only "
+        "allreduce runs alongside join.",
+        name, OpTypeName(first.op), Ranks(std::vector<int>(joined_.begin(), joined_.end()))));
   }
   switch (first.op) {
     case OpType::kAllreduce:

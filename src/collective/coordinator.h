@@ -51,11 +51,11 @@ namespace kiln::collective {
 using Clock = std::chrono::steady_clock;
 
 struct CoordinatorOptions {
-  size_t fusion_threshold = size_t{128} << 20;        // HOROVOD_FUSION_THRESHOLD
-  std::chrono::microseconds cycle_time{1000};          // HOROVOD_CYCLE_TIME (ms there)
-  std::chrono::seconds stall_time{60};                 // HOROVOD_STALL_CHECK_TIME_SECONDS
-  bool stall_check = true;                             // HOROVOD_STALL_CHECK_DISABLE
-  size_t cache_capacity = 1024;                        // HOROVOD_CACHE_CAPACITY
+  size_t fusion_threshold = size_t{128} << 20;  // HOROVOD_FUSION_THRESHOLD
+  std::chrono::microseconds cycle_time{1000};   // HOROVOD_CYCLE_TIME (ms there)
+  std::chrono::seconds stall_time{60};          // HOROVOD_STALL_CHECK_TIME_SECONDS
+  bool stall_check = true;                      // HOROVOD_STALL_CHECK_DISABLE
+  size_t cache_capacity = 1024;                 // HOROVOD_CACHE_CAPACITY
 };
 
 class Coordinator {
@@ -92,8 +92,8 @@ class Coordinator {
   CoordinatorOptions options_;
   ResponseCache cache_;
   std::map<std::string, Pending> table_;
-  std::vector<std::vector<uint64_t>> bits_;          // per rank: pending cached slots
-  std::map<int32_t, Clock::time_point> bit_since_;   // slot: first set on some rank
+  std::vector<std::vector<uint64_t>> bits_;         // per rank: pending cached slots
+  std::map<int32_t, Clock::time_point> bit_since_;  // slot: first set on some rank
   std::map<int32_t, Clock::time_point> bit_warned_;
   std::set<int> joined_;
   int last_joined_ = -1;

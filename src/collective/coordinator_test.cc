@@ -86,8 +86,9 @@ TEST(CoordinatorTest, MismatchesNameTheTensorTheRanksAndTheValues) {
   c.Add(1, List({b}), t0);
   std::vector<Response> out = c.TakeReady(t0);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].error,
-            "Mismatched data types on tensor 't' (allreduce): rank 0 has float32, rank 1 has int64.");
+  EXPECT_EQ(
+      out[0].error,
+      "Mismatched data types on tensor 't' (allreduce): rank 0 has float32, rank 1 has int64.");
   Request bcast0 = Allreduce("r");
   bcast0.op = OpType::kBroadcast;
   bcast0.root = 0;

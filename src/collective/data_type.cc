@@ -13,10 +13,14 @@ struct Combine {
   static T Apply(T a, T b, ReduceOp op) {
     switch (op) {
       case ReduceOp::kAverage:
-      case ReduceOp::kSum: return static_cast<T>(a + b);
-      case ReduceOp::kMin: return std::min(a, b);
-      case ReduceOp::kMax: return std::max(a, b);
-      case ReduceOp::kProduct: return static_cast<T>(a * b);
+      case ReduceOp::kSum:
+        return static_cast<T>(a + b);
+      case ReduceOp::kMin:
+        return std::min(a, b);
+      case ReduceOp::kMax:
+        return std::max(a, b);
+      case ReduceOp::kProduct:
+        return static_cast<T>(a * b);
     }
     return a;
   }
@@ -25,8 +29,7 @@ struct Combine {
 // out[i] = out[i] (f) in[i], and copy[i] too when kCopy: one pass where a reduction's result
 // is needed twice.
 template <bool kCopy, typename T, typename F>
-void ReduceLoop(T* __restrict out, T* __restrict copy, const T* __restrict in, size_t count,
-                F f) {
+void ReduceLoop(T* __restrict out, T* __restrict copy, const T* __restrict in, size_t count, F f) {
   for (size_t i = 0; i < count; ++i) {
     const T value = f(out[i], in[i]);
     out[i] = value;
@@ -43,13 +46,15 @@ void ReduceTyped(void* dst, void* copy, const void* src, size_t count, ReduceOp 
   switch (op) {
     case ReduceOp::kAverage:
     case ReduceOp::kSum:
-      return ReduceLoop<kCopy>(out, also, in, count, [](T a, T b) { return static_cast<T>(a + b); });
+      return ReduceLoop<kCopy>(out, also, in, count,
+                               [](T a, T b) { return static_cast<T>(a + b); });
     case ReduceOp::kMin:
       return ReduceLoop<kCopy>(out, also, in, count, [](T a, T b) { return std::min(a, b); });
     case ReduceOp::kMax:
       return ReduceLoop<kCopy>(out, also, in, count, [](T a, T b) { return std::max(a, b); });
     case ReduceOp::kProduct:
-      return ReduceLoop<kCopy>(out, also, in, count, [](T a, T b) { return static_cast<T>(a * b); });
+      return ReduceLoop<kCopy>(out, also, in, count,
+                               [](T a, T b) { return static_cast<T>(a * b); });
   }
 }
 
@@ -67,13 +72,20 @@ void ReduceHalf(void* dst, void* copy, const void* src, size_t count, ReduceOp o
 template <bool kCopy>
 void Reduce(void* dst, void* copy, const void* src, size_t count, DataType type, ReduceOp op) {
   switch (type) {
-    case DataType::kUInt8: return ReduceTyped<kCopy, uint8_t>(dst, copy, src, count, op);
-    case DataType::kInt8: return ReduceTyped<kCopy, int8_t>(dst, copy, src, count, op);
-    case DataType::kInt32: return ReduceTyped<kCopy, int32_t>(dst, copy, src, count, op);
-    case DataType::kInt64: return ReduceTyped<kCopy, int64_t>(dst, copy, src, count, op);
-    case DataType::kFloat16: return ReduceHalf<kCopy>(dst, copy, src, count, op);
-    case DataType::kFloat32: return ReduceTyped<kCopy, float>(dst, copy, src, count, op);
-    case DataType::kFloat64: return ReduceTyped<kCopy, double>(dst, copy, src, count, op);
+    case DataType::kUInt8:
+      return ReduceTyped<kCopy, uint8_t>(dst, copy, src, count, op);
+    case DataType::kInt8:
+      return ReduceTyped<kCopy, int8_t>(dst, copy, src, count, op);
+    case DataType::kInt32:
+      return ReduceTyped<kCopy, int32_t>(dst, copy, src, count, op);
+    case DataType::kInt64:
+      return ReduceTyped<kCopy, int64_t>(dst, copy, src, count, op);
+    case DataType::kFloat16:
+      return ReduceHalf<kCopy>(dst, copy, src, count, op);
+    case DataType::kFloat32:
+      return ReduceTyped<kCopy, float>(dst, copy, src, count, op);
+    case DataType::kFloat64:
+      return ReduceTyped<kCopy, double>(dst, copy, src, count, op);
   }
 }
 
@@ -95,36 +107,52 @@ void ScaleTyped(void* buffer, size_t count, double factor) {
 size_t ElementSize(DataType type) {
   switch (type) {
     case DataType::kUInt8:
-    case DataType::kInt8: return 1;
-    case DataType::kFloat16: return 2;
+    case DataType::kInt8:
+      return 1;
+    case DataType::kFloat16:
+      return 2;
     case DataType::kInt32:
-    case DataType::kFloat32: return 4;
+    case DataType::kFloat32:
+      return 4;
     case DataType::kInt64:
-    case DataType::kFloat64: return 8;
+    case DataType::kFloat64:
+      return 8;
   }
   return 1;
 }
 
 std::string_view DataTypeName(DataType type) {
   switch (type) {
-    case DataType::kUInt8: return "uint8";
-    case DataType::kInt8: return "int8";
-    case DataType::kInt32: return "int32";
-    case DataType::kInt64: return "int64";
-    case DataType::kFloat16: return "float16";
-    case DataType::kFloat32: return "float32";
-    case DataType::kFloat64: return "float64";
+    case DataType::kUInt8:
+      return "uint8";
+    case DataType::kInt8:
+      return "int8";
+    case DataType::kInt32:
+      return "int32";
+    case DataType::kInt64:
+      return "int64";
+    case DataType::kFloat16:
+      return "float16";
+    case DataType::kFloat32:
+      return "float32";
+    case DataType::kFloat64:
+      return "float64";
   }
   return "unknown";
 }
 
 std::string_view ReduceOpName(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kAverage: return "average";
-    case ReduceOp::kSum: return "sum";
-    case ReduceOp::kMin: return "min";
-    case ReduceOp::kMax: return "max";
-    case ReduceOp::kProduct: return "product";
+    case ReduceOp::kAverage:
+      return "average";
+    case ReduceOp::kSum:
+      return "sum";
+    case ReduceOp::kMin:
+      return "min";
+    case ReduceOp::kMax:
+      return "max";
+    case ReduceOp::kProduct:
+      return "product";
   }
   return "unknown";
 }
@@ -144,12 +172,18 @@ void ReduceIntoAndCopy(void* dst, void* copy, const void* src, size_t count, Dat
 void ScaleBuffer(void* buffer, size_t count, DataType type, double factor) {
   if (factor == 1.0) return;
   switch (type) {
-    case DataType::kUInt8: return ScaleTyped<uint8_t>(buffer, count, factor);
-    case DataType::kInt8: return ScaleTyped<int8_t>(buffer, count, factor);
-    case DataType::kInt32: return ScaleTyped<int32_t>(buffer, count, factor);
-    case DataType::kInt64: return ScaleTyped<int64_t>(buffer, count, factor);
-    case DataType::kFloat32: return ScaleTyped<float>(buffer, count, factor);
-    case DataType::kFloat64: return ScaleTyped<double>(buffer, count, factor);
+    case DataType::kUInt8:
+      return ScaleTyped<uint8_t>(buffer, count, factor);
+    case DataType::kInt8:
+      return ScaleTyped<int8_t>(buffer, count, factor);
+    case DataType::kInt32:
+      return ScaleTyped<int32_t>(buffer, count, factor);
+    case DataType::kInt64:
+      return ScaleTyped<int64_t>(buffer, count, factor);
+    case DataType::kFloat32:
+      return ScaleTyped<float>(buffer, count, factor);
+    case DataType::kFloat64:
+      return ScaleTyped<double>(buffer, count, factor);
     case DataType::kFloat16: {
       auto* data = static_cast<uint16_t*>(buffer);
       const auto f = static_cast<float>(factor);

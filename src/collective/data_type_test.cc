@@ -1,10 +1,10 @@
 #include "collective/data_type.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace kiln::collective {
 namespace {

@@ -1,11 +1,10 @@
 #include "collective/environment.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "collective/mpi_data_plane.h"
 #include "collective/ring_data_plane.h"
@@ -29,8 +28,8 @@ Result<double> Number(const std::map<std::string, std::string>& env, const std::
   const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (error != std::errc() || end != text->data() + text->size() || !std::isfinite(value) ||
       value < min) {
-    return InvalidArgumentError(fmt::format("kiln.hvd: {}='{}' is not a number of {} of at least {}",
-                                            name, *text, unit, min));
+    return InvalidArgumentError(fmt::format(
+        "kiln.hvd: {}='{}' is not a number of {} of at least {}", name, *text, unit, min));
   }
   return value;
 }
@@ -87,8 +86,7 @@ Result<RuntimeOptions> ReadRuntimeOptions(const std::map<std::string, std::strin
   c.cycle_time = std::chrono::microseconds(static_cast<int64_t>(cycle_ms * 1000));
   KILN_ASSIGN_OR_RETURN(const int capacity, Integer(env, {"HOROVOD_CACHE_CAPACITY"}, 1024, 0));
   c.cache_capacity = static_cast<size_t>(capacity);
-  KILN_ASSIGN_OR_RETURN(const int stall,
-                        Integer(env, {"HOROVOD_STALL_CHECK_TIME_SECONDS"}, 60, 1));
+  KILN_ASSIGN_OR_RETURN(const int stall, Integer(env, {"HOROVOD_STALL_CHECK_TIME_SECONDS"}, 60, 1));
   c.stall_time = std::chrono::seconds(stall);
   KILN_ASSIGN_OR_RETURN(const int disable, Integer(env, {"HOROVOD_STALL_CHECK_DISABLE"}, 0, 0));
   c.stall_check = disable == 0;
@@ -105,8 +103,8 @@ Result<Topology> ReadTopology(const std::map<std::string, std::string>& env) {
   KILN_ASSIGN_OR_RETURN(t.local_size,
                         Integer(env, {"HOROVOD_LOCAL_SIZE", "LOCAL_WORLD_SIZE"}, t.size, 1));
   KILN_ASSIGN_OR_RETURN(t.local_rank, Integer(env, {"HOROVOD_LOCAL_RANK", "LOCAL_RANK"}, 0, 0));
-  KILN_ASSIGN_OR_RETURN(t.cross_rank,
-                        Integer(env, {"HOROVOD_CROSS_RANK", "NODE_RANK"}, t.rank / t.local_size, 0));
+  KILN_ASSIGN_OR_RETURN(
+      t.cross_rank, Integer(env, {"HOROVOD_CROSS_RANK", "NODE_RANK"}, t.rank / t.local_size, 0));
   t.cross_size = (t.size + t.local_size - 1) / t.local_size;
   if (t.rank >= t.size || t.local_rank >= t.local_size) {
     return InvalidArgumentError(fmt::format(
@@ -172,7 +170,8 @@ Result<std::unique_ptr<Runtime>> Runtime::StartFromEnvironment() {
     rendezvous.host = *host;
     rendezvous.port = port;
   }
-  KILN_ASSIGN_OR_RETURN(Connections connections, ConnectRanks(t.rank, t.size, std::move(rendezvous)));
+  KILN_ASSIGN_OR_RETURN(Connections connections,
+                        ConnectRanks(t.rank, t.size, std::move(rendezvous)));
   connections.data.set_spin(options.spin);
   KILN_ASSIGN_OR_RETURN(
       std::unique_ptr<DataPlane> data,

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,9 +15,6 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 namespace kiln::collective {
 namespace {
@@ -90,10 +89,10 @@ Result<sockaddr_in> Resolve(const std::string& host, int port) {
   addrinfo* found = nullptr;
   const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
   if (rc != 0 || found == nullptr) {
-    return InvalidArgumentError(fmt::format(
-        "collective: cannot resolve the rendezvous host '{}': {} (set MASTER_ADDR or "
-        "HOROVOD_GLOO_RENDEZVOUS_ADDR to an address every rank can reach)",
-        host, gai_strerror(rc)));
+    return InvalidArgumentError(
+        fmt::format("collective: cannot resolve the rendezvous host '{}': {} (set MASTER_ADDR or "
+                    "HOROVOD_GLOO_RENDEZVOUS_ADDR to an address every rank can reach)",
+                    host, gai_strerror(rc)));
   }
   sockaddr_in address = *reinterpret_cast<sockaddr_in*>(found->ai_addr);
   freeaddrinfo(found);
@@ -115,9 +114,8 @@ Result<UniqueFd> ConnectWithRetry(const sockaddr_in& address, Clock::time_point 
     if (Clock::now() + pause >= deadline) {
       char text[INET_ADDRSTRLEN] = {};
       inet_ntop(AF_INET, &address.sin_addr, text, sizeof(text));
-      return UnavailableError(fmt::format("collective: could not connect to {} at {}:{}: {}",
-                                          what, text, ntohs(address.sin_port),
-                                          std::strerror(error)));
+      return UnavailableError(fmt::format("collective: could not connect to {} at {}:{}: {}", what,
+                                          text, ntohs(address.sin_port), std::strerror(error)));
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(100));
@@ -197,8 +195,8 @@ Status Mesh::Recv(int peer, void* data, size_t bytes) {
   return Status::Ok();
 }
 
-Status Mesh::SendRecv(int to, const void* send_data, size_t send_bytes, int from,
-                      void* recv_data, size_t recv_bytes) {
+Status Mesh::SendRecv(int to, const void* send_data, size_t send_bytes, int from, void* recv_data,
+                      size_t recv_bytes) {
   const char* out = static_cast<const char*>(send_data);
   char* in = static_cast<char*>(recv_data);
   const int out_fd = fd(to);
@@ -265,7 +263,8 @@ Result<std::vector<Mesh>> LocalMeshes(int size) {
     }
   }
   std::vector<Mesh> meshes;
-  for (int r = 0; r < size; ++r) meshes.emplace_back(r, size, std::move(peers[static_cast<size_t>(r)]));
+  for (int r = 0; r < size; ++r)
+    meshes.emplace_back(r, size, std::move(peers[static_cast<size_t>(r)]));
   return meshes;
 }
 
@@ -308,8 +307,7 @@ Result<Connections> ConnectRanks(int rank, int size, RendezvousOptions options) 
         return DeadlineExceededError(fmt::format(
             "collective: rank 0 waited {} s at {}:{} and ranks {} never connected (did every "
             "rank call init()?)",
-            options.timeout.count() / 1000, options.host, options.port,
-            MissingRanks(control, 0)));
+            options.timeout.count() / 1000, options.host, options.port, MissingRanks(control, 0)));
       }
       Hello hello;
       if (!ReadAll(accepted->get(), &hello, sizeof(hello), deadline) || hello.rank <= 0 ||
@@ -380,9 +378,9 @@ Result<Connections> ConnectRanks(int rank, int size, RendezvousOptions options) 
         Hello from;
         if (!accepted.ok() || !ReadAll(accepted->get(), &from, sizeof(from), deadline) ||
             from.rank <= rank || from.rank >= size || data[index(from.rank)]) {
-          return DeadlineExceededError(fmt::format(
-              "collective: rank {} waited for data connections from ranks {}", rank,
-              MissingRanks(data, rank)));
+          return DeadlineExceededError(
+              fmt::format("collective: rank {} waited for data connections from ranks {}", rank,
+                          MissingRanks(data, rank)));
         }
         data[index(from.rank)] = std::move(accepted).value();
       }

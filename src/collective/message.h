@@ -31,11 +31,11 @@ struct Request {
   OpType op = OpType::kAllreduce;
   DataType dtype = DataType::kFloat32;
   ReduceOp reduce_op = ReduceOp::kSum;
-  int32_t root = -1;             // broadcast
+  int32_t root = -1;  // broadcast
   std::vector<int64_t> shape;
-  double prescale = 1.0;         // allreduce, reducescatter
+  double prescale = 1.0;  // allreduce, reducescatter
   double postscale = 1.0;
-  std::vector<int64_t> splits;   // alltoall: rows sent to each rank; empty means even
+  std::vector<int64_t> splits;  // alltoall: rows sent to each rank; empty means even
 
   int64_t NumElements() const;
   // The fields every rank must agree on (name, op, dtype, reduce op, root, scales, and the
@@ -44,8 +44,8 @@ struct Request {
 };
 
 struct RequestList {
-  std::vector<Request> requests;   // not in the cache
-  std::vector<uint64_t> cached;    // bit s set: the request in cache slot s
+  std::vector<Request> requests;  // not in the cache
+  std::vector<uint64_t> cached;   // bit s set: the request in cache slot s
   bool shutdown = false;
 };
 
@@ -62,13 +62,13 @@ struct Response {
   // Fused tensors in order. A cache hit travels as its slot alone, with an empty name that
   // each rank reads from its cache.
   std::vector<std::string> names;
-  std::vector<int32_t> cache_slots;   // per name: its slot, or -1 when not cached
+  std::vector<int32_t> cache_slots;     // per name: its slot, or -1 when not cached
   std::vector<int64_t> element_counts;  // allreduce: per name, so joined ranks send zeros
   // allgather: first dimension on each rank; alltoall: the size x size matrix of splits
   // (row = sender); reducescatter: first dimension each rank receives.
   std::vector<int64_t> sizes;
-  int32_t last_joined_rank = -1;      // join
-  std::string error;                  // kError: the same text on every rank
+  int32_t last_joined_rank = -1;  // join
+  std::string error;              // kError: the same text on every rank
 };
 
 struct ResponseList {

@@ -42,7 +42,12 @@ TEST(MessageTest, ResponseListsRoundTripWithCacheHitsAsSlots) {
 
 TEST(MessageTest, TruncatedOrCorruptBytesAreAnError) {
   RequestList list;
-  list.requests = {[] { Request r; r.name = "x"; r.shape = {2}; return r; }()};
+  list.requests = {[] {
+    Request r;
+    r.name = "x";
+    r.shape = {2};
+    return r;
+  }()};
   const std::string bytes = EncodeRequestList(list);
   for (size_t cut = 0; cut < bytes.size(); ++cut) {
     EXPECT_FALSE(DecodeRequestList(bytes.substr(0, cut)).ok()) << cut;

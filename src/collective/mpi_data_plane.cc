@@ -2,13 +2,12 @@
 
 // The C API only: Open MPI's deprecated C++ bindings would need libmpi_cxx at load time.
 #define OMPI_SKIP_MPICXX 1
+#include <fmt/format.h>
 #include <mpi.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 namespace kiln::collective {
 namespace {
@@ -20,13 +19,20 @@ void ReduceHalves(void* in, void* inout, int* length, MPI_Datatype* /*type*/) {
 
 MPI_Datatype MpiType(DataType type, MPI_Datatype half) {
   switch (type) {
-    case DataType::kUInt8: return MPI_UINT8_T;
-    case DataType::kInt8: return MPI_INT8_T;
-    case DataType::kInt32: return MPI_INT32_T;
-    case DataType::kInt64: return MPI_INT64_T;
-    case DataType::kFloat16: return half;
-    case DataType::kFloat32: return MPI_FLOAT;
-    case DataType::kFloat64: return MPI_DOUBLE;
+    case DataType::kUInt8:
+      return MPI_UINT8_T;
+    case DataType::kInt8:
+      return MPI_INT8_T;
+    case DataType::kInt32:
+      return MPI_INT32_T;
+    case DataType::kInt64:
+      return MPI_INT64_T;
+    case DataType::kFloat16:
+      return half;
+    case DataType::kFloat32:
+      return MPI_FLOAT;
+    case DataType::kFloat64:
+      return MPI_DOUBLE;
   }
   return MPI_BYTE;
 }
@@ -34,10 +40,14 @@ MPI_Datatype MpiType(DataType type, MPI_Datatype half) {
 MPI_Op MpiOp(ReduceOp op) {
   switch (op) {
     case ReduceOp::kAverage:
-    case ReduceOp::kSum: return MPI_SUM;
-    case ReduceOp::kMin: return MPI_MIN;
-    case ReduceOp::kMax: return MPI_MAX;
-    case ReduceOp::kProduct: return MPI_PROD;
+    case ReduceOp::kSum:
+      return MPI_SUM;
+    case ReduceOp::kMin:
+      return MPI_MIN;
+    case ReduceOp::kMax:
+      return MPI_MAX;
+    case ReduceOp::kProduct:
+      return MPI_PROD;
   }
   return MPI_SUM;
 }
@@ -67,7 +77,8 @@ Result<std::vector<int>> IntCounts(const std::vector<size_t>& sizes, std::string
 
 std::vector<int> Displacements(const std::vector<int>& counts) {
   std::vector<int> displacements(counts.size(), 0);
-  for (size_t i = 1; i < counts.size(); ++i) displacements[i] = displacements[i - 1] + counts[i - 1];
+  for (size_t i = 1; i < counts.size(); ++i)
+    displacements[i] = displacements[i - 1] + counts[i - 1];
   return displacements;
 }
 
@@ -88,8 +99,8 @@ Result<std::unique_ptr<MpiDataPlane>> MpiDataPlane::Start() {
   MPI_Initialized(&initialized);
   if (!initialized) {
     int provided = 0;
-    KILN_RETURN_IF_ERROR(
-        Check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread"));
+    KILN_RETURN_IF_ERROR(Check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided),
+                               "MPI_Init_thread"));
     state->finalize = true;
   }
   KILN_RETURN_IF_ERROR(Check(MPI_Comm_dup(MPI_COMM_WORLD, &state->comm), "MPI_Comm_dup"));
@@ -121,22 +132,22 @@ Result<std::string> MpiDataPlane::BroadcastString(const std::string& text) {
   int length = static_cast<int>(text.size());
   KILN_RETURN_IF_ERROR(Check(MPI_Bcast(&length, 1, MPI_INT, 0, state_->comm), "MPI_Bcast"));
   std::string out = rank_ == 0 ? text : std::string(static_cast<size_t>(length), '\0');
-  KILN_RETURN_IF_ERROR(Check(MPI_Bcast(out.data(), length, MPI_CHAR, 0, state_->comm), "MPI_Bcast"));
+  KILN_RETURN_IF_ERROR(
+      Check(MPI_Bcast(out.data(), length, MPI_CHAR, 0, state_->comm), "MPI_Bcast"));
   return out;
 }
 
 Status MpiDataPlane::Allreduce(void* buffer, size_t count, DataType type, ReduceOp op) {
   const MPI_Datatype mpi_type = MpiType(type, state_->half);
-  const MPI_Op mpi_op = type == DataType::kFloat16
-                            ? state_->half_ops[static_cast<size_t>(op)]
-                            : MpiOp(op);
+  const MPI_Op mpi_op =
+      type == DataType::kFloat16 ? state_->half_ops[static_cast<size_t>(op)] : MpiOp(op);
   auto* data = static_cast<char*>(buffer);
   // MPI counts are int: a tensor of more elements goes in pieces.
   while (count > 0) {
     const size_t piece = std::min(count, static_cast<size_t>(INT_MAX));
-    KILN_RETURN_IF_ERROR(Check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(piece),
-                                             mpi_type, mpi_op, state_->comm),
-                               "MPI_Allreduce"));
+    KILN_RETURN_IF_ERROR(Check(
+        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(piece), mpi_type, mpi_op, state_->comm),
+        "MPI_Allreduce"));
     data += piece * ElementSize(type);
     count -= piece;
   }
@@ -156,24 +167,22 @@ Status MpiDataPlane::Broadcast(void* buffer, size_t bytes, int root) {
   return Check(MPI_Bcast(buffer, count[0], MPI_BYTE, root, state_->comm), "MPI_Bcast");
 }
 
-Status MpiDataPlane::Alltoallv(const void* send, const std::vector<size_t>& send_bytes,
-                               void* recv, const std::vector<size_t>& recv_bytes) {
+Status MpiDataPlane::Alltoallv(const void* send, const std::vector<size_t>& send_bytes, void* recv,
+                               const std::vector<size_t>& recv_bytes) {
   KILN_ASSIGN_OR_RETURN(const std::vector<int> send_counts, IntCounts(send_bytes, "alltoall"));
   KILN_ASSIGN_OR_RETURN(const std::vector<int> recv_counts, IntCounts(recv_bytes, "alltoall"));
   const std::vector<int> send_displacements = Displacements(send_counts);
   const std::vector<int> recv_displacements = Displacements(recv_counts);
   return Check(MPI_Alltoallv(send, send_counts.data(), send_displacements.data(), MPI_BYTE, recv,
-                             recv_counts.data(), recv_displacements.data(), MPI_BYTE,
-                             state_->comm),
+                             recv_counts.data(), recv_displacements.data(), MPI_BYTE, state_->comm),
                "MPI_Alltoallv");
 }
 
 Status MpiDataPlane::ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out,
                                    DataType type, ReduceOp op) {
   KILN_ASSIGN_OR_RETURN(const std::vector<int> int_counts, IntCounts(counts, "reducescatter"));
-  const MPI_Op mpi_op = type == DataType::kFloat16
-                            ? state_->half_ops[static_cast<size_t>(op)]
-                            : MpiOp(op);
+  const MPI_Op mpi_op =
+      type == DataType::kFloat16 ? state_->half_ops[static_cast<size_t>(op)] : MpiOp(op);
   return Check(MPI_Reduce_scatter(buffer, out, int_counts.data(), MpiType(type, state_->half),
                                   mpi_op, state_->comm),
                "MPI_Reduce_scatter");

@@ -1,7 +1,7 @@
 #include "collective/ring_data_plane.h"
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 
 namespace kiln::collective {
 namespace {
@@ -90,8 +90,8 @@ Status RingDataPlane::Broadcast(void* buffer, size_t bytes, int root) {
   return Status::Ok();
 }
 
-Status RingDataPlane::Alltoallv(const void* send, const std::vector<size_t>& send_bytes,
-                                void* recv, const std::vector<size_t>& recv_bytes) {
+Status RingDataPlane::Alltoallv(const void* send, const std::vector<size_t>& send_bytes, void* recv,
+                                const std::vector<size_t>& recv_bytes) {
   const int n = mesh_.size();
   const int r = mesh_.rank();
   const std::vector<size_t> send_offsets = Offsets(send_bytes);

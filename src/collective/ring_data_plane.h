@@ -21,8 +21,8 @@ class RingDataPlane : public DataPlane {
   Status Broadcast(void* buffer, size_t bytes, int root) override;
   Status Alltoallv(const void* send, const std::vector<size_t>& send_bytes, void* recv,
                    const std::vector<size_t>& recv_bytes) override;
-  Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out,
-                       DataType type, ReduceOp op) override;
+  Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out, DataType type,
+                       ReduceOp op) override;
 
  private:
   // The reduce-scatter half of the ring over blocks of counts[r] elements: afterwards

@@ -1,5 +1,6 @@
 #include "collective/runtime.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -9,8 +10,6 @@
 #include <cstdio>
 #include <cstring>
 #include <numeric>
-
-#include <fmt/format.h>
 
 namespace kiln::collective {
 namespace {
@@ -32,15 +31,16 @@ Status Validate(const Request& request, int size) {
   if (name.empty()) return InvalidArgumentError("kiln.hvd: an op was enqueued without a name");
   for (int64_t dim : request.shape) {
     if (dim < 0) {
-      return InvalidArgumentError(fmt::format("kiln.hvd: tensor '{}' has a negative dimension", name));
+      return InvalidArgumentError(
+          fmt::format("kiln.hvd: tensor '{}' has a negative dimension", name));
     }
   }
   switch (request.op) {
     case OpType::kBroadcast:
       if (request.root < 0 || request.root >= size) {
-        return InvalidArgumentError(fmt::format(
-            "kiln.hvd: broadcast of '{}' from root_rank {}, but ranks are 0 to {}", name,
-            request.root, size - 1));
+        return InvalidArgumentError(
+            fmt::format("kiln.hvd: broadcast of '{}' from root_rank {}, but ranks are 0 to {}",
+                        name, request.root, size - 1));
       }
       break;
     case OpType::kAllgather:
@@ -58,14 +58,15 @@ Status Validate(const Request& request, int size) {
   }
   if (request.op == OpType::kAlltoall) {
     if (static_cast<int>(request.splits.size()) != size) {
-      return InvalidArgumentError(fmt::format(
-          "kiln.hvd: alltoall of '{}' has {} splits; it needs one per rank ({})", name,
-          request.splits.size(), size));
+      return InvalidArgumentError(
+          fmt::format("kiln.hvd: alltoall of '{}' has {} splits; it needs one per rank ({})", name,
+                      request.splits.size(), size));
     }
     int64_t rows = 0;
     for (int64_t split : request.splits) {
       if (split < 0) {
-        return InvalidArgumentError(fmt::format("kiln.hvd: alltoall of '{}' has a negative split", name));
+        return InvalidArgumentError(
+            fmt::format("kiln.hvd: alltoall of '{}' has a negative split", name));
       }
       rows += split;
     }
@@ -96,8 +97,11 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const Topology& topology, Mesh c
 
 Runtime::Runtime(const Topology& topology, Mesh control, std::unique_ptr<DataPlane> data,
                  RuntimeOptions options, UniqueFd wake)
-    : topology_(topology), control_(std::move(control)), data_(std::move(data)),
-      options_(std::move(options)), wake_(std::move(wake)),
+    : topology_(topology),
+      control_(std::move(control)),
+      data_(std::move(data)),
+      options_(std::move(options)),
+      wake_(std::move(wake)),
       cache_(options_.coordinator.cache_capacity) {
   if (topology_.rank == 0) coordinator_.emplace(topology_.size, options_.coordinator);
   fds_.push_back({wake_.get(), POLLIN, 0});
@@ -351,9 +355,9 @@ Status Runtime::Run(Response& response) {
       response.names[i] = cache_.Name(slot);
     } else if (slot >= 0) {
       const auto entry = pending_.find(response.names[i]);
-      cache_.Put(slot, response.names[i],
-                 entry == pending_.end() ? std::nullopt
-                                         : std::optional<Request>(entry->second.request));
+      cache_.Put(
+          slot, response.names[i],
+          entry == pending_.end() ? std::nullopt : std::optional<Request>(entry->second.request));
     }
   }
   if (response.kind == Response::Kind::kError) {
@@ -376,8 +380,9 @@ Status Runtime::Run(Response& response) {
   for (const std::string& name : response.names) {
     const auto entry = pending_.find(name);
     if (entry == pending_.end() && !join_) {
-      return InternalError(fmt::format(
-          "kiln.hvd: rank {} was told to run '{}', which it never submitted", topology_.rank, name));
+      return InternalError(
+          fmt::format("kiln.hvd: rank {} was told to run '{}', which it never submitted",
+                      topology_.rank, name));
     }
     entries.push_back(entry == pending_.end() ? nullptr : &entry->second);
   }
@@ -404,11 +409,10 @@ Status Runtime::Run(Response& response) {
 
 Status Runtime::RunAllreduce(const Response& response, std::vector<TensorEntry*>& entries) {
   const size_t element = ElementSize(response.dtype);
-  const size_t total = static_cast<size_t>(std::accumulate(
-      response.element_counts.begin(), response.element_counts.end(), int64_t{0}));
+  const size_t total = static_cast<size_t>(
+      std::accumulate(response.element_counts.begin(), response.element_counts.end(), int64_t{0}));
   const double postscale =
-      response.postscale *
-      (response.reduce_op == ReduceOp::kAverage ? 1.0 / topology_.size : 1.0);
+      response.postscale * (response.reduce_op == ReduceOp::kAverage ? 1.0 / topology_.size : 1.0);
   char* buffer = nullptr;
   const bool in_place = entries.size() == 1 && entries[0] != nullptr;
   if (in_place) {
@@ -436,7 +440,8 @@ Status Runtime::RunAllreduce(const Response& response, std::vector<TensorEntry*>
     size_t offset = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
       const size_t bytes = static_cast<size_t>(response.element_counts[i]) * element;
-      if (entries[i] != nullptr && bytes > 0) std::memcpy(entries[i]->output, buffer + offset, bytes);
+      if (entries[i] != nullptr && bytes > 0)
+        std::memcpy(entries[i]->output, buffer + offset, bytes);
       offset += bytes;
     }
   }
@@ -502,8 +507,7 @@ Status Runtime::RunOne(const Response& response, TensorEntry& entry) {
       KILN_RETURN_IF_ERROR(data_->ReduceScatter(fusion_buffer_.data(), counts, out, request.dtype,
                                                 response.reduce_op));
       ScaleBuffer(out, counts[rank], request.dtype,
-                  response.postscale *
-                      (response.reduce_op == ReduceOp::kAverage ? 1.0 / n : 1.0));
+                  response.postscale * (response.reduce_op == ReduceOp::kAverage ? 1.0 / n : 1.0));
       return Status::Ok();
     }
     default:
@@ -527,7 +531,8 @@ void Runtime::Abort(const Status& why, bool tell_peers) {
     error.error = why.message();
     abort.responses.push_back(error);
     const std::string encoded = EncodeResponseList(abort);
-    for (int peer = 1; peer < topology_.size; ++peer) control_.SendMessage(peer, encoded).IgnoreError();
+    for (int peer = 1; peer < topology_.size; ++peer)
+      control_.SendMessage(peer, encoded).IgnoreError();
   }
   std::deque<TensorEntry> queued;
   {

@@ -3,17 +3,17 @@
 
 #include "collective/runtime.h"
 
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "collective/ring_data_plane.h"
 #include "common/test_dir.h"
@@ -31,10 +31,9 @@ class ThreadWorld {
     KILN_CHECK(control.ok() && data.ok());
     for (int r = 0; r < size; ++r) {
       const Topology t{r, size, r, size, 0, 1};
-      auto runtime = Runtime::Start(t, std::move((*control)[static_cast<size_t>(r)]),
-                                    std::make_unique<RingDataPlane>(
-                                        std::move((*data)[static_cast<size_t>(r)])),
-                                    options);
+      auto runtime = Runtime::Start(
+          t, std::move((*control)[static_cast<size_t>(r)]),
+          std::make_unique<RingDataPlane>(std::move((*data)[static_cast<size_t>(r)])), options);
       KILN_CHECK(runtime.ok());
       ranks_.push_back(std::move(runtime).value());
     }
@@ -63,15 +62,27 @@ std::vector<char> Encode(DataType type, const std::vector<double>& values) {
     char* at = bytes.data() + i * ElementSize(type);
     const double v = values[i];
     switch (type) {
-      case DataType::kUInt8: *reinterpret_cast<uint8_t*>(at) = static_cast<uint8_t>(v); break;
-      case DataType::kInt8: *reinterpret_cast<int8_t*>(at) = static_cast<int8_t>(v); break;
-      case DataType::kInt32: *reinterpret_cast<int32_t*>(at) = static_cast<int32_t>(v); break;
-      case DataType::kInt64: *reinterpret_cast<int64_t*>(at) = static_cast<int64_t>(v); break;
+      case DataType::kUInt8:
+        *reinterpret_cast<uint8_t*>(at) = static_cast<uint8_t>(v);
+        break;
+      case DataType::kInt8:
+        *reinterpret_cast<int8_t*>(at) = static_cast<int8_t>(v);
+        break;
+      case DataType::kInt32:
+        *reinterpret_cast<int32_t*>(at) = static_cast<int32_t>(v);
+        break;
+      case DataType::kInt64:
+        *reinterpret_cast<int64_t*>(at) = static_cast<int64_t>(v);
+        break;
       case DataType::kFloat16:
         *reinterpret_cast<uint16_t*>(at) = FloatToHalf(static_cast<float>(v));
         break;
-      case DataType::kFloat32: *reinterpret_cast<float*>(at) = static_cast<float>(v); break;
-      case DataType::kFloat64: *reinterpret_cast<double*>(at) = v; break;
+      case DataType::kFloat32:
+        *reinterpret_cast<float*>(at) = static_cast<float>(v);
+        break;
+      case DataType::kFloat64:
+        *reinterpret_cast<double*>(at) = v;
+        break;
     }
   }
   return bytes;
@@ -82,13 +93,27 @@ std::vector<double> Decode(DataType type, const std::vector<char>& bytes) {
   for (size_t i = 0; i < values.size(); ++i) {
     const char* at = bytes.data() + i * ElementSize(type);
     switch (type) {
-      case DataType::kUInt8: values[i] = *reinterpret_cast<const uint8_t*>(at); break;
-      case DataType::kInt8: values[i] = *reinterpret_cast<const int8_t*>(at); break;
-      case DataType::kInt32: values[i] = *reinterpret_cast<const int32_t*>(at); break;
-      case DataType::kInt64: values[i] = static_cast<double>(*reinterpret_cast<const int64_t*>(at)); break;
-      case DataType::kFloat16: values[i] = HalfToFloat(*reinterpret_cast<const uint16_t*>(at)); break;
-      case DataType::kFloat32: values[i] = *reinterpret_cast<const float*>(at); break;
-      case DataType::kFloat64: values[i] = *reinterpret_cast<const double*>(at); break;
+      case DataType::kUInt8:
+        values[i] = *reinterpret_cast<const uint8_t*>(at);
+        break;
+      case DataType::kInt8:
+        values[i] = *reinterpret_cast<const int8_t*>(at);
+        break;
+      case DataType::kInt32:
+        values[i] = *reinterpret_cast<const int32_t*>(at);
+        break;
+      case DataType::kInt64:
+        values[i] = static_cast<double>(*reinterpret_cast<const int64_t*>(at));
+        break;
+      case DataType::kFloat16:
+        values[i] = HalfToFloat(*reinterpret_cast<const uint16_t*>(at));
+        break;
+      case DataType::kFloat32:
+        values[i] = *reinterpret_cast<const float*>(at);
+        break;
+      case DataType::kFloat64:
+        values[i] = *reinterpret_cast<const double*>(at);
+        break;
     }
   }
   return values;
@@ -115,10 +140,18 @@ double Expected(ReduceOp op, DataType type, int size, size_t i) {
     const double v = Value(r, i);
     switch (op) {
       case ReduceOp::kAverage:
-      case ReduceOp::kSum: out += v; break;
-      case ReduceOp::kMin: out = std::min(out, v); break;
-      case ReduceOp::kMax: out = std::max(out, v); break;
-      case ReduceOp::kProduct: out *= v; break;
+      case ReduceOp::kSum:
+        out += v;
+        break;
+      case ReduceOp::kMin:
+        out = std::min(out, v);
+        break;
+      case ReduceOp::kMax:
+        out = std::max(out, v);
+        break;
+      case ReduceOp::kProduct:
+        out *= v;
+        break;
     }
   }
   if (op == ReduceOp::kAverage) {
@@ -144,7 +177,8 @@ TEST_P(WorldSizeTest, AllreduceEveryOpDtypeAndSize) {
           for (size_t i = 0; i < count; ++i) values[i] = Value(rank, i);
           const std::vector<char> input = Encode(type, values);
           std::vector<char> output(input.size());
-          const std::string name = fmt::format("{}.{}.{}", DataTypeName(type), ReduceOpName(op), count);
+          const std::string name =
+              fmt::format("{}.{}.{}", DataTypeName(type), ReduceOpName(op), count);
           TensorEntry entry = Entry(OpType::kAllreduce, name, type, {static_cast<int64_t>(count)},
                                     input.data(), output.data());
           entry.request.reduce_op = op;
@@ -171,8 +205,8 @@ TEST_P(WorldSizeTest, AllgatherBroadcastAlltoallReducescatter) {
     // allgather: rank r has r rows of 3 (rank 0 none).
     std::vector<float> mine(static_cast<size_t>(rank) * 3, static_cast<float>(rank));
     std::vector<float> gathered;
-    TensorEntry gather = Entry(OpType::kAllgather, "gather", DataType::kFloat32,
-                               {rank, 3}, mine.data(), nullptr);
+    TensorEntry gather =
+        Entry(OpType::kAllgather, "gather", DataType::kFloat32, {rank, 3}, mine.data(), nullptr);
     std::vector<int64_t> gathered_shape;
     gather.allocate_output = [&](const std::vector<int64_t>& shape) -> Result<void*> {
       gathered_shape = shape;
@@ -188,8 +222,8 @@ TEST_P(WorldSizeTest, AllgatherBroadcastAlltoallReducescatter) {
     // broadcast from every root, odd sizes.
     for (int root = 0; root < n; ++root) {
       std::vector<int64_t> values(5, rank == root ? 42 + root : -1);
-      TensorEntry bcast = Entry(OpType::kBroadcast, fmt::format("b{}", root), DataType::kInt64,
-                                {5}, values.data(), values.data());
+      TensorEntry bcast = Entry(OpType::kBroadcast, fmt::format("b{}", root), DataType::kInt64, {5},
+                                values.data(), values.data());
       bcast.request.root = root;
       ASSERT_TRUE(runtime.Enqueue(std::move(bcast))->Wait().ok());
       EXPECT_EQ(values, std::vector<int64_t>(5, 42 + root));
@@ -223,8 +257,8 @@ TEST_P(WorldSizeTest, AllgatherBroadcastAlltoallReducescatter) {
     std::vector<double> rows(10);
     for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<double>(i) + rank;
     std::vector<double> part;
-    TensorEntry scatter = Entry(OpType::kReducescatter, "scatter", DataType::kFloat64, {5, 2},
-                                rows.data(), nullptr);
+    TensorEntry scatter =
+        Entry(OpType::kReducescatter, "scatter", DataType::kFloat64, {5, 2}, rows.data(), nullptr);
     int64_t first_row = 0;
     for (int r = 0; r < rank; ++r) first_row += 5 / n + (r < 5 % n ? 1 : 0);
     scatter.allocate_output = [&](const std::vector<int64_t>& shape) -> Result<void*> {
@@ -266,7 +300,8 @@ TEST(RuntimeTest, PrescaleAndPostscaleApplyAroundTheSum) {
   ThreadWorld world(2);
   world.OnEveryRank([&](int rank, Runtime& runtime) {
     std::vector<double> v(3, rank + 1.0);
-    TensorEntry entry = Entry(OpType::kAllreduce, "scaled", DataType::kFloat64, {3}, v.data(), v.data());
+    TensorEntry entry =
+        Entry(OpType::kAllreduce, "scaled", DataType::kFloat64, {3}, v.data(), v.data());
     entry.request.prescale = 2.0;
     entry.request.postscale = 0.25;
     ASSERT_TRUE(runtime.Enqueue(std::move(entry))->Wait().ok());
@@ -279,18 +314,21 @@ TEST(RuntimeTest, AMismatchFailsTheOpOnEveryRankWithTheSameError) {
   std::vector<std::string> errors(2);
   world.OnEveryRank([&](int rank, Runtime& runtime) {
     std::vector<float> v(static_cast<size_t>(rank) + 2);
-    const Status status = runtime.Enqueue(Entry(OpType::kAllreduce, "w", DataType::kFloat32,
-                                                {rank + 2}, v.data(), v.data()))
+    const Status status = runtime
+                              .Enqueue(Entry(OpType::kAllreduce, "w", DataType::kFloat32,
+                                             {rank + 2}, v.data(), v.data()))
                               ->Wait();
     errors[static_cast<size_t>(rank)] = status.message();
     // The runtime goes on after an error.
     std::vector<float> ok(2, 1.0f);
-    EXPECT_TRUE(runtime.Enqueue(Entry(OpType::kAllreduce, "after", DataType::kFloat32, {2},
-                                      ok.data(), ok.data()))
+    EXPECT_TRUE(runtime
+                    .Enqueue(Entry(OpType::kAllreduce, "after", DataType::kFloat32, {2}, ok.data(),
+                                   ok.data()))
                     ->Wait()
                     .ok());
   });
-  EXPECT_EQ(errors[0], "Mismatched allreduce tensor shapes on tensor 'w': rank 0 has [2], rank 1 has [3].");
+  EXPECT_EQ(errors[0],
+            "Mismatched allreduce tensor shapes on tensor 'w': rank 0 has [2], rank 1 has [3].");
   EXPECT_EQ(errors[0], errors[1]);
 }
 
@@ -301,8 +339,9 @@ TEST(RuntimeTest, JoinLetsRanksWithFewerBatchesContributeZeros) {
     const int batches = rank == 0 ? 1 : 3;
     for (int b = 0; b < batches; ++b) {
       std::vector<float> g(4, 10.0f);
-      ASSERT_TRUE(runtime.Enqueue(Entry(OpType::kAllreduce, fmt::format("g{}", b),
-                                        DataType::kFloat32, {4}, g.data(), g.data()))
+      ASSERT_TRUE(runtime
+                      .Enqueue(Entry(OpType::kAllreduce, fmt::format("g{}", b), DataType::kFloat32,
+                                     {4}, g.data(), g.data()))
                       ->Wait()
                       .ok());
       // After rank 0 joined, its share is zero.
@@ -340,8 +379,9 @@ TEST(RuntimeTest, BarrierAndTimeline) {
     ThreadWorld world(2, options);
     world.OnEveryRank([&](int rank, Runtime& runtime) {
       std::vector<float> v(8, 1.0f);
-      ASSERT_TRUE(runtime.Enqueue(Entry(OpType::kAllreduce, "grad", DataType::kFloat32, {8},
-                                        v.data(), v.data()))
+      ASSERT_TRUE(runtime
+                      .Enqueue(Entry(OpType::kAllreduce, "grad", DataType::kFloat32, {8}, v.data(),
+                                     v.data()))
                       ->Wait()
                       .ok());
       TensorEntry barrier;

@@ -1,6 +1,7 @@
 #include "collective/shared_memory_data_plane.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -19,8 +20,6 @@
 #include <random>
 #include <string>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "common/unique_fd.h"
 
@@ -199,10 +198,14 @@ Result<std::unique_ptr<DataPlane>> SharedMemoryDataPlane::Wrap(std::unique_ptr<D
 }
 
 SharedMemoryDataPlane::SharedMemoryDataPlane(std::unique_ptr<DataPlane> inner,
-                                             std::unique_ptr<Segment> segment, int rank,
-                                             int size, std::chrono::microseconds spin)
-    : inner_(std::move(inner)), segment_(std::move(segment)), rank_(rank), size_(size),
-      spin_(spin), name_(fmt::format("{}+shm", inner_->Name())),
+                                             std::unique_ptr<Segment> segment, int rank, int size,
+                                             std::chrono::microseconds spin)
+    : inner_(std::move(inner)),
+      segment_(std::move(segment)),
+      rank_(rank),
+      size_(size),
+      spin_(spin),
+      name_(fmt::format("{}+shm", inner_->Name())),
       // With more ranks than cores, the rank being waited for may need this core.
       yield_every_(static_cast<unsigned>(size) > std::thread::hardware_concurrency() ? 1 : 8) {}
 
@@ -257,8 +260,7 @@ Status SharedMemoryDataPlane::WaitForAll(uint32_t stage) {
   return Status::Ok();
 }
 
-Status SharedMemoryDataPlane::Allreduce(void* buffer, size_t count, DataType type,
-                                        ReduceOp op) {
+Status SharedMemoryDataPlane::Allreduce(void* buffer, size_t count, DataType type, ReduceOp op) {
   if (!broken_.ok()) return broken_;
   Status status = AllreduceChunks(static_cast<char*>(buffer), count, type, op);
   if (!status.ok()) broken_ = status;
@@ -273,7 +275,9 @@ Status SharedMemoryDataPlane::AllreduceChunks(char* data, size_t count, DataType
     const size_t n = std::min(per_chunk, count - begin);
     char* chunk = data + begin * element;
     // Part s of the chunk, in elements: [first(s), first(s + 1)).
-    const auto first = [&](int s) { return n * static_cast<size_t>(s) / static_cast<size_t>(size_); };
+    const auto first = [&](int s) {
+      return n * static_cast<size_t>(s) / static_cast<size_t>(size_);
+    };
     const auto bytes = [&](int s) { return (first(s + 1) - first(s)) * element; };
     const uint32_t stage = 3 * chunk_;
     char* mine = Slot(rank_, chunk_);

@@ -48,8 +48,8 @@ class SharedMemoryDataPlane : public DataPlane {
                    const std::vector<size_t>& recv_bytes) override {
     return inner_->Alltoallv(send, send_bytes, recv, recv_bytes);
   }
-  Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out,
-                       DataType type, ReduceOp op) override {
+  Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out, DataType type,
+                       ReduceOp op) override {
     return inner_->ReduceScatter(buffer, counts, out, type, op);
   }
 
@@ -76,7 +76,7 @@ class SharedMemoryDataPlane : public DataPlane {
   std::chrono::microseconds spin_;
   std::string name_;
   unsigned yield_every_;  // polling rounds (64 polls each) between sched_yield calls
-  uint32_t chunk_ = 0;  // chunks done, the same on every rank
+  uint32_t chunk_ = 0;    // chunks done, the same on every rank
   // Once a wait failed the ranks' counters disagree: every later allreduce fails the same way.
   Status broken_;
 };

@@ -3,6 +3,9 @@
 
 #include "collective/shared_memory_data_plane.h"
 
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,10 +14,6 @@
 #include <filesystem>
 #include <functional>
 #include <thread>
-
-#include <fmt/format.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "collective/ring_data_plane.h"
 
@@ -71,20 +70,28 @@ void CheckAllreduce(std::vector<std::unique_ptr<DataPlane>>& planes, DataType ty
       const T v = Value<T>(r, i);
       switch (op) {
         case ReduceOp::kAverage:
-        case ReduceOp::kSum: want = static_cast<T>(want + v); break;
-        case ReduceOp::kMin: want = std::min(want, v); break;
-        case ReduceOp::kMax: want = std::max(want, v); break;
-        case ReduceOp::kProduct: want = static_cast<T>(want * v); break;
+        case ReduceOp::kSum:
+          want = static_cast<T>(want + v);
+          break;
+        case ReduceOp::kMin:
+          want = std::min(want, v);
+          break;
+        case ReduceOp::kMax:
+          want = std::max(want, v);
+          break;
+        case ReduceOp::kProduct:
+          want = static_cast<T>(want * v);
+          break;
       }
     }
-    ASSERT_EQ(buffers[0][i], want) << DataTypeName(type) << " " << ReduceOpName(op) << " count "
-                                   << count << " at " << i;
+    ASSERT_EQ(buffers[0][i], want)
+        << DataTypeName(type) << " " << ReduceOpName(op) << " count " << count << " at " << i;
   }
   // Each part is reduced by one rank and copied: every rank holds the same bytes.
   for (int r = 1; r < size && count > 0; ++r) {
-    ASSERT_EQ(std::memcmp(buffers[0].data(), buffers[static_cast<size_t>(r)].data(),
-                          count * sizeof(T)),
-              0);
+    ASSERT_EQ(
+        std::memcmp(buffers[0].data(), buffers[static_cast<size_t>(r)].data(), count * sizeof(T)),
+        0);
   }
 }
 
@@ -155,8 +162,8 @@ TEST(SharedMemoryDataPlaneTest, ARankThatExitsFailsTheOthersAllreduce) {
   ASSERT_EQ((*plane)->Name(), "tcp+shm");
   std::vector<float> buffer(1000, 1.0f);
   // The child is a zombie until reaped: exited all the same.
-  const Status status = (*plane)->Allreduce(buffer.data(), buffer.size(), DataType::kFloat32,
-                                            ReduceOp::kSum);
+  const Status status =
+      (*plane)->Allreduce(buffer.data(), buffer.size(), DataType::kFloat32, ReduceOp::kSum);
   EXPECT_THAT(status.message(), HasSubstr(fmt::format("rank 1 (pid {}) exited", child)));
   // And stays failed: the counters no longer agree.
   EXPECT_FALSE((*plane)->Allreduce(buffer.data(), 1, DataType::kFloat32, ReduceOp::kSum).ok());

@@ -1,8 +1,8 @@
 #include "collective/timeline.h"
 
-#include <cerrno>
-
 #include <fmt/format.h>
+
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 namespace kiln::collective {
@@ -14,9 +14,8 @@ Status Timeline::Start(const std::string& path, int rank) {
   if (file_ != nullptr) std::fclose(file_);
   file_ = std::fopen(path.c_str(), "w");
   if (file_ == nullptr) {
-    return ErrnoError(fmt::format("kiln.hvd: cannot write the timeline '{}' (HOROVOD_TIMELINE)",
-                                  path),
-                      errno);
+    return ErrnoError(
+        fmt::format("kiln.hvd: cannot write the timeline '{}' (HOROVOD_TIMELINE)", path), errno);
   }
   rank_ = rank;
   first_ = true;
@@ -47,13 +46,19 @@ void Timeline::Record(const std::string& tensor, std::string_view phase, Clock::
   const auto micros = [&](Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::microseconds>(t - origin_).count();
   };
-  nlohmann::json event = {{"name", phase},        {"ph", "X"},
-                          {"ts", micros(start)},  {"dur", micros(end) - micros(start)},
-                          {"pid", rank_},         {"tid", row->second},
+  nlohmann::json event = {{"name", phase},
+                          {"ph", "X"},
+                          {"ts", micros(start)},
+                          {"dur", micros(end) - micros(start)},
+                          {"pid", rank_},
+                          {"tid", row->second},
                           {"args", {{"tensor", tensor}, {"fused", fused}}}};
   if (added) {  // name the row once
-    const nlohmann::json label = {{"name", "thread_name"}, {"ph", "M"}, {"pid", rank_},
-                                  {"tid", row->second}, {"args", {{"name", tensor}}}};
+    const nlohmann::json label = {{"name", "thread_name"},
+                                  {"ph", "M"},
+                                  {"pid", rank_},
+                                  {"tid", row->second},
+                                  {"args", {{"name", tensor}}}};
     fmt::print(file_, "{}{}", first_ ? "" : ",\n", label.dump());
     first_ = false;
   }

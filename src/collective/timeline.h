@@ -1,9 +1,10 @@
 #pragma once
 
 // A Chrome-trace timeline (chrome://tracing, Perfetto) of every tensor's life on rank 0
-// (the only rank that writes one): NEGOTIATE from enqueue to the coordinator's answer, then the op itself (ALLREDUCE,
-// with the fused tensors' count). One row per tensor name. Started by HOROVOD_TIMELINE=FILE
-// at init or by start_timeline(); the file is a JSON array, closed by stop or shutdown.
+// (the only rank that writes one): NEGOTIATE from enqueue to the coordinator's answer, then the op
+// itself (ALLREDUCE, with the fused tensors' count). One row per tensor name. Started by
+// HOROVOD_TIMELINE=FILE at init or by start_timeline(); the file is a JSON array, closed by stop or
+// shutdown.
 
 #include <chrono>
 #include <cstdio>

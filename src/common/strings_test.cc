@@ -63,13 +63,14 @@ TEST(StringsTest, FirstInvalidUtf8FindsTheOffendingByte) {
 }
 
 TEST(StringsTest, ValidUtf8ReplacesWhatIsNotUtf8) {
-  EXPECT_EQ(ValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5");
-  EXPECT_EQ(ValidUtf8("caf\xe9\n"), "caf\xef\xbf\xbd\n");             // latin-1
-  EXPECT_EQ(ValidUtf8("\x80x"), "\xef\xbf\xbdx");                      // stray continuation
-  EXPECT_EQ(ValidUtf8("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");        // truncated
-  EXPECT_EQ(ValidUtf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");        // overlong
+  EXPECT_EQ(ValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5");
+  EXPECT_EQ(ValidUtf8("caf\xe9\n"), "caf\xef\xbf\xbd\n");        // latin-1
+  EXPECT_EQ(ValidUtf8("\x80x"), "\xef\xbf\xbdx");                // stray continuation
+  EXPECT_EQ(ValidUtf8("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");  // truncated
+  EXPECT_EQ(ValidUtf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");  // overlong
   EXPECT_EQ(ValidUtf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate
-  EXPECT_EQ(ValidUtf8("\xf4\x90\x80\x80").size(), 12u);               // past U+10FFFF
+  EXPECT_EQ(ValidUtf8("\xf4\x90\x80\x80").size(), 12u);                          // past U+10FFFF
   EXPECT_EQ(ValidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));
 }
 

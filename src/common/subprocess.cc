@@ -290,8 +290,8 @@ Result<std::string> ReadFirstLine(int fd, std::chrono::milliseconds timeout) {
     if (polled < 0 && errno == EINTR) continue;
     if (polled < 0) return ErrnoError("poll", errno);
     if (polled == 0) {
-      return DeadlineExceededError(fmt::format("no line within {} ms (got '{}')", timeout.count(),
-                                               line));
+      return DeadlineExceededError(
+          fmt::format("no line within {} ms (got '{}')", timeout.count(), line));
     }
     char c = 0;
     const ssize_t n = ::read(fd, &c, 1);

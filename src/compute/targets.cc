@@ -38,9 +38,9 @@ Result<std::unique_ptr<ComputeTarget>> OpenTarget(std::string_view name,
     Result<store::ComputeTargetRecord> record = context.store->GetComputeTarget(name);
     if (record.ok()) {
       if (record->type != SlurmTarget::kType) {
-        return FailedPreconditionError(fmt::format(
-            "compute target '{}' has type '{}', which this Kiln does not know", name,
-            record->type));
+        return FailedPreconditionError(
+            fmt::format("compute target '{}' has type '{}', which this Kiln does not know", name,
+                        record->type));
       }
       KILN_ASSIGN_OR_RETURN(SlurmConfig config, ReadSlurmConfig(*record));
       return std::unique_ptr<ComputeTarget>(
@@ -78,9 +78,9 @@ Status RegisterComputeTarget(store::Store& store, const store::ComputeTargetReco
   Result<int> nodes = slurm.PartitionNodes();
   if (!nodes.ok()) return nodes.status().WithPrefix("--partition");
   if (config.max_nodes > *nodes) {
-    return InvalidArgumentError(fmt::format(
-        "--max-nodes: {} is more than partition '{}' has ({} nodes)", config.max_nodes,
-        config.partition, *nodes));
+    return InvalidArgumentError(
+        fmt::format("--max-nodes: {} is more than partition '{}' has ({} nodes)", config.max_nodes,
+                    config.partition, *nodes));
   }
   store::ComputeTargetRecord stored = target;
   stored.config_json = SlurmConfigToJson(config).dump();

@@ -1,6 +1,7 @@
 #include "env/environment_cache.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -9,8 +10,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 #include "common/files.h"
 #include "common/redact.h"
@@ -176,7 +175,8 @@ std::vector<std::string> PipInstall(const fs::path& python, const EnvironmentSpe
   } else if (!spec.pip_find_links.empty()) {
     argv.push_back("--no-index");
   }
-  for (const std::string& link : spec.pip_find_links) argv.insert(argv.end(), {"--find-links", link});
+  for (const std::string& link : spec.pip_find_links)
+    argv.insert(argv.end(), {"--find-links", link});
   argv.insert(argv.end(), spec.pip_packages.begin(), spec.pip_packages.end());
   return argv;
 }
@@ -186,9 +186,9 @@ Status Build(const EnvironmentSpec& spec, const fs::path& dir, BuildLog& log,
   if (!spec.conda_packages.empty()) {
     const fs::path tool = FindCondaTool(CurrentPath());
     std::vector<std::string> argv = {tool.string(), "create", "--yes", "--prefix", dir.string()};
-    const bool has_python = std::any_of(
-        spec.conda_packages.begin(), spec.conda_packages.end(),
-        [](const std::string& p) { return p == "python" || p.starts_with("python="); });
+    const bool has_python =
+        std::any_of(spec.conda_packages.begin(), spec.conda_packages.end(),
+                    [](const std::string& p) { return p == "python" || p.starts_with("python="); });
     if (!has_python && !spec.pip_packages.empty()) argv.push_back("python");
     argv.insert(argv.end(), spec.conda_packages.begin(), spec.conda_packages.end());
     KILN_RETURN_IF_ERROR(Step(argv, log, cancelled));
@@ -199,8 +199,7 @@ Status Build(const EnvironmentSpec& spec, const fs::path& dir, BuildLog& log,
     KILN_RETURN_IF_ERROR(Step(argv, log, cancelled));
   }
   if (!spec.pip_packages.empty()) {
-    KILN_RETURN_IF_ERROR(
-        Step(PipInstall(dir / "bin" / "python", spec), log, cancelled));
+    KILN_RETURN_IF_ERROR(Step(PipInstall(dir / "bin" / "python", spec), log, cancelled));
   }
   return Status::Ok();
 }
@@ -232,8 +231,7 @@ Status CheckBuildable(const EnvironmentSpec& spec) {
       JoinStrings(spec.conda_packages, ", ")));
 }
 
-Result<ReadyEnvironment> EnvironmentCache::Ensure(const EnvironmentSpec& spec,
-                                                  const LineSink& sink,
+Result<ReadyEnvironment> EnvironmentCache::Ensure(const EnvironmentSpec& spec, const LineSink& sink,
                                                   const std::function<bool()>& cancelled) {
   KILN_RETURN_IF_ERROR(CheckBuildable(spec));
   KILN_RETURN_IF_ERROR(CreateDirectories(root_));
@@ -287,8 +285,8 @@ Result<std::vector<EnvironmentCache::Entry>> EnvironmentCache::List() const {
       return DataLossError(fmt::format("{} is not an environment record", marker.string()));
     }
     KILN_ASSIGN_OR_RETURN(EnvironmentSpec spec, EnvironmentFromJson(record["definition"]));
-    entries.push_back({item.path().filename().string(), std::move(spec),
-                       fs::last_write_time(marker, error)});
+    entries.push_back(
+        {item.path().filename().string(), std::move(spec), fs::last_write_time(marker, error)});
   }
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return a.last_used > b.last_used; });

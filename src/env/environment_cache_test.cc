@@ -3,15 +3,14 @@
 
 #include "env/environment_cache.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
-#include <atomic>
-#include <thread>
-
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
 
 #include "common/files.h"
 #include "common/subprocess.h"
@@ -53,8 +52,8 @@ class EnvironmentCacheTest : public ::testing::Test {
           "setup(name='kiln-envtest', version='1.0', packages=['kiln_envtest'])\n");
     const CapturedRun wheel =
         RunTool({"/usr/bin/python3", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-             "--no-index", "--disable-pip-version-check", "-w", wheels_.string(), "."},
-            source);
+                 "--no-index", "--disable-pip-version-check", "-w", wheels_.string(), "."},
+                source);
     ASSERT_TRUE(wheel.exit.success()) << wheel.out << wheel.err;
     spec_.name = "envtest";
     spec_.pip_packages = {"kiln-envtest==1.0"};
@@ -76,8 +75,8 @@ TEST_F(EnvironmentCacheTest, BuildsOnceThenReusesWithoutPip) {
   EXPECT_EQ(first->root, cache_.root() / EnvironmentHash(spec_));
   // The package is installed, and the system's torch is still importable beside it.
   const CapturedRun probe = RunTool({first->python.string(), "-c",
-                                 "import kiln_envtest, torch, sys; "
-                                 "print(kiln_envtest.VALUE, sys.prefix != sys.base_prefix)"});
+                                     "import kiln_envtest, torch, sys; "
+                                     "print(kiln_envtest.VALUE, sys.prefix != sys.base_prefix)"});
   ASSERT_TRUE(probe.exit.success()) << probe.err;
   EXPECT_EQ(probe.out, "42 True\n");
 

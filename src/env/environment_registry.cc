@@ -1,9 +1,9 @@
 #include "env/environment_registry.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <regex>
-
-#include <fmt/format.h>
 
 #include "common/files.h"
 

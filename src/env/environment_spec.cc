@@ -1,8 +1,8 @@
 #include "env/environment_spec.h"
 
-#include <filesystem>
-
 #include <fmt/format.h>
+
+#include <filesystem>
 
 #include "common/sha256.h"
 
@@ -47,14 +47,13 @@ Result<EnvironmentSpec> EnvironmentFromJson(const nlohmann::json& json) {
 std::string EnvironmentHash(const EnvironmentSpec& spec) {
   std::error_code error;
   const std::filesystem::path real = std::filesystem::canonical(spec.python, error);
-  const nlohmann::json identity = {
-      {"format", kBuildFormat},
-      {"python", error ? spec.python : real.string()},
-      {"pip_packages", spec.pip_packages},
-      {"conda_packages", spec.conda_packages},
-      {"pip_index_url", spec.pip_index_url},
-      {"pip_find_links", spec.pip_find_links},
-      {"system_site_packages", spec.system_site_packages}};
+  const nlohmann::json identity = {{"format", kBuildFormat},
+                                   {"python", error ? spec.python : real.string()},
+                                   {"pip_packages", spec.pip_packages},
+                                   {"conda_packages", spec.conda_packages},
+                                   {"pip_index_url", spec.pip_index_url},
+                                   {"pip_find_links", spec.pip_find_links},
+                                   {"system_site_packages", spec.system_site_packages}};
   return Sha256::HexOf(identity.dump());
 }
 

@@ -7,11 +7,10 @@
 // is built, so they are not part of it: renaming an environment or changing a variable
 // reuses the build.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 
@@ -20,10 +19,10 @@ namespace kiln::env {
 inline constexpr std::string_view kDefaultPython = "/usr/bin/python3";
 
 struct EnvironmentSpec {
-  std::string name;  // for people; may be empty
+  std::string name;                                  // for people; may be empty
   std::string python = std::string(kDefaultPython);  // the base interpreter, absolute
-  std::vector<std::string> pip_packages;    // requirement specifiers, as pip takes them
-  std::vector<std::string> conda_packages;  // needs conda, mamba or micromamba on PATH
+  std::vector<std::string> pip_packages;             // requirement specifiers, as pip takes them
+  std::vector<std::string> conda_packages;           // needs conda, mamba or micromamba on PATH
   // pip's --index-url; empty: pip's own default, unless find-links are given, which are then
   // the only source (--no-index), as for an offline wheelhouse.
   std::string pip_index_url;

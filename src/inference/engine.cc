@@ -1,14 +1,13 @@
 #include "inference/engine.h"
 
+#include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <thread>
-
-#include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <thread>
 
 #include "inference/plan.h"
 
@@ -20,7 +19,9 @@ struct Engine::OneDnn {
 };
 
 Engine::Engine(OnnxGraph graph, std::string path, int threads, std::int64_t max_plan_batch)
-    : graph_(std::move(graph)), path_(std::move(path)), threads_(threads),
+    : graph_(std::move(graph)),
+      path_(std::move(path)),
+      threads_(threads),
       max_plan_batch_(static_cast<std::int64_t>(
           std::bit_floor(static_cast<std::uint64_t>(std::max<std::int64_t>(1, max_plan_batch))))),
       onednn_(std::make_unique<OneDnn>()) {
@@ -62,9 +63,9 @@ Result<Plan*> Engine::PlanFor(int64_t batch) {
 
 Result<std::vector<Tensor>> Engine::Run(std::span<const float> input, int64_t batch) {
   if (batch < 1 || static_cast<int64_t>(input.size()) != batch * sample_size_) {
-    return InvalidArgumentError(fmt::format(
-        "the input holds {} floats; a batch of {} needs {} ({} per sample)", input.size(),
-        batch, batch * sample_size_, sample_size_));
+    return InvalidArgumentError(
+        fmt::format("the input holds {} floats; a batch of {} needs {} ({} per sample)",
+                    input.size(), batch, batch * sample_size_, sample_size_));
   }
   if (!dynamic_batch() && batch != fixed_batch()) {
     return InvalidArgumentError(fmt::format(

@@ -29,7 +29,7 @@ namespace kiln::inference {
 class Plan;
 
 struct EngineOptions {
-  int threads = 0;  // OpenMP threads for one run; 0: every core
+  int threads = 0;                   // OpenMP threads for one run; 0: every core
   std::int64_t max_plan_batch = 64;  // rounded down to a power of two
 };
 

@@ -12,9 +12,9 @@ namespace kiln::inference {
 namespace {
 
 // 3 outputs from 4 inputs; the reference is computed by hand below.
-const std::vector<float> kWeights = {0.5f, -1.0f, 0.25f, 2.0f,   //
-                                     -0.5f, 0.5f, 1.5f, -2.0f,   //
-                                     1.0f, 1.0f, 1.0f, 1.0f};
+const std::vector<float> kWeights = {0.5f,  -1.0f, 0.25f, 2.0f,   //
+                                     -0.5f, 0.5f,  1.5f,  -2.0f,  //
+                                     1.0f,  1.0f,  1.0f,  1.0f};
 const std::vector<float> kBias = {0.1f, -0.2f, -3.0f};
 
 std::vector<float> Reference(const std::vector<float>& x, int64_t batch) {
@@ -60,7 +60,8 @@ TEST_F(EngineTest, RunsAnyBatchSizeAsTheModelSays) {
     EXPECT_EQ((*y)[0].shape, (std::vector<int64_t>{batch, 3}));
     const std::vector<float> expected = Reference(x, batch);
     ASSERT_EQ((*y)[0].values.size(), expected.size());
-    for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR((*y)[0].values[i], expected[i], 1e-5) << i;
+    for (size_t i = 0; i < expected.size(); ++i)
+      EXPECT_NEAR((*y)[0].values[i], expected[i], 1e-5) << i;
   }
 }
 

@@ -1,13 +1,13 @@
 #include "inference/onnx_graph.h"
 
+#include <fmt/format.h>
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <onnx/checker.h>
-#include <onnx/onnx_pb.h>
 
 namespace kiln::inference {
 
@@ -90,8 +90,8 @@ Result<Constant> ReadTensor(const onnx::TensorProto& tensor, const std::string& 
   }
   const size_t have = c.is_float ? c.floats.size() : c.ints.size();
   if (static_cast<int64_t>(have) != c.size()) {
-    return InvalidArgumentError(fmt::format("{}: tensor '{}' holds {} values for dims of {}",
-                                            where, tensor.name(), have, c.size()));
+    return InvalidArgumentError(fmt::format("{}: tensor '{}' holds {} values for dims of {}", where,
+                                            tensor.name(), have, c.size()));
   }
   return c;
 }
@@ -110,14 +110,23 @@ ValueInfo ReadValueInfo(const onnx::ValueInfoProto& info) {
 Result<Attribute> ReadAttribute(const onnx::AttributeProto& a, const std::string& where) {
   Attribute out;
   switch (a.type()) {
-    case onnx::AttributeProto::INT: out.i = a.i(); break;
-    case onnx::AttributeProto::FLOAT: out.f = a.f(); break;
-    case onnx::AttributeProto::STRING: out.s = a.s(); break;
-    case onnx::AttributeProto::INTS: out.ints.assign(a.ints().begin(), a.ints().end()); break;
+    case onnx::AttributeProto::INT:
+      out.i = a.i();
+      break;
+    case onnx::AttributeProto::FLOAT:
+      out.f = a.f();
+      break;
+    case onnx::AttributeProto::STRING:
+      out.s = a.s();
+      break;
+    case onnx::AttributeProto::INTS:
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
     case onnx::AttributeProto::FLOATS:
       out.floats.assign(a.floats().begin(), a.floats().end());
       break;
-    case onnx::AttributeProto::TENSOR: break;  // Constant's value, read by the caller
+    case onnx::AttributeProto::TENSOR:
+      break;  // Constant's value, read by the caller
     default:
       return InvalidArgumentError(fmt::format(
           "{}: attribute '{}' has a type Kiln's engine does not read", where, a.name()));
@@ -136,14 +145,12 @@ Result<OnnxGraph> ReadOnnxGraph(const std::string& path) {
   onnx::ModelProto model;
   if (!model.ParseFromString(data)) {
     return InvalidArgumentError(
-        fmt::format("{}: not an ONNX model (the file does not parse as an ONNX ModelProto)",
-                    path));
+        fmt::format("{}: not an ONNX model (the file does not parse as an ONNX ModelProto)", path));
   }
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    return InvalidArgumentError(fmt::format("{}: the ONNX checker rejects it: {}", path,
-                                            e.what()));
+    return InvalidArgumentError(fmt::format("{}: the ONNX checker rejects it: {}", path, e.what()));
   }
 
   OnnxGraph graph;

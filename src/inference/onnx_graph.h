@@ -56,8 +56,8 @@ struct Node {
 };
 
 struct OnnxGraph {
-  std::string producer;  // producer_name and version, e.g. "pytorch 1.13.1"
-  int64_t opset = 0;     // of the default domain
+  std::string producer;           // producer_name and version, e.g. "pytorch 1.13.1"
+  int64_t opset = 0;              // of the default domain
   std::vector<ValueInfo> inputs;  // the real inputs: initializers listed as inputs left out
   std::vector<ValueInfo> outputs;
   std::vector<Node> nodes;  // in the file's (topological) order

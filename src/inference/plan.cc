@@ -1,10 +1,10 @@
 #include "inference/plan.h"
 
+#include <fmt/format.h>
+
 #include <functional>
 #include <limits>
 #include <numeric>
-
-#include <fmt/format.h>
 
 #include "inference/plan_compiler.h"
 
@@ -12,13 +12,20 @@ namespace kiln::inference {
 
 Tag PlainTag(size_t rank) {
   switch (rank) {
-    case 1: return Tag::a;
-    case 2: return Tag::ab;
-    case 3: return Tag::abc;
-    case 4: return Tag::abcd;
-    case 5: return Tag::abcde;
-    case 6: return Tag::abcdef;
-    default: return Tag::undef;
+    case 1:
+      return Tag::a;
+    case 2:
+      return Tag::ab;
+    case 3:
+      return Tag::abc;
+    case 4:
+      return Tag::abcd;
+    case 5:
+      return Tag::abcde;
+    case 6:
+      return Tag::abcdef;
+    default:
+      return Tag::undef;
   }
 }
 
@@ -38,8 +45,8 @@ Result<const Constant*> PlanCompiler::FloatConstant(const Node& n, size_t input,
                                                     const char* role) const {
   const Constant* c = input < n.inputs.size() ? FindConstant(n.inputs[input]) : nullptr;
   if (c == nullptr || !c->is_float) {
-    return NodeError(n, fmt::format("its {} (input {}) must be a float constant (an initializer)",
-                                    role, input));
+    return NodeError(
+        n, fmt::format("its {} (input {}) must be a float constant (an initializer)", role, input));
   }
   return c;
 }
@@ -136,16 +143,18 @@ memory PlanCompiler::Weights(const memory::desc& want, const Dims& dims, Tag tag
 
 Status PlanCompiler::Compile() {
   if (graph_.inputs.size() != 1) {
-    return InvalidArgumentError(fmt::format("{}: the model has {} inputs; Kiln's engine serves "
-                                            "models with one input",
-                                            origin_, graph_.inputs.size()));
+    return InvalidArgumentError(
+        fmt::format("{}: the model has {} inputs; Kiln's engine serves "
+                    "models with one input",
+                    origin_, graph_.inputs.size()));
   }
   const ValueInfo& input = graph_.inputs[0];
   if (input.elem_type != 1 /* FLOAT */) {
     return InvalidArgumentError(fmt::format("{}: input '{}' is not float32", origin_, input.name));
   }
   Dims dims = input.shape;
-  if (dims.empty()) return InvalidArgumentError(fmt::format("{}: input '{}' has no shape", origin_, input.name));
+  if (dims.empty())
+    return InvalidArgumentError(fmt::format("{}: input '{}' has no shape", origin_, input.name));
   dims[0] = batch_;
   for (size_t d = 1; d < dims.size(); ++d) {
     if (dims[d] == kDynamicDim) {
@@ -195,8 +204,9 @@ Status PlanCompiler::Compile() {
         if (!x.ok()) return x.status();
         values_[n.outputs[0]] = **x;
       } else {
-        return NodeError(n, "this operator is not supported by Kiln's engine (docs/models.md "
-                            "lists the supported ones)");
+        return NodeError(n,
+                         "this operator is not supported by Kiln's engine (docs/models.md "
+                         "lists the supported ones)");
       }
     } catch (const dnnl::error& e) {
       return NodeError(n, fmt::format("oneDNN cannot run it: {}", e.what()));

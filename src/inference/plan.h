@@ -17,11 +17,10 @@
 // compiling. Anything else fails Compile with the node named.
 
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "common/result.h"
 #include "inference/onnx_graph.h"

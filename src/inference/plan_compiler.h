@@ -5,15 +5,15 @@
 // plan_layers.cc (Conv, Gemm and MatMul, pooling, batch norm), plan_tensor_ops.cc
 // (element-wise ops, softmax, reshapes and shape arithmetic).
 
+#include <fmt/format.h>
+
 #include <map>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <fmt/format.h>
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "inference/plan.h"
 
@@ -52,8 +52,13 @@ class PlanCompiler {
  public:
   PlanCompiler(const OnnxGraph& graph, int64_t batch, const dnnl::engine& engine,
                const std::string& origin, Plan& plan)
-      : graph_(graph), batch_(batch), engine_(engine), stream_(engine), origin_(origin),
-        plan_(plan), fused_(graph.nodes.size(), false) {}
+      : graph_(graph),
+        batch_(batch),
+        engine_(engine),
+        stream_(engine),
+        origin_(origin),
+        plan_(plan),
+        fused_(graph.nodes.size(), false) {}
 
   Status Compile();
 
@@ -65,7 +70,8 @@ class PlanCompiler {
   }
   // A constant of the file, or one computed while compiling (shape arithmetic).
   const Constant* FindConstant(const std::string& name) const {
-    if (const auto it = graph_.constants.find(name); it != graph_.constants.end()) return &it->second;
+    if (const auto it = graph_.constants.find(name); it != graph_.constants.end())
+      return &it->second;
     const auto it = computed_.find(name);
     return it == computed_.end() ? nullptr : &it->second;
   }
@@ -79,7 +85,8 @@ class PlanCompiler {
 
   memory Plain(Value& value);  // the value in plain (row-major) layout, reordering if needed
   memory Reorder(const memory& from, const memory::desc& to);  // a step
-  memory Weights(const memory::desc& want, const Dims& dims, Tag tag, const std::vector<float>& data);
+  memory Weights(const memory::desc& want, const Dims& dims, Tag tag,
+                 const std::vector<float>& data);
   void AddStep(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
     plan_.steps_.push_back({std::move(primitive), std::move(args)});
   }

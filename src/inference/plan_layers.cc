@@ -1,11 +1,11 @@
 // PlanCompiler's layers with weights or windows: Conv (with a batch norm and an activation
 // folded in), Gemm and MatMul, pooling, batch normalization.
 
-#include <cmath>
-#include <string_view>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <cmath>
+#include <string_view>
 
 #include "inference/plan_compiler.h"
 
@@ -16,10 +16,14 @@ namespace {
 // pooling are fastest in for float32 on AVX-512 and AVX2 alike.
 Tag Blocked16(size_t rank) {
   switch (rank) {
-    case 3: return Tag::aBc16b;
-    case 4: return Tag::aBcd16b;
-    case 5: return Tag::aBcde16b;
-    default: return Tag::any;
+    case 3:
+      return Tag::aBc16b;
+    case 4:
+      return Tag::aBcd16b;
+    case 5:
+      return Tag::aBcde16b;
+    default:
+      return Tag::any;
   }
 }
 
@@ -54,9 +58,10 @@ Status Pads(const Node& n, const Dims& in, const Dims& kernel, const Dims& strid
   if (auto_pad == "NOTSET") {
     const std::vector<int64_t> pads = n.Ints("pads", std::vector<int64_t>(2 * k, 0));
     if (pads.size() != 2 * k) {
-      return InvalidArgumentError(fmt::format("{}: node '{}' ({}): pads has {} values for {} "
-                                              "spatial dimensions",
-                                              origin, n.name, n.op_type, pads.size(), k));
+      return InvalidArgumentError(
+          fmt::format("{}: node '{}' ({}): pads has {} values for {} "
+                      "spatial dimensions",
+                      origin, n.name, n.op_type, pads.size(), k));
     }
     for (size_t d = 0; d < k; ++d) {
       (*begin)[d] = pads[d];
@@ -72,9 +77,10 @@ Status Pads(const Node& n, const Dims& in, const Dims& kernel, const Dims& strid
       (*end)[d] = total - (*begin)[d];
     }
   } else if (auto_pad != "VALID") {
-    return InvalidArgumentError(fmt::format("{}: node '{}' ({}): auto_pad '{}' is not an ONNX "
-                                            "value",
-                                            origin, n.name, n.op_type, auto_pad));
+    return InvalidArgumentError(
+        fmt::format("{}: node '{}' ({}): auto_pad '{}' is not an ONNX "
+                    "value",
+                    origin, n.name, n.op_type, auto_pad));
   }
   return Status::Ok();
 }
@@ -113,7 +119,8 @@ Status PlanCompiler::Conv(size_t i) {
   if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
     Result<const Constant*> b = FloatConstant(n, 2, "bias");
     if (!b.ok()) return b.status();
-    if ((*b)->floats.size() != bias.size()) return NodeError(n, "its bias does not match its outputs");
+    if ((*b)->floats.size() != bias.size())
+      return NodeError(n, "its bias does not match its outputs");
     bias = (*b)->floats;
   }
   std::string output = n.outputs[0];
@@ -144,8 +151,8 @@ Status PlanCompiler::Conv(size_t i) {
   Dims dst_dims = {x.dims[0], out_channels};
   Dims onednn_dilations(k);
   for (size_t d = 0; d < k; ++d) {
-    dst_dims.push_back(WindowOutput(in[d], kernel[d], strides[d], dilations[d], pad_begin[d],
-                                    &pad_end[d], false));
+    dst_dims.push_back(
+        WindowOutput(in[d], kernel[d], strides[d], dilations[d], pad_begin[d], &pad_end[d], false));
     onednn_dilations[d] = dilations[d] - 1;
     if (dst_dims.back() < 1) return NodeError(n, "its output would be empty");
   }
@@ -161,7 +168,8 @@ Status PlanCompiler::Conv(size_t i) {
   // choose (format_tag::any picks nhwc here) for the example CNN. Anything else, or a
   // choice that lands on a reference kernel, goes to oneDNN's own choice.
   const bool few_inputs = group == 1 && x.dims[1] < 8;
-  const bool blockable = out_channels % 16 == 0 && (few_inputs || (group == 1 && x.dims[1] % 16 == 0));
+  const bool blockable =
+      out_channels % 16 == 0 && (few_inputs || (group == 1 && x.dims[1] % 16 == 0));
   const auto make_pd = [&](Tag src_tag, Tag dst_tag) {
     const dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
@@ -173,7 +181,8 @@ Status PlanCompiler::Conv(size_t i) {
   dnnl::convolution_forward::primitive_desc pd;
   if (blockable) {
     try {
-      pd = make_pd(few_inputs ? PlainTag(x.dims.size()) : Blocked16(x.dims.size()), Blocked16(dst_dims.size()));
+      pd = make_pd(few_inputs ? PlainTag(x.dims.size()) : Blocked16(x.dims.size()),
+                   Blocked16(dst_dims.size()));
     } catch (const dnnl::error&) {
       pd = {};
     }
@@ -183,8 +192,10 @@ Status PlanCompiler::Conv(size_t i) {
   memory w_mem = Weights(pd.weights_desc(), weight_dims, weight_tag, weights);
   memory b_mem = Weights(pd.bias_desc(), {out_channels}, Tag::a, bias);
   memory dst(pd.dst_desc(), engine_);
-  AddStep(dnnl::convolution_forward(pd),
-          {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_BIAS, b_mem}, {DNNL_ARG_DST, dst}});
+  AddStep(dnnl::convolution_forward(pd), {{DNNL_ARG_SRC, src},
+                                          {DNNL_ARG_WEIGHTS, w_mem},
+                                          {DNNL_ARG_BIAS, b_mem},
+                                          {DNNL_ARG_DST, dst}});
   values_[output] = Value{dst, dst_dims, {}, {}};
   return Status::Ok();
 }
@@ -201,8 +212,8 @@ Status PlanCompiler::Gemm(size_t i) {
   if (!matmul && n.Int("transA", 0) != 0) return NodeError(n, "transA=1 is not supported");
   const bool trans_b = !matmul && n.Int("transB", 0) != 0;
   if (a.dims.size() != 2 || b.dims.size() != 2) {
-    return NodeError(n, fmt::format("needs a 2-D input and 2-D weights, got {} and {}", a.dims,
-                                    b.dims));
+    return NodeError(
+        n, fmt::format("needs a 2-D input and 2-D weights, got {} and {}", a.dims, b.dims));
   }
   const int64_t in_features = trans_b ? b.dims[1] : b.dims[0];
   const int64_t out_features = trans_b ? b.dims[0] : b.dims[1];
@@ -227,7 +238,8 @@ Status PlanCompiler::Gemm(size_t i) {
     Result<const Constant*> cr = FloatConstant(n, 2, "bias (C)");
     if (!cr.ok()) return cr.status();
     c = *cr;
-  } else if (const std::optional<size_t> j = matmul ? SoleConsumer(output, {"Add"}) : std::nullopt) {
+  } else if (const std::optional<size_t> j =
+                 matmul ? SoleConsumer(output, {"Add"}) : std::nullopt) {
     // MatMul then Add of a constant vector: the Add is the bias.
     const Node& add = node(*j);
     const Constant* addend = add.inputs.size() == 2 ? FindConstant(add.inputs[1]) : nullptr;
@@ -244,7 +256,8 @@ Status PlanCompiler::Gemm(size_t i) {
                                       "of {} or a scalar",
                                       c->dims, out_features));
     }
-    for (size_t o = 0; o < bias.size(); ++o) bias[o] = beta * c->floats[c->floats.size() == 1 ? 0 : o];
+    for (size_t o = 0; o < bias.size(); ++o)
+      bias[o] = beta * c->floats[c->floats.size() == 1 ? 0 : o];
   }
   dnnl::primitive_attr attr;
   KILN_RETURN_IF_ERROR(FuseActivation(&output, &attr));
@@ -272,8 +285,10 @@ Status PlanCompiler::Gemm(size_t i) {
   memory w_mem = Weights(pd.weights_desc(), weight_dims, PlainTag(weight_dims.size()), weights);
   memory b_mem = Weights(pd.bias_desc(), {out_features}, Tag::a, bias);
   memory dst(pd.dst_desc(), engine_);
-  AddStep(dnnl::inner_product_forward(pd),
-          {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_BIAS, b_mem}, {DNNL_ARG_DST, dst}});
+  AddStep(dnnl::inner_product_forward(pd), {{DNNL_ARG_SRC, src},
+                                            {DNNL_ARG_WEIGHTS, w_mem},
+                                            {DNNL_ARG_BIAS, b_mem},
+                                            {DNNL_ARG_DST, dst}});
   values_[output] = Value{dst, dst_dims, {}, {}};
   return Status::Ok();
 }
@@ -301,21 +316,22 @@ Status PlanCompiler::Pool(size_t i) {
   const bool ceil_mode = n.Int("ceil_mode", 0) != 0;
   Dims dst_dims = {x.dims[0], x.dims[1]};
   for (size_t d = 0; d < k; ++d) {
-    dst_dims.push_back(WindowOutput(in[d], kernel[d], strides[d], 1, pad_begin[d], &pad_end[d],
-                                    ceil_mode));
+    dst_dims.push_back(
+        WindowOutput(in[d], kernel[d], strides[d], 1, pad_begin[d], &pad_end[d], ceil_mode));
   }
   const bool max = n.op_type.find("Max") != std::string::npos;
   const dnnl::algorithm algorithm =
       max ? dnnl::algorithm::pooling_max
           : (n.Int("count_include_pad", 0) != 0 ? dnnl::algorithm::pooling_avg_include_padding
-                                                  : dnnl::algorithm::pooling_avg_exclude_padding);
+                                                : dnnl::algorithm::pooling_avg_exclude_padding);
   const dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm,
                                          x.mem.get_desc(), memory::desc(dst_dims, kF32, Tag::any),
                                          strides, kernel, pad_begin, pad_end);
   const dnnl::pooling_forward::primitive_desc pd(desc, engine_);
   memory dst(pd.dst_desc(), engine_);
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, x.mem}, {DNNL_ARG_DST, dst}};
-  if (pd.workspace_desc().get_size() != 0) args[DNNL_ARG_WORKSPACE] = memory(pd.workspace_desc(), engine_);
+  if (pd.workspace_desc().get_size() != 0)
+    args[DNNL_ARG_WORKSPACE] = memory(pd.workspace_desc(), engine_);
   AddStep(dnnl::pooling_forward(pd), std::move(args));
   values_[n.outputs[0]] = Value{dst, dst_dims, {}, {}};
   return Status::Ok();

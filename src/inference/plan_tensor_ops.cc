@@ -1,10 +1,10 @@
 // PlanCompiler's tensor operations: activations on their own, binary element-wise ops,
 // softmax, Flatten and Reshape, and shape arithmetic on integer constants.
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "inference/plan_compiler.h"
 
@@ -41,7 +41,8 @@ Status PlanCompiler::Binary(size_t i) {
   const size_t rank = a.dims.size();
   memory src1;
   if (const Constant* c = FindConstant(n.inputs[other])) {
-    if (!c->is_float || c->dims.size() > rank) return NodeError(n, "its constant does not broadcast");
+    if (!c->is_float || c->dims.size() > rank)
+      return NodeError(n, "its constant does not broadcast");
     Dims dims(rank - c->dims.size(), 1);
     dims.insert(dims.end(), c->dims.begin(), c->dims.end());
     for (size_t d = 0; d < rank; ++d) {
@@ -61,14 +62,15 @@ Status PlanCompiler::Binary(size_t i) {
       }
     }
     src1 = b.flat_source ? Plain(b) : b.mem;
-    if (b.dims == a.dims && src1.get_desc() != src0.get_desc()) src1 = Reorder(src1, src0.get_desc());
-    else if (b.dims != a.dims) src1 = Plain(b);
+    if (b.dims == a.dims && src1.get_desc() != src0.get_desc())
+      src1 = Reorder(src1, src0.get_desc());
+    else if (b.dims != a.dims)
+      src1 = Plain(b);
   }
-  const dnnl::algorithm algorithm =
-      n.op_type == "Add"   ? dnnl::algorithm::binary_add
-      : n.op_type == "Sub" ? dnnl::algorithm::binary_sub
-      : n.op_type == "Mul" ? dnnl::algorithm::binary_mul
-                           : dnnl::algorithm::binary_div;
+  const dnnl::algorithm algorithm = n.op_type == "Add"   ? dnnl::algorithm::binary_add
+                                    : n.op_type == "Sub" ? dnnl::algorithm::binary_sub
+                                    : n.op_type == "Mul" ? dnnl::algorithm::binary_mul
+                                                         : dnnl::algorithm::binary_div;
   const dnnl::binary::primitive_desc pd(
       dnnl::binary::desc(algorithm, src0.get_desc(), src1.get_desc(), src0.get_desc()), engine_);
   memory dst(pd.dst_desc(), engine_);
@@ -119,14 +121,16 @@ Status PlanCompiler::Reshape(size_t i) {
   if (n.op_type == "Flatten") {
     int64_t axis = n.Int("axis", 1);
     if (axis < 0) axis += static_cast<int64_t>(x.dims.size());
-    if (axis < 0 || axis > static_cast<int64_t>(x.dims.size())) return NodeError(n, "axis out of range");
+    if (axis < 0 || axis > static_cast<int64_t>(x.dims.size()))
+      return NodeError(n, "axis out of range");
     const int64_t outer = Product(Dims(x.dims.begin(), x.dims.begin() + axis));
     target = {outer, Product(x.dims, static_cast<size_t>(axis))};
   } else {
     const Constant* shape = n.inputs.size() == 2 ? FindConstant(n.inputs[1]) : nullptr;
     if (shape == nullptr || shape->is_float) {
-      return NodeError(n, "its shape must be a constant or computed from shapes (export with "
-                          "a fixed shape, or use torch.flatten)");
+      return NodeError(n,
+                       "its shape must be a constant or computed from shapes (export with "
+                       "a fixed shape, or use torch.flatten)");
     }
     int64_t known = 1;
     std::optional<size_t> inferred;
@@ -141,7 +145,8 @@ Status PlanCompiler::Reshape(size_t i) {
       target.push_back(v);
     }
     if (inferred) {
-      if (known == 0 || Product(x.dims) % known != 0) return NodeError(n, "its shape does not fit the input");
+      if (known == 0 || Product(x.dims) % known != 0)
+        return NodeError(n, "its shape does not fit the input");
       target[*inferred] = Product(x.dims) / known;
     }
   }
@@ -189,8 +194,9 @@ Status PlanCompiler::ShapeArithmetic(size_t i) {
   } else {
     const Constant* a = ints_of(0);
     if (a == nullptr) {
-      return NodeError(n, "Kiln's engine runs this operator on integer constants and shapes "
-                          "only, not on computed data");
+      return NodeError(n,
+                       "Kiln's engine runs this operator on integer constants and shapes "
+                       "only, not on computed data");
     }
     if (n.op_type == "Gather") {
       const Constant* indices = ints_of(1);
@@ -213,14 +219,18 @@ Status PlanCompiler::ShapeArithmetic(size_t i) {
         for (int64_t& axis : axes) axis = axis < 0 ? axis + rank : axis;
         std::sort(axes.begin(), axes.end());
         for (const int64_t axis : axes) {
-          if (axis < 0 || axis > static_cast<int64_t>(out.dims.size())) return NodeError(n, "axis out of range");
+          if (axis < 0 || axis > static_cast<int64_t>(out.dims.size()))
+            return NodeError(n, "axis out of range");
           out.dims.insert(out.dims.begin() + axis, 1);
         }
       } else {
         std::vector<int64_t> kept;
         for (size_t d = 0; d < out.dims.size(); ++d) {
-          const bool listed = std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end() ||
-                              std::find(axes.begin(), axes.end(), static_cast<int64_t>(d) - static_cast<int64_t>(out.dims.size())) != axes.end();
+          const bool listed =
+              std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end() ||
+              std::find(axes.begin(), axes.end(),
+                        static_cast<int64_t>(d) - static_cast<int64_t>(out.dims.size())) !=
+                  axes.end();
           if (!(axes.empty() ? out.dims[d] == 1 : listed)) kept.push_back(out.dims[d]);
         }
         out.dims = kept;
@@ -236,7 +246,8 @@ Status PlanCompiler::ShapeArithmetic(size_t i) {
       out.dims = {static_cast<int64_t>(out.ints.size())};
     } else {  // Cast
       const int64_t to = n.Int("to", 0);
-      if (to != 6 && to != 7) return NodeError(n, "only casts of shapes to int32 or int64 are supported");
+      if (to != 6 && to != 7)
+        return NodeError(n, "only casts of shapes to int32 or int64 are supported");
       out = *a;
     }
   }

@@ -1,8 +1,8 @@
 #include "inference/test_models.h"
 
-#include <fstream>
-
 #include <onnx/onnx_pb.h>
+
+#include <fstream>
 
 namespace kiln::inference::testing {
 namespace {

@@ -126,8 +126,7 @@ class Launcher {
   Status Own() {
     KILN_ASSIGN_OR_RETURN(plan_, ReadPlan(dir_));
     access_ = StoreAccessOf(plan_, CurrentEnvironment());
-    KILN_ASSIGN_OR_RETURN(store_,
-                          store::OpenStore(access_.url, {access_.token, access_.ca_file}));
+    KILN_ASSIGN_OR_RETURN(store_, store::OpenStore(access_.url, {access_.token, access_.ca_file}));
     remote_store_ = access_.remote();
     KILN_ASSIGN_OR_RETURN(patience_seconds_, ReadTunable(kServerPatienceSeconds));
     if (options_.lock_fd >= 0) {
@@ -178,8 +177,8 @@ class Launcher {
       const auto line = [&](std::string_view text) {
         log.Write(Stream::kOut, std::string(text) + "\n").IgnoreError();
       };
-      KILN_ASSIGN_OR_RETURN(environment_, cache.Ensure(planned.definition, line,
-                                                       [this] { return CancelSeen(); }));
+      KILN_ASSIGN_OR_RETURN(
+          environment_, cache.Ensure(planned.definition, line, [this] { return CancelSeen(); }));
       if (environment_->hash != planned.hash) {
         return InternalError(fmt::format(
             "the environment's hash here is {}, but submit planned {}: is the base interpreter {} "
@@ -251,7 +250,8 @@ class Launcher {
   void AddClusterMpiSettings(std::vector<std::string>& env) const {
     if (!plan_.cluster || plan_.cluster->network.empty()) return;
     for (const char* name : {"OMPI_MCA_btl_tcp_if_include", "OMPI_MCA_oob_tcp_if_include"}) {
-      if (!FindVariable(env, name)) env.push_back(fmt::format("{}={}", name, plan_.cluster->network));
+      if (!FindVariable(env, name))
+        env.push_back(fmt::format("{}={}", name, plan_.cluster->network));
     }
     if (!FindVariable(env, "OMPI_MCA_btl")) env.push_back("OMPI_MCA_btl=self,vader,tcp");
   }
@@ -373,8 +373,8 @@ class Launcher {
       }
       if (cause_ == StopCause::kNone && !slurm_job_id_.empty() && now >= next_allocation_check) {
         next_allocation_check =
-            now + std::chrono::duration_cast<std::chrono::microseconds>(kAllocationCheckInterval)
-                      .count();
+            now +
+            std::chrono::duration_cast<std::chrono::microseconds>(kAllocationCheckInterval).count();
         CheckAllocation();
       }
       if (cause_ == StopCause::kNone && plan_.max_run_duration_seconds &&
@@ -396,7 +396,6 @@ class Launcher {
     }
     if (cause_ == StopCause::kRankFailed && UnderShim()) failure_ = MpiFailure();
   }
-
 
   // Inside a Slurm allocation: whether Slurm still runs the job. A node that failed, a time
   // limit or preemption ends the run Failed with Slurm's reason, whatever the ranks do (a
@@ -573,14 +572,13 @@ class Launcher {
 
   // Step 5: every process of the run, ranks first, then anything they left behind.
   void StopEverything() {
-    const SweepResult sweep =
-        StopRunProcesses(
-            ::getpid(), marker_, std::chrono::seconds(grace_seconds_),
-            [this] {
-              DrainAvailable();
-              Reap();
-            },
-            Scope());
+    const SweepResult sweep = StopRunProcesses(
+        ::getpid(), marker_, std::chrono::seconds(grace_seconds_),
+        [this] {
+          DrainAvailable();
+          Reap();
+        },
+        Scope());
     stopped_processes_ += sweep.found;
     if (sweep.found > 0) {
       spdlog::info("stopped {} processes ({} needed SIGKILL, {} left)", sweep.found, sweep.killed,
@@ -741,8 +739,8 @@ class Launcher {
                              [&](std::chrono::milliseconds delay) {
                                if (received_signal_ == 0) WaitForSignal(delay);
                                if (received_signal_ == 0) return false;
-                               spdlog::warn("{}: not trying again: the launcher received {}",
-                                            what, SignalName(received_signal_));
+                               spdlog::warn("{}: not trying again: the launcher received {}", what,
+                                            SignalName(received_signal_));
                                return true;
                              }};
     return RetryWhileUnavailable(what, policy, call);
@@ -762,8 +760,9 @@ class Launcher {
   // A transition was refused: the status moved under us, normally to CancelRequested.
   Result<RunStatus> AfterRefusal(const Status& refused) {
     if (refused.code() != StatusCode::kFailedPrecondition) return refused;
-    KILN_ASSIGN_OR_RETURN(const store::Run run,
-                          Patiently("reading the run", [&] { return store_->GetRun(plan_.run_id); }));
+    KILN_ASSIGN_OR_RETURN(const store::Run run, Patiently("reading the run", [&] {
+                            return store_->GetRun(plan_.run_id);
+                          }));
     if (run.status == RunStatus::kCancelRequested) {
       StopEverything();
       return Cancel();

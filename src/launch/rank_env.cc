@@ -13,11 +13,20 @@
 namespace kiln::launch {
 
 namespace {
-constexpr std::string_view kRunScoped[] = {
-    "RANK",         "WORLD_SIZE",  "LOCAL_RANK",      "LOCAL_WORLD_SIZE",
-    "NODE_RANK",    "MASTER_ADDR", "MASTER_PORT",     "KILN_RUN_ID",
-    "KILN_RUN_DIR", "KILN_RANK",   "KILN_EXPERIMENT", "KILN_OUTPUTS_DIR",
-    kStoreUrlVariable, kStoreTokenVariable};
+constexpr std::string_view kRunScoped[] = {"RANK",
+                                           "WORLD_SIZE",
+                                           "LOCAL_RANK",
+                                           "LOCAL_WORLD_SIZE",
+                                           "NODE_RANK",
+                                           "MASTER_ADDR",
+                                           "MASTER_PORT",
+                                           "KILN_RUN_ID",
+                                           "KILN_RUN_DIR",
+                                           "KILN_RANK",
+                                           "KILN_EXPERIMENT",
+                                           "KILN_OUTPUTS_DIR",
+                                           kStoreUrlVariable,
+                                           kStoreTokenVariable};
 }  // namespace
 
 std::string RunMarker(std::string_view run_id) { return "KILN_RUN_ID=" + std::string(run_id); }
@@ -42,8 +51,7 @@ Result<int> ReadRankNumber(const std::vector<std::string>& env, std::string_view
   const std::optional<std::string_view> text = FindVariable(env, name);
   if (!text) {
     return NotFoundError(fmt::format(
-        "{} is not set: the rank shim runs under {}, which sets it for every rank", name,
-        starter));
+        "{} is not set: the rank shim runs under {}, which sets it for every rank", name, starter));
   }
   const std::optional<std::int64_t> value = ParseInt64(*text);
   if (!value || *value < 0 || *value > std::numeric_limits<int>::max()) {
@@ -64,8 +72,8 @@ Result<RankIdentity> RankIdentityFromSlurm(const std::vector<std::string>& env, 
   identity.local_world_size = per_node;
   if (per_node <= 0 || identity.rank >= identity.world_size || identity.local_rank >= per_node) {
     return InvalidArgumentError(fmt::format("srun gave task {} of {} (local {}) with {} per node",
-                                            identity.rank, identity.world_size,
-                                            identity.local_rank, per_node));
+                                            identity.rank, identity.world_size, identity.local_rank,
+                                            per_node));
   }
   return identity;
 }

@@ -77,10 +77,9 @@ TEST(RankEnvTest, OnlyTheAllowListIsInherited) {
                            "PMIX_RANK", "JOB_SECRET_IS_THE_JOBS"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), kept), names.end()) << kept;
   }
-  for (const char* dropped :
-       {"KILN_STORE", "KILN_TOKEN", "KILN_SERVER", "KILN_CA_CERT", "KILN_RUN_STORE",
-        "KILN_RUN_TOKEN", "PGPASSWORD", "PGUSER", "PGHOST", "AWS_SECRET_ACCESS_KEY",
-        "SLURM_JOB_ID", "SOMETHING_ELSE"}) {
+  for (const char* dropped : {"KILN_STORE", "KILN_TOKEN", "KILN_SERVER", "KILN_CA_CERT",
+                              "KILN_RUN_STORE", "KILN_RUN_TOKEN", "PGPASSWORD", "PGUSER", "PGHOST",
+                              "AWS_SECRET_ACCESS_KEY", "SLURM_JOB_ID", "SOMETHING_ELSE"}) {
     EXPECT_EQ(std::find(names.begin(), names.end(), dropped), names.end()) << dropped;
   }
   for (const std::string& entry : env) {
@@ -142,9 +141,8 @@ TEST(RankEnvTest, IdentityFromSrun) {
   EXPECT_EQ(identity->local_rank, 1);
   EXPECT_EQ(identity->local_world_size, 2);
   EXPECT_EQ(identity->node_rank, 1);
-  EXPECT_FALSE(RankIdentityFromSlurm({"SLURM_PROCID=5", "SLURM_NTASKS=4", "SLURM_LOCALID=1",
-                                      "SLURM_NODEID=1"},
-                                     2)
+  EXPECT_FALSE(RankIdentityFromSlurm(
+                   {"SLURM_PROCID=5", "SLURM_NTASKS=4", "SLURM_LOCALID=1", "SLURM_NODEID=1"}, 2)
                    .ok());
   // Open MPI's identity wins inside an allocation, where both are set.
   std::vector<std::string> both = env;

@@ -63,8 +63,8 @@ class RunWatch {
  private:
   std::string run_id_;
   std::unique_ptr<store::Store> store_;
-  std::chrono::steady_clock::time_point next_check_ = std::chrono::steady_clock::now() +
-                                                      kRunWatchInterval;
+  std::chrono::steady_clock::time_point next_check_ =
+      std::chrono::steady_clock::now() + kRunWatchInterval;
 };
 
 // The shim's environment with the rank's own variables set.

@@ -135,8 +135,7 @@ Status WritePlan(const RunDir& dir, const RunPlan& plan) {
   {
     UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd) return ErrnoError(fmt::format("cannot create {}", temp.string()), errno);
-    if (Status written = WriteAll(fd.get(), PlanToJson(plan).dump(2) + "\n", temp);
-        !written.ok()) {
+    if (Status written = WriteAll(fd.get(), PlanToJson(plan).dump(2) + "\n", temp); !written.ok()) {
       ::unlink(temp.c_str());
       return written;
     }

@@ -58,8 +58,8 @@ Result<std::string> RunSlurmCommand(const std::vector<std::string>& argv,
   options.new_process_group = true;
   Result<CapturedRun> run = RunAndCapture(options, timeout);
   if (!run.ok()) {
-    return run.status().WithPrefix(fmt::format("cannot run {} (is Slurm's client installed?)",
-                                               argv.empty() ? "" : argv[0]));
+    return run.status().WithPrefix(
+        fmt::format("cannot run {} (is Slurm's client installed?)", argv.empty() ? "" : argv[0]));
   }
   if (run->exit.success()) return std::move(run->out);
   const std::string err(TrimWhitespace(run->err));
@@ -76,8 +76,8 @@ SlurmJob ParseSlurmJob(std::string_view line) {
 
 Result<std::optional<SlurmJob>> QuerySlurmJob(std::string_view job_id,
                                               const std::string& slurm_conf) {
-  Result<std::string> out = RunSlurmCommand(
-      {"scontrol", "show", "job", "--oneliner", std::string(job_id)}, slurm_conf);
+  Result<std::string> out =
+      RunSlurmCommand({"scontrol", "show", "job", "--oneliner", std::string(job_id)}, slurm_conf);
   if (!out.ok()) {
     if (out.status().message().find("Invalid job id") != std::string::npos) {
       return std::optional<SlurmJob>();
@@ -90,10 +90,10 @@ Result<std::optional<SlurmJob>> QuerySlurmJob(std::string_view job_id,
 }
 
 Result<std::map<std::string, SlurmJob>> QuerySlurmQueue(const std::string& slurm_conf) {
-  KILN_ASSIGN_OR_RETURN(const std::string out,
-                        RunSlurmCommand({"squeue", "--states=all", "--noheader",
-                                         "--format=%i|%T|%r|%N"},
-                                        slurm_conf));
+  KILN_ASSIGN_OR_RETURN(
+      const std::string out,
+      RunSlurmCommand({"squeue", "--states=all", "--noheader", "--format=%i|%T|%r|%N"},
+                      slurm_conf));
   return ParseSlurmQueue(out);
 }
 
@@ -109,8 +109,8 @@ std::map<std::string, SlurmJob> ParseSlurmQueue(std::string_view text) {
 }
 
 bool IsSlurmStateActive(std::string_view state) {
-  constexpr std::array kActive = {"PENDING",   "CONFIGURING", "RUNNING",  "COMPLETING",
-                                  "SUSPENDED", "REQUEUED",    "RESIZING", "SIGNALING",
+  constexpr std::array kActive = {"PENDING",   "CONFIGURING",  "RUNNING",    "COMPLETING",
+                                  "SUSPENDED", "REQUEUED",     "RESIZING",   "SIGNALING",
                                   "STAGE_OUT", "REQUEUE_HOLD", "REQUEUE_FED"};
   for (const char* active : kActive) {
     if (state == active) return true;

@@ -41,10 +41,18 @@ TEST(SlurmJobTest, SaysWhySlurmEndedAJob) {
 TEST(SlurmJobTest, SrunStartsTheLayoutOverTheAllocation) {
   const std::vector<std::string> argv =
       BuildSrunCommand({2, 3, spec::DistributedBackend::kGloo}, {"kiln", "exec-rank", "/r", "--"});
-  const std::vector<std::string> expected = {
-      "srun",         "--nodes=2",       "--ntasks=6",   "--ntasks-per-node=3",
-      "--kill-on-bad-exit=1", "--mpi=none", "--cpu-bind=none", "--export=ALL",
-      "kiln",         "exec-rank",       "/r",           "--"};
+  const std::vector<std::string> expected = {"srun",
+                                             "--nodes=2",
+                                             "--ntasks=6",
+                                             "--ntasks-per-node=3",
+                                             "--kill-on-bad-exit=1",
+                                             "--mpi=none",
+                                             "--cpu-bind=none",
+                                             "--export=ALL",
+                                             "kiln",
+                                             "exec-rank",
+                                             "/r",
+                                             "--"};
   EXPECT_EQ(argv, expected);
 }
 

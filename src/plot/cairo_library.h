@@ -14,16 +14,36 @@
 namespace kiln::plot {
 
 // X(name) for every function used, one list for the struct and the loader.
-#define KILN_CAIRO_FUNCTIONS(X)                                                                 \
-  X(cairo_arc)                                                                                  \
-  X(cairo_clip) X(cairo_create) X(cairo_destroy) X(cairo_fill) X(cairo_image_surface_create)    \
-      X(cairo_line_to) X(cairo_move_to) X(cairo_paint) X(cairo_rectangle) X(cairo_restore)      \
-          X(cairo_save) X(cairo_select_font_face) X(cairo_set_font_size) X(cairo_set_line_join) \
-              X(cairo_set_line_width) X(cairo_set_source_rgb) X(cairo_show_text)                \
-                  X(cairo_status_to_string) X(cairo_stroke) X(cairo_surface_destroy)            \
-                      X(cairo_surface_finish) X(cairo_surface_flush) X(cairo_surface_status)    \
-                          X(cairo_surface_write_to_png) X(cairo_svg_surface_create)             \
-                              X(cairo_text_extents)
+// clang-format off
+#define KILN_CAIRO_FUNCTIONS(X) \
+  X(cairo_arc) \
+  X(cairo_clip) \
+  X(cairo_create) \
+  X(cairo_destroy) \
+  X(cairo_fill) \
+  X(cairo_image_surface_create) \
+  X(cairo_line_to) \
+  X(cairo_move_to) \
+  X(cairo_paint) \
+  X(cairo_rectangle) \
+  X(cairo_restore) \
+  X(cairo_save) \
+  X(cairo_select_font_face) \
+  X(cairo_set_font_size) \
+  X(cairo_set_line_join) \
+  X(cairo_set_line_width) \
+  X(cairo_set_source_rgb) \
+  X(cairo_show_text) \
+  X(cairo_status_to_string) \
+  X(cairo_stroke) \
+  X(cairo_surface_destroy) \
+  X(cairo_surface_finish) \
+  X(cairo_surface_flush) \
+  X(cairo_surface_status) \
+  X(cairo_surface_write_to_png) \
+  X(cairo_svg_surface_create) \
+  X(cairo_text_extents)
+// clang-format on
 
 struct CairoLibrary {
 #define KILN_CAIRO_MEMBER(name) decltype(&::name) name = nullptr;

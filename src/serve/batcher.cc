@@ -1,10 +1,10 @@
 #include "serve/batcher.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
 
 namespace kiln::serve {
 
@@ -111,7 +111,8 @@ std::vector<Result<std::vector<inference::Tensor>>> Batcher::RunAndSplit(
   for (const Pending* p : group) total += p->input.batch;
   std::vector<float> joined;
   joined.reserve(static_cast<size_t>(total * sample_size_));
-  for (const Pending* p : group) joined.insert(joined.end(), p->input.values.begin(), p->input.values.end());
+  for (const Pending* p : group)
+    joined.insert(joined.end(), p->input.values.begin(), p->input.values.end());
   Result<std::vector<inference::Tensor>> outputs = run_(joined, total);
   if (!outputs.ok()) {
     results.assign(group.size(), outputs.status());

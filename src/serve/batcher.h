@@ -20,8 +20,8 @@
 #include <deque>
 #include <functional>
 #include <future>
-#include <span>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -72,7 +72,8 @@ class Batcher {
   // Runs the group as one batch and hands each request its rows or the failure.
   void RunTogether(std::vector<Pending*>& group);
   // One result per request of the group; may throw.
-  std::vector<Result<std::vector<inference::Tensor>>> RunAndSplit(const std::vector<Pending*>& group);
+  std::vector<Result<std::vector<inference::Tensor>>> RunAndSplit(
+      const std::vector<Pending*>& group);
 
   const RunBatch run_;
   const std::int64_t sample_size_;

@@ -22,7 +22,8 @@ class BatcherTest : public ::testing::Test {
   }
   static InputBatch Request(float first, std::int64_t batch) {
     InputBatch input{batch, {}};
-    for (std::int64_t i = 0; i < batch * 2; ++i) input.values.push_back(first + static_cast<float>(i));
+    for (std::int64_t i = 0; i < batch * 2; ++i)
+      input.values.push_back(first + static_cast<float>(i));
     return input;
   }
   TestDir dir_;
@@ -40,7 +41,8 @@ TEST_F(BatcherTest, ConcurrentRequestsShareBatchesAndGetTheirOwnRows) {
         const std::int64_t rows = 1 + (t + r) % 3;
         const float first = static_cast<float>(1000 * t + 10 * r);
         const Result<std::vector<inference::Tensor>> out = batcher.Score(Request(first, rows));
-        if (!out.ok() || (*out)[0].shape[0] != rows || (*out)[0].values != Request(first, rows).values) {
+        if (!out.ok() || (*out)[0].shape[0] != rows ||
+            (*out)[0].values != Request(first, rows).values) {
           ++wrong;
         }
       }
@@ -62,8 +64,9 @@ TEST_F(BatcherTest, ARequestLargerThanTheBatchRunsAlone) {
 
 TEST_F(BatcherTest, AFullQueueRefusesInsteadOfGrowing) {
   // The first request is held in the timeout (1 s) while the next one finds the queue full.
-  Batcher batcher(*engine_, {.max_batch = 64, .timeout = std::chrono::microseconds(1'000'000),
-                             .max_queued = 4});
+  Batcher batcher(
+      *engine_,
+      {.max_batch = 64, .timeout = std::chrono::microseconds(1'000'000), .max_queued = 4});
   std::thread first([&] { EXPECT_TRUE(batcher.Score(Request(0, 3)).ok()); });
   while (batcher.stats().queued < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const Result<std::vector<inference::Tensor>> refused = batcher.Score(Request(0, 2));

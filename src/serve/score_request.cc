@@ -1,15 +1,15 @@
 #include "serve/score_request.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <numeric>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "common/strings.h"
 
@@ -32,7 +32,8 @@ Status ReadNested(const json& value, const std::vector<std::int64_t>& shape, siz
                   const std::string& where, std::vector<float>& out) {
   if (depth == shape.size()) {
     if (!value.is_number()) {
-      return InvalidArgumentError(fmt::format("{}: {} is not a number", where, value.dump().substr(0, 40)));
+      return InvalidArgumentError(
+          fmt::format("{}: {} is not a number", where, value.dump().substr(0, 40)));
     }
     const double v = value.get<double>();
     if (!std::isfinite(static_cast<float>(v))) {
@@ -42,19 +43,21 @@ Status ReadNested(const json& value, const std::vector<std::int64_t>& shape, siz
     return Status::Ok();
   }
   if (!value.is_array() || static_cast<std::int64_t>(value.size()) != shape[depth]) {
-    return InvalidArgumentError(fmt::format(
-        "{}: expected an array of {} (the model's input per sample is {})", where, shape[depth],
-        ShapeText(shape)));
+    return InvalidArgumentError(
+        fmt::format("{}: expected an array of {} (the model's input per sample is {})", where,
+                    shape[depth], ShapeText(shape)));
   }
   for (size_t i = 0; i < value.size(); ++i) {
-    KILN_RETURN_IF_ERROR(ReadNested(value[i], shape, depth + 1, fmt::format("{}[{}]", where, i), out));
+    KILN_RETURN_IF_ERROR(
+        ReadNested(value[i], shape, depth + 1, fmt::format("{}[{}]", where, i), out));
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Result<InputBatch> ParseJsonInputs(std::string_view body, const std::vector<std::int64_t>& sample_shape) {
+Result<InputBatch> ParseJsonInputs(std::string_view body,
+                                   const std::vector<std::int64_t>& sample_shape) {
   json document;
   try {
     document = json::parse(body);
@@ -82,16 +85,17 @@ Result<InputBatch> ParseJsonInputs(std::string_view body, const std::vector<std:
                       (sample.empty() || !sample[0].is_array());
     if (flat) {
       KILN_RETURN_IF_ERROR(ReadNested(sample, {size}, 0, where, batch.values));
-    } else if (sample.is_array() && !sample.empty() && !sample[0].is_array() && sample_shape.size() > 1) {
+    } else if (sample.is_array() && !sample.empty() && !sample[0].is_array() &&
+               sample_shape.size() > 1) {
       for (size_t j = 0; j < sample.size(); ++j) {
         if (!sample[j].is_number()) {
-          return InvalidArgumentError(fmt::format("{}[{}]: {} is not a number", where, j,
-                                                  sample[j].dump().substr(0, 40)));
+          return InvalidArgumentError(
+              fmt::format("{}[{}]: {} is not a number", where, j, sample[j].dump().substr(0, 40)));
         }
       }
-      return InvalidArgumentError(fmt::format(
-          "{}: {} numbers; the model takes {} per sample (shape {}), flat or nested", where,
-          sample.size(), size, ShapeText(sample_shape)));
+      return InvalidArgumentError(
+          fmt::format("{}: {} numbers; the model takes {} per sample (shape {}), flat or nested",
+                      where, sample.size(), size, ShapeText(sample_shape)));
     } else {
       KILN_RETURN_IF_ERROR(ReadNested(sample, sample_shape, 0, where, batch.values));
     }
@@ -102,7 +106,8 @@ Result<InputBatch> ParseJsonInputs(std::string_view body, const std::vector<std:
 Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view shape_header,
                                   const std::vector<std::int64_t>& sample_shape) {
   if (shape_header.empty()) {
-    return InvalidArgumentError("a raw float32 body needs the header X-Kiln-Shape: B,d1,d2,... (batch first)");
+    return InvalidArgumentError(
+        "a raw float32 body needs the header X-Kiln-Shape: B,d1,d2,... (batch first)");
   }
   // Every size is read and checked on its own; none is multiplied by another, so no
   // header can overflow the arithmetic below.
@@ -142,9 +147,10 @@ Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view shape_
         "the body has {} bytes; X-Kiln-Shape '{}' needs {} samples of {} float32s ({} bytes "
         "each): the body holds {}",
         body.size(), shape_header, shape[0], sample_size, sample_bytes,
-        body.size() % sample_bytes == 0 ? fmt::format("{} samples", samples_in_body)
-                                        : fmt::format("{} samples and {} bytes more",
-                                                      samples_in_body, body.size() % sample_bytes)));
+        body.size() % sample_bytes == 0
+            ? fmt::format("{} samples", samples_in_body)
+            : fmt::format("{} samples and {} bytes more", samples_in_body,
+                          body.size() % sample_bytes)));
   }
   InputBatch batch;
   batch.batch = shape[0];

@@ -22,7 +22,8 @@ struct InputBatch {
 };
 
 // `sample_shape`: the model's input shape without the batch dimension.
-Result<InputBatch> ParseJsonInputs(std::string_view body, const std::vector<std::int64_t>& sample_shape);
+Result<InputBatch> ParseJsonInputs(std::string_view body,
+                                   const std::vector<std::int64_t>& sample_shape);
 Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view shape_header,
                                   const std::vector<std::int64_t>& sample_shape);
 

@@ -28,9 +28,11 @@ TEST(ScoreRequestTest, JsonErrorsSayWhereAndWhat) {
   EXPECT_EQ(message(R"({"inputs": [[1, "2", 3, 4]]})"), "inputs[0][1]: \"2\" is not a number");
   EXPECT_EQ(message(R"({"inputs": [[[[1, 2], [3, null]]]]})"),
             "inputs[0][0][1][1]: null is not a number");
-  EXPECT_EQ(message(R"({"inputs": [[1, 2, 3, 1e300]]})"), "inputs[0][3]: 1e+300 does not fit in a float32");
+  EXPECT_EQ(message(R"({"inputs": [[1, 2, 3, 1e300]]})"),
+            "inputs[0][3]: 1e+300 does not fit in a float32");
   EXPECT_EQ(message(R"({"inputs": []})"), "inputs: expected a non-empty array of samples");
-  EXPECT_NE(message(R"({"samples": []})").find("must be a JSON object {\"inputs\""), std::string::npos);
+  EXPECT_NE(message(R"({"samples": []})").find("must be a JSON object {\"inputs\""),
+            std::string::npos);
   EXPECT_NE(message("{\"inputs\": [[1,").find("the body is not JSON"), std::string::npos);
   EXPECT_NE(message("").find("the body is not JSON"), std::string::npos);
 }
@@ -52,22 +54,29 @@ TEST(ScoreRequestTest, RawBodiesTakeTheirShapeFromTheHeader) {
   EXPECT_EQ(ParseRawInputs(Floats({1, 2, 3}), "1,1,2,2", kShape).status().message(),
             "the body has 12 bytes; X-Kiln-Shape '1,1,2,2' needs 1 samples of 4 float32s (16 "
             "bytes each): the body holds 0 samples and 12 bytes more");
-  EXPECT_NE(ParseRawInputs(Floats({1, 2, 3, 4}), "", kShape).status().message().find("X-Kiln-Shape"),
-            std::string::npos);
-  EXPECT_NE(ParseRawInputs(Floats({1, 2, 3, 4}), "1,2,2", kShape).status().message().find(
-                "the model takes samples of shape [1,2,2]"),
-            std::string::npos);
-  EXPECT_NE(ParseRawInputs(Floats({1, 2, 3, 4}), "1,x,2,2", kShape).status().message().find(
-                "positive sizes"),
-            std::string::npos);
-  EXPECT_NE(ParseRawInputs(Floats({1, 2, 3, 4}), "0,1,2,2", kShape).status().message().find(
-                "positive sizes"),
-            std::string::npos);
-  EXPECT_EQ(ParseRawInputs(Floats({1, 2, std::numeric_limits<float>::quiet_NaN(), 4}), "1,1,2,2",
-                           kShape)
+  EXPECT_NE(
+      ParseRawInputs(Floats({1, 2, 3, 4}), "", kShape).status().message().find("X-Kiln-Shape"),
+      std::string::npos);
+  EXPECT_NE(ParseRawInputs(Floats({1, 2, 3, 4}), "1,2,2", kShape)
                 .status()
-                .message(),
-            "value 2 of the body is not a finite number");
+                .message()
+                .find("the model takes samples of shape [1,2,2]"),
+            std::string::npos);
+  EXPECT_NE(ParseRawInputs(Floats({1, 2, 3, 4}), "1,x,2,2", kShape)
+                .status()
+                .message()
+                .find("positive sizes"),
+            std::string::npos);
+  EXPECT_NE(ParseRawInputs(Floats({1, 2, 3, 4}), "0,1,2,2", kShape)
+                .status()
+                .message()
+                .find("positive sizes"),
+            std::string::npos);
+  EXPECT_EQ(
+      ParseRawInputs(Floats({1, 2, std::numeric_limits<float>::quiet_NaN(), 4}), "1,1,2,2", kShape)
+          .status()
+          .message(),
+      "value 2 of the body is not a finite number");
 }
 
 // Hostile headers: each refused with its reason before any size is multiplied or allocated.
@@ -91,13 +100,16 @@ TEST(ScoreRequestTest, HostileShapesAreRefusedBeforeAnyArithmetic) {
   EXPECT_NE(message("1,,2,2", one).find("size 2 is ''"), std::string::npos);
   EXPECT_NE(message("1,1,2,2,", one).find("size 5 is ''"), std::string::npos);
   // Huge dimensions whose product overflows, more dimensions than the model's.
-  EXPECT_EQ(message("1,4294967296,4294967296,4294967296", one),
-            "X-Kiln-Shape '1,4294967296,4294967296,4294967296': 3 dimensions after the batch, "
-            "[4294967296,4294967296,4294967296]; the model takes samples of shape [1,2,2] (or 4 flat)");
-  EXPECT_NE(message("1,1,2,2,1", one).find("4 dimensions after the batch, [1,2,2,1]"), std::string::npos);
+  EXPECT_EQ(
+      message("1,4294967296,4294967296,4294967296", one),
+      "X-Kiln-Shape '1,4294967296,4294967296,4294967296': 3 dimensions after the batch, "
+      "[4294967296,4294967296,4294967296]; the model takes samples of shape [1,2,2] (or 4 flat)");
+  EXPECT_NE(message("1,1,2,2,1", one).find("4 dimensions after the batch, [1,2,2,1]"),
+            std::string::npos);
   EXPECT_NE(message("1", one).find("0 dimensions after the batch, []"), std::string::npos);
   // A body longer or shorter than the header says.
-  EXPECT_NE(message("3,1,2,2", one + one).find("needs 3 samples of 4 float32s (16 bytes each): the body holds 2 samples"),
+  EXPECT_NE(message("3,1,2,2", one + one)
+                .find("needs 3 samples of 4 float32s (16 bytes each): the body holds 2 samples"),
             std::string::npos);
   EXPECT_NE(message("2,4", one + one + "xy").find("the body holds 2 samples and 2 bytes more"),
             std::string::npos);

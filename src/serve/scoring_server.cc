@@ -1,11 +1,11 @@
 #include "serve/scoring_server.h"
 
+#include <fmt/format.h>
+#include <httplib.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
-
-#include <fmt/format.h>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "common/sha256.h"
@@ -22,18 +22,22 @@ using http::ReplyError;
 
 void ReplyStatus(httplib::Response& response, const Status& status) {
   switch (status.code()) {
-    case StatusCode::kInvalidArgument: return ReplyError(response, 400, status);
+    case StatusCode::kInvalidArgument:
+      return ReplyError(response, 400, status);
     case StatusCode::kResourceExhausted:
       response.set_header("Retry-After", "1");
       return ReplyError(response, 503, status);
-    case StatusCode::kUnavailable: return ReplyError(response, 503, status);
-    default: return ReplyError(response, 500, status);
+    case StatusCode::kUnavailable:
+      return ReplyError(response, 503, status);
+    default:
+      return ReplyError(response, 500, status);
   }
 }
 
 json ShapeJson(const std::vector<int64_t>& shape) {
   json out = json::array();
-  for (const int64_t d : shape) out.push_back(d == inference::kDynamicDim ? json(nullptr) : json(d));
+  for (const int64_t d : shape)
+    out.push_back(d == inference::kDynamicDim ? json(nullptr) : json(d));
   return out;
 }
 
@@ -59,7 +63,8 @@ json ScoresJson(const std::vector<inference::Tensor>& outputs, const store::Mode
 
 class ScoringServer::Impl {
  public:
-  Impl(inference::Engine& engine, const store::ModelVersion& model, const ScoringServerOptions& options)
+  Impl(inference::Engine& engine, const store::ModelVersion& model,
+       const ScoringServerOptions& options)
       : engine_(engine), model_(model), options_(options), batcher_(engine, options.batching) {
     const std::vector<int64_t>& shape = engine.input().shape;
     sample_shape_.assign(shape.begin() + 1, shape.end());
@@ -124,26 +129,29 @@ class ScoringServer::Impl {
   json Metadata() const {
     const auto values = [](const std::vector<inference::ValueInfo>& infos) {
       json list = json::array();
-      for (const auto& v : infos) list.push_back({{"name", v.name}, {"shape", ShapeJson(v.shape)}, {"type", "float32"}});
+      for (const auto& v : infos)
+        list.push_back({{"name", v.name}, {"shape", ShapeJson(v.shape)}, {"type", "float32"}});
       return list;
     };
     const BatcherStats stats = batcher_.stats();
-    return {{"model",
-             {{"name", model_.name},
-              {"version", model_.version},
-              {"sha256", model_.sha256},
-              {"run", model_.run_id},
-              {"experiment", model_.experiment},
-              {"format", model_.format}}},
-            {"inputs", values({engine_.input()})},
-            {"outputs", values(engine_.outputs())},
-            {"engine",
-             {{"name", "kiln-onednn"},
-              {"threads", engine_.threads()},
-              {"dynamic_batch", engine_.dynamic_batch()},
-              {"max_batch", options_.batching.max_batch},
-              {"opset", engine_.opset()}}},
-            {"served", {{"requests", stats.requests}, {"batches", stats.batches}, {"samples", stats.samples}}}};
+    return {
+        {"model",
+         {{"name", model_.name},
+          {"version", model_.version},
+          {"sha256", model_.sha256},
+          {"run", model_.run_id},
+          {"experiment", model_.experiment},
+          {"format", model_.format}}},
+        {"inputs", values({engine_.input()})},
+        {"outputs", values(engine_.outputs())},
+        {"engine",
+         {{"name", "kiln-onednn"},
+          {"threads", engine_.threads()},
+          {"dynamic_batch", engine_.dynamic_batch()},
+          {"max_batch", options_.batching.max_batch},
+          {"opset", engine_.opset()}}},
+        {"served",
+         {{"requests", stats.requests}, {"batches", stats.batches}, {"samples", stats.samples}}}};
   }
 
   void Score(const httplib::Request& request, httplib::Response& response) {
@@ -159,9 +167,9 @@ class ScoringServer::Impl {
                                        "samples (or export it with a dynamic batch)",
                                        engine_.fixed_batch(), engine_.fixed_batch())));
     }
-    Result<std::vector<inference::Tensor>> outputs =
-        engine_.dynamic_batch() ? batcher_.Score(std::move(input).value())
-                                : engine_.Run(input->values, input->batch);
+    Result<std::vector<inference::Tensor>> outputs = engine_.dynamic_batch()
+                                                         ? batcher_.Score(std::move(input).value())
+                                                         : engine_.Run(input->values, input->batch);
     if (!outputs.ok()) return ReplyStatus(response, outputs.status());
     if (request.get_header_value("Accept").starts_with("application/octet-stream")) {
       const inference::Tensor& first = outputs->front();

@@ -66,7 +66,7 @@ void ReplyError(httplib::Response& response, const Status& status) {
 
 httplib::Server::Handler Json(JsonHandler handler, int ok_status) {
   return [handler = std::move(handler), ok_status](const httplib::Request& request,
-                                                    httplib::Response& response) {
+                                                   httplib::Response& response) {
     Result<json> result = handler(request);
     if (!result.ok()) {
       if (result.status().code() == StatusCode::kInternal ||
@@ -92,9 +92,8 @@ Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string
   std::int64_t value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size() || value < min_value) {
-    return InvalidArgumentError(
-        fmt::format("query parameter {}: expected an integer >= {}, got '{}'", name, min_value,
-                    text));
+    return InvalidArgumentError(fmt::format(
+        "query parameter {}: expected an integer >= {}, got '{}'", name, min_value, text));
   }
   return value;
 }
@@ -145,20 +144,20 @@ class ApiServer::Impl {
     client::LauncherReporting reporting;
     if (!options.advertise_url.empty() &&
         !options.advertise_url.starts_with(tls ? "https://" : "http://")) {
-      return InvalidArgumentError(fmt::format(
-          "--advertise-url: '{}' must start with {}, as this server speaks {}",
-          options.advertise_url, tls ? "https://" : "http://", tls ? "https" : "http"));
+      return InvalidArgumentError(
+          fmt::format("--advertise-url: '{}' must start with {}, as this server speaks {}",
+                      options.advertise_url, tls ? "https://" : "http://", tls ? "https" : "http"));
     }
     reporting.store_url = options.advertise_url.empty() ? url_ : options.advertise_url;
     // Launchers trust KILN_CA_CERT as the server sees it, else the server's own certificate
     // (right for a self-signed one; one from a CA needs KILN_CA_CERT set for the server).
     const std::string ca = ReadTunable(kKilnCaCert);
-    reporting.ca_file = !tls ? "" : !ca.empty() ? AbsolutePath(ca).string()
-                                                : AbsolutePath(options.tls_cert).string();
+    reporting.ca_file = !tls          ? ""
+                        : !ca.empty() ? AbsolutePath(ca).string()
+                                      : AbsolutePath(options.tls_cert).string();
     reporting.mint_run_token = [this](const std::string& run_id) -> Result<std::string> {
-      KILN_ASSIGN_OR_RETURN(MintedToken token,
-                            MintToken(workspace_->store(), "run:" + run_id,
-                                      store::kDefaultTokenRole, run_id));
+      KILN_ASSIGN_OR_RETURN(MintedToken token, MintToken(workspace_->store(), "run:" + run_id,
+                                                         store::kDefaultTokenRole, run_id));
       return token.secret;
     };
     reporting.revoke_run_token = [this](const std::string& run_id) {
@@ -170,9 +169,8 @@ class ApiServer::Impl {
     };
     workspace.launcher_reporting = std::move(reporting);
     KILN_ASSIGN_OR_RETURN(workspace_, client::Workspace::Open(workspace));
-    state_ = std::make_unique<ServerState>(
-        ServerState{*workspace_, snapshot::SnapshotStore(workspace_->snapshots_root()), stopping_,
-                    requests_});
+    state_ = std::make_unique<ServerState>(ServerState{
+        *workspace_, snapshot::SnapshotStore(workspace_->snapshots_root()), stopping_, requests_});
 
     http_->set_pre_routing_handler(
         [this](const httplib::Request& request, httplib::Response& response) {
@@ -216,8 +214,7 @@ class ApiServer::Impl {
                                                      request.method, request.path)));
       return false;
     }
-    if (Status allowed = CheckAccess(*rule, *caller, request.method, request.path);
-        !allowed.ok()) {
+    if (Status allowed = CheckAccess(*rule, *caller, request.method, request.path); !allowed.ok()) {
       ReplyError(response, allowed);
       return false;
     }
@@ -233,8 +230,8 @@ class ApiServer::Impl {
     double milliseconds = 0;
     if (context) {
       if (context->caller) token = fmt::format("{:?}", context->caller->token_name);
-      milliseconds = std::chrono::duration<double, std::milli>(
-                         std::chrono::steady_clock::now() - context->arrived)
+      milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                               context->arrived)
                          .count();
     }
     spdlog::info("access token={} method={} path={:?} status={} duration_ms={:.3f}", token,

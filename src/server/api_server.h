@@ -25,16 +25,16 @@ namespace kiln::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                  // 0: any free port (see port())
-  std::string store_url;         // KILN_STORE's value when empty
-  std::filesystem::path home;    // KILN_HOME's value when empty
+  int port = 0;                        // 0: any free port (see port())
+  std::string store_url;               // KILN_STORE's value when empty
+  std::filesystem::path home;          // KILN_HOME's value when empty
   std::filesystem::path kiln_program;  // runs `kiln launch`; this executable when empty
-  std::filesystem::path tls_cert;  // both or neither: https with this certificate and key
+  std::filesystem::path tls_cert;      // both or neither: https with this certificate and key
   std::filesystem::path tls_key;
   // The URL launchers report to, as they reach this server (on a cluster: a name the
   // compute nodes resolve). url() when empty.
   std::string advertise_url;
-  int threads = 128;                      // requests served at once (streams hold one each)
+  int threads = 128;                        // requests served at once (streams hold one each)
   std::size_t max_body_bytes = 512u << 20;  // larger request bodies get 413
 };
 

@@ -26,8 +26,7 @@ Result<MintedToken> MintToken(store::Store& store, std::string_view name, store:
                          c == ':' || c == '_' || c == '-';
     if (!allowed) {
       return InvalidArgumentError(fmt::format(
-          "token name '{}': use letters, digits and . @ : _ - only (e.g. ana@lab, ci-bot)",
-          name));
+          "token name '{}': use letters, digits and . @ : _ - only (e.g. ana@lab, ci-bot)", name));
     }
   }
   MintedToken minted;

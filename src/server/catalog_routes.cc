@@ -4,11 +4,11 @@
 
 #include <regex>
 
+#include "common/strings.h"
+#include "common/tunables.h"
 #include "compute/targets.h"
 #include "data/resolver.h"
 #include "server/routes.h"
-#include "common/strings.h"
-#include "common/tunables.h"
 #include "snapshot/manifest.h"
 #include "snapshot/manifest_check.h"
 #include "store/record_json.h"
@@ -68,23 +68,21 @@ void AddCatalogRoutes(http::Listener& server, ServerState& state) {
              }));
 
   // A datastore is a folder on the server's machine (or the cluster's shared filesystem).
-  server.Post("/v1/datastores", Json(
-                                    [&](const httplib::Request& request) -> Result<json> {
-                                      KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
-                                      KILN_ASSIGN_OR_RETURN(store::Datastore datastore,
-                                                            store::wire::DatastoreFromJson(body));
-                                      if (!std::filesystem::path(datastore.path).is_absolute()) {
-                                        return InvalidArgumentError(fmt::format(
-                                            "--path: '{}' must be absolute on the server",
-                                            datastore.path));
-                                      }
-                                      KILN_RETURN_IF_ERROR(data::RegisterDatastore(
-                                          store, datastore.name, datastore.path));
-                                      KILN_ASSIGN_OR_RETURN(datastore,
-                                                            store.GetDatastore(datastore.name));
-                                      return store::ToJson(datastore);
-                                    },
-                                    201));
+  server.Post(
+      "/v1/datastores",
+      Json(
+          [&](const httplib::Request& request) -> Result<json> {
+            KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+            KILN_ASSIGN_OR_RETURN(store::Datastore datastore, store::wire::DatastoreFromJson(body));
+            if (!std::filesystem::path(datastore.path).is_absolute()) {
+              return InvalidArgumentError(
+                  fmt::format("--path: '{}' must be absolute on the server", datastore.path));
+            }
+            KILN_RETURN_IF_ERROR(data::RegisterDatastore(store, datastore.name, datastore.path));
+            KILN_ASSIGN_OR_RETURN(datastore, store.GetDatastore(datastore.name));
+            return store::ToJson(datastore);
+          },
+          201));
 
   server.Get(R"(/v1/datastores/([^/]+))",
              Json([&](const httplib::Request& request) -> Result<json> {
@@ -108,48 +106,44 @@ void AddCatalogRoutes(http::Listener& server, ServerState& state) {
     if (!configured.ok()) return InternalError("the server's " + configured.status().message());
     return *configured;
   };
-  server.Post("/v1/snapshots", Json([&, snapshot_limits](const httplib::Request& request)
-                                        -> Result<json> {
-                KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
-                if (!body.is_object() || !body.contains("manifest") ||
-                    !body["manifest"].is_string()) {
-                  return InvalidArgumentError(
-                      "the body needs 'manifest': the snapshot manifest's text");
-                }
-                const std::string& text = body["manifest"].get_ref<const std::string&>();
-                const Result<snapshot::Manifest> manifest = snapshot::ParseManifest(text);
-                if (!manifest.ok()) {
-                  return InvalidArgumentError(
-                      fmt::format("manifest: {}", manifest.status().message()));
-                }
-                KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotLimits limits, snapshot_limits());
-                KILN_RETURN_IF_ERROR(snapshot::CheckManifestLimits(*manifest, limits));
-                KILN_RETURN_IF_ERROR(snapshot::CheckManifest(*manifest));
-                const std::vector<std::string> missing = state.snapshots.MissingObjects(*manifest);
-                json answer = {{"missing", missing}, {"id", nullptr}};
-                if (missing.empty()) {
-                  KILN_ASSIGN_OR_RETURN(const std::string id,
-                                        state.snapshots.AddManifest(text, limits));
-                  answer["id"] = id;
-                }
-                return answer;
-              }));
+  server.Post(
+      "/v1/snapshots", Json([&, snapshot_limits](const httplib::Request& request) -> Result<json> {
+        KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+        if (!body.is_object() || !body.contains("manifest") || !body["manifest"].is_string()) {
+          return InvalidArgumentError("the body needs 'manifest': the snapshot manifest's text");
+        }
+        const std::string& text = body["manifest"].get_ref<const std::string&>();
+        const Result<snapshot::Manifest> manifest = snapshot::ParseManifest(text);
+        if (!manifest.ok()) {
+          return InvalidArgumentError(fmt::format("manifest: {}", manifest.status().message()));
+        }
+        KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotLimits limits, snapshot_limits());
+        KILN_RETURN_IF_ERROR(snapshot::CheckManifestLimits(*manifest, limits));
+        KILN_RETURN_IF_ERROR(snapshot::CheckManifest(*manifest));
+        const std::vector<std::string> missing = state.snapshots.MissingObjects(*manifest);
+        json answer = {{"missing", missing}, {"id", nullptr}};
+        if (missing.empty()) {
+          KILN_ASSIGN_OR_RETURN(const std::string id, state.snapshots.AddManifest(text, limits));
+          answer["id"] = id;
+        }
+        return answer;
+      }));
 
   // One content of a snapshot; no single file may be larger than a whole snapshot.
-  server.Put(R"(/v1/snapshots/objects/([0-9a-f]{64}))",
-             Json([&, snapshot_limits](const httplib::Request& request) -> Result<json> {
-               KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotLimits limits, snapshot_limits());
-               if (request.body.size() > limits.max_bytes) {
-                 return ResourceExhaustedError(fmt::format(
-                     "object {} is {}, more than a whole snapshot may hold ({}; {} where the "
-                     "server runs)",
-                     request.matches[1].str(), HumanBytes(request.body.size()),
-                     HumanBytes(limits.max_bytes), kSnapshotMaxMegabytes.env));
-               }
-               KILN_RETURN_IF_ERROR(
-                   state.snapshots.PutObject(request.matches[1].str(), request.body));
-               return json::object();
-             }));
+  server.Put(
+      R"(/v1/snapshots/objects/([0-9a-f]{64}))",
+      Json([&, snapshot_limits](const httplib::Request& request) -> Result<json> {
+        KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotLimits limits, snapshot_limits());
+        if (request.body.size() > limits.max_bytes) {
+          return ResourceExhaustedError(
+              fmt::format("object {} is {}, more than a whole snapshot may hold ({}; {} where the "
+                          "server runs)",
+                          request.matches[1].str(), HumanBytes(request.body.size()),
+                          HumanBytes(limits.max_bytes), kSnapshotMaxMegabytes.env));
+        }
+        KILN_RETURN_IF_ERROR(state.snapshots.PutObject(request.matches[1].str(), request.body));
+        return json::object();
+      }));
 }
 
 }  // namespace kiln::server

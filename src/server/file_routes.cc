@@ -97,7 +97,7 @@ void AddFileRoutes(http::Listener& server, ServerState& state) {
 
   // Raw bytes of one rank's log from ?offset= (what `kiln logs` reads through).
   server.Get(R"(/v1/runs/([^/]+)/logs/(\d+|environment))", [&](const httplib::Request& request,
-                                                   httplib::Response& response) {
+                                                               httplib::Response& response) {
     const auto reply = [&]() -> Status {
       KILN_ASSIGN_OR_RETURN(const store::Run run,
                             workspace.store().GetRun(request.matches[1].str()));
@@ -179,17 +179,17 @@ void AddFileRoutes(http::Listener& server, ServerState& state) {
 
   // One artifact file. The name is checked as `kiln download` checks it: under outputs/,
   // and no link leading out of it.
-  server.Get(R"(/v1/runs/([^/]+)/artifacts/(.+))", [&](const httplib::Request& request,
-                                                       httplib::Response& response) {
-    const auto reply = [&]() -> Status {
-      KILN_ASSIGN_OR_RETURN(const store::Run run,
-                            workspace.store().GetRun(request.matches[1].str()));
-      KILN_ASSIGN_OR_RETURN(const std::filesystem::path file,
-                            client::ArtifactFile(run, request.matches[2].str()));
-      return ReplyFile(response, file);
-    };
-    if (Status status = reply(); !status.ok()) ReplyError(response, status);
-  });
+  server.Get(R"(/v1/runs/([^/]+)/artifacts/(.+))",
+             [&](const httplib::Request& request, httplib::Response& response) {
+               const auto reply = [&]() -> Status {
+                 KILN_ASSIGN_OR_RETURN(const store::Run run,
+                                       workspace.store().GetRun(request.matches[1].str()));
+                 KILN_ASSIGN_OR_RETURN(const std::filesystem::path file,
+                                       client::ArtifactFile(run, request.matches[2].str()));
+                 return ReplyFile(response, file);
+               };
+               if (Status status = reply(); !status.ok()) ReplyError(response, status);
+             });
 }
 
 }  // namespace kiln::server

@@ -22,7 +22,8 @@ Result<std::int64_t> WorldSize(const store::Run& run) {
       !spec["process_count_per_node"].is_number_integer()) {
     return DataLossError(fmt::format("run {} has no readable rank layout in its spec", run.id));
   }
-  return spec["node_count"].get<std::int64_t>() * spec["process_count_per_node"].get<std::int64_t>();
+  return spec["node_count"].get<std::int64_t>() *
+         spec["process_count_per_node"].get<std::int64_t>();
 }
 
 // A batch may go to a run that has not ended, for a rank of its world.
@@ -74,25 +75,24 @@ void AddMetricRoutes(http::Listener& server, ServerState& state) {
              }));
 
   // One metric of one rank (?rank=, default 0), downsampled with ?max_points=.
-  server.Get(R"(/v1/runs/([^/]+)/metrics/(.+))",
-             Json([&](const httplib::Request& request) -> Result<json> {
-               KILN_ASSIGN_OR_RETURN(const std::int64_t rank, QueryInt(request, "rank", 0, 0));
-               KILN_ASSIGN_OR_RETURN(
-                   const std::int64_t max_points,
-                   QueryInt(request, "max_points", 0,
-                            static_cast<std::int64_t>(store::kMinDownsamplePoints)));
-               KILN_ASSIGN_OR_RETURN(store::MetricSeries series,
-                                     store.ReadMetric(request.matches[1].str(),
-                                                      request.matches[2].str(),
-                                                      static_cast<int>(rank)));
-               const std::size_t total = series.points.size() + series.values.size();
-               if (max_points > 0) {
-                 series = store::Downsample(series, static_cast<std::size_t>(max_points));
-               }
-               json out = store::ToJson(series);
-               out["total_count"] = total;
-               return out;
-             }));
+  server.Get(
+      R"(/v1/runs/([^/]+)/metrics/(.+))",
+      Json([&](const httplib::Request& request) -> Result<json> {
+        KILN_ASSIGN_OR_RETURN(const std::int64_t rank, QueryInt(request, "rank", 0, 0));
+        KILN_ASSIGN_OR_RETURN(const std::int64_t max_points,
+                              QueryInt(request, "max_points", 0,
+                                       static_cast<std::int64_t>(store::kMinDownsamplePoints)));
+        KILN_ASSIGN_OR_RETURN(store::MetricSeries series,
+                              store.ReadMetric(request.matches[1].str(), request.matches[2].str(),
+                                               static_cast<int>(rank)));
+        const std::size_t total = series.points.size() + series.values.size();
+        if (max_points > 0) {
+          series = store::Downsample(series, static_cast<std::size_t>(max_points));
+        }
+        json out = store::ToJson(series);
+        out["total_count"] = total;
+        return out;
+      }));
 }
 
 }  // namespace kiln::server

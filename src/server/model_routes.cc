@@ -18,8 +18,8 @@ namespace {
 Result<std::int64_t> PathVersion(const httplib::Request& request, std::size_t index) {
   const std::string text = request.matches[index].str();
   if (text == "latest") return std::int64_t{0};
-  KILN_ASSIGN_OR_RETURN(const auto parsed,
-                        client::ParseModelRef(fmt::format("{}:{}", request.matches[1].str(), text)));
+  KILN_ASSIGN_OR_RETURN(const auto parsed, client::ParseModelRef(fmt::format(
+                                               "{}:{}", request.matches[1].str(), text)));
   return parsed.second;
 }
 
@@ -30,7 +30,8 @@ Result<client::ModelRegistration> RegistrationFromJson(const json& body) {
     if (it == body.end() || it->is_null()) {
       return required ? InvalidArgumentError(fmt::format("model.{}: missing", key)) : Status::Ok();
     }
-    if (!it->is_string()) return InvalidArgumentError(fmt::format("model.{}: expected a string", key));
+    if (!it->is_string())
+      return InvalidArgumentError(fmt::format("model.{}: expected a string", key));
     *out = it->get<std::string>();
     return Status::Ok();
   };
@@ -78,41 +79,41 @@ void AddModelRoutes(http::Listener& server, ServerState& state) {
                const std::string name = request.matches[1].str();
                KILN_ASSIGN_OR_RETURN(const std::vector<store::ModelVersion> models,
                                      workspace.store().ListModelVersions(name));
-               if (models.empty()) return NotFoundError(fmt::format("model '{}' is not registered", name));
+               if (models.empty())
+                 return NotFoundError(fmt::format("model '{}' is not registered", name));
                return JsonList("models", models);
              }));
 
   server.Get(R"(/v1/models/([^/]+)/versions/([^/]+))",
              Json([&](const httplib::Request& request) -> Result<json> {
                KILN_ASSIGN_OR_RETURN(const std::int64_t version, PathVersion(request, 2));
-               KILN_ASSIGN_OR_RETURN(const store::ModelVersion model,
-                                     workspace.store().GetModelVersion(request.matches[1].str(), version));
+               KILN_ASSIGN_OR_RETURN(
+                   const store::ModelVersion model,
+                   workspace.store().GetModelVersion(request.matches[1].str(), version));
                return store::ToJson(model);
              }));
 
-  server.Delete(R"(/v1/models/([^/]+)/versions/([^/]+))",
-                Json([&](const httplib::Request& request) -> Result<json> {
-                  KILN_ASSIGN_OR_RETURN(const std::int64_t version, PathVersion(request, 2));
-                  KILN_RETURN_IF_ERROR(
-                      client::RemoveModel(workspace, request.matches[1].str(), version));
-                  return json::object();
-                }));
+  server.Delete(
+      R"(/v1/models/([^/]+)/versions/([^/]+))",
+      Json([&](const httplib::Request& request) -> Result<json> {
+        KILN_ASSIGN_OR_RETURN(const std::int64_t version, PathVersion(request, 2));
+        KILN_RETURN_IF_ERROR(client::RemoveModel(workspace, request.matches[1].str(), version));
+        return json::object();
+      }));
 
-  server.Get(R"(/v1/models/([^/]+)/versions/([^/]+)/file)",
-             [&](const httplib::Request& request, httplib::Response& response) {
-               const auto reply = [&]() -> Status {
-                 KILN_ASSIGN_OR_RETURN(const std::int64_t version, PathVersion(request, 2));
-                 KILN_ASSIGN_OR_RETURN(
-                     const store::ModelVersion model,
-                     workspace.store().GetModelVersion(request.matches[1].str(), version));
-                 KILN_ASSIGN_OR_RETURN(const std::filesystem::path file,
-                                       client::ModelFile(workspace, model));
-                 KILN_RETURN_IF_ERROR(ReplyFile(response, file));
-                 response.set_header("X-Kiln-Sha256", model.sha256);
-                 return Status::Ok();
-               };
-               if (Status status = reply(); !status.ok()) ReplyError(response, status);
-             });
+  server.Get(R"(/v1/models/([^/]+)/versions/([^/]+)/file)", [&](const httplib::Request& request,
+                                                                httplib::Response& response) {
+    const auto reply = [&]() -> Status {
+      KILN_ASSIGN_OR_RETURN(const std::int64_t version, PathVersion(request, 2));
+      KILN_ASSIGN_OR_RETURN(const store::ModelVersion model,
+                            workspace.store().GetModelVersion(request.matches[1].str(), version));
+      KILN_ASSIGN_OR_RETURN(const std::filesystem::path file, client::ModelFile(workspace, model));
+      KILN_RETURN_IF_ERROR(ReplyFile(response, file));
+      response.set_header("X-Kiln-Sha256", model.sha256);
+      return Status::Ok();
+    };
+    if (Status status = reply(); !status.ok()) ReplyError(response, status);
+  });
 }
 
 }  // namespace kiln::server

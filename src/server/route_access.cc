@@ -123,9 +123,8 @@ Status CheckAccess(const RouteRule& rule, const Caller& caller, std::string_view
       needed = store::TokenRole::kAdmin;
       break;
     case Need::kRunToken:
-      return PermissionDeniedError(
-          fmt::format("{} {} needs {}; user tokens cannot call it", method, path,
-                      NeedName(rule.need)));
+      return PermissionDeniedError(fmt::format("{} {} needs {}; user tokens cannot call it", method,
+                                               path, NeedName(rule.need)));
   }
   if (store::RoleCovers(caller.role, needed)) return Status::Ok();
   return PermissionDeniedError(fmt::format(
@@ -138,11 +137,8 @@ Status CheckAccess(const RouteRule& rule, const Caller& caller, std::string_view
 std::string SamplePath(const RouteRule& rule, std::string_view run_id) {
   // Each group the table uses, with a value it matches.
   const std::pair<std::string_view, std::string> kGroups[] = {
-      {R"((\d+|environment))", "0"},
-      {R"((\d+))", "0"},
-      {"([0-9a-f]{64})", std::string(64, 'a')},
-      {"([^/]+)", std::string(run_id)},
-      {"(.+)", "a"},
+      {R"((\d+|environment))", "0"},    {R"((\d+))", "0"}, {"([0-9a-f]{64})", std::string(64, 'a')},
+      {"([^/]+)", std::string(run_id)}, {"(.+)", "a"},
   };
   std::string path(rule.pattern);
   for (const auto& [group, value] : kGroups) {

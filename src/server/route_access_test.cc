@@ -89,14 +89,14 @@ TEST(RouteAccessTest, MemberSubmitsAndCancelsButManagesNothing) {
   EXPECT_TRUE(check("POST", "/v1/runs/r1/transitions").ok());
   EXPECT_TRUE(check("POST", "/v1/snapshots").ok());
   EXPECT_TRUE(check("POST", "/v1/models").ok());
-  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
-           {"POST", "/v1/tokens"},
-           {"GET", "/v1/tokens"},
-           {"DELETE", "/v1/tokens/tok_000000000001"},
-           {"POST", "/v1/compute-targets"},
-           {"DELETE", "/v1/compute-targets/gpu"},
-           {"POST", "/v1/datastores"},
-           {"DELETE", "/v1/datastores/fm"}}) {
+  for (const auto& [method, path] :
+       std::vector<std::pair<std::string, std::string>>{{"POST", "/v1/tokens"},
+                                                        {"GET", "/v1/tokens"},
+                                                        {"DELETE", "/v1/tokens/tok_000000000001"},
+                                                        {"POST", "/v1/compute-targets"},
+                                                        {"DELETE", "/v1/compute-targets/gpu"},
+                                                        {"POST", "/v1/datastores"},
+                                                        {"DELETE", "/v1/datastores/fm"}}) {
     const Status status = check(method, path);
     EXPECT_EQ(status.code(), StatusCode::kPermissionDenied) << method << " " << path;
     EXPECT_NE(status.message().find("needs the admin role; token 'member' is a member"),
@@ -138,8 +138,7 @@ TEST(RouteAccessTest, RunTokenReachesItsOwnRunOnly) {
   // A run whose id starts with another's is not inside it.
   const RouteRule* show = FindRouteRule("GET", "/v1/runs/r10");
   ASSERT_NE(show, nullptr);
-  EXPECT_EQ(CheckAccess(*show, run, "GET", "/v1/runs/r10").code(),
-            StatusCode::kPermissionDenied);
+  EXPECT_EQ(CheckAccess(*show, run, "GET", "/v1/runs/r10").code(), StatusCode::kPermissionDenied);
 }
 
 }  // namespace

@@ -61,8 +61,8 @@ Result<int> PathRank(const httplib::Request& request, std::size_t index);
 
 void AddRunRoutes(http::Listener& server, ServerState& state);
 void AddMetricRoutes(http::Listener& server, ServerState& state);
-void AddFileRoutes(http::Listener& server, ServerState& state);  // logs, artifacts
-void AddModelRoutes(http::Listener& server, ServerState& state);  // the model registry
+void AddFileRoutes(http::Listener& server, ServerState& state);     // logs, artifacts
+void AddModelRoutes(http::Listener& server, ServerState& state);    // the model registry
 void AddCatalogRoutes(http::Listener& server, ServerState& state);  // the rest
 void AddTokenRoutes(http::Listener& server, ServerState& state);    // /v1/token(s)
 

@@ -67,21 +67,20 @@ Result<std::string> TextMember(const json& body, const char* name) {
 
 // The snapshot a submit names, which the client sent before (POST /v1/snapshots).
 Result<snapshot::SnapshotInfo> ReceivedSnapshot(const ServerState& state,
-                                                const spec::LoadedJob& job,
-                                                const std::string& id) {
+                                                const spec::LoadedJob& job, const std::string& id) {
   const Result<snapshot::Manifest> manifest = state.snapshots.ReadManifest(id);
   if (!manifest.ok()) {
     if (manifest.status().code() != StatusCode::kNotFound) return manifest.status();
-    return InvalidArgumentError(fmt::format(
-        "snapshot {} is not on this server; send it first (POST /v1/snapshots)", id));
+    return InvalidArgumentError(
+        fmt::format("snapshot {} is not on this server; send it first (POST /v1/snapshots)", id));
   }
   const bool has_entry = std::any_of(
       manifest->entries.begin(), manifest->entries.end(),
       [&](const snapshot::ManifestEntry& entry) { return entry.path == job.spec.entry_script; });
   if (!has_entry) {
     return InvalidArgumentError(fmt::format("{}: '{}' is not in snapshot {}",
-                                            job.source.Where("entry_script"),
-                                            job.spec.entry_script, id));
+                                            job.source.Where("entry_script"), job.spec.entry_script,
+                                            id));
   }
   snapshot::SnapshotInfo info;
   info.id = id;
@@ -97,8 +96,8 @@ Result<store::RunFilter> FilterOf(const httplib::Request& request) {
     const std::string text = request.get_param_value("status");
     filter.status = store::ParseRunStatus(text);
     if (!filter.status) {
-      return InvalidArgumentError(fmt::format("query parameter status: '{}' is not a run status",
-                                              text));
+      return InvalidArgumentError(
+          fmt::format("query parameter status: '{}' is not a run status", text));
     }
   }
   filter.only_active = request.get_param_value("active") == "true";
@@ -112,23 +111,21 @@ Result<store::RunFilter> FilterOf(const httplib::Request& request) {
 void AddRunRoutes(http::Listener& server, ServerState& state) {
   client::Workspace& workspace = state.workspace;
 
-  server.Post("/v1/runs", Json(
-                              [&](const httplib::Request& request) -> Result<json> {
-                                KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
-                                KILN_ASSIGN_OR_RETURN(const spec::LoadedJob job, ReceivedJob(body));
-                                KILN_ASSIGN_OR_RETURN(const std::string id,
-                                                      TextMember(body, "snapshot_id"));
-                                KILN_ASSIGN_OR_RETURN(const Caller caller,
-                                                      CallerOf(state, request));
-                                KILN_ASSIGN_OR_RETURN(
-                                    const client::SubmitResult submitted,
-                                    client::SubmitWith(
-                                        workspace, job,
-                                        [&] { return ReceivedSnapshot(state, job, id); },
-                                        caller.token_name));
-                                return store::ToJson(submitted.run);
-                              },
-                              201));
+  server.Post("/v1/runs",
+              Json(
+                  [&](const httplib::Request& request) -> Result<json> {
+                    KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                    KILN_ASSIGN_OR_RETURN(const spec::LoadedJob job, ReceivedJob(body));
+                    KILN_ASSIGN_OR_RETURN(const std::string id, TextMember(body, "snapshot_id"));
+                    KILN_ASSIGN_OR_RETURN(const Caller caller, CallerOf(state, request));
+                    KILN_ASSIGN_OR_RETURN(
+                        const client::SubmitResult submitted,
+                        client::SubmitWith(
+                            workspace, job, [&] { return ReceivedSnapshot(state, job, id); },
+                            caller.token_name));
+                    return store::ToJson(submitted.run);
+                  },
+                  201));
 
   server.Get("/v1/runs", Json([&](const httplib::Request& request) -> Result<json> {
                KILN_ASSIGN_OR_RETURN(const store::RunFilter filter, FilterOf(request));
@@ -160,26 +157,25 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
 
   // A user's token may ask for a cancel; every other move is a launcher's report, made with
   // its run token (route_access.h has already kept other runs' tokens out).
-  server.Post(R"(/v1/runs/([^/]+)/transitions)",
-              Json([&](const httplib::Request& request) -> Result<json> {
-                KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
-                KILN_ASSIGN_OR_RETURN(const store::Transition transition,
-                                      store::wire::TransitionFromJson(body));
-                KILN_ASSIGN_OR_RETURN(const Caller caller, CallerOf(state, request));
-                if (!caller.run_id && transition.to != store::RunStatus::kCancelRequested) {
-                  return PermissionDeniedError(fmt::format(
-                      "a user token may only request CancelRequested (kiln cancel); {} is "
-                      "reported by the run's own launcher token",
-                      store::RunStatusName(transition.to)));
-                }
-                KILN_ASSIGN_OR_RETURN(
-                    const store::Run run,
-                    workspace.store().TransitionRun(request.matches[1].str(), transition));
-                if (transition.to == store::RunStatus::kCancelRequested) {
-                  KILN_RETURN_IF_ERROR(client::TellTargetOfCancel(workspace, run));
-                }
-                return store::ToJson(run);
-              }));
+  server.Post(
+      R"(/v1/runs/([^/]+)/transitions)", Json([&](const httplib::Request& request) -> Result<json> {
+        KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+        KILN_ASSIGN_OR_RETURN(const store::Transition transition,
+                              store::wire::TransitionFromJson(body));
+        KILN_ASSIGN_OR_RETURN(const Caller caller, CallerOf(state, request));
+        if (!caller.run_id && transition.to != store::RunStatus::kCancelRequested) {
+          return PermissionDeniedError(
+              fmt::format("a user token may only request CancelRequested (kiln cancel); {} is "
+                          "reported by the run's own launcher token",
+                          store::RunStatusName(transition.to)));
+        }
+        KILN_ASSIGN_OR_RETURN(const store::Run run, workspace.store().TransitionRun(
+                                                        request.matches[1].str(), transition));
+        if (transition.to == store::RunStatus::kCancelRequested) {
+          KILN_RETURN_IF_ERROR(client::TellTargetOfCancel(workspace, run));
+        }
+        return store::ToJson(run);
+      }));
 }
 
 }  // namespace kiln::server

@@ -18,7 +18,8 @@ namespace {
 constexpr std::size_t kSha256HexDigits = 64;
 
 // The key of `object` that is not one of `known`, if any.
-std::optional<std::string> UnknownKey(const json& object, std::initializer_list<const char*> known) {
+std::optional<std::string> UnknownKey(const json& object,
+                                      std::initializer_list<const char*> known) {
   for (const auto& [key, value] : object.items()) {
     if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
       return key;

@@ -167,9 +167,8 @@ Status SnapshotStore::PutObject(std::string_view sha256, std::string_view bytes)
   }
   const std::string actual = Sha256::HexOf(bytes);
   if (actual != sha256) {
-    return InvalidArgumentError(
-        fmt::format("object {} was sent with other contents (their SHA-256 is {})", sha256,
-                    actual));
+    return InvalidArgumentError(fmt::format(
+        "object {} was sent with other contents (their SHA-256 is {})", sha256, actual));
   }
   const fs::path object = ObjectPath(sha256);
   if (Exists(object)) return Status::Ok();
@@ -231,8 +230,8 @@ Result<std::string> SnapshotStore::AddManifest(std::string_view serialized,
 
 Result<Manifest> SnapshotStore::ReadManifest(std::string_view id) const {
   if (!IsSha256Hex(id)) {
-    return InvalidArgumentError(fmt::format("snapshot id '{}' is not 64 lowercase hex digits",
-                                            EscapeForMessage(id)));
+    return InvalidArgumentError(
+        fmt::format("snapshot id '{}' is not 64 lowercase hex digits", EscapeForMessage(id)));
   }
   const Result<std::string> text = ReadFileToString(ManifestPath(id));
   if (!text.ok()) {

@@ -139,8 +139,7 @@ TEST_F(SnapshotStoreTest, DamagedManifestIsDetected) {
   EXPECT_EQ(store_.ReadManifest(info->id).status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(store_.ReadManifest(std::string(64, '0')).status().code(), StatusCode::kNotFound);
   // An id is a hash, never a path.
-  EXPECT_EQ(store_.ReadManifest("../../etc/passwd").status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.ReadManifest("../../etc/passwd").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(store_.ReadManifest(std::string(64, 'A')).status().code(),
             StatusCode::kInvalidArgument);
 }
@@ -238,8 +237,10 @@ TEST_F(SnapshotStoreTest, ReceivedSizesMustMatchTheirContents) {
   manifest.entries.push_back({"a.py", EntryKind::kFile, false, 5, Sha256::HexOf("x"), ""});
   const Result<std::string> id = server.AddManifest(SerializeManifest(manifest), kLimits);
   EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(id.status().message(), "snapshot manifest entries[0] 'a.py': its size is 5, but its "
-                                   "contents (" + Sha256::HexOf("x") + ") are 1 bytes");
+  EXPECT_EQ(id.status().message(),
+            "snapshot manifest entries[0] 'a.py': its size is 5, but its "
+            "contents (" +
+                Sha256::HexOf("x") + ") are 1 bytes");
   manifest.entries[0] = {"a.py", EntryKind::kFile, false, 1, Sha256::HexOf("y"), ""};
   EXPECT_NE(server.AddManifest(SerializeManifest(manifest), kLimits)
                 .status()

@@ -138,10 +138,10 @@ class Walker {
 
   Status Unsnapshottable(const std::string& path, bool is_directory,
                          std::string_view problem) const {
-    return InvalidArgumentError(fmt::format(
-        "'{}' in {} cannot be snapshotted: {}; rename it, or add the line '{}' to {}",
-        EscapeForMessage(path), scan_.root.string(), problem, IgnoreLineFor(path, is_directory),
-        (scan_.root / root_ignore_file_).string()));
+    return InvalidArgumentError(
+        fmt::format("'{}' in {} cannot be snapshotted: {}; rename it, or add the line '{}' to {}",
+                    EscapeForMessage(path), scan_.root.string(), problem,
+                    IgnoreLineFor(path, is_directory), (scan_.root / root_ignore_file_).string()));
   }
 
   SourceScan& scan_;

@@ -56,8 +56,8 @@ Result<int> IntField(const json& in, const char* field) {
   // Parsed JSON holds a non-negative integer as unsigned.
   if (value.is_number_unsigned() &&
       value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
-    return DataLossError(fmt::format("{}: must be <= {}, got {}", field, kMaxCount,
-                                     value.get<std::uint64_t>()));
+    return DataLossError(
+        fmt::format("{}: must be <= {}, got {}", field, kMaxCount, value.get<std::uint64_t>()));
   }
   const std::int64_t number = value.get<std::int64_t>();
   if (number < std::numeric_limits<int>::min() || number > std::numeric_limits<int>::max()) {

@@ -404,8 +404,9 @@ class Reader {
     if (node->IsScalar()) {
       spec.environment_name = std::string(TrimWhitespace(node->Scalar()));
       if (spec.environment_name.empty()) {
-        problems_.Field("environment", "'' is not an environment name (letters, digits, '.', "
-                                       "'_' and '-', up to 64 characters)");
+        problems_.Field("environment",
+                        "'' is not an environment name (letters, digits, '.', "
+                        "'_' and '-', up to 64 characters)");
       }
       return;
     }
@@ -416,8 +417,8 @@ class Reader {
       return;
     }
     static const std::vector<std::string_view> kKeys = {
-        "name", "python", "pip_packages", "conda_packages", "pip_index_url", "pip_find_links",
-        "environment_variables", "system_site_packages"};
+        "name",          "python",         "pip_packages",          "conda_packages",
+        "pip_index_url", "pip_find_links", "environment_variables", "system_site_packages"};
     env::EnvironmentSpec environment;
     environment.python.clear();  // submit fills in the job's interpreter when none is given
     for (const auto& item : *node) {
@@ -425,10 +426,10 @@ class Reader {
       const std::string field = "environment: " + key;
       const YAML::Node& value = item.second;
       if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-        problems_.Entry("environment", fmt::format("unknown field '{}'; the fields are {}", key,
-                                                   JoinStrings(std::vector<std::string>(
-                                                                   kKeys.begin(), kKeys.end()),
-                                                               ", ")));
+        problems_.Entry(
+            "environment",
+            fmt::format("unknown field '{}'; the fields are {}", key,
+                        JoinStrings(std::vector<std::string>(kKeys.begin(), kKeys.end()), ", ")));
       } else if (key == "name") {
         if (auto text = ReadText(value, field, problems_)) environment.name = *text;
       } else if (key == "python") {
@@ -443,9 +444,9 @@ class Reader {
         if (auto text = ReadText(value, field, problems_)) environment.pip_index_url = *text;
       } else if (key == "pip_find_links") {
         for (const std::string& link : ReadTextList(value, field, problems_)) {
-          environment.pip_find_links.push_back(
-              link.find("://") == std::string::npos ? ResolvePath("environment", link).string()
-                                                    : link);
+          environment.pip_find_links.push_back(link.find("://") == std::string::npos
+                                                   ? ResolvePath("environment", link).string()
+                                                   : link);
         }
       } else if (key == "environment_variables") {
         environment.environment_variables = ReadTextMap(value, field, problems_);

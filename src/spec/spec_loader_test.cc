@@ -386,7 +386,7 @@ TEST_F(EnvironmentFieldTest, ADefinitionIsReadWithPathsFromTheFilesFolder) {
   EXPECT_EQ(e.name, "extras");
   EXPECT_EQ(e.pip_packages, std::vector<std::string>{"tqdm==4.66"});
   EXPECT_EQ(e.pip_find_links, (std::vector<std::string>{(dir_.path() / "wheels").string(),
-                                                         "https://example.org/wheels"}));
+                                                        "https://example.org/wheels"}));
   EXPECT_EQ(e.pip_index_url, "https://pypi.example.org/simple");
   EXPECT_EQ(e.environment_variables,
             (std::vector<std::pair<std::string, std::string>>{{"MODE", "fast"}}));

@@ -116,8 +116,7 @@ class Checker {
 
  private:
   void Field(std::string_view field, std::string problem) {
-    problems_.push_back(
-        {std::string(field), fmt::format("{}: {}", source_.Where(field), problem)});
+    problems_.push_back({std::string(field), fmt::format("{}: {}", source_.Where(field), problem)});
   }
   void Param(std::string_view name, std::string problem) {
     problems_.push_back(
@@ -277,8 +276,8 @@ class Checker {
                             std::find(std::begin(kReservedVariables), std::end(kReservedVariables),
                                       name) != std::end(kReservedVariables);
       if (reserved) {
-        Field(field, fmt::format("{} is set by Kiln for every rank and cannot be set by the job",
-                                 name));
+        Field(field,
+              fmt::format("{} is set by Kiln for every rank and cannot be set by the job", name));
       } else if (std::optional<std::string> problem = TextProblem(value, TextKind::kArgument)) {
         Field(field, fmt::format("{}: the value's {}", name, *problem));
       } else if (name.size() + 1 + value.size() + 1 > options_.max_argument_bytes) {

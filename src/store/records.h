@@ -113,7 +113,7 @@ struct ModelVersion {
   std::int64_t size_bytes = 0;
   std::string description;
   std::vector<std::pair<std::string, std::string>> tags;  // sorted by key
-  std::string metrics_json = "{}";    // {"name": last value at rank 0, ...}
+  std::string metrics_json = "{}";                        // {"name": last value at rank 0, ...}
   std::string parity_json = "{}";     // kiln.onnx.export's figures, {} when none
   std::string signature_json = "{}";  // ONNX: {"inputs": [...], "outputs": [...]}
   Timestamp created_at = 0;
@@ -163,8 +163,8 @@ struct MetricSummary {
 // A run token (run_id set) is valid for that run's endpoints only: its launcher's. Its role
 // is not consulted; it is stored as member.
 struct ApiToken {
-  std::string id;           // "tok_" and 12 hex digits; the secret's first part
-  std::string name;         // unique; "run:<run id>" for a run token
+  std::string id;    // "tok_" and 12 hex digits; the secret's first part
+  std::string name;  // unique; "run:<run id>" for a run token
   std::string secret_sha256;
   std::optional<std::string> run_id;
   Timestamp created_at = 0;

@@ -376,8 +376,12 @@ TEST_P(StoreParityTest, EndingARunRevokesItsTokens) {
   for (const RunStatus end : {RunStatus::kCompleted, RunStatus::kFailed, RunStatus::kCanceled}) {
     const std::string id = fmt::format("r{}", static_cast<int>(end));
     ASSERT_TRUE(store_->CreateRun(NewRun(id)).ok());
-    ApiToken token{"tok_0000000000" + std::to_string(10 + static_cast<int>(end)), "run:" + id,
-                   std::string(64, 'c'), id, 0, {}};
+    ApiToken token{"tok_0000000000" + std::to_string(10 + static_cast<int>(end)),
+                   "run:" + id,
+                   std::string(64, 'c'),
+                   id,
+                   0,
+                   {}};
     ASSERT_TRUE(store_->CreateApiToken(token).ok());
     ASSERT_TRUE(Move(id, RunStatus::kPreparing).ok());
     ASSERT_TRUE(Move(id, RunStatus::kRunning).ok());

@@ -35,7 +35,9 @@ class Fields {
     if (!value->is_string()) return Fail(key, "expected a string or null"), std::nullopt;
     return value->get<std::string>();
   }
-  std::int64_t Int(std::string_view key) { return OptionalInt(key, /*optional=*/false).value_or(0); }
+  std::int64_t Int(std::string_view key) {
+    return OptionalInt(key, /*optional=*/false).value_or(0);
+  }
   std::optional<std::int64_t> OptionalInt(std::string_view key, bool optional = true) {
     const json* value = Find(key, optional);
     if (value == nullptr || value->is_null()) return std::nullopt;
@@ -195,8 +197,7 @@ Result<StatusChange> StatusChangeFromJson(const json& json_change) {
 
 Result<Experiment> ExperimentFromJson(const json& json_experiment) {
   Fields f(json_experiment, "experiment");
-  Experiment experiment{f.Text("name"), f.Time("created_at"),
-                        static_cast<int>(f.Int("run_count"))};
+  Experiment experiment{f.Text("name"), f.Time("created_at"), static_cast<int>(f.Int("run_count"))};
   if (!f.status().ok()) return f.status();
   return experiment;
 }
@@ -300,9 +301,9 @@ Result<MetricSeries> MetricSeriesFromJson(const json& json_series) {
   const bool scalar = series.kind == MetricKind::kScalar;
   if (!values.is_array() || !times.is_array() || values.size() != times.size() ||
       (scalar && (!steps.is_array() || steps.size() != values.size()))) {
-    return InvalidArgumentError(fmt::format(
-        "metric '{}': values, times{} must be lists of one length", series.name,
-        scalar ? " and steps" : ""));
+    return InvalidArgumentError(
+        fmt::format("metric '{}': values, times{} must be lists of one length", series.name,
+                    scalar ? " and steps" : ""));
   }
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!times[i].is_number_integer() || (scalar && !steps[i].is_number_integer())) {
@@ -370,9 +371,9 @@ Result<MetricBatch> MetricBatchFromJson(const json& json_batch) {
   }
   batch.offset_before = static_cast<std::uint64_t>(before);
   batch.offset_after = static_cast<std::uint64_t>(after);
-  KILN_ASSIGN_OR_RETURN(batch.series,
-                        ListFromJson<MetricSeries>(series.is_null() ? json::array() : series,
-                                                   MetricSeriesFromJson));
+  KILN_ASSIGN_OR_RETURN(
+      batch.series,
+      ListFromJson<MetricSeries>(series.is_null() ? json::array() : series, MetricSeriesFromJson));
   for (MetricSeries& one : batch.series) one.rank = batch.rank;
   if (!tags.is_null()) {
     if (!tags.is_array()) return InvalidArgumentError("batch.tags: expected [[key, value]...]");

@@ -100,17 +100,23 @@ TEST(WireTest, ErrorsNameTheField) {
             "transition: expected a JSON object");
   EXPECT_EQ(message(MetricBatchFromJson({{"rank", 0}, {"offset_before", "x"}}).status()),
             "batch.offset_before: expected an integer");
-  EXPECT_EQ(MetricBatchFromJson({{"rank", 0}, {"offset_before", 5}, {"offset_after", 4}})
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      MetricBatchFromJson({{"rank", 0}, {"offset_before", 5}, {"offset_after", 4}}).status().code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(message(ParseBody("{\"a\": ").status()).find("the body is not valid JSON"), 0u);
-  const auto bad_series = MetricBatchFromJson(
-      {{"rank", 0}, {"offset_before", 0}, {"offset_after", 1},
-       {"series", {{{"name", "x"}, {"rank", 0}, {"kind", "scalar"}, {"values", {1}},
-                    {"times", {1}}, {"steps", nlohmann::json::array()}}}}});
-  EXPECT_NE(message(bad_series.status()).find("values, times and steps must be lists of one length"),
-            std::string::npos)
+  const auto bad_series = MetricBatchFromJson({{"rank", 0},
+                                               {"offset_before", 0},
+                                               {"offset_after", 1},
+                                               {"series",
+                                                {{{"name", "x"},
+                                                  {"rank", 0},
+                                                  {"kind", "scalar"},
+                                                  {"values", {1}},
+                                                  {"times", {1}},
+                                                  {"steps", nlohmann::json::array()}}}}});
+  EXPECT_NE(
+      message(bad_series.status()).find("values, times and steps must be lists of one length"),
+      std::string::npos)
       << message(bad_series.status());
 }
 

@@ -3,15 +3,13 @@
 // jobs of 2 nodes x 2 ranks under gloo (srun) and mpi (mpirun), and what happens when a
 // node's slurmd or a rank dies, when a job waits in the queue, and when it asks for too much.
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-
-#include <fmt/format.h>
-
 #include <thread>
 
 #include "common/files.h"
@@ -63,10 +61,9 @@ class ClusterTest : public ServerTest {
     ASSERT_TRUE(WaitForIdleNodes()) << Slurm({"sinfo", "-N"}).out;
     // The nodes reach the server on the cluster's bridge.
     ASSERT_FALSE(StartServer({"--listen", fmt::format("{}.1:0", KILN_TEST_CLUSTER_NET)}).empty());
-    const CapturedRun added = Client({"compute", "add", "cluster", "--type", "slurm",
-                                      "--partition", "debug", "--max-nodes", "2", "--runs-root",
-                                      runs_root().string(), "--slurm-conf", SlurmConf(),
-                                      "--network", Subnet()});
+    const CapturedRun added = Client(
+        {"compute", "add", "cluster", "--type", "slurm", "--partition", "debug", "--max-nodes", "2",
+         "--runs-root", runs_root().string(), "--slurm-conf", SlurmConf(), "--network", Subnet()});
     ASSERT_EQ(added.exit.code, 0) << added.err;
   }
 
@@ -111,14 +108,13 @@ class ClusterTest : public ServerTest {
   // A job of 2 nodes x 2 ranks whose ranks report, then sleep: killed from outside.
   std::string SubmitSleeper(const std::string& backend) {
     const fs::path project = Project(
-        "sleeper-" + backend,
-        {{"sleeper.py",
-          "import os, sys, time\n"
-          "print('rank', os.environ['RANK'], 'pid', os.getpid(), 'node',\n"
-          "      os.environ.get('SLURMD_NODENAME'), flush=True)\n"
-          "time.sleep(600)\n"}});
-    return ClientSubmitOk({"--source-directory", project.string(), "--entry-script",
-                           "sleeper.py", "--compute-target", "cluster", "--node-count", "2",
+        "sleeper-" + backend, {{"sleeper.py",
+                                "import os, sys, time\n"
+                                "print('rank', os.environ['RANK'], 'pid', os.getpid(), 'node',\n"
+                                "      os.environ.get('SLURMD_NODENAME'), flush=True)\n"
+                                "time.sleep(600)\n"}});
+    return ClientSubmitOk({"--source-directory", project.string(), "--entry-script", "sleeper.py",
+                           "--compute-target", "cluster", "--node-count", "2",
                            "--process-count-per-node", "2", "--distributed-backend", backend});
   }
 
@@ -173,9 +169,9 @@ TEST_F(ClusterTest, FashionMnistLearnsOnTwoNodesUnderGlooAndMpi) {
     const CapturedRun logs = Client({"logs", id});
     EXPECT_NE(logs.out.find("[rank 0] 4 ranks; train 4000 images"), std::string::npos) << logs.out;
     for (int rank = 0; rank < 4; ++rank) {
-      EXPECT_NE(logs.out.find(fmt::format("[rank {}] rank {} of 4 on node {}", rank, rank,
-                                          rank / 2)),
-                std::string::npos)
+      EXPECT_NE(
+          logs.out.find(fmt::format("[rank {}] rank {} of 4 on node {}", rank, rank, rank / 2)),
+          std::string::npos)
           << logs.out;
     }
     const nlohmann::json shown = Show(id);
@@ -225,10 +221,10 @@ TEST_F(ClusterTest, ANodeWhoseSlurmdDiesFailsTheRun) {
 
   // Bring the node back for the tests after this one.
   const CapturedRun restarted =
-      RunAndCapture({.argv = {"nsenter", "--net=/run/netns/" + std::string(KILN_TEST_CLUSTER_NAME) +
-                                             "-n2",
-                              "slurmd", "-N", "n2", "-f", SlurmConf()}},
-                    seconds(30))
+      RunAndCapture(
+          {.argv = {"nsenter", "--net=/run/netns/" + std::string(KILN_TEST_CLUSTER_NAME) + "-n2",
+                    "slurmd", "-N", "n2", "-f", SlurmConf()}},
+          seconds(30))
           .value();
   ASSERT_TRUE(restarted.exit.success()) << restarted.err;
   ASSERT_TRUE(WaitForIdleNodes()) << Slurm({"sinfo", "-N"}).out;
@@ -293,16 +289,16 @@ TEST_F(ClusterTest, AnEnvironmentIsBuiltOnceForEveryNode) {
 // Slurm's queue and ends it Canceled.
 TEST_F(ClusterTest, AQueuedJobShowsSlurmsReasonAndCancels) {
   // One node taken by another job: a 2-node run must wait.
-  const CapturedRun blocker =
-      Slurm({"sbatch", "--parsable", "-N1", "--exclusive", "-w", "n1", "-o", "/dev/null",
-             "--wrap", "sleep 300"});
+  const CapturedRun blocker = Slurm({"sbatch", "--parsable", "-N1", "--exclusive", "-w", "n1", "-o",
+                                     "/dev/null", "--wrap", "sleep 300"});
   ASSERT_TRUE(blocker.exit.success()) << blocker.err;
   const std::string id = SubmitSleeper("gloo");
   std::string detail;
   EXPECT_TRUE(WaitUntil(
       [&] {
         const nlohmann::json shown = Show(id);
-        detail = shown["target_detail"].is_string() ? shown["target_detail"].get<std::string>() : "";
+        detail =
+            shown["target_detail"].is_string() ? shown["target_detail"].get<std::string>() : "";
         return detail.find("PENDING (Resources)") != std::string::npos ||
                detail.find("PENDING (Priority)") != std::string::npos;
       },
@@ -349,10 +345,8 @@ class ClusterProbeTest : public ClusterTest {
   // How often each command ran since the last call.
   std::map<std::string, int> TakeCalls() {
     std::map<std::string, int> counts;
-    for (const std::string& line : SplitString(ReadFileToString(calls()).ok()
-                                                   ? *ReadFileToString(calls())
-                                                   : std::string(),
-                                               '\n')) {
+    for (const std::string& line : SplitString(
+             ReadFileToString(calls()).ok() ? *ReadFileToString(calls()) : std::string(), '\n')) {
       if (!line.empty()) ++counts[line];
     }
     EXPECT_TRUE(WriteFileAtomically(calls(), "").ok());
@@ -364,14 +358,13 @@ class ClusterProbeTest : public ClusterTest {
 
 // Listing runs asks Slurm once about all unfinished ones (one squeue), not once per run.
 TEST_F(ClusterProbeTest, ListingRunsAsksSlurmOnce) {
-  const CapturedRun blocker =
-      Slurm({"sbatch", "--parsable", "-N1", "--exclusive", "-w", "n1", "-o", "/dev/null",
-             "--wrap", "sleep 300"});
+  const CapturedRun blocker = Slurm({"sbatch", "--parsable", "-N1", "--exclusive", "-w", "n1", "-o",
+                                     "/dev/null", "--wrap", "sleep 300"});
   ASSERT_TRUE(blocker.exit.success()) << blocker.err;
   const std::string a = SubmitSleeper("gloo");
   const std::string b = SubmitSleeper("mpi");
-  ASSERT_TRUE(WaitUntil([&] { return !SlurmJobOf(a).empty() && !SlurmJobOf(b).empty(); },
-                        seconds(30)));
+  ASSERT_TRUE(
+      WaitUntil([&] { return !SlurmJobOf(a).empty() && !SlurmJobOf(b).empty(); }, seconds(30)));
   TakeCalls();
   const CapturedRun listed = Client({"runs", "--json"});
   ASSERT_EQ(listed.exit.code, 0) << listed.err;
@@ -400,8 +393,7 @@ TEST_F(ClusterTest, TooManyNodesIsRefusedAtSubmit) {
   const fs::path project = Project("tiny", {{"t.py", "print('hi')\n"}});
   const CapturedRun refused =
       Client({"submit", "--source-directory", project.string(), "--entry-script", "t.py",
-              "--compute-target", "cluster", "--node-count", "3", "--distributed-backend",
-              "gloo"});
+              "--compute-target", "cluster", "--node-count", "3", "--distributed-backend", "gloo"});
   EXPECT_EQ(refused.exit.code, 2) << refused.out << refused.err;
   EXPECT_NE(refused.err.find("--node-count: compute target 'cluster' allows at most 2 nodes per "
                              "run (--max-nodes), got 3"),
@@ -411,16 +403,16 @@ TEST_F(ClusterTest, TooManyNodesIsRefusedAtSubmit) {
   EXPECT_EQ(Slurm({"squeue", "-h"}).out, "");
 
   // A target cannot promise more nodes than its partition has.
-  const CapturedRun too_big = Client({"compute", "add", "big", "--type", "slurm", "--partition",
-                                      "debug", "--max-nodes", "3", "--runs-root",
-                                      runs_root().string(), "--slurm-conf", SlurmConf()});
+  const CapturedRun too_big =
+      Client({"compute", "add", "big", "--type", "slurm", "--partition", "debug", "--max-nodes",
+              "3", "--runs-root", runs_root().string(), "--slurm-conf", SlurmConf()});
   EXPECT_EQ(too_big.exit.code, 2);
   EXPECT_NE(too_big.err.find("--max-nodes: 3 is more than partition 'debug' has (2 nodes)"),
             std::string::npos)
       << too_big.err;
-  const CapturedRun no_partition = Client(
-      {"compute", "add", "nope", "--type", "slurm", "--partition", "gpu", "--max-nodes", "1",
-       "--runs-root", runs_root().string(), "--slurm-conf", SlurmConf()});
+  const CapturedRun no_partition =
+      Client({"compute", "add", "nope", "--type", "slurm", "--partition", "gpu", "--max-nodes", "1",
+              "--runs-root", runs_root().string(), "--slurm-conf", SlurmConf()});
   EXPECT_NE(no_partition.exit.code, 0);
   EXPECT_NE(no_partition.err.find("Slurm has no partition 'gpu'"), std::string::npos)
       << no_partition.err;
@@ -429,21 +421,22 @@ TEST_F(ClusterTest, TooManyNodesIsRefusedAtSubmit) {
 // The SDK registers a target and submits an estimator to it, as the CLI does.
 TEST_F(ClusterTest, TheSdkRegistersATargetAndRunsOnIt) {
   const fs::path project = Project(
-      "sdk", {{"t.py", "import os\nprint('rank', os.environ['RANK'], 'node', os.environ['NODE_RANK'])\n"},
-              {"submit.py",
-               "import sys\n"
-               "from kiln import ComputeTarget, Experiment, Workspace\n"
-               "from kiln.train.dnn import PyTorch\n"
-               "url, token, runs, conf, net, src = sys.argv[1:]\n"
-               "ws = Workspace(server=url, token=token)\n"
-               "target = ComputeTarget.create(ws, 'sdk-cluster', partition='debug', max_nodes=2,\n"
-               "                              runs_root=runs, slurm_conf=conf, network=net)\n"
-               "print(sorted(t.name for t in ComputeTarget.list(ws)))\n"
-               "est = PyTorch(source_directory=src, entry_script='t.py', compute_target=target,\n"
-               "              node_count=2, process_count_per_node=2, distributed_backend='gloo')\n"
-               "run = Experiment(ws, 'sdk').submit(est)\n"
-               "run.wait_for_completion()\n"
-               "print(run.get_status())\n"}});
+      "sdk",
+      {{"t.py", "import os\nprint('rank', os.environ['RANK'], 'node', os.environ['NODE_RANK'])\n"},
+       {"submit.py",
+        "import sys\n"
+        "from kiln import ComputeTarget, Experiment, Workspace\n"
+        "from kiln.train.dnn import PyTorch\n"
+        "url, token, runs, conf, net, src = sys.argv[1:]\n"
+        "ws = Workspace(server=url, token=token)\n"
+        "target = ComputeTarget.create(ws, 'sdk-cluster', partition='debug', max_nodes=2,\n"
+        "                              runs_root=runs, slurm_conf=conf, network=net)\n"
+        "print(sorted(t.name for t in ComputeTarget.list(ws)))\n"
+        "est = PyTorch(source_directory=src, entry_script='t.py', compute_target=target,\n"
+        "              node_count=2, process_count_per_node=2, distributed_backend='gloo')\n"
+        "run = Experiment(ws, 'sdk').submit(est)\n"
+        "run.wait_for_completion()\n"
+        "print(run.get_status())\n"}});
   SpawnOptions python;
   python.argv = {"/usr/bin/python3",
                  (project / "submit.py").string(),
@@ -466,11 +459,11 @@ TEST_F(ClusterTest, TheSdkRegistersATargetAndRunsOnIt) {
 // Without a server, a cluster target is refused: its ranks report through one.
 TEST_F(ClusterTest, ClusterRunsNeedAServer) {
   const fs::path project = Project("tiny", {{"t.py", "print('hi')\n"}});
-  ASSERT_EQ(Kiln({"compute", "add", "cluster", "--type", "slurm", "--partition", "debug",
-                  "--max-nodes", "2", "--runs-root", runs_root().string(), "--slurm-conf",
-                  SlurmConf()})
-                .exit.code,
-            0);
+  ASSERT_EQ(
+      Kiln({"compute", "add", "cluster", "--type", "slurm", "--partition", "debug", "--max-nodes",
+            "2", "--runs-root", runs_root().string(), "--slurm-conf", SlurmConf()})
+          .exit.code,
+      0);
   const CapturedRun refused = Kiln({"submit", "--source-directory", project.string(),
                                     "--entry-script", "t.py", "--compute-target", "cluster"});
   EXPECT_EQ(refused.exit.code, 2);

@@ -1,11 +1,11 @@
 // Job environments end to end: real virtual environments and pip installs, offline, of a
 // wheel the test builds; runs through the real kiln binary.
 
-#include <fstream>
-#include <thread>
-
 #include <fmt/format.h>
 #include <gmock/gmock.h>
+
+#include <fstream>
+#include <thread>
 
 #include "common/files.h"
 #include "e2e/kiln_fixture.h"
@@ -85,8 +85,8 @@ TEST_F(EnvironmentTest, RunsAskingAtOnceForANewEnvironmentShareOneBuild) {
   int builds = 0;
   for (const std::string& run : runs) {
     ASSERT_TRUE(WaitForStatus(run, "Completed", std::chrono::seconds(180))) << run;
-    builds += Read(RunDir(run) / "logs" / "environment.log").find("pip install") !=
-              std::string::npos;
+    builds +=
+        Read(RunDir(run) / "logs" / "environment.log").find("pip install") != std::string::npos;
   }
   EXPECT_EQ(builds, 1);
 }
@@ -105,10 +105,9 @@ TEST_F(EnvironmentTest, AFailedInstallFailsTheRunInPreparingWithPipsError) {
 }
 
 TEST_F(EnvironmentTest, CondaPackagesWithoutCondaAreRefusedAtSubmit) {
-  const CapturedRun refused =
-      Kiln({"submit", "--source-directory", project_.string(), "--entry-script", "train.py",
-            "--conda-package", "numpy"},
-           {{"PATH", "/usr/bin:/bin"}});
+  const CapturedRun refused = Kiln({"submit", "--source-directory", project_.string(),
+                                    "--entry-script", "train.py", "--conda-package", "numpy"},
+                                   {{"PATH", "/usr/bin:/bin"}});
   EXPECT_EQ(refused.exit.code, 5) << refused.err;
   EXPECT_EQ(refused.err,
             "error: --conda-package: conda_packages (numpy) need conda, mamba or micromamba, and "

@@ -69,14 +69,17 @@ TEST_F(ExampleTest, LearnsOnASubset) {
   EXPECT_EQ(loaded->out, "(3, 10)\n") << loaded->err;
 
   // The ONNX model it exported, registered and served, predicts what PyTorch predicts.
-  const auto parity = nlohmann::json::parse(*ReadFileToString(RunDir(id) / "outputs/model.onnx.parity.json"));
+  const auto parity =
+      nlohmann::json::parse(*ReadFileToString(RunDir(id) / "outputs/model.onnx.parity.json"));
   EXPECT_LT(parity["max_abs_diff"].get<double>(), 1e-4);
   ASSERT_EQ(Kiln({"model", "register", "fashion-mnist", "--run", id}).exit.code, 0);
   ServedModel served(home(), "fashion-mnist");
   ASSERT_FALSE(served.url().empty());
   SpawnOptions score;
-  score.argv = {"/usr/bin/python3", (fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist/score.py").string(),
-                served.url(), RunDir(id).string(), "--limit", "2000"};
+  score.argv = {
+      "/usr/bin/python3", (fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist/score.py").string(),
+      served.url(),       RunDir(id).string(),
+      "--limit",          "2000"};
   score.env = CurrentEnvironment();
   score.env->push_back("PYTHONPATH=" + (fs::path(KILN_BINARY).parent_path() / "python").string());
   const Result<CapturedRun> scored = RunAndCapture(score, std::chrono::seconds(120));
@@ -116,10 +119,9 @@ TEST_F(ExampleTest, DistributedDataParallelLearnsOnASubset) {
 // (mpi) and over its TCP ring (gloo), trained briefly.
 TEST_F(ExampleTest, HorovodStyleJobsLearnOnKilnsRuntime) {
   ASSERT_EQ(Kiln({"datastore", "register", "fashion_mnist", "--path", kData}).exit.code, 0);
-  for (const auto& [job, plane] : {std::pair{"job-hvd-mpi.yaml", "mpi"},
-                                   std::pair{"job-hvd-gloo.yaml", "tcp"},
-                                   std::pair{"job-cpp-mpi.yaml", "mpi"},
-                                   std::pair{"job-cpp-gloo.yaml", "tcp"}}) {
+  for (const auto& [job, plane] :
+       {std::pair{"job-hvd-mpi.yaml", "mpi"}, std::pair{"job-hvd-gloo.yaml", "tcp"},
+        std::pair{"job-cpp-mpi.yaml", "mpi"}, std::pair{"job-cpp-gloo.yaml", "tcp"}}) {
     SCOPED_TRACE(job);
     const CapturedRun run = RunBriefly(job, 32);
     ASSERT_EQ(run.exit.code, 0) << run.out << run.err;

@@ -1,11 +1,10 @@
 #include "e2e/kiln_fixture.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "common/files.h"
 #include "common/process_table.h"
@@ -67,8 +66,17 @@ fs::path KilnTest::MakeWheel(const std::string& module) {
                                                          name, module)}});
   const fs::path wheels = root() / "wheels";
   SpawnOptions options;
-  options.argv = {"/usr/bin/python3", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                  "--no-index", "--disable-pip-version-check", "-w", wheels.string(), "."};
+  options.argv = {"/usr/bin/python3",
+                  "-m",
+                  "pip",
+                  "wheel",
+                  "--no-deps",
+                  "--no-build-isolation",
+                  "--no-index",
+                  "--disable-pip-version-check",
+                  "-w",
+                  wheels.string(),
+                  "."};
   options.cwd = source;
   Result<CapturedRun> wheel = RunAndCapture(options, std::chrono::minutes(2));
   EXPECT_TRUE(wheel.ok() && wheel->exit.success()) << (wheel.ok() ? wheel->err : "");

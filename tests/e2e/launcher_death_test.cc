@@ -80,9 +80,9 @@ TEST_F(LauncherDeathTest, WhatTheRanksLoggedIsStoredBeforeTheRunFails) {
 
   const nlohmann::json shown = KilnJson({"show", id, "--json"});
   EXPECT_EQ(shown["status"], "Failed");
-  EXPECT_TRUE(std::string(shown["failure_reason"])
-                  .starts_with(fmt::format("the launcher (pid {}) died while the run was Running",
-                                           *pid)))
+  EXPECT_TRUE(
+      std::string(shown["failure_reason"])
+          .starts_with(fmt::format("the launcher (pid {}) died while the run was Running", *pid)))
       << shown["failure_reason"];
   const nlohmann::json summary = KilnJson({"metrics", id, "--format", "json"});
   ASSERT_EQ(summary.size(), 1u) << summary.dump();

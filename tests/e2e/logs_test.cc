@@ -96,11 +96,11 @@ TEST_F(LogsTest, TextThatIsNotUtf8IsReplacedThroughTheServer) {
 // `kiln show`, the server's run JSON and `kiln wait`.
 TEST_F(LogsTest, FailureLogTailThatIsNotUtf8IsShown) {
   StartServer();
-  const fs::path project = Project(
-      "fails", {{"train.py",
-                 "import sys\nsys.stdout.buffer.write(b'caf\\xe9\\n')\nsys.exit(3)\n"}});
-  const CapturedRun submit = Client({"submit", "--source-directory", project.string(),
-                                     "--entry-script", "train.py", "--wait"});
+  const fs::path project =
+      Project("fails",
+              {{"train.py", "import sys\nsys.stdout.buffer.write(b'caf\\xe9\\n')\nsys.exit(3)\n"}});
+  const CapturedRun submit = Client(
+      {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
   const std::string run = FirstLine(submit.out);
   ASSERT_FALSE(run.empty()) << submit.err;
   EXPECT_NE(submit.exit.code, 0);
@@ -117,10 +117,10 @@ TEST_F(LogsTest, FailureLogTailThatIsNotUtf8IsShown) {
 // next_cursor, until `more` is false; pages together are the whole log in order.
 TEST_F(LogsTest, LogsJsonComesInPages) {
   StartServer();
-  const fs::path project = Project(
-      "lines", {{"train.py", "for i in range(25):\n    print('line', i, flush=True)\n"}});
-  const CapturedRun submit = Client({"submit", "--source-directory", project.string(),
-                                     "--entry-script", "train.py", "--wait"});
+  const fs::path project =
+      Project("lines", {{"train.py", "for i in range(25):\n    print('line', i, flush=True)\n"}});
+  const CapturedRun submit = Client(
+      {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
   ASSERT_EQ(submit.exit.code, 0) << submit.err;
   const std::string run = FirstLine(submit.out);
   const std::string path = "/v1/runs/" + run + "/logs";
@@ -162,13 +162,13 @@ TEST_F(LogsTest, LogsJsonComesInPages) {
 // byte for byte, leaving no temporary file; one that is missing leaves nothing either.
 TEST_F(LogsTest, ArtifactsStreamThroughTheServerIntact) {
   StartServer();
-  const fs::path project = Project(
-      "big", {{"train.py",
-               "import os, random\nos.makedirs('outputs', exist_ok=True)\n"
-               "random.seed(7)\n"
-               "open('outputs/big.bin', 'wb').write(random.randbytes(5_000_003))\n"}});
-  const CapturedRun submit = Client({"submit", "--source-directory", project.string(),
-                                     "--entry-script", "train.py", "--wait"});
+  const fs::path project =
+      Project("big", {{"train.py",
+                       "import os, random\nos.makedirs('outputs', exist_ok=True)\n"
+                       "random.seed(7)\n"
+                       "open('outputs/big.bin', 'wb').write(random.randbytes(5_000_003))\n"}});
+  const CapturedRun submit = Client(
+      {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
   ASSERT_EQ(submit.exit.code, 0) << submit.err;
   const std::string run = FirstLine(submit.out);
   const fs::path got = root() / "got";
@@ -180,8 +180,8 @@ TEST_F(LogsTest, ArtifactsStreamThroughTheServerIntact) {
   for (const auto& entry : fs::directory_iterator(got)) files += entry.is_regular_file() ? 1 : 0;
   EXPECT_EQ(files, 1u);
 
-  const auto ranged = Http().Get("/v1/runs/" + run + "/artifacts/outputs/big.bin",
-                                 {{"Range", "bytes=5000000-"}});
+  const auto ranged =
+      Http().Get("/v1/runs/" + run + "/artifacts/outputs/big.bin", {{"Range", "bytes=5000000-"}});
   ASSERT_TRUE(ranged);
   EXPECT_EQ(ranged->status, 206);
   EXPECT_EQ(ranged->body.size(), 3u);

@@ -48,10 +48,11 @@ class ModelTest : public ServerTest {
  protected:
   std::string ExportingRun(bool through_server = false) {
     const fs::path project = Project("job", {{"train.py", kExportScript}});
-    const std::vector<std::string> args = {"--source-directory", project.string(),
-                                           "--entry-script", "train.py"};
+    const std::vector<std::string> args = {"--source-directory", project.string(), "--entry-script",
+                                           "train.py"};
     const std::string run = through_server ? ClientSubmitOk(args) : SubmitOk(args);
-    EXPECT_TRUE(through_server ? WaitFor(run) : WaitForStatus(run, "Completed", std::chrono::seconds(120)))
+    EXPECT_TRUE(through_server ? WaitFor(run)
+                               : WaitForStatus(run, "Completed", std::chrono::seconds(120)))
         << Kiln({"logs", run}).out;
     return run;
   }
@@ -97,7 +98,8 @@ TEST_F(ModelTest, VersionsCountUpAndKeepTheirLineage) {
   const json first = KilnJson({"model", "register", "mlp", "--run", run, "--tag", "stage=dev",
                                "--description", "a test model", "--json"});
   EXPECT_EQ(first["version"], 1);
-  const json second = KilnJson({"model", "register", "mlp", "--run", run.substr(run.rfind('_') + 1), "--json"});
+  const json second =
+      KilnJson({"model", "register", "mlp", "--run", run.substr(run.rfind('_') + 1), "--json"});
   EXPECT_EQ(second["version"], 2);
 
   const json shown = KilnJson({"model", "show", "mlp:1", "--json"});
@@ -143,7 +145,8 @@ TEST_F(ModelTest, BadRegistrationsSayWhatIsWrongAndStoreNothing) {
     EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
   };
   refused({"bad name", "--run", run}, "model name 'bad name' is not valid");
-  refused({"m", "--run", run, "--path", "outputs/none.onnx"}, "has no artifact 'outputs/none.onnx'");
+  refused({"m", "--run", run, "--path", "outputs/none.onnx"},
+          "has no artifact 'outputs/none.onnx'");
   refused({"m", "--run", run, "--path", "logs/rank-0.log"}, "outputs");
   refused({"m", "--run", "nosuchrun"}, "nosuchrun");
   refused({"m", "--run", run, "--tag", "novalue"}, "--tag 'novalue': give KEY=VALUE");
@@ -163,9 +166,9 @@ TEST_F(ModelTest, BadRegistrationsSayWhatIsWrongAndStoreNothing) {
 
 TEST_F(ModelTest, ExportTurnsARunsTorchScriptIntoACheckedOnnxModel) {
   const std::string run = ExportingRun();
-  const CapturedRun exported = Kiln({"model", "export", run, "--path", "outputs/model.pt",
-                                     "--input-shape", "2,1,4,4", "-o", "outputs/from-ts.onnx",
-                                     "--name", "mlp-ts"});
+  const CapturedRun exported =
+      Kiln({"model", "export", run, "--path", "outputs/model.pt", "--input-shape", "2,1,4,4", "-o",
+            "outputs/from-ts.onnx", "--name", "mlp-ts"});
   ASSERT_EQ(exported.exit.code, 0) << exported.err;
   EXPECT_NE(exported.out.find("parity max abs diff"), std::string::npos) << exported.out;
   const json shown = KilnJson({"model", "show", "mlp-ts", "--json"});
@@ -176,8 +179,8 @@ TEST_F(ModelTest, ExportTurnsARunsTorchScriptIntoACheckedOnnxModel) {
   EXPECT_EQ(again.exit.code, 5) << again.err;
   EXPECT_NE(again.err.find("has an artifact 'outputs/model.onnx' already"), std::string::npos)
       << again.err;
-  const CapturedRun wrong = Kiln({"model", "export", run, "--input-shape", "2,3,4,4", "-o",
-                                  "outputs/wrong.onnx"});
+  const CapturedRun wrong =
+      Kiln({"model", "export", run, "--input-shape", "2,3,4,4", "-o", "outputs/wrong.onnx"});
   EXPECT_EQ(wrong.exit.code, 2) << wrong.err;
   EXPECT_NE(wrong.err.find("outputs/model.pt: the export failed"), std::string::npos) << wrong.err;
   EXPECT_FALSE(fs::exists(RunDir(run) / "outputs" / "wrong.onnx"));
@@ -199,7 +202,8 @@ TEST_F(ModelTest, TheServerScoresJsonAndRawBatchesLikePyTorch) {
   EXPECT_EQ(metadata["inputs"][0]["shape"], json::parse("[null,1,4,4]"));
   EXPECT_EQ(metadata["outputs"][0]["name"], "output");
 
-  const auto scored = client.Post("/score", json{{"inputs", expected["inputs"]}}.dump(), "application/json");
+  const auto scored =
+      client.Post("/score", json{{"inputs", expected["inputs"]}}.dump(), "application/json");
   ASSERT_TRUE(scored);
   ASSERT_EQ(scored->status, 200) << scored->body;
   const json body = json::parse(scored->body);
@@ -214,7 +218,9 @@ TEST_F(ModelTest, TheServerScoresJsonAndRawBatchesLikePyTorch) {
   // The same batch as raw float32, answered raw.
   std::vector<float> flat;
   for (const json& sample : expected["inputs"]) {
-    for (const json& c : sample) for (const json& r : c) for (const json& v : r) flat.push_back(v.get<float>());
+    for (const json& c : sample)
+      for (const json& r : c)
+        for (const json& v : r) flat.push_back(v.get<float>());
   }
   std::string raw(flat.size() * 4, '\0');
   std::memcpy(raw.data(), flat.data(), raw.size());
@@ -226,7 +232,8 @@ TEST_F(ModelTest, TheServerScoresJsonAndRawBatchesLikePyTorch) {
   ASSERT_EQ(raw_scored->body.size(), 8u * 4 * 4);
   std::vector<float> out(32);
   std::memcpy(out.data(), raw_scored->body.data(), raw_scored->body.size());
-  for (size_t i = 0; i < 32; ++i) EXPECT_NEAR(out[i], expected["outputs"][i / 4][i % 4].get<double>(), 1e-4);
+  for (size_t i = 0; i < 32; ++i)
+    EXPECT_NEAR(out[i], expected["outputs"][i / 4][i % 4].get<double>(), 1e-4);
 }
 
 TEST_F(ModelTest, MalformedPayloadsAreRefusedWithTheirReasonAndTheServerKeepsServing) {
@@ -249,15 +256,18 @@ TEST_F(ModelTest, MalformedPayloadsAreRefusedWithTheirReasonAndTheServerKeepsSer
   refused("[1, 2, 3]", "must be a JSON object");
   refused("{\"inputs\": []}", "non-empty array");
   refused("{\"inputs\": [[1, 2, 3]]}", "inputs[0]: 3 numbers; the model takes 16 per sample");
-  refused(json{{"inputs", {std::vector<std::string>(16, "x")}}}.dump(), "inputs[0][0]: \"x\" is not a number");
-  refused("{\"inputs\": [[[[1,2,3,4],[1,2,3,4],[1,2,3,4]]]]}", "inputs[0][0]: expected an array of 4");
-  refused("{\"inputs\": [[1e39, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]}", "does not fit in a float32");
+  refused(json{{"inputs", {std::vector<std::string>(16, "x")}}}.dump(),
+          "inputs[0][0]: \"x\" is not a number");
+  refused("{\"inputs\": [[[[1,2,3,4],[1,2,3,4],[1,2,3,4]]]]}",
+          "inputs[0][0]: expected an array of 4");
+  refused("{\"inputs\": [[1e39, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]}",
+          "does not fit in a float32");
   refused(std::string(64, '\0'), "not JSON");
   refused(std::string(64, 'a'), "needs the header X-Kiln-Shape", {}, "application/octet-stream");
   refused(std::string(60, '\0'), "the body has 60 bytes", {{"X-Kiln-Shape", "1,1,4,4"}},
           "application/octet-stream");
-  refused(std::string(64, '\0'), "the model takes samples of shape [1,4,4]", {{"X-Kiln-Shape", "1,2,4,2"}},
-          "application/octet-stream");
+  refused(std::string(64, '\0'), "the model takes samples of shape [1,4,4]",
+          {{"X-Kiln-Shape", "1,2,4,2"}}, "application/octet-stream");
   refused(std::string(64, '\0'), "positive sizes", {{"X-Kiln-Shape", "1,-1,4,4"}},
           "application/octet-stream");
   refused(std::string(2u << 20, ' '),
@@ -270,13 +280,18 @@ TEST_F(ModelTest, MalformedPayloadsAreRefusedWithTheirReasonAndTheServerKeepsSer
   const auto raw = [&](const std::string& shape, const std::string& says, const std::string& body) {
     refused(body, says, {{"X-Kiln-Shape", shape}}, "application/octet-stream");
   };
-  raw("9223372036854775807,1,4,4", "needs 9223372036854775807 samples of 16 float32s (64 bytes each): the body holds 1 samples", one);
+  raw("9223372036854775807,1,4,4",
+      "needs 9223372036854775807 samples of 16 float32s (64 bytes each): the body holds 1 samples",
+      one);
   raw("4611686018427387904,16", "needs 4611686018427387904 samples", one);
-  raw("99999999999999999999,1,4,4", "size 1 is '99999999999999999999'; expected positive sizes", one);
-  raw("1,4294967296,4294967296,4294967296", "3 dimensions after the batch, [4294967296,4294967296,4294967296]", one);
+  raw("99999999999999999999,1,4,4", "size 1 is '99999999999999999999'; expected positive sizes",
+      one);
+  raw("1,4294967296,4294967296,4294967296",
+      "3 dimensions after the batch, [4294967296,4294967296,4294967296]", one);
   raw("-5,1,4,4", "size 1 is '-5'", one);
   raw("0,1,4,4", "size 1 is '0'", one);
-  raw("1,1,4,4,1", "4 dimensions after the batch, [1,4,4,1]; the model takes samples of shape [1,4,4]", one);
+  raw("1,1,4,4,1",
+      "4 dimensions after the batch, [1,4,4,1]; the model takes samples of shape [1,4,4]", one);
   raw("2,1,4,4", "the body has 64 bytes; X-Kiln-Shape '2,1,4,4' needs 2 samples", one);
   raw("1,1,4,4", "the body holds 1 samples and 3 bytes more", one + "abc");
 
@@ -284,9 +299,12 @@ TEST_F(ModelTest, MalformedPayloadsAreRefusedWithTheirReasonAndTheServerKeepsSer
   std::mt19937 random(7);
   const std::string good = json{{"inputs", {std::vector<float>(16, 0.5f)}}}.dump();
   for (int i = 0; i < 200; ++i) {
-    std::string body = i % 2 == 0 ? good.substr(0, random() % good.size()) : std::string(random() % 300, '\0');
-    if (i % 2 == 1) for (char& c : body) c = static_cast<char>(random());
-    const auto reply = client.Post("/score", body, i % 3 == 0 ? "application/octet-stream" : "application/json");
+    std::string body =
+        i % 2 == 0 ? good.substr(0, random() % good.size()) : std::string(random() % 300, '\0');
+    if (i % 2 == 1)
+      for (char& c : body) c = static_cast<char>(random());
+    const auto reply =
+        client.Post("/score", body, i % 3 == 0 ? "application/octet-stream" : "application/json");
     ASSERT_TRUE(reply) << i;
     EXPECT_EQ(reply->status, 400) << i;
   }
@@ -317,7 +335,8 @@ TEST_F(ModelTest, ConcurrentClientsGetTheirOwnRowsFromSharedBatches) {
         }
         const json got = json::parse(reply->body)["outputs"]["output"][0];
         for (size_t j = 0; j < 4; ++j) {
-          if (std::abs(got[j].get<double>() - expected["outputs"][sample][j].get<double>()) > 1e-4) ++wrong;
+          if (std::abs(got[j].get<double>() - expected["outputs"][sample][j].get<double>()) > 1e-4)
+            ++wrong;
         }
       }
     });
@@ -346,7 +365,8 @@ TEST_F(ModelTest, CurlsDefaultFormBodiesAreScoredAsJson) {
     const fs::path file = root() / ("req-" + std::to_string(size) + ".json");
     ASSERT_TRUE(WriteFileAtomically(file, body).ok());
     const CurlReply reply = Curl(root(), {"-d", "@" + file.string(), url + "/score"});
-    ASSERT_EQ(reply.status, 200) << body.size() << " bytes: " << reply.body.substr(0, 300) << reply.error;
+    ASSERT_EQ(reply.status, 200) << body.size() << " bytes: " << reply.body.substr(0, 300)
+                                 << reply.error;
     const json scored = json::parse(reply.body);
     ASSERT_EQ(scored["argmax"].size(), inputs.size());
     for (size_t i = 0; i < inputs.size(); i += 97) {
@@ -371,9 +391,10 @@ TEST_F(ModelTest, TlsAndATokenFileGuardScoringButNotHealth) {
   const fs::path cert = root() / "cert.pem";
   const fs::path key = root() / "key.pem";
   SpawnOptions openssl;
-  openssl.argv = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                  "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                  "-keyout", key.string(), "-out", cert.string()};
+  openssl.argv = {"openssl",  "req",           "-x509",   "-newkey",
+                  "rsa:2048", "-nodes",        "-days",   "1",
+                  "-subj",    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                  "-keyout",  key.string(),    "-out",    cert.string()};
   const Result<CapturedRun> made = RunAndCapture(openssl, std::chrono::seconds(60));
   ASSERT_TRUE(made.ok() && made->exit.code == 0) << (made.ok() ? made->err : "");
   const std::string secret = "c0ffee0123456789abcdef0123456789";
@@ -386,13 +407,16 @@ TEST_F(ModelTest, TlsAndATokenFileGuardScoringButNotHealth) {
   ASSERT_TRUE(WriteFileAtomically(open_token, secret).ok());
   fs::permissions(open_token, fs::perms::owner_read | fs::perms::owner_write |
                                   fs::perms::group_read | fs::perms::others_read);
-  const CapturedRun readable = Kiln({"serve", "mlp", "--port", "0", "--token-file", open_token.string()});
+  const CapturedRun readable =
+      Kiln({"serve", "mlp", "--port", "0", "--token-file", open_token.string()});
   EXPECT_EQ(readable.exit.code, 2);
-  EXPECT_NE(readable.err.find("other users may read it (mode 644); chmod 600"), std::string::npos) << readable.err;
+  EXPECT_NE(readable.err.find("other users may read it (mode 644); chmod 600"), std::string::npos)
+      << readable.err;
   const fs::path short_token = root() / "short-token";
   ASSERT_TRUE(WriteFileAtomically(short_token, "abc").ok());
   fs::permissions(short_token, fs::perms::owner_read);
-  const CapturedRun weak = Kiln({"serve", "mlp", "--port", "0", "--token-file", short_token.string()});
+  const CapturedRun weak =
+      Kiln({"serve", "mlp", "--port", "0", "--token-file", short_token.string()});
   EXPECT_EQ(weak.exit.code, 2);
   EXPECT_NE(weak.err.find("at least 16 characters"), std::string::npos) << weak.err;
   const CapturedRun half = Kiln({"serve", "mlp", "--port", "0", "--tls-cert", cert.string()});
@@ -415,9 +439,11 @@ TEST_F(ModelTest, TlsAndATokenFileGuardScoringButNotHealth) {
 
   const CurlReply anonymous = trusting({"-d", "@" + request.string(), url + "/score"});
   EXPECT_EQ(anonymous.status, 401);
-  EXPECT_NE(ErrorMessage(anonymous).find("needs the header Authorization: Bearer <token>"), std::string::npos)
+  EXPECT_NE(ErrorMessage(anonymous).find("needs the header Authorization: Bearer <token>"),
+            std::string::npos)
       << anonymous.body;
-  EXPECT_NE(anonymous.headers.find("WWW-Authenticate: Bearer"), std::string::npos) << anonymous.headers;
+  EXPECT_NE(anonymous.headers.find("WWW-Authenticate: Bearer"), std::string::npos)
+      << anonymous.headers;
   const CurlReply wrong = trusting({"-H", "Authorization: Bearer " + secret + "x", "-d",
                                     "@" + request.string(), url + "/score"});
   EXPECT_EQ(wrong.status, 401);
@@ -451,16 +477,19 @@ TEST_F(ModelTest, AServerRegistersStoresAndHandsOutModels) {
   {
     ServedModel served(home(), "mlp:1", {}, {"KILN_SERVER=" + url(), "KILN_TOKEN=" + token()});
     ASSERT_FALSE(served.url().empty());
-    const json expected = json::parse(Http().Get("/v1/runs/" + run + "/artifacts/outputs/expected.json")->body);
-    const auto scored = ClientOf(served.url()).Post(
-        "/score", json{{"inputs", expected["inputs"]}}.dump(), "application/json");
+    const json expected =
+        json::parse(Http().Get("/v1/runs/" + run + "/artifacts/outputs/expected.json")->body);
+    const auto scored =
+        ClientOf(served.url())
+            .Post("/score", json{{"inputs", expected["inputs"]}}.dump(), "application/json");
     ASSERT_TRUE(scored);
     ASSERT_EQ(scored->status, 200) << scored->body;
     ExpectClose(json::parse(scored->body)["outputs"]["output"], expected["outputs"]);
     EXPECT_TRUE(fs::exists(home() / "models" / "cache" / model["sha256"].get<std::string>()));
   }
   ASSERT_EQ(Client({"model", "remove", "mlp:1"}).exit.code, 0);
-  EXPECT_FALSE(fs::exists(server_home() / "models" / "sha256" / model["sha256"].get<std::string>()));
+  EXPECT_FALSE(
+      fs::exists(server_home() / "models" / "sha256" / model["sha256"].get<std::string>()));
   const CapturedRun gone = Client({"model", "show", "mlp"});
   EXPECT_EQ(gone.exit.code, 3) << gone.err;
   EXPECT_NE(gone.err.find("model 'mlp' is not registered"), std::string::npos) << gone.err;

@@ -16,8 +16,7 @@ class ServedModel {
  public:
   // `env`: more "NAME=value" entries (KILN_SERVER and KILN_TOKEN, to serve a server's model).
   ServedModel(const std::filesystem::path& home, const std::string& model,
-              const std::vector<std::string>& args = {},
-              const std::vector<std::string>& env = {});
+              const std::vector<std::string>& args = {}, const std::vector<std::string>& env = {});
   ~ServedModel() { Stop(); }
   ServedModel(const ServedModel&) = delete;
   ServedModel& operator=(const ServedModel&) = delete;

@@ -64,7 +64,8 @@ void ServerTest::StopServer() {
   ::kill(server_->pid(), SIGTERM);
   const Result<ExitStatus> exit = server_->WaitFor(std::chrono::seconds(30));
   EXPECT_TRUE(exit.ok() && exit->code == 0 && !exit->signaled)
-      << (exit.ok() ? exit->Describe() : exit.status().ToString()) << "\n" << ServerLog();
+      << (exit.ok() ? exit->Describe() : exit.status().ToString()) << "\n"
+      << ServerLog();
   if (!exit.ok()) ::kill(server_->pid(), SIGKILL);
   server_.reset();
 }
@@ -99,8 +100,8 @@ std::string ServerTest::RunToken(const std::string& run) const {
 }
 
 std::string ServerTest::CreateToken(const std::string& name, const std::string& role) {
-  const CapturedRun created = Kiln({"server", "token", "create", "--name", name, "--role", role,
-                                    "--store", store_url()});
+  const CapturedRun created =
+      Kiln({"server", "token", "create", "--name", name, "--role", role, "--store", store_url()});
   EXPECT_EQ(created.exit.code, 0) << created.err;
   return FirstLine(created.out);
 }

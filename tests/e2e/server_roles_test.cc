@@ -45,14 +45,13 @@ class ServerRolesTest : public ServerTest {
     return json{{"rank", rank},
                 {"offset_before", 0},
                 {"offset_after", 10},
-                {"series",
-                 json::array({{{"name", "probe"},
-                               {"rank", rank},
-                               {"kind", "scalar"},
-                               {"description", ""},
-                               {"steps", {1}},
-                               {"values", {1.0}},
-                               {"times", {1}}}})}}
+                {"series", json::array({{{"name", "probe"},
+                                         {"rank", rank},
+                                         {"kind", "scalar"},
+                                         {"description", ""},
+                                         {"steps", {1}},
+                                         {"values", {1.0}},
+                                         {"times", {1}}}})}}
         .dump();
   }
 
@@ -87,8 +86,7 @@ TEST_F(ServerRolesTest, ViewerIsRefusedEveryEndpointAboveItsRole) {
     EXPECT_EQ(result->status, 403) << result->body;
     EXPECT_EQ(BodyOf(result)["error"]["code"], "PERMISSION_DENIED");
     const std::string message = BodyOf(result)["error"]["message"];
-    EXPECT_NE(message.find(fmt::format("needs {}", server::NeedName(rule.need))),
-              std::string::npos)
+    EXPECT_NE(message.find(fmt::format("needs {}", server::NeedName(rule.need))), std::string::npos)
         << message;
   }
   EXPECT_GE(refused, 12);
@@ -143,7 +141,8 @@ TEST_F(ServerRolesTest, MembersSubmitAndCancelViewersReadAdminsManage) {
   // Members manage neither tokens nor compute targets nor datastores.
   for (const auto& [where, body] : std::vector<std::pair<std::string, json>>{
            {"/v1/tokens", {{"name", "sneaky"}, {"role", "admin"}}},
-           {"/v1/compute-targets", {{"name", "gpu"}, {"type", "slurm"}, {"config", json::object()}}},
+           {"/v1/compute-targets",
+            {{"name", "gpu"}, {"type", "slurm"}, {"config", json::object()}}},
            {"/v1/datastores", {{"name", "d"}, {"path", root().string()}}}}) {
     const auto refused = Http(member).Post(where, body.dump(), "application/json");
     EXPECT_EQ(refused->status, 403) << where;
@@ -154,18 +153,17 @@ TEST_F(ServerRolesTest, MembersSubmitAndCancelViewersReadAdminsManage) {
   EXPECT_EQ(Http(member).Get("/v1/tokens")->status, 403);
 
   // An admin makes a token over the API; it logs in as what it is.
-  const auto made = Http(admin).Post("/v1/tokens", R"({"name":"ui-viewer","role":"viewer"})",
-                                     "application/json");
+  const auto made =
+      Http(admin).Post("/v1/tokens", R"({"name":"ui-viewer","role":"viewer"})", "application/json");
   ASSERT_EQ(made->status, 201) << made->body;
   const std::string secret = BodyOf(made)["secret"];
   const json me = BodyOf(Http(secret).Get("/v1/token"));
   EXPECT_EQ(me["name"], "ui-viewer");
   EXPECT_EQ(me["role"], "viewer");
   EXPECT_FALSE(me.contains("secret"));
-  EXPECT_EQ(Http(admin)
-                .Post("/v1/tokens", R"({"name":"x","role":"owner"})", "application/json")
-                ->status,
-            400);
+  EXPECT_EQ(
+      Http(admin).Post("/v1/tokens", R"({"name":"x","role":"owner"})", "application/json")->status,
+      400);
 
   // A viewer cannot cancel; a member can. The run's token ends with the run.
   const std::string cancel = R"({"to":"CancelRequested"})";
@@ -200,9 +198,10 @@ TEST_F(ServerRolesTest, EveryEndOfARunRevokesItsToken) {
   // Runs that wait for a file, so their tokens can be read from their live launchers.
   const fs::path go = root() / "go";
   const auto waiting_then = [&](const std::string& end) {
-    return fmt::format("import os, time\nprint('up', flush=True)\n"
-                       "while not os.path.exists('{}'):\n    time.sleep(0.02)\n{}",
-                       go.string(), end);
+    return fmt::format(
+        "import os, time\nprint('up', flush=True)\n"
+        "while not os.path.exists('{}'):\n    time.sleep(0.02)\n{}",
+        go.string(), end);
   };
   const std::string completed = Submit(waiting_then("print('done')\n"), token());
   const std::string failed = Submit(waiting_then("raise SystemExit(3)\n"), token());
@@ -245,9 +244,13 @@ TEST(ServerRolesDocTest, OpenapiStatesEveryOperationsRoleAsTheTableDoes) {
   while (std::getline(spec, line)) {
     if (line.starts_with("  /v1/") && line.ends_with(":")) {
       path = line.substr(2, line.size() - 3);
-      for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-               {"{id}", "r1"}, {"{name}", "n"}, {"{rank}", "0"}, {"{version}", "1"},
-               {"{path}", "outputs/a"}, {"{sha256}", std::string(64, 'c')}}) {
+      for (const auto& [from, to] :
+           std::vector<std::pair<std::string, std::string>>{{"{id}", "r1"},
+                                                            {"{name}", "n"},
+                                                            {"{rank}", "0"},
+                                                            {"{version}", "1"},
+                                                            {"{path}", "outputs/a"},
+                                                            {"{sha256}", std::string(64, 'c')}}) {
         if (const std::size_t at = path.find(from); at != std::string::npos) {
           path.replace(at, from.size(), to);
         }

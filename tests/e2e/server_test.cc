@@ -130,12 +130,14 @@ TEST_F(KilnServerTest, TheCliWorksThroughTheServer) {
 
   const CapturedRun metrics = Client({"metrics", run, "--name", "loss", "--format", "csv"});
   ASSERT_EQ(metrics.exit.code, 0) << metrics.err;
-  EXPECT_EQ(std::count(metrics.out.begin(), metrics.out.end(), '\n'), 3001) << metrics.out.substr(0, 200);
+  EXPECT_EQ(std::count(metrics.out.begin(), metrics.out.end(), '\n'), 3001)
+      << metrics.out.substr(0, 200);
 
   const CapturedRun artifacts = Client({"artifacts", run, "--json"});
   ASSERT_EQ(artifacts.exit.code, 0) << artifacts.err;
   EXPECT_EQ(json::parse(artifacts.out).size(), 2u);
-  const CapturedRun download = Client({"download", run, "outputs", "-o", (root() / "got").string()});
+  const CapturedRun download =
+      Client({"download", run, "outputs", "-o", (root() / "got").string()});
   ASSERT_EQ(download.exit.code, 0) << download.err;
   EXPECT_EQ(*ReadFileToString(root() / "got/outputs/model.txt"), "weights");
   EXPECT_EQ(*ReadFileToString(root() / "got/outputs/ckpt/1.txt"), "one");
@@ -163,11 +165,11 @@ TEST_F(KilnServerTest, TheCliWorksThroughTheServer) {
 
 TEST_F(KilnServerTest, ResubmittingSendsNoContentsTwice) {
   StartServer();
-  const fs::path project = Project("job", {{"train.py", "print('hi')\n"},
-                                           {"lib/big.bin", std::string(200'000, 'x')}});
+  const fs::path project =
+      Project("job", {{"train.py", "print('hi')\n"}, {"lib/big.bin", std::string(200'000, 'x')}});
   const auto submit = [&] {
-    return Client({"submit", "--source-directory", project.string(), "--entry-script",
-                   "train.py", "--wait"});
+    return Client(
+        {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
   };
   const CapturedRun first = submit();
   ASSERT_EQ(first.exit.code, 0) << first.err;
@@ -183,9 +185,8 @@ TEST_F(KilnServerTest, ResubmittingSendsNoContentsTwice) {
   // A manifest naming contents the server lacks: they are listed, nothing is stored.
   const json offered = BodyOf(Http().Post(
       "/v1/snapshots",
-      json{{"manifest",
-            R"({"entries":[{"executable":false,"path":"a.py","sha256":")" +
-                std::string(64, 'b') + R"(","size":3,"type":"file"}],"version":1})"}}
+      json{{"manifest", R"({"entries":[{"executable":false,"path":"a.py","sha256":")" +
+                            std::string(64, 'b') + R"(","size":3,"type":"file"}],"version":1})"}}
           .dump(),
       "application/json"));
   EXPECT_EQ(offered["missing"], json::array({std::string(64, 'b')})) << offered.dump();
@@ -203,8 +204,8 @@ TEST_F(KilnServerTest, LaunchersReportToTheAdvertisedUrl) {
 
   const std::string advertised = fmt::format("http://localhost:{}", *port);
   // StartServer listens on the port it picked the first time: make that this one.
-  const std::string listening = StartServer({"--listen", fmt::format("127.0.0.1:{}", *port),
-                                             "--advertise-url", advertised});
+  const std::string listening =
+      StartServer({"--listen", fmt::format("127.0.0.1:{}", *port), "--advertise-url", advertised});
   ASSERT_EQ(listening, fmt::format("http://127.0.0.1:{}", *port));
   const std::string run = SubmitAndWait(MetricsProject(10, 0));
   const json plan = json::parse(*ReadFileToString(server_home() / "runs" / run / "plan.json"));
@@ -217,11 +218,11 @@ TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
   const std::string b = SubmitAndWait(MetricsProject(10, 0));
   // A run that waits for the test, so its token stays valid (ending revokes it).
   const fs::path go = root() / "go";
-  const fs::path waiting = Project(
-      "waiting", {{"train.py", fmt::format("import os, time\nprint('up', flush=True)\n"
-                                           "while not os.path.exists('{}'):\n"
-                                           "    time.sleep(0.02)\n",
-                                           go.string())}});
+  const fs::path waiting =
+      Project("waiting", {{"train.py", fmt::format("import os, time\nprint('up', flush=True)\n"
+                                                   "while not os.path.exists('{}'):\n"
+                                                   "    time.sleep(0.02)\n",
+                                                   go.string())}});
   const std::string a =
       ClientSubmitOk({"--source-directory", waiting.string(), "--entry-script", "train.py"});
   bool running = false;
@@ -239,8 +240,8 @@ TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
     EXPECT_EQ(refused->status, 403) << path;
     EXPECT_EQ(BodyOf(refused)["error"]["code"], "PERMISSION_DENIED");
   }
-  const auto transition = Http(token_a).Post("/v1/runs/" + b + "/transitions",
-                                             R"({"to":"Failed"})", "application/json");
+  const auto transition = Http(token_a).Post("/v1/runs/" + b + "/transitions", R"({"to":"Failed"})",
+                                             "application/json");
   EXPECT_EQ(transition->status, 403);
   EXPECT_EQ(BodyOf(Http().Get("/v1/runs/" + b))["status"], "Completed");
   // A run token is not a name a person can take, and is listed with --all only; b ended,
@@ -265,8 +266,7 @@ TEST_F(KilnServerTest, RunTokensReachOnlyTheirRun) {
 TEST_F(KilnServerTest, ArtifactPathsCannotEscapeTheRun) {
   StartServer();
   const std::string run = SubmitAndWait(MetricsProject(10, 0));
-  ASSERT_EQ(::symlink("/etc/passwd",
-                      (server_home() / "runs" / run / "outputs" / "passwd").c_str()),
+  ASSERT_EQ(::symlink("/etc/passwd", (server_home() / "runs" / run / "outputs" / "passwd").c_str()),
             0);
   const std::string base = "/v1/runs/" + run + "/artifacts/";
   EXPECT_EQ(Http().Get(base + "outputs/model.txt")->body, "weights");
@@ -290,12 +290,12 @@ TEST_F(KilnServerTest, ArtifactPathsCannotEscapeTheRun) {
 
 TEST_F(KilnServerTest, LogsFollowAsServerSentEventsUntilTheRunEnds) {
   StartServer();
-  const fs::path project = Project(
-      "job", {{"train.py",
-               "import time\nfor i in range(8):\n    print('line', i, flush=True)\n"
-               "    time.sleep(0.15)\n"}});
-  const std::string run = ClientSubmitOk(
-      {"--source-directory", project.string(), "--entry-script", "train.py"});
+  const fs::path project =
+      Project("job", {{"train.py",
+                       "import time\nfor i in range(8):\n    print('line', i, flush=True)\n"
+                       "    time.sleep(0.15)\n"}});
+  const std::string run =
+      ClientSubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
   std::string stream;
   const auto followed =
       Http().Get("/v1/runs/" + run + "/logs?follow=true", [&](const char* data, std::size_t n) {
@@ -328,12 +328,12 @@ TEST_F(KilnServerTest, LogsFollowAsServerSentEventsUntilTheRunEnds) {
 // cleanly; the run goes on, and the server started again sees it to its end.
 TEST_F(KilnServerTest, StoppingEndsStreamsButNotRuns) {
   StartServer();
-  const fs::path project = Project(
-      "job", {{"train.py",
-               "import time\nfor i in range(20):\n    print('line', i, flush=True)\n"
-               "    time.sleep(0.2)\n"}});
-  const std::string run = ClientSubmitOk(
-      {"--source-directory", project.string(), "--entry-script", "train.py"});
+  const fs::path project =
+      Project("job", {{"train.py",
+                       "import time\nfor i in range(20):\n    print('line', i, flush=True)\n"
+                       "    time.sleep(0.2)\n"}});
+  const std::string run =
+      ClientSubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
   std::string stream;
   std::atomic<bool> got_line{false};
   httplib::Client follower = Http();
@@ -381,16 +381,16 @@ TEST_F(KilnServerTest, MalformedAndOversizedRequestsAreRefusedWithAReason) {
       << no_snapshot->body;
   const auto bad_status = post("/v1/runs/" + run + "/transitions", R"({"to": "Runing"})");
   EXPECT_EQ(bad_status->status, 400);
-  EXPECT_NE(bad_status->body.find("transition.to: 'Runing' is not a run status"),
-            std::string::npos)
+  EXPECT_NE(bad_status->body.find("transition.to: 'Runing' is not a run status"), std::string::npos)
       << bad_status->body;
   // Batches come from a live run's launcher, with its run token.
-  const std::string live = ClientSubmitOk(
-      {"--source-directory",
-       Project("sleeper", {{"train.py", "import time\ntime.sleep(600)\n"}}).string(),
-       "--entry-script", "train.py"});
-  const auto bad_batch = Http(RunToken(live)).Post(
-      "/v1/runs/" + live + "/metrics", R"({"rank": 0, "offset_before": "x"})", "application/json");
+  const std::string live =
+      ClientSubmitOk({"--source-directory",
+                      Project("sleeper", {{"train.py", "import time\ntime.sleep(600)\n"}}).string(),
+                      "--entry-script", "train.py"});
+  const auto bad_batch = Http(RunToken(live))
+                             .Post("/v1/runs/" + live + "/metrics",
+                                   R"({"rank": 0, "offset_before": "x"})", "application/json");
   EXPECT_EQ(bad_batch->status, 400);
   EXPECT_NE(bad_batch->body.find("batch.offset_before: expected an integer"), std::string::npos)
       << bad_batch->body;
@@ -444,8 +444,9 @@ TEST_F(KilnServerTest, SubmittedSpecsAreValidatedLikeJobFiles) {
   const auto submit = [&](const std::string& field, const json& value) {
     json changed = spec;
     changed[field] = value;
-    const json body = {
-        {"spec", changed}, {"snapshot_id", std::string(64, 'c')}, {"source", {{"file", "job.yaml"}}}};
+    const json body = {{"spec", changed},
+                       {"snapshot_id", std::string(64, 'c')},
+                       {"source", {{"file", "job.yaml"}}}};
     return Http().Post("/v1/runs", body.dump(), "application/json");
   };
   const auto expect_refused = [&](const std::string& field, const json& value,
@@ -473,7 +474,8 @@ TEST_F(KilnServerTest, SubmittedSpecsAreValidatedLikeJobFiles) {
   // A valid spec gets past validation to the snapshot it names.
   const auto valid = submit("experiment", "fine");
   EXPECT_EQ(valid->status, 400);
-  EXPECT_NE(BodyOf(valid)["error"]["message"].get<std::string>().find("snapshot " + std::string(64, 'c') + " is not on this server"),
+  EXPECT_NE(BodyOf(valid)["error"]["message"].get<std::string>().find(
+                "snapshot " + std::string(64, 'c') + " is not on this server"),
             std::string::npos)
       << valid->body;
 
@@ -537,18 +539,19 @@ TEST_F(KilnServerTest, EveryEndpointAnswersAsDocumented) {
       "application/json");
   EXPECT_EQ(created->status, 201) << created->body;
   EXPECT_EQ(BodyOf(created)["path"], (root() / "data").string());
-  EXPECT_EQ(Http().Post("/v1/datastores",
-                        json{{"name", "fm"}, {"path", (root() / "data").string()}}.dump(),
-                        "application/json")
-                ->status,
-            409);
+  EXPECT_EQ(
+      Http()
+          .Post("/v1/datastores", json{{"name", "fm"}, {"path", (root() / "data").string()}}.dump(),
+                "application/json")
+          ->status,
+      409);
   EXPECT_EQ(BodyOf(Http().Get("/v1/datastores/fm"))["name"], "fm");
   EXPECT_EQ(Http().Delete("/v1/datastores/fm")->status, 200);
   EXPECT_EQ(Http().Get("/v1/datastores/fm")->status, 404);
 
   // Cancel is a transition to CancelRequested; an ended run refuses it.
-  const auto cancel = Http().Post(path + "/transitions", R"({"to":"CancelRequested"})",
-                                  "application/json");
+  const auto cancel =
+      Http().Post(path + "/transitions", R"({"to":"CancelRequested"})", "application/json");
   EXPECT_EQ(cancel->status, 409);
   EXPECT_NE(cancel->body.find("Completed"), std::string::npos) << cancel->body;
 }
@@ -564,9 +567,12 @@ TEST_F(KilnServerTest, EveryDocumentedOperationIsServed) {
   while (std::getline(spec, line)) {
     if (line.starts_with("  /v1/") && line.ends_with(":")) {
       path = line.substr(2, line.size() - 3);
-      for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-               {"{id}", run}, {"{name}", "loss"}, {"{rank}", "0"},
-               {"{path}", "outputs/model.txt"}, {"{sha256}", std::string(64, 'c')}}) {
+      for (const auto& [from, to] :
+           std::vector<std::pair<std::string, std::string>>{{"{id}", run},
+                                                            {"{name}", "loss"},
+                                                            {"{rank}", "0"},
+                                                            {"{path}", "outputs/model.txt"},
+                                                            {"{sha256}", std::string(64, 'c')}}) {
         if (const std::size_t at = path.find(from); at != std::string::npos) {
           path.replace(at, from.size(), to);
         }
@@ -597,9 +603,8 @@ TEST_F(KilnServerTest, EveryDocumentedOperationIsServed) {
 TEST_F(KilnServerTest, RestartDuringIngestLosesAndDuplicatesNothing) {
   StartServer();
   constexpr int kPoints = 30'000;
-  const std::string run = ClientSubmitOk({"--source-directory",
-                                          MetricsProject(kPoints, 6).string(), "--entry-script",
-                                          "train.py"});
+  const std::string run = ClientSubmitOk(
+      {"--source-directory", MetricsProject(kPoints, 6).string(), "--entry-script", "train.py"});
   ASSERT_FALSE(run.empty());
   // Wait until some points are in, then take the server away for a while.
   const auto started = std::chrono::steady_clock::now();
@@ -649,17 +654,18 @@ TEST_F(KilnServerTest, ServesHttpsWithTheGivenCertificate) {
   const fs::path cert = root() / "cert.pem";
   const fs::path key = root() / "key.pem";
   SpawnOptions openssl;
-  openssl.argv = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                  "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                  "-keyout", key.string(), "-out", cert.string()};
+  openssl.argv = {"openssl",  "req",           "-x509",   "-newkey",
+                  "rsa:2048", "-nodes",        "-days",   "1",
+                  "-subj",    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                  "-keyout",  key.string(),    "-out",    cert.string()};
   const Result<CapturedRun> made = RunAndCapture(openssl, std::chrono::seconds(60));
   ASSERT_TRUE(made.ok() && made->exit.code == 0) << (made.ok() ? made->err : "");
 
   const std::string https = StartServer({"--tls-cert", cert.string(), "--tls-key", key.string()});
   ASSERT_TRUE(https.starts_with("https://")) << https;
   const fs::path project = MetricsProject(100, 0);
-  const std::vector<std::string> submit = {"submit", "--source-directory", project.string(),
-                                           "--entry-script", "train.py", "--wait"};
+  const std::vector<std::string> submit = {"submit",         "--source-directory", project.string(),
+                                           "--entry-script", "train.py",           "--wait"};
   const CapturedRun trusted = Client(submit, std::nullopt, {{"KILN_CA_CERT", cert.string()}});
   ASSERT_EQ(trusted.exit.code, 0) << trusted.err << ServerLog();
   const CapturedRun metrics = Client({"metrics", FirstLine(trusted.out), "--format", "json"},
@@ -681,8 +687,7 @@ TEST_F(KilnServerTest, ServesHttpsWithTheGivenCertificate) {
   EXPECT_NE(taken.err.find("cannot listen on 127.0.0.1:" + port), std::string::npos) << taken.err;
   const CapturedRun malformed = Kiln({"server", "--listen", "localhost"});
   EXPECT_EQ(malformed.exit.code, 2);
-  EXPECT_NE(malformed.err.find("--listen: expected HOST:PORT"), std::string::npos)
-      << malformed.err;
+  EXPECT_NE(malformed.err.find("--listen: expected HOST:PORT"), std::string::npos) << malformed.err;
 }
 
 // The SDK's estimator calls, pointed at the server by KILN_SERVER.
@@ -702,8 +707,7 @@ run = Experiment(ws, "sdk").submit(est)
 run.wait_for_completion(show_output=False)
 print(run.get_status(), len(run.get_metrics()["loss"]), sorted(ws.experiments))
 )",
-                                                       (root() / "data").string(),
-                                                       project.string()))
+                                                      (root() / "data").string(), project.string()))
                   .ok());
   SpawnOptions python;
   python.argv = {"/usr/bin/python3", script.string()};

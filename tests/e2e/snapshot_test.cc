@@ -116,8 +116,7 @@ class SnapshotServerTest : public ServerTest {
   std::size_t StoredFiles() const {
     std::size_t count = 0;
     std::error_code error;
-    for (const auto& entry :
-         fs::recursive_directory_iterator(server_home() / "snapshots", error)) {
+    for (const auto& entry : fs::recursive_directory_iterator(server_home() / "snapshots", error)) {
       if (!entry.is_directory()) ++count;
     }
     return count;
@@ -125,8 +124,8 @@ class SnapshotServerTest : public ServerTest {
 };
 
 std::string FileEntry(const std::string& path, const std::string& sha256, std::uint64_t size) {
-  return nlohmann::json{{"executable", false}, {"path", path}, {"sha256", sha256},
-                        {"size", size},       {"type", "file"}}
+  return nlohmann::json{
+      {"executable", false}, {"path", path}, {"sha256", sha256}, {"size", size}, {"type", "file"}}
       .dump();
 }
 std::string LinkEntry(const std::string& path, const std::string& target) {
@@ -190,12 +189,12 @@ TEST_F(SnapshotServerTest, HostileManifestsAreRefusedAndLeaveNothing) {
     EXPECT_EQ(StoredFiles(), 0u) << c.manifest.substr(0, 200);
   }
   // A submit naming such a snapshot finds none.
-  EXPECT_EQ(Http()
-                .Post("/v1/runs",
-                      R"({"spec": {"entry_script": "a.py"}, "snapshot_id": "../../kiln.db"})",
-                      "application/json")
-                ->status,
-            400);
+  EXPECT_EQ(
+      Http()
+          .Post("/v1/runs", R"({"spec": {"entry_script": "a.py"}, "snapshot_id": "../../kiln.db"})",
+                "application/json")
+          ->status,
+      400);
 
   // A size that does not match the contents sent: refused when the manifest would be stored.
   const auto put = Http().Put("/v1/snapshots/objects/" + sha, "x", "application/octet-stream");

@@ -27,8 +27,8 @@ bool IsFinal(const std::string& status) {
 
 // The lifecycle's order (docs/runs.md), so "at or after" can be asked.
 int Order(const std::string& status) {
-  static const std::vector<std::string> kOrder = {"Queued",     "Preparing", "Running",
-                                                  "Finalizing", "Completed", "Failed",
+  static const std::vector<std::string> kOrder = {"Queued",          "Preparing", "Running",
+                                                  "Finalizing",      "Completed", "Failed",
                                                   "CancelRequested", "Canceled"};
   const auto it = std::find(kOrder.begin(), kOrder.end(), status);
   return it == kOrder.end() ? -1 : static_cast<int>(it - kOrder.begin());
@@ -156,8 +156,8 @@ std::vector<double> FaultTest::SpooledValues(const fs::path& spool, const std::s
 std::vector<double> FaultTest::StoredValues(const KilnCall& kiln, const std::string& run,
                                             const std::string& name, int rank) {
   std::vector<double> values;
-  const CapturedRun csv = kiln({"metrics", run, "--name", name, "--rank", std::to_string(rank),
-                                "--format", "csv"});
+  const CapturedRun csv =
+      kiln({"metrics", run, "--name", name, "--rank", std::to_string(rank), "--format", "csv"});
   if (csv.exit.code != 0) return values;  // no such metric: nothing stored
   bool header = true;
   for (const std::string& line : SplitString(csv.out, '\n')) {

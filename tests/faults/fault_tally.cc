@@ -18,10 +18,10 @@ constexpr std::size_t kColumns = 7;
 }
 
 void RecordFault(const FaultOutcome& outcome) {
-  const std::string row = fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\n", outcome.fault,
-                                      outcome.final_state, outcome.state_right ? 1 : 0,
-                                      outcome.points_lost, outcome.points_duplicated,
-                                      outcome.processes_left, outcome.files_left);
+  const std::string row =
+      fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\n", outcome.fault, outcome.final_state,
+                  outcome.state_right ? 1 : 0, outcome.points_lost, outcome.points_duplicated,
+                  outcome.processes_left, outcome.files_left);
   std::cout << "fault tally: " << row << std::flush;
   const char* file = std::getenv("KILN_FAULT_TALLY");
   if (file == nullptr || *file == '\0') return;
@@ -41,27 +41,25 @@ Result<std::vector<FaultOutcome>> ReadFaults(const std::filesystem::path& file) 
     if (line.empty()) continue;
     const std::vector<std::string> cells = SplitString(line, '\t');
     const auto count = [&](std::size_t i) { return ParseInt64(cells[i]).value_or(-1); };
-    if (cells.size() != kColumns || count(3) < 0 || count(4) < 0 || count(5) < 0 ||
-        count(6) < 0) {
+    if (cells.size() != kColumns || count(3) < 0 || count(4) < 0 || count(5) < 0 || count(6) < 0) {
       return DataLossError(fmt::format("{}:{}: not a fault tally row", file.string(), number));
     }
-    outcomes.push_back({cells[0], cells[1], cells[2] == "1",
-                        static_cast<std::uint64_t>(count(3)), static_cast<std::uint64_t>(count(4)),
-                        static_cast<std::size_t>(count(5)), static_cast<std::size_t>(count(6))});
+    outcomes.push_back({cells[0], cells[1], cells[2] == "1", static_cast<std::uint64_t>(count(3)),
+                        static_cast<std::uint64_t>(count(4)), static_cast<std::size_t>(count(5)),
+                        static_cast<std::size_t>(count(6))});
   }
   return outcomes;
 }
 
 std::string FaultTable(const std::vector<FaultOutcome>& outcomes) {
   constexpr std::string_view kRow = "{:<56} {:<16} {:<5} {:>5} {:>10} {:>5} {:>5}\n";
-  std::string out = fmt::format(kRow, "fault", "final state", "right", "lost", "duplicated",
-                                "procs", "files");
+  std::string out =
+      fmt::format(kRow, "fault", "final state", "right", "lost", "duplicated", "procs", "files");
   std::size_t right = 0;
   FaultOutcome total;
   for (const FaultOutcome& row : outcomes) {
     out += fmt::format(kRow, row.fault, row.final_state, row.state_right ? "yes" : "NO",
-                       row.points_lost, row.points_duplicated, row.processes_left,
-                       row.files_left);
+                       row.points_lost, row.points_duplicated, row.processes_left, row.files_left);
     right += row.state_right ? 1 : 0;
     total.points_lost += row.points_lost;
     total.points_duplicated += row.points_duplicated;

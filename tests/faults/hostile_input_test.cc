@@ -48,8 +48,7 @@ class HostileInputTest : public FaultTest {
       }
       counts[std::string("files under ") + folder] = n;
     }
-    const CapturedRun tokens =
-        Kiln({"server", "token", "list", "--json", "--store", store_url()});
+    const CapturedRun tokens = Kiln({"server", "token", "list", "--json", "--store", store_url()});
     counts["tokens"] = nlohmann::json::parse(tokens.out, nullptr, false).size();
     return counts;
   }
@@ -57,9 +56,9 @@ class HostileInputTest : public FaultTest {
   // Sends it; true when the answer is a 4xx with an error message.
   bool Refused(const Attempt& attempt) {
     httplib::Client http = Http(std::string());
-    httplib::Headers headers = {
-        {"Authorization", attempt.authorization.empty() ? "Bearer " + token()
-                                                        : attempt.authorization}};
+    httplib::Headers headers = {{"Authorization", attempt.authorization.empty()
+                                                      ? "Bearer " + token()
+                                                      : attempt.authorization}};
     const auto send = [&]() -> httplib::Result {
       if (attempt.method == "GET") return http.Get(attempt.path.c_str(), headers);
       if (attempt.method == "POST") {
@@ -73,13 +72,12 @@ class HostileInputTest : public FaultTest {
     const httplib::Result result = send();
     ++tried_;
     if (!result) {
-      ADD_FAILURE() << attempt.what << ": no answer (" << httplib::to_string(result.error())
-                    << ")";
+      ADD_FAILURE() << attempt.what << ": no answer (" << httplib::to_string(result.error()) << ")";
       return false;
     }
     const json body = BodyOf(result);
-    const bool refused = result->status >= 400 && result->status < 500 && body.is_object() &&
-                         body.contains("error");
+    const bool refused =
+        result->status >= 400 && result->status < 500 && body.is_object() && body.contains("error");
     EXPECT_TRUE(refused) << attempt.what << ": " << attempt.method << " " << attempt.path
                          << " answered " << result->status << " " << result->body.substr(0, 300);
     refused_ += refused ? 1 : 0;
@@ -135,15 +133,13 @@ TEST_F(HostileInputTest, EveryWayInRefusesAndCreatesNothing) {
       {"reserved variable", "POST", "/v1/runs",
        job_with("environment_variables", json{{"KILN_TOKEN", "x"}})},
       {"script parameter past the kernel's limit", "POST", "/v1/runs",
-       job_with("script_params", json::array({{{"name", "--x"},
-                                               {"value", std::string(200 * 1024, 'y')}}}))},
+       job_with("script_params",
+                json::array({{{"name", "--x"}, {"value", std::string(200 * 1024, 'y')}}}))},
       {"spec that is text", "POST", "/v1/runs", R"({"spec": "train.py"})"},
-      {"unknown snapshot", "POST", "/v1/runs",
-       json{{"spec", spec}, {"snapshot_id", sha}}.dump()},
+      {"unknown snapshot", "POST", "/v1/runs", json{{"spec", spec}, {"snapshot_id", sha}}.dump()},
       {"snapshot id escaping", "POST", "/v1/runs",
        json{{"spec", spec}, {"snapshot_id", "../../etc"}}.dump()},
-      {"latin-1 byte in a field", "POST", "/v1/runs",
-       "{\"spec\": {\"experiment\": \"caf\xe9\"}}"},
+      {"latin-1 byte in a field", "POST", "/v1/runs", "{\"spec\": {\"experiment\": \"caf\xe9\"}}"},
       {"deeply nested body", "POST", "/v1/runs", std::string(100000, '[')},
       {"body that is not JSON", "POST", "/v1/runs", "experiment=x&entry=y"},
       // Snapshot manifests and contents.
@@ -154,7 +150,8 @@ TEST_F(HostileInputTest, EveryWayInRefusesAndCreatesNothing) {
        manifest_of(R"({"executable":false,"path":"a.py","sha256":")" + std::string(64, 'A') +
                    R"(","size":1,"type":"file"})")},
       {"sha256 that is a path", "POST", "/v1/snapshots",
-       manifest_of(R"({"executable":false,"path":"a.py","sha256":"../../../../etc/passwd","size":1,"type":"file"})")},
+       manifest_of(
+           R"({"executable":false,"path":"a.py","sha256":"../../../../etc/passwd","size":1,"type":"file"})")},
       {"entry path escaping", "POST", "/v1/snapshots",
        manifest_of(R"({"executable":false,"path":"../../x.py","sha256":")" + sha +
                    R"(","size":1,"type":"file"})")},
@@ -162,8 +159,9 @@ TEST_F(HostileInputTest, EveryWayInRefusesAndCreatesNothing) {
        manifest_of(R"({"executable":false,"path":"/etc/cron.d/x","sha256":")" + sha +
                    R"(","size":1,"type":"file"})")},
       {"entry below a symlink", "POST", "/v1/snapshots",
-       manifest_of(R"({"path":"d","target":"/etc","type":"symlink"},{"executable":false,"path":"d/x","sha256":")" +
-                   sha + R"(","size":1,"type":"file"})")},
+       manifest_of(
+           R"({"path":"d","target":"/etc","type":"symlink"},{"executable":false,"path":"d/x","sha256":")" +
+           sha + R"(","size":1,"type":"file"})")},
       {"file past the size limit", "POST", "/v1/snapshots",
        manifest_of(R"({"executable":false,"path":"a.py","sha256":")" + sha +
                    R"(","size":99999999999999,"type":"file"})")},
@@ -188,8 +186,7 @@ TEST_F(HostileInputTest, EveryWayInRefusesAndCreatesNothing) {
        "/v1/runs/" + run + "/spool-offsets/99999999999999999999", ""},
       {"model name escaping", "GET", "/v1/models/..%2F..%2Fetc/versions", ""},
       {"model version not a number", "GET", "/v1/models/m/versions/1e9999/file", ""},
-      {"datastore with a path", "POST", "/v1/datastores",
-       R"({"name": "../x", "path": "/etc"})"},
+      {"datastore with a path", "POST", "/v1/datastores", R"({"name": "../x", "path": "/etc"})"},
       {"compute target with a newline", "POST", "/v1/compute-targets",
        R"({"name": "a\nb", "type": "slurm"})"},
       {"transition to an unknown status", "POST", "/v1/runs/" + run + "/transitions",
@@ -199,14 +196,13 @@ TEST_F(HostileInputTest, EveryWayInRefusesAndCreatesNothing) {
   };
   // Random bytes at every route that takes a body.
   std::mt19937 random(20261206);
-  for (const std::string path : {std::string("/v1/runs"), std::string("/v1/snapshots"),
-                                 std::string("/v1/datastores"), std::string("/v1/models"),
-                                 std::string("/v1/compute-targets"),
-                                 "/v1/runs/" + run + "/transitions",
-                                 "/v1/runs/" + run + "/metrics"}) {
+  for (const std::string path :
+       {std::string("/v1/runs"), std::string("/v1/snapshots"), std::string("/v1/datastores"),
+        std::string("/v1/models"), std::string("/v1/compute-targets"),
+        "/v1/runs/" + run + "/transitions", "/v1/runs/" + run + "/metrics"}) {
     for (int i = 0; i < 20; ++i) {
-      attempts.push_back({fmt::format("random bytes #{}", i), "POST", path,
-                          RandomBytes(random, 4096)});
+      attempts.push_back(
+          {fmt::format("random bytes #{}", i), "POST", path, RandomBytes(random, 4096)});
     }
   }
 

@@ -35,10 +35,10 @@ class LauncherFaultTest : public FaultTest {
     const pid_t launcher = LauncherPid(runs(), id);
     ASSERT_GT(launcher, 0);
     KillNow(launcher);
-    Settle(fmt::format("launcher SIGKILL while {}", status), Embedded(), id, runs(),
-           {"Failed", fmt::format("the launcher (pid {}) died while the run was {}", launcher,
-                                  status),
-            metric});
+    Settle(
+        fmt::format("launcher SIGKILL while {}", status), Embedded(), id, runs(),
+        {"Failed", fmt::format("the launcher (pid {}) died while the run was {}", launcher, status),
+         metric});
   }
 };
 
@@ -98,9 +98,9 @@ TEST_F(LauncherFaultTest, KilledAtRandomMoments) {
     const bool completed = Show(Embedded(), id).value("status", "") == "Completed";
     Settle(fmt::format("launcher SIGKILL at a random moment ({} ms)", delay), Embedded(), id,
            runs(),
-           completed ? Expected{"Completed", "", "step"}
-                     : Expected{"Failed", fmt::format("the launcher (pid {}) died", launcher),
-                                "step"});
+           completed
+               ? Expected{"Completed", "", "step"}
+               : Expected{"Failed", fmt::format("the launcher (pid {}) died", launcher), "step"});
   }
 }
 

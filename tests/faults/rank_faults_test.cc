@@ -17,14 +17,14 @@ namespace {
 class RankFaultTest : public FaultTest {};
 
 TEST_F(RankFaultTest, RankKilledDuringAllreduce) {
-  const auto project = Project(
-      "proj", {{"train.py",
-                "import os\nimport torch\nimport horovod.torch as hvd\nhvd.init()\n"
-                "t = torch.ones(4096)\nprint('ready', os.getpid(), flush=True)\n"
-                "while True:\n    hvd.allreduce(t, name='grad')\n"}});
-  const std::string id = Submit(
-      Embedded(), {"--source-directory", project.string(), "--entry-script", "train.py",
-                   "--process-count-per-node", "2", "--distributed-backend", "gloo"});
+  const auto project =
+      Project("proj", {{"train.py",
+                        "import os\nimport torch\nimport horovod.torch as hvd\nhvd.init()\n"
+                        "t = torch.ones(4096)\nprint('ready', os.getpid(), flush=True)\n"
+                        "while True:\n    hvd.allreduce(t, name='grad')\n"}});
+  const std::string id =
+      Submit(Embedded(), {"--source-directory", project.string(), "--entry-script", "train.py",
+                          "--process-count-per-node", "2", "--distributed-backend", "gloo"});
   ASSERT_FALSE(id.empty());
   pid_t rank1 = 0;
   const std::regex ready("ready ([0-9]+)");

@@ -86,8 +86,8 @@ TEST_F(ServerFaultTest, KilledDuringSubmit) {
   EXPECT_FALSE(exit->signaled) << exit->Describe() << "\n" << said;
   StartServer();
 
-  const nlohmann::json listed = nlohmann::json::parse(Client({"runs", "--json"}).out, nullptr,
-                                                      false);
+  const nlohmann::json listed =
+      nlohmann::json::parse(Client({"runs", "--json"}).out, nullptr, false);
   ASSERT_TRUE(listed.is_array()) << listed.dump();
   if (exit->code == 0) {
     // The submit finished before the server died: the run is whole and runs to its end.

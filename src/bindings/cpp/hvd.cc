@@ -48,13 +48,20 @@ void Wait(const std::shared_ptr<col::OpHandle>& handle) {
 
 col::DataType ToDataType(const at::Tensor& tensor) {
   switch (tensor.scalar_type()) {
-    case torch::kByte: return col::DataType::kUInt8;
-    case torch::kChar: return col::DataType::kInt8;
-    case torch::kInt: return col::DataType::kInt32;
-    case torch::kLong: return col::DataType::kInt64;
-    case torch::kHalf: return col::DataType::kFloat16;
-    case torch::kFloat: return col::DataType::kFloat32;
-    case torch::kDouble: return col::DataType::kFloat64;
+    case torch::kByte:
+      return col::DataType::kUInt8;
+    case torch::kChar:
+      return col::DataType::kInt8;
+    case torch::kInt:
+      return col::DataType::kInt32;
+    case torch::kLong:
+      return col::DataType::kInt64;
+    case torch::kHalf:
+      return col::DataType::kFloat16;
+    case torch::kFloat:
+      return col::DataType::kFloat32;
+    case torch::kDouble:
+      return col::DataType::kFloat64;
     default:
       throw std::invalid_argument(std::string("kiln.hvd: tensors of dtype ") +
                                   c10::toString(tensor.scalar_type()) +
@@ -99,12 +106,12 @@ void BroadcastParameters(const torch::nn::Module& module, int root) {
   for (const auto& item : module.named_buffers()) tensors.push_back(item.value());
   size_t i = 0;
   for (const auto& item : module.named_parameters()) {
-    handles.push_back(Submit(col::OpType::kBroadcast, tensors[i++], "parameter." + item.key(),
-                             Op::kSum, root));
+    handles.push_back(
+        Submit(col::OpType::kBroadcast, tensors[i++], "parameter." + item.key(), Op::kSum, root));
   }
   for (const auto& item : module.named_buffers()) {
-    handles.push_back(Submit(col::OpType::kBroadcast, tensors[i++], "buffer." + item.key(),
-                             Op::kSum, root));
+    handles.push_back(
+        Submit(col::OpType::kBroadcast, tensors[i++], "buffer." + item.key(), Op::kSum, root));
   }
   for (const auto& handle : handles) Wait(handle);
 }

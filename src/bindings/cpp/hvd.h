@@ -33,8 +33,7 @@ int LocalRank();
 int LocalSize();
 bool MpiEnabled();
 
-torch::Tensor Allreduce(const torch::Tensor& tensor, const std::string& name,
-                        Op op = Op::kAverage);
+torch::Tensor Allreduce(const torch::Tensor& tensor, const std::string& name, Op op = Op::kAverage);
 void Broadcast_(torch::Tensor& tensor, int root, const std::string& name);
 void BroadcastParameters(const torch::nn::Module& module, int root = 0);
 

@@ -23,9 +23,9 @@ using kiln::hvd::ToDataType;
 // One op in flight: the tensors it reads and writes, kept alive until synchronize().
 struct Pending {
   std::shared_ptr<col::OpHandle> handle;
-  at::Tensor input;      // what the runtime reads (contiguous, on the host)
-  at::Tensor work;       // what the runtime writes (contiguous, on the host)
-  at::Tensor result;     // what the caller gets: `work`, or a tensor `work` is copied into
+  at::Tensor input;   // what the runtime reads (contiguous, on the host)
+  at::Tensor work;    // what the runtime writes (contiguous, on the host)
+  at::Tensor result;  // what the caller gets: `work`, or a tensor `work` is copied into
   std::shared_ptr<at::Tensor> allocated;  // allgather, alltoall, reducescatter: the output
   col::OpType op = col::OpType::kAllreduce;
 };
@@ -90,9 +90,7 @@ State& state() {
 }
 
 // The host, contiguous form of a tensor the runtime can read.
-at::Tensor HostInput(const at::Tensor& tensor) {
-  return tensor.to(at::kCPU).contiguous();
-}
+at::Tensor HostInput(const at::Tensor& tensor) { return tensor.to(at::kCPU).contiguous(); }
 
 col::TensorEntry MakeEntry(col::OpType op, const std::string& name, const at::Tensor& input) {
   col::TensorEntry entry;
@@ -118,8 +116,8 @@ int Submit(col::TensorEntry entry, Pending pending, bool wake) {
 // allreduce and broadcast write a tensor of the input's shape: `output` itself when it is
 // a contiguous host tensor, else a staging copy that synchronize() copies back.
 int InPlaceOp(col::OpType op, const at::Tensor& tensor, const at::Tensor& output,
-              const std::string& name, int reduce_op, double prescale, double postscale,
-              int root, bool wake) {
+              const std::string& name, int reduce_op, double prescale, double postscale, int root,
+              bool wake) {
   Pending pending;
   pending.result = output;
   pending.input = HostInput(tensor);
@@ -218,37 +216,55 @@ PYBIND11_MODULE(_hvd, module) {
   module.def("cross_rank", [] { return state().runtime().topology().cross_rank; });
   module.def("cross_size", [] { return state().runtime().topology().cross_size; });
   module.def("data_plane", [] { return std::string(state().runtime().data_plane()); });
-  module.def("allreduce_async", [](const at::Tensor& tensor, const at::Tensor& output,
-                                   const std::string& name, int op, double prescale,
-                                   double postscale, bool wake) {
-    return InPlaceOp(col::OpType::kAllreduce, tensor, output, name, op, prescale, postscale, -1,
-                     wake);
-  }, py::arg("tensor"), py::arg("output"), py::arg("name"), py::arg("op"), py::arg("prescale"),
-     py::arg("postscale"), py::arg("wake") = true);
-  module.def("broadcast_async", [](const at::Tensor& tensor, const at::Tensor& output,
-                                   const std::string& name, int root, bool wake) {
-    return InPlaceOp(col::OpType::kBroadcast, tensor, output, name, 1, 1.0, 1.0, root, wake);
-  }, py::arg("tensor"), py::arg("output"), py::arg("name"), py::arg("root"),
-     py::arg("wake") = true);
-  module.def("allgather_async", [](const at::Tensor& tensor, const std::string& name, bool wake) {
-    return AllocatingOp(col::OpType::kAllgather, tensor, name, {}, 1, 1.0, 1.0, wake);
-  }, py::arg("tensor"), py::arg("name"), py::arg("wake") = true);
-  module.def("alltoall_async", [](const at::Tensor& tensor, std::vector<int64_t> splits,
-                                  const std::string& name, bool wake) {
-    return AllocatingOp(col::OpType::kAlltoall, tensor, name, std::move(splits), 1, 1.0, 1.0,
-                        wake);
-  }, py::arg("tensor"), py::arg("splits"), py::arg("name"), py::arg("wake") = true);
-  module.def("reducescatter_async", [](const at::Tensor& tensor, const std::string& name, int op,
-                                       double prescale, double postscale, bool wake) {
-    return AllocatingOp(col::OpType::kReducescatter, tensor, name, {}, op, prescale, postscale,
-                        wake);
-  }, py::arg("tensor"), py::arg("name"), py::arg("op"), py::arg("prescale"),
-     py::arg("postscale"), py::arg("wake") = true);
-  module.def("barrier_async", [](const std::string& name, bool wake) {
-    return NoTensorOp(col::OpType::kBarrier, name, wake);
-  }, py::arg("name"), py::arg("wake") = true);
-  module.def("join_async", [](bool wake) { return NoTensorOp(col::OpType::kJoin, "join", wake); },
-             py::arg("wake") = true);
+  module.def(
+      "allreduce_async",
+      [](const at::Tensor& tensor, const at::Tensor& output, const std::string& name, int op,
+         double prescale, double postscale, bool wake) {
+        return InPlaceOp(col::OpType::kAllreduce, tensor, output, name, op, prescale, postscale, -1,
+                         wake);
+      },
+      py::arg("tensor"), py::arg("output"), py::arg("name"), py::arg("op"), py::arg("prescale"),
+      py::arg("postscale"), py::arg("wake") = true);
+  module.def(
+      "broadcast_async",
+      [](const at::Tensor& tensor, const at::Tensor& output, const std::string& name, int root,
+         bool wake) {
+        return InPlaceOp(col::OpType::kBroadcast, tensor, output, name, 1, 1.0, 1.0, root, wake);
+      },
+      py::arg("tensor"), py::arg("output"), py::arg("name"), py::arg("root"),
+      py::arg("wake") = true);
+  module.def(
+      "allgather_async",
+      [](const at::Tensor& tensor, const std::string& name, bool wake) {
+        return AllocatingOp(col::OpType::kAllgather, tensor, name, {}, 1, 1.0, 1.0, wake);
+      },
+      py::arg("tensor"), py::arg("name"), py::arg("wake") = true);
+  module.def(
+      "alltoall_async",
+      [](const at::Tensor& tensor, std::vector<int64_t> splits, const std::string& name,
+         bool wake) {
+        return AllocatingOp(col::OpType::kAlltoall, tensor, name, std::move(splits), 1, 1.0, 1.0,
+                            wake);
+      },
+      py::arg("tensor"), py::arg("splits"), py::arg("name"), py::arg("wake") = true);
+  module.def(
+      "reducescatter_async",
+      [](const at::Tensor& tensor, const std::string& name, int op, double prescale,
+         double postscale, bool wake) {
+        return AllocatingOp(col::OpType::kReducescatter, tensor, name, {}, op, prescale, postscale,
+                            wake);
+      },
+      py::arg("tensor"), py::arg("name"), py::arg("op"), py::arg("prescale"), py::arg("postscale"),
+      py::arg("wake") = true);
+  module.def(
+      "barrier_async",
+      [](const std::string& name, bool wake) {
+        return NoTensorOp(col::OpType::kBarrier, name, wake);
+      },
+      py::arg("name"), py::arg("wake") = true);
+  module.def(
+      "join_async", [](bool wake) { return NoTensorOp(col::OpType::kJoin, "join", wake); },
+      py::arg("wake") = true);
   module.def("poll", [](int id) { return state().Find(id)->handle->Poll(); });
   module.def("synchronize", &Synchronize);
   module.def("start_timeline", [](const std::string& path) {

@@ -13,7 +13,8 @@ using kiln::inference::Engine;
 
 namespace {
 
-py::list Run(Engine& engine, const py::array_t<float, py::array::c_style | py::array::forcecast>& x) {
+py::list Run(Engine& engine,
+             const py::array_t<float, py::array::c_style | py::array::forcecast>& x) {
   if (x.ndim() < 1) throw py::value_error("the input needs a batch dimension");
   const auto batch = static_cast<int64_t>(x.shape(0));
   std::vector<kiln::inference::Tensor> outputs;

@@ -196,12 +196,14 @@ class PyWorkspace {
 
   // version 0: the latest.
   py::object GetModel(const std::string& name, std::int64_t version) {
-    return ToPython(store::ToJson(ValueOrThrow(workspace_->store().GetModelVersion(name, version))));
+    return ToPython(
+        store::ToJson(ValueOrThrow(workspace_->store().GetModelVersion(name, version))));
   }
 
   py::object ListModels(const std::string& name) {
     nlohmann::json out = nlohmann::json::array();
-    for (const store::ModelVersion& model : ValueOrThrow(workspace_->store().ListModelVersions(name))) {
+    for (const store::ModelVersion& model :
+         ValueOrThrow(workspace_->store().ListModelVersions(name))) {
       out.push_back(store::ToJson(model));
     }
     return ToPython(out);
@@ -209,7 +211,8 @@ class PyWorkspace {
 
   std::string DownloadModel(const std::string& name, std::int64_t version,
                             const std::string& destination) {
-    const store::ModelVersion model = ValueOrThrow(workspace_->store().GetModelVersion(name, version));
+    const store::ModelVersion model =
+        ValueOrThrow(workspace_->store().GetModelVersion(name, version));
     return ValueOrThrow(client::DownloadModel(*workspace_, model, destination)).string();
   }
 

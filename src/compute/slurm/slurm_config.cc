@@ -60,9 +60,9 @@ Result<SlurmConfig> SlurmConfigFromJson(const json& in) {
 
 Status CheckSlurmConfig(const SlurmConfig& config) {
   if (!config.runs_root.is_absolute()) {
-    return InvalidArgumentError(fmt::format(
-        "--runs-root: '{}' must be an absolute path on the cluster's shared filesystem",
-        config.runs_root.string()));
+    return InvalidArgumentError(
+        fmt::format("--runs-root: '{}' must be an absolute path on the cluster's shared filesystem",
+                    config.runs_root.string()));
   }
   if (Status made = CreateDirectories(config.runs_root); !made.ok()) {
     return InvalidArgumentError(fmt::format("--runs-root: {}", made.message()));
@@ -70,9 +70,9 @@ Status CheckSlurmConfig(const SlurmConfig& config) {
   if (!config.slurm_conf.empty()) {
     if (!std::filesystem::path(config.slurm_conf).is_absolute() ||
         ::access(config.slurm_conf.c_str(), R_OK) != 0) {
-      return InvalidArgumentError(fmt::format(
-          "--slurm-conf: '{}' is not a readable file (give slurm.conf's absolute path)",
-          config.slurm_conf));
+      return InvalidArgumentError(
+          fmt::format("--slurm-conf: '{}' is not a readable file (give slurm.conf's absolute path)",
+                      config.slurm_conf));
     }
   }
   if (!config.network.empty() && config.network.find('/') != std::string::npos &&

@@ -35,7 +35,8 @@ TEST(SlurmConfigTest, NamesTheFlagThatIsMissingOrWrong) {
 TEST(SlurmConfigTest, ChecksPathsAndNetwork) {
   TestDir dir;
   SlurmConfig config{"debug", 1, "relative/runs", "", ""};
-  EXPECT_NE(CheckSlurmConfig(config).message().find("--runs-root: 'relative/runs' must be an absolute path"),
+  EXPECT_NE(CheckSlurmConfig(config).message().find(
+                "--runs-root: 'relative/runs' must be an absolute path"),
             std::string::npos);
   config.runs_root = dir.path() / "runs";
   EXPECT_TRUE(CheckSlurmConfig(config).ok());
@@ -44,8 +45,7 @@ TEST(SlurmConfigTest, ChecksPathsAndNetwork) {
   EXPECT_NE(CheckSlurmConfig(config).message().find("--slurm-conf"), std::string::npos);
   config.slurm_conf = "";
   config.network = "10.0.0.0/33";
-  EXPECT_NE(CheckSlurmConfig(config).message().find("--network: '10.0.0.0/33'"),
-            std::string::npos);
+  EXPECT_NE(CheckSlurmConfig(config).message().find("--network: '10.0.0.0/33'"), std::string::npos);
   config.network = "eth0";
   EXPECT_TRUE(CheckSlurmConfig(config).ok());
 }

@@ -43,15 +43,14 @@ Result<int> SlurmTarget::PartitionNodes() const {
   if (!out.ok()) {
     if (out.status().message().find("not found") != std::string::npos ||
         out.status().message().find("Invalid partition") != std::string::npos) {
-      return NotFoundError(
-          fmt::format("Slurm has no partition '{}'", config_.partition));
+      return NotFoundError(fmt::format("Slurm has no partition '{}'", config_.partition));
     }
     return out.status();
   }
   const std::optional<std::int64_t> nodes = ParseInt64(launch::OnelinerField(*out, "TotalNodes"));
   if (!nodes) {
-    return InternalError(fmt::format("scontrol did not say how many nodes partition '{}' has",
-                                     config_.partition));
+    return InternalError(
+        fmt::format("scontrol did not say how many nodes partition '{}' has", config_.partition));
   }
   return static_cast<int>(*nodes);
 }
@@ -59,9 +58,9 @@ Result<int> SlurmTarget::PartitionNodes() const {
 Status SlurmTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& source) const {
   std::vector<std::string> problems;
   if (spec.node_count > config_.max_nodes) {
-    problems.push_back(fmt::format(
-        "{}: compute target '{}' allows at most {} nodes per run (--max-nodes), got {}",
-        source.Where("node_count"), name_, config_.max_nodes, spec.node_count));
+    problems.push_back(
+        fmt::format("{}: compute target '{}' allows at most {} nodes per run (--max-nodes), got {}",
+                    source.Where("node_count"), name_, config_.max_nodes, spec.node_count));
   } else {
     Result<int> nodes = PartitionNodes();
     if (!nodes.ok()) {
@@ -94,9 +93,8 @@ Status SlurmTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock,
   const std::vector<std::string> access_env = launch::StoreAccessVariables(access);
   std::vector<std::string> sbatch_env = launch::SlurmEnvironment(config_.slurm_conf);
   sbatch_env.insert(sbatch_env.end(), access_env.begin(), access_env.end());
-  KILN_ASSIGN_OR_RETURN(const std::string script,
-                        SbatchScript(config_, plan, dir, kiln_program_,
-                                     SbatchExportNames(sbatch_env)));
+  KILN_ASSIGN_OR_RETURN(const std::string script, SbatchScript(config_, plan, dir, kiln_program_,
+                                                               SbatchExportNames(sbatch_env)));
   KILN_RETURN_IF_ERROR(WriteFileAtomically(BatchScriptFile(dir), script));
   Result<std::string> out = launch::RunSlurmCommand(
       {"sbatch", "--parsable", "--chdir", dir.root().string(), BatchScriptFile(dir).string()},
@@ -202,7 +200,8 @@ Status SlurmTarget::Cancel(const store::Run& run) {
 Result<std::string> SlurmTarget::StopRemains(const store::Run& run) {
   const std::optional<std::string> job_id = SlurmJobOfRun(launch::RunDir(run.run_dir));
   if (!job_id) return std::string("no Slurm job was left");
-  const Status canceled = launch::RunSlurmCommand({"scancel", *job_id}, config_.slurm_conf).status();
+  const Status canceled =
+      launch::RunSlurmCommand({"scancel", *job_id}, config_.slurm_conf).status();
   // A job that has ended already cannot be canceled, and needs not be.
   if (canceled.code() == StatusCode::kUnavailable) return canceled;
   return fmt::format("Slurm job {} is gone", *job_id);

@@ -52,9 +52,9 @@ Status ErrorFromResponse(const httplib::Response& response) {
     const std::string message = error.value("message", "");
     return Status(CodeFromName(code, response.status), message);
   }
-  return Status(CodeFromName("", response.status),
-                fmt::format("the server answered {} {}", response.status,
-                            response.body.substr(0, 200)));
+  return Status(
+      CodeFromName("", response.status),
+      fmt::format("the server answered {} {}", response.status, response.body.substr(0, 200)));
 }
 
 }  // namespace
@@ -74,8 +74,7 @@ class ApiClient::Impl {
 
   // Sends one request; a request that could not be sent on a kept-alive connection (the
   // server restarted since) is tried once more on a fresh one when `idempotent`.
-  Result<httplib::Response> Send(const std::function<httplib::Result()>& request,
-                                 bool idempotent) {
+  Result<httplib::Response> Send(const std::function<httplib::Result()>& request, bool idempotent) {
     for (int attempt = 0;; ++attempt) {
       httplib::Result result = request();
       if (result) {
@@ -115,8 +114,8 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(const ApiClientOptions& opt
   const bool http = url.starts_with("http://") || url.starts_with("https://");
   const std::string_view rest = std::string_view(url).substr(url.find("://") + 3);
   if (!http || rest.empty() || rest.find('/') != std::string_view::npos) {
-    return InvalidArgumentError(fmt::format(
-        "server URL '{}' must be http://HOST:PORT or https://HOST:PORT", options.url));
+    return InvalidArgumentError(
+        fmt::format("server URL '{}' must be http://HOST:PORT or https://HOST:PORT", options.url));
   }
   ApiClientOptions cleaned = options;
   cleaned.url = url;
@@ -239,8 +238,7 @@ Status ApiClient::Download(std::string_view path, const std::filesystem::path& d
     KILN_RETURN_IF_ERROR(streamed);
     if (::fsync(fd.get()) != 0) return ErrnoError(fmt::format("fsync {}", temp.string()), errno);
     if (::rename(temp.c_str(), destination.c_str()) != 0) {
-      return ErrnoError(
-          fmt::format("rename {} to {}", temp.string(), destination.string()), errno);
+      return ErrnoError(fmt::format("rename {} to {}", temp.string(), destination.string()), errno);
     }
     return Status::Ok();
   }

@@ -61,8 +61,8 @@ Result<std::vector<StatusChange>> HttpStore::GetStatusHistory(std::string_view r
 }
 
 Result<Run> HttpStore::TransitionRun(std::string_view id, const Transition& transition) {
-  KILN_ASSIGN_OR_RETURN(const json run,
-                        api_->Post(RunPath(id, "/transitions"), wire::TransitionToJson(transition)));
+  KILN_ASSIGN_OR_RETURN(
+      const json run, api_->Post(RunPath(id, "/transitions"), wire::TransitionToJson(transition)));
   return wire::RunFromJson(run);
 }
 
@@ -97,8 +97,7 @@ Result<MetricSeries> HttpStore::ReadMetric(std::string_view run_id, std::string_
 
 Result<std::vector<Experiment>> HttpStore::ListExperiments() {
   KILN_ASSIGN_OR_RETURN(const json response, api_->Get("/v1/experiments"));
-  KILN_ASSIGN_OR_RETURN(const json experiments,
-                        Field(response, "experiments", "/v1/experiments"));
+  KILN_ASSIGN_OR_RETURN(const json experiments, Field(response, "experiments", "/v1/experiments"));
   return wire::ListFromJson<Experiment>(experiments, wire::ExperimentFromJson);
 }
 
@@ -166,8 +165,7 @@ Result<std::vector<ModelVersion>> HttpStore::ListModelVersions(std::string_view 
 }
 
 Status HttpStore::RemoveModelVersion(std::string_view name, std::int64_t version) {
-  return api_->Delete(fmt::format("/v1/models/{}/versions/{}", UrlEncode(name), version))
-      .status();
+  return api_->Delete(fmt::format("/v1/models/{}/versions/{}", UrlEncode(name), version)).status();
 }
 
 Status HttpStore::CreateApiToken(const ApiToken&) { return TokensRefused(); }

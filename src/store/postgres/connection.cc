@@ -70,9 +70,9 @@ class PgStatement : public sql::StatementDriver {
         lengths[i] = values_[i] ? static_cast<int>(values_[i]->size()) : 0;
       }
       const auto send = [&] {
-        result_.reset(PQexecParams(connection_.get(), sql_.c_str(),
-                                   static_cast<int>(values.size()), types_.data(), values.data(),
-                                   lengths.data(), formats_.data(), /*resultFormat=*/0));
+        result_.reset(PQexecParams(connection_.get(), sql_.c_str(), static_cast<int>(values.size()),
+                                   types_.data(), values.data(), lengths.data(), formats_.data(),
+                                   /*resultFormat=*/0));
         return PQresultStatus(result_.get());
       };
       ExecStatusType status = send();

@@ -31,8 +31,7 @@ Status MigrateTo(Connection& db, int version) {
   std::size_t count = 0;
   while (count < all.size() && all[count].version <= version) ++count;
   KILN_RETURN_IF_ERROR(db.Execute(kMigrationLock));
-  const Status migrated =
-      sql::Migrate(db, std::span<const sql::Migration>(all.data(), count));
+  const Status migrated = sql::Migrate(db, std::span<const sql::Migration>(all.data(), count));
   const Status unlocked = db.Execute(kMigrationUnlock);
   KILN_RETURN_IF_ERROR(migrated);
   return unlocked;

@@ -1,6 +1,7 @@
 // SqlStore's model registry methods.
 
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "store/sql/sql_store.h"
@@ -105,9 +106,10 @@ Result<ModelVersion> SqlStore::CreateModelVersion(const ModelVersion& model) {
 Result<ModelVersion> SqlStore::GetModelVersion(std::string_view name, std::int64_t version) {
   std::lock_guard lock(mu_);
   const std::string sql =
-      version == 0 ? fmt::format("SELECT {} FROM model_versions WHERE name = ? ORDER BY version "
-                                 "DESC LIMIT 1",
-                                 kModelColumns)
+      version == 0 ? fmt::format(
+                         "SELECT {} FROM model_versions WHERE name = ? ORDER BY version "
+                         "DESC LIMIT 1",
+                         kModelColumns)
                    : fmt::format("SELECT {} FROM model_versions WHERE name = ? AND version = ?",
                                  kModelColumns);
   KILN_ASSIGN_OR_RETURN(Statement query, db_->Prepare(sql));

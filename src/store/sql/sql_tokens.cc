@@ -65,8 +65,8 @@ Result<std::vector<ApiToken>> SqlStore::ListApiTokens(bool include_run_tokens) {
   std::lock_guard lock(mu_);
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare(fmt::format("SELECT {} FROM api_tokens{} ORDER BY created_at, id",
-                               kTokenColumns, include_run_tokens ? "" : " WHERE run_id IS NULL")));
+      db_->Prepare(fmt::format("SELECT {} FROM api_tokens{} ORDER BY created_at, id", kTokenColumns,
+                               include_run_tokens ? "" : " WHERE run_id IS NULL")));
   std::vector<ApiToken> tokens;
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());
