@@ -63,6 +63,10 @@ inline constexpr IntTunable kPgStatementTimeoutMs{
     "KILN_PG_STATEMENT_TIMEOUT_MS", 30000, 0,
     "milliseconds one PostgreSQL statement may run (waiting for a lock included) before it "
     "fails DeadlineExceeded; 0: no limit"};
+inline constexpr IntTunable kPgPoolSize{
+    "KILN_PG_POOL_SIZE", 8, 1,
+    "connections one process keeps to the PostgreSQL store: how many of its calls run at "
+    "once (a server's requests, a launcher's ingest); opened as they are needed"};
 inline constexpr IntTunable kPgKeepaliveSeconds{
     "KILN_PG_KEEPALIVE_SECONDS", 30, 1,
     "seconds a PostgreSQL connection may be silent before TCP keepalive probes; a vanished "

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "store/postgres/postgres_store.h"
 #include "store/postgres/test_server.h"
 
@@ -54,8 +58,8 @@ TEST(PostgresConnectionTest, StoreReconnectsAfterTheServerRestarts) {
 
 // Another session holds a lock on the runs table: reads and writes of the store fail with
 // DeadlineExceeded once KILN_PG_STATEMENT_TIMEOUT_MS has passed, instead of waiting for it
-// for ever (the store has one connection; every later call would wait behind them), and
-// work again once the lock is gone.
+// for ever (holding a connection of the pool all the while), and work again once the lock
+// is gone.
 TEST(PostgresConnectionTest, StatementBlockedByALockIsDeadlineExceeded) {
   auto server = PostgresTestServer::Start();
   ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -93,6 +97,49 @@ TEST(PostgresConnectionTest, StatementBlockedByALockIsDeadlineExceeded) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->status, RunStatus::kQueued);
   ASSERT_TRUE((*store)->TransitionRun("r1", preparing).ok());
+}
+
+// A call stuck behind another session's lock holds its own connection only: the store's
+// other calls, from other threads (a server's other requests), run meanwhile.
+TEST(PostgresConnectionTest, CallStuckBehindALockHoldsUpNoOtherCall) {
+  auto server = PostgresTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const Result<std::string> url = (*server)->CreateDatabase();
+  ASSERT_TRUE(url.ok());
+  auto store = PostgresStore::Open(*url);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  store::Run run;
+  run.id = "r1";
+  run.experiment = "e";
+  run.spec_json = "{}";
+  ASSERT_TRUE((*store)->CreateRun(run).ok());
+
+  auto locker = Connection::Open(*url);
+  ASSERT_TRUE(locker.ok()) << locker.status().ToString();
+  ASSERT_TRUE((*locker)->Execute("BEGIN").ok());
+  ASSERT_TRUE((*locker)->Execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE").ok());
+
+  std::atomic<bool> stuck_returned = false;
+  Result<store::Run> stuck = NotFoundError("not read yet");
+  std::thread reader([&] {
+    stuck = (*store)->GetRun("r1");
+    stuck_returned = true;
+  });
+  // The reader waits for the lock, which is held until the ROLLBACK below, while these
+  // calls each take a connection of their own.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (int i = 0; i < 3; ++i) {
+    const Result<std::vector<Datastore>> datastores = (*store)->ListDatastores();
+    ASSERT_TRUE(datastores.ok()) << datastores.status().ToString();
+    const Result<std::vector<ApiToken>> tokens = (*store)->ListApiTokens(true);
+    ASSERT_TRUE(tokens.ok()) << tokens.status().ToString();
+  }
+  EXPECT_FALSE(stuck_returned) << "the lock was held; the reader should still wait for it";
+
+  ASSERT_TRUE((*locker)->Execute("ROLLBACK").ok());
+  reader.join();
+  ASSERT_TRUE(stuck.ok()) << stuck.status().ToString();
+  EXPECT_EQ(stuck->id, "r1");
 }
 
 // A setting that is not a number is refused before any connection, naming the variable.

@@ -20,12 +20,12 @@ Status UnknownTarget(std::string_view name) {
 }  // namespace
 
 Status SqlStore::AddComputeTarget(const ComputeTargetRecord& target) {
-  std::lock_guard lock(mu_);
-  return InWriteTransaction([&]() -> Status {
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return InWriteTransaction(*db, [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(
         Statement insert,
-        db_->Prepare("INSERT INTO compute_targets (name, type, config, created_at) "
-                     "VALUES (?, ?, ?, ?)"));
+        db->Prepare("INSERT INTO compute_targets (name, type, config, created_at) "
+                    "VALUES (?, ?, ?, ?)"));
     const Status inserted = insert.Bind(1, target.name)
                                 .Bind(2, target.type)
                                 .Bind(3, target.config_json)
@@ -40,10 +40,10 @@ Status SqlStore::AddComputeTarget(const ComputeTargetRecord& target) {
 }
 
 Result<ComputeTargetRecord> SqlStore::GetComputeTarget(std::string_view name) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare(fmt::format("SELECT {} FROM compute_targets WHERE name = ?", kTargetColumns)));
+      db->Prepare(fmt::format("SELECT {} FROM compute_targets WHERE name = ?", kTargetColumns)));
   query.Bind(1, name);
   KILN_ASSIGN_OR_RETURN(const bool found, query.Step());
   if (!found) return UnknownTarget(name);
@@ -51,10 +51,10 @@ Result<ComputeTargetRecord> SqlStore::GetComputeTarget(std::string_view name) {
 }
 
 Result<std::vector<ComputeTargetRecord>> SqlStore::ListComputeTargets() {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare(fmt::format("SELECT {} FROM compute_targets ORDER BY name", kTargetColumns)));
+      db->Prepare(fmt::format("SELECT {} FROM compute_targets ORDER BY name", kTargetColumns)));
   std::vector<ComputeTargetRecord> targets;
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());
@@ -65,12 +65,12 @@ Result<std::vector<ComputeTargetRecord>> SqlStore::ListComputeTargets() {
 }
 
 Status SqlStore::RemoveComputeTarget(std::string_view name) {
-  std::lock_guard lock(mu_);
-  return InWriteTransaction([&]() -> Status {
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return InWriteTransaction(*db, [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(Statement remove,
-                          db_->Prepare("DELETE FROM compute_targets WHERE name = ?"));
+                          db->Prepare("DELETE FROM compute_targets WHERE name = ?"));
     KILN_RETURN_IF_ERROR(remove.Bind(1, name).Run());
-    if (db_->Changes() == 0) return UnknownTarget(name);
+    if (db->Changes() == 0) return UnknownTarget(name);
     return Status::Ok();
   });
 }

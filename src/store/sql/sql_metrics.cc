@@ -18,10 +18,11 @@ constexpr std::size_t kPointsPerBlock = 65536;
 
 }  // namespace
 
-Status SqlStore::AppendSeriesLocked(std::string_view run_id, int rank, const MetricSeries& series) {
+Status SqlStore::AppendSeries(Connection& db, std::string_view run_id, int rank,
+                              const MetricSeries& series) {
   KILN_ASSIGN_OR_RETURN(Statement create,
-                        db_->Prepare("INSERT INTO metrics (run_id, name, rank, kind, description) "
-                                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
+                        db.Prepare("INSERT INTO metrics (run_id, name, rank, kind, description) "
+                                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
   KILN_RETURN_IF_ERROR(create.Bind(1, run_id)
                            .Bind(2, series.name)
                            .Bind(3, static_cast<std::int64_t>(rank))
@@ -30,8 +31,8 @@ Status SqlStore::AppendSeriesLocked(std::string_view run_id, int rank, const Met
                            .Run());
   KILN_ASSIGN_OR_RETURN(
       Statement current,
-      db_->Prepare("SELECT id, kind, count, last_value, min_value, max_value, last_step, last_at, "
-                   "next_seq FROM metrics WHERE run_id = ? AND name = ? AND rank = ?"));
+      db.Prepare("SELECT id, kind, count, last_value, min_value, max_value, last_step, last_at, "
+                 "next_seq FROM metrics WHERE run_id = ? AND name = ? AND rank = ?"));
   current.Bind(1, run_id).Bind(2, series.name).Bind(3, static_cast<std::int64_t>(rank));
   KILN_ASSIGN_OR_RETURN(const bool found, current.Step());
   if (!found) return InternalError(fmt::format("metric {} vanished", series.name));
@@ -51,8 +52,8 @@ Status SqlStore::AppendSeriesLocked(std::string_view run_id, int rank, const Met
 
   if (!series.points.empty()) {
     KILN_ASSIGN_OR_RETURN(Statement block,
-                          db_->Prepare("INSERT INTO metric_blocks (metric_id, seq, count, points) "
-                                       "VALUES (?, ?, ?, ?)"));
+                          db.Prepare("INSERT INTO metric_blocks (metric_id, seq, count, points) "
+                                     "VALUES (?, ?, ?, ?)"));
     const std::span<const MetricPoint> points(series.points);
     for (std::size_t start = 0; start < points.size(); start += kPointsPerBlock) {
       const auto part = points.subspan(start, std::min(kPointsPerBlock, points.size() - start));
@@ -74,8 +75,8 @@ Status SqlStore::AppendSeriesLocked(std::string_view run_id, int rank, const Met
   }
   if (!series.values.empty()) {
     KILN_ASSIGN_OR_RETURN(Statement value,
-                          db_->Prepare("INSERT INTO metric_values (metric_id, seq, at, value) "
-                                       "VALUES (?, ?, ?, ?)"));
+                          db.Prepare("INSERT INTO metric_values (metric_id, seq, at, value) "
+                                     "VALUES (?, ?, ?, ?)"));
     for (const MetricValue& item : series.values) {
       value.Reset();
       KILN_RETURN_IF_ERROR(
@@ -86,10 +87,10 @@ Status SqlStore::AppendSeriesLocked(std::string_view run_id, int rank, const Met
   }
   KILN_ASSIGN_OR_RETURN(
       Statement update,
-      db_->Prepare("UPDATE metrics SET count = ?, last_value = ?, min_value = ?, max_value = ?, "
-                   "last_step = ?, last_at = ?, next_seq = ?, "
-                   "description = CASE WHEN description = '' THEN ? ELSE description END "
-                   "WHERE id = ?"));
+      db.Prepare("UPDATE metrics SET count = ?, last_value = ?, min_value = ?, max_value = ?, "
+                 "last_step = ?, last_at = ?, next_seq = ?, "
+                 "description = CASE WHEN description = '' THEN ? ELSE description END "
+                 "WHERE id = ?"));
   return update.Bind(1, count)
       .BindNullable(2, last)
       .BindNullable(3, min)
@@ -103,15 +104,15 @@ Status SqlStore::AppendSeriesLocked(std::string_view run_id, int rank, const Met
 }
 
 Status SqlStore::AppendMetrics(std::string_view run_id, const MetricBatch& batch) {
-  std::lock_guard lock(mu_);
-  return InWriteTransaction([&]() -> Status {
-    KILN_ASSIGN_OR_RETURN(Statement run, db_->Prepare("SELECT 1 FROM runs WHERE id = ?"));
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return InWriteTransaction(*db, [&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(Statement run, db->Prepare("SELECT 1 FROM runs WHERE id = ?"));
     run.Bind(1, run_id);
     KILN_ASSIGN_OR_RETURN(const bool exists, run.Step());
     if (!exists) return NotFoundError(fmt::format("run '{}' does not exist", run_id));
     KILN_ASSIGN_OR_RETURN(
         Statement offset,
-        db_->Prepare("SELECT byte_offset FROM spool_offsets WHERE run_id = ? AND rank = ?"));
+        db->Prepare("SELECT byte_offset FROM spool_offsets WHERE run_id = ? AND rank = ?"));
     offset.Bind(1, run_id).Bind(2, static_cast<std::int64_t>(batch.rank));
     KILN_ASSIGN_OR_RETURN(const bool has_offset, offset.Step());
     const std::uint64_t stored = has_offset ? static_cast<std::uint64_t>(offset.ColumnInt(0)) : 0;
@@ -121,13 +122,13 @@ Status SqlStore::AppendMetrics(std::string_view run_id, const MetricBatch& batch
                       batch.rank, run_id, stored, batch.offset_before));
     }
     for (const MetricSeries& series : batch.series) {
-      KILN_RETURN_IF_ERROR(AppendSeriesLocked(run_id, batch.rank, series));
+      KILN_RETURN_IF_ERROR(AppendSeries(*db, run_id, batch.rank, series));
     }
     if (!batch.tags.empty()) {
       KILN_ASSIGN_OR_RETURN(
           Statement tag,
-          db_->Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?) "
-                       "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value"));
+          db->Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?) "
+                      "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value"));
       for (const auto& [key, value] : batch.tags) {
         tag.Reset();
         KILN_RETURN_IF_ERROR(tag.Bind(1, run_id).Bind(2, key).Bind(3, value).Run());
@@ -135,8 +136,8 @@ Status SqlStore::AppendMetrics(std::string_view run_id, const MetricBatch& batch
     }
     KILN_ASSIGN_OR_RETURN(
         Statement advance,
-        db_->Prepare("INSERT INTO spool_offsets (run_id, rank, byte_offset) VALUES (?, ?, ?) "
-                     "ON CONFLICT(run_id, rank) DO UPDATE SET byte_offset = excluded.byte_offset"));
+        db->Prepare("INSERT INTO spool_offsets (run_id, rank, byte_offset) VALUES (?, ?, ?) "
+                    "ON CONFLICT(run_id, rank) DO UPDATE SET byte_offset = excluded.byte_offset"));
     return advance.Bind(1, run_id)
         .Bind(2, static_cast<std::int64_t>(batch.rank))
         .Bind(3, static_cast<std::int64_t>(batch.offset_after))
@@ -145,21 +146,21 @@ Status SqlStore::AppendMetrics(std::string_view run_id, const MetricBatch& batch
 }
 
 Result<std::uint64_t> SqlStore::GetSpoolOffset(std::string_view run_id, int rank) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement offset,
-      db_->Prepare("SELECT byte_offset FROM spool_offsets WHERE run_id = ? AND rank = ?"));
+      db->Prepare("SELECT byte_offset FROM spool_offsets WHERE run_id = ? AND rank = ?"));
   offset.Bind(1, run_id).Bind(2, static_cast<std::int64_t>(rank));
   KILN_ASSIGN_OR_RETURN(const bool found, offset.Step());
   return found ? static_cast<std::uint64_t>(offset.ColumnInt(0)) : 0;
 }
 
 Result<std::vector<MetricSummary>> SqlStore::ListMetrics(std::string_view run_id) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare("SELECT name, rank, kind, description, count, last_value, min_value, max_value, "
-                   "last_step, last_at FROM metrics WHERE run_id = ? ORDER BY name, rank"));
+      db->Prepare("SELECT name, rank, kind, description, count, last_value, min_value, max_value, "
+                  "last_step, last_at FROM metrics WHERE run_id = ? ORDER BY name, rank"));
   query.Bind(1, run_id);
   std::vector<MetricSummary> summaries;
   while (true) {
@@ -185,10 +186,10 @@ Result<std::vector<MetricSummary>> SqlStore::ListMetrics(std::string_view run_id
 
 Result<MetricSeries> SqlStore::ReadMetric(std::string_view run_id, std::string_view name,
                                           int rank) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(Statement metric,
-                        db_->Prepare("SELECT id, kind, description, count FROM metrics "
-                                     "WHERE run_id = ? AND name = ? AND rank = ?"));
+                        db->Prepare("SELECT id, kind, description, count FROM metrics "
+                                    "WHERE run_id = ? AND name = ? AND rank = ?"));
   metric.Bind(1, run_id).Bind(2, name).Bind(3, static_cast<std::int64_t>(rank));
   KILN_ASSIGN_OR_RETURN(const bool found, metric.Step());
   if (!found) {
@@ -206,7 +207,7 @@ Result<MetricSeries> SqlStore::ReadMetric(std::string_view run_id, std::string_v
     series.points.reserve(static_cast<std::size_t>(metric.ColumnInt(3)));
     KILN_ASSIGN_OR_RETURN(
         Statement blocks,
-        db_->Prepare("SELECT points FROM metric_blocks WHERE metric_id = ? ORDER BY seq"));
+        db->Prepare("SELECT points FROM metric_blocks WHERE metric_id = ? ORDER BY seq"));
     blocks.Bind(1, id);
     while (true) {
       KILN_ASSIGN_OR_RETURN(const bool row, blocks.Step());
@@ -217,7 +218,7 @@ Result<MetricSeries> SqlStore::ReadMetric(std::string_view run_id, std::string_v
   } else {
     KILN_ASSIGN_OR_RETURN(
         Statement values,
-        db_->Prepare("SELECT at, value FROM metric_values WHERE metric_id = ? ORDER BY seq"));
+        db->Prepare("SELECT at, value FROM metric_values WHERE metric_id = ? ORDER BY seq"));
     values.Bind(1, id);
     while (true) {
       KILN_ASSIGN_OR_RETURN(const bool row, values.Step());

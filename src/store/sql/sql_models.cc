@@ -57,31 +57,31 @@ Status UnknownModel(std::string_view name, std::int64_t version) {
 }  // namespace
 
 Result<ModelVersion> SqlStore::CreateModelVersion(const ModelVersion& model) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   ModelVersion stored = model;
   stored.created_at = clock_.Now();
-  KILN_RETURN_IF_ERROR(InWriteTransaction([&]() -> Status {
+  KILN_RETURN_IF_ERROR(InWriteTransaction(*db, [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(Statement latest,
-                          db_->Prepare("SELECT latest_version FROM models WHERE name = ?"));
+                          db->Prepare("SELECT latest_version FROM models WHERE name = ?"));
     latest.Bind(1, model.name);
     KILN_ASSIGN_OR_RETURN(const bool known, latest.Step());
     stored.version = known ? latest.ColumnInt(0) + 1 : 1;
     if (known) {
       KILN_ASSIGN_OR_RETURN(Statement bump,
-                            db_->Prepare("UPDATE models SET latest_version = ? WHERE name = ?"));
+                            db->Prepare("UPDATE models SET latest_version = ? WHERE name = ?"));
       KILN_RETURN_IF_ERROR(bump.Bind(1, stored.version).Bind(2, model.name).Run());
     } else {
       KILN_ASSIGN_OR_RETURN(
           Statement add,
-          db_->Prepare("INSERT INTO models (name, latest_version, created_at) VALUES (?, ?, ?)"));
+          db->Prepare("INSERT INTO models (name, latest_version, created_at) VALUES (?, ?, ?)"));
       KILN_RETURN_IF_ERROR(
           add.Bind(1, model.name).Bind(2, stored.version).Bind(3, stored.created_at).Run());
     }
     KILN_ASSIGN_OR_RETURN(
         Statement insert,
-        db_->Prepare(fmt::format("INSERT INTO model_versions ({}) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                                 "?, ?, ?, ?, ?, ?, ?, ?)",
-                                 kModelColumns)));
+        db->Prepare(fmt::format("INSERT INTO model_versions ({}) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                                "?, ?, ?, ?, ?, ?, ?, ?)",
+                                kModelColumns)));
     return insert.Bind(1, stored.name)
         .Bind(2, stored.version)
         .Bind(3, stored.run_id)
@@ -104,7 +104,7 @@ Result<ModelVersion> SqlStore::CreateModelVersion(const ModelVersion& model) {
 }
 
 Result<ModelVersion> SqlStore::GetModelVersion(std::string_view name, std::int64_t version) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   const std::string sql =
       version == 0 ? fmt::format(
                          "SELECT {} FROM model_versions WHERE name = ? ORDER BY version "
@@ -112,7 +112,7 @@ Result<ModelVersion> SqlStore::GetModelVersion(std::string_view name, std::int64
                          kModelColumns)
                    : fmt::format("SELECT {} FROM model_versions WHERE name = ? AND version = ?",
                                  kModelColumns);
-  KILN_ASSIGN_OR_RETURN(Statement query, db_->Prepare(sql));
+  KILN_ASSIGN_OR_RETURN(Statement query, db->Prepare(sql));
   query.Bind(1, name);
   if (version != 0) query.Bind(2, version);
   KILN_ASSIGN_OR_RETURN(const bool found, query.Step());
@@ -121,12 +121,12 @@ Result<ModelVersion> SqlStore::GetModelVersion(std::string_view name, std::int64
 }
 
 Result<std::vector<ModelVersion>> SqlStore::ListModelVersions(std::string_view name) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   const std::string where = name.empty() ? "" : "WHERE name = ? ";
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare(fmt::format("SELECT {} FROM model_versions {}ORDER BY name, version DESC",
-                               kModelColumns, where)));
+      db->Prepare(fmt::format("SELECT {} FROM model_versions {}ORDER BY name, version DESC",
+                              kModelColumns, where)));
   if (!name.empty()) query.Bind(1, name);
   std::vector<ModelVersion> models;
   while (true) {
@@ -138,13 +138,12 @@ Result<std::vector<ModelVersion>> SqlStore::ListModelVersions(std::string_view n
 }
 
 Status SqlStore::RemoveModelVersion(std::string_view name, std::int64_t version) {
-  std::lock_guard lock(mu_);
-  return InWriteTransaction([&]() -> Status {
-    KILN_ASSIGN_OR_RETURN(
-        Statement remove,
-        db_->Prepare("DELETE FROM model_versions WHERE name = ? AND version = ?"));
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return InWriteTransaction(*db, [&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(Statement remove,
+                          db->Prepare("DELETE FROM model_versions WHERE name = ? AND version = ?"));
     KILN_RETURN_IF_ERROR(remove.Bind(1, name).Bind(2, version).Run());
-    if (db_->Changes() == 0) return UnknownModel(name, version);
+    if (db->Changes() == 0) return UnknownModel(name, version);
     return Status::Ok();
   });
 }

@@ -46,37 +46,37 @@ Result<Run> RunFromRow(const Statement& row) {
 
 }  // namespace
 
-Status SqlStore::InWriteTransaction(const std::function<Status()>& body) {
+Status SqlStore::InWriteTransaction(Connection& db, const std::function<Status()>& body) {
   // Conflicts are rare (two writers of one run at the same instant); a few retries settle
   // them, and a conflict that persists is reported as the store being busy.
   constexpr int kAttempts = 10;
   Status status;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
-    KILN_RETURN_IF_ERROR(db_->BeginWrite());
+    KILN_RETURN_IF_ERROR(db.BeginWrite());
     status = body();
-    if (status.ok()) status = db_->Execute("COMMIT");
+    if (status.ok()) status = db.Execute("COMMIT");
     if (status.ok()) return status;
-    db_->Execute("ROLLBACK").IgnoreError();
-    if (!db_->IsConflict(status)) return status;
+    db.Execute("ROLLBACK").IgnoreError();
+    if (!db.IsConflict(status)) return status;
   }
   return UnavailableError(fmt::format(
       "{} (the store stayed busy with concurrent writers; try again)", status.message()));
 }
 
 Result<Run> SqlStore::CreateRun(const Run& run) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   const Timestamp now = clock_.Now();
-  Status status = InWriteTransaction([&]() -> Status {
+  Status status = InWriteTransaction(*db, [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(Statement experiment,
-                          db_->Prepare("INSERT INTO experiments (name, created_at) VALUES (?, ?) "
-                                       "ON CONFLICT(name) DO NOTHING"));
+                          db->Prepare("INSERT INTO experiments (name, created_at) VALUES (?, ?) "
+                                      "ON CONFLICT(name) DO NOTHING"));
     KILN_RETURN_IF_ERROR(experiment.Bind(1, run.experiment).Bind(2, now).Run());
 
     KILN_ASSIGN_OR_RETURN(
         Statement insert,
-        db_->Prepare("INSERT INTO runs (id, experiment_id, display_name, spec_json, snapshot_id, "
-                     "compute_target, run_dir, host, status, created_at, submitted_by) "
-                     "SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM experiments WHERE name = ?"));
+        db->Prepare("INSERT INTO runs (id, experiment_id, display_name, spec_json, snapshot_id, "
+                    "compute_target, run_dir, host, status, created_at, submitted_by) "
+                    "SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM experiments WHERE name = ?"));
     Status inserted = insert.Bind(1, run.id)
                           .Bind(2, run.display_name)
                           .Bind(3, run.spec_json)
@@ -95,15 +95,15 @@ Result<Run> SqlStore::CreateRun(const Run& run) {
     KILN_RETURN_IF_ERROR(inserted);
 
     KILN_ASSIGN_OR_RETURN(Statement history,
-                          db_->Prepare("INSERT INTO run_status_history (run_id, seq, status, at, "
-                                       "detail) VALUES (?, 1, ?, ?, '')"));
+                          db->Prepare("INSERT INTO run_status_history (run_id, seq, status, at, "
+                                      "detail) VALUES (?, 1, ?, ?, '')"));
     KILN_RETURN_IF_ERROR(
         history.Bind(1, run.id).Bind(2, RunStatusName(RunStatus::kQueued)).Bind(3, now).Run());
 
     for (std::size_t i = 0; i < run.params.size(); ++i) {
       KILN_ASSIGN_OR_RETURN(Statement param,
-                            db_->Prepare("INSERT INTO run_params (run_id, position, name, value, "
-                                         "resolved) VALUES (?, ?, ?, ?, ?)"));
+                            db->Prepare("INSERT INTO run_params (run_id, position, name, value, "
+                                        "resolved) VALUES (?, ?, ?, ?, ?)"));
       KILN_RETURN_IF_ERROR(param.Bind(1, run.id)
                                .Bind(2, static_cast<std::int64_t>(i))
                                .Bind(3, run.params[i].name)
@@ -113,21 +113,19 @@ Result<Run> SqlStore::CreateRun(const Run& run) {
     }
     for (const auto& [key, value] : run.tags) {
       KILN_ASSIGN_OR_RETURN(
-          Statement tag,
-          db_->Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"));
+          Statement tag, db->Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"));
       KILN_RETURN_IF_ERROR(tag.Bind(1, run.id).Bind(2, key).Bind(3, value).Run());
     }
     return Status::Ok();
   });
   KILN_RETURN_IF_ERROR(status);
-  return ReadRunLocked(run.id);
+  return ReadRun(*db, run.id);
 }
 
-Status SqlStore::ReadRunDetailsLocked(Run& run) {
-  KILN_ASSIGN_OR_RETURN(
-      Statement params,
-      db_->Prepare("SELECT name, value, resolved FROM run_params WHERE run_id = ? "
-                   "ORDER BY position"));
+Status SqlStore::ReadRunDetails(Connection& db, Run& run) {
+  KILN_ASSIGN_OR_RETURN(Statement params,
+                        db.Prepare("SELECT name, value, resolved FROM run_params WHERE run_id = ? "
+                                   "ORDER BY position"));
   params.Bind(1, run.id);
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, params.Step());
@@ -136,7 +134,7 @@ Status SqlStore::ReadRunDetailsLocked(Run& run) {
         {params.ColumnText(0), params.ColumnOptionalText(1), params.ColumnOptionalText(2)});
   }
   KILN_ASSIGN_OR_RETURN(Statement tags,
-                        db_->Prepare("SELECT key, value FROM run_tags WHERE run_id = ?"));
+                        db.Prepare("SELECT key, value FROM run_tags WHERE run_id = ?"));
   tags.Bind(1, run.id);
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, tags.Step());
@@ -146,27 +144,27 @@ Status SqlStore::ReadRunDetailsLocked(Run& run) {
   return Status::Ok();
 }
 
-Result<Run> SqlStore::ReadRunLocked(std::string_view id) {
+Result<Run> SqlStore::ReadRun(Connection& db, std::string_view id) {
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare(fmt::format("SELECT {} FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-                               "WHERE r.id = ?",
-                               kRunColumns)));
+      db.Prepare(fmt::format("SELECT {} FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+                             "WHERE r.id = ?",
+                             kRunColumns)));
   query.Bind(1, id);
   KILN_ASSIGN_OR_RETURN(const bool found, query.Step());
   if (!found) return NotFoundError(fmt::format("run '{}' does not exist", id));
   KILN_ASSIGN_OR_RETURN(Run run, RunFromRow(query));
-  KILN_RETURN_IF_ERROR(ReadRunDetailsLocked(run));
+  KILN_RETURN_IF_ERROR(ReadRunDetails(db, run));
   return run;
 }
 
 Result<Run> SqlStore::GetRun(std::string_view id) {
-  std::lock_guard lock(mu_);
-  return ReadRunLocked(id);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return ReadRun(*db, id);
 }
 
 Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   std::string sql =
       fmt::format("SELECT {} FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1 = 1",
                   kRunColumns);
@@ -180,7 +178,7 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
   }
   sql += " ORDER BY r.created_at DESC, r.id DESC";
   if (filter.limit > 0) sql += fmt::format(" LIMIT {}", filter.limit);
-  KILN_ASSIGN_OR_RETURN(Statement query, db_->Prepare(sql));
+  KILN_ASSIGN_OR_RETURN(Statement query, db->Prepare(sql));
   int parameter = 0;
   if (filter.experiment) query.Bind(++parameter, *filter.experiment);
   if (filter.status) query.Bind(++parameter, RunStatusName(*filter.status));
@@ -191,19 +189,19 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
     KILN_ASSIGN_OR_RETURN(Run run, RunFromRow(query));
     runs.push_back(std::move(run));
   }
-  for (Run& run : runs) KILN_RETURN_IF_ERROR(ReadRunDetailsLocked(run));
+  for (Run& run : runs) KILN_RETURN_IF_ERROR(ReadRunDetails(*db, run));
   return runs;
 }
 
 Result<std::vector<StatusChange>> SqlStore::GetStatusHistory(std::string_view run_id) {
-  std::lock_guard lock(mu_);
-  KILN_ASSIGN_OR_RETURN(Statement exists, db_->Prepare("SELECT 1 FROM runs WHERE id = ?"));
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  KILN_ASSIGN_OR_RETURN(Statement exists, db->Prepare("SELECT 1 FROM runs WHERE id = ?"));
   exists.Bind(1, run_id);
   KILN_ASSIGN_OR_RETURN(const bool found, exists.Step());
   if (!found) return NotFoundError(fmt::format("run '{}' does not exist", run_id));
   KILN_ASSIGN_OR_RETURN(Statement query,
-                        db_->Prepare("SELECT status, at, detail FROM run_status_history "
-                                     "WHERE run_id = ? ORDER BY seq"));
+                        db->Prepare("SELECT status, at, detail FROM run_status_history "
+                                    "WHERE run_id = ? ORDER BY seq"));
   query.Bind(1, run_id);
   std::vector<StatusChange> history;
   while (true) {
@@ -218,10 +216,10 @@ Result<std::vector<StatusChange>> SqlStore::GetStatusHistory(std::string_view ru
 }
 
 Result<Run> SqlStore::TransitionRun(std::string_view id, const Transition& transition) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   const Timestamp now = clock_.Now();
-  Status status = InWriteTransaction([&]() -> Status {
-    KILN_ASSIGN_OR_RETURN(Statement current, db_->Prepare("SELECT status FROM runs WHERE id = ?"));
+  Status status = InWriteTransaction(*db, [&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(Statement current, db->Prepare("SELECT status FROM runs WHERE id = ?"));
     current.Bind(1, id);
     KILN_ASSIGN_OR_RETURN(const bool found, current.Step());
     if (!found) return NotFoundError(fmt::format("run '{}' does not exist", id));
@@ -248,7 +246,7 @@ Result<Run> SqlStore::TransitionRun(std::string_view id, const Transition& trans
     if (reason) sql += fmt::format(", failure_reason = ?{}", reason);
     if (tail) sql += fmt::format(", failure_log_tail = ?{}", tail);
     sql += fmt::format(" WHERE id = ?{}", where);
-    KILN_ASSIGN_OR_RETURN(Statement update, db_->Prepare(sql));
+    KILN_ASSIGN_OR_RETURN(Statement update, db->Prepare(sql));
     update.Bind(1, RunStatusName(transition.to)).Bind(where, id);
     if (at) update.Bind(at, now);
     if (exit_code) update.Bind(exit_code, static_cast<std::int64_t>(*transition.exit_code));
@@ -258,9 +256,9 @@ Result<Run> SqlStore::TransitionRun(std::string_view id, const Transition& trans
 
     KILN_ASSIGN_OR_RETURN(
         Statement history,
-        db_->Prepare("INSERT INTO run_status_history (run_id, seq, status, at, detail) "
-                     "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM run_status_history "
-                     "WHERE run_id = ?1"));
+        db->Prepare("INSERT INTO run_status_history (run_id, seq, status, at, detail) "
+                    "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM run_status_history "
+                    "WHERE run_id = ?1"));
     KILN_RETURN_IF_ERROR(history.Bind(1, id)
                              .Bind(2, RunStatusName(transition.to))
                              .Bind(3, now)
@@ -269,20 +267,20 @@ Result<Run> SqlStore::TransitionRun(std::string_view id, const Transition& trans
     if (!IsTerminal(transition.to)) return Status::Ok();
     // The run's launcher tokens end with it, whoever ends it.
     KILN_ASSIGN_OR_RETURN(Statement revoke,
-                          db_->Prepare("UPDATE api_tokens SET revoked_at = ?1 "
-                                       "WHERE run_id = ?2 AND revoked_at IS NULL"));
+                          db->Prepare("UPDATE api_tokens SET revoked_at = ?1 "
+                                      "WHERE run_id = ?2 AND revoked_at IS NULL"));
     return revoke.Bind(1, now).Bind(2, id).Run();
   });
   KILN_RETURN_IF_ERROR(status);
-  return ReadRunLocked(id);
+  return ReadRun(*db, id);
 }
 
 Result<std::vector<Experiment>> SqlStore::ListExperiments() {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare("SELECT e.name, e.created_at, COUNT(r.id) FROM experiments e "
-                   "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"));
+      db->Prepare("SELECT e.name, e.created_at, COUNT(r.id) FROM experiments e "
+                  "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"));
   std::vector<Experiment> experiments;
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());
@@ -294,11 +292,11 @@ Result<std::vector<Experiment>> SqlStore::ListExperiments() {
 }
 
 Status SqlStore::RegisterDatastore(const Datastore& datastore) {
-  std::lock_guard lock(mu_);
-  return InWriteTransaction([&]() -> Status {
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return InWriteTransaction(*db, [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(Statement insert,
-                          db_->Prepare("INSERT INTO datastores (name, type, path, created_at) "
-                                       "VALUES (?, ?, ?, ?)"));
+                          db->Prepare("INSERT INTO datastores (name, type, path, created_at) "
+                                      "VALUES (?, ?, ?, ?)"));
     Status inserted = insert.Bind(1, datastore.name)
                           .Bind(2, datastore.type)
                           .Bind(3, datastore.path)
@@ -313,10 +311,10 @@ Status SqlStore::RegisterDatastore(const Datastore& datastore) {
 }
 
 Result<Datastore> SqlStore::GetDatastore(std::string_view name) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare("SELECT name, type, path, created_at FROM datastores WHERE name = ?"));
+      db->Prepare("SELECT name, type, path, created_at FROM datastores WHERE name = ?"));
   query.Bind(1, name);
   KILN_ASSIGN_OR_RETURN(const bool found, query.Step());
   if (!found) return NotFoundError(fmt::format("datastore '{}' is not registered", name));
@@ -325,10 +323,10 @@ Result<Datastore> SqlStore::GetDatastore(std::string_view name) {
 }
 
 Result<std::vector<Datastore>> SqlStore::ListDatastores() {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare("SELECT name, type, path, created_at FROM datastores ORDER BY name"));
+      db->Prepare("SELECT name, type, path, created_at FROM datastores ORDER BY name"));
   std::vector<Datastore> datastores;
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());
@@ -340,11 +338,11 @@ Result<std::vector<Datastore>> SqlStore::ListDatastores() {
 }
 
 Status SqlStore::RemoveDatastore(std::string_view name) {
-  std::lock_guard lock(mu_);
-  return InWriteTransaction([&]() -> Status {
-    KILN_ASSIGN_OR_RETURN(Statement remove, db_->Prepare("DELETE FROM datastores WHERE name = ?"));
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return InWriteTransaction(*db, [&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(Statement remove, db->Prepare("DELETE FROM datastores WHERE name = ?"));
     KILN_RETURN_IF_ERROR(remove.Bind(1, name).Run());
-    if (db_->Changes() == 0) {
+    if (db->Changes() == 0) {
       return NotFoundError(fmt::format("datastore '{}' is not registered", name));
     }
     return Status::Ok();

@@ -7,14 +7,15 @@
 //
 // Every write runs in one transaction begun by Connection::BeginWrite(), so concurrent
 // writers in other processes cannot interleave a read and a write of it; a transaction that
-// lost to a concurrent one (Connection::IsConflict) is run again. Within a process, one
-// connection per store, guarded by a mutex.
+// lost to a concurrent one (Connection::IsConflict) is run again. Within a process, each
+// call leases a connection from the store's pool (connection_pool.h) for its duration.
 
+#include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 
 #include "common/time.h"
+#include "store/sql/connection_pool.h"
 #include "store/sql/statement.h"
 #include "store/store.h"
 
@@ -22,9 +23,13 @@ namespace kiln::store::sql {
 
 class SqlStore : public Store {
  public:
-  // `db` has its schema up to date.
-  SqlStore(std::unique_ptr<Connection> db, const Clock& clock)
-      : db_(std::move(db)), clock_(clock) {}
+  // `db` has its schema up to date. With `open`, calls run on up to `pool_size`
+  // connections at once, each waiting at most `pool_wait` for one; without, every call
+  // runs in turn on `db`.
+  SqlStore(std::unique_ptr<Connection> db, const Clock& clock,
+           ConnectionPool::Opener open = nullptr, std::size_t pool_size = 1,
+           std::chrono::milliseconds pool_wait = std::chrono::hours(1))
+      : pool_(std::move(db), std::move(open), pool_size, pool_wait), clock_(clock) {}
 
   Result<Run> CreateRun(const Run& run) override;
   Result<Run> GetRun(std::string_view id) override;
@@ -60,14 +65,14 @@ class SqlStore : public Store {
  private:
   // Runs `body` in a write transaction, committing when it succeeds and rolling back when
   // it fails; runs it again when it lost to a concurrent transaction.
-  Status InWriteTransaction(const std::function<Status()>& body);
+  Status InWriteTransaction(Connection& db, const std::function<Status()>& body);
 
-  Result<Run> ReadRunLocked(std::string_view id);
-  Status AppendSeriesLocked(std::string_view run_id, int rank, const MetricSeries& series);
-  Status ReadRunDetailsLocked(Run& run);
+  Result<Run> ReadRun(Connection& db, std::string_view id);
+  Status AppendSeries(Connection& db, std::string_view run_id, int rank,
+                      const MetricSeries& series);
+  Status ReadRunDetails(Connection& db, Run& run);
 
-  std::mutex mu_;
-  std::unique_ptr<Connection> db_;  // guarded by mu_
+  ConnectionPool pool_;
   const Clock& clock_;
 };
 

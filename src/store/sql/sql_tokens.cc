@@ -30,12 +30,12 @@ Result<ApiToken> ReadToken(const Statement& row) {
 }  // namespace
 
 Status SqlStore::CreateApiToken(const ApiToken& token) {
-  std::lock_guard lock(mu_);
-  return InWriteTransaction([&]() -> Status {
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return InWriteTransaction(*db, [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(
         Statement insert,
-        db_->Prepare("INSERT INTO api_tokens (id, name, secret_sha256, run_id, created_at, "
-                     "role) VALUES (?, ?, ?, ?, ?, ?)"));
+        db->Prepare("INSERT INTO api_tokens (id, name, secret_sha256, run_id, created_at, "
+                    "role) VALUES (?, ?, ?, ?, ?, ?)"));
     const Status inserted = insert.Bind(1, token.id)
                                 .Bind(2, token.name)
                                 .Bind(3, token.secret_sha256)
@@ -51,10 +51,10 @@ Status SqlStore::CreateApiToken(const ApiToken& token) {
 }
 
 Result<ApiToken> SqlStore::GetApiToken(std::string_view id) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare(fmt::format("SELECT {} FROM api_tokens WHERE id = ?", kTokenColumns)));
+      db->Prepare(fmt::format("SELECT {} FROM api_tokens WHERE id = ?", kTokenColumns)));
   query.Bind(1, id);
   KILN_ASSIGN_OR_RETURN(const bool found, query.Step());
   if (!found) return NotFoundError(fmt::format("token {} does not exist", id));
@@ -62,11 +62,11 @@ Result<ApiToken> SqlStore::GetApiToken(std::string_view id) {
 }
 
 Result<std::vector<ApiToken>> SqlStore::ListApiTokens(bool include_run_tokens) {
-  std::lock_guard lock(mu_);
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   KILN_ASSIGN_OR_RETURN(
       Statement query,
-      db_->Prepare(fmt::format("SELECT {} FROM api_tokens{} ORDER BY created_at, id", kTokenColumns,
-                               include_run_tokens ? "" : " WHERE run_id IS NULL")));
+      db->Prepare(fmt::format("SELECT {} FROM api_tokens{} ORDER BY created_at, id", kTokenColumns,
+                              include_run_tokens ? "" : " WHERE run_id IS NULL")));
   std::vector<ApiToken> tokens;
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());
@@ -78,10 +78,10 @@ Result<std::vector<ApiToken>> SqlStore::ListApiTokens(bool include_run_tokens) {
 }
 
 Status SqlStore::RevokeApiToken(std::string_view id) {
-  std::lock_guard lock(mu_);
-  return InWriteTransaction([&]() -> Status {
+  KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  return InWriteTransaction(*db, [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(Statement query,
-                          db_->Prepare("SELECT revoked_at FROM api_tokens WHERE id = ?"));
+                          db->Prepare("SELECT revoked_at FROM api_tokens WHERE id = ?"));
     query.Bind(1, id);
     KILN_ASSIGN_OR_RETURN(const bool found, query.Step());
     if (!found) return NotFoundError(fmt::format("token {} does not exist", id));
@@ -90,7 +90,7 @@ Status SqlStore::RevokeApiToken(std::string_view id) {
     }
     query.Reset();
     KILN_ASSIGN_OR_RETURN(Statement revoke,
-                          db_->Prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ?"));
+                          db->Prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ?"));
     return revoke.Bind(1, clock_.Now()).Bind(2, id).Run();
   });
 }
