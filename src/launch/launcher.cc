@@ -24,17 +24,16 @@
 #include "env/environment_cache.h"
 #include "launch/gpus.h"
 #include "launch/launcher_lock.h"
-#include "launch/mpirun_command.h"
 #include "launch/node_address.h"
 #include "launch/output_capture.h"
 #include "launch/process_sweep.h"
 #include "launch/rank_env.h"
 #include "launch/rank_exit.h"
 #include "launch/rank_log.h"
+#include "launch/rank_starts.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
 #include "launch/slurm_job.h"
-#include "launch/srun_command.h"
 #include "launch/store_access.h"
 #include "launch/store_retry.h"
 #include "snapshot/snapshot_store.h"
@@ -194,11 +193,14 @@ class Launcher {
   // Step 3.
   Status StartRanks() {
     KILN_ASSIGN_OR_RETURN(const int port, PickFreePort());
-    Rendezvous rendezvous;
-    rendezvous.master_port = port;
+    RankStartInputs inputs;
+    inputs.plan = &plan_;
+    inputs.dir = &dir_;
+    inputs.access = &access_;
+    inputs.rendezvous.master_port = port;
     if (plan_.cluster) {
       // The launcher runs on the allocation's first node, where rank 0 runs too.
-      KILN_ASSIGN_OR_RETURN(rendezvous.master_addr, ClusterAddress());
+      KILN_ASSIGN_OR_RETURN(inputs.rendezvous.master_addr, ClusterAddress());
       slurm_job_id_ = std::string(FindVariable(CurrentEnvironment(), "SLURM_JOB_ID").value_or(""));
       if (slurm_job_id_.empty()) {
         return FailedPreconditionError(
@@ -212,26 +214,21 @@ class Launcher {
                               remote_store_ ? tracking::SpoolIngestor::kRecordsPerRemoteBatch
                                             : tracking::SpoolIngestor::kRecordsPerBatch);
     }
-    if (UnderMpirun()) return StartMpirun(rendezvous);
-    if (plan_.cluster) return StartSrun(rendezvous);
-    const std::vector<std::string> base = CurrentEnvironment();
-    const std::vector<std::string> gpus =
-        plan_.use_gpu ? LauncherGpus(base) : std::vector<std::string>{};
-    const int local_ranks = plan_.ranks.process_count_per_node;
-    for (int local = 0; local < local_ranks; ++local) {
-      RankIdentity identity{
-          local, local, 0, plan_.ranks.world_size(), local_ranks, GpuForLocalRank(gpus, local)};
-      KILN_RETURN_IF_ERROR(Start(fmt::format("rank {}", local), dir_.rank_log(local), plan_.command,
-                                 BuildRankEnvironment(base, plan_, dir_, identity, rendezvous,
-                                                      {options_.python_path.string()})));
+    inputs.base_env = CurrentEnvironment();
+    inputs.python_path = options_.python_path;
+    inputs.kiln_program = options_.kiln_program;
+    if (plan_.use_gpu) {
+      inputs.gpus =
+          VisibleGpus(FindVariable(inputs.base_env, "CUDA_VISIBLE_DEVICES"), CountNvidiaDevices());
     }
+    inputs.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    inputs.as_root = ::geteuid() == 0;
+    for (ProcessStart& start : PlanRankStarts(inputs))
+      KILN_RETURN_IF_ERROR(Start(std::move(start)));
     return Status::Ok();
   }
 
-  bool UnderMpirun() const { return plan_.ranks.backend == spec::DistributedBackend::kMpi; }
-  // Whether each rank runs under the rank shim (started by mpirun or srun), which writes
-  // how it ended; otherwise the ranks are the launcher's own children.
-  bool UnderShim() const { return UnderMpirun() || plan_.cluster.has_value(); }
+  bool UnderShim() const { return RanksUnderShim(plan_); }
   SweepScope Scope() const { return plan_.cluster ? SweepScope::kThisNode : SweepScope::kMachine; }
 
   // This node's address for the ranks of a cluster run: on the target's network when it
@@ -246,88 +243,14 @@ class Launcher {
     return std::string(name);
   }
 
-  // Open MPI's transports kept to the cluster's network (unless the job set them itself).
-  void AddClusterMpiSettings(std::vector<std::string>& env) const {
-    if (!plan_.cluster || plan_.cluster->network.empty()) return;
-    for (const char* name : {"OMPI_MCA_btl_tcp_if_include", "OMPI_MCA_oob_tcp_if_include"}) {
-      if (!FindVariable(env, name))
-        env.push_back(fmt::format("{}={}", name, plan_.cluster->network));
-    }
-    if (!FindVariable(env, "OMPI_MCA_btl")) env.push_back("OMPI_MCA_btl=self,vader,tcp");
-  }
-
-  // The rank shim's command: `kiln exec-rank RUN_DIR -- COMMAND...`.
-  std::vector<std::string> ShimCommand() const {
-    std::vector<std::string> argv = {options_.kiln_program.string(), "exec-rank",
-                                     dir_.root().string(), "--"};
-    argv.insert(argv.end(), plan_.command.begin(), plan_.command.end());
-    return argv;
-  }
-
-  // The environment every rank shares; the shim adds what differs from rank to rank.
-  std::vector<std::string> SharedRankEnvironment(const std::vector<std::string>& base,
-                                                 const Rendezvous& rendezvous) const {
-    RankIdentity shared{0, 0, 0, plan_.ranks.world_size(), plan_.ranks.process_count_per_node, ""};
-    std::vector<std::string> env = BuildRankEnvironment(base, plan_, dir_, shared, rendezvous,
-                                                        {options_.python_path.string()});
-    std::erase_if(env, [&](const std::string& entry) {
-      const std::string name = entry.substr(0, entry.find('='));
-      for (const auto& [rank_name, value] : RankVariables(shared)) {
-        if (name == rank_name) return true;
-      }
-      return false;
-    });
-    return env;
-  }
-
-  // The shims of a cluster run ask the store whether the run has ended (rank_shim.h), so
-  // they get the store access; each removes it before it starts its rank.
-  void AddShimStoreAccess(std::vector<std::string>& env) const {
-    for (std::string& variable : StoreAccessVariables(access_)) env.push_back(std::move(variable));
-  }
-
-  // A cluster run not under mpi: one srun over the allocation starts every rank's shim.
-  Status StartSrun(const Rendezvous& rendezvous) {
-    std::vector<std::string> env = SharedRankEnvironment(CurrentEnvironment(), rendezvous);
-    AddShimStoreAccess(env);
-    return Start("srun", dir_.srun_log(), BuildSrunCommand(plan_.ranks, ShimCommand()),
-                 std::move(env));
-  }
-
-  static std::vector<std::string> LauncherGpus(const std::vector<std::string>& env) {
-    return VisibleGpus(FindVariable(env, "CUDA_VISIBLE_DEVICES"), CountNvidiaDevices());
-  }
-
-  // distributed_backend mpi: one mpirun, which starts every rank through the rank shim.
-  Status StartMpirun(const Rendezvous& rendezvous) {
-    const std::vector<std::string> base = CurrentEnvironment();
-    std::vector<std::string> env = SharedRankEnvironment(base, rendezvous);
-    AddClusterMpiSettings(env);
-    MpirunOptions mpirun;
-    mpirun.layout = plan_.ranks;
-    mpirun.run_as_root = ::geteuid() == 0;
-    mpirun.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    mpirun.working_dir = dir_.src();
-    mpirun.exported = ExportedVariables(base, env);
-    if (plan_.cluster) {
-      AddShimStoreAccess(env);
-      for (const std::string_view name : {kStoreUrlVariable, kStoreTokenVariable}) {
-        if (FindVariable(env, name)) mpirun.exported.emplace_back(name);
-      }
-    }
-    mpirun.rank_command = ShimCommand();
-    return Start("mpirun", dir_.mpirun_log(), BuildMpirunCommand(mpirun), std::move(env));
-  }
-
-  Status Start(std::string name, const std::filesystem::path& log, std::vector<std::string> argv,
-               std::vector<std::string> env) {
+  Status Start(ProcessStart start) {
     Child child;
-    child.name = std::move(name);
-    KILN_ASSIGN_OR_RETURN(OutputCapture capture, OutputCapture::Open(log, clock_));
+    child.name = std::move(start.name);
+    KILN_ASSIGN_OR_RETURN(OutputCapture capture, OutputCapture::Open(start.log, clock_));
     child.capture.emplace(std::move(capture));
     SpawnOptions spawn;
-    spawn.argv = std::move(argv);
-    spawn.env = std::move(env);
+    spawn.argv = std::move(start.argv);
+    spawn.env = std::move(start.env);
     spawn.cwd = dir_.src();
     spawn.stdout_fd = child.capture->child_stdout();
     spawn.stderr_fd = child.capture->child_stderr();
