@@ -131,6 +131,8 @@ Result<snapshot::SnapshotInfo> TakeSnapshot(Workspace& workspace, const spec::Lo
         job.spec.entry_script));
   }
   snapshot::SnapshotStore snapshots(workspace.snapshots_root());
+  // The store's own folders first: a store that cannot be written is not the source's fault.
+  KILN_RETURN_IF_ERROR(snapshots.Prepare());
   Result<snapshot::SnapshotInfo> info = snapshots.Create(*scan);
   if (!info.ok()) return info.status().WithPrefix(where);
   return info;

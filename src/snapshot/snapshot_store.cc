@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 
 #include "common/files.h"
@@ -99,11 +100,26 @@ Result<std::string> SnapshotStore::StoreObject(const SourceScan& scan, const Sou
   return sha256;
 }
 
+Status SnapshotStore::Prepare() const {
+  for (const char* folder : {"tmp", "manifests", "cache"}) {
+    std::error_code error;
+    fs::create_directories(root_ / folder, error);
+    if (!error) continue;
+    const std::string message = fmt::format("the snapshot store {} cannot be written: {}",
+                                            root_.string(), error.message());
+    if (error.value() == EACCES || error.value() == EPERM || error.value() == EROFS) {
+      return FailedPreconditionError(fmt::format(
+          "{}; make it writable for this user, or set KILN_HOME to a folder this user may write",
+          message));
+    }
+    return InternalError(message);
+  }
+  return Status::Ok();
+}
+
 Result<SnapshotInfo> SnapshotStore::Create(const SourceScan& scan) {
   const std::int64_t started_ns = SystemClock().Now() * 1000;
-  KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "tmp"));
-  KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "manifests"));
-  KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "cache"));
+  KILN_RETURN_IF_ERROR(Prepare());
   const fs::path cache_file =
       root_ / "cache" / (Sha256::HexOf(scan.root.string()).substr(0, kCacheKeyDigits) + ".tsv");
   StatCache cache = StatCache::Load(cache_file);

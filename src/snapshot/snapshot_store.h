@@ -41,6 +41,11 @@ class SnapshotStore {
 
   const std::filesystem::path& root() const { return root_; }
 
+  // Creates the store's folders. FailedPrecondition, naming the folder and what to do, when
+  // this user cannot write there (a read-only KILN_HOME): a fault of the store, not of any
+  // source directory.
+  Status Prepare() const;
+
   // Snapshots `scan.root`; `scan` must come from ScanSource() and pass CheckLimits().
   // A file that vanishes or changes while being read is an Unavailable error (try again).
   Result<SnapshotInfo> Create(const SourceScan& scan);

@@ -2,6 +2,7 @@
 // flags, and entries that are not Python.
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "common/files.h"
 #include "e2e/kiln_fixture.h"
@@ -298,6 +299,51 @@ TEST_F(SubmitTest, UnknownRunsAreNotFound) {
   EXPECT_EQ(show.err, "error: run 'nope_1_deadbeef' does not exist (see 'kiln runs')\n");
   EXPECT_EQ(Kiln({"logs", "deadbeef"}).exit.code, 3);
   EXPECT_EQ(Kiln({"cancel", "deadbeef"}).exit.code, 3);
+}
+
+// A KILN_HOME this user cannot write (here: bind-mounted read-only in a mount namespace of
+// the test's own): every command that writes says which file or folder and what to do,
+// exits 5, and leaves nothing behind; commands that only read still work.
+TEST_F(SubmitTest, AReadOnlyHomeIsRefusedByNameWithWhatToDo) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a read-only bind mount needs root";
+  ASSERT_EQ(Kiln({"datastore", "list"}).exit.code, 0);  // creates the store
+  const fs::path project = Project("proj", {{"train.py", "print(1)\n"}});
+  const std::string readonly =
+      fmt::format("mount --bind -o ro {0} {0} && exec \"$@\"", home().string());
+  const auto in_readonly_home = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                     readonly,  "sh",      KILN_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    SpawnOptions options;
+    options.argv = argv;
+    options.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "KILN_HOME=" + home().string()};
+    return RunAndCapture(options, std::chrono::seconds(60)).value();
+  };
+
+  const CapturedRun registered = in_readonly_home({"datastore", "register", "d", "--path", "/tmp"});
+  EXPECT_EQ(registered.exit.code, 5) << registered.err;
+  EXPECT_EQ(
+      registered.err,
+      fmt::format("error: the store {}/kiln.db cannot be written (attempt to write a readonly "
+                  "database): make it and its folder writable for this user, or set "
+                  "KILN_HOME or KILN_STORE to a store this user may write\n",
+                  home().string()));
+
+  fs::remove_all(home() / "snapshots");
+  const CapturedRun submitted = in_readonly_home(
+      {"submit", "--source-directory", project.string(), "--entry-script", "train.py"});
+  EXPECT_EQ(submitted.exit.code, 5) << submitted.err;
+  EXPECT_EQ(submitted.err,
+            fmt::format("error: the snapshot store {}/snapshots cannot be written: Read-only file "
+                        "system; make it writable for this user, or set KILN_HOME to a folder "
+                        "this user may write\n",
+                        home().string()));
+
+  const CapturedRun listed = in_readonly_home({"runs"});
+  EXPECT_EQ(listed.exit.code, 0) << listed.err;
+  EXPECT_EQ(KilnJson({"runs", "--json"}).size(), 0u);
+  EXPECT_EQ(KilnJson({"datastore", "list", "--json"}).size(), 0u);
+  EXPECT_FALSE(fs::exists(home() / "snapshots"));
 }
 
 }  // namespace

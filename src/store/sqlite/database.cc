@@ -21,8 +21,15 @@ Status SqliteError(sqlite3* db, int code, std::string_view what) {
       return AlreadyExistsError(message);
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-    case SQLITE_PERM:
-      return FailedPreconditionError(message);
+    case SQLITE_PERM: {
+      // What the user can fix is the file or its folder, not the statement: name the file.
+      const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+      if (file == nullptr || *file == '\0') return FailedPreconditionError(message);
+      return FailedPreconditionError(fmt::format(
+          "the store {} cannot be {} ({}): make it and its folder writable for this user, or "
+          "set KILN_HOME or KILN_STORE to a store this user may write",
+          file, (code & 0xff) == SQLITE_CANTOPEN ? "opened" : "written", detail));
+    }
     default:
       return InternalError(message);
   }
