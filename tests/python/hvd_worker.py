@@ -168,6 +168,17 @@ def parity(rank, size):
     return {"difference": difference, "ranks_differ_by": moved}
 
 
+def parameters_list(rank, size):
+    """broadcast_parameters of model.parameters(): bare tensors, no names."""
+    torch.manual_seed(rank)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    root = size - 1
+    hvd.broadcast_parameters(list(model.parameters()), root_rank=root)
+    roots = hvd.broadcast_object([p.detach().clone() for p in model.parameters()], root_rank=root)
+    return {"differ_by": max((a - b).abs().max().item()
+                             for a, b in zip(model.parameters(), roots))}
+
+
 def stall(rank, size):
     if rank == 1:
         time.sleep(3)

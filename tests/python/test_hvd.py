@@ -132,6 +132,16 @@ class TrainingParityTest(unittest.TestCase):
                 self.assertLess(result["ranks_differ_by"], 1e-6)
 
 
+class BroadcastParametersTest(unittest.TestCase):
+    def test_a_list_of_bare_tensors_ends_equal_to_the_roots(self):
+        for launch in ("mpirun", "tcp"):
+            with self.subTest(launch=launch):
+                results, _ = run_ranks(launch, 3, "parameters_list")
+                self.assertEqual(sorted(results), [0, 1, 2])
+                for result in results.values():
+                    self.assertEqual(result["differ_by"], 0.0)
+
+
 class RealHorovodWinsTest(unittest.TestCase):
     def test_an_installed_horovod_is_imported_instead(self):
         with tempfile.TemporaryDirectory() as site:

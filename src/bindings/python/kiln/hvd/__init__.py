@@ -82,23 +82,54 @@ def shutdown():
 
 
 is_initialized = _hvd.is_initialized
-size = _hvd.size
-rank = _hvd.rank
-local_size = _hvd.local_size
-local_rank = _hvd.local_rank
-cross_size = _hvd.cross_size
-cross_rank = _hvd.cross_rank
+
+
+def _initialized():
+    # ValueError, as horovod.torch raises for a query before init().
+    if not _hvd.is_initialized():
+        raise ValueError("kiln.hvd has not been initialized; call hvd.init() first")
+
+
+def size():
+    _initialized()
+    return _hvd.size()
+
+
+def rank():
+    _initialized()
+    return _hvd.rank()
+
+
+def local_size():
+    _initialized()
+    return _hvd.local_size()
+
+
+def local_rank():
+    _initialized()
+    return _hvd.local_rank()
+
+
+def cross_size():
+    _initialized()
+    return _hvd.cross_size()
+
+
+def cross_rank():
+    _initialized()
+    return _hvd.cross_rank()
 
 
 def mpi_enabled():
     """True when Open MPI moves the data (the ranks run under mpirun; ranks on one machine
-    allreduce through shared memory all the same)."""
-    return _hvd.data_plane().split("+")[0] == "mpi"
+    allreduce through shared memory all the same). False before init()."""
+    return _hvd.is_initialized() and _hvd.data_plane().split("+")[0] == "mpi"
 
 
 def gloo_enabled():
-    """True when the TCP ring moves the data (ranks started without mpirun)."""
-    return _hvd.data_plane().split("+")[0] == "tcp"
+    """True when the TCP ring moves the data (ranks started without mpirun). False before
+    init()."""
+    return _hvd.is_initialized() and _hvd.data_plane().split("+")[0] == "tcp"
 
 
 def mpi_built():
@@ -121,7 +152,20 @@ def rocm_built():
     return False
 
 
+def ddl_built():
+    return False
+
+
+def ccl_built():
+    return False
+
+
 def mpi_threads_supported():
+    """Whether MPI may be called from several threads: True under mpirun (the runtime asks
+    Open MPI for MPI_THREAD_MULTIPLE). ValueError before init() and without MPI."""
+    _initialized()
+    if not mpi_enabled():
+        raise ValueError("kiln.hvd: MPI is not in use (the ranks were not started by mpirun)")
     return True
 
 
@@ -337,8 +381,13 @@ def allgather_object(obj, name=None, process_set=None):
 
 
 def broadcast_parameters(params, root_rank):
-    """Overwrites parameters (a state_dict, or (name, tensor) pairs) with root_rank's."""
-    items = sorted(params.items()) if isinstance(params, dict) else list(params)
+    """Overwrites parameters with root_rank's: a state_dict, (name, tensor) pairs
+    (model.named_parameters()) or tensors (model.parameters()), in the same order on every
+    rank."""
+    if isinstance(params, dict):
+        items = sorted(params.items())
+    else:
+        items = [p if isinstance(p, tuple) else (f"unnamed.{i}", p) for i, p in enumerate(params)]
     handles = []
     for name, p in items:
         if p is None:
@@ -366,7 +415,7 @@ __all__ = [
     "allreduce_", "allreduce_async", "allreduce_async_", "alltoall", "alltoall_async",
     "barrier", "broadcast", "broadcast_", "broadcast_async", "broadcast_async_",
     "broadcast_object", "broadcast_optimizer_state", "broadcast_parameters", "cross_rank",
-    "cross_size", "cuda_built", "gloo_built", "gloo_enabled", "grouped_allreduce",
+    "cross_size", "ccl_built", "cuda_built", "ddl_built", "gloo_built", "gloo_enabled", "grouped_allreduce",
     "grouped_allreduce_", "grouped_allreduce_async", "grouped_allreduce_async_", "init",
     "is_initialized", "join", "local_rank", "local_size", "mpi_built", "mpi_enabled",
     "mpi_threads_supported", "nccl_built", "poll", "rank", "reducescatter",

@@ -22,10 +22,10 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._passes = int(backward_passes_per_step)
         if self._passes < 1:
             raise ValueError("kiln.hvd: backward_passes_per_step must be at least 1")
+        # Passes accumulated locally are summed, not averaged, as in horovod.torch: a script
+        # that accumulates scales its loss itself.
         self._prescale = 1.0 / gradient_predivide_factor
         self._postscale = gradient_predivide_factor
-        if op == hvd.Average and self._passes > 1:
-            self._prescale /= self._passes  # the mean of the locally accumulated passes
         all_params = [p for group in self.param_groups for p in group["params"]]
         if named_parameters is not None:
             named = list(named_parameters)
