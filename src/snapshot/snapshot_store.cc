@@ -105,8 +105,8 @@ Status SnapshotStore::Prepare() const {
     std::error_code error;
     fs::create_directories(root_ / folder, error);
     if (!error) continue;
-    const std::string message = fmt::format("the snapshot store {} cannot be written: {}",
-                                            root_.string(), error.message());
+    const std::string message =
+        fmt::format("the snapshot store {} cannot be written: {}", root_.string(), error.message());
     if (error.value() == EACCES || error.value() == EPERM || error.value() == EROFS) {
       return FailedPreconditionError(fmt::format(
           "{}; make it writable for this user, or set KILN_HOME to a folder this user may write",
