@@ -76,6 +76,10 @@ void Reduce(void* dst, void* copy, const void* src, size_t count, DataType type,
       return ReduceTyped<kCopy, uint8_t>(dst, copy, src, count, op);
     case DataType::kInt8:
       return ReduceTyped<kCopy, int8_t>(dst, copy, src, count, op);
+    case DataType::kInt16:
+      return ReduceTyped<kCopy, int16_t>(dst, copy, src, count, op);
+    case DataType::kBool:
+      return ReduceTyped<kCopy, bool>(dst, copy, src, count, op);
     case DataType::kInt32:
       return ReduceTyped<kCopy, int32_t>(dst, copy, src, count, op);
     case DataType::kInt64:
@@ -108,7 +112,9 @@ size_t ElementSize(DataType type) {
   switch (type) {
     case DataType::kUInt8:
     case DataType::kInt8:
+    case DataType::kBool:
       return 1;
+    case DataType::kInt16:
     case DataType::kFloat16:
       return 2;
     case DataType::kInt32:
@@ -127,6 +133,10 @@ std::string_view DataTypeName(DataType type) {
       return "uint8";
     case DataType::kInt8:
       return "int8";
+    case DataType::kInt16:
+      return "int16";
+    case DataType::kBool:
+      return "bool";
     case DataType::kInt32:
       return "int32";
     case DataType::kInt64:
@@ -157,7 +167,7 @@ std::string_view ReduceOpName(ReduceOp op) {
   return "unknown";
 }
 
-bool IsValidDataType(uint8_t value) { return value <= static_cast<uint8_t>(DataType::kFloat64); }
+bool IsValidDataType(uint8_t value) { return value <= static_cast<uint8_t>(DataType::kBool); }
 bool IsValidReduceOp(uint8_t value) { return value <= static_cast<uint8_t>(ReduceOp::kProduct); }
 
 void ReduceInto(void* dst, const void* src, size_t count, DataType type, ReduceOp op) {
@@ -176,6 +186,13 @@ void ScaleBuffer(void* buffer, size_t count, DataType type, double factor) {
       return ScaleTyped<uint8_t>(buffer, count, factor);
     case DataType::kInt8:
       return ScaleTyped<int8_t>(buffer, count, factor);
+    case DataType::kInt16:
+      return ScaleTyped<int16_t>(buffer, count, factor);
+    case DataType::kBool:
+      // Only a pre- or postscale reaches a bool (Average is refused): a nonzero factor
+      // keeps each value, zero clears it.
+      if (factor == 0.0) std::memset(buffer, 0, count);
+      return;
     case DataType::kInt32:
       return ScaleTyped<int32_t>(buffer, count, factor);
     case DataType::kInt64:

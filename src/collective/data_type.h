@@ -9,7 +9,18 @@
 
 namespace kiln::collective {
 
-enum class DataType : uint8_t { kUInt8, kInt8, kInt32, kInt64, kFloat16, kFloat32, kFloat64 };
+// New types go at the end: the value crosses the wire between ranks.
+enum class DataType : uint8_t {
+  kUInt8,
+  kInt8,
+  kInt32,
+  kInt64,
+  kFloat16,
+  kFloat32,
+  kFloat64,
+  kInt16,
+  kBool,  // one byte, 0 or 1; Sum and Max are a logical or, Min and Product a logical and
+};
 
 enum class ReduceOp : uint8_t { kAverage, kSum, kMin, kMax, kProduct };
 
@@ -20,7 +31,7 @@ bool IsValidDataType(uint8_t value);
 bool IsValidReduceOp(uint8_t value);
 
 // dst[i] = dst[i] (op) src[i] for `count` elements, dst and src not overlapping. Average
-// reduces as Sum; the caller divides afterwards.
+// reduces as Sum; the caller divides afterwards (bool has no Average: Validate refuses it).
 void ReduceInto(void* dst, const void* src, size_t count, DataType type, ReduceOp op);
 // ReduceInto that also leaves the result in `copy` (overlapping neither), in the same pass.
 void ReduceIntoAndCopy(void* dst, void* copy, const void* src, size_t count, DataType type,

@@ -33,6 +33,31 @@ TEST(ReduceTest, EveryOpOnFloatsAndIntegers) {
   EXPECT_EQ(c, (std::vector<int64_t>{-2, 17}));
 }
 
+TEST(ReduceTest, Int16AndBool) {
+  std::vector<int16_t> a{300, -2};
+  const std::vector<int16_t> b{100, 7};
+  ReduceInto(a.data(), b.data(), 2, DataType::kInt16, ReduceOp::kProduct);
+  EXPECT_EQ(a, (std::vector<int16_t>{30000, -14}));
+  EXPECT_EQ(ElementSize(DataType::kInt16), 2u);
+  EXPECT_EQ(DataTypeName(DataType::kInt16), "int16");
+  // bool: Sum and Max are a logical or, Min and Product a logical and.
+  const std::vector<bool> left{false, false, true, true}, right{false, true, false, true};
+  const std::pair<ReduceOp, std::vector<bool>> cases[] = {
+      {ReduceOp::kSum, {false, true, true, true}},
+      {ReduceOp::kMax, {false, true, true, true}},
+      {ReduceOp::kMin, {false, false, false, true}},
+      {ReduceOp::kProduct, {false, false, false, true}}};
+  for (const auto& [op, want] : cases) {
+    bool out[4], in[4];
+    for (int i = 0; i < 4; ++i) out[i] = left[i], in[i] = right[i];
+    ReduceInto(out, in, 4, DataType::kBool, op);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(out[i], want[i]) << ReduceOpName(op) << " " << i;
+  }
+  EXPECT_EQ(DataTypeName(DataType::kBool), "bool");
+  EXPECT_TRUE(IsValidDataType(static_cast<uint8_t>(DataType::kBool)));
+  EXPECT_FALSE(IsValidDataType(static_cast<uint8_t>(DataType::kBool) + 1));
+}
+
 TEST(ReduceTest, ReduceIntoAndCopyLeavesTheResultInBoth) {
   std::vector<int32_t> a{1, 2, 3, 4, 5};
   const std::vector<int32_t> b{10, 20, 30, 40, 50};

@@ -23,6 +23,10 @@ MPI_Datatype MpiType(DataType type, MPI_Datatype half) {
       return MPI_UINT8_T;
     case DataType::kInt8:
       return MPI_INT8_T;
+    case DataType::kInt16:
+      return MPI_INT16_T;
+    case DataType::kBool:
+      return MPI_UINT8_T;  // 0 or 1: MpiOp makes or and and of MPI_MAX and MPI_MIN
     case DataType::kInt32:
       return MPI_INT32_T;
     case DataType::kInt64:
@@ -37,7 +41,10 @@ MPI_Datatype MpiType(DataType type, MPI_Datatype half) {
   return MPI_BYTE;
 }
 
-MPI_Op MpiOp(ReduceOp op) {
+MPI_Op MpiOp(ReduceOp op, DataType type) {
+  if (type == DataType::kBool) {
+    return op == ReduceOp::kMin || op == ReduceOp::kProduct ? MPI_MIN : MPI_MAX;
+  }
   switch (op) {
     case ReduceOp::kAverage:
     case ReduceOp::kSum:
@@ -140,7 +147,7 @@ Result<std::string> MpiDataPlane::BroadcastString(const std::string& text) {
 Status MpiDataPlane::Allreduce(void* buffer, size_t count, DataType type, ReduceOp op) {
   const MPI_Datatype mpi_type = MpiType(type, state_->half);
   const MPI_Op mpi_op =
-      type == DataType::kFloat16 ? state_->half_ops[static_cast<size_t>(op)] : MpiOp(op);
+      type == DataType::kFloat16 ? state_->half_ops[static_cast<size_t>(op)] : MpiOp(op, type);
   auto* data = static_cast<char*>(buffer);
   // MPI counts are int: a tensor of more elements goes in pieces.
   while (count > 0) {
@@ -182,7 +189,7 @@ Status MpiDataPlane::ReduceScatter(void* buffer, const std::vector<size_t>& coun
                                    DataType type, ReduceOp op) {
   KILN_ASSIGN_OR_RETURN(const std::vector<int> int_counts, IntCounts(counts, "reducescatter"));
   const MPI_Op mpi_op =
-      type == DataType::kFloat16 ? state_->half_ops[static_cast<size_t>(op)] : MpiOp(op);
+      type == DataType::kFloat16 ? state_->half_ops[static_cast<size_t>(op)] : MpiOp(op, type);
   return Check(MPI_Reduce_scatter(buffer, out, int_counts.data(), MpiType(type, state_->half),
                                   mpi_op, state_->comm),
                "MPI_Reduce_scatter");

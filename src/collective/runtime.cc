@@ -35,6 +35,13 @@ Status Validate(const Request& request, int size) {
           fmt::format("kiln.hvd: tensor '{}' has a negative dimension", name));
     }
   }
+  if (request.dtype == DataType::kBool && request.reduce_op == ReduceOp::kAverage &&
+      (request.op == OpType::kAllreduce || request.op == OpType::kReducescatter)) {
+    return InvalidArgumentError(fmt::format(
+        "kiln.hvd: {} of '{}': bool tensors have no average; use op=Sum (logical or) or op=Min "
+        "(logical and)",
+        OpTypeName(request.op), name));
+  }
   switch (request.op) {
     case OpType::kBroadcast:
       if (request.root < 0 || request.root >= size) {

@@ -68,6 +68,12 @@ std::vector<char> Encode(DataType type, const std::vector<double>& values) {
       case DataType::kInt8:
         *reinterpret_cast<int8_t*>(at) = static_cast<int8_t>(v);
         break;
+      case DataType::kInt16:
+        *reinterpret_cast<int16_t*>(at) = static_cast<int16_t>(v);
+        break;
+      case DataType::kBool:
+        *reinterpret_cast<bool*>(at) = v != 0;
+        break;
       case DataType::kInt32:
         *reinterpret_cast<int32_t*>(at) = static_cast<int32_t>(v);
         break;
@@ -98,6 +104,12 @@ std::vector<double> Decode(DataType type, const std::vector<char>& bytes) {
         break;
       case DataType::kInt8:
         values[i] = *reinterpret_cast<const int8_t*>(at);
+        break;
+      case DataType::kInt16:
+        values[i] = *reinterpret_cast<const int16_t*>(at);
+        break;
+      case DataType::kBool:
+        values[i] = *reinterpret_cast<const bool*>(at) ? 1 : 0;
         break;
       case DataType::kInt32:
         values[i] = *reinterpret_cast<const int32_t*>(at);
@@ -168,8 +180,9 @@ class WorldSizeTest : public ::testing::TestWithParam<int> {};
 TEST_P(WorldSizeTest, AllreduceEveryOpDtypeAndSize) {
   ThreadWorld world(GetParam());
   world.OnEveryRank([&](int rank, Runtime& runtime) {
-    for (DataType type : {DataType::kUInt8, DataType::kInt8, DataType::kInt32, DataType::kInt64,
-                          DataType::kFloat16, DataType::kFloat32, DataType::kFloat64}) {
+    for (DataType type :
+         {DataType::kUInt8, DataType::kInt8, DataType::kInt16, DataType::kInt32, DataType::kInt64,
+          DataType::kFloat16, DataType::kFloat32, DataType::kFloat64}) {
       for (ReduceOp op : {ReduceOp::kAverage, ReduceOp::kSum, ReduceOp::kMin, ReduceOp::kMax,
                           ReduceOp::kProduct}) {
         for (size_t count : {size_t{0}, size_t{1}, size_t{7}, size_t{1025}}) {
@@ -369,6 +382,11 @@ TEST(RuntimeTest, LocalMistakesFailAtOnce) {
   bcast.request.root = 3;
   EXPECT_THAT(runtime.Enqueue(std::move(bcast))->Wait().message(),
               HasSubstr("from root_rank 3, but ranks are 0 to 0"));
+  bool flags[4] = {};
+  TensorEntry mean = Entry(OpType::kAllreduce, "z", DataType::kBool, {4}, flags, flags);
+  mean.request.reduce_op = ReduceOp::kAverage;
+  EXPECT_THAT(runtime.Enqueue(std::move(mean))->Wait().message(),
+              HasSubstr("bool tensors have no average; use op=Sum (logical or)"));
 }
 
 TEST(RuntimeTest, BarrierAndTimeline) {

@@ -52,6 +52,10 @@ col::DataType ToDataType(const at::Tensor& tensor) {
       return col::DataType::kUInt8;
     case torch::kChar:
       return col::DataType::kInt8;
+    case torch::kShort:
+      return col::DataType::kInt16;
+    case torch::kBool:
+      return col::DataType::kBool;
     case torch::kInt:
       return col::DataType::kInt32;
     case torch::kLong:
@@ -65,7 +69,8 @@ col::DataType ToDataType(const at::Tensor& tensor) {
     default:
       throw std::invalid_argument(std::string("kiln.hvd: tensors of dtype ") +
                                   c10::toString(tensor.scalar_type()) +
-                                  " are not supported; use float16/32/64, int32/64, uint8 or int8");
+                                  " are not supported; use float16/32/64, int8/16/32/64, uint8 "
+                                  "or bool");
   }
 }
 
