@@ -12,8 +12,8 @@ import torch
 import horovod.torch as hvd
 import kiln._hvd
 
-DTYPES = [torch.uint8, torch.int8, torch.int32, torch.int64, torch.float16, torch.float32,
-          torch.float64]
+DTYPES = [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16,
+          torch.float32, torch.float64]
 OPS = {"average": hvd.Average, "sum": hvd.Sum, "min": hvd.Min, "max": hvd.Max,
        "product": hvd.Product}
 
@@ -166,6 +166,64 @@ def parity(rank, size):
                 zip(model.parameters(), hvd.broadcast_object(
                     [p.detach().clone() for p in model.parameters()], root_rank=0)))
     return {"difference": difference, "ranks_differ_by": moved}
+
+
+def bools(rank, size):
+    """bool tensors: or (Sum, Max) and and (Min, Product) in allreduce; moved as they are by
+    allgather, broadcast and alltoall; no average."""
+    mine = torch.tensor([rank == 0, True, False, rank % 2 == 1])
+    want = {hvd.Sum: [True, True, False, size > 1], hvd.Max: [True, True, False, size > 1],
+            hvd.Min: [size == 1, True, False, False],
+            hvd.Product: [size == 1, True, False, False]}
+    got = {op: hvd.allreduce(mine, op=op, name=f"bool.{op}").tolist() for op in want}
+    gathered = hvd.allgather(mine.reshape(1, 4), name="bool.gather")
+    broadcast = hvd.broadcast(mine, size - 1, name="bool.bcast")
+    received = hvd.alltoall(mine.repeat(size), name="bool.a2a")
+    try:
+        hvd.allreduce(mine, op=hvd.Average, name="bool.mean")
+        average = None
+    except hvd.HorovodInternalError as error:
+        average = str(error)
+    return {"allreduce_right": all(got[op] == want[op] for op in want),
+            "gathered": gathered.tolist(), "broadcast": broadcast.tolist(),
+            "received": received.tolist(), "average_error": average,
+            "dtypes": [str(t.dtype) for t in (gathered, broadcast, received)]}
+
+
+def gradients(rank, size):
+    """Each op's backward: the gradient of the sum of every rank's loss, where rank r's loss
+    weighs what it received by r + 1."""
+    weight = rank + 1
+    total = size * (size + 1) / 2  # the sum of every rank's weight
+    checks = {}
+
+    x = torch.full((rank + 1, 2), 1.0, requires_grad=True)
+    (hvd.allgather(x) * weight).sum().backward()
+    checks["allgather"] = torch.equal(x.grad, torch.full_like(x, total))
+
+    x = torch.ones(3, requires_grad=True)
+    root = size - 1
+    (hvd.broadcast(x, root) * weight).sum().backward()
+    checks["broadcast"] = torch.equal(x.grad, torch.full_like(x, total if rank == root else 0.0))
+
+    splits = [(rank + d) % 2 + 1 for d in range(size)]  # rows this rank sends to rank d
+    x = torch.ones(sum(splits), 2, requires_grad=True)
+    out, _ = hvd.alltoall(x, splits=torch.tensor(splits))
+    (out * weight).sum().backward()
+    want = torch.cat([torch.full((n, 2), float(d + 1)) for d, n in enumerate(splits)])
+    checks["alltoall"] = torch.equal(x.grad, want)
+
+    for op, scale in ((hvd.Sum, 1.0), (hvd.Average, 1.0 / size)):
+        x = torch.ones(2 * size, 3, requires_grad=True)
+        (hvd.reducescatter(x, op=op) * weight).sum().backward()
+        want = torch.cat([torch.full((2, 3), (r + 1) * scale) for r in range(size)])
+        checks[f"reducescatter.{op}"] = torch.allclose(x.grad, want)
+
+    xs = [torch.ones(2, requires_grad=True), torch.ones(3, 1, requires_grad=True)]
+    ys = hvd.grouped_allreduce(xs, op=hvd.Sum)
+    sum((y * weight).sum() for y in ys).backward()
+    checks["grouped_allreduce"] = all(torch.equal(x.grad, torch.full_like(x, total)) for x in xs)
+    return {"checks": checks}
 
 
 def parameters_list(rank, size):

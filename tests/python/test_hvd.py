@@ -132,6 +132,34 @@ class TrainingParityTest(unittest.TestCase):
                 self.assertLess(result["ranks_differ_by"], 1e-6)
 
 
+class GradientTest(unittest.TestCase):
+    def test_every_collective_has_a_backward_on_1_to_3_ranks(self):
+        for launch in ("mpirun", "tcp"):
+            for size in (1, 3):
+                with self.subTest(launch=launch, size=size):
+                    results, _ = run_ranks(launch, size, "gradients")
+                    for rank, result in results.items():
+                        failed = [op for op, right in result["checks"].items() if not right]
+                        self.assertEqual(failed, [], f"rank {rank}")
+                        self.assertEqual(len(result["checks"]), 6)
+
+
+class BoolTest(unittest.TestCase):
+    def test_bool_tensors_on_3_ranks(self):
+        for launch in ("mpirun", "tcp"):
+            with self.subTest(launch=launch):
+                results, _ = run_ranks(launch, 3, "bools")
+                rows = [[r == 0, True, False, r % 2 == 1] for r in range(3)]
+                for rank, result in results.items():
+                    self.assertTrue(result["allreduce_right"])
+                    self.assertEqual(result["gathered"], rows)
+                    self.assertEqual(result["broadcast"], rows[2])
+                    # Each rank sent its row to every rank: rank r receives every row.
+                    self.assertEqual(result["received"], sum(rows, []))
+                    self.assertEqual(result["dtypes"], ["torch.bool"] * 3)
+                    self.assertIn("bool tensors have no average", result["average_error"])
+
+
 class BroadcastParametersTest(unittest.TestCase):
     def test_a_list_of_bare_tensors_ends_equal_to_the_roots(self):
         for launch in ("mpirun", "tcp"):

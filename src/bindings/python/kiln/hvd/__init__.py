@@ -253,13 +253,31 @@ def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale
             for i, t in enumerate(tensors)]
 
 
+class _GroupedAllreduce(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, average, name, op, prescale_factor, postscale_factor, *tensors):
+        ctx.average, ctx.op = average, op
+        ctx.prescale_factor, ctx.postscale_factor = prescale_factor, postscale_factor
+        handles = grouped_allreduce_async(tensors, average, name, op, prescale_factor,
+                                          postscale_factor)
+        return tuple(synchronize(h) for h in handles)
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        grads = grouped_allreduce(list(grad_outputs), average=ctx.average, op=ctx.op,
+                                  prescale_factor=ctx.prescale_factor,
+                                  postscale_factor=ctx.postscale_factor)
+        return (None, None, None, None, None, *grads)
+
+
 def grouped_allreduce(tensors, average=None, name=None, compression=Compression.none, op=None,
                       prescale_factor=1.0, postscale_factor=1.0, process_set=None):
-    """Allreduces a list of tensors together (they fuse into as few ops as fit)."""
+    """Allreduces a list of tensors together (they fuse into as few ops as fit);
+    differentiable."""
     pairs = [compression.compress(t) for t in tensors]
-    handles = grouped_allreduce_async([p[0] for p in pairs], average, name, op,
-                                      prescale_factor, postscale_factor)
-    return [compression.decompress(synchronize(h), ctx) for h, (_, ctx) in zip(handles, pairs)]
+    outputs = _GroupedAllreduce.apply(average, name, op, prescale_factor, postscale_factor,
+                                      *[p[0] for p in pairs])
+    return [compression.decompress(out, ctx) for out, (_, ctx) in zip(outputs, pairs)]
 
 
 def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
@@ -275,9 +293,27 @@ def allgather_async(tensor, name=None, process_set=None, _wake=True):
     return _check(_hvd.allgather_async, tensor, _name("allgather", name), _wake)
 
 
+# The backward of each op below is the gradient of the sum of every rank's loss: what a rank
+# received from rank r, its gradient goes back to rank r.
+
+class _Allgather(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor, name):
+        ctx.rows = tensor.shape[0]
+        return synchronize(allgather_async(tensor, name, _wake=False))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        summed = allreduce(grad_output, op=Sum)
+        rows = allgather(torch.tensor([ctx.rows], dtype=torch.int64)).tolist()
+        start = sum(rows[:rank()])
+        return summed.narrow(0, start, ctx.rows), None
+
+
 def allgather(tensor, name=None, process_set=None):
-    """Every rank's `tensor` concatenated on the first dimension, which may differ."""
-    return synchronize(allgather_async(tensor, name, _wake=False))
+    """Every rank's `tensor` concatenated on the first dimension, which may differ;
+    differentiable."""
+    return _Allgather.apply(tensor, name)
 
 
 def broadcast_async(tensor, root_rank, name=None, process_set=None, _wake=True):
@@ -291,9 +327,22 @@ def broadcast_async_(tensor, root_rank, name=None, process_set=None, _wake=True)
                   _wake)
 
 
+class _Broadcast(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor, root_rank, name):
+        ctx.root_rank = root_rank
+        return synchronize(broadcast_async(tensor, root_rank, name, _wake=False))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        summed = allreduce(grad_output, op=Sum)
+        return (summed if rank() == ctx.root_rank else torch.zeros_like(summed)), None, None
+
+
 def broadcast(tensor, root_rank, name=None, process_set=None):
-    """Rank `root_rank`'s `tensor`, as a new tensor on every rank."""
-    return synchronize(broadcast_async(tensor, root_rank, name, _wake=False))
+    """Rank `root_rank`'s `tensor`, as a new tensor on every rank; differentiable (the
+    gradient reaches the root's tensor only)."""
+    return _Broadcast.apply(tensor, root_rank, name)
 
 
 def broadcast_(tensor, root_rank, name=None, process_set=None):
@@ -315,11 +364,26 @@ def alltoall_async(tensor, splits=None, name=None, process_set=None):
     return _check(_hvd.alltoall_async, tensor, _splits(tensor, splits), _name("alltoall", name))
 
 
+class _Alltoall(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor, splits, name):
+        output, received = synchronize(alltoall_async(tensor, splits, name))
+        ctx.received = received
+        ctx.mark_non_differentiable(received)
+        return output, received
+
+    @staticmethod
+    def backward(ctx, grad_output, _grad_received):
+        # The rows go back the way they came: each rank returns what it received.
+        grad, _ = alltoall(grad_output.contiguous(), splits=ctx.received)
+        return grad, None, None
+
+
 def alltoall(tensor, splits=None, name=None, process_set=None):
     """Rows of `tensor` scattered to the ranks by `splits` (even when None), and the rows
     received from each, concatenated in rank order. With splits given, returns the output
-    and the splits received."""
-    output, received = synchronize(alltoall_async(tensor, splits, name))
+    and the splits received. Differentiable."""
+    output, received = _Alltoall.apply(tensor, splits, name)
     return output if splits is None else (output, received)
 
 
@@ -329,13 +393,31 @@ def reducescatter_async(tensor, name=None, op=Average, process_set=None,
                   float(prescale_factor), float(postscale_factor))
 
 
+class _Reducescatter(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor, name, op, prescale_factor, postscale_factor):
+        ctx.op, ctx.scale = op, prescale_factor * postscale_factor
+        return synchronize(reducescatter_async(tensor, name, op, None, prescale_factor,
+                                               postscale_factor))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        if ctx.op not in (Average, Sum):
+            raise NotImplementedError("kiln.hvd: reducescatter has a gradient for op=Sum and "
+                                      "op=Average only")
+        # Every rank's share of the reduction came from every rank's tensor.
+        grad = allgather(grad_output.contiguous()) * ctx.scale
+        return (grad / size() if ctx.op == Average else grad), None, None, None, None
+
+
 def reducescatter(tensor, name=None, compression=Compression.none, op=Average,
                   process_set=None, prescale_factor=1.0, postscale_factor=1.0):
     """The reduction of `tensor` over every rank, split on the first dimension: this rank's
-    share (the first ranks get one row more when it does not divide)."""
+    share (the first ranks get one row more when it does not divide); differentiable for
+    Sum and Average."""
     compressed, context = compression.compress(tensor)
-    out = synchronize(reducescatter_async(compressed, name, op, None, prescale_factor,
-                                          postscale_factor))
+    out = _Reducescatter.apply(compressed, name, op, float(prescale_factor),
+                               float(postscale_factor))
     return compression.decompress(out, context)
 
 
