@@ -226,6 +226,20 @@ def gradients(rank, size):
     return {"checks": checks}
 
 
+def duplicate(rank, size):
+    """Two ops in flight under one name: the second raises on every rank, the first
+    completes."""
+    first = hvd.allreduce_async(torch.ones(4), name="dup", op=hvd.Sum)
+    second = hvd.allreduce_async(torch.ones(4), name="dup", op=hvd.Sum)
+    errors = []
+    for handle in (second, first):
+        try:
+            errors.append(hvd.synchronize(handle).tolist())
+        except hvd.HorovodInternalError as error:
+            errors.append(str(error))
+    return {"second": errors[0], "first": errors[1]}
+
+
 def parameters_list(rank, size):
     """broadcast_parameters of model.parameters(): bare tensors, no names."""
     torch.manual_seed(rank)

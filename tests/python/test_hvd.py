@@ -113,6 +113,17 @@ class ErrorsTest(unittest.TestCase):
                 self.assertLess(results[0]["seconds"], 30)
 
 
+class DuplicateNameTest(unittest.TestCase):
+    def test_a_second_op_in_flight_under_a_name_raises_and_the_first_completes(self):
+        for launch in ("mpirun", "tcp"):
+            with self.subTest(launch=launch):
+                results, _ = run_ranks(launch, 2, "duplicate", timeout=120)
+                for rank, result in results.items():
+                    self.assertIn(f"a tensor named 'dup' is already pending on rank {rank}",
+                                  result["second"])
+                    self.assertEqual(result["first"], [2.0] * 4)
+
+
 class JoinTest(unittest.TestCase):
     def test_join_with_uneven_batches(self):
         for launch in ("mpirun", "tcp"):
