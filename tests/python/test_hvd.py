@@ -155,6 +155,18 @@ class GradientTest(unittest.TestCase):
                         self.assertEqual(len(result["checks"]), 6)
 
 
+class GroupedAndSparseTest(unittest.TestCase):
+    def test_grouped_ops_sparse_allreduce_and_sparse_gradients_on_1_and_3_ranks(self):
+        for launch in ("mpirun", "tcp"):
+            for size in (1, 3):
+                with self.subTest(launch=launch, size=size):
+                    results, _ = run_ranks(launch, size, "grouped_and_sparse")
+                    for rank, result in results.items():
+                        failed = [op for op, right in result["checks"].items() if not right]
+                        self.assertEqual(failed, [], f"rank {rank}")
+                        self.assertEqual(len(result["checks"]), 9)
+
+
 class BoolTest(unittest.TestCase):
     def test_bool_tensors_on_3_ranks(self):
         for launch in ("mpirun", "tcp"):

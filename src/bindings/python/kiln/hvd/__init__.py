@@ -179,13 +179,41 @@ def stop_timeline():
 
 # ---- async handles -------------------------------------------------------------------
 
+class _GroupHandle:
+    """One handle for several of the runtime's ops (a grouped op, a sparse allreduce):
+    synchronize() waits for all of them and returns `finish` of their outputs."""
+
+    def __init__(self, handles, finish):
+        self._handles = handles
+        self._finish = finish
+
+    def poll(self):
+        return all(poll(h) for h in self._handles)
+
+    def synchronize(self):
+        outputs = []
+        error = None
+        for handle in self._handles:  # every part is waited for, even after one failed
+            try:
+                outputs.append(synchronize(handle))
+            except HorovodInternalError as failed:
+                error = error or failed
+        if error is not None:
+            raise error
+        return self._finish(outputs)
+
+
 def poll(handle):
     """True once the op of `handle` is done, so synchronize() will not block."""
+    if isinstance(handle, _GroupHandle):
+        return handle.poll()
     return _hvd.poll(handle)
 
 
 def synchronize(handle):
     """Waits for the op of `handle` and returns its output."""
+    if isinstance(handle, _GroupHandle):
+        return handle.synchronize()
     return _check(_hvd.synchronize, handle)
 
 
@@ -241,16 +269,17 @@ def allreduce_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
 
 def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                             postscale_factor=1.0, process_set=None):
+    """One handle for the group; synchronize() returns the list of outputs."""
     base = _name("grouped_allreduce", name)
-    return [allreduce_async(t, average, f"{base}.{i}", op, prescale_factor, postscale_factor)
-            for i, t in enumerate(tensors)]
+    return _GroupHandle([allreduce_async(t, average, f"{base}.{i}", op, prescale_factor,
+                                         postscale_factor) for i, t in enumerate(tensors)], list)
 
 
 def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                              postscale_factor=1.0, process_set=None):
     base = _name("grouped_allreduce", name)
-    return [allreduce_async_(t, average, f"{base}.{i}", op, prescale_factor, postscale_factor)
-            for i, t in enumerate(tensors)]
+    return _GroupHandle([allreduce_async_(t, average, f"{base}.{i}", op, prescale_factor,
+                                          postscale_factor) for i, t in enumerate(tensors)], list)
 
 
 class _GroupedAllreduce(torch.autograd.Function):
@@ -258,9 +287,8 @@ class _GroupedAllreduce(torch.autograd.Function):
     def forward(ctx, average, name, op, prescale_factor, postscale_factor, *tensors):
         ctx.average, ctx.op = average, op
         ctx.prescale_factor, ctx.postscale_factor = prescale_factor, postscale_factor
-        handles = grouped_allreduce_async(tensors, average, name, op, prescale_factor,
-                                          postscale_factor)
-        return tuple(synchronize(h) for h in handles)
+        return tuple(synchronize(grouped_allreduce_async(tensors, average, name, op,
+                                                         prescale_factor, postscale_factor)))
 
     @staticmethod
     def backward(ctx, *grad_outputs):
@@ -282,9 +310,32 @@ def grouped_allreduce(tensors, average=None, name=None, compression=Compression.
 
 def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                        postscale_factor=1.0, process_set=None):
-    handles = grouped_allreduce_async_(tensors, average, name, op, prescale_factor,
-                                       postscale_factor)
-    return [synchronize(h) for h in handles]
+    return synchronize(grouped_allreduce_async_(tensors, average, name, op, prescale_factor,
+                                                postscale_factor))
+
+
+def sparse_allreduce_async(tensor, name, op, process_set=None):
+    """The reduction of a sparse COO tensor over every rank, as a handle whose synchronize()
+    returns a sparse tensor: every rank's indices and values gathered (duplicates are summed
+    when the result is coalesced). op: Average or Sum."""
+    if op not in (Average, Sum):
+        raise ValueError("kiln.hvd: sparse_allreduce_async takes op=Average or op=Sum")
+    if not tensor.is_sparse:
+        raise ValueError("kiln.hvd: sparse_allreduce_async takes a sparse COO tensor; use "
+                         "allreduce_async for a dense one")
+    tensor = tensor.coalesce()
+    base = _name("sparse_allreduce", name)
+    indices = allgather_async(tensor.indices().t().contiguous(), name=f"{base}.indices")
+    values = allgather_async(tensor.values().contiguous(), name=f"{base}.values")
+    shape, count = tensor.shape, size()
+
+    def finish(outputs):
+        gathered_indices, gathered_values = outputs
+        if op == Average:
+            gathered_values = gathered_values / count
+        return torch.sparse_coo_tensor(gathered_indices.t(), gathered_values, shape)
+
+    return _GroupHandle([indices, values], finish)
 
 
 # ---- allgather, broadcast, alltoall, reducescatter -------------------------------------
@@ -314,6 +365,19 @@ def allgather(tensor, name=None, process_set=None):
     """Every rank's `tensor` concatenated on the first dimension, which may differ;
     differentiable."""
     return _Allgather.apply(tensor, name)
+
+
+def grouped_allgather_async(tensors, name=None, process_set=None):
+    """One handle for the group; synchronize() returns the list of outputs."""
+    base = _name("grouped_allgather", name)
+    return _GroupHandle([allgather_async(t, f"{base}.{i}") for i, t in enumerate(tensors)],
+                        list)
+
+
+def grouped_allgather(tensors, name=None, process_set=None):
+    """allgather of each tensor, as one group; differentiable."""
+    base = _name("grouped_allgather", name)
+    return [allgather(t, name=f"{base}.{i}") for i, t in enumerate(tensors)]
 
 
 def broadcast_async(tensor, root_rank, name=None, process_set=None, _wake=True):
@@ -421,6 +485,23 @@ def reducescatter(tensor, name=None, compression=Compression.none, op=Average,
     return compression.decompress(out, context)
 
 
+def grouped_reducescatter_async(tensors, name=None, op=Average, process_set=None,
+                                prescale_factor=1.0, postscale_factor=1.0):
+    """One handle for the group; synchronize() returns the list of outputs."""
+    base = _name("grouped_reducescatter", name)
+    return _GroupHandle([reducescatter_async(t, f"{base}.{i}", op, None, prescale_factor,
+                                             postscale_factor) for i, t in enumerate(tensors)],
+                        list)
+
+
+def grouped_reducescatter(tensors, name=None, compression=Compression.none, op=Average,
+                          process_set=None, prescale_factor=1.0, postscale_factor=1.0):
+    """reducescatter of each tensor, as one group; differentiable for Sum and Average."""
+    base = _name("grouped_reducescatter", name)
+    return [reducescatter(t, f"{base}.{i}", compression, op, None, prescale_factor,
+                          postscale_factor) for i, t in enumerate(tensors)]
+
+
 def barrier(process_set=None):
     """Returns once every rank has called barrier()."""
     synchronize(_hvd.barrier_async(_name("barrier", None), False))
@@ -498,9 +579,12 @@ __all__ = [
     "barrier", "broadcast", "broadcast_", "broadcast_async", "broadcast_async_",
     "broadcast_object", "broadcast_optimizer_state", "broadcast_parameters", "cross_rank",
     "cross_size", "ccl_built", "cuda_built", "ddl_built", "gloo_built", "gloo_enabled", "grouped_allreduce",
-    "grouped_allreduce_", "grouped_allreduce_async", "grouped_allreduce_async_", "init",
+    "grouped_allgather", "grouped_allgather_async", "grouped_allreduce_",
+    "grouped_allreduce_async", "grouped_allreduce_async_", "grouped_reducescatter",
+    "grouped_reducescatter_async", "init",
     "is_initialized", "join", "local_rank", "local_size", "mpi_built", "mpi_enabled",
     "mpi_threads_supported", "nccl_built", "poll", "rank", "reducescatter",
-    "reducescatter_async", "rocm_built", "shutdown", "size", "start_timeline", "stop_timeline",
+    "reducescatter_async", "rocm_built", "shutdown", "size", "sparse_allreduce_async",
+    "start_timeline", "stop_timeline",
     "synchronize",
 ]

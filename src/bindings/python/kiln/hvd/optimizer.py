@@ -13,12 +13,13 @@ import torch
 
 class _DistributedOptimizer(torch.optim.Optimizer):
     def __init__(self, params, named_parameters, compression, backward_passes_per_step, op,
-                 gradient_predivide_factor):
+                 gradient_predivide_factor, sparse_as_dense):
         super(self.__class__, self).__init__(params)
         from kiln import hvd
         self._hvd = hvd
         self._compression = compression
         self._op = op
+        self._sparse_as_dense = sparse_as_dense
         self._passes = int(backward_passes_per_step)
         if self._passes < 1:
             raise ValueError("kiln.hvd: backward_passes_per_step must be at least 1")
@@ -66,7 +67,23 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             self._handles[key] = (p, handle)
         return hook
 
+    def set_backward_passes_per_step(self, passes):
+        """Accumulates `passes` backward passes locally before each allreduce from now on."""
+        if int(passes) < 1:
+            raise ValueError("kiln.hvd: backward_passes_per_step must be at least 1")
+        self._passes = int(passes)
+        for key in self._delay:
+            self._delay[key] = self._passes
+
     def _allreduce_async(self, p):
+        if p.grad.is_sparse:
+            if self._sparse_as_dense:
+                p.grad = p.grad.to_dense()
+            else:
+                # Gathered indices and values; synchronize() puts the sparse result in place.
+                handle = self._hvd.sparse_allreduce_async(
+                    p.grad, name=f"sparse_allreduce.{self._names[id(p)]}", op=self._op)
+                return handle, None, None
         compressed, context = self._compression.compress(p.grad)
         handle = self._hvd.allreduce_async_(
             compressed, name=f"allreduce.{self._names[id(p)]}", op=self._op, prescale_factor=self._prescale,
@@ -86,7 +103,9 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 pending = self._allreduce_async(p)
             handle, compressed, context = pending
             output = self._hvd.synchronize(handle)
-            if compressed is not p.grad:
+            if compressed is None:  # a sparse gradient
+                p.grad = output
+            elif compressed is not p.grad:
                 p.grad.copy_(self._compression.decompress(output, context))
             self._delay[key] = self._passes
         self._handles.clear()
@@ -135,4 +154,4 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=None,
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, compression, backward_passes_per_step,
-               op, gradient_predivide_factor)
+               op, gradient_predivide_factor, sparse_as_dense)
