@@ -293,6 +293,43 @@ def grouped_and_sparse(rank, size):
     return {"checks": checks}
 
 
+def sync_batch_norm(rank, size):
+    """SyncBatchNorm on each rank's part of one global batch against torch's BatchNorm2d on
+    the whole batch: outputs, input gradients, parameter gradients and running statistics."""
+    torch.manual_seed(11)
+    batches = [torch.randn(r + 2, 3, 4, 4) * (r + 1) + r for r in range(size)]
+    weights = [torch.randn(r + 2, 3, 4, 4) for r in range(size)]  # each rank's loss weights
+    sync = hvd.SyncBatchNorm(3, momentum=0.3)
+    reference = torch.nn.BatchNorm2d(3, momentum=0.3)
+    with torch.no_grad():
+        for module in (sync, reference):
+            module.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+            module.bias.copy_(torch.tensor([0.0, -1.0, 3.0]))
+    x = batches[rank].clone().requires_grad_()
+    out = sync(x)
+    (out * weights[rank]).sum().backward()
+    whole = torch.cat(batches).requires_grad_()
+    want = reference(whole)
+    (want * torch.cat(weights)).sum().backward()
+    start = sum(b.shape[0] for b in batches[:rank])
+    mine = slice(start, start + batches[rank].shape[0])
+    # The parameters' gradients are each rank's share: their sum is the reference's.
+    weight_grad = hvd.allreduce(sync.weight.grad, op=hvd.Sum)
+    bias_grad = hvd.allreduce(sync.bias.grad, op=hvd.Sum)
+    sync.eval()
+    evaluated = sync(batches[rank])
+    reference.eval()
+    return {"checks": {
+        "output": torch.allclose(out, want[mine], atol=1e-5),
+        "input_grad": torch.allclose(x.grad, whole.grad[mine], atol=1e-4),
+        "weight_grad": torch.allclose(weight_grad, reference.weight.grad, atol=1e-3),
+        "bias_grad": torch.allclose(bias_grad, reference.bias.grad, atol=1e-4),
+        "running_mean": torch.allclose(sync.running_mean, reference.running_mean, atol=1e-5),
+        "running_var": torch.allclose(sync.running_var, reference.running_var, atol=1e-4),
+        "eval": torch.allclose(evaluated, reference(batches[rank]), atol=1e-5),
+    }}
+
+
 def parameters_list(rank, size):
     """broadcast_parameters of model.parameters(): bare tensors, no names."""
     torch.manual_seed(rank)

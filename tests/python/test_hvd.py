@@ -167,6 +167,17 @@ class GroupedAndSparseTest(unittest.TestCase):
                         self.assertEqual(len(result["checks"]), 9)
 
 
+class SyncBatchNormTest(unittest.TestCase):
+    def test_matches_batch_norm_on_the_whole_batch_on_1_and_3_ranks(self):
+        for launch in ("mpirun", "tcp"):
+            for size in (1, 3):
+                with self.subTest(launch=launch, size=size):
+                    results, _ = run_ranks(launch, size, "sync_batch_norm")
+                    for rank, result in results.items():
+                        failed = [what for what, right in result["checks"].items() if not right]
+                        self.assertEqual(failed, [], f"rank {rank}")
+
+
 class BoolTest(unittest.TestCase):
     def test_bool_tensors_on_3_ranks(self):
         for launch in ("mpirun", "tcp"):

@@ -571,10 +571,11 @@ def broadcast_optimizer_state(optimizer, root_rank):
 
 
 from kiln.hvd.optimizer import DistributedOptimizer  # noqa: E402 (it uses the calls above)
+from kiln.hvd.sync_batch_norm import SyncBatchNorm  # noqa: E402
 
 __all__ = [
     "Adasum", "Average", "Compression", "DistributedOptimizer", "HorovodInternalError", "Max",
-    "Min", "Product", "Sum", "allgather", "allgather_async", "allgather_object", "allreduce",
+    "Min", "Product", "Sum", "SyncBatchNorm", "allgather", "allgather_async", "allgather_object", "allreduce",
     "allreduce_", "allreduce_async", "allreduce_async_", "alltoall", "alltoall_async",
     "barrier", "broadcast", "broadcast_", "broadcast_async", "broadcast_async_",
     "broadcast_object", "broadcast_optimizer_state", "broadcast_parameters", "cross_rank",
