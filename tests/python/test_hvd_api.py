@@ -71,6 +71,23 @@ class OneRankTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             hvd.mpi_threads_supported()  # no MPI in use
 
+    def test_synchronize_of_a_handle_not_in_flight_gives_none(self):
+        hvd = self.hvd
+        handle = hvd.allreduce_async(torch.ones(2), name="once")
+        self.assertEqual(hvd.synchronize(handle).tolist(), [1.0, 1.0])
+        self.assertIsNone(hvd.synchronize(handle))
+        self.assertIsNone(hvd.synchronize(123456))
+
+    def test_objects_may_be_lambdas_and_local_classes(self):
+        hvd = self.hvd
+
+        class Local:
+            value = 7
+
+        square = hvd.broadcast_object(lambda x: x * x, root_rank=0)
+        self.assertEqual(square(3), 9)
+        self.assertEqual(hvd.allgather_object(Local)[0].value, 7)
+
     def test_broadcast_parameters_takes_a_list_of_tensors(self):
         hvd = self.hvd
         model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))

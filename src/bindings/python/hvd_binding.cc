@@ -59,6 +59,11 @@ class State {
     return id;
   }
 
+  bool Has(int id) {
+    std::lock_guard lock(mutex_);
+    return pending_.count(id) != 0;
+  }
+
   Pending* Find(int id) {
     std::lock_guard lock(mutex_);
     const auto found = pending_.find(id);
@@ -159,6 +164,8 @@ int AllocatingOp(col::OpType op, const at::Tensor& tensor, const std::string& na
 }
 
 pybind11::object Synchronize(int id) {
+  // As horovod.torch: a handle that is not in flight (synchronized already) gives None.
+  if (!state().Has(id)) return pybind11::none();
   std::shared_ptr<col::OpHandle> handle = state().Find(id)->handle;
   Status status;
   {

@@ -17,6 +17,8 @@ import io
 import itertools
 import pickle
 
+import cloudpickle
+
 import torch
 
 from kiln import _hvd
@@ -516,10 +518,11 @@ def join(device=-1):
 # ---- objects and model state -----------------------------------------------------------
 
 def broadcast_object(obj, root_rank=0, name=None, process_set=None):
-    """Rank `root_rank`'s picklable `obj`, on every rank."""
+    """Rank `root_rank`'s `obj` (anything cloudpickle serializes: lambdas and local classes
+    too), on every rank."""
     name = name or type(obj).__name__
     if rank() == root_rank:
-        payload = torch.frombuffer(bytearray(pickle.dumps(obj)), dtype=torch.uint8)
+        payload = torch.frombuffer(bytearray(cloudpickle.dumps(obj)), dtype=torch.uint8)
         length = torch.tensor([payload.numel()], dtype=torch.int64)
     else:
         length = torch.zeros(1, dtype=torch.int64)
@@ -531,9 +534,9 @@ def broadcast_object(obj, root_rank=0, name=None, process_set=None):
 
 
 def allgather_object(obj, name=None, process_set=None):
-    """Every rank's picklable `obj`, as a list in rank order."""
+    """Every rank's `obj` (anything cloudpickle serializes), as a list in rank order."""
     name = name or type(obj).__name__
-    payload = torch.frombuffer(bytearray(pickle.dumps(obj)), dtype=torch.uint8)
+    payload = torch.frombuffer(bytearray(cloudpickle.dumps(obj)), dtype=torch.uint8)
     sizes = allgather(torch.tensor([payload.numel()], dtype=torch.int64), name=f"{name}.sizes")
     data = allgather(payload, name=f"{name}.data").numpy().tobytes()
     out, start = [], 0
