@@ -53,6 +53,23 @@ class ImportTest(unittest.TestCase):
         self.assertEqual(out.stdout.strip(), "True False False")
 
 
+class SubmodulesTest(unittest.TestCase):
+    def test_the_submodules_scripts_import_from(self):
+        code = ("import horovod.torch as hvd\n"
+                "from horovod.torch.mpi_ops import allreduce_async, synchronize, Sum\n"
+                "from horovod.torch.functions import broadcast_object, broadcast_parameters\n"
+                "from horovod.torch.optimizer import DistributedOptimizer\n"
+                "from horovod.torch.compression import Compression, FP16Compressor\n"
+                "from horovod.torch.sync_batch_norm import SyncBatchNorm\n"
+                "from horovod.common.exceptions import HorovodInternalError\n"
+                "print(HorovodInternalError is hvd.HorovodInternalError,\n"
+                "      DistributedOptimizer is hvd.DistributedOptimizer,\n"
+                "      SyncBatchNorm is hvd.SyncBatchNorm, Compression is hvd.Compression)\n")
+        out = run_python(code, os.environ["PYTHONPATH"])
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+        self.assertEqual(out.stdout.strip(), "True True True True")
+
+
 class OneRankTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -1,0 +1,1 @@
+"""horovod.common, as far as scripts for horovod.torch import it."""
