@@ -4,9 +4,14 @@
 #   scripts/slurm-cluster.sh start DIR   starts it; DIR holds its config, state and logs
 #   scripts/slurm-cluster.sh stop DIR    stops it and removes everything it made but DIR
 #   scripts/slurm-cluster.sh env DIR     prints the variables that point Slurm's commands at it
+#   scripts/slurm-cluster.sh start-node DIR NODE   starts NODE's slurmd again (after a test
+#                                        killed it)
 #
-# Each node (n1, n2) is a network namespace with its own address on a bridge; slurmctld
-# runs in this namespace, one slurmd in each node's. The cluster has its own munged (its
+# Each node (n1, n2) is a network namespace with its own address on a bridge, and a UTS
+# namespace with its own host name (n1, n2), as real nodes have: Open MPI names its
+# shared-memory segments by host name, so ranks of two nodes with one name and one /dev/shm
+# would write into each other's. slurmctld runs in this namespace, one slurmd in each
+# node's. The cluster has its own munged (its
 # own key and socket), so nothing of the machine's own Slurm or munge is touched. As root.
 #
 # KILN_CLUSTER_NET (default 10.77.0) is the /24 the cluster lives on; KILN_CLUSTER_NAME
@@ -16,7 +21,7 @@ set -euo pipefail
 command="${1:-}"
 dir="${2:-}"
 if [[ -z "$command" || -z "$dir" ]]; then
-  echo "usage: $0 start|stop|env DIR" >&2
+  echo "usage: $0 start|stop|env DIR, or start-node DIR NODE" >&2
   exit 2
 fi
 if [[ "$(id -u)" != 0 ]]; then
@@ -188,15 +193,21 @@ start() {
   start_munge
   start_network
   slurmctld -c -f "$dir/slurm.conf"
-  for node in "${nodes[@]}"; do
-    nsenter --net="/run/netns/$(namespace "$node")" slurmd -N "$node" -f "$dir/slurm.conf"
-  done
+  for node in "${nodes[@]}"; do start_node "$node"; done
   wait_for_nodes
+}
+
+# slurmd of `node`, in the node's network namespace and a UTS namespace named after it.
+start_node() {
+  local node="$1"
+  nsenter --net="/run/netns/$(namespace "$node")" \
+    unshare --uts sh -c 'hostname "$1" && exec slurmd -N "$1" -f "$2"' sh "$node" "$dir/slurm.conf"
 }
 
 case "$command" in
   start) trap 'stop' ERR; start; trap - ERR; print_env ;;
   stop) stop ;;
   env) print_env ;;
+  start-node) start_node "${3:?usage: $0 start-node DIR NODE}" ;;
   *) echo "usage: $0 start|stop|env DIR" >&2; exit 2 ;;
 esac

@@ -184,6 +184,55 @@ TEST_F(ClusterTest, FashionMnistLearnsOnTwoNodesUnderGlooAndMpi) {
   }
 }
 
+// The Horovod-style example (train_hvd.py: horovod.torch on Kiln's runtime) on 2 nodes x 2
+// ranks, briefly, under mpi (Open MPI moves the data) and gloo (the TCP ring): all four ranks
+// start, see their node, and the model learns.
+TEST_F(ClusterTest, HorovodStyleJobsLearnOnTwoNodesUnderMpiAndGloo) {
+  ASSERT_EQ(Client({"datastore", "register", "fashion_mnist", "--path", kData}).exit.code, 0);
+  for (const auto& [backend, plane] : {std::pair{"mpi", "mpi"}, std::pair{"gloo", "tcp"}}) {
+    SCOPED_TRACE(backend);
+    const fs::path example = fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist";
+    const std::string id = ClientSubmitOk({"--source-directory",
+                                           example.string(),
+                                           "--entry-script",
+                                           "train_hvd.py",
+                                           "--compute-target",
+                                           "cluster",
+                                           "--node-count",
+                                           "2",
+                                           "--process-count-per-node",
+                                           "2",
+                                           "--distributed-backend",
+                                           backend,
+                                           "--",
+                                           "--data_dir",
+                                           "{datastore:fashion_mnist}",
+                                           "--epochs",
+                                           "2",
+                                           "--train_limit",
+                                           "4000",
+                                           "--test_limit",
+                                           "1000",
+                                           "--batch_size",
+                                           "64",
+                                           "--base_lr",
+                                           "0.003"});
+    ASSERT_TRUE(WaitForClusterStatus(id, "Completed", seconds(600))) << Diagnose(id);
+    const CapturedRun logs = Client({"logs", id});
+    for (int rank = 0; rank < 4; ++rank) {
+      EXPECT_NE(logs.out.find(fmt::format("[rank {}] rank {} of 4 on node {} ({} data plane)", rank,
+                                          rank, rank / 2, plane)),
+                std::string::npos)
+          << logs.out;
+    }
+    const auto metrics =
+        nlohmann::json::parse(*ReadFileToString(ClusterRunDir(id) / "outputs/metrics.json"));
+    EXPECT_EQ(metrics["ranks"], 4);
+    EXPECT_GT(metrics["test_accuracy"].get<double>(), 5 * kChance);
+    EXPECT_TRUE(NoProcessLeft(id));
+  }
+}
+
 // The acceptance bar: the full example (5 epochs, all 60,000 images) on 2 nodes x 2 ranks
 // reaches a test accuracy of 0.90 under gloo and under mpi. Minutes: run by the slow test
 // cluster_full_accuracy (KILN_FULL_ACCURACY=1), skipped otherwise.
@@ -229,10 +278,10 @@ TEST_F(ClusterTest, ANodeWhoseSlurmdDiesFailsTheRun) {
 
   // Bring the node back for the tests after this one.
   const CapturedRun restarted =
-      RunAndCapture(
-          {.argv = {"nsenter", "--net=/run/netns/" + std::string(KILN_TEST_CLUSTER_NAME) + "-n2",
-                    "slurmd", "-N", "n2", "-f", SlurmConf()}},
-          seconds(30))
+      RunAndCapture({.argv = {"env", "KILN_CLUSTER_NAME=" + std::string(KILN_TEST_CLUSTER_NAME),
+                              std::string(KILN_SOURCE_DIR) + "/scripts/slurm-cluster.sh",
+                              "start-node", ClusterDir().string(), "n2"}},
+                    seconds(30))
           .value();
   ASSERT_TRUE(restarted.exit.success()) << restarted.err;
   ASSERT_TRUE(WaitForIdleNodes()) << Slurm({"sinfo", "-N"}).out;
