@@ -102,8 +102,13 @@ Result<std::string> SnapshotStore::StoreObject(const SourceScan& scan, const Sou
 
 Status SnapshotStore::Prepare() const {
   for (const char* folder : {"tmp", "manifests", "cache"}) {
+    const fs::path path = root_ / folder;
     std::error_code error;
-    fs::create_directories(root_ / folder, error);
+    fs::create_directories(path, error);
+    // Folders that exist already may still refuse writes (a read-only KILN_HOME).
+    if (!error && ::access(path.c_str(), W_OK) != 0) {
+      error = std::error_code(errno, std::generic_category());
+    }
     if (!error) continue;
     const std::string message =
         fmt::format("the snapshot store {} cannot be written: {}", root_.string(), error.message());

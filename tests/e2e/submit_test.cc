@@ -329,15 +329,25 @@ TEST_F(SubmitTest, AReadOnlyHomeIsRefusedByNameWithWhatToDo) {
                   "KILN_HOME or KILN_STORE to a store this user may write\n",
                   home().string()));
 
+  // The snapshot store's folders missing (a new home), then there (a used one).
+  for (const bool folders_exist : {false, true}) {
+    SCOPED_TRACE(folders_exist ? "folders exist" : "no folders");
+    fs::remove_all(home() / "snapshots");
+    if (folders_exist) {
+      for (const char* folder : {"tmp", "manifests", "cache"}) {
+        fs::create_directories(home() / "snapshots" / folder);
+      }
+    }
+    const CapturedRun submitted = in_readonly_home(
+        {"submit", "--source-directory", project.string(), "--entry-script", "train.py"});
+    EXPECT_EQ(submitted.exit.code, 5) << submitted.err;
+    EXPECT_EQ(submitted.err,
+              fmt::format("error: the snapshot store {}/snapshots cannot be written: Read-only "
+                          "file system; make it writable for this user, or set KILN_HOME to a "
+                          "folder this user may write\n",
+                          home().string()));
+  }
   fs::remove_all(home() / "snapshots");
-  const CapturedRun submitted = in_readonly_home(
-      {"submit", "--source-directory", project.string(), "--entry-script", "train.py"});
-  EXPECT_EQ(submitted.exit.code, 5) << submitted.err;
-  EXPECT_EQ(submitted.err,
-            fmt::format("error: the snapshot store {}/snapshots cannot be written: Read-only file "
-                        "system; make it writable for this user, or set KILN_HOME to a folder "
-                        "this user may write\n",
-                        home().string()));
 
   const CapturedRun listed = in_readonly_home({"runs"});
   EXPECT_EQ(listed.exit.code, 0) << listed.err;

@@ -59,9 +59,11 @@ class State {
     return id;
   }
 
-  bool Has(int id) {
+  // Null when `id` is not in flight.
+  std::shared_ptr<col::OpHandle> HandleOf(int id) {
     std::lock_guard lock(mutex_);
-    return pending_.count(id) != 0;
+    const auto found = pending_.find(id);
+    return found == pending_.end() ? nullptr : found->second.handle;
   }
 
   Pending* Find(int id) {
@@ -74,9 +76,11 @@ class State {
     return &found->second;
   }
 
-  Pending Take(int id) {
+  // Empty when another thread took it first.
+  std::optional<Pending> Take(int id) {
     std::lock_guard lock(mutex_);
     const auto found = pending_.find(id);
+    if (found == pending_.end()) return std::nullopt;
     Pending pending = std::move(found->second);
     pending_.erase(found);
     return pending;
@@ -165,14 +169,16 @@ int AllocatingOp(col::OpType op, const at::Tensor& tensor, const std::string& na
 
 pybind11::object Synchronize(int id) {
   // As horovod.torch: a handle that is not in flight (synchronized already) gives None.
-  if (!state().Has(id)) return pybind11::none();
-  std::shared_ptr<col::OpHandle> handle = state().Find(id)->handle;
+  std::shared_ptr<col::OpHandle> handle = state().HandleOf(id);
+  if (handle == nullptr) return pybind11::none();
   Status status;
   {
     pybind11::gil_scoped_release released;
     status = state().runtime().Wait(handle);
   }
-  Pending pending = state().Take(id);
+  std::optional<Pending> taken = state().Take(id);
+  if (!taken) return pybind11::none();  // another thread synchronized it meanwhile
+  Pending& pending = *taken;
   if (!status.ok()) throw std::runtime_error(status.message());
   switch (pending.op) {
     case col::OpType::kAllreduce:

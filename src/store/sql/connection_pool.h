@@ -49,14 +49,16 @@ class ConnectionPool {
   ConnectionPool(std::unique_ptr<Connection> first, Opener open, std::size_t size,
                  std::chrono::milliseconds wait);
 
-  // Unavailable when every connection stayed leased for the whole wait, or when opening
-  // another one failed.
+  // Unavailable when every connection stayed leased for the whole wait; when opening
+  // another one fails, waits for a leased one instead, and returns the failure only when
+  // none is open or none came back in the wait.
   Result<Lease> Acquire();
 
   std::size_t size() const { return size_; }
 
  private:
   void Return(std::unique_ptr<Connection> connection);
+  Status Busy() const;
 
   const Opener open_;
   const std::size_t size_;

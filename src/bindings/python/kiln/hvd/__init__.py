@@ -17,8 +17,6 @@ import io
 import itertools
 import pickle
 
-import cloudpickle
-
 import torch
 
 from kiln import _hvd
@@ -188,11 +186,15 @@ class _GroupHandle:
     def __init__(self, handles, finish):
         self._handles = handles
         self._finish = finish
+        self._done = False
 
     def poll(self):
         return all(poll(h) for h in self._handles)
 
     def synchronize(self):
+        if self._done:  # as for a single handle: synchronized already gives None
+            return None
+        self._done = True
         outputs = []
         error = None
         for handle in self._handles:  # every part is waited for, even after one failed
@@ -517,12 +519,23 @@ def join(device=-1):
 
 # ---- objects and model state -----------------------------------------------------------
 
+def _dumps(obj):
+    """cloudpickle, as Horovod serializes objects (lambdas and local classes too), where the
+    job's interpreter has it (python3-cloudpickle; a job environment may lack it); else
+    pickle."""
+    try:
+        import cloudpickle
+    except ImportError:
+        return pickle.dumps(obj)
+    return cloudpickle.dumps(obj)
+
+
 def broadcast_object(obj, root_rank=0, name=None, process_set=None):
     """Rank `root_rank`'s `obj` (anything cloudpickle serializes: lambdas and local classes
     too), on every rank."""
     name = name or type(obj).__name__
     if rank() == root_rank:
-        payload = torch.frombuffer(bytearray(cloudpickle.dumps(obj)), dtype=torch.uint8)
+        payload = torch.frombuffer(bytearray(_dumps(obj)), dtype=torch.uint8)
         length = torch.tensor([payload.numel()], dtype=torch.int64)
     else:
         length = torch.zeros(1, dtype=torch.int64)
@@ -536,7 +549,7 @@ def broadcast_object(obj, root_rank=0, name=None, process_set=None):
 def allgather_object(obj, name=None, process_set=None):
     """Every rank's `obj` (anything cloudpickle serializes), as a list in rank order."""
     name = name or type(obj).__name__
-    payload = torch.frombuffer(bytearray(cloudpickle.dumps(obj)), dtype=torch.uint8)
+    payload = torch.frombuffer(bytearray(_dumps(obj)), dtype=torch.uint8)
     sizes = allgather(torch.tensor([payload.numel()], dtype=torch.int64), name=f"{name}.sizes")
     data = allgather(payload, name=f"{name}.data").numpy().tobytes()
     out, start = [], 0

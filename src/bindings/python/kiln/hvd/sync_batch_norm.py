@@ -1,8 +1,8 @@
 """hvd.SyncBatchNorm: batch normalization whose statistics are those of every rank's batch
 together, as if one process saw the whole global batch.
 
-In training, each rank sums its inputs and their squares per channel and allreduces the sums
-(and the element count); the mean and the variance follow from them. The allreduces are
+In training, the ranks allreduce per-channel sums: of the inputs (and the element count) for
+the mean, then of the squared deviations from it for the variance. The allreduces are
 differentiable (their backward is an allreduce of the gradients), so autograd carries the
 gradient through the global statistics to every rank's input. In evaluation, or on one rank,
 it is torch's own batch norm.
@@ -33,23 +33,26 @@ class SyncBatchNorm(_BatchNorm):
             if self.momentum is None:  # a cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked)
 
+        # Statistics in float32 on the input's device, whatever the input's precision: in two
+        # passes (the mean, then the squared deviations from it), so a large mean loses
+        # nothing of a small variance.
+        x = input.float()
         dims = [0] + list(range(2, input.dim()))  # every dimension but the channels
-        local = torch.stack([input.sum(dims), (input * input).sum(dims)])
-        count = torch.tensor([input.numel() / input.shape[1]], dtype=input.dtype)
-        total = hvd.allreduce(local, op=hvd.Sum)
+        count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
         n = hvd.allreduce(count, op=hvd.Sum)
-        mean = total[0] / n
-        var = total[1] / n - mean * mean  # biased, as batch norm normalizes with
         if n.item() <= 1:
             raise ValueError("kiln.hvd: SyncBatchNorm needs more than one value per channel "
                              "over all ranks in training")
+        mean = hvd.allreduce(x.sum(dims), op=hvd.Sum) / n
+        shape = [1, -1] + [1] * (input.dim() - 2)
+        centered = x - mean.view(shape)
+        var = hvd.allreduce((centered * centered).sum(dims), op=hvd.Sum) / n  # biased
         if self.track_running_stats:
             with torch.no_grad():
                 unbiased = var * n / (n - 1)
                 self.running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
                 self.running_var.mul_(1 - momentum).add_(unbiased.detach() * momentum)
-        shape = [1, -1] + [1] * (input.dim() - 2)
-        out = (input - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        out = centered / torch.sqrt(var.view(shape) + self.eps)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out
+        return out.to(input.dtype)
