@@ -242,6 +242,96 @@ def duplicate(rank, size):
     return {"second": error, "first": hvd.synchronize(first).tolist()}
 
 
+def grouped_and_sparse(rank, size):
+    checks = {}
+    # Grouped ops: one handle, a list back.
+    handle = hvd.grouped_allreduce_async([torch.ones(2), torch.ones(3)], op=hvd.Sum)
+    checks["grouped_allreduce_async"] = [t.tolist() for t in hvd.synchronize(handle)] == \
+        [[float(size)] * 2, [float(size)] * 3]
+    gathered = hvd.grouped_allgather([torch.full((rank + 1,), float(rank)),
+                                      torch.full((1, 2), float(rank))])
+    checks["grouped_allgather"] = (
+        gathered[0].tolist() == [float(r) for r in range(size) for _ in range(r + 1)]
+        and gathered[1].tolist() == [[float(r)] * 2 for r in range(size)])
+    handle = hvd.grouped_allgather_async([torch.tensor([rank])])
+    checks["grouped_allgather_async"] = hvd.synchronize(handle)[0].tolist() == list(range(size))
+    scattered = hvd.grouped_reducescatter([torch.ones(size, 2), torch.ones(2 * size)],
+                                          op=hvd.Sum)
+    checks["grouped_reducescatter"] = (scattered[0].tolist() == [[float(size)] * 2]
+                                       and scattered[1].tolist() == [float(size)] * 2)
+    handle = hvd.grouped_reducescatter_async([torch.ones(size, 1)], op=hvd.Average)
+    checks["grouped_reducescatter_async"] = hvd.synchronize(handle)[0].tolist() == [[1.0]]
+
+    # Sparse allreduce: rank r contributes r + 1 at row r and 1 at row 0.
+    def mine(r):
+        return torch.sparse_coo_tensor(torch.tensor([[0, r]]), torch.tensor([1.0, r + 1.0]),
+                                       (size, 2)[:1])
+    want = sum(mine(r).to_dense() for r in range(size))
+    for op, scale in ((hvd.Sum, 1.0), (hvd.Average, 1.0 / size)):
+        handle = hvd.sparse_allreduce_async(mine(rank), name=f"sparse.{op}", op=op)
+        out = hvd.synchronize(handle)
+        checks[f"sparse_allreduce.{op}"] = out.is_sparse and torch.allclose(out.to_dense(),
+                                                                            want * scale)
+
+    # Embeddings with sparse gradients through DistributedOptimizer, sparse or as dense.
+    for as_dense in (False, True):
+        torch.manual_seed(3)
+        embedding = torch.nn.Embedding(6, 2, sparse=True)
+        start = embedding.weight.detach().clone()
+        optimizer = hvd.DistributedOptimizer(torch.optim.SGD(embedding.parameters(), lr=0.5),
+                                             named_parameters=embedding.named_parameters(),
+                                             sparse_as_dense=as_dense)
+        ids = torch.tensor([rank % 6, (rank + 2) % 6, 5])
+        optimizer.zero_grad()
+        embedding(ids).sum().backward()
+        optimizer.step()
+        counts = torch.zeros(6)
+        for r in range(size):
+            for i in (r % 6, (r + 2) % 6, 5):
+                counts[i] += 1
+        want_weight = start - 0.5 * (counts / size).unsqueeze(1).expand(6, 2)
+        checks[f"sparse_optimizer.{as_dense}"] = torch.allclose(embedding.weight.detach(),
+                                                                want_weight)
+    return {"checks": checks}
+
+
+def sync_batch_norm(rank, size):
+    """SyncBatchNorm on each rank's part of one global batch against torch's BatchNorm2d on
+    the whole batch: outputs, input gradients, parameter gradients and running statistics."""
+    torch.manual_seed(11)
+    batches = [torch.randn(r + 2, 3, 4, 4) * (r + 1) + r for r in range(size)]
+    weights = [torch.randn(r + 2, 3, 4, 4) for r in range(size)]  # each rank's loss weights
+    sync = hvd.SyncBatchNorm(3, momentum=0.3)
+    reference = torch.nn.BatchNorm2d(3, momentum=0.3)
+    with torch.no_grad():
+        for module in (sync, reference):
+            module.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+            module.bias.copy_(torch.tensor([0.0, -1.0, 3.0]))
+    x = batches[rank].clone().requires_grad_()
+    out = sync(x)
+    (out * weights[rank]).sum().backward()
+    whole = torch.cat(batches).requires_grad_()
+    want = reference(whole)
+    (want * torch.cat(weights)).sum().backward()
+    start = sum(b.shape[0] for b in batches[:rank])
+    mine = slice(start, start + batches[rank].shape[0])
+    # The parameters' gradients are each rank's share: their sum is the reference's.
+    weight_grad = hvd.allreduce(sync.weight.grad, op=hvd.Sum)
+    bias_grad = hvd.allreduce(sync.bias.grad, op=hvd.Sum)
+    sync.eval()
+    evaluated = sync(batches[rank])
+    reference.eval()
+    return {"checks": {
+        "output": torch.allclose(out, want[mine], atol=1e-5),
+        "input_grad": torch.allclose(x.grad, whole.grad[mine], atol=1e-4),
+        "weight_grad": torch.allclose(weight_grad, reference.weight.grad, atol=1e-3),
+        "bias_grad": torch.allclose(bias_grad, reference.bias.grad, atol=1e-4),
+        "running_mean": torch.allclose(sync.running_mean, reference.running_mean, atol=1e-5),
+        "running_var": torch.allclose(sync.running_var, reference.running_var, atol=1e-4),
+        "eval": torch.allclose(evaluated, reference(batches[rank]), atol=1e-5),
+    }}
+
+
 def parameters_list(rank, size):
     """broadcast_parameters of model.parameters(): bare tensors, no names."""
     torch.manual_seed(rank)
