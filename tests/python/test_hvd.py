@@ -62,6 +62,20 @@ def run_ranks(launch, size, scenario, env=None, timeout=240, expect_ok=True):
     return results, stderr
 
 
+def assert_every_check(test, scenario, count):
+    """Runs `scenario` at 1 and 3 ranks under mpirun and the TCP ring; every rank must
+    report `count` checks, all true."""
+    for launch in ("mpirun", "tcp"):
+        for size in (1, 3):
+            with test.subTest(launch=launch, size=size):
+                results, _ = run_ranks(launch, size, scenario)
+                test.assertEqual(sorted(results), list(range(size)))
+                for rank, result in results.items():
+                    failed = [what for what, right in result["checks"].items() if not right]
+                    test.assertEqual(failed, [], f"rank {rank}")
+                    test.assertEqual(len(result["checks"]), count)
+
+
 class EveryOpTest(unittest.TestCase):
     def test_every_op_dtype_and_size_on_1_to_4_ranks(self):
         for launch in ("mpirun", "tcp"):
@@ -145,37 +159,17 @@ class TrainingParityTest(unittest.TestCase):
 
 class GradientTest(unittest.TestCase):
     def test_every_collective_has_a_backward_on_1_to_3_ranks(self):
-        for launch in ("mpirun", "tcp"):
-            for size in (1, 3):
-                with self.subTest(launch=launch, size=size):
-                    results, _ = run_ranks(launch, size, "gradients")
-                    for rank, result in results.items():
-                        failed = [op for op, right in result["checks"].items() if not right]
-                        self.assertEqual(failed, [], f"rank {rank}")
-                        self.assertEqual(len(result["checks"]), 6)
+        assert_every_check(self, "gradients", count=6)
 
 
 class GroupedAndSparseTest(unittest.TestCase):
     def test_grouped_ops_sparse_allreduce_and_sparse_gradients_on_1_and_3_ranks(self):
-        for launch in ("mpirun", "tcp"):
-            for size in (1, 3):
-                with self.subTest(launch=launch, size=size):
-                    results, _ = run_ranks(launch, size, "grouped_and_sparse")
-                    for rank, result in results.items():
-                        failed = [op for op, right in result["checks"].items() if not right]
-                        self.assertEqual(failed, [], f"rank {rank}")
-                        self.assertEqual(len(result["checks"]), 9)
+        assert_every_check(self, "grouped_and_sparse", count=9)
 
 
 class SyncBatchNormTest(unittest.TestCase):
     def test_matches_batch_norm_on_the_whole_batch_on_1_and_3_ranks(self):
-        for launch in ("mpirun", "tcp"):
-            for size in (1, 3):
-                with self.subTest(launch=launch, size=size):
-                    results, _ = run_ranks(launch, size, "sync_batch_norm")
-                    for rank, result in results.items():
-                        failed = [what for what, right in result["checks"].items() if not right]
-                        self.assertEqual(failed, [], f"rank {rank}")
+        assert_every_check(self, "sync_batch_norm", count=7)
 
 
 class BoolTest(unittest.TestCase):

@@ -90,34 +90,21 @@ def _initialized():
         raise ValueError("kiln.hvd has not been initialized; call hvd.init() first")
 
 
-def size():
-    _initialized()
-    return _hvd.size()
+def _topology(query):
+    """`query` of the runtime's topology, refused before init() as Horovod refuses it."""
+    def answer():
+        _initialized()
+        return query()
+    answer.__name__ = query.__name__
+    return answer
 
 
-def rank():
-    _initialized()
-    return _hvd.rank()
-
-
-def local_size():
-    _initialized()
-    return _hvd.local_size()
-
-
-def local_rank():
-    _initialized()
-    return _hvd.local_rank()
-
-
-def cross_size():
-    _initialized()
-    return _hvd.cross_size()
-
-
-def cross_rank():
-    _initialized()
-    return _hvd.cross_rank()
+size = _topology(_hvd.size)
+rank = _topology(_hvd.rank)
+local_size = _topology(_hvd.local_size)
+local_rank = _topology(_hvd.local_rank)
+cross_size = _topology(_hvd.cross_size)
+cross_rank = _topology(_hvd.cross_rank)
 
 
 def mpi_enabled():
