@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <numeric>
 #include <tuple>
 
@@ -44,18 +45,81 @@ Coordinator::Coordinator(int size, CoordinatorOptions options)
     : size_(size),
       options_(options),
       cache_(options.cache_capacity),
-      bits_(static_cast<size_t>(size)) {}
+      bits_(static_cast<size_t>(size)) {
+  std::vector<int> everyone(static_cast<size_t>(size));
+  std::iota(everyone.begin(), everyone.end(), 0);
+  sets_[0] = std::move(everyone);
+}
+
+void Coordinator::AddProcessSet(int32_t id, std::vector<int> ranks) {
+  sets_[id] = std::move(ranks);
+}
+
+void Coordinator::RemoveProcessSet(int32_t id) {
+  if (id == 0) return;
+  const auto fail = [&](int32_t set, const std::string& name) {
+    Response error;
+    error.kind = Response::Kind::kError;
+    error.process_set = set;
+    error.names = {name};
+    error.cache_slots = {-1};
+    error.error =
+        fmt::format("Process set {} was removed while tensor '{}' waited in it.", set, name);
+    ready_.push_back(std::move(error));
+  };
+  for (auto it = table_.begin(); it != table_.end();) {
+    if (it->first.first != id) {
+      ++it;
+      continue;
+    }
+    fail(id, it->first.second);
+    it = table_.erase(it);
+  }
+  for (auto it = bit_since_.begin(); it != bit_since_.end();) {
+    const int32_t slot = it->first;
+    if (cache_.Signature(slot)->process_set != id) {
+      ++it;
+      continue;
+    }
+    fail(id, cache_.Name(slot));
+    for (auto& bits : bits_) ClearBit(bits, slot);
+    bit_warned_.erase(slot);
+    it = bit_since_.erase(it);
+  }
+  sets_.erase(id);
+}
 
 void Coordinator::Add(int rank, const RequestList& list, Clock::time_point now) {
   if (list.shutdown) shut_down_.insert(rank);
   if (!list.requests.empty() || !list.cached.empty()) last_arrival_ = now;
+  // A request in a set this coordinator does not know, or from a rank outside it: the
+  // ranks disagree on their process sets. It fails at once instead of waiting forever.
+  const auto refuse_outside_set = [&](const Request& request) {
+    const auto set = sets_.find(request.process_set);
+    if (set != sets_.end() && std::binary_search(set->second.begin(), set->second.end(), rank)) {
+      return false;
+    }
+    Response error;
+    error.kind = Response::Kind::kError;
+    error.process_set = request.process_set;
+    error.names = {request.name};
+    error.cache_slots = {-1};
+    error.error = fmt::format(
+        "Tensor '{}': rank {} asked for it in process set {}, which {}. Every rank must add the "
+        "same process sets, in the same order.",
+        request.name, rank, request.process_set,
+        set == sets_.end() ? "rank 0 does not know" : "does not include that rank");
+    ready_.push_back(std::move(error));
+    return true;
+  };
   for (const Request& request : list.requests) {
     if (request.op == OpType::kJoin) {
       joined_.insert(rank);
       last_joined_ = rank;
       continue;
     }
-    auto [entry, inserted] = table_.try_emplace(request.name);
+    if (refuse_outside_set(request)) continue;
+    auto [entry, inserted] = table_.try_emplace(TensorKey{request.process_set, request.name});
     if (inserted) entry->second.first_seen = entry->second.last_warned = now;
     entry->second.by_rank[rank] = request;
   }
@@ -67,7 +131,12 @@ void Coordinator::Add(int rank, const RequestList& list, Clock::time_point now) 
     while (fresh != 0) {
       const int bit = __builtin_ctzll(fresh);
       fresh &= fresh - 1;
-      bit_since_.try_emplace(static_cast<int32_t>(word * 64 + static_cast<size_t>(bit)), now);
+      const auto slot = static_cast<int32_t>(word * 64 + static_cast<size_t>(bit));
+      if (refuse_outside_set(*cache_.Signature(slot))) {
+        ClearBit(bits, slot);
+        continue;
+      }
+      bit_since_.try_emplace(slot, now);
     }
   }
 }
@@ -81,7 +150,8 @@ void Coordinator::MoveBitsToTable() {
         const int bit = __builtin_ctzll(set);
         set &= set - 1;
         const auto slot = static_cast<int32_t>(word * 64 + static_cast<size_t>(bit));
-        const auto entry = table_.find(cache_.Name(slot));
+        const auto entry =
+            table_.find(TensorKey{cache_.Signature(slot)->process_set, cache_.Name(slot)});
         if (entry == table_.end()) continue;
         // Some rank sent this name whole (its signature changed): settle it in the table.
         entry->second.by_rank[rank] = *cache_.Signature(slot);
@@ -92,9 +162,13 @@ void Coordinator::MoveBitsToTable() {
   }
 }
 
-Response Coordinator::Decide(const std::string& name, const Pending& pending) {
+Response Coordinator::Decide(const TensorKey& key, const Pending& pending) {
+  const std::string& name = key.second;
+  const std::vector<int>& members = sets_.at(key.first);
+  const int n = static_cast<int>(members.size());
   const auto& [first_rank, first] = *pending.by_rank.begin();
   Response response;
+  response.process_set = key.first;
   response.op = first.op;
   response.dtype = first.dtype;
   response.reduce_op = first.reduce_op;
@@ -157,11 +231,14 @@ Response Coordinator::Decide(const std::string& name, const Pending& pending) {
                       name, first_rank, first.root, rank, request.root));
     }
   }
-  if (first.op == OpType::kBroadcast && (first.root < 0 || first.root >= size_)) {
-    return fail(fmt::format("Broadcast of tensor '{}' from root rank {}, but ranks are 0 to {}.",
-                            name, first.root, size_ - 1));
+  if (first.op == OpType::kBroadcast &&
+      !std::binary_search(members.begin(), members.end(), first.root)) {
+    return fail(
+        fmt::format("Broadcast of tensor '{}' from root rank {}, but the ranks of "
+                    "process set {} are [{}].",
+                    name, first.root, key.first, Ranks(members)));
   }
-  if (!joined_.empty() && first.op != OpType::kAllreduce) {
+  if (key.first == 0 && !joined_.empty() && first.op != OpType::kAllreduce) {
     return fail(fmt::format(
         "Tensor '{}': {} cannot run while ranks {} have joined; only "
         "allreduce runs alongside join.",
@@ -178,15 +255,15 @@ Response Coordinator::Decide(const std::string& name, const Pending& pending) {
       break;
     case OpType::kAlltoall:
       for (const auto& [rank, request] : pending.by_rank) {
-        if (static_cast<int>(request.splits.size()) != size_) {
+        if (static_cast<int>(request.splits.size()) != n) {
           return fail(fmt::format("Alltoall of tensor '{}': rank {} gave {} splits for {} ranks.",
-                                  name, rank, request.splits.size(), size_));
+                                  name, rank, request.splits.size(), n));
         }
         response.sizes.insert(response.sizes.end(), request.splits.begin(), request.splits.end());
       }
       break;
     case OpType::kReducescatter:
-      response.sizes = EvenRows(first.shape.empty() ? 1 : first.shape[0], size_);
+      response.sizes = EvenRows(first.shape.empty() ? 1 : first.shape[0], n);
       break;
     default:
       break;
@@ -197,52 +274,51 @@ Response Coordinator::Decide(const std::string& name, const Pending& pending) {
   return response;
 }
 
+bool Coordinator::AskedByAll(int32_t set, const std::set<int>& asked) const {
+  for (int rank : sets_.at(set)) {
+    if (!asked.count(rank) && !(set == 0 && joined_.count(rank))) return false;
+  }
+  return true;
+}
+
 void Coordinator::CollectReady() {
   MoveBitsToTable();
-  const auto asked_by_everyone = [&](const Pending& pending) {
-    for (int rank = 0; rank < size_; ++rank) {
-      if (!joined_.count(rank) && !pending.by_rank.count(rank)) return false;
-    }
-    return !pending.by_rank.empty();
-  };
   for (auto it = table_.begin(); it != table_.end();) {
-    if (asked_by_everyone(it->second)) {
+    std::set<int> asked;
+    for (const auto& [rank, request] : it->second.by_rank) asked.insert(rank);
+    if (!asked.empty() && AskedByAll(it->first.first, asked)) {
       ready_.push_back(Decide(it->first, it->second));
       it = table_.erase(it);
     } else {
       ++it;
     }
   }
-  // The AND of the bitsets of the ranks that have not joined.
-  if (static_cast<int>(joined_.size()) < size_) {
-    std::vector<uint64_t> all;
-    bool first = true;
-    for (int rank = 0; rank < size_; ++rank) {
-      if (joined_.count(rank)) continue;
-      const std::vector<uint64_t>& bits = bits_[static_cast<size_t>(rank)];
-      if (first) {
-        all = bits;
-        first = false;
-        continue;
+  // A slot is ready when every rank of its set has its bit: test the slots set anywhere.
+  std::vector<uint64_t> any;
+  for (const auto& bits : bits_) {
+    if (any.size() < bits.size()) any.resize(bits.size(), 0);
+    for (size_t word = 0; word < bits.size(); ++word) any[word] |= bits[word];
+  }
+  for (size_t word = 0; word < any.size(); ++word) {
+    while (any[word] != 0) {
+      const int bit = __builtin_ctzll(any[word]);
+      any[word] &= any[word] - 1;
+      const auto slot = static_cast<int32_t>(word * 64 + static_cast<size_t>(bit));
+      const Request& signature = *cache_.Signature(slot);
+      std::set<int> asked;
+      for (int rank = 0; rank < size_; ++rank) {
+        if (TestBit(bits_[static_cast<size_t>(rank)], slot)) asked.insert(rank);
       }
-      all.resize(std::min(all.size(), bits.size()));
-      for (size_t word = 0; word < all.size(); ++word) all[word] &= bits[word];
-    }
-    for (size_t word = 0; word < all.size(); ++word) {
-      while (all[word] != 0) {
-        const int bit = __builtin_ctzll(all[word]);
-        all[word] &= all[word] - 1;
-        const auto slot = static_cast<int32_t>(word * 64 + static_cast<size_t>(bit));
-        Pending pending;
-        pending.by_rank[0] = *cache_.Signature(slot);
-        Response response = Decide(cache_.Name(slot), pending);
-        // A hit travels as its slot alone (message.h).
-        if (response.kind == Response::Kind::kRun) response.names[0].clear();
-        ready_.push_back(std::move(response));
-        for (auto& bits : bits_) ClearBit(bits, slot);
-        bit_since_.erase(slot);
-        bit_warned_.erase(slot);
-      }
+      if (!AskedByAll(signature.process_set, asked)) continue;
+      Pending pending;
+      pending.by_rank[*asked.begin()] = signature;
+      Response response = Decide(TensorKey{signature.process_set, signature.name}, pending);
+      // A hit travels as its slot alone (message.h).
+      if (response.kind == Response::Kind::kRun) response.names[0].clear();
+      ready_.push_back(std::move(response));
+      for (auto& bits : bits_) ClearBit(bits, slot);
+      bit_since_.erase(slot);
+      bit_warned_.erase(slot);
     }
   }
   if (!joined_.empty() && static_cast<int>(joined_.size()) == size_) {
@@ -266,14 +342,15 @@ bool Coordinator::SomethingHalfAsked() const {
 
 std::vector<Response> Coordinator::Fuse(std::vector<Response> ready) const {
   std::vector<Response> out;
-  using Key = std::tuple<DataType, ReduceOp, double, double>;
+  using Key = std::tuple<int32_t, DataType, ReduceOp, double, double>;
   std::map<Key, size_t> open;  // key: index in `out` of the group still taking tensors
   for (Response& response : ready) {
     if (response.kind != Response::Kind::kRun || response.op != OpType::kAllreduce) {
       out.push_back(std::move(response));
       continue;
     }
-    const Key key{response.dtype, response.reduce_op, response.prescale, response.postscale};
+    const Key key{response.process_set, response.dtype, response.reduce_op, response.prescale,
+                  response.postscale};
     const auto group = open.find(key);
     if (group != open.end() &&
         ResponseBytes(out[group->second]) + ResponseBytes(response) <= options_.fusion_threshold) {
@@ -309,16 +386,17 @@ std::optional<Clock::time_point> Coordinator::HeldUntil() const {
 std::vector<std::string> Coordinator::StallWarnings(Clock::time_point now) {
   std::vector<std::string> lines;
   if (!options_.stall_check) return lines;
-  const auto describe = [&](const std::string& name, const std::set<int>& asked) {
+  const auto describe = [&](int32_t set, const std::string& name, const std::set<int>& asked) {
     std::vector<int> have(asked.begin(), asked.end());
     std::vector<int> missing;
-    for (int rank = 0; rank < size_; ++rank) {
-      if (!asked.count(rank) && !joined_.count(rank)) missing.push_back(rank);
+    for (int rank : sets_.at(set)) {
+      if (!asked.count(rank) && !(set == 0 && joined_.count(rank))) missing.push_back(rank);
     }
-    return fmt::format("'{}' submitted by ranks [{}], missing ranks [{}]", name, Ranks(have),
+    return fmt::format("'{}'{} submitted by ranks [{}], missing ranks [{}]", name,
+                       set == 0 ? "" : fmt::format(" (process set {})", set), Ranks(have),
                        Ranks(missing));
   };
-  for (auto& [name, pending] : table_) {
+  for (auto& [key, pending] : table_) {
     if (now - pending.first_seen < options_.stall_time ||
         (pending.last_warned != pending.first_seen &&
          now - pending.last_warned < options_.stall_time)) {
@@ -327,7 +405,7 @@ std::vector<std::string> Coordinator::StallWarnings(Clock::time_point now) {
     pending.last_warned = now;
     std::set<int> asked;
     for (const auto& [rank, request] : pending.by_rank) asked.insert(rank);
-    lines.push_back(describe(name, asked));
+    lines.push_back(describe(key.first, key.second, asked));
   }
   for (const auto& [slot, since] : bit_since_) {
     auto [warned, fresh] = bit_warned_.try_emplace(slot, since);
@@ -340,7 +418,7 @@ std::vector<std::string> Coordinator::StallWarnings(Clock::time_point now) {
     for (int rank = 0; rank < size_; ++rank) {
       if (TestBit(bits_[static_cast<size_t>(rank)], slot)) asked.insert(rank);
     }
-    lines.push_back(describe(cache_.Name(slot), asked));
+    lines.push_back(describe(cache_.Signature(slot)->process_set, cache_.Name(slot), asked));
   }
   return lines;
 }

@@ -13,8 +13,9 @@
 //   3. The coordinator files whole requests in its message table by name, and each
 //      rank's bits in that rank's pending bitset. A rank that joined counts as having
 //      asked for every allreduce.
-//   4. A tensor is ready when every rank that has not joined asked for it: a table entry
-//      with a request from each of them, or a slot set in the AND of their bitsets. The
+//   4. A tensor is ready when every rank of its process set (set 0: every rank that has
+//      not joined) asked for it: a table entry with a request from each of them, or a
+//      slot whose bit each of them set. The
 //      coordinator checks that the requests agree (op, dtype, shape, reduce op, root,
 //      scales); a disagreement becomes an error response that every rank raises with the
 //      same text. A name sent whole while other ranks sent its bit is settled in the
@@ -29,7 +30,8 @@
 //      gives it a cache slot.
 //   6. The coordinator sends the ResponseList to every rank and runs it itself; every
 //      rank runs the responses in the order received on its data plane
-//      (data_plane.h), so collective calls match across ranks.
+//      (data_plane.h), so collective calls match across ranks. A rank skips the
+//      responses of process sets it is not in; the others run them on their set's plane.
 //   7. Requests waiting longer than HOROVOD_STALL_CHECK_TIME_SECONDS are reported by the
 //      coordinator, naming the tensors and the ranks that did not submit them.
 //   8. Shutdown: each rank's last list says so; when all have, the coordinator answers
@@ -62,6 +64,13 @@ class Coordinator {
  public:
   Coordinator(int size, CoordinatorOptions options);
 
+  // Process sets (message.h): set 0 is every rank and always there. `ranks` sorted, unique,
+  // in range. Every rank registers a set before any of its ranks asks for an op in it, so a
+  // request for a set the coordinator does not know is an error, answered at once.
+  void AddProcessSet(int32_t id, std::vector<int> ranks);
+  // Tensors still waiting in the set fail on the ranks that asked for them.
+  void RemoveProcessSet(int32_t id);
+
   // Step 3.
   void Add(int rank, const RequestList& list, Clock::time_point now);
   // Steps 4 and 5: what runs now. Empty while ready tensors are held or nothing is ready.
@@ -76,6 +85,8 @@ class Coordinator {
   const ResponseCache& cache() const { return cache_; }
 
  private:
+  // Names are unique within a process set.
+  using TensorKey = std::pair<int32_t, std::string>;
   struct Pending {
     std::map<int, Request> by_rank;
     Clock::time_point first_seen;
@@ -84,14 +95,17 @@ class Coordinator {
 
   void MoveBitsToTable();
   void CollectReady();
-  Response Decide(const std::string& name, const Pending& pending);
+  // Whether every rank of `set` that has to (in set 0, those that have not joined) asked.
+  bool AskedByAll(int32_t set, const std::set<int>& asked) const;
+  Response Decide(const TensorKey& key, const Pending& pending);
   bool SomethingHalfAsked() const;
   std::vector<Response> Fuse(std::vector<Response> ready) const;
 
   int size_;
   CoordinatorOptions options_;
   ResponseCache cache_;
-  std::map<std::string, Pending> table_;
+  std::map<int32_t, std::vector<int>> sets_;  // id: its ranks, sorted
+  std::map<TensorKey, Pending> table_;
   std::vector<std::vector<uint64_t>> bits_;         // per rank: pending cached slots
   std::map<int32_t, Clock::time_point> bit_since_;  // slot: first set on some rank
   std::map<int32_t, Clock::time_point> bit_warned_;

@@ -128,6 +128,42 @@ TEST(CoordinatorTest, StallWarningsNameTheMissingRanksOncePerPeriod) {
   EXPECT_EQ(c.StallWarnings(t0 + std::chrono::seconds(12)).size(), 1u);
 }
 
+TEST(CoordinatorTest, ProcessSetsWaitForTheirRanksAloneAndRefuseStrangers) {
+  Coordinator c(3, {});
+  c.AddProcessSet(1, {0, 2});
+  Request in_set = Allreduce("g");
+  in_set.process_set = 1;
+  c.Add(0, List({in_set}), t0);
+  c.Add(2, List({in_set}), t0);
+  const std::vector<Response> ready = c.TakeReady(t0);  // rank 1 is not asked
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].kind, Response::Kind::kRun);
+  EXPECT_EQ(ready[0].process_set, 1);
+  // Rank 1 is not in set 1; set 7 was never added. Both fail at once, naming why.
+  Request unknown = Allreduce("u");
+  unknown.process_set = 7;
+  c.Add(1, List({in_set, unknown}), t0);
+  const std::vector<Response> refused = c.TakeReady(t0);
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_THAT(refused[0].error, HasSubstr("does not include that rank"));
+  EXPECT_THAT(refused[1].error, HasSubstr("rank 0 does not know"));
+  // A stalled tensor names the set and only its missing ranks; removing the set fails it.
+  CoordinatorOptions options;
+  options.stall_time = std::chrono::seconds(1);
+  Coordinator stalled(3, options);
+  stalled.AddProcessSet(1, {1, 2});
+  in_set.process_set = 1;
+  stalled.Add(1, List({in_set}), t0);
+  EXPECT_TRUE(stalled.TakeReady(t0).empty());
+  EXPECT_THAT(
+      stalled.StallWarnings(t0 + std::chrono::seconds(2)),
+      ::testing::ElementsAre("'g' (process set 1) submitted by ranks [1], missing ranks [2]"));
+  stalled.RemoveProcessSet(1);
+  const std::vector<Response> removed = stalled.TakeReady(t0);
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_THAT(removed[0].error, HasSubstr("Process set 1 was removed while tensor 'g' waited"));
+}
+
 TEST(CoordinatorTest, JoinedRanksCountAsAskingAndJoinEndsWithTheLastRank) {
   Coordinator c(2, {});
   Request join;

@@ -6,11 +6,12 @@
 // with matching arguments; the controller guarantees both.
 
 #include <cstddef>
+#include <memory>
 #include <string_view>
 #include <vector>
 
 #include "collective/data_type.h"
-#include "common/status.h"
+#include "common/result.h"
 
 namespace kiln::collective {
 
@@ -32,6 +33,11 @@ class DataPlane {
   // elements in rank order, in `out`. `buffer` may be overwritten.
   virtual Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out,
                                DataType type, ReduceOp op) = 0;
+
+  // A plane over the ranks `members` of this one (sorted, this rank among them), on which
+  // rank i is members[i]: a process set's. Collective over the members only, the others
+  // take no part; it shares this plane's connections, so the two are never used at once.
+  virtual Result<std::unique_ptr<DataPlane>> Subset(const std::vector<int>& members) = 0;
 };
 
 }  // namespace kiln::collective

@@ -153,10 +153,37 @@ std::string MissingRanks(const std::vector<UniqueFd>& peers, int self) {
 Mesh::Mesh(int rank, int size, std::vector<UniqueFd> peers)
     : rank_(rank), size_(size), peers_(std::move(peers)) {}
 
+Result<Mesh> Mesh::Subset(const std::vector<int>& members) const {
+  std::vector<UniqueFd> peers(members.size());
+  int rank = -1;
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (members[i] == rank_) {
+      rank = static_cast<int>(i);
+      continue;
+    }
+    const int fd = peers_[static_cast<size_t>(members[i])].get();
+    if (fd < 0) continue;
+    peers[i] = UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!peers[i]) return ErrnoError("collective: duplicating a socket", errno);
+  }
+  if (rank < 0) {
+    return InvalidArgumentError(
+        fmt::format("collective: rank {} is not among the ranks of its subset", rank_));
+  }
+  Mesh subset(rank, static_cast<int>(members.size()), std::move(peers));
+  subset.spin_ = spin_;
+  for (int member : members) {
+    subset.job_ranks_.push_back(job_ranks_.empty() ? member
+                                                   : job_ranks_[static_cast<size_t>(member)]);
+  }
+  return subset;
+}
+
 Status Mesh::PeerClosed(int peer) const {
   return UnavailableError(fmt::format(
-      "collective: rank {} lost its connection to rank {} (that rank exited or crashed)", rank_,
-      peer));
+      "collective: rank {} lost its connection to rank {} (that rank exited or crashed)",
+      job_ranks_.empty() ? rank_ : job_ranks_[static_cast<size_t>(rank_)],
+      job_ranks_.empty() ? peer : job_ranks_[static_cast<size_t>(peer)]));
 }
 
 Status Mesh::Send(int peer, const void* data, size_t bytes) {

@@ -26,6 +26,9 @@ class Mesh {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  // A mesh over `members` (sorted ranks, this one among them) whose sockets duplicate this
+  // one's: rank i of it is members[i].
+  Result<Mesh> Subset(const std::vector<int>& members) const;
   // The socket to `peer`, or -1 when this mesh has none (a star's leaves, or self).
   int fd(int peer) const { return peers_[static_cast<size_t>(peer)].get(); }
 
@@ -46,6 +49,7 @@ class Mesh {
   int rank_ = 0;
   int size_ = 1;
   std::vector<UniqueFd> peers_;
+  std::vector<int> job_ranks_;  // a subset's: the job's rank of each of its ranks, for errors
   std::chrono::microseconds spin_{0};
 };
 

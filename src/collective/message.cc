@@ -112,9 +112,10 @@ int64_t Request::NumElements() const {
 }
 
 bool Request::SameSignature(const Request& other) const {
-  return name == other.name && op == other.op && dtype == other.dtype &&
-         reduce_op == other.reduce_op && root == other.root && prescale == other.prescale &&
-         postscale == other.postscale && shape == other.shape && splits == other.splits;
+  return name == other.name && process_set == other.process_set && op == other.op &&
+         dtype == other.dtype && reduce_op == other.reduce_op && root == other.root &&
+         prescale == other.prescale && postscale == other.postscale && shape == other.shape &&
+         splits == other.splits;
 }
 
 std::string EncodeRequestList(const RequestList& list) {
@@ -124,6 +125,7 @@ std::string EncodeRequestList(const RequestList& list) {
   w.Put<uint32_t>(static_cast<uint32_t>(list.requests.size()));
   for (const Request& r : list.requests) {
     w.PutString(r.name);
+    w.Put<int32_t>(r.process_set);
     w.Put<uint8_t>(static_cast<uint8_t>(r.op));
     w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
     w.Put<uint8_t>(static_cast<uint8_t>(r.reduce_op));
@@ -147,6 +149,7 @@ Result<RequestList> DecodeRequestList(std::string_view bytes) {
   for (uint32_t i = 0; i < count && count <= bytes.size(); ++i) {
     Request q;
     r.GetString(q.name);
+    r.Get(q.process_set);
     r.GetEnum(q.op, ValidOpType);
     r.GetEnum(q.dtype, IsValidDataType);
     r.GetEnum(q.reduce_op, IsValidReduceOp);
@@ -170,6 +173,7 @@ std::string EncodeResponseList(const ResponseList& list) {
   w.Put<uint32_t>(static_cast<uint32_t>(list.responses.size()));
   for (const Response& r : list.responses) {
     w.Put<uint8_t>(static_cast<uint8_t>(r.kind));
+    w.Put<int32_t>(r.process_set);
     w.Put<uint8_t>(static_cast<uint8_t>(r.op));
     w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
     w.Put<uint8_t>(static_cast<uint8_t>(r.reduce_op));
@@ -196,6 +200,7 @@ Result<ResponseList> DecodeResponseList(std::string_view bytes) {
   for (uint32_t i = 0; i < count && count <= bytes.size(); ++i) {
     Response p;
     r.GetEnum(p.kind, ValidKind);
+    r.Get(p.process_set);
     r.GetEnum(p.op, ValidOpType);
     r.GetEnum(p.dtype, IsValidDataType);
     r.GetEnum(p.reduce_op, IsValidReduceOp);

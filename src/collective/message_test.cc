@@ -16,6 +16,7 @@ TEST(MessageTest, RequestListsRoundTrip) {
   request.shape = {6, 3};
   request.splits = {2, 4};
   request.prescale = 0.5;
+  request.process_set = 3;
   list.requests = {request};
   const Result<RequestList> back = DecodeRequestList(EncodeRequestList(list));
   ASSERT_TRUE(back.ok()) << back.status().message();
@@ -32,12 +33,14 @@ TEST(MessageTest, ResponseListsRoundTripWithCacheHitsAsSlots) {
   response.cache_slots = {3, -1};
   response.element_counts = {10, 20};
   response.error = "";
+  response.process_set = 2;
   list.responses = {response};
   const Result<ResponseList> back = DecodeResponseList(EncodeResponseList(list));
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(back->responses[0].names, response.names);
   EXPECT_EQ(back->responses[0].cache_slots, response.cache_slots);
   EXPECT_EQ(back->responses[0].element_counts, response.element_counts);
+  EXPECT_EQ(back->responses[0].process_set, 2);
 }
 
 TEST(MessageTest, TruncatedOrCorruptBytesAreAnError) {

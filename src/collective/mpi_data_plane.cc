@@ -100,17 +100,13 @@ struct MpiDataPlane::State {
 
 bool RunningUnderMpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr; }
 
-Result<std::unique_ptr<MpiDataPlane>> MpiDataPlane::Start() {
-  auto state = std::make_unique<State>();
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized) {
-    int provided = 0;
-    KILN_RETURN_IF_ERROR(Check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided),
-                               "MPI_Init_thread"));
-    state->finalize = true;
-  }
-  KILN_RETURN_IF_ERROR(Check(MPI_Comm_dup(MPI_COMM_WORLD, &state->comm), "MPI_Comm_dup"));
+namespace {
+
+// What a plane over `comm` (which the state then owns) needs: float16's type and operators.
+std::unique_ptr<MpiDataPlane::State> StateOver(MPI_Comm comm, bool finalize) {
+  auto state = std::make_unique<MpiDataPlane::State>();
+  state->comm = comm;
+  state->finalize = finalize;
   MPI_Type_contiguous(2, MPI_BYTE, &state->half);
   MPI_Type_commit(&state->half);
   MPI_Op_create(&ReduceHalves<ReduceOp::kAverage>, 1, &state->half_ops[0]);
@@ -118,11 +114,51 @@ Result<std::unique_ptr<MpiDataPlane>> MpiDataPlane::Start() {
   MPI_Op_create(&ReduceHalves<ReduceOp::kMin>, 1, &state->half_ops[2]);
   MPI_Op_create(&ReduceHalves<ReduceOp::kMax>, 1, &state->half_ops[3]);
   MPI_Op_create(&ReduceHalves<ReduceOp::kProduct>, 1, &state->half_ops[4]);
+  return state;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MpiDataPlane>> MpiDataPlane::Start() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  bool finalize = false;
+  if (!initialized) {
+    int provided = 0;
+    KILN_RETURN_IF_ERROR(Check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided),
+                               "MPI_Init_thread"));
+    finalize = true;
+  }
+  MPI_Comm comm = MPI_COMM_NULL;
+  KILN_RETURN_IF_ERROR(Check(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "MPI_Comm_dup"));
   int rank = 0;
   int size = 1;
-  MPI_Comm_rank(state->comm, &rank);
-  MPI_Comm_size(state->comm, &size);
-  return std::unique_ptr<MpiDataPlane>(new MpiDataPlane(std::move(state), rank, size));
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  return std::unique_ptr<MpiDataPlane>(new MpiDataPlane(StateOver(comm, finalize), rank, size));
+}
+
+Result<std::unique_ptr<DataPlane>> MpiDataPlane::Subset(const std::vector<int>& members) {
+  MPI_Group all = MPI_GROUP_NULL;
+  MPI_Group some = MPI_GROUP_NULL;
+  MPI_Comm_group(state_->comm, &all);
+  MPI_Group_incl(all, static_cast<int>(members.size()), members.data(), &some);
+  MPI_Comm comm = MPI_COMM_NULL;
+  // Members run responses in one order, so no two creations over shared ranks overlap and
+  // one tag serves them all.
+  const int created = MPI_Comm_create_group(state_->comm, some, /*tag=*/0, &comm);
+  MPI_Group_free(&some);
+  MPI_Group_free(&all);
+  KILN_RETURN_IF_ERROR(Check(created, "MPI_Comm_create_group"));
+  if (comm == MPI_COMM_NULL) {
+    return InvalidArgumentError(
+        fmt::format("kiln.hvd: rank {} is not among the ranks of its process set", rank_));
+  }
+  int rank = 0;
+  int size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  return std::unique_ptr<DataPlane>(new MpiDataPlane(StateOver(comm, false), rank, size));
 }
 
 MpiDataPlane::MpiDataPlane(std::unique_ptr<State> state, int rank, int size)

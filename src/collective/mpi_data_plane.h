@@ -36,9 +36,12 @@ class MpiDataPlane : public DataPlane {
                    const std::vector<size_t>& recv_bytes) override;
   Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out, DataType type,
                        ReduceOp op) override;
+  // A communicator of the members (MPI_Comm_create_group: collective over them alone).
+  Result<std::unique_ptr<DataPlane>> Subset(const std::vector<int>& members) override;
+
+  struct State;  // Open MPI's handles, kept out of this header
 
  private:
-  struct State;
   explicit MpiDataPlane(std::unique_ptr<State> state, int rank, int size);
 
   std::unique_ptr<State> state_;

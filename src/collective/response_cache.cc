@@ -3,33 +3,33 @@
 namespace kiln::collective {
 
 std::optional<int32_t> ResponseCache::Find(const Request& request) const {
-  const auto found = by_name_.find(request.name);
+  const auto found = by_name_.find({request.process_set, request.name});
   if (found == by_name_.end()) return std::nullopt;
   const std::optional<Request>& signature = slots_.at(found->second).signature;
   if (!signature || !signature->SameSignature(request)) return std::nullopt;
   return found->second;
 }
 
-std::optional<int32_t> ResponseCache::FindName(const std::string& name) const {
-  const auto found = by_name_.find(name);
+std::optional<int32_t> ResponseCache::FindName(int32_t process_set, const std::string& name) const {
+  const auto found = by_name_.find({process_set, name});
   if (found == by_name_.end()) return std::nullopt;
   return found->second;
 }
 
 std::optional<int32_t> ResponseCache::Assign(const Request& request) {
-  std::optional<int32_t> slot = FindName(request.name);
+  std::optional<int32_t> slot = FindName(request.process_set, request.name);
   if (!slot) {
     if (slots_.size() >= capacity_) return std::nullopt;
     slot = static_cast<int32_t>(slots_.size());
   }
-  Put(*slot, request.name, request);
+  Put(*slot, request.process_set, request.name, request);
   return slot;
 }
 
-void ResponseCache::Put(int32_t slot, const std::string& name,
+void ResponseCache::Put(int32_t slot, int32_t process_set, const std::string& name,
                         const std::optional<Request>& signature) {
-  slots_[slot] = Entry{name, signature};
-  by_name_[name] = slot;
+  slots_[slot] = Entry{process_set, name, signature};
+  by_name_[{process_set, name}] = slot;
 }
 
 void SetBit(std::vector<uint64_t>& bits, int32_t slot) {

@@ -4,12 +4,14 @@
 // (the coordinator picks it and every rank learns it from the response). When a rank asks
 // for that tensor again with the same signature it sends only the slot's bit, so a
 // training step whose gradients were all seen before negotiates with one small bitset per
-// rank, which the coordinator ANDs across ranks (controller.h, step 4).
+// rank, which the coordinator compares across ranks (coordinator.h, step 4).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "collective/message.h"
@@ -25,16 +27,17 @@ class ResponseCache {
 
   // The slot of `request` when its name is cached with the same signature.
   std::optional<int32_t> Find(const Request& request) const;
-  // The slot of a name, whatever its signature.
-  std::optional<int32_t> FindName(const std::string& name) const;
+  // The slot of a name in a process set, whatever its signature.
+  std::optional<int32_t> FindName(int32_t process_set, const std::string& name) const;
 
   // The coordinator: a slot for a newly agreed request (its own when the name had one),
   // or nothing when the cache is full.
   std::optional<int32_t> Assign(const Request& request);
 
-  // Every rank: the coordinator put `name` in `slot`; `signature` is this rank's request
-  // (absent on a rank that joined and did not submit it).
-  void Put(int32_t slot, const std::string& name, const std::optional<Request>& signature);
+  // Every rank: the coordinator put `name` of `process_set` in `slot`; `signature` is this
+  // rank's request (absent on a rank that joined, or is not in the set, and did not submit it).
+  void Put(int32_t slot, int32_t process_set, const std::string& name,
+           const std::optional<Request>& signature);
 
   const std::string& Name(int32_t slot) const { return slots_.at(slot).name; }
   const std::optional<Request>& Signature(int32_t slot) const { return slots_.at(slot).signature; }
@@ -42,12 +45,13 @@ class ResponseCache {
 
  private:
   struct Entry {
+    int32_t process_set = 0;
     std::string name;
     std::optional<Request> signature;
   };
   size_t capacity_;
   std::unordered_map<int32_t, Entry> slots_;
-  std::unordered_map<std::string, int32_t> by_name_;
+  std::map<std::pair<int32_t, std::string>, int32_t> by_name_;  // names are unique per set
 };
 
 // Bitsets over cache slots, 64 to a word.

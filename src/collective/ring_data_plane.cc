@@ -124,4 +124,9 @@ Status RingDataPlane::ReduceScatter(void* buffer, const std::vector<size_t>& cou
   return Status::Ok();
 }
 
+Result<std::unique_ptr<DataPlane>> RingDataPlane::Subset(const std::vector<int>& members) {
+  KILN_ASSIGN_OR_RETURN(Mesh mesh, mesh_.Subset(members));
+  return std::unique_ptr<DataPlane>(std::make_unique<RingDataPlane>(std::move(mesh)));
+}
+
 }  // namespace kiln::collective

@@ -23,6 +23,7 @@ class RingDataPlane : public DataPlane {
                    const std::vector<size_t>& recv_bytes) override;
   Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out, DataType type,
                        ReduceOp op) override;
+  Result<std::unique_ptr<DataPlane>> Subset(const std::vector<int>& members) override;
 
  private:
   // The reduce-scatter half of the ring over blocks of counts[r] elements: afterwards

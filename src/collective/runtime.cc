@@ -1,11 +1,13 @@
 #include "collective/runtime.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,9 +28,21 @@ std::string PhaseName(OpType op) {
   return name;
 }
 
-Status Validate(const Request& request, int size) {
+std::string Ranks(const std::vector<int>& ranks) {
+  return fmt::format("{}", fmt::join(ranks, ", "));
+}
+
+// `ranks`: those of the request's process set; `rank`: this one.
+Status Validate(const Request& request, const std::vector<int>& ranks, int rank) {
   const std::string& name = request.name;
+  const int size = static_cast<int>(ranks.size());
   if (name.empty()) return InvalidArgumentError("kiln.hvd: an op was enqueued without a name");
+  if (!std::binary_search(ranks.begin(), ranks.end(), rank)) {
+    return InvalidArgumentError(fmt::format(
+        "kiln.hvd: {} of '{}' in process set {}, whose ranks [{}] do not include rank {}; only "
+        "a set's ranks may call its ops",
+        OpTypeName(request.op), name, request.process_set, Ranks(ranks), rank));
+  }
   for (int64_t dim : request.shape) {
     if (dim < 0) {
       return InvalidArgumentError(
@@ -44,10 +58,16 @@ Status Validate(const Request& request, int size) {
   }
   switch (request.op) {
     case OpType::kBroadcast:
-      if (request.root < 0 || request.root >= size) {
+      if (request.process_set == 0 && (request.root < 0 || request.root >= size)) {
         return InvalidArgumentError(
             fmt::format("kiln.hvd: broadcast of '{}' from root_rank {}, but ranks are 0 to {}",
                         name, request.root, size - 1));
+      }
+      if (!std::binary_search(ranks.begin(), ranks.end(), request.root)) {
+        return InvalidArgumentError(fmt::format(
+            "kiln.hvd: broadcast of '{}' from root_rank {}, which is not in process set {} "
+            "(ranks [{}])",
+            name, request.root, request.process_set, Ranks(ranks)));
       }
       break;
     case OpType::kAllgather:
@@ -65,9 +85,9 @@ Status Validate(const Request& request, int size) {
   }
   if (request.op == OpType::kAlltoall) {
     if (static_cast<int>(request.splits.size()) != size) {
-      return InvalidArgumentError(
-          fmt::format("kiln.hvd: alltoall of '{}' has {} splits; it needs one per rank ({})", name,
-                      request.splits.size(), size));
+      return InvalidArgumentError(fmt::format(
+          "kiln.hvd: alltoall of '{}' has {} splits; it needs one per rank of its set ({})", name,
+          request.splits.size(), size));
     }
     int64_t rows = 0;
     for (int64_t split : request.splits) {
@@ -111,6 +131,10 @@ Runtime::Runtime(const Topology& topology, Mesh control, std::unique_ptr<DataPla
       wake_(std::move(wake)),
       cache_(options_.coordinator.cache_capacity) {
   if (topology_.rank == 0) coordinator_.emplace(topology_.size, options_.coordinator);
+  std::vector<int> everyone(static_cast<size_t>(topology_.size));
+  std::iota(everyone.begin(), everyone.end(), 0);
+  sets_[0] = everyone;
+  set_planes_[0] = SetPlane{std::move(everyone), topology_.rank, data_.get(), nullptr};
   fds_.push_back({wake_.get(), POLLIN, 0});
   for (int peer = 0; peer < topology_.size; ++peer) {
     if (peer != topology_.rank && control_.fd(peer) >= 0) {
@@ -129,12 +153,20 @@ void Runtime::Wake() {
 std::shared_ptr<OpHandle> Runtime::Enqueue(TensorEntry entry, bool wake) {
   entry.enqueued = Clock::now();
   std::shared_ptr<OpHandle> handle = entry.handle;
-  if (Status invalid = Validate(entry.request, topology_.size); !invalid.ok()) {
-    handle->Complete(std::move(invalid));
-    return handle;
-  }
   {
     std::lock_guard lock(mutex_);
+    const auto set = sets_.find(entry.request.process_set);
+    Status invalid =
+        set == sets_.end()
+            ? InvalidArgumentError(fmt::format(
+                  "kiln.hvd: {} of '{}' in process set {}, which is not added (or was removed); "
+                  "add it with hvd.add_process_set() on every rank first",
+                  OpTypeName(entry.request.op), entry.request.name, entry.request.process_set))
+            : Validate(entry.request, set->second, topology_.rank);
+    if (!invalid.ok()) {
+      handle->Complete(std::move(invalid));
+      return handle;
+    }
     if (stopped_ || shutdown_asked_) {
       handle->Complete(stopped_ && !stopped_->ok()
                            ? *stopped_
@@ -167,17 +199,90 @@ void Runtime::Shutdown() {
   timeline_.Stop();
 }
 
+Status Runtime::AddProcessSet(int32_t id, std::vector<int> ranks) {
+  std::sort(ranks.begin(), ranks.end());
+  if (ranks.empty()) return InvalidArgumentError("kiln.hvd: a process set needs at least one rank");
+  if (ranks.front() < 0 || ranks.back() >= topology_.size) {
+    return InvalidArgumentError(
+        fmt::format("kiln.hvd: process set [{}] names a rank outside 0 to {}", Ranks(ranks),
+                    topology_.size - 1));
+  }
+  if (std::adjacent_find(ranks.begin(), ranks.end()) != ranks.end()) {
+    return InvalidArgumentError(
+        fmt::format("kiln.hvd: process set [{}] names a rank twice", Ranks(ranks)));
+  }
+  std::lock_guard lock(mutex_);
+  if (sets_.count(id)) {
+    return AlreadyExistsError(fmt::format("kiln.hvd: process set {} exists already", id));
+  }
+  sets_[id] = ranks;
+  set_changes_.push_back({id, std::move(ranks)});
+  return Status::Ok();
+}
+
+Status Runtime::RemoveProcessSet(int32_t id) {
+  if (id == 0) return InvalidArgumentError("kiln.hvd: the global process set cannot be removed");
+  std::lock_guard lock(mutex_);
+  if (sets_.erase(id) == 0) {
+    return NotFoundError(fmt::format("kiln.hvd: there is no process set {}", id));
+  }
+  set_changes_.push_back({id, std::nullopt});
+  return Status::Ok();
+}
+
+std::optional<std::vector<int>> Runtime::ProcessSetRanks(int32_t id) {
+  std::lock_guard lock(mutex_);
+  const auto set = sets_.find(id);
+  if (set == sets_.end()) return std::nullopt;
+  return set->second;
+}
+
+void Runtime::ApplySetChanges(std::vector<SetChange> changes) {
+  for (SetChange& change : changes) {
+    if (!change.ranks) {
+      if (coordinator_) coordinator_->RemoveProcessSet(change.id);
+      set_planes_.erase(change.id);
+      continue;
+    }
+    if (coordinator_) coordinator_->AddProcessSet(change.id, *change.ranks);
+    const auto at = std::lower_bound(change.ranks->begin(), change.ranks->end(), topology_.rank);
+    const bool member = at != change.ranks->end() && *at == topology_.rank;
+    const int index = member ? static_cast<int>(at - change.ranks->begin()) : -1;
+    set_planes_[change.id] = SetPlane{std::move(*change.ranks), index, nullptr, nullptr};
+  }
+}
+
+Result<Runtime::SetPlane*> Runtime::PlaneFor(int32_t id) {
+  const auto set = set_planes_.find(id);
+  if (set == set_planes_.end()) {
+    return InternalError(
+        fmt::format("kiln.hvd: a response named process set {}, which rank {} "
+                    "does not have",
+                    id, topology_.rank));
+  }
+  SetPlane& plane = set->second;
+  if (plane.plane == nullptr && plane.index >= 0) {
+    KILN_ASSIGN_OR_RETURN(plane.owned, data_->Subset(plane.ranks));
+    plane.plane = plane.owned.get();
+  }
+  return &plane;
+}
+
 RequestList Runtime::TakeQueue() {
   std::deque<TensorEntry> taken;
   RequestList list;
+  std::vector<SetChange> changes;
   {
     std::lock_guard lock(mutex_);
     taken.swap(queue_);
+    changes.swap(set_changes_);
     if (shutdown_asked_ && !sent_shutdown_) {
       list.shutdown = true;
       sent_shutdown_ = true;
     }
   }
+  // Before the requests: one taken with a set's first ops may be in it.
+  ApplySetChanges(std::move(changes));
   for (TensorEntry& entry : taken) {
     const Request& request = entry.request;
     if (request.op == OpType::kJoin) {
@@ -189,7 +294,8 @@ RequestList Runtime::TakeQueue() {
       join_ = std::move(entry);
       continue;
     }
-    if (pending_.count(request.name)) {
+    auto key = std::make_pair(request.process_set, request.name);
+    if (pending_.count(key)) {
       entry.handle->Complete(InvalidArgumentError(fmt::format(
           "kiln.hvd: a tensor named '{}' is already pending on rank {}; every outstanding op "
           "needs its own name",
@@ -201,8 +307,7 @@ RequestList Runtime::TakeQueue() {
     } else {
       list.requests.push_back(request);
     }
-    const std::string name = request.name;
-    pending_.emplace(name, std::move(entry));
+    pending_.emplace(std::move(key), std::move(entry));
   }
   return list;
 }
@@ -361,20 +466,22 @@ Status Runtime::Run(Response& response) {
       }
       response.names[i] = cache_.Name(slot);
     } else if (slot >= 0) {
-      const auto entry = pending_.find(response.names[i]);
+      const auto entry = pending_.find({response.process_set, response.names[i]});
       cache_.Put(
-          slot, response.names[i],
+          slot, response.process_set, response.names[i],
           entry == pending_.end() ? std::nullopt : std::optional<Request>(entry->second.request));
     }
   }
   if (response.kind == Response::Kind::kError) {
     if (response.names.empty()) return FailedPreconditionError(response.error);
     for (const std::string& name : response.names) {
-      const auto entry = pending_.find(name);
+      const auto entry = pending_.find({response.process_set, name});
       if (entry != pending_.end()) Finish(&entry->second, InvalidArgumentError(response.error));
     }
     return Status::Ok();
   }
+  KILN_ASSIGN_OR_RETURN(SetPlane * set, PlaneFor(response.process_set));
+  if (set->index < 0) return Status::Ok();  // another set's op
   if (response.op == OpType::kJoin) {
     if (join_) {
       join_->handle->last_joined_rank = response.last_joined_rank;
@@ -385,8 +492,8 @@ Status Runtime::Run(Response& response) {
   }
   std::vector<TensorEntry*> entries;
   for (const std::string& name : response.names) {
-    const auto entry = pending_.find(name);
-    if (entry == pending_.end() && !join_) {
+    const auto entry = pending_.find({response.process_set, name});
+    if (entry == pending_.end() && !(join_ && response.process_set == 0)) {
       return InternalError(
           fmt::format("kiln.hvd: rank {} was told to run '{}', which it never submitted",
                       topology_.rank, name));
@@ -396,9 +503,9 @@ Status Runtime::Run(Response& response) {
   const Clock::time_point start = Clock::now();
   Status status;
   if (response.op == OpType::kAllreduce) {
-    status = RunAllreduce(response, entries);
+    status = RunAllreduce(response, *set, entries);
   } else if (entries[0] != nullptr) {
-    status = RunOne(response, *entries[0]);
+    status = RunOne(response, *set, *entries[0]);
   }
   const Clock::time_point end = Clock::now();
   if (timeline_.active()) {
@@ -414,12 +521,14 @@ Status Runtime::Run(Response& response) {
   return status;
 }
 
-Status Runtime::RunAllreduce(const Response& response, std::vector<TensorEntry*>& entries) {
+Status Runtime::RunAllreduce(const Response& response, const SetPlane& set,
+                             std::vector<TensorEntry*>& entries) {
   const size_t element = ElementSize(response.dtype);
   const size_t total = static_cast<size_t>(
       std::accumulate(response.element_counts.begin(), response.element_counts.end(), int64_t{0}));
-  const double postscale =
-      response.postscale * (response.reduce_op == ReduceOp::kAverage ? 1.0 / topology_.size : 1.0);
+  const double postscale = response.postscale * (response.reduce_op == ReduceOp::kAverage
+                                                     ? 1.0 / static_cast<double>(set.ranks.size())
+                                                     : 1.0);
   char* buffer = nullptr;
   const bool in_place = entries.size() == 1 && entries[0] != nullptr;
   if (in_place) {
@@ -441,7 +550,7 @@ Status Runtime::RunAllreduce(const Response& response, std::vector<TensorEntry*>
     }
   }
   ScaleBuffer(buffer, total, response.dtype, response.prescale);
-  KILN_RETURN_IF_ERROR(data_->Allreduce(buffer, total, response.dtype, response.reduce_op));
+  KILN_RETURN_IF_ERROR(set.plane->Allreduce(buffer, total, response.dtype, response.reduce_op));
   ScaleBuffer(buffer, total, response.dtype, postscale);
   if (!in_place) {
     size_t offset = 0;
@@ -455,11 +564,14 @@ Status Runtime::RunAllreduce(const Response& response, std::vector<TensorEntry*>
   return Status::Ok();
 }
 
-Status Runtime::RunOne(const Response& response, TensorEntry& entry) {
+Status Runtime::RunOne(const Response& response, const SetPlane& set, TensorEntry& entry) {
   const Request& request = entry.request;
   const size_t element = ElementSize(request.dtype);
-  const int n = topology_.size;
-  const auto rank = static_cast<size_t>(topology_.rank);
+  // Ranks and sizes within the set from here on.
+  DataPlane& data = *set.plane;
+  const int n = static_cast<int>(set.ranks.size());
+  const int self = set.index;
+  const auto rank = static_cast<size_t>(self);
   const int64_t row = RowElements(request.shape);
   const auto row_bytes = static_cast<size_t>(row) * element;
   switch (response.op) {
@@ -470,7 +582,8 @@ Status Runtime::RunOne(const Response& response, TensorEntry& entry) {
       if (topology_.rank == response.root && entry.input != entry.output && bytes > 0) {
         std::memcpy(entry.output, entry.input, bytes);
       }
-      return data_->Broadcast(entry.output, bytes, response.root);
+      const auto root = std::lower_bound(set.ranks.begin(), set.ranks.end(), response.root);
+      return data.Broadcast(entry.output, bytes, static_cast<int>(root - set.ranks.begin()));
     }
     case OpType::kAllgather: {
       std::vector<size_t> bytes;
@@ -481,7 +594,7 @@ Status Runtime::RunOne(const Response& response, TensorEntry& entry) {
         shape[0] += rows;
       }
       KILN_ASSIGN_OR_RETURN(void* out, entry.allocate_output(shape));
-      return data_->Allgatherv(entry.input, out, bytes);
+      return data.Allgatherv(entry.input, out, bytes);
     }
     case OpType::kAlltoall: {
       const auto at = [&](int from, int to) {
@@ -493,13 +606,13 @@ Status Runtime::RunOne(const Response& response, TensorEntry& entry) {
       shape[0] = 0;
       entry.handle->received_splits.clear();
       for (int peer = 0; peer < n; ++peer) {
-        send_bytes.push_back(static_cast<size_t>(at(topology_.rank, peer)) * row_bytes);
-        recv_bytes.push_back(static_cast<size_t>(at(peer, topology_.rank)) * row_bytes);
-        entry.handle->received_splits.push_back(at(peer, topology_.rank));
-        shape[0] += at(peer, topology_.rank);
+        send_bytes.push_back(static_cast<size_t>(at(self, peer)) * row_bytes);
+        recv_bytes.push_back(static_cast<size_t>(at(peer, self)) * row_bytes);
+        entry.handle->received_splits.push_back(at(peer, self));
+        shape[0] += at(peer, self);
       }
       KILN_ASSIGN_OR_RETURN(void* out, entry.allocate_output(shape));
-      return data_->Alltoallv(entry.input, send_bytes, out, recv_bytes);
+      return data.Alltoallv(entry.input, send_bytes, out, recv_bytes);
     }
     case OpType::kReducescatter: {
       std::vector<size_t> counts;
@@ -511,8 +624,8 @@ Status Runtime::RunOne(const Response& response, TensorEntry& entry) {
       std::vector<int64_t> shape = request.shape;
       shape[0] = response.sizes[rank];
       KILN_ASSIGN_OR_RETURN(void* out, entry.allocate_output(shape));
-      KILN_RETURN_IF_ERROR(data_->ReduceScatter(fusion_buffer_.data(), counts, out, request.dtype,
-                                                response.reduce_op));
+      KILN_RETURN_IF_ERROR(data.ReduceScatter(fusion_buffer_.data(), counts, out, request.dtype,
+                                              response.reduce_op));
       ScaleBuffer(out, counts[rank], request.dtype,
                   response.postscale * (response.reduce_op == ReduceOp::kAverage ? 1.0 / n : 1.0));
       return Status::Ok();
@@ -524,7 +637,7 @@ Status Runtime::RunOne(const Response& response, TensorEntry& entry) {
 
 void Runtime::Finish(TensorEntry* entry, Status status) {
   std::shared_ptr<OpHandle> handle = entry->handle;
-  pending_.erase(entry->request.name);
+  pending_.erase({entry->request.process_set, entry->request.name});
   handle->Complete(std::move(status));
 }
 

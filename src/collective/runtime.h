@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "collective/coordinator.h"
 #include "collective/data_plane.h"
@@ -73,6 +75,16 @@ class Runtime {
   // Collective: returns when every rank has shut down; pending ops fail.
   void Shutdown();
 
+  // Process sets (message.h). Every rank adds the same sets with the same ids, in the same
+  // order, before any op in them; `ranks` are sorted here. Errors: an id in use, ranks out
+  // of range or repeated, none. Ops of a set run on a data plane of its ranks (made at its
+  // first op) and, like every op, in the order the coordinator releases them.
+  Status AddProcessSet(int32_t id, std::vector<int> ranks);
+  // Ops of the set still waiting in the coordinator fail; later ones are refused.
+  Status RemoveProcessSet(int32_t id);
+  // The ranks of set `id`, or nothing when no such set is added.
+  std::optional<std::vector<int>> ProcessSetRanks(int32_t id);
+
   // Rank 0 alone writes the timeline, as in Horovod: every rank is given the same
   // HOROVOD_TIMELINE, and one file opened by many processes would be garbled.
   Status StartTimeline(const std::string& path) {
@@ -84,7 +96,23 @@ class Runtime {
   Runtime(const Topology& topology, Mesh control, std::unique_ptr<DataPlane> data,
           RuntimeOptions options, UniqueFd wake);
 
+  // A process set as the thread that runs responses sees it.
+  struct SetPlane {
+    std::vector<int> ranks;
+    int index = -1;  // this rank's among them; -1 when it is not one
+    DataPlane* plane = nullptr;
+    std::unique_ptr<DataPlane> owned;  // a subset of data_, made at the set's first op
+  };
+  // One change to the process sets, applied by Step() before the requests taken with it.
+  struct SetChange {
+    int32_t id = 0;
+    std::optional<std::vector<int>> ranks;  // absent: removed
+  };
+
   void Loop();
+  void ApplySetChanges(std::vector<SetChange> changes);
+  // Set `id`'s plane, made if this is its first op. Null `plane` when not a member.
+  Result<SetPlane*> PlaneFor(int32_t id);
   // One turn of the protocol, run by whoever holds drive_mutex_: optionally sleep until
   // something happens, take the queue, talk to the coordinator, run what is ready.
   void Step(bool sleep_first, bool spin = false);
@@ -96,8 +124,9 @@ class Runtime {
   bool ReadPeers(Clock::time_point now);
   void Run(const ResponseList& list);
   Status Run(Response& response);
-  Status RunAllreduce(const Response& response, std::vector<TensorEntry*>& entries);
-  Status RunOne(const Response& response, TensorEntry& entry);
+  Status RunAllreduce(const Response& response, const SetPlane& set,
+                      std::vector<TensorEntry*>& entries);
+  Status RunOne(const Response& response, const SetPlane& set, TensorEntry& entry);
   void Finish(TensorEntry* entry, Status status);
   // Ends the loop: every pending and queued op fails with `why`; rank 0 also tells the
   // other ranks, which fail theirs with the same text.
@@ -113,6 +142,8 @@ class Runtime {
 
   std::mutex mutex_;  // guards the fields up to thread_
   std::deque<TensorEntry> queue_;
+  std::map<int32_t, std::vector<int>> sets_;  // what Enqueue validates against
+  std::vector<SetChange> set_changes_;        // not yet applied by Step()
   bool shutdown_asked_ = false;
   std::optional<Status> stopped_;  // set once the loop ended; later ops fail with it
   std::thread thread_;
@@ -120,7 +151,8 @@ class Runtime {
   // Held by the thread doing Step(): the background thread, or a caller in Wait(). The
   // fields below are touched only under it.
   std::mutex drive_mutex_;
-  std::map<std::string, TensorEntry> pending_;
+  std::map<std::pair<int32_t, std::string>, TensorEntry> pending_;  // by set and name
+  std::map<int32_t, SetPlane> set_planes_;
   std::optional<TensorEntry> join_;
   ResponseCache cache_;
   std::optional<Coordinator> coordinator_;  // rank 0

@@ -389,6 +389,88 @@ TEST(RuntimeTest, LocalMistakesFailAtOnce) {
               HasSubstr("bool tensors have no average; use op=Sum (logical or)"));
 }
 
+// Three ranks, sets {0, 2} and {1, 2}: each set's ops run on its ranks alone (rank 2 is in
+// both, with the same name in each), twice so the second round goes through the cache.
+TEST(RuntimeTest, ProcessSetsRunOnTheirRanksAloneUnderOneName) {
+  ThreadWorld world(3);
+  world.OnEveryRank([&](int rank, Runtime& runtime) {
+    ASSERT_TRUE(runtime.AddProcessSet(1, {2, 0}).ok());
+    ASSERT_TRUE(runtime.AddProcessSet(2, {1, 2}).ok());
+    EXPECT_EQ(runtime.ProcessSetRanks(1), (std::vector<int>{0, 2}));
+    for (int round = 0; round < 2; ++round) {
+      std::vector<std::shared_ptr<OpHandle>> handles;
+      float first = static_cast<float>(rank + 1);    // set 1: 1 + 3
+      float second = static_cast<float>(rank * 10);  // set 2: 10 + 20
+      if (rank != 1) {
+        TensorEntry entry = Entry(OpType::kAllreduce, "x", DataType::kFloat32, {1}, &first, &first);
+        entry.request.process_set = 1;
+        entry.request.reduce_op = ReduceOp::kAverage;
+        handles.push_back(runtime.Enqueue(std::move(entry)));
+      }
+      if (rank != 0) {
+        TensorEntry entry =
+            Entry(OpType::kAllreduce, "x", DataType::kFloat32, {1}, &second, &second);
+        entry.request.process_set = 2;
+        handles.push_back(runtime.Enqueue(std::move(entry)));
+      }
+      for (const auto& handle : handles) ASSERT_TRUE(handle->Wait().ok()) << round;
+      if (rank != 1) EXPECT_EQ(first, 2.0f);
+      if (rank != 0) EXPECT_EQ(second, 30.0f);
+    }
+    // Broadcast from a rank of the job that is in the set; allgather in the set's order.
+    if (rank != 1) {
+      int64_t value = rank == 2 ? 7 : -1;
+      TensorEntry bcast = Entry(OpType::kBroadcast, "b", DataType::kInt64, {1}, &value, &value);
+      bcast.request.process_set = 1;
+      bcast.request.root = 2;
+      ASSERT_TRUE(runtime.Enqueue(std::move(bcast))->Wait().ok());
+      EXPECT_EQ(value, 7);
+    } else {
+      int64_t value = 0;
+      TensorEntry bcast = Entry(OpType::kBroadcast, "b", DataType::kInt64, {1}, &value, &value);
+      bcast.request.process_set = 2;
+      bcast.request.root = 0;  // not in set 2
+      const Status status = runtime.Enqueue(std::move(bcast))->Wait();
+      EXPECT_THAT(status.message(), HasSubstr("not in process set 2"));
+    }
+    if (rank != 0) {
+      std::vector<int32_t> mine(static_cast<size_t>(rank), rank);  // rank 1: one row, 2: two
+      std::vector<int32_t> gathered;
+      TensorEntry gather =
+          Entry(OpType::kAllgather, "g", DataType::kInt32, {rank}, mine.data(), nullptr);
+      gather.request.process_set = 2;
+      gather.allocate_output = [&](const std::vector<int64_t>& shape) -> Result<void*> {
+        gathered.resize(static_cast<size_t>(shape[0]));
+        return static_cast<void*>(gathered.data());
+      };
+      ASSERT_TRUE(runtime.Enqueue(std::move(gather))->Wait().ok());
+      EXPECT_EQ(gathered, (std::vector<int32_t>{1, 2, 2}));
+    } else {
+      float value = 1;
+      TensorEntry outside =
+          Entry(OpType::kAllreduce, "outside", DataType::kFloat32, {1}, &value, &value);
+      outside.request.process_set = 2;
+      EXPECT_THAT(runtime.Enqueue(std::move(outside))->Wait().message(),
+                  HasSubstr("do not include rank 0"));
+    }
+    // The global set still sees every rank.
+    float all = 1;
+    ASSERT_TRUE(
+        runtime.Enqueue(Entry(OpType::kAllreduce, "x", DataType::kFloat32, {1}, &all, &all))
+            ->Wait()
+            .ok());
+    EXPECT_EQ(all, 3.0f);
+    // Removed (collectively: the global allreduce above ordered it after set 1's ops).
+    EXPECT_EQ(runtime.AddProcessSet(1, {0}).code(), StatusCode::kAlreadyExists);
+    EXPECT_EQ(runtime.AddProcessSet(3, {0, 3}).code(), StatusCode::kInvalidArgument);
+    ASSERT_TRUE(runtime.RemoveProcessSet(1).ok());
+    float late = 1;
+    TensorEntry removed = Entry(OpType::kAllreduce, "late", DataType::kFloat32, {1}, &late, &late);
+    removed.request.process_set = 1;
+    EXPECT_THAT(runtime.Enqueue(std::move(removed))->Wait().message(), HasSubstr("not added"));
+  });
+}
+
 TEST(RuntimeTest, BarrierAndTimeline) {
   TestDir dir;
   RuntimeOptions options;

@@ -211,6 +211,13 @@ SharedMemoryDataPlane::SharedMemoryDataPlane(std::unique_ptr<DataPlane> inner,
 
 SharedMemoryDataPlane::~SharedMemoryDataPlane() = default;
 
+Result<std::unique_ptr<DataPlane>> SharedMemoryDataPlane::Subset(const std::vector<int>& members) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<DataPlane> inner, inner_->Subset(members));
+  const int rank =
+      static_cast<int>(std::lower_bound(members.begin(), members.end(), rank_) - members.begin());
+  return Wrap(std::move(inner), rank, static_cast<int>(members.size()), spin_);
+}
+
 char* SharedMemoryDataPlane::Slot(int rank, uint32_t chunk) const {
   return segment_->base + SlotsOffset(size_) +
          (static_cast<size_t>(rank) * 2 + (chunk & 1)) * kSlotBytes;

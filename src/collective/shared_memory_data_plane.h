@@ -52,6 +52,8 @@ class SharedMemoryDataPlane : public DataPlane {
                        ReduceOp op) override {
     return inner_->ReduceScatter(buffer, counts, out, type, op);
   }
+  // The inner plane's subset, with a segment of its own.
+  Result<std::unique_ptr<DataPlane>> Subset(const std::vector<int>& members) override;
 
   // Bytes of one slot: the chunk the buffer is taken in.
   static constexpr size_t kSlotBytes = 256 << 10;

@@ -101,9 +101,11 @@ State& state() {
 // The host, contiguous form of a tensor the runtime can read.
 at::Tensor HostInput(const at::Tensor& tensor) { return tensor.to(at::kCPU).contiguous(); }
 
-col::TensorEntry MakeEntry(col::OpType op, const std::string& name, const at::Tensor& input) {
+col::TensorEntry MakeEntry(col::OpType op, const std::string& name, int process_set,
+                           const at::Tensor& input) {
   col::TensorEntry entry;
   entry.request.name = name;
+  entry.request.process_set = process_set;
   entry.request.op = op;
   entry.request.dtype = ToDataType(input);
   entry.request.shape = input.sizes().vec();
@@ -125,8 +127,8 @@ int Submit(col::TensorEntry entry, Pending pending, bool wake) {
 // allreduce and broadcast write a tensor of the input's shape: `output` itself when it is
 // a contiguous host tensor, else a staging copy that synchronize() copies back.
 int InPlaceOp(col::OpType op, const at::Tensor& tensor, const at::Tensor& output,
-              const std::string& name, int reduce_op, double prescale, double postscale, int root,
-              bool wake) {
+              const std::string& name, int process_set, int reduce_op, double prescale,
+              double postscale, int root, bool wake) {
   Pending pending;
   pending.result = output;
   pending.input = HostInput(tensor);
@@ -134,7 +136,7 @@ int InPlaceOp(col::OpType op, const at::Tensor& tensor, const at::Tensor& output
                       output.scalar_type() == tensor.scalar_type();
   // The runtime copies the input into the output itself when they differ.
   pending.work = direct ? output : pending.input.clone();
-  col::TensorEntry entry = MakeEntry(op, name, pending.input);
+  col::TensorEntry entry = MakeEntry(op, name, process_set, pending.input);
   entry.output = pending.work.data_ptr();
   entry.request.reduce_op = static_cast<col::ReduceOp>(reduce_op);
   entry.request.prescale = prescale;
@@ -144,13 +146,13 @@ int InPlaceOp(col::OpType op, const at::Tensor& tensor, const at::Tensor& output
 }
 
 // allgather, alltoall, reducescatter: the output's shape is known only after negotiation.
-int AllocatingOp(col::OpType op, const at::Tensor& tensor, const std::string& name,
+int AllocatingOp(col::OpType op, const at::Tensor& tensor, const std::string& name, int process_set,
                  std::vector<int64_t> splits, int reduce_op, double prescale, double postscale,
                  bool wake) {
   Pending pending;
   pending.input = HostInput(tensor);
   pending.result = tensor;  // the output goes back to this tensor's device
-  col::TensorEntry entry = MakeEntry(op, name, pending.input);
+  col::TensorEntry entry = MakeEntry(op, name, process_set, pending.input);
   entry.request.splits = std::move(splits);
   entry.request.reduce_op = static_cast<col::ReduceOp>(reduce_op);
   entry.request.prescale = prescale;
@@ -198,9 +200,10 @@ pybind11::object Synchronize(int id) {
   }
 }
 
-int NoTensorOp(col::OpType op, const std::string& name, bool wake) {
+int NoTensorOp(col::OpType op, const std::string& name, int process_set, bool wake) {
   col::TensorEntry entry;
   entry.request.name = name;
+  entry.request.process_set = process_set;
   entry.request.op = op;
   Pending pending;
   return Submit(std::move(entry), std::move(pending), wake);
@@ -232,52 +235,65 @@ PYBIND11_MODULE(_hvd, module) {
   module.def(
       "allreduce_async",
       [](const at::Tensor& tensor, const at::Tensor& output, const std::string& name, int op,
-         double prescale, double postscale, bool wake) {
-        return InPlaceOp(col::OpType::kAllreduce, tensor, output, name, op, prescale, postscale, -1,
-                         wake);
+         double prescale, double postscale, bool wake, int process_set) {
+        return InPlaceOp(col::OpType::kAllreduce, tensor, output, name, process_set, op, prescale,
+                         postscale, -1, wake);
       },
       py::arg("tensor"), py::arg("output"), py::arg("name"), py::arg("op"), py::arg("prescale"),
-      py::arg("postscale"), py::arg("wake") = true);
+      py::arg("postscale"), py::arg("wake") = true, py::arg("process_set") = 0);
   module.def(
       "broadcast_async",
       [](const at::Tensor& tensor, const at::Tensor& output, const std::string& name, int root,
-         bool wake) {
-        return InPlaceOp(col::OpType::kBroadcast, tensor, output, name, 1, 1.0, 1.0, root, wake);
+         bool wake, int process_set) {
+        return InPlaceOp(col::OpType::kBroadcast, tensor, output, name, process_set, 1, 1.0, 1.0,
+                         root, wake);
       },
       py::arg("tensor"), py::arg("output"), py::arg("name"), py::arg("root"),
-      py::arg("wake") = true);
+      py::arg("wake") = true, py::arg("process_set") = 0);
   module.def(
       "allgather_async",
-      [](const at::Tensor& tensor, const std::string& name, bool wake) {
-        return AllocatingOp(col::OpType::kAllgather, tensor, name, {}, 1, 1.0, 1.0, wake);
-      },
-      py::arg("tensor"), py::arg("name"), py::arg("wake") = true);
-  module.def(
-      "alltoall_async",
-      [](const at::Tensor& tensor, std::vector<int64_t> splits, const std::string& name,
-         bool wake) {
-        return AllocatingOp(col::OpType::kAlltoall, tensor, name, std::move(splits), 1, 1.0, 1.0,
+      [](const at::Tensor& tensor, const std::string& name, bool wake, int process_set) {
+        return AllocatingOp(col::OpType::kAllgather, tensor, name, process_set, {}, 1, 1.0, 1.0,
                             wake);
       },
-      py::arg("tensor"), py::arg("splits"), py::arg("name"), py::arg("wake") = true);
+      py::arg("tensor"), py::arg("name"), py::arg("wake") = true, py::arg("process_set") = 0);
+  module.def(
+      "alltoall_async",
+      [](const at::Tensor& tensor, std::vector<int64_t> splits, const std::string& name, bool wake,
+         int process_set) {
+        return AllocatingOp(col::OpType::kAlltoall, tensor, name, process_set, std::move(splits), 1,
+                            1.0, 1.0, wake);
+      },
+      py::arg("tensor"), py::arg("splits"), py::arg("name"), py::arg("wake") = true,
+      py::arg("process_set") = 0);
   module.def(
       "reducescatter_async",
       [](const at::Tensor& tensor, const std::string& name, int op, double prescale,
-         double postscale, bool wake) {
-        return AllocatingOp(col::OpType::kReducescatter, tensor, name, {}, op, prescale, postscale,
-                            wake);
+         double postscale, bool wake, int process_set) {
+        return AllocatingOp(col::OpType::kReducescatter, tensor, name, process_set, {}, op,
+                            prescale, postscale, wake);
       },
       py::arg("tensor"), py::arg("name"), py::arg("op"), py::arg("prescale"), py::arg("postscale"),
-      py::arg("wake") = true);
+      py::arg("wake") = true, py::arg("process_set") = 0);
   module.def(
       "barrier_async",
-      [](const std::string& name, bool wake) {
-        return NoTensorOp(col::OpType::kBarrier, name, wake);
+      [](const std::string& name, bool wake, int process_set) {
+        return NoTensorOp(col::OpType::kBarrier, name, process_set, wake);
       },
-      py::arg("name"), py::arg("wake") = true);
+      py::arg("name"), py::arg("wake") = true, py::arg("process_set") = 0);
   module.def(
-      "join_async", [](bool wake) { return NoTensorOp(col::OpType::kJoin, "join", wake); },
+      "join_async", [](bool wake) { return NoTensorOp(col::OpType::kJoin, "join", 0, wake); },
       py::arg("wake") = true);
+  // Process sets: kiln/hvd/process_sets.py keeps the ids and makes the calls collective.
+  module.def("add_process_set", [](int id, std::vector<int> ranks) {
+    const kiln::Status status = state().runtime().AddProcessSet(id, std::move(ranks));
+    if (!status.ok()) throw pybind11::value_error(status.message());
+  });
+  module.def("remove_process_set", [](int id) {
+    const kiln::Status status = state().runtime().RemoveProcessSet(id);
+    if (!status.ok()) throw pybind11::value_error(status.message());
+  });
+  module.def("process_set_ranks", [](int id) { return state().runtime().ProcessSetRanks(id); });
   module.def("poll", [](int id) { return state().Find(id)->handle->Poll(); });
   module.def("synchronize", &Synchronize);
   module.def("start_timeline", [](const std::string& path) {
