@@ -343,6 +343,138 @@ def parameters_list(rank, size):
                              for a, b in zip(model.parameters(), roots))}
 
 
+def _raises(error, call):
+    try:
+        call()
+    except error:
+        return True
+    return False
+
+
+def process_sets(rank, size):
+    """A static set (the even ranks, from init) and, at 3 ranks, a dynamic one ([1, 2]) that
+    shares rank 2: every op, autograd and DistributedOptimizer within a set; the same name
+    in flight in both; ranks outside a set refused; removal."""
+    checks = {}
+    evens = STATIC_SETS[0]
+    checks["static"] = (evens.process_set_id == 1 and evens.ranks == list(range(0, size, 2))
+                        and evens.size() == len(evens.ranks)
+                        and evens.included() == (rank % 2 == 0)
+                        and evens.rank() == (rank // 2 if rank % 2 == 0 else None))
+    one = torch.tensor([rank + 1.0])
+    if evens.included():
+        summed = hvd.allreduce(one, op=hvd.Sum, process_set=evens)
+        averaged = hvd.allreduce(one, process_set=evens)
+        want = sum(r + 1.0 for r in evens.ranks)
+        checks["allreduce_in_set"] = (summed.item() == want
+                                      and averaged.item() == want / len(evens.ranks))
+    else:
+        checks["allreduce_in_set"] = _raises(ValueError,
+                                             lambda: hvd.allreduce(one, process_set=evens))
+    checks["duplicate_refused"] = _raises(ValueError, lambda: hvd.add_process_set(evens.ranks))
+    mine = hvd.add_process_set([1, 2]) if size == 3 else evens
+    if size == 3:
+        # The same name in flight in two sets; rank 2 is in both.
+        handles = {}
+        if evens.included():
+            handles["evens"] = hvd.allreduce_async(one, name="x", op=hvd.Sum, process_set=evens)
+        if mine.included():
+            handles["mine"] = hvd.allreduce_async(one * 10, name="x", op=hvd.Sum,
+                                                  process_set=mine)
+        got = {key: hvd.synchronize(handle).item() for key, handle in handles.items()}
+        want = {key: value for key, value in (("evens", 4.0), ("mine", 50.0)) if key in got}
+        checks["same_name_in_two_sets"] = got == want
+    else:
+        checks["same_name_in_two_sets"] = True
+    if mine.included():
+        n, at = len(mine.ranks), mine.rank()
+        gathered = hvd.allgather(torch.full((rank + 1,), float(rank)), process_set=mine)
+        root = mine.ranks[-1]
+        sent = hvd.broadcast(torch.tensor([float(rank)]), root_rank=root, process_set=mine)
+        rows = hvd.alltoall(torch.arange(2.0 * n) + 100 * rank, process_set=mine)
+        scattered = hvd.reducescatter(torch.ones(2 * n), op=hvd.Sum, process_set=mine)
+        hvd.barrier(process_set=mine)
+        objects = hvd.allgather_object({"rank": rank}, process_set=mine)
+        checks["ops_in_set"] = (
+            gathered.tolist() == [float(r) for r in mine.ranks for _ in range(r + 1)]
+            and sent.item() == root
+            and rows.tolist() == [100.0 * r + 2 * at + k for r in mine.ranks for k in (0, 1)]
+            and scattered.tolist() == [float(n)] * 2
+            and objects == [{"rank": r} for r in mine.ranks]
+            and hvd.broadcast_object(rank, root_rank=root, process_set=mine) == root)
+        x = torch.ones(3, requires_grad=True)
+        hvd.allreduce(x, op=hvd.Sum, process_set=mine).sum().backward()
+        checks["gradient_in_set"] = x.grad.tolist() == [float(n)] * 3
+        # SGD from zeros with gradient (rank + 1): the weight ends at minus the set's mean.
+        weight = torch.nn.Parameter(torch.zeros(2))
+        optimizer = hvd.DistributedOptimizer(torch.optim.SGD([weight], lr=1.0),
+                                             named_parameters=[("w", weight)], process_set=mine)
+        (weight.sum() * (rank + 1)).backward()
+        optimizer.step()
+        mean = sum(r + 1.0 for r in mine.ranks) / n
+        checks["optimizer_in_set"] = weight.detach().tolist() == [-mean] * 2
+    else:
+        checks["ops_in_set"] = _raises(ValueError, lambda: hvd.allgather(one, process_set=mine))
+        checks["gradient_in_set"] = checks["optimizer_in_set"] = True
+    removed = hvd.remove_process_set(mine)
+    checks["removed"] = (removed and mine.process_set_id is None
+                         and not hvd.remove_process_set(hvd.global_process_set)
+                         and _raises(ValueError, lambda: hvd.allreduce(one, process_set=mine)))
+    checks["global_after"] = hvd.allreduce(one, op=hvd.Sum).item() == size * (size + 1) / 2
+    return {"checks": checks}
+
+
+def adasum_and_groups(rank, size):
+    """op=Adasum on vectors whose answer is known without the formula's tree (orthogonal
+    ones add, equal ones stay), its optimizer, and DistributedOptimizer's groups."""
+    checks = {}
+    one_hot = torch.nn.functional.one_hot(torch.tensor(rank), size).double()
+    checks["adasum_orthogonal"] = torch.allclose(hvd.allreduce(one_hot, op=hvd.Adasum),
+                                                 torch.ones(size, dtype=torch.float64))
+    same = torch.tensor([2.0, -1.0])
+    checks["adasum_parallel"] = torch.allclose(hvd.allreduce(same, op=hvd.Adasum), same)
+    inplace = one_hot.float().clone()
+    handle = hvd.allreduce_async_(inplace, op=hvd.Adasum, name="adasum.inplace")
+    checks["adasum_async_inplace"] = (hvd.synchronize(handle) is inplace
+                                      and torch.allclose(inplace, torch.ones(size)))
+    # SGD (lr 1) from zeros on gradient one_hot(rank): each rank's change is orthogonal to
+    # the others', so Adasum adds them.
+    weight = torch.nn.Parameter(torch.zeros(size))
+    optimizer = hvd.DistributedOptimizer(torch.optim.SGD([weight], lr=1.0),
+                                         named_parameters=[("w", weight)], op=hvd.Adasum)
+    (weight * one_hot.float()).sum().backward()
+    optimizer.step()
+    checks["adasum_optimizer"] = torch.allclose(weight.detach(), -torch.ones(size))
+
+    def grouped_step(**kwargs):
+        """Three parameters, gradient (rank + 1) * (i + 1) on parameter i; `unused` skips
+        the last in the forward pass. Returns the parameters after one SGD step."""
+        unused = kwargs.pop("unused", False)
+        params = [torch.nn.Parameter(torch.zeros(2)) for _ in range(3)]
+        if "groups" in kwargs and kwargs["groups"] == "lists":
+            kwargs["groups"] = [[params[0], params[2]]]
+        optimizer = hvd.DistributedOptimizer(
+            torch.optim.SGD(params, lr=1.0),
+            named_parameters=[(f"p{i}", p) for i, p in enumerate(params)], **kwargs)
+        used = params[:2] if unused else params
+        sum((p * (rank + 1) * (i + 1)).sum() for i, p in enumerate(used)).backward()
+        optimizer.step()
+        return [p.detach().tolist() for p in params]
+
+    mean = sum(r + 1.0 for r in range(size)) / size
+    want = [[-mean * (i + 1)] * 2 for i in range(3)]
+    checks["groups_int"] = grouped_step(groups=2) == want
+    checks["groups_lists_with_unused"] = (
+        grouped_step(groups="lists", unused=True) == want[:2] + [[0.0, 0.0]])
+    checks["num_groups"] = grouped_step(num_groups=1) == want
+    try:
+        hvd.reducescatter(torch.ones(size), op=hvd.Adasum)
+        checks["reducescatter_adasum_refused"] = False
+    except NotImplementedError:
+        checks["reducescatter_adasum_refused"] = True
+    return {"checks": checks}
+
+
 def stall(rank, size):
     if rank == 1:
         time.sleep(3)
@@ -375,9 +507,16 @@ def lost_after_submit(rank, size):
     return _fails(lambda: hvd.allreduce_(tensor, name="half.done"))
 
 
+STATIC_SETS = []
+
+
 def main():
     scenario = sys.argv[1]
-    hvd.init()
+    if scenario == "process_sets":
+        os.environ["HOROVOD_DYNAMIC_PROCESS_SETS"] = "1"
+        size = int(os.environ.get("OMPI_COMM_WORLD_SIZE") or os.environ["WORLD_SIZE"])
+        STATIC_SETS.append(hvd.ProcessSet(range(0, size, 2)))
+    hvd.init(process_sets=STATIC_SETS or None)
     rank, size = hvd.rank(), hvd.size()
     out = globals()[scenario](rank, size)
     out.update(rank=rank, size=size, mpi=hvd.mpi_enabled(), plane=kiln._hvd.data_plane(),

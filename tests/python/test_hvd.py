@@ -167,6 +167,16 @@ class GroupedAndSparseTest(unittest.TestCase):
         assert_every_check(self, "grouped_and_sparse", count=9)
 
 
+class ProcessSetTest(unittest.TestCase):
+    def test_ops_autograd_and_optimizer_within_static_and_dynamic_sets_on_1_and_3_ranks(self):
+        assert_every_check(self, "process_sets", count=9)
+
+
+class AdasumAndGroupsTest(unittest.TestCase):
+    def test_adasum_ops_and_optimizer_and_gradient_groups_on_1_and_3_ranks(self):
+        assert_every_check(self, "adasum_and_groups", count=8)
+
+
 class SyncBatchNormTest(unittest.TestCase):
     def test_matches_batch_norm_on_the_whole_batch_on_1_and_3_ranks(self):
         assert_every_check(self, "sync_batch_norm", count=7)

@@ -2,7 +2,11 @@
 
 Each parameter's gradient is allreduced as soon as autograd has accumulated it (a hook on
 its accumulator), so communication overlaps the rest of the backward pass; step() waits for
-the last of them, then steps the wrapped optimizer.
+the last of them, then steps the wrapped optimizer. With `groups`, the gradients of a group
+go as one grouped allreduce once the last of them is ready.
+
+With op=Adasum the gradients stay local: step() steps the wrapped optimizer on them, then
+combines every rank's change of each parameter with Adasum (adasum.py) and applies that.
 """
 
 import contextlib
@@ -13,10 +17,11 @@ import torch
 
 class _DistributedOptimizer(torch.optim.Optimizer):
     def __init__(self, params, named_parameters, compression, backward_passes_per_step, op,
-                 gradient_predivide_factor, sparse_as_dense):
+                 gradient_predivide_factor, sparse_as_dense, process_set, groups):
         super(self.__class__, self).__init__(params)
         from kiln import hvd
         self._hvd = hvd
+        self._process_set = process_set
         self._compression = compression
         self._op = op
         self._sparse_as_dense = sparse_as_dense
@@ -48,6 +53,12 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._accumulators = []
         self._synchronized = False
         self._should_sync = True
+        self._adasum = op == hvd.Adasum
+        self._groups = self._make_groups(groups, [p for p in all_params if p.requires_grad])
+        self._group_of = {id(p): g for g, members in enumerate(self._groups) for p in members}
+        self._ready = {}  # group: its parameters whose gradients are ready this step
+        if self._adasum:
+            return  # no gradient allreduce: step() combines the parameters' changes
         for p in all_params:
             if p.requires_grad:
                 accumulator = p.expand_as(p).grad_fn.next_functions[0][0]
@@ -63,9 +74,66 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                     "before optimizer.step(); raise backward_passes_per_step to accumulate more "
                     "passes locally")
             self._delay[key] -= 1
-            handle = self._allreduce_async(p) if self._delay[key] == 0 else None
+            handle = None
+            if self._delay[key] == 0:
+                group = self._group_of.get(key)
+                handle = self._allreduce_async(p) if group is None else self._group_ready(group, p)
             self._handles[key] = (p, handle)
         return hook
+
+    def _group_ready(self, group, p):
+        """`p`'s gradient is ready; once its group's all are, they go as one grouped
+        allreduce (each parameter's entry in _handles then gets the shared handle)."""
+        ready = self._ready.setdefault(group, [])
+        ready.append(p)
+        if len(ready) < len(self._groups[group]):
+            return None
+        del self._ready[group]
+        self._allreduce_group(group)
+        return self._handles[id(p)][1]
+
+    def _allreduce_group(self, group):
+        members = self._groups[group]
+        for p in members:
+            if p.grad is None:  # unused in this pass: contribute zeros
+                p.grad = torch.zeros_like(p)
+            elif p.grad.is_sparse:
+                p.grad = p.grad.to_dense()
+        pairs = [self._compression.compress(p.grad) for p in members]
+        handle = self._hvd.grouped_allreduce_async_(
+            [c for c, _ in pairs], name=f"allreduce.group.{group}", op=self._op,
+            prescale_factor=self._prescale, postscale_factor=self._postscale,
+            process_set=self._process_set)
+        for p, (compressed, context) in zip(members, pairs):
+            self._handles[id(p)] = (p, (handle, compressed, context))
+
+    @staticmethod
+    def _make_groups(groups, params):
+        """Lists of parameters whose gradients go together: `groups` an int (that many
+        groups of consecutive parameters) or lists of parameters (the others go alone)."""
+        if not groups:
+            return []
+        if isinstance(groups, int):
+            if groups < 0:
+                raise ValueError("kiln.hvd: groups must be a non-negative int or lists of "
+                                 "parameters")
+            count = min(groups, len(params))
+            size, extra = divmod(len(params), count) if count else (0, 0)
+            out, start = [], 0
+            for g in range(count):  # as even as possible, the first ones one longer
+                end = start + size + (1 if g < extra else 0)
+                out.append(params[start:end])
+                start = end
+            return out
+        known = {id(p) for p in params}
+        out = []
+        for group in groups:
+            members = list(group)
+            if any(not torch.is_tensor(p) or id(p) not in known for p in members):
+                raise ValueError("kiln.hvd: groups holds a tensor that is not a parameter of "
+                                 "the optimizer")
+            out.append(members)
+        return out
 
     def set_backward_passes_per_step(self, passes):
         """Accumulates `passes` backward passes locally before each allreduce from now on."""
@@ -82,31 +150,43 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             else:
                 # Gathered indices and values; synchronize() puts the sparse result in place.
                 handle = self._hvd.sparse_allreduce_async(
-                    p.grad, name=f"sparse_allreduce.{self._names[id(p)]}", op=self._op)
+                    p.grad, name=f"sparse_allreduce.{self._names[id(p)]}", op=self._op,
+                    process_set=self._process_set)
                 return handle, None, None
         compressed, context = self._compression.compress(p.grad)
         handle = self._hvd.allreduce_async_(
-            compressed, name=f"allreduce.{self._names[id(p)]}", op=self._op, prescale_factor=self._prescale,
-            postscale_factor=self._postscale)
+            compressed, name=f"allreduce.{self._names[id(p)]}", op=self._op,
+            prescale_factor=self._prescale, postscale_factor=self._postscale,
+            process_set=self._process_set)
         return handle, compressed, context
 
     def synchronize(self):
         """Waits for every gradient's allreduce (starting those that have not begun)."""
+        if self._adasum:
+            self._synchronized = True
+            return
         for group in self.param_groups:
             for p in group["params"]:
                 if p.requires_grad and id(p) not in self._handles:
                     if p.grad is None:  # unused in this pass: contribute zeros
                         p.grad = torch.zeros_like(p)
                     self._handles[id(p)] = (p, None)
+        # Groups some of whose gradients never came (unused parameters) go now.
+        for group, members in enumerate(self._groups):
+            if any(self._handles[id(p)][1] is None for p in members if id(p) in self._handles):
+                self._ready.pop(group, None)
+                self._allreduce_group(group)
+        outputs = {}  # a group's handle is synchronized once, for all its parameters
         for key, (p, pending) in list(self._handles.items()):
             if pending is None:
                 pending = self._allreduce_async(p)
             handle, compressed, context = pending
-            output = self._hvd.synchronize(handle)
-            if compressed is None:  # a sparse gradient
-                p.grad = output
-            elif compressed is not p.grad:
-                p.grad.copy_(self._compression.decompress(output, context))
+            if id(handle) not in outputs:
+                outputs[id(handle)] = self._hvd.synchronize(handle)
+            if compressed is None:  # a sparse gradient: a new tensor
+                p.grad = outputs[id(handle)]
+            elif compressed is not p.grad:  # reduced in place into the compressed copy
+                p.grad.copy_(self._compression.decompress(compressed, context))
             self._delay[key] = self._passes
         self._handles.clear()
         self._synchronized = True
@@ -127,7 +207,22 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                               "step() in optimizer.skip_synchronize() to avoid a second one")
             self.synchronize()
         self._synchronized = False
+        if self._adasum:
+            return self._adasum_step(closure)
         return super(self.__class__, self).step(closure)
+
+    def _adasum_step(self, closure):
+        params = [p for group in self.param_groups for p in group["params"] if p.requires_grad]
+        starts = [p.detach().clone() for p in params]
+        loss = super(self.__class__, self).step(closure)
+        handles = [self._hvd.allreduce_async_(p.detach() - start, op=self._hvd.Adasum,
+                                              name=f"adasum.{self._names[id(p)]}",
+                                              process_set=self._process_set)
+                   for p, start in zip(params, starts)]
+        with torch.no_grad():
+            for p, start, handle in zip(params, starts, handles):
+                p.copy_(start + self._hvd.synchronize(handle))
+        return loss
 
     def zero_grad(self, *args, **kwargs):
         if self._handles:
@@ -140,7 +235,8 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 def DistributedOptimizer(optimizer, named_parameters=None, compression=None,
                          backward_passes_per_step=1, op=None, gradient_predivide_factor=1.0,
                          num_groups=0, groups=None, sparse_as_dense=False, process_set=None):
-    """Wraps `optimizer` so that step() uses gradients averaged (op) over every rank.
+    """Wraps `optimizer` so that step() uses gradients averaged (op) over every rank (of
+    `process_set`: only its ranks may step).
 
     The result is an instance of the optimizer's own class, so learning-rate schedulers and
     state_dict() work as before."""
@@ -149,9 +245,11 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=None,
     compression = hvd.Compression.none if compression is None else compression
     if gradient_predivide_factor != 1.0 and op != hvd.Average:
         raise ValueError("kiln.hvd: gradient_predivide_factor needs op=Average")
-    if op not in (hvd.Average, hvd.Sum):
-        raise ValueError("kiln.hvd: DistributedOptimizer takes op=Average or op=Sum")
+    if op not in (hvd.Average, hvd.Sum, hvd.Adasum):
+        raise ValueError("kiln.hvd: DistributedOptimizer takes op=Average, Sum or Adasum")
+    if num_groups and groups is None:  # Horovod's older spelling of groups=int
+        groups = num_groups
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, compression, backward_passes_per_step,
-               op, gradient_predivide_factor, sparse_as_dense)
+               op, gradient_predivide_factor, sparse_as_dense, process_set, groups)
