@@ -2,13 +2,16 @@
 way Kiln's launcher starts them (RANK, WORLD_SIZE, MASTER_ADDR/PORT: the TCP ring), 1 to 4
 ranks, through `import horovod.torch as hvd`."""
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,9 +26,13 @@ def free_port():
 
 
 def run_ranks(launch, size, scenario, env=None, timeout=240, expect_ok=True):
-    """Runs hvd_worker.py `scenario` on `size` ranks; returns (results by rank, stderr)."""
+    """Runs hvd_worker.py `scenario` on `size` ranks; returns (results by rank, stderr).
+    Never hangs: past `timeout` every rank is killed and the failure quotes the runtime's
+    stall warnings, which name the ops still waiting and the ranks missing (they come after
+    HOROVOD_STALL_CHECK_TIME_SECONDS, 10 here unless `env` says otherwise)."""
     results_dir = tempfile.mkdtemp(prefix="kiln-hvd-test-")
-    env = dict(env or {}, HVD_TEST_RESULTS=results_dir)
+    env = dict({"HOROVOD_STALL_CHECK_TIME_SECONDS": "10"}, **(env or {}),
+               HVD_TEST_RESULTS=results_dir)
     base = dict(os.environ, OMP_NUM_THREADS="1", **env)
     if launch == "mpirun":
         argv = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
@@ -33,40 +40,59 @@ def run_ranks(launch, size, scenario, env=None, timeout=240, expect_ok=True):
                 "lo", "-x", "PYTHONPATH", "-x", "OMP_NUM_THREADS"]
         for key in env:
             argv += ["-x", key]
-        argv += [PYTHON, WORKER, scenario]
-        done = subprocess.run(argv, env=base, capture_output=True, text=True, timeout=timeout)
-        stdout, stderr, codes = done.stdout, done.stderr, [done.returncode]
+        commands = [(argv + [PYTHON, WORKER, scenario], base)]
     else:
         port = free_port()
-        procs = []
-        for rank in range(size):
-            rank_env = dict(base, RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank),
-                            LOCAL_WORLD_SIZE=str(size), MASTER_ADDR="127.0.0.1",
-                            MASTER_PORT=str(port))
-            procs.append(subprocess.Popen([PYTHON, WORKER, scenario], env=rank_env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True))
-        outputs = [p.communicate(timeout=timeout) for p in procs]
-        stdout = "".join(o[0] for o in outputs)
-        stderr = "".join(o[1] for o in outputs)
-        codes = [p.returncode for p in procs]
+        commands = [([PYTHON, WORKER, scenario],
+                     dict(base, RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank),
+                          LOCAL_WORLD_SIZE=str(size), MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(port)))
+                    for rank in range(size)]
+    # Each in a session of its own, so that a kill reaches mpirun's ranks too.
+    procs = [subprocess.Popen(argv, env=proc_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+             for argv, proc_env in commands]
+    deadline = time.monotonic() + timeout
+    outputs, hung = [], False
+    for proc in procs:
+        try:
+            outputs.append(proc.communicate(timeout=max(1, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            hung = True
+            for other in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(other.pid, signal.SIGKILL)
+            outputs.append(proc.communicate())
+    outputs += [p.communicate() for p in procs[len(outputs):]]
+    stdout = "".join(o[0] for o in outputs)
+    stderr = "".join(o[1] for o in outputs)
+    codes = [p.returncode for p in procs]
     results = {}
     for name in os.listdir(results_dir):
         with open(os.path.join(results_dir, name)) as f:
             result = json.load(f)
         results[result["rank"]] = result
     shutil.rmtree(results_dir)
+    if hung:
+        stalls = [line for line in stderr.splitlines() if "has waited over" in line]
+        raise AssertionError(f"{launch} {scenario} on {size} ranks hung for {timeout} s; the "
+                             f"ops still waiting:\n" + "\n".join(stalls or ["(none reported)"])
+                             + f"\n{stderr[-3000:]}")
     if expect_ok and any(codes):
         raise AssertionError(f"{launch} {scenario} on {size} ranks failed ({codes}):\n"
                              f"{stdout[-3000:]}\n{stderr[-6000:]}")
     return results, stderr
 
 
+# The sizes of the scenario tests; the sanitizer build runs fewer (tests/CMakeLists.txt).
+SIZES = [int(n) for n in os.environ.get("KILN_HVD_TEST_SIZES", "1,2,3").split(",")]
+
+
 def assert_every_check(test, scenario, count):
-    """Runs `scenario` at 1 and 3 ranks under mpirun and the TCP ring; every rank must
-    report `count` checks, all true."""
+    """Runs `scenario` at 1, 2 and 3 ranks (SIZES) under mpirun and the TCP ring; every rank
+    must report `count` checks, all true."""
     for launch in ("mpirun", "tcp"):
-        for size in (1, 3):
+        for size in SIZES:
             with test.subTest(launch=launch, size=size):
                 results, _ = run_ranks(launch, size, scenario)
                 test.assertEqual(sorted(results), list(range(size)))
