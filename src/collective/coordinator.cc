@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 #include <tuple>
 
@@ -274,9 +275,9 @@ Response Coordinator::Decide(const TensorKey& key, const Pending& pending) {
   return response;
 }
 
-bool Coordinator::AskedByAll(int32_t set, const std::set<int>& asked) const {
+bool Coordinator::AskedByAll(int32_t set, const std::function<bool(int)>& asked) const {
   for (int rank : sets_.at(set)) {
-    if (!asked.count(rank) && !(set == 0 && joined_.count(rank))) return false;
+    if (!asked(rank) && !(set == 0 && joined_.count(rank))) return false;
   }
   return true;
 }
@@ -284,9 +285,9 @@ bool Coordinator::AskedByAll(int32_t set, const std::set<int>& asked) const {
 void Coordinator::CollectReady() {
   MoveBitsToTable();
   for (auto it = table_.begin(); it != table_.end();) {
-    std::set<int> asked;
-    for (const auto& [rank, request] : it->second.by_rank) asked.insert(rank);
-    if (!asked.empty() && AskedByAll(it->first.first, asked)) {
+    const auto& by_rank = it->second.by_rank;
+    if (!by_rank.empty() &&
+        AskedByAll(it->first.first, [&](int rank) { return by_rank.count(rank) != 0; })) {
       ready_.push_back(Decide(it->first, it->second));
       it = table_.erase(it);
     } else {
@@ -305,13 +306,12 @@ void Coordinator::CollectReady() {
       any[word] &= any[word] - 1;
       const auto slot = static_cast<int32_t>(word * 64 + static_cast<size_t>(bit));
       const Request& signature = *cache_.Signature(slot);
-      std::set<int> asked;
-      for (int rank = 0; rank < size_; ++rank) {
-        if (TestBit(bits_[static_cast<size_t>(rank)], slot)) asked.insert(rank);
-      }
-      if (!AskedByAll(signature.process_set, asked)) continue;
+      const auto has_bit = [&](int rank) {
+        return TestBit(bits_[static_cast<size_t>(rank)], slot);
+      };
+      if (!AskedByAll(signature.process_set, has_bit)) continue;
       Pending pending;
-      pending.by_rank[*asked.begin()] = signature;
+      pending.by_rank[0] = signature;  // Decide reads only the signature of a cache hit
       Response response = Decide(TensorKey{signature.process_set, signature.name}, pending);
       // A hit travels as its slot alone (message.h).
       if (response.kind == Response::Kind::kRun) response.names[0].clear();

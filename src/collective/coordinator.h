@@ -39,6 +39,7 @@
 //      with an error naming it.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -96,7 +97,7 @@ class Coordinator {
   void MoveBitsToTable();
   void CollectReady();
   // Whether every rank of `set` that has to (in set 0, those that have not joined) asked.
-  bool AskedByAll(int32_t set, const std::set<int>& asked) const;
+  bool AskedByAll(int32_t set, const std::function<bool(int)>& asked) const;
   Response Decide(const TensorKey& key, const Pending& pending);
   bool SomethingHalfAsked() const;
   std::vector<Response> Fuse(std::vector<Response> ready) const;
