@@ -255,10 +255,10 @@ void Runtime::ApplySetChanges(std::vector<SetChange> changes) {
 Result<Runtime::SetPlane*> Runtime::PlaneFor(int32_t id) {
   const auto set = set_planes_.find(id);
   if (set == set_planes_.end()) {
-    return InternalError(
-        fmt::format("kiln.hvd: a response named process set {}, which rank {} "
-                    "does not have",
-                    id, topology_.rank));
+    // Not applied here yet (or removed): this rank submitted nothing in it, so it takes no
+    // part; a member always has applied the set before submitting in it.
+    static SetPlane outside;
+    return &outside;
   }
   SetPlane& plane = set->second;
   if (plane.plane == nullptr && plane.index >= 0) {

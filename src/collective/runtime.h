@@ -76,7 +76,9 @@ class Runtime {
   void Shutdown();
 
   // Process sets (message.h). Every rank adds the same sets with the same ids, in the same
-  // order, before any op in them; `ranks` are sorted here. Errors: an id in use, ranks out
+  // order, and every rank has added a set before any rank asks for an op in it (rank 0's
+  // coordinator refuses a set it does not know): kiln.hvd follows each add with a global
+  // collective that orders it. `ranks` are sorted here. Errors: an id in use, ranks out
   // of range or repeated, none. Ops of a set run on a data plane of its ranks (made at its
   // first op) and, like every op, in the order the coordinator releases them.
   Status AddProcessSet(int32_t id, std::vector<int> ranks);
@@ -111,7 +113,8 @@ class Runtime {
 
   void Loop();
   void ApplySetChanges(std::vector<SetChange> changes);
-  // Set `id`'s plane, made if this is its first op. Null `plane` when not a member.
+  // Set `id`'s plane, made if this is its first op. Null `plane` (index -1) when this rank
+  // is not a member or does not have the set.
   Result<SetPlane*> PlaneFor(int32_t id);
   // One turn of the protocol, run by whoever holds drive_mutex_: optionally sleep until
   // something happens, take the queue, talk to the coordinator, run what is ready.

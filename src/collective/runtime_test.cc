@@ -397,6 +397,11 @@ TEST(RuntimeTest, ProcessSetsRunOnTheirRanksAloneUnderOneName) {
     ASSERT_TRUE(runtime.AddProcessSet(1, {2, 0}).ok());
     ASSERT_TRUE(runtime.AddProcessSet(2, {1, 2}).ok());
     EXPECT_EQ(runtime.ProcessSetRanks(1), (std::vector<int>{0, 2}));
+    // A global barrier orders every rank's adds before any op in the sets (runtime.h).
+    TensorEntry barrier;
+    barrier.request.name = "added";
+    barrier.request.op = OpType::kBarrier;
+    ASSERT_TRUE(runtime.Enqueue(std::move(barrier))->Wait().ok());
     for (int round = 0; round < 2; ++round) {
       std::vector<std::shared_ptr<OpHandle>> handles;
       float first = static_cast<float>(rank + 1);    // set 1: 1 + 3

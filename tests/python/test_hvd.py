@@ -59,6 +59,10 @@ def run_ranks(launch, size, scenario, env=None, timeout=240, expect_ok=True):
             outputs.append(proc.communicate(timeout=max(1, deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             hung = True
+            # mpirun ends the ranks it started when terminated; anything left is killed.
+            for other in procs:
+                other.terminate()
+            time.sleep(5)
             for other in procs:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(other.pid, signal.SIGKILL)

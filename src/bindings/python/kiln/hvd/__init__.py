@@ -83,14 +83,18 @@ def init(comm=None, process_sets=None):
     if comm is not None:
         raise NotImplementedError("kiln.hvd: init() takes no communicator (mpi4py is not "
                                   "installed here); use process_sets= for subsets of ranks")
+    if _hvd.is_initialized():
+        return  # as in Horovod, a second init() changes nothing
     _check(_hvd.init)
     atexit.register(shutdown)
     _sets._setup(process_sets)
 
 
 def shutdown():
-    """Leaves the job's runtime; collective. Ops still pending fail."""
+    """Leaves the job's runtime; collective. Ops still pending fail; added process sets are
+    gone (a later init() starts without them)."""
     _hvd.shutdown()
+    _sets._forget()
 
 
 is_initialized = _hvd.is_initialized

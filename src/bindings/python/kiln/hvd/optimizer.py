@@ -101,7 +101,8 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 p.grad = p.grad.to_dense()
         pairs = [self._compression.compress(p.grad) for p in members]
         handle = self._hvd.grouped_allreduce_async_(
-            [c for c, _ in pairs], name=f"allreduce.group.{group}", op=self._op,
+            [c for c, _ in pairs], name=f"allreduce.group.{self._names[id(members[0])]}",
+            op=self._op,
             prescale_factor=self._prescale, postscale_factor=self._postscale,
             process_set=self._process_set)
         for p, (compressed, context) in zip(members, pairs):
@@ -126,12 +127,15 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 start = end
             return out
         known = {id(p) for p in params}
-        out = []
+        out, seen = [], set()
         for group in groups:
             members = list(group)
             if any(not torch.is_tensor(p) or id(p) not in known for p in members):
                 raise ValueError("kiln.hvd: groups holds a tensor that is not a parameter of "
                                  "the optimizer")
+            if any(id(p) in seen for p in members):
+                raise ValueError("kiln.hvd: a parameter is in two groups")
+            seen.update(id(p) for p in members)
             out.append(members)
         return out
 

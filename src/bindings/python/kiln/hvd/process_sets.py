@@ -98,6 +98,13 @@ def _setup(process_sets):
         _add(process_set if isinstance(process_set, ProcessSet) else ProcessSet(process_set))
 
 
+def _forget():
+    """From hvd.shutdown(): the runtime's sets are gone, so are their ids."""
+    for set_id in [i for i in _by_id if i != 0]:
+        for known in _by_id.pop(set_id):
+            known.invalidate()
+
+
 def _agree(what, mine):
     """Every rank's `mine` (a tuple) must be the same: ValueError on every rank otherwise."""
     from kiln import hvd
