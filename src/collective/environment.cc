@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "collective/hierarchical_data_plane.h"
 #include "collective/mpi_data_plane.h"
 #include "collective/ring_data_plane.h"
 #include "collective/shared_memory_data_plane.h"
@@ -50,15 +51,26 @@ Result<int> Integer(const std::map<std::string, std::string>& env,
   return fallback;
 }
 
-// Ranks all on this machine allreduce through shared memory unless
-// KILN_HVD_SHARED_MEMORY=0; everything else stays on `inner`.
+// Ranks all on this machine allreduce through shared memory; ranks on several machines,
+// some sharing one, hierarchically (hierarchical_data_plane.h). KILN_HVD_SHARED_MEMORY=0
+// and HOROVOD_HIERARCHICAL_ALLREDUCE=0 turn either off; everything else stays on `inner`.
 Result<std::unique_ptr<DataPlane>> LocalAllreduce(const std::map<std::string, std::string>& env,
                                                   const Topology& t,
                                                   std::unique_ptr<DataPlane> inner,
                                                   const RuntimeOptions& options) {
   KILN_ASSIGN_OR_RETURN(const int shared, Integer(env, {"KILN_HVD_SHARED_MEMORY"}, 1, 0));
-  if (shared == 0 || t.local_size != t.size) return inner;
-  return SharedMemoryDataPlane::Wrap(std::move(inner), t.rank, t.size, options.spin);
+  KILN_ASSIGN_OR_RETURN(const int hierarchical,
+                        Integer(env, {"HOROVOD_HIERARCHICAL_ALLREDUCE"}, 1, 0));
+  if (shared == 0) return inner;
+  if (t.local_size == t.size) {
+    return SharedMemoryDataPlane::Wrap(std::move(inner), t.rank, t.size, options.spin);
+  }
+  if (hierarchical == 0) return inner;
+  // Ranks of one machine by its host name (the test cluster's nodes have names of their
+  // own), not by the launcher's counts, which assume ranks placed in blocks.
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return HierarchicalDataPlane::Wrap(std::move(inner), t.rank, t.size, host, options.spin);
 }
 
 }  // namespace

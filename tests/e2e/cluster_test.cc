@@ -300,6 +300,40 @@ TEST_F(ClusterTest, ARankThatDiesFailsTheRun) {
   EXPECT_TRUE(WaitUntil([&] { return Slurm({"squeue", "-h"}).out.empty(); }, seconds(60)));
 }
 
+// Two ranks on each of two nodes: allreduce goes hierarchically (each node's shared memory,
+// one rank per node across), under mpi and gloo, and a process set spanning the nodes works.
+TEST_F(ClusterTest, AllreduceIsHierarchicalWhenRanksShareNodes) {
+  const fs::path project = Project(
+      "hier-job",
+      {{"train.py",
+        "import torch, kiln._hvd, horovod.torch as hvd\n"
+        "hvd.init(process_sets='dynamic')\n"
+        "r = hvd.rank()\n"
+        "total = hvd.allreduce(torch.full((300000,), r + 1.0), op=hvd.Sum)\n"
+        "pair = hvd.add_process_set([1, 2])\n"
+        "inside = hvd.allreduce(torch.ones(3) * r, op=hvd.Sum, process_set=pair) "
+        "if pair.included() else None\n"
+        "print(f'plane {r} {kiln._hvd.data_plane()} sum {total.min().item()} '\n"
+        "      f'{total.max().item()} pair {None if inside is None else inside[0].item()}',\n"
+        "      flush=True)\n"}});
+  for (const auto& [backend, plane] : {std::pair{"mpi", "mpi"}, std::pair{"gloo", "tcp"}}) {
+    SCOPED_TRACE(backend);
+    const std::string id =
+        ClientSubmitOk({"--source-directory", project.string(), "--entry-script", "train.py",
+                        "--compute-target", "cluster", "--node-count", "2",
+                        "--process-count-per-node", "2", "--distributed-backend", backend});
+    ASSERT_TRUE(WaitForClusterStatus(id, "Completed", seconds(300))) << Diagnose(id);
+    const CapturedRun logs = Client({"logs", id});
+    for (int rank = 0; rank < 4; ++rank) {
+      EXPECT_NE(logs.out.find(fmt::format("plane {} {}+shm+hier sum 10.0 10.0 pair {}", rank, plane,
+                                          rank == 1 || rank == 2 ? "3.0" : "None")),
+                std::string::npos)
+          << logs.out;
+    }
+    EXPECT_TRUE(NoProcessLeft(id));
+  }
+}
+
 // A job environment on 2 nodes: built once, on the allocation's first node before any rank
 // starts, in envs/ beside the target's run directories (shared by the nodes); the ranks of
 // both nodes run in it.
