@@ -45,11 +45,11 @@ Result<std::unique_ptr<DataPlane>> HierarchicalDataPlane::Wrap(std::unique_ptr<D
   // Each node's plane (the nodes make theirs at once: their ranks are disjoint), then the
   // leaders'.
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<DataPlane> local, inner->Subset(local_ranks));
-  const int local_rank = static_cast<int>(
-      std::find(local_ranks.begin(), local_ranks.end(), rank) - local_ranks.begin());
-  KILN_ASSIGN_OR_RETURN(local, SharedMemoryDataPlane::Wrap(std::move(local), local_rank,
-                                                           static_cast<int>(local_ranks.size()),
-                                                           spin));
+  const int local_rank = static_cast<int>(std::find(local_ranks.begin(), local_ranks.end(), rank) -
+                                          local_ranks.begin());
+  KILN_ASSIGN_OR_RETURN(local,
+                        SharedMemoryDataPlane::Wrap(std::move(local), local_rank,
+                                                    static_cast<int>(local_ranks.size()), spin));
   std::unique_ptr<DataPlane> across;
   if (local_rank == 0) {
     KILN_ASSIGN_OR_RETURN(across, inner->Subset(leaders));
@@ -61,7 +61,7 @@ Result<std::unique_ptr<DataPlane>> HierarchicalDataPlane::Wrap(std::unique_ptr<D
 HierarchicalDataPlane::HierarchicalDataPlane(std::unique_ptr<DataPlane> inner,
                                              std::unique_ptr<DataPlane> local,
                                              std::unique_ptr<DataPlane> leaders)
-    : inner_(std::move(inner)),
+    : ForwardingDataPlane(std::move(inner)),
       local_(std::move(local)),
       leaders_(std::move(leaders)),
       name_(fmt::format("{}+hier", local_->Name())) {}

@@ -16,12 +16,12 @@
 #include <memory>
 #include <string>
 
-#include "collective/data_plane.h"
+#include "collective/forwarding_data_plane.h"
 #include "common/result.h"
 
 namespace kiln::collective {
 
-class HierarchicalDataPlane : public DataPlane {
+class HierarchicalDataPlane : public ForwardingDataPlane {
  public:
   // Collective over `inner`, whose rank this is: learns every rank's `node` (any text that
   // is equal for ranks on one machine: the host name), then makes each node's plane and the
@@ -34,29 +34,11 @@ class HierarchicalDataPlane : public DataPlane {
   // "mpi+shm+hier", "tcp+shm+hier"; without shared memory within nodes, "tcp+hier".
   std::string_view Name() const override { return name_; }
   Status Allreduce(void* buffer, size_t count, DataType type, ReduceOp op) override;
-  Status Allgatherv(const void* send, void* recv, const std::vector<size_t>& bytes) override {
-    return inner_->Allgatherv(send, recv, bytes);
-  }
-  Status Broadcast(void* buffer, size_t bytes, int root) override {
-    return inner_->Broadcast(buffer, bytes, root);
-  }
-  Status Alltoallv(const void* send, const std::vector<size_t>& send_bytes, void* recv,
-                   const std::vector<size_t>& recv_bytes) override {
-    return inner_->Alltoallv(send, send_bytes, recv, recv_bytes);
-  }
-  Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out, DataType type,
-                       ReduceOp op) override {
-    return inner_->ReduceScatter(buffer, counts, out, type, op);
-  }
-  Result<std::unique_ptr<DataPlane>> Subset(const std::vector<int>& members) override {
-    return inner_->Subset(members);
-  }
 
  private:
   HierarchicalDataPlane(std::unique_ptr<DataPlane> inner, std::unique_ptr<DataPlane> local,
                         std::unique_ptr<DataPlane> leaders);
 
-  std::unique_ptr<DataPlane> inner_;
   std::unique_ptr<DataPlane> local_;    // this node's ranks; this node's leader is its rank 0
   std::unique_ptr<DataPlane> leaders_;  // the leaders' plane; null on the other ranks
   std::string name_;

@@ -27,9 +27,9 @@ std::vector<std::unique_ptr<DataPlane>> Planes(const std::vector<std::string>& n
   std::vector<std::unique_ptr<DataPlane>> planes(nodes.size());
   OnEveryRank(size, [&](int r) {
     const auto at = static_cast<size_t>(r);
-    Result<std::unique_ptr<DataPlane>> plane = HierarchicalDataPlane::Wrap(
-        std::make_unique<RingDataPlane>(std::move((*meshes)[at])), r, size, nodes[at],
-        std::chrono::microseconds(50));
+    Result<std::unique_ptr<DataPlane>> plane =
+        HierarchicalDataPlane::Wrap(std::make_unique<RingDataPlane>(std::move((*meshes)[at])), r,
+                                    size, nodes[at], std::chrono::microseconds(50));
     KILN_CHECK(plane.ok());
     planes[at] = std::move(plane).value();
   });
@@ -56,8 +56,9 @@ TEST(HierarchicalDataPlaneTest, SumsMinimaAndOtherOpsMatchTheFlatRingOnUnevenNod
         double want = op == ReduceOp::kSum ? 0 : (op == ReduceOp::kMin ? 1e9 : -1e9);
         for (int r = 0; r < size; ++r) {
           const double v = static_cast<double>((r * 7 + i) % 11);
-          want = op == ReduceOp::kSum ? want + v : op == ReduceOp::kMin ? std::min(want, v)
-                                                                        : std::max(want, v);
+          want = op == ReduceOp::kSum   ? want + v
+                 : op == ReduceOp::kMin ? std::min(want, v)
+                                        : std::max(want, v);
         }
         for (int r = 0; r < size; ++r) {
           ASSERT_EQ(buffers[static_cast<size_t>(r)][i], want) << "rank " << r << " at " << i;

@@ -200,7 +200,7 @@ Result<std::unique_ptr<DataPlane>> SharedMemoryDataPlane::Wrap(std::unique_ptr<D
 SharedMemoryDataPlane::SharedMemoryDataPlane(std::unique_ptr<DataPlane> inner,
                                              std::unique_ptr<Segment> segment, int rank, int size,
                                              std::chrono::microseconds spin)
-    : inner_(std::move(inner)),
+    : ForwardingDataPlane(std::move(inner)),
       segment_(std::move(segment)),
       rank_(rank),
       size_(size),

@@ -22,12 +22,12 @@
 #include <chrono>
 #include <memory>
 
-#include "collective/data_plane.h"
+#include "collective/forwarding_data_plane.h"
 #include "common/result.h"
 
 namespace kiln::collective {
 
-class SharedMemoryDataPlane : public DataPlane {
+class SharedMemoryDataPlane : public ForwardingDataPlane {
  public:
   // Collective over `inner`: rank 0 creates the segment and names it to the others, which
   // map it. Returns `inner` itself when any rank could not (ranks on other machines, no
@@ -38,20 +38,6 @@ class SharedMemoryDataPlane : public DataPlane {
 
   std::string_view Name() const override { return name_; }  // "mpi+shm", "tcp+shm"
   Status Allreduce(void* buffer, size_t count, DataType type, ReduceOp op) override;
-  Status Allgatherv(const void* send, void* recv, const std::vector<size_t>& bytes) override {
-    return inner_->Allgatherv(send, recv, bytes);
-  }
-  Status Broadcast(void* buffer, size_t bytes, int root) override {
-    return inner_->Broadcast(buffer, bytes, root);
-  }
-  Status Alltoallv(const void* send, const std::vector<size_t>& send_bytes, void* recv,
-                   const std::vector<size_t>& recv_bytes) override {
-    return inner_->Alltoallv(send, send_bytes, recv, recv_bytes);
-  }
-  Status ReduceScatter(void* buffer, const std::vector<size_t>& counts, void* out, DataType type,
-                       ReduceOp op) override {
-    return inner_->ReduceScatter(buffer, counts, out, type, op);
-  }
   // The inner plane's subset, with a segment of its own.
   Result<std::unique_ptr<DataPlane>> Subset(const std::vector<int>& members) override;
 
@@ -71,7 +57,6 @@ class SharedMemoryDataPlane : public DataPlane {
   char* Slot(int rank, uint32_t chunk) const;
   Status AllreduceChunks(char* data, size_t count, DataType type, ReduceOp op);
 
-  std::unique_ptr<DataPlane> inner_;
   std::unique_ptr<Segment> segment_;
   int rank_;
   int size_;
