@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bench/bench_cluster.h"
 #include "bench/bench_util.h"
 #include "common/files.h"
 
@@ -22,55 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kNet = "10.79.0";
-const std::vector<std::string> kClusterEnv = {
-    "KILN_CLUSTER_NAME=kilnb", std::string("KILN_CLUSTER_NET=") + kNet,
-    "KILN_CLUSTER_CTLD_PORT=17017", "KILN_CLUSTER_SLURMD_PORT=17018"};
-
-// Thrown, so that the cluster and the scratch folder are taken down on the way out.
-[[noreturn]] void Fail(const std::string& what) { throw std::runtime_error(what); }
-
-// `env` with the "NAME=value" entries of `extra` replacing those of the same names.
-std::vector<std::string> WithEnv(std::vector<std::string> env,
-                                 const std::vector<std::string>& extra) {
-  for (const std::string& entry : extra) {
-    const std::string name = entry.substr(0, entry.find('=') + 1);
-    std::erase_if(env, [&](const std::string& old) { return old.starts_with(name); });
-    env.push_back(entry);
-  }
-  return env;
-}
-
-CapturedRun Run(std::vector<std::string> argv, std::vector<std::string> env) {
-  SpawnOptions options;
-  options.argv = std::move(argv);
-  options.env = std::move(env);
-  Result<CapturedRun> run = RunAndCapture(options, std::chrono::seconds(120));
-  if (!run.ok()) Fail(run.status().ToString());
-  if (!run->exit.success())
-    Fail(fmt::format("{} {}: {}{}", options.argv[0], run->exit.Describe(), run->out, run->err));
-  return *run;
-}
-
-// The cluster, for as long as the benchmark runs.
-class Cluster {
- public:
-  explicit Cluster(fs::path dir) : dir_(std::move(dir)) {
-    Run({script_, "start", dir_.string()}, WithEnv(CurrentEnvironment(), kClusterEnv));
-  }
-  ~Cluster() {
-    SpawnOptions stop;
-    stop.argv = {script_, "stop", dir_.string()};
-    stop.env = WithEnv(CurrentEnvironment(), kClusterEnv);
-    RunAndCapture(stop, std::chrono::seconds(120)).status().IgnoreError();
-  }
-  std::string slurm_conf() const { return (dir_ / "slurm.conf").string(); }
-
- private:
-  fs::path dir_;
-  std::string script_ = std::string(KILN_SOURCE_DIR) + "/scripts/slurm-cluster.sh";
-};
 
 // Milliseconds from `start` until `file` holds a whole line; 0 when `limit` passes first.
 double WaitForFirstLine(const fs::path& file, Clock::time_point start, std::chrono::seconds limit) {
@@ -84,50 +36,16 @@ double WaitForFirstLine(const fs::path& file, Clock::time_point start, std::chro
   return 0;
 }
 
-// Waits until Slurm's queue is empty, so each round starts on idle nodes.
-void WaitForEmptyQueue(const std::vector<std::string>& slurm_env) {
-  for (int i = 0; i < 600; ++i) {
-    if (Run({"squeue", "-h"}, slurm_env).out.empty()) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  Fail("Slurm's queue did not empty");
-}
-
 int Main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
   if (::geteuid() != 0) Fail("run as root (the test cluster uses network namespaces)");
   TestDir scratch;
   Cluster cluster(scratch.path() / "cluster");
-  const std::vector<std::string> slurm_env =
-      WithEnv(CurrentEnvironment(), {"SLURM_CONF=" + cluster.slurm_conf()});
+  const std::vector<std::string> slurm_env = cluster.slurm_env();
 
-  const fs::path server_home = scratch.path() / "server";
-  const fs::path client_home = scratch.path() / "client";
-  const fs::path runs = scratch.path() / "runs";
-  const std::string token = Run({KILN_BINARY, "server", "token", "create", "--name", "bench",
-                                 "--store", "sqlite://" + (server_home / "kiln.db").string()},
-                                KilnEnvironment(server_home))
-                                .out;
-  auto pipe = MakePipe();
-  if (!pipe.ok()) Fail(pipe.status().ToString());
-  SpawnOptions serve;
-  serve.argv = {KILN_BINARY,          "server",   "--home",
-                server_home.string(), "--listen", fmt::format("{}.1:0", kNet)};
-  serve.env = KilnEnvironment(server_home);
-  serve.stdout_fd = pipe->second.get();
-  serve.kill_with_parent = true;
-  Result<Subprocess> server = RealSpawner().Spawn(serve);
-  if (!server.ok()) Fail(server.status().ToString());
-  pipe->second.reset();
-  const Result<std::string> line = ReadFirstLine(pipe->first.get(), std::chrono::seconds(30));
-  if (!line.ok()) Fail("the server did not start: " + line.status().ToString());
-  const std::string url = line->substr(line->rfind(' ') + 1);
-  const std::vector<std::string> client_env = KilnEnvironment(
-      client_home, {"KILN_SERVER=" + url, "KILN_TOKEN=" + token.substr(0, token.find('\n'))});
-  Run({KILN_BINARY, "compute", "add", "bench", "--type", "slurm", "--partition", "debug",
-       "--max-nodes", "2", "--runs-root", runs.string(), "--slurm-conf", cluster.slurm_conf(),
-       "--network", fmt::format("{}.0/24", kNet)},
-      client_env);
+  const KilnOnCluster server(scratch.path(), cluster, "bench");
+  const std::vector<std::string>& client_env = server.client_env();
+  const fs::path& runs = server.runs();
 
   const fs::path project = scratch.path() / "project";
   if (!CreateDirectories(project).ok() ||
@@ -180,8 +98,6 @@ int Main(int argc, char** argv) {
       "submit to first rank output, 2 nodes x 2 ranks, median of %d: kiln %.0f ms, bare sbatch "
       "%.0f ms; kiln adds %.0f ms (target < 1000 ms), ratio %.2f\n",
       rounds, kiln, bare, kiln - bare, kiln / bare);
-  ::kill(server->pid(), SIGTERM);
-  server->Wait().status().IgnoreError();
   return 0;
 }
 
