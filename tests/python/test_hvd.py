@@ -187,28 +187,23 @@ class TrainingParityTest(unittest.TestCase):
                 self.assertLess(result["ranks_differ_by"], 1e-6)
 
 
-class GradientTest(unittest.TestCase):
-    def test_every_collective_has_a_backward_on_1_to_3_ranks(self):
+class ScenarioTest(unittest.TestCase):
+    """Scenarios whose every rank reports named checks (assert_every_check: 1, 2 and 3
+    ranks under mpirun and the TCP ring)."""
+
+    def test_every_collective_has_a_backward(self):
         assert_every_check(self, "gradients", count=6)
 
-
-class GroupedAndSparseTest(unittest.TestCase):
-    def test_grouped_ops_sparse_allreduce_and_sparse_gradients_on_1_and_3_ranks(self):
+    def test_grouped_ops_sparse_allreduce_and_sparse_gradients(self):
         assert_every_check(self, "grouped_and_sparse", count=9)
 
-
-class ProcessSetTest(unittest.TestCase):
-    def test_ops_autograd_and_optimizer_within_static_and_dynamic_sets_on_1_and_3_ranks(self):
+    def test_ops_autograd_and_optimizer_within_static_and_dynamic_process_sets(self):
         assert_every_check(self, "process_sets", count=9)
 
-
-class AdasumAndGroupsTest(unittest.TestCase):
-    def test_adasum_ops_and_optimizer_and_gradient_groups_on_1_and_3_ranks(self):
+    def test_adasum_ops_and_optimizer_and_gradient_groups(self):
         assert_every_check(self, "adasum_and_groups", count=8)
 
-
-class SyncBatchNormTest(unittest.TestCase):
-    def test_matches_batch_norm_on_the_whole_batch_on_1_and_3_ranks(self):
+    def test_sync_batch_norm_matches_batch_norm_on_the_whole_batch(self):
         assert_every_check(self, "sync_batch_norm", count=7)
 
 
