@@ -86,11 +86,11 @@ class KilnOnCluster {
       : runs_(scratch / "runs") {
     const std::filesystem::path server_home = scratch / "server";
     // An admin: adding a compute target needs the role.
-    const std::string token = Run({KILN_BINARY, "server", "token", "create", "--name", "bench",
-                                   "--role", "admin", "--store",
-                                   "sqlite://" + (server_home / "kiln.db").string()},
-                                  KilnEnvironment(server_home))
-                                  .out;
+    const std::string token =
+        Run({KILN_BINARY, "server", "token", "create", "--name", "bench", "--role", "admin",
+             "--store", "sqlite://" + (server_home / "kiln.db").string()},
+            KilnEnvironment(server_home))
+            .out;
     auto pipe = MakePipe();
     if (!pipe.ok()) Fail(pipe.status().ToString());
     SpawnOptions serve;
@@ -106,9 +106,9 @@ class KilnOnCluster {
     const Result<std::string> line = ReadFirstLine(pipe->first.get(), std::chrono::seconds(30));
     if (!line.ok()) Fail("the server did not start: " + line.status().ToString());
     const std::string url = line->substr(line->rfind(' ') + 1);
-    client_env_ = KilnEnvironment(
-        scratch / "client",
-        {"KILN_SERVER=" + url, "KILN_TOKEN=" + token.substr(0, token.find('\n'))});
+    client_env_ =
+        KilnEnvironment(scratch / "client",
+                        {"KILN_SERVER=" + url, "KILN_TOKEN=" + token.substr(0, token.find('\n'))});
     Run({KILN_BINARY, "compute", "add", target, "--type", "slurm", "--partition", "debug",
          "--max-nodes", "2", "--runs-root", runs_.string(), "--slurm-conf", cluster.slurm_conf(),
          "--network", fmt::format("{}.0/24", kNet)},

@@ -23,17 +23,18 @@ namespace fs = std::filesystem;
 // One job: the worker's figures (its JSON: peer, plane, rows of bytes / kiln / peer).
 nlohmann::json Measure(const KilnOnCluster& kiln, const fs::path& project,
                        const std::string& backend, const std::string& mode, bool hierarchical) {
-  const std::string out = Run({KILN_BINARY, "submit", "--source-directory", project.string(),
-                               "--entry-script", "cluster_worker.py", "--compute-target", "bench",
-                               "--node-count", "2", "--process-count-per-node", "2",
-                               "--distributed-backend", backend, "--wait", "--", mode,
-                               hierarchical ? "1" : "0"},
-                              kiln.client_env(), std::chrono::seconds(1800))
-                              .out;
+  const std::string out =
+      Run({KILN_BINARY, "submit", "--source-directory", project.string(), "--entry-script",
+           "cluster_worker.py", "--compute-target", "bench", "--node-count", "2",
+           "--process-count-per-node", "2", "--distributed-backend", backend, "--wait", "--", mode,
+           hierarchical ? "1" : "0"},
+          kiln.client_env(), std::chrono::seconds(1800))
+          .out;
   const std::string id = out.substr(0, out.find('\n'));
   const Result<std::string> figures =
       ReadFileToString(kiln.runs() / id / "outputs" / "allreduce.json");
-  if (!figures.ok()) Fail(fmt::format("run {} left no figures: {}", id, figures.status().ToString()));
+  if (!figures.ok())
+    Fail(fmt::format("run {} left no figures: {}", id, figures.status().ToString()));
   return nlohmann::json::parse(*figures);
 }
 
@@ -51,16 +52,15 @@ int Main() {
       ReadFileToString(fs::path(KILN_SOURCE_DIR) / "bench/python/hvd_allreduce.py");
   if (!worker.ok() || !CreateDirectories(project).ok() ||
       !WriteFileAtomically(project / "hvd_allreduce.py", *worker).ok() ||
-      !WriteFileAtomically(
-           project / "cluster_worker.py",
-           "import os, sys\n"
-           "mode, hierarchical = sys.argv[1], sys.argv[2]\n"
-           "os.environ['HOROVOD_HIERARCHICAL_ALLREDUCE'] = hierarchical\n"
-           "# torch.distributed's gloo next to Kiln's rendezvous port\n"
-           "os.environ['GLOO_PORT'] = str(int(os.environ['MASTER_PORT']) + 1)\n"
-           "os.makedirs('outputs', exist_ok=True)\n"
-           "import hvd_allreduce\n"
-           "hvd_allreduce.worker(mode, 'outputs/allreduce.json')\n")
+      !WriteFileAtomically(project / "cluster_worker.py",
+                           "import os, sys\n"
+                           "mode, hierarchical = sys.argv[1], sys.argv[2]\n"
+                           "os.environ['HOROVOD_HIERARCHICAL_ALLREDUCE'] = hierarchical\n"
+                           "# torch.distributed's gloo next to Kiln's rendezvous port\n"
+                           "os.environ['GLOO_PORT'] = str(int(os.environ['MASTER_PORT']) + 1)\n"
+                           "os.makedirs('outputs', exist_ok=True)\n"
+                           "import hvd_allreduce\n"
+                           "hvd_allreduce.worker(mode, 'outputs/allreduce.json')\n")
            .ok()) {
     Fail("cannot write the project");
   }
@@ -73,20 +73,20 @@ int Main() {
       "%s\n",
       mpi_hier["plane"].get<std::string>().c_str(), mpi_flat["plane"].get<std::string>().c_str(),
       tcp_hier["plane"].get<std::string>().c_str(), tcp_flat["plane"].get<std::string>().c_str());
-  std::printf("%7s | %9s %9s %9s %9s | %9s %9s | %s\n", "size", "mpi hier", "mpi flat",
-              "tcp hier", "tcp flat", "MPI_Allr", "gloo", "ratio");
+  std::printf("%7s | %9s %9s %9s %9s | %9s %9s | %s\n", "size", "mpi hier", "mpi flat", "tcp hier",
+              "tcp flat", "MPI_Allr", "gloo", "ratio");
   for (size_t i = 0; i < mpi_hier["rows"].size(); ++i) {
     const auto at = [&](const nlohmann::json& run, const char* key) {
       return run["rows"][i][key].get<double>() * 1e6;
     };
-    const double kiln_best = std::min({at(mpi_hier, "kiln"), at(mpi_flat, "kiln"),
-                                       at(tcp_hier, "kiln"), at(tcp_flat, "kiln")});
-    const double peer_best = std::min({at(mpi_hier, "peer"), at(mpi_flat, "peer"),
-                                       at(tcp_hier, "peer"), at(tcp_flat, "peer")});
+    const double kiln_best = std::min(
+        {at(mpi_hier, "kiln"), at(mpi_flat, "kiln"), at(tcp_hier, "kiln"), at(tcp_flat, "kiln")});
+    const double peer_best = std::min(
+        {at(mpi_hier, "peer"), at(mpi_flat, "peer"), at(tcp_hier, "peer"), at(tcp_flat, "peer")});
     std::printf("%7s | %9.1f %9.1f %9.1f %9.1f | %9.1f %9.1f | %5.2f\n",
-                Human(mpi_hier["rows"][i]["bytes"].get<int64_t>()).c_str(),
-                at(mpi_hier, "kiln"), at(mpi_flat, "kiln"), at(tcp_hier, "kiln"),
-                at(tcp_flat, "kiln"), std::min(at(mpi_hier, "peer"), at(mpi_flat, "peer")),
+                Human(mpi_hier["rows"][i]["bytes"].get<int64_t>()).c_str(), at(mpi_hier, "kiln"),
+                at(mpi_flat, "kiln"), at(tcp_hier, "kiln"), at(tcp_flat, "kiln"),
+                std::min(at(mpi_hier, "peer"), at(mpi_flat, "peer")),
                 std::min(at(tcp_hier, "peer"), at(tcp_flat, "peer")), peer_best / kiln_best);
   }
   std::printf(
