@@ -1,12 +1,9 @@
 #include "collective/shared_memory_data_plane.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,11 +14,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <string>
 #include <thread>
 
-#include "common/unique_fd.h"
+#include "collective/shared_segment.h"
 
 namespace kiln::collective {
 namespace {
@@ -79,47 +75,19 @@ bool Reached(uint32_t value, uint32_t stage) {
 }  // namespace
 
 struct SharedMemoryDataPlane::Segment {
-  std::string name;
-  char* base = nullptr;
-  size_t bytes = 0;
+  std::unique_ptr<SharedSegment> shared;
 
-  ~Segment() {
-    if (base != nullptr) munmap(base, bytes);
-  }
-  Header& header() const { return *reinterpret_cast<Header*>(base); }
+  char* base() const { return shared->base(); }
+  Header& header() const { return *reinterpret_cast<Header*>(base()); }
   RankState& state(int rank) const {
-    return *reinterpret_cast<RankState*>(base + kLine * (1 + static_cast<size_t>(rank)));
-  }
-
-  static Result<std::unique_ptr<Segment>> Map(std::string name, int fd, int size) {
-    auto segment = std::make_unique<Segment>();
-    segment->name = std::move(name);
-    segment->bytes = SegmentBytes(size);
-    void* base = mmap(nullptr, segment->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) return ErrnoError(fmt::format("mmap {}", segment->name), errno);
-    segment->base = static_cast<char*>(base);
-    return segment;
+    return *reinterpret_cast<RankState*>(base() + kLine * (1 + static_cast<size_t>(rank)));
   }
 
   static Result<std::unique_ptr<Segment>> Create(int size) {
-    std::random_device random;
-    const uint64_t nonce = (static_cast<uint64_t>(random()) << 32) | random();
-    std::string name = fmt::format("/kiln-hvd-{}-{:016x}", getpid(), nonce);
-    UniqueFd fd(shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd) return ErrnoError(fmt::format("shm_open /dev/shm{}", name), errno);
-    // Reserves the pages now: a full /dev/shm fails here, not with SIGBUS mid-allreduce.
-    const int reserved = posix_fallocate(fd.get(), 0, static_cast<off_t>(SegmentBytes(size)));
-    if (reserved != 0) {
-      shm_unlink(name.c_str());
-      return ErrnoError(fmt::format("reserving {} bytes in /dev/shm", SegmentBytes(size)),
-                        reserved);
-    }
-    Result<std::unique_ptr<Segment>> segment = Map(name, fd.get(), size);
-    if (!segment.ok()) {
-      shm_unlink(name.c_str());
-      return segment.status();
-    }
-    Segment& s = **segment;
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<SharedSegment> shared,
+                          SharedSegment::Create("hvd", SegmentBytes(size)));
+    auto segment = std::make_unique<Segment>(Segment{std::move(shared)});
+    Segment& s = *segment;
     for (int rank = 0; rank < size; ++rank) new (&s.state(rank)) RankState{{0}, {0}, 0};
     s.header().size = size;
     std::atomic_thread_fence(std::memory_order_release);
@@ -128,15 +96,9 @@ struct SharedMemoryDataPlane::Segment {
   }
 
   static Result<std::unique_ptr<Segment>> Open(const std::string& name, int size) {
-    UniqueFd fd(shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0));
-    if (!fd) return ErrnoError(fmt::format("shm_open /dev/shm{}", name), errno);
-    struct stat info {};
-    if (fstat(fd.get(), &info) != 0) return ErrnoError("fstat", errno);
-    if (static_cast<size_t>(info.st_size) != SegmentBytes(size)) {
-      return InternalError(fmt::format("/dev/shm{} has {} bytes, not the {} of {} ranks", name,
-                                       info.st_size, SegmentBytes(size), size));
-    }
-    KILN_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment, Map(name, fd.get(), size));
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<SharedSegment> shared,
+                          SharedSegment::Open(name, SegmentBytes(size)));
+    auto segment = std::make_unique<Segment>(Segment{std::move(shared)});
     if (segment->header().magic != kMagic || segment->header().size != size) {
       return InternalError(fmt::format("/dev/shm{} is not a segment of {} ranks", name, size));
     }
@@ -155,7 +117,7 @@ Result<std::unique_ptr<DataPlane>> SharedMemoryDataPlane::Wrap(std::unique_ptr<D
     Result<std::unique_ptr<Segment>> created = Segment::Create(size);
     if (created.ok()) {
       segment = std::move(*created);
-      std::snprintf(name, sizeof(name), "%s", segment->name.c_str());
+      std::snprintf(name, sizeof(name), "%s", segment->shared->name().c_str());
     } else {
       why = created.status().message();
     }
@@ -173,7 +135,7 @@ Result<std::unique_ptr<DataPlane>> SharedMemoryDataPlane::Wrap(std::unique_ptr<D
   int32_t mapped = segment != nullptr ? 1 : 0;
   KILN_RETURN_IF_ERROR(inner->Allreduce(&mapped, 1, DataType::kInt32, ReduceOp::kMin));
   // Every rank that could map it has: the name has done its work.
-  if (rank == 0 && segment != nullptr) shm_unlink(segment->name.c_str());
+  if (rank == 0 && segment != nullptr) segment->shared->Unlink();
   int32_t usable = mapped;
   if (usable == 1) {
     for (int peer = 0; peer < size; ++peer) {
@@ -219,7 +181,7 @@ Result<std::unique_ptr<DataPlane>> SharedMemoryDataPlane::Subset(const std::vect
 }
 
 char* SharedMemoryDataPlane::Slot(int rank, uint32_t chunk) const {
-  return segment_->base + SlotsOffset(size_) +
+  return segment_->base() + SlotsOffset(size_) +
          (static_cast<size_t>(rank) * 2 + (chunk & 1)) * kSlotBytes;
 }
 
