@@ -53,15 +53,15 @@ Result<int> Integer(const std::map<std::string, std::string>& env,
 
 // Ranks all on this machine allreduce through shared memory; ranks on several machines,
 // some sharing one, hierarchically (hierarchical_data_plane.h). KILN_HVD_SHARED_MEMORY=0
-// and HOROVOD_HIERARCHICAL_ALLREDUCE=0 turn either off; everything else stays on `inner`.
+// (options.shared_memory) and HOROVOD_HIERARCHICAL_ALLREDUCE=0 turn either off; everything else
+// stays on `inner`.
 Result<std::unique_ptr<DataPlane>> LocalAllreduce(const std::map<std::string, std::string>& env,
                                                   const Topology& t,
                                                   std::unique_ptr<DataPlane> inner,
                                                   const RuntimeOptions& options) {
-  KILN_ASSIGN_OR_RETURN(const int shared, Integer(env, {"KILN_HVD_SHARED_MEMORY"}, 1, 0));
   KILN_ASSIGN_OR_RETURN(const int hierarchical,
                         Integer(env, {"HOROVOD_HIERARCHICAL_ALLREDUCE"}, 1, 0));
-  if (shared == 0) return inner;
+  if (!options.shared_memory) return inner;
   if (t.local_size == t.size) {
     return SharedMemoryDataPlane::Wrap(std::move(inner), t.rank, t.size, options.spin);
   }
@@ -105,6 +105,8 @@ Result<RuntimeOptions> ReadRuntimeOptions(const std::map<std::string, std::strin
   if (const std::string* timeline = Find(env, "HOROVOD_TIMELINE")) options.timeline = *timeline;
   KILN_ASSIGN_OR_RETURN(const int spin, Integer(env, {"KILN_HVD_SPIN_MICROSECONDS"}, 100, 0));
   options.spin = std::chrono::microseconds(spin);
+  KILN_ASSIGN_OR_RETURN(const int shared, Integer(env, {"KILN_HVD_SHARED_MEMORY"}, 1, 0));
+  options.shared_memory = shared != 0;
   return options;
 }
 

@@ -113,8 +113,12 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const Topology& topology, Mesh c
                                                 RuntimeOptions options) {
   UniqueFd wake(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake) return ErrnoError("kiln.hvd: eventfd", errno);
+  const bool local = topology.local_size == topology.size;
+  KILN_ASSIGN_OR_RETURN(
+      ControlChannel channel,
+      ControlChannel::Connect(std::move(control), options.shared_memory && local, options.spin));
   std::unique_ptr<Runtime> runtime(
-      new Runtime(topology, std::move(control), std::move(data), options, std::move(wake)));
+      new Runtime(topology, std::move(channel), std::move(data), options, std::move(wake)));
   if (!runtime->options_.timeline.empty()) {
     KILN_RETURN_IF_ERROR(runtime->StartTimeline(runtime->options_.timeline));
   }
@@ -122,25 +126,22 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const Topology& topology, Mesh c
   return runtime;
 }
 
-Runtime::Runtime(const Topology& topology, Mesh control, std::unique_ptr<DataPlane> data,
+Runtime::Runtime(const Topology& topology, ControlChannel control, std::unique_ptr<DataPlane> data,
                  RuntimeOptions options, UniqueFd wake)
     : topology_(topology),
       control_(std::move(control)),
       data_(std::move(data)),
       options_(std::move(options)),
       wake_(std::move(wake)),
-      cache_(options_.coordinator.cache_capacity) {
+      cache_(options_.coordinator.cache_capacity),
+      // With more ranks than cores, the rank being waited for may need this core.
+      yield_every_(static_cast<unsigned>(topology.size) > std::thread::hardware_concurrency() ? 1
+                                                                                              : 8) {
   if (topology_.rank == 0) coordinator_.emplace(topology_.size, options_.coordinator);
   std::vector<int> everyone(static_cast<size_t>(topology_.size));
   std::iota(everyone.begin(), everyone.end(), 0);
   sets_[0] = everyone;
   set_planes_[0] = SetPlane{std::move(everyone), topology_.rank, data_.get(), nullptr};
-  fds_.push_back({wake_.get(), POLLIN, 0});
-  for (int peer = 0; peer < topology_.size; ++peer) {
-    if (peer != topology_.rank && control_.fd(peer) >= 0) {
-      fds_.push_back({control_.fd(peer), POLLIN, 0});
-    }
-  }
 }
 
 Runtime::~Runtime() { Shutdown(); }
@@ -148,6 +149,9 @@ Runtime::~Runtime() { Shutdown(); }
 void Runtime::Wake() {
   const uint64_t one = 1;
   [[maybe_unused]] const ssize_t n = write(wake_.get(), &one, sizeof(one));
+  // After the write: Step() reads the eventfd once it sees this, so it is never left
+  // readable with nobody to drain it.
+  woken_.store(true, std::memory_order_release);
 }
 
 std::shared_ptr<OpHandle> Runtime::Enqueue(TensorEntry entry, bool wake) {
@@ -182,9 +186,11 @@ std::shared_ptr<OpHandle> Runtime::Enqueue(TensorEntry entry, bool wake) {
 
 Status Runtime::Wait(const std::shared_ptr<OpHandle>& handle) {
   if (!handle->Poll()) {
+    waiters_.fetch_add(1);
     std::unique_lock drive(drive_mutex_);  // waits out a step of the background thread
     if (!done_ && !handle->Poll()) Step(/*sleep_first=*/false);
     while (!done_ && !handle->Poll()) Step(/*sleep_first=*/true, /*spin=*/true);
+    waiters_.fetch_sub(1);
   }
   return handle->Wait();
 }
@@ -313,13 +319,10 @@ RequestList Runtime::TakeQueue() {
 }
 
 bool Runtime::ReadPeers(Clock::time_point now) {
-  std::vector<pollfd> fds;
-  for (int peer = 1; peer < topology_.size; ++peer) fds.push_back({control_.fd(peer), POLLIN, 0});
-  while (!fds.empty()) {
-    if (poll(fds.data(), fds.size(), 0) <= 0) return true;
-    for (size_t i = 0; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      const int peer = static_cast<int>(i) + 1;
+  for (bool more = true; more;) {
+    more = false;
+    for (int peer = 1; peer < topology_.size; ++peer) {
+      if (!control_.Readable(peer)) continue;
       Result<std::string> message = control_.RecvMessage(peer);
       Result<RequestList> list =
           message.ok() ? DecodeRequestList(*message) : Result<RequestList>(message.status());
@@ -328,6 +331,7 @@ bool Runtime::ReadPeers(Clock::time_point now) {
         return false;
       }
       coordinator_->Add(peer, *list, now);
+      more = true;
     }
   }
   return true;
@@ -337,10 +341,12 @@ void Runtime::Loop() {
   bool caller_drives = false;
   while (!done_) {
     // Without the drive lock, so that a caller in Wait() may drive meanwhile. While one
-    // does, this thread watches only its wake-up fd (new work from other threads) for a
-    // while, instead of waking on every message the caller is about to read itself and
-    // then contending with it for the lock.
-    const Status slept = caller_drives ? SleepOnWake() : Sleep();
+    // does or is about to, this thread watches only its wake-up fd (new work from other
+    // threads) for a while, instead of waking on every message the caller is about to read
+    // itself and then contending with it for the lock (and, over rings, having every
+    // message ring a doorbell for it).
+    caller_drives = caller_drives || waiters_.load() > 0;
+    const Status slept = caller_drives ? SleepOnWake() : Sleep(/*driving=*/false);
     std::unique_lock drive(drive_mutex_, std::try_to_lock);
     caller_drives = !drive.owns_lock();
     if (caller_drives) continue;
@@ -360,41 +366,47 @@ Status Runtime::SleepOnWake() {
   return Status::Ok();
 }
 
-Status Runtime::Sleep(bool spin) {
+Status Runtime::Sleep(bool driving, bool spin) {
   // Until work, a message, or (rank 0) held tensors or the stall check are due.
   timespec wait{1, 0};
   timespec* timeout = coordinator_ ? &wait : nullptr;
-  if (coordinator_ && coordinator_->HeldUntil()) {
-    const auto left = std::max(Clock::duration::zero(), *coordinator_->HeldUntil() - Clock::now());
+  const std::optional<Clock::time_point> held =
+      coordinator_ ? coordinator_->HeldUntil() : std::nullopt;
+  if (held) {
+    const auto left = std::max(Clock::duration::zero(), *held - Clock::now());
     const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     wait = {static_cast<time_t>(nanos / 1'000'000'000), static_cast<long>(nanos % 1'000'000'000)};
   }
-  // A copy: the background thread and a caller may sleep at once.
-  std::vector<pollfd> fds = fds_;
   if (spin && options_.spin.count() > 0) {
-    const Clock::time_point until = Clock::now() + options_.spin;
-    do {
-      if (poll(fds.data(), fds.size(), 0) != 0) return Status::Ok();
-      sched_yield();  // lets another rank sharing this core run
-    } while (Clock::now() < until && (!coordinator_ || !coordinator_->HeldUntil() ||
-                                      Clock::now() < *coordinator_->HeldUntil()));
+    // Over rings a check is a read of memory; over sockets, a system call.
+    const int checks = control_.shared() ? 64 : 1;
+    const Clock::time_point until =
+        std::min(Clock::now() + options_.spin, held.value_or(Clock::time_point::max()));
+    for (unsigned round = 1;; ++round) {
+      for (int i = 0; i < checks; ++i) {
+        if (woken_.load(std::memory_order_acquire) || control_.AnyReadable()) return Status::Ok();
+        __builtin_ia32_pause();
+      }
+      if (Clock::now() >= until) break;
+      if (round % yield_every_ == 0 || !control_.shared()) sched_yield();
+    }
   }
-  if (ppoll(fds.data(), fds.size(), timeout, nullptr) < 0 && errno != EINTR) {
-    return ErrnoError("kiln.hvd: ppoll", errno);
-  }
-  return Status::Ok();
+  if (woken_.load(std::memory_order_acquire)) return Status::Ok();
+  return control_.Sleep(wake_.get(), timeout, driving);
 }
 
 void Runtime::Step(bool sleep_first, bool spin) {
   if (sleep_first) {
-    if (Status slept = Sleep(spin); !slept.ok()) {
+    if (Status slept = Sleep(/*driving=*/true, spin); !slept.ok()) {
       Abort(slept);
       return;
     }
   }
   if (done_) return;
-  uint64_t count = 0;
-  [[maybe_unused]] const ssize_t drained = read(wake_.get(), &count, sizeof(count));
+  if (woken_.exchange(false, std::memory_order_acquire)) {
+    uint64_t count = 0;
+    [[maybe_unused]] const ssize_t drained = read(wake_.get(), &count, sizeof(count));
+  }
   const Clock::time_point now = Clock::now();
   RequestList mine = TakeQueue();
   if (coordinator_) {
@@ -429,8 +441,7 @@ void Runtime::Step(bool sleep_first, bool spin) {
       return;
     }
   }
-  pollfd from_root{control_.fd(0), POLLIN, 0};
-  while (!done_ && poll(&from_root, 1, 0) > 0) {
+  while (!done_ && control_.Readable(0)) {
     Result<std::string> message = control_.RecvMessage(0);
     Result<ResponseList> list =
         message.ok() ? DecodeResponseList(*message) : Result<ResponseList>(message.status());

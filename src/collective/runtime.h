@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "collective/control_channel.h"
 #include "collective/coordinator.h"
 #include "collective/data_plane.h"
 #include "collective/mesh.h"
@@ -43,6 +44,9 @@ struct RuntimeOptions {
   // on a virtual machine, more than a small allreduce; the caller's own thread has nothing
   // else to do meanwhile, and the background thread never spins.
   std::chrono::microseconds spin{100};
+  // Control messages through shared memory when every rank is on this machine
+  // (control_channel.h), and allreduce too (KILN_HVD_SHARED_MEMORY).
+  bool shared_memory = true;
   std::string timeline;  // HOROVOD_TIMELINE: a file to write from init on; empty for none
 };
 
@@ -52,7 +56,8 @@ class Runtime {
   // Otherwise RANK/WORLD_SIZE and MASTER_ADDR/MASTER_PORT (as Kiln's launcher and
   // torch.distributed set them; HOROVOD_* variables win) give the TCP rendezvous.
   static Result<std::unique_ptr<Runtime>> StartFromEnvironment();
-  // From parts: the tests run ranks as threads over LocalMeshes.
+  // From parts: the tests run ranks as threads over LocalMeshes. Collective (the control
+  // channel is agreed on here): every rank calls it at once.
   static Result<std::unique_ptr<Runtime>> Start(const Topology& topology, Mesh control,
                                                 std::unique_ptr<DataPlane> data,
                                                 RuntimeOptions options);
@@ -95,7 +100,7 @@ class Runtime {
   void StopTimeline() { timeline_.Stop(); }
 
  private:
-  Runtime(const Topology& topology, Mesh control, std::unique_ptr<DataPlane> data,
+  Runtime(const Topology& topology, ControlChannel control, std::unique_ptr<DataPlane> data,
           RuntimeOptions options, UniqueFd wake);
 
   // A process set as the thread that runs responses sees it.
@@ -119,7 +124,8 @@ class Runtime {
   // One turn of the protocol, run by whoever holds drive_mutex_: optionally sleep until
   // something happens, take the queue, talk to the coordinator, run what is ready.
   void Step(bool sleep_first, bool spin = false);
-  Status Sleep(bool spin = false);
+  // `driving`: the caller holds drive_mutex_ (control_channel.h's Sleep).
+  Status Sleep(bool driving, bool spin = false);
   // The background thread while a caller drives: until new work or about a cycle time.
   Status SleepOnWake();
   RequestList TakeQueue();
@@ -137,10 +143,12 @@ class Runtime {
   void Wake();
 
   const Topology topology_;
-  Mesh control_;
+  ControlChannel control_;
   std::unique_ptr<DataPlane> data_;
   RuntimeOptions options_;
   UniqueFd wake_;  // eventfd: work was enqueued or shutdown asked for
+  // Set after each write to wake_: a spinning thread sees it without a system call.
+  std::atomic<bool> woken_ = false;
   Timeline timeline_;
 
   std::mutex mutex_;  // guards the fields up to thread_
@@ -162,7 +170,8 @@ class Runtime {
   std::vector<char> fusion_buffer_;
   bool sent_shutdown_ = false;
   std::atomic<bool> done_ = false;
-  std::vector<pollfd> fds_;  // the wake eventfd, then the control sockets (set once)
+  std::atomic<int> waiters_ = 0;  // callers in Wait()
+  unsigned yield_every_;          // Sleep()'s polling rounds between sched_yield calls
 };
 
 }  // namespace kiln::collective

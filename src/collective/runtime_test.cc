@@ -29,14 +29,20 @@ class ThreadWorld {
     Result<std::vector<Mesh>> control = LocalMeshes(size);
     Result<std::vector<Mesh>> data = LocalMeshes(size);
     KILN_CHECK(control.ok() && data.ok());
+    // Start is collective: the ranks agree on their control channel.
+    ranks_.resize(static_cast<size_t>(size));
+    std::vector<std::thread> starts;
     for (int r = 0; r < size; ++r) {
-      const Topology t{r, size, r, size, 0, 1};
-      auto runtime = Runtime::Start(
-          t, std::move((*control)[static_cast<size_t>(r)]),
-          std::make_unique<RingDataPlane>(std::move((*data)[static_cast<size_t>(r)])), options);
-      KILN_CHECK(runtime.ok());
-      ranks_.push_back(std::move(runtime).value());
+      starts.emplace_back([&, r] {
+        const Topology t{r, size, r, size, 0, 1};
+        auto runtime = Runtime::Start(
+            t, std::move((*control)[static_cast<size_t>(r)]),
+            std::make_unique<RingDataPlane>(std::move((*data)[static_cast<size_t>(r)])), options);
+        KILN_CHECK(runtime.ok());
+        ranks_[static_cast<size_t>(r)] = std::move(runtime).value();
+      });
     }
+    for (std::thread& start : starts) start.join();
   }
   // Shutdown is collective: every rank leaves together.
   ~ThreadWorld() {
