@@ -475,6 +475,151 @@ def adasum_and_groups(rank, size):
     return {"checks": checks}
 
 
+def reference(rank, size):
+    """The names of the API reference no other scenario reaches, each checked for its
+    value and, where Horovod documents one, its error."""
+    import warnings
+    checks = {}
+    checks["built"] = ([hvd.mpi_built(), hvd.gloo_built(), hvd.nccl_built(), hvd.cuda_built(),
+                        hvd.rocm_built(), hvd.ddl_built(), hvd.ccl_built()]
+                       == [True, True, False, False, False, False, False])
+    checks["topology"] = (hvd.is_initialized() and hvd.cross_size() == 1
+                          and hvd.cross_rank() == 0 and hvd.local_rank() == rank)
+    checks["mpi_threads_supported"] = (hvd.mpi_threads_supported() if hvd.mpi_enabled()
+                                       else _raises(ValueError, hvd.mpi_threads_supported))
+
+    # The async forms and grouped_allreduce_, by value.
+    mine = torch.full((2, 1), float(rank))
+    gathered = hvd.synchronize(hvd.allgather_async(mine, name="ref.allgather"))
+    checks["allgather_async"] = gathered.flatten().tolist() == [
+        float(r) for r in range(size) for _ in range(2)]
+    root = size - 1
+    got = hvd.synchronize(hvd.broadcast_async(torch.tensor([rank]), root, name="ref.bcast"))
+    inplace = torch.tensor([rank])
+    hvd.synchronize(hvd.broadcast_async_(inplace, root, name="ref.bcast_"))
+    checks["broadcast_async"] = got.item() == root and inplace.item() == root
+    rows = torch.arange(size, dtype=torch.float32) + 10 * rank  # row r goes to rank r
+    received, splits = hvd.synchronize(hvd.alltoall_async(rows, name="ref.alltoall"))
+    checks["alltoall_async"] = (received.tolist() == [float(rank + 10 * r) for r in range(size)]
+                                and splits.tolist() == [1] * size)
+    scattered = hvd.synchronize(hvd.reducescatter_async(torch.ones(size, 2), op=hvd.Sum,
+                                                        name="ref.reducescatter"))
+    checks["reducescatter_async"] = scattered.tolist() == [[float(size)] * 2]
+    group = [torch.ones(3), torch.full((2,), float(rank))]
+    hvd.grouped_allreduce_(group, op=hvd.Sum)
+    checks["grouped_allreduce_"] = (group[0].tolist() == [float(size)] * 3 and group[1].tolist()
+                                    == [float(sum(range(size)))] * 2)
+
+    # reducescatter's other ops forward; their backward is not defined (as in Horovod).
+    values = torch.full((size, 1), float(rank + 1))
+    checks["reducescatter_min_max"] = (hvd.reducescatter(values, op=hvd.Min).item() == 1.0
+                                       and hvd.reducescatter(values, op=hvd.Max).item() == size)
+    leaf = torch.ones(size, 1, requires_grad=True)
+    checks["reducescatter_min_backward"] = _raises(
+        NotImplementedError, lambda: hvd.reducescatter(leaf, op=hvd.Min).sum().backward())
+
+    # Scale factors, and the deprecated average=.
+    scaled = hvd.allreduce(torch.ones(2), op=hvd.Sum, prescale_factor=2.0,
+                           postscale_factor=0.25)
+    checks["scale_factors"] = scaled.tolist() == [size * 0.5] * 2
+    checks["average_false_is_sum"] = hvd.allreduce(torch.ones(1), average=False).item() == size
+    checks["op_and_average"] = _raises(
+        ValueError, lambda: hvd.allreduce(torch.ones(1), average=True, op=hvd.Sum))
+
+    # poll() is False while another rank has not asked yet; barrier() waits for it.
+    if rank != 0:
+        time.sleep(0.5)
+    handle = hvd.allreduce_async(torch.ones(1), name="ref.late")
+    early = hvd.poll(handle)
+    while not hvd.poll(handle):
+        time.sleep(0.01)
+    # A handle synchronized is gone: ValueError, as in Horovod.
+    checks["poll"] = ((not early or size == 1 or rank != 0)
+                      and hvd.synchronize(handle).item() == 1.0
+                      and _raises(ValueError, lambda: hvd.poll(handle)))
+    if rank == size - 1:
+        time.sleep(0.5)
+    started = time.time()
+    hvd.barrier()
+    checks["barrier_waits"] = size == 1 or rank == size - 1 or time.time() - started > 0.3
+
+    # Errors raised on every rank, never a hang.
+    ragged = torch.ones(1, rank + 1)
+    checks["allgather_trailing_dims"] = size == 1 or _raises(
+        hvd.HorovodInternalError, lambda: hvd.allgather(ragged, name="ref.ragged"))
+    checks["prescale_mismatch"] = size == 1 or _raises(
+        hvd.HorovodInternalError,
+        lambda: hvd.allreduce(torch.ones(1), prescale_factor=rank + 1.0, name="ref.scale"))
+    checks["alltoall_splits_count"] = _raises(
+        hvd.HorovodInternalError,
+        lambda: hvd.alltoall(torch.ones(size + 1), splits=[1] * (size + 1), name="ref.splits"))
+    checks["runs_on"] = hvd.allreduce(torch.ones(1), op=hvd.Sum, name="ref.after").item() == size
+
+    # broadcast_optimizer_state: rank-dependent learning rates and momentum become rank 0's.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1 * (rank + 1), momentum=0.9)
+    model(torch.full((1, 3), float(rank + 1))).sum().backward()
+    optimizer.step()
+    hvd.broadcast_optimizer_state(optimizer, root_rank=0)
+    momentum = optimizer.state[model.weight]["momentum_buffer"].reshape(1, -1)
+    everyone = hvd.allgather(momentum, name="ref.momentum")
+    checks["broadcast_optimizer_state"] = (optimizer.param_groups[0]["lr"] == 0.1
+                                           and bool((everyone == everyone[0]).all()))
+
+    # DistributedOptimizer: synchronize() then step() under skip_synchronize(), the warning
+    # without it, set_backward_passes_per_step, and the errors Horovod raises.
+    weight = torch.nn.Parameter(torch.zeros(2))
+    optimizer = hvd.DistributedOptimizer(torch.optim.SGD([weight], lr=1.0),
+                                         named_parameters=[("w", weight)])
+    (weight * (rank + 1)).sum().backward()
+    optimizer.synchronize()
+    with optimizer.skip_synchronize():
+        optimizer.step()
+    mean = sum(range(1, size + 1)) / size
+    stepped = weight.detach().tolist() == [-mean] * 2
+    optimizer.zero_grad()
+    (weight * 1.0).sum().backward()
+    optimizer.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        optimizer.step()
+    checks["optimizer_synchronize"] = stepped and any(
+        "skip_synchronize" in str(w.message) for w in caught)
+    optimizer.zero_grad()
+    optimizer.set_backward_passes_per_step(2)
+    for _ in range(2):
+        (weight * 1.0).sum().backward()
+    optimizer.step()  # two passes summed: 2 per element, averaged over ranks
+    checks["set_backward_passes_per_step"] = weight.detach().tolist() == [-mean - 1.0 - 2.0] * 2
+    sgd = torch.optim.SGD([weight], lr=1.0)
+    checks["optimizer_errors"] = all(_raises(ValueError, call) for call in (
+        lambda: hvd.DistributedOptimizer(sgd, named_parameters=[("w", weight), ("w", weight)]),
+        lambda: hvd.DistributedOptimizer(sgd, named_parameters=[weight]),
+        lambda: hvd.DistributedOptimizer(sgd, backward_passes_per_step=0),
+        lambda: hvd.DistributedOptimizer(sgd, op=hvd.Sum, gradient_predivide_factor=2.0),
+        lambda: hvd.DistributedOptimizer(sgd, op=hvd.Min)))
+
+    # The timeline: rank 0 writes it; every rank may call start and stop.
+    path = os.environ["HVD_TEST_RESULTS"] + ".timeline.json"  # beside the results, not in them
+    hvd.start_timeline(path)
+    hvd.allreduce(torch.ones(4), name="ref.timed")
+    hvd.stop_timeline()
+    if rank == 0:
+        with open(path) as f:
+            events = json.load(f)
+        os.remove(path)
+        checks["timeline"] = any("ref.timed" in json.dumps(e) for e in events)
+    else:
+        checks["timeline"] = True
+
+    # After shutdown: not initialized, and ops refused.
+    hvd.shutdown()
+    checks["shutdown"] = (not hvd.is_initialized()) and _raises(
+        (ValueError, hvd.HorovodInternalError), lambda: hvd.allreduce(torch.ones(1)))
+    return {"checks": checks}
+
+
 def stall(rank, size):
     if rank == 1:
         time.sleep(3)
@@ -518,10 +663,11 @@ def main():
         STATIC_SETS.append(hvd.ProcessSet(range(0, size, 2)))
     hvd.init(process_sets=STATIC_SETS or None)
     rank, size = hvd.rank(), hvd.size()
+    # Before the scenario, which may end with shutdown().
+    facts = dict(rank=rank, size=size, mpi=hvd.mpi_enabled(), plane=kiln._hvd.data_plane(),
+                 local_rank=hvd.local_rank(), local_size=hvd.local_size())
     out = globals()[scenario](rank, size)
-    out.update(rank=rank, size=size, mpi=hvd.mpi_enabled(), plane=kiln._hvd.data_plane(),
-               local_rank=hvd.local_rank(),
-               local_size=hvd.local_size())
+    out.update(facts)
     # A file per rank: lines of several ranks through mpirun may interleave.
     with open(os.path.join(os.environ["HVD_TEST_RESULTS"], f"rank-{rank}.json"), "w") as f:
         json.dump(out, f)

@@ -206,6 +206,9 @@ class ScenarioTest(unittest.TestCase):
     def test_sync_batch_norm_matches_batch_norm_on_the_whole_batch(self):
         assert_every_check(self, "sync_batch_norm", count=7)
 
+    def test_the_rest_of_the_api_reference_by_value_and_error(self):
+        assert_every_check(self, "reference", count=25)
+
 
 class BoolTest(unittest.TestCase):
     def test_bool_tensors_on_3_ranks(self):

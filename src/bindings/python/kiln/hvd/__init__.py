@@ -173,10 +173,16 @@ def mpi_threads_supported():
 
 
 def start_timeline(file_path, mark_cycles=False):
+    """Rank 0 writes a Chrome trace of every op to `file_path` until stop_timeline();
+    ValueError, as in Horovod, for an empty path or before init()."""
+    if not str(file_path):
+        raise ValueError("kiln.hvd: start_timeline() needs a file path")
+    _initialized()
     _check(_hvd.start_timeline, str(file_path))
 
 
 def stop_timeline():
+    _initialized()
     _hvd.stop_timeline()
 
 

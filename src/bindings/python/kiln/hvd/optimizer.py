@@ -35,6 +35,9 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         all_params = [p for group in self.param_groups for p in group["params"]]
         if named_parameters is not None:
             named = list(named_parameters)
+            if any(not isinstance(pair, tuple) or len(pair) != 2 for pair in named):
+                raise ValueError("kiln.hvd: named_parameters must be (name, parameter) pairs, "
+                                 "as model.named_parameters() gives them")
             names = [name for name, _ in named]
             if len(set(names)) != len(names):
                 raise ValueError("kiln.hvd: named_parameters has duplicate names")
