@@ -127,6 +127,32 @@ class OneRankTest(unittest.TestCase):
         optimizer.step()
         self.assertEqual(weight.grad.tolist(), [4.0, 4.0, 4.0])
 
+    def test_the_errors_horovod_documents_have_its_exception_types(self):
+        hvd = self.hvd
+        self.assertTrue(issubclass(hvd.HorovodInternalError, RuntimeError))
+        cases = {
+            # Process sets: bad ranks, and changes without dynamic process sets.
+            "ProcessSet of names": lambda: hvd.ProcessSet(["a"]),
+            "add without dynamic sets": lambda: hvd.add_process_set([0]),
+            "remove without dynamic sets": lambda: hvd.remove_process_set(hvd.ProcessSet([0])),
+            "process_set= of a list": lambda: hvd.allreduce(torch.ones(1), process_set=[0]),
+            # SyncBatchNorm: below 2-D, and one value per channel while training.
+            "SyncBatchNorm on 1-D": lambda: hvd.SyncBatchNorm(3)(torch.ones(3)),
+            "SyncBatchNorm of one value": lambda: hvd.SyncBatchNorm(3)(torch.ones(1, 3)),
+            "broadcast_parameters of a number": lambda: hvd.broadcast_parameters(3, 0),
+            "sparse_allreduce_async of a dense tensor":
+                lambda: hvd.sparse_allreduce_async(torch.ones(2), "dense", hvd.Sum),
+            "start_timeline without a path": lambda: hvd.start_timeline(""),
+        }
+        for case, call in cases.items():
+            with self.subTest(case=case):
+                with self.assertRaises(ValueError) as raised:
+                    call()
+                # Kiln's own words, or torch's where SyncBatchNorm leaves the check to it.
+                self.assertRegex(str(raised.exception), "kiln.hvd|value per channel")
+        # Still usable after every refusal.
+        self.assertEqual(hvd.allreduce(torch.ones(1), op=hvd.Sum).item(), 1.0)
+
 
 if __name__ == "__main__":
     unittest.main()

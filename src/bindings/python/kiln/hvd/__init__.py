@@ -13,6 +13,7 @@ otherwise. docs/hvd.md lists every call and the HOROVOD_* variables it reads.
 
 import atexit
 import collections
+import collections.abc
 import contextlib
 import io
 import itertools
@@ -625,8 +626,11 @@ def broadcast_parameters(params, root_rank):
     rank."""
     if isinstance(params, dict):
         items = sorted(params.items())
-    else:
+    elif isinstance(params, collections.abc.Iterable) and not torch.is_tensor(params):
         items = [p if isinstance(p, tuple) else (f"unnamed.{i}", p) for i, p in enumerate(params)]
+    else:
+        raise ValueError(f"kiln.hvd: broadcast_parameters takes a state_dict, named_parameters() "
+                         f"or parameters(), not a {type(params).__name__}")
     handles = []
     for name, p in items:
         if p is None:
