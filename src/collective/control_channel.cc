@@ -267,10 +267,7 @@ Status ControlChannel::SendMessage(int peer, std::string_view payload) {
   if (!shared()) return mesh_.SendMessage(peer, payload);
   if (gone_[static_cast<size_t>(peer)]) return Gone(peer);
   // One write: a reader sees the length and a small message's bytes at once.
-  std::string framed(sizeof(uint32_t) + payload.size(), '\0');
-  const auto length = static_cast<uint32_t>(payload.size());
-  std::memcpy(framed.data(), &length, sizeof(length));
-  std::memcpy(framed.data() + sizeof(length), payload.data(), payload.size());
+  const std::string framed = FrameMessage(payload);
   return WriteRing(peer, framed.data(), framed.size());
 }
 

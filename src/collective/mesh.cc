@@ -257,12 +257,17 @@ Status Mesh::SendRecv(int to, const void* send_data, size_t send_bytes, int from
   return Status::Ok();
 }
 
-Status Mesh::SendMessage(int peer, std::string_view payload) {
-  // One buffer, one send: with TCP_NODELAY two sends would be two segments.
+std::string FrameMessage(std::string_view payload) {
   std::string framed(sizeof(uint32_t) + payload.size(), '\0');
   const auto length = static_cast<uint32_t>(payload.size());
   std::memcpy(framed.data(), &length, sizeof(length));
   std::memcpy(framed.data() + sizeof(length), payload.data(), payload.size());
+  return framed;
+}
+
+Status Mesh::SendMessage(int peer, std::string_view payload) {
+  // One buffer, one send: with TCP_NODELAY two sends would be two segments.
+  const std::string framed = FrameMessage(payload);
   return Send(peer, framed.data(), framed.size());
 }
 

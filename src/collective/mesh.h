@@ -53,6 +53,9 @@ class Mesh {
   std::chrono::microseconds spin_{0};
 };
 
+// A message as SendMessage puts it on the wire: its 32-bit length, then its bytes.
+std::string FrameMessage(std::string_view payload);
+
 // Meshes for `size` ranks that are threads of this process, over socketpairs: the same
 // code paths as TCP between processes. Element r belongs to rank r.
 Result<std::vector<Mesh>> LocalMeshes(int size);
