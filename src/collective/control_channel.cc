@@ -111,14 +111,21 @@ Result<ControlChannel> ControlChannel::Connect(Mesh mesh, bool shared_memory,
         why = created.status().message();
       }
     }
+    // However the handshake ends, the name goes: every peer has the segment mapped by then,
+    // or never will.
     const std::string name = segment != nullptr ? segment->name() : "";
+    struct Unlink {
+      const std::string& name;
+      ~Unlink() {
+        if (!name.empty()) SharedSegment::Unlink(name);
+      }
+    } unlink{name};
     for (int peer = 1; peer < size; ++peer) KILN_RETURN_IF_ERROR(mesh.SendMessage(peer, name));
     bool everyone = segment != nullptr;
     for (int peer = 1; peer < size; ++peer) {
       KILN_ASSIGN_OR_RETURN(const std::string answer, mesh.RecvMessage(peer));
       everyone = everyone && answer.empty();
     }
-    if (segment != nullptr) segment->Unlink();  // every peer has it mapped, or never will
     for (int peer = 1; peer < size; ++peer) {
       KILN_RETURN_IF_ERROR(mesh.SendMessage(peer, everyone ? "1" : "0"));
     }
@@ -181,6 +188,19 @@ bool ControlChannel::Drain(int peer) {
   return gone.load();
 }
 
+void ControlChannel::TakeDoorbell(int peer) {
+  // Without a system call when no doorbell was rung since the last drain: the common case,
+  // as one is rung only for a reader going to sleep.
+  if (Inbound(peer).rung.load(std::memory_order_seq_cst) != drained_[static_cast<size_t>(peer)]) {
+    Drain(peer);
+  }
+}
+
+void ControlChannel::TakeDoorbells() {
+  if (!shared()) return;
+  for (int peer : peers_) TakeDoorbell(peer);
+}
+
 Status ControlChannel::WriteRing(int peer, const char* data, size_t bytes) {
   Ring& ring = Outbound(peer);
   uint64_t tail = ring.tail.load(std::memory_order_relaxed);
@@ -203,9 +223,11 @@ Status ControlChannel::WriteRing(int peer, const char* data, size_t bytes) {
     ring.tail.store(tail, std::memory_order_seq_cst);
     if (ring.sleepers.load(std::memory_order_seq_cst) > 0) {
       const char bell = 0;
+      // Counted before it is sent: whoever the byte wakes finds it counted, and drains it.
       // A full socket already holds a doorbell: nothing lost when this one does not fit.
-      if (send(mesh_.fd(peer), &bell, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1) {
-        ring.rung.fetch_add(1, std::memory_order_release);
+      ring.rung.fetch_add(1, std::memory_order_seq_cst);
+      if (send(mesh_.fd(peer), &bell, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+        ring.rung.fetch_sub(1, std::memory_order_seq_cst);
       }
     }
   }
@@ -273,12 +295,7 @@ Status ControlChannel::SendMessage(int peer, std::string_view payload) {
 
 Result<std::string> ControlChannel::RecvMessage(int peer) {
   if (!shared()) return mesh_.RecvMessage(peer);
-  // Without a system call when no doorbell was rung since the last drain (the common case:
-  // one is rung only for a reader going to sleep). One counted late stays on the socket:
-  // a later drain or wake-up takes it.
-  if (Inbound(peer).rung.load(std::memory_order_acquire) != drained_[static_cast<size_t>(peer)]) {
-    Drain(peer);
-  }
+  TakeDoorbell(peer);
   uint32_t length = 0;
   KILN_RETURN_IF_ERROR(ReadRing(peer, reinterpret_cast<char*>(&length), sizeof(length)));
   std::string payload(length, '\0');
@@ -310,6 +327,9 @@ Status ControlChannel::Sleep(int wake_fd, const timespec* timeout, bool reader) 
   for (int peer : peers_) fds.push_back({mesh_.fd(peer), POLLIN | POLLRDHUP, 0});
   if (shared()) {
     for (int peer : peers_) Inbound(peer).sleepers.fetch_add(1, std::memory_order_seq_cst);
+    // Orders the counts before the look at the rings below, as the writer orders its bytes
+    // before its look at the count.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
   }
   const bool waiting = shared() && AnyReadable();
   const int polled = waiting ? 0 : ppoll(fds.data(), fds.size(), timeout, nullptr);

@@ -54,6 +54,12 @@ class ControlChannel {
   bool Readable(int peer);
   bool AnyReadable();
 
+  // Takes the doorbells rung for this rank off its sockets, without a system call when none
+  // was. For the reader (see Sleep), before it looks for messages: a thread woken by a
+  // doorbell that it may not take leaves it for the reader, and sleeps only on its wake fd
+  // meanwhile, or its ppoll would return at once, again and again.
+  void TakeDoorbells();
+
   // Sleeps in ppoll() on `wake_fd` and the peers' sockets until one is readable, a message
   // is waiting in a ring, or `timeout` (null: none). Safe from several threads at once, but
   // only the thread that reads messages (`reader`) may take doorbells off the sockets:
@@ -71,6 +77,7 @@ class ControlChannel {
   // Only the reader, right before it looks at the ring: a doorbell is sent after the bytes
   // it rings for, so the look sees them.
   bool Drain(int peer);
+  void TakeDoorbell(int peer);
   Status Gone(int peer) const;
   Status WaitForSpace(int peer, const Ring& ring, uint64_t tail);
   Status WaitForData(int peer, Ring& ring, uint64_t head);

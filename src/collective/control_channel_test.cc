@@ -97,6 +97,29 @@ TEST_P(ControlChannelTest, ASleeperWakesForAMessageAndTimesOutWithout) {
   EXPECT_EQ(channels[1].RecvMessage(0).value(), "wake up");
 }
 
+TEST(ControlChannelRingsTest, NoDoorbellOutlivesTheMessagesItRangFor) {
+  std::vector<ControlChannel> channels = Connect(2, /*shared_memory=*/true);
+  UniqueFd wake(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  // A thread that does not read messages sleeps; a message rings it awake.
+  std::thread sender([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(channels[0].SendMessage(1, "for the reader").ok());
+  });
+  const timespec long_wait{5, 0};
+  ASSERT_TRUE(channels[1].Sleep(wake.get(), &long_wait, /*reader=*/false).ok());
+  sender.join();
+  ASSERT_TRUE(channels[1].Readable(0));
+  // It may not take the doorbell (see Sleep); the reader does, with the message or before
+  // it looks (TakeDoorbells). After that a sleep lasts until its timeout instead of
+  // returning at once, again and again, on a byte left behind.
+  channels[1].TakeDoorbells();
+  EXPECT_EQ(channels[1].RecvMessage(0).value(), "for the reader");
+  const timespec brief{0, 200'000'000};
+  const auto idle_from = std::chrono::steady_clock::now();
+  ASSERT_TRUE(channels[1].Sleep(wake.get(), &brief, /*reader=*/false).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - idle_from, std::chrono::milliseconds(150));
+}
+
 TEST_P(ControlChannelTest, APeerThatGoesIsAnErrorNotAHang) {
   std::vector<ControlChannel> channels = Connect(2, GetParam());
   ASSERT_TRUE(channels[1].SendMessage(0, "last words").ok());

@@ -407,6 +407,7 @@ void Runtime::Step(bool sleep_first, bool spin) {
     uint64_t count = 0;
     [[maybe_unused]] const ssize_t drained = read(wake_.get(), &count, sizeof(count));
   }
+  control_.TakeDoorbells();
   const Clock::time_point now = Clock::now();
   RequestList mine = TakeQueue();
   if (coordinator_) {

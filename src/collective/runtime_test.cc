@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <cmath>
 #include <cstring>
@@ -481,6 +482,43 @@ TEST(RuntimeTest, ProcessSetsRunOnTheirRanksAloneUnderOneName) {
     EXPECT_THAT(runtime.Enqueue(std::move(removed))->Wait().message(), HasSubstr("not added"));
   });
 }
+
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+class CallerDrivesTest : public ::testing::TestWithParam<bool> {};
+
+// The Python API's path: a caller enqueues without waking the background thread and drives
+// the protocol itself in Wait(). Between ops and after them every thread sleeps: a doorbell
+// that a thread may not take must not keep it spinning (a busy core counts as CPU time,
+// whatever else the machine runs).
+TEST_P(CallerDrivesTest, OpsCompleteAndAnIdleRuntimeSleeps) {
+  RuntimeOptions options;
+  options.shared_memory = GetParam();
+  ThreadWorld world(2, options);
+  world.OnEveryRank([&](int rank, Runtime& runtime) {
+    for (int i = 0; i < 300; ++i) {
+      float value = static_cast<float>(rank + 1);
+      auto handle = runtime.Enqueue(
+          Entry(OpType::kAllreduce, "driven", DataType::kFloat32, {1}, &value, &value),
+          /*wake=*/false);
+      ASSERT_TRUE(runtime.Wait(handle).ok());
+      ASSERT_EQ(value, 3.0f);
+      // Now and then a pause past the spin time, so that some threads go to sleep.
+      if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  const double before = CpuSeconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_LT(CpuSeconds() - before, 0.1) << "an idle runtime kept a core busy";
+}
+
+INSTANTIATE_TEST_SUITE_P(ControlChannel, CallerDrivesTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Rings" : "Sockets"; });
 
 TEST(RuntimeTest, BarrierAndTimeline) {
   TestDir dir;

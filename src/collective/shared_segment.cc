@@ -50,6 +50,6 @@ Result<std::unique_ptr<SharedSegment>> SharedSegment::Open(const std::string& na
 
 SharedSegment::~SharedSegment() { munmap(base_, bytes_); }
 
-void SharedSegment::Unlink() const { shm_unlink(name_.c_str()); }
+void SharedSegment::Unlink(const std::string& name) { shm_unlink(name.c_str()); }
 
 }  // namespace kiln::collective

@@ -28,7 +28,8 @@ class SharedSegment {
   char* base() const { return base_; }
   size_t bytes() const { return bytes_; }
   // Removes the name; mappings stay.
-  void Unlink() const;
+  void Unlink() const { Unlink(name_); }
+  static void Unlink(const std::string& name);
 
  private:
   SharedSegment(std::string name, char* base, size_t bytes)

@@ -372,6 +372,10 @@ def process_sets(rank, size):
         checks["allreduce_in_set"] = _raises(ValueError,
                                              lambda: hvd.allreduce(one, process_set=evens))
     checks["duplicate_refused"] = _raises(ValueError, lambda: hvd.add_process_set(evens.ranks))
+    # Ranks that name different sets: refused on every rank, and nothing added anywhere.
+    checks["disagreement_refused"] = size == 1 or (
+        _raises(ValueError, lambda: hvd.add_process_set([0] if rank == 0 else [0, 1]))
+        and hvd.allreduce(torch.ones(1), op=hvd.Sum, name="after.disagreement").item() == size)
     mine = hvd.add_process_set([1, 2]) if size == 3 else evens
     if size == 3:
         # The same name in flight in two sets; rank 2 is in both.
@@ -553,6 +557,13 @@ def reference(rank, size):
     checks["alltoall_splits_count"] = _raises(
         hvd.HorovodInternalError,
         lambda: hvd.alltoall(torch.ones(size + 1), splits=[1] * (size + 1), name="ref.splits"))
+    checks["broadcast_root_range"] = _raises(
+        hvd.HorovodInternalError, lambda: hvd.broadcast(torch.ones(1), root_rank=size))
+    checks["reducescatter_shapes"] = size == 1 or _raises(
+        hvd.HorovodInternalError,
+        lambda: hvd.reducescatter(torch.ones(size * (rank + 1)), name="ref.rs.shape"))
+    checks["alltoall_uneven_rows"] = size == 1 or _raises(
+        ValueError, lambda: hvd.alltoall(torch.ones(size + 1), name="ref.uneven"))
     checks["runs_on"] = hvd.allreduce(torch.ones(1), op=hvd.Sum, name="ref.after").item() == size
 
     # broadcast_optimizer_state: rank-dependent learning rates and momentum become rank 0's.

@@ -198,7 +198,7 @@ class ScenarioTest(unittest.TestCase):
         assert_every_check(self, "grouped_and_sparse", count=9)
 
     def test_ops_autograd_and_optimizer_within_static_and_dynamic_process_sets(self):
-        assert_every_check(self, "process_sets", count=9)
+        assert_every_check(self, "process_sets", count=10)
 
     def test_adasum_ops_and_optimizer_and_gradient_groups(self):
         assert_every_check(self, "adasum_and_groups", count=8)
@@ -207,7 +207,7 @@ class ScenarioTest(unittest.TestCase):
         assert_every_check(self, "sync_batch_norm", count=7)
 
     def test_the_rest_of_the_api_reference_by_value_and_error(self):
-        assert_every_check(self, "reference", count=25)
+        assert_every_check(self, "reference", count=28)
 
 
 class BoolTest(unittest.TestCase):

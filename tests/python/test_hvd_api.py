@@ -150,6 +150,24 @@ class OneRankTest(unittest.TestCase):
                     call()
                 # Kiln's own words, or torch's where SyncBatchNorm leaves the check to it.
                 self.assertRegex(str(raised.exception), "kiln.hvd|value per channel")
+        # A set not added yet has no size or rank (Horovod's None).
+        pending = hvd.ProcessSet([0])
+        self.assertEqual((pending.size(), pending.rank(), pending.included()), (None, None, None))
+        # DistributedOptimizer's misuse: AssertionError, as in Horovod.
+        weight = torch.nn.Parameter(torch.ones(2))
+        optimizer = hvd.DistributedOptimizer(torch.optim.SGD([weight], lr=0.1),
+                                             named_parameters=[("misuse", weight)])
+        weight.sum().backward()
+        with self.assertRaises(AssertionError):
+            weight.sum().backward()  # a second pass with backward_passes_per_step=1
+        optimizer.synchronize()
+        optimizer.zero_grad()
+        weight.sum().backward()
+        with self.assertRaises(AssertionError):
+            optimizer.zero_grad()  # between backward() and step()
+        optimizer.synchronize()
+        with optimizer.skip_synchronize():
+            optimizer.step()
         # Still usable after every refusal.
         self.assertEqual(hvd.allreduce(torch.ones(1), op=hvd.Sum).item(), 1.0)
 

@@ -74,6 +74,7 @@ global_process_set.process_set_id = 0
 _by_id = {0: [global_process_set]}  # id: the ProcessSet objects that stand for it
 _next_id = 1
 _dynamic = False
+_changes = 0  # adds and removes agreed on so far: the same on every rank
 
 
 def _env_dynamic():
@@ -82,12 +83,13 @@ def _env_dynamic():
 
 def _setup(process_sets):
     """From hvd.init(): the global set's ranks, then the static sets (or dynamic mode)."""
-    global _dynamic, _next_id
+    global _dynamic, _next_id, _changes
     global_process_set.ranks = list(range(_hvd.size()))
     global_process_set.process_set_id = 0
     _by_id.clear()
     _by_id[0] = [global_process_set]
     _next_id = 1
+    _changes = 0
     _dynamic = process_sets == "dynamic" or _env_dynamic()
     if process_sets is None or process_sets == "dynamic":
         return
@@ -106,9 +108,13 @@ def _forget():
 
 
 def _agree(what, mine):
-    """Every rank's `mine` (a tuple) must be the same: ValueError on every rank otherwise."""
+    """Every rank's `mine` (a tuple) must be the same: ValueError on every rank otherwise.
+    Named by a count of the changes, not by the set: a rank that refused one locally names
+    it as the others do."""
+    global _changes
     from kiln import hvd
-    everyone = hvd.allgather_object(mine, name=f"process_sets.{what}")
+    _changes += 1
+    everyone = hvd.allgather_object(mine, name=f"process_sets.change.{_changes}")
     disagreeing = [r for r, theirs in enumerate(everyone) if theirs != mine]
     if disagreeing:
         raise ValueError(f"kiln.hvd: {what}: the ranks disagree (rank {_hvd.rank()} has {mine}, "
@@ -116,25 +122,37 @@ def _agree(what, mine):
                          "rank must add and remove the same process sets in the same order")
 
 
+def _agreed(what, change, check):
+    """Runs `check` (local refusals raise ValueError), then agrees on `change` with every
+    rank. A rank that refused still takes part, with its refusal, so that no rank waits for
+    it: every rank raises."""
+    try:
+        check()
+    except ValueError as error:
+        _agree(what, ("refused", str(error)))
+        raise
+    _agree(what, change)
+
+
 def _add(process_set):
     global _next_id
-    if process_set.process_set_id is not None:
-        raise ValueError(f"kiln.hvd: {process_set} is added already")
-    for sets in _by_id.values():
-        if sets[0].ranks == process_set.ranks and sets[0] is not global_process_set:
-            raise ValueError(f"kiln.hvd: a process set with ranks {process_set.ranks} exists "
-                             f"already ({sets[0]})")
     set_id = _next_id
-    try:
+
+    def check():
+        if process_set.process_set_id is not None:
+            raise ValueError(f"kiln.hvd: {process_set} is added already")
+        for sets in _by_id.values():
+            if sets[0].ranks == process_set.ranks and sets[0] is not global_process_set:
+                raise ValueError(f"kiln.hvd: a process set with ranks {process_set.ranks} "
+                                 f"exists already ({sets[0]})")
         _hvd.add_process_set(set_id, process_set.ranks)
-    except ValueError as error:
-        # The other ranks wait in the agreement below: tell them, then raise here too.
-        _agree(f"add_process_set.{set_id}", ("refused", str(error)))
-        raise
+
     try:
-        _agree(f"add_process_set.{set_id}", ("add", tuple(process_set.ranks)))
+        _agreed(f"add_process_set({process_set.ranks})", ("add", tuple(process_set.ranks)),
+                check)
     except ValueError:
-        _hvd.remove_process_set(set_id)
+        if _hvd.process_set_ranks(set_id) is not None:
+            _hvd.remove_process_set(set_id)
         raise
     _next_id += 1
     process_set.process_set_id = set_id
@@ -164,9 +182,12 @@ def remove_process_set(process_set):
     set_id = process_set.process_set_id
     if set_id == 0:
         return False
-    if set_id is None or set_id not in _by_id:
-        raise ValueError(f"kiln.hvd: {process_set} is not an added process set")
-    _agree(f"remove_process_set.{set_id}", ("remove", set_id))
+
+    def check():
+        if set_id is None or set_id not in _by_id:
+            raise ValueError(f"kiln.hvd: {process_set} is not an added process set")
+
+    _agreed(f"remove_process_set({process_set.ranks})", ("remove", set_id), check)
     _hvd.remove_process_set(set_id)
     for known in _by_id.pop(set_id):
         known.invalidate()
