@@ -319,7 +319,8 @@ RequestList Runtime::TakeQueue() {
 }
 
 bool Runtime::ReadPeers(Clock::time_point now) {
-  for (bool more = true; more;) {
+  // Over sockets each look is a system call: one for all peers first.
+  for (bool more = control_.AnyReadable(); more;) {
     more = false;
     for (int peer = 1; peer < topology_.size; ++peer) {
       if (!control_.Readable(peer)) continue;
@@ -370,8 +371,11 @@ Status Runtime::Sleep(bool driving, bool spin) {
   // Until work, a message, or (rank 0) held tensors or the stall check are due.
   timespec wait{1, 0};
   timespec* timeout = coordinator_ ? &wait : nullptr;
+  // Published by the driver: this thread may not hold the drive lock.
+  const int64_t held_at = held_until_.load(std::memory_order_acquire);
   const std::optional<Clock::time_point> held =
-      coordinator_ ? coordinator_->HeldUntil() : std::nullopt;
+      held_at < 0 ? std::nullopt
+                  : std::optional<Clock::time_point>(Clock::time_point(Clock::duration(held_at)));
   if (held) {
     const auto left = std::max(Clock::duration::zero(), *held - Clock::now());
     const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
@@ -421,6 +425,8 @@ void Runtime::Step(bool sleep_first, bool spin) {
     }
     ResponseList out;
     out.responses = coordinator_->TakeReady(now);
+    const std::optional<Clock::time_point> held = coordinator_->HeldUntil();
+    held_until_.store(held ? held->time_since_epoch().count() : -1, std::memory_order_release);
     out.shutdown = coordinator_->AllShutDown();
     if (out.responses.empty() && !out.shutdown) return;
     if (topology_.size > 1) {

@@ -171,7 +171,10 @@ class Runtime {
   bool sent_shutdown_ = false;
   std::atomic<bool> done_ = false;
   std::atomic<int> waiters_ = 0;  // callers in Wait()
-  unsigned yield_every_;          // Sleep()'s polling rounds between sched_yield calls
+  // Rank 0: coordinator_->HeldUntil() as of the last step, in Clock ticks; -1 for none.
+  // What a thread sleeping without the drive lock reads.
+  std::atomic<int64_t> held_until_ = -1;
+  unsigned yield_every_;  // Sleep()'s polling rounds between sched_yield calls
 };
 
 }  // namespace kiln::collective
