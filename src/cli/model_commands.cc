@@ -47,6 +47,8 @@ std::string Accuracy(const store::ModelVersion& model) {
 std::string Parity(const store::ModelVersion& model) {
   const json parity = json::parse(model.parity_json, nullptr, false);
   if (!parity.is_object() || !parity.contains("max_abs_diff")) return "-";
+  // Null when Kiln's engine could not run the model, so parity was not checked.
+  if (!parity["max_abs_diff"].is_number()) return "unchecked";
   return fmt::format("{:.2g}", parity["max_abs_diff"].get<double>());
 }
 
@@ -67,7 +69,11 @@ void PrintModel(const store::ModelVersion& m) {
     }
   }
   const json parity = json::parse(m.parity_json, nullptr, false);
-  if (parity.is_object() && parity.contains("max_abs_diff")) {
+  if (parity.is_object() && parity.contains("engine") && parity["engine"].is_string()) {
+    // Which engine can serve it: "kiln", or why Kiln's cannot.
+    std::cout << fmt::format("  engine      {}\n", parity["engine"].get<std::string>());
+  }
+  if (parity.is_object() && parity.contains("max_abs_diff") && parity["max_abs_diff"].is_number()) {
     std::cout << fmt::format(
         "  parity      max abs diff {:.3g}, max rel diff {:.3g} (tolerance {:g}) on batches {}\n",
         parity.value("max_abs_diff", 0.0), parity.value("max_rel_diff", 0.0),

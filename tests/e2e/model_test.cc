@@ -186,6 +186,41 @@ TEST_F(ModelTest, ExportTurnsARunsTorchScriptIntoACheckedOnnxModel) {
   EXPECT_FALSE(fs::exists(RunDir(run) / "outputs" / "wrong.onnx"));
 }
 
+// A model ONNX accepts but Kiln's engine cannot run (CumSum): exported and registered all
+// the same, saying which engine serves it; `kiln serve` names the operator and its node.
+constexpr const char* kUnsupportedScript = R"py(
+import os, torch, kiln.onnx
+class CumulativeSum(torch.nn.Module):
+    def forward(self, x):
+        return torch.cumsum(x.flatten(1), dim=1)
+os.makedirs("outputs", exist_ok=True)
+report = kiln.onnx.export(CumulativeSum(), torch.ones(2, 3), "outputs/model.onnx")
+print(report.engine)
+)py";
+
+TEST_F(ModelTest, AModelTheEngineCannotRunIsRegisteredWithParityNotChecked) {
+  const fs::path project = Project("cumsum", {{"train.py", kUnsupportedScript}});
+  const std::string run =
+      SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+  ASSERT_TRUE(WaitForStatus(run, "Completed", std::chrono::seconds(120)))
+      << Kiln({"logs", run}).out;
+  ASSERT_EQ(Kiln({"model", "register", "cumsum", "--run", run}).exit.code, 0);
+  const json shown = KilnJson({"model", "show", "cumsum", "--json"});
+  EXPECT_EQ(shown["parity"]["parity_checked"], false);
+  EXPECT_TRUE(shown["parity"]["max_abs_diff"].is_null());
+  const std::string engine = shown["parity"]["engine"].get<std::string>();
+  EXPECT_NE(engine.find("(CumSum): this operator is not supported"), std::string::npos) << engine;
+  EXPECT_NE(engine.find("parity not checked"), std::string::npos) << engine;
+  const CapturedRun text = Kiln({"model", "show", "cumsum"});
+  EXPECT_NE(text.out.find("engine      engine: node"), std::string::npos) << text.out;
+  const CapturedRun listed = Kiln({"model", "list"});
+  EXPECT_NE(listed.out.find("unchecked"), std::string::npos) << listed.out;
+  const CapturedRun served = Kiln({"serve", "cumsum", "--port", "0"});
+  EXPECT_NE(served.exit.code, 0);
+  EXPECT_NE(served.err.find("(CumSum): this operator is not supported"), std::string::npos)
+      << served.err;
+}
+
 TEST_F(ModelTest, TheServerScoresJsonAndRawBatchesLikePyTorch) {
   const std::string run = ExportingRun();
   ASSERT_EQ(Kiln({"model", "register", "mlp", "--run", run}).exit.code, 0);

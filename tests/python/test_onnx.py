@@ -1,5 +1,6 @@
 """kiln.onnx.export and Kiln's ONNX engine (kiln._onnx): parity with PyTorch."""
 
+import json
 import os
 import sys
 import tempfile
@@ -132,10 +133,30 @@ class ExportTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.path))
         self.assertFalse(os.path.exists(kiln.onnx.sidecar_path(self.path)))
 
-    def test_an_operator_the_engine_lacks_is_named(self):
-        with self.assertRaisesRegex(ValueError, r"\(CumSum\): this operator is not supported"):
-            kiln.onnx.export(CumulativeSum(), torch.ones(2, 1, 28, 28), self.path)
+    def test_a_model_the_engine_cannot_run_is_kept_with_parity_not_checked(self):
+        # ONNX accepts it (the checker passes): the engine does not block the export.
+        report = kiln.onnx.export(CumulativeSum(), torch.ones(2, 1, 28, 28), self.path)
+        self.assertRegex(report.engine, r"^engine: node '.*' \(CumSum\): this operator is not "
+                                        r"supported .*; parity not checked$")
+        self.assertFalse(report.parity_checked)
+        self.assertIsNone(report.passed)
+        self.assertIsNone(report.max_abs_diff)
+        self.assertEqual((report.input_name, report.input_shape), ("input", [-1, 1, 28, 28]))
+        self.assertTrue(os.path.exists(self.path))
+        with open(kiln.onnx.sidecar_path(self.path)) as f:
+            sidecar = json.load(f)
+        self.assertEqual((sidecar["parity_checked"], sidecar["passed"], sidecar["engine"]),
+                         (False, None, report.engine))
+        # Loading it in the engine names the operator and the node.
+        with self.assertRaisesRegex(ValueError, r"node '.*' \(CumSum\): this operator is not"):
+            _onnx.Engine(self.path)
+
+    def test_a_strict_export_refuses_what_the_engine_cannot_run(self):
+        with self.assertRaisesRegex(ValueError, r"\(CumSum\): this operator is not supported"
+                                                r".*strict=True, so the file was removed"):
+            kiln.onnx.export(CumulativeSum(), torch.ones(2, 1, 28, 28), self.path, strict=True)
         self.assertFalse(os.path.exists(self.path))
+        self.assertFalse(os.path.exists(kiln.onnx.sidecar_path(self.path)))
 
     def test_a_file_that_is_not_onnx_is_refused(self):
         bad = os.path.join(self.dir, "bad.onnx")

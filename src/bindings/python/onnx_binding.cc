@@ -32,10 +32,30 @@ py::list Run(Engine& engine,
   return result;
 }
 
+// The model's inputs and outputs, once the ONNX checker has passed it: what export reports
+// for a model the engine cannot run.
+py::dict Check(const std::string& path) {
+  const kiln::inference::OnnxGraph graph =
+      kiln::python::ValueOrThrow(kiln::inference::ReadOnnxGraph(path));
+  const auto values = [](const std::vector<kiln::inference::ValueInfo>& infos) {
+    py::list out;
+    for (const auto& v : infos) out.append(py::make_tuple(v.name, v.shape));
+    return out;
+  };
+  py::dict result;
+  result["inputs"] = values(graph.inputs);
+  result["outputs"] = values(graph.outputs);
+  result["opset"] = graph.opset;
+  return result;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_onnx, module) {
   module.doc() = "Kiln's ONNX engine (oneDNN)";
+  module.def("check", &Check, py::arg("path"),
+             "Reads `path` and runs the ONNX checker; returns its inputs and outputs as "
+             "(name, shape) pairs and its opset");
   py::class_<Engine>(module, "Engine")
       .def(py::init([](const std::string& path, int threads) {
              return kiln::python::ValueOrThrow(Engine::Load(path, {.threads = threads}));

@@ -4,11 +4,13 @@
     report = kiln.onnx.export(model, sample_batch, "outputs/model.onnx")
     print(report.max_abs_diff)
 
-export() runs torch.onnx.export, then loads the file in Kiln's ONNX engine (the one
-`kiln serve` scores with), which runs the ONNX checker, and compares the engine's outputs
-with PyTorch's on the sample batch and a few random batches. Above the tolerance it removes
-the file and raises ParityError. The figures are written next to the model
-(PATH.parity.json), where `kiln model register` finds them. docs/models.md has the details.
+export() runs torch.onnx.export and the ONNX checker, then loads the file in Kiln's ONNX
+engine (the one `kiln serve` scores with) and compares the engine's outputs with PyTorch's
+on the sample batch and a few random batches. Above the tolerance it removes the file and
+raises ParityError. A model the engine cannot run is still exported: the report says why
+and that parity was not checked (strict=True refuses it instead). The figures are written
+next to the model (PATH.parity.json), where `kiln model register` finds them.
+docs/models.md has the details.
 """
 
 import json
@@ -30,8 +32,8 @@ class ParityError(ValueError):
 @dataclass
 class ParityReport:
     path: str
-    max_abs_diff: float
-    max_rel_diff: float  # max |onnx - torch| / max |torch|, over every output
+    max_abs_diff: float  # None when parity was not checked
+    max_rel_diff: float  # max |onnx - torch| / max |torch|, over every output; or None
     tolerance: float
     batches: list = field(default_factory=list)  # the batch sizes compared
     opset: int = DEFAULT_OPSET
@@ -39,15 +41,23 @@ class ParityReport:
     input_shape: list = field(default_factory=list)  # -1 for a dynamic batch
     output_names: list = field(default_factory=list)
     exported_with: str = ""
+    # "kiln" when Kiln's engine ran it; else why not ("engine: ...; parity not checked").
+    engine: str = "kiln"
+
+    @property
+    def parity_checked(self):
+        return self.max_abs_diff is not None
 
     @property
     def passed(self):
-        return self.max_abs_diff <= self.tolerance
+        """Within the tolerance; None when parity was not checked."""
+        return self.max_abs_diff <= self.tolerance if self.parity_checked else None
 
     def to_dict(self):
         d = asdict(self)
         d.pop("path")
         d["passed"] = self.passed
+        d["parity_checked"] = self.parity_checked
         return d
 
 
@@ -69,13 +79,15 @@ def _random_like(sample, batch):
     return torch.randn(shape) * (spread or 1.0) + float(sample.float().mean())
 
 
-def check_parity(model, onnx_path, batches, tolerance=DEFAULT_TOLERANCE, threads=0):
-    """Runs `batches` (tensors) through `model` and through Kiln's engine on `onnx_path`;
-    returns (max_abs_diff, max_rel_diff, engine)."""
+def check_parity(model, onnx_path, batches, tolerance=DEFAULT_TOLERANCE, threads=0,
+                 engine=None):
+    """Runs `batches` (tensors) through `model` and through Kiln's engine on `onnx_path`
+    (`engine`, when loaded already); returns (max_abs_diff, max_rel_diff, engine)."""
     import numpy as np
     import torch
     from kiln import _onnx
-    engine = _onnx.Engine(str(onnx_path), threads)
+    if engine is None:
+        engine = _onnx.Engine(str(onnx_path), threads)
     max_abs, max_rel = 0.0, 0.0
     with torch.no_grad():
         for batch in batches:
@@ -95,15 +107,25 @@ def check_parity(model, onnx_path, batches, tolerance=DEFAULT_TOLERANCE, threads
     return max_abs, max_rel, engine
 
 
+def _engine_refusal(path, error):
+    """The engine's reason, without the path it starts with."""
+    why = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return why[len(path) + 2:] if why.startswith(path + ": ") else why
+
+
 def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
            input_name="input", output_names=None, tolerance=DEFAULT_TOLERANCE,
-           random_batches=3):
+           random_batches=3, strict=False):
     """Exports `model` (an nn.Module or TorchScript module) to ONNX at `path` and checks it.
 
     sample_input: a float tensor, batch first. dynamic_batch: the batch dimension stays open,
     so the model scores any batch size. Returns a ParityReport; raises ParityError (and
-    removes the file) when an output differs by more than `tolerance` (absolute)."""
+    removes the file) when an output differs by more than `tolerance` (absolute). A model
+    that the ONNX checker passes but Kiln's engine cannot run is kept, with a report whose
+    `engine` says why and whose figures are None; strict=True raises ValueError and removes
+    the file instead."""
     import torch
+    from kiln import _onnx
     if not isinstance(sample_input, torch.Tensor):
         raise TypeError("kiln.onnx.export: sample_input must be a torch.Tensor (one batch, "
                         "batch first)")
@@ -122,24 +144,48 @@ def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
         torch.onnx.export(model, (sample_input,), path, input_names=[input_name],
                           output_names=names, dynamic_axes=axes, opset_version=opset,
                           do_constant_folding=True)
+        try:
+            checked = _onnx.check(path)  # the ONNX checker: a file ONNX itself refuses goes
+        except Exception:
+            _remove(path)
+            raise
+        try:
+            engine = _onnx.Engine(path, 0)
+        except ValueError as error:
+            engine = None
+            refusal = _engine_refusal(path, error)
+            if strict:
+                _remove(path)
+                raise ValueError(f"kiln.onnx.export: {path}: Kiln's engine cannot run the "
+                                 f"model ({refusal}); strict=True, so the file was removed")
         size = sample_input.shape[0]
         batches = [sample_input]
         for i in range(random_batches):
             batch = (1, 5, max(size, 32))[i % 3] if dynamic_batch else size
             batches.append(_random_like(sample_input, batch))
-        try:
-            max_abs, max_rel, engine = check_parity(model, path, batches, tolerance)
-        except Exception:
-            _remove(path)
-            raise
+        if engine is not None:
+            try:
+                max_abs, max_rel, engine = check_parity(model, path, batches, tolerance,
+                                                        engine=engine)
+            except Exception:
+                _remove(path)
+                raise
     finally:
         model.train(was_training)
 
-    report = ParityReport(path=path, max_abs_diff=max_abs, max_rel_diff=max_rel,
-                          tolerance=tolerance, batches=[int(b.shape[0]) for b in batches],
-                          opset=opset, input_name=engine.input_name,
-                          input_shape=list(engine.input_shape), output_names=engine.output_names,
+    first_input, input_shape = checked["inputs"][0] if checked["inputs"] else (input_name, [])
+    report = ParityReport(path=path, max_abs_diff=None, max_rel_diff=None, tolerance=tolerance,
+                          batches=[], opset=opset, input_name=first_input,
+                          input_shape=list(input_shape),
+                          output_names=[name for name, _ in checked["outputs"]],
                           exported_with=f"torch {torch.__version__}")
+    if engine is None:
+        report.engine = f"engine: {refusal}; parity not checked"
+        with open(sidecar_path(path), "w") as f:
+            json.dump(report.to_dict(), f, indent=2)
+        return report
+    report.max_abs_diff, report.max_rel_diff = max_abs, max_rel
+    report.batches = [int(b.shape[0]) for b in batches]
     if not report.passed:
         _remove(path)
         raise ParityError(
@@ -175,6 +221,7 @@ def _main(argv=None):
     ts.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     ts.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
     ts.add_argument("--fixed-batch", action="store_true")
+    ts.add_argument("--strict", action="store_true")
     args = parser.parse_args(argv)
     import torch
     warnings.filterwarnings("ignore")
@@ -193,9 +240,12 @@ def _main(argv=None):
     torch.manual_seed(0)
     try:
         report = export(model, torch.randn(shape), args.output, dynamic_batch=not args.fixed_batch,
-                        opset=args.opset, tolerance=args.tolerance)
+                        opset=args.opset, tolerance=args.tolerance, strict=args.strict)
     except Exception as e:
         sys.exit(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if not report.parity_checked:
+        print(f"{args.output}: {report.engine}")
+        return
     print(f"{args.output}: parity max abs diff {report.max_abs_diff:.3g}, max rel diff "
           f"{report.max_rel_diff:.3g} on batches {report.batches}")
 
