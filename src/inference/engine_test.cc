@@ -65,6 +65,19 @@ TEST_F(EngineTest, RunsAnyBatchSizeAsTheModelSays) {
   }
 }
 
+TEST_F(EngineTest, WeightsPassedThroughIdentityAreStillWeights) {
+  const std::string path = (dir_.path() / "identity.onnx").string();
+  testing::WriteLinearReluModel(path, kWeights, kBias, 4, 3, 0, /*identity_weights=*/true);
+  auto engine = Engine::Load(path, {.threads = 1});
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  const std::vector<float> x = Inputs(5);
+  const Result<std::vector<Tensor>> y = (*engine)->Run(x, 5);
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  const std::vector<float> expected = Reference(x, 5);
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR((*y)[0].values[i], expected[i], 1e-5) << i;
+}
+
 TEST_F(EngineTest, CallsFromManyThreadsTakeTurns) {
   auto engine = Engine::Load(Model(), {.threads = 1});
   ASSERT_TRUE(engine.ok());

@@ -200,9 +200,15 @@ Status PlanCompiler::Compile() {
                  op == "Concat" || op == "Cast") {
         status = ShapeArithmetic(i);
       } else if (op == "Dropout" || op == "Identity") {  // inference: the input itself
-        Result<Value*> x = Data(n, 0);
-        if (!x.ok()) return x.status();
-        values_[n.outputs[0]] = **x;
+        if (const Constant* c = n.inputs.empty() ? nullptr : FindConstant(n.inputs[0])) {
+          // A constant passed on (the exporter writes Identity for a weight used twice):
+          // it stays a constant, so the layer reading it can take it as weights.
+          computed_[n.outputs[0]] = *c;
+        } else {
+          Result<Value*> x = Data(n, 0);
+          if (!x.ok()) return x.status();
+          values_[n.outputs[0]] = **x;
+        }
       } else {
         return NodeError(n,
                          "this operator is not supported by Kiln's engine (docs/models.md "

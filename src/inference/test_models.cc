@@ -37,7 +37,8 @@ void Write(const onnx::ModelProto& model, const std::string& path) {
 }  // namespace
 
 void WriteLinearReluModel(const std::string& path, const std::vector<float>& weights,
-                          const std::vector<float>& bias, int in, int out, int batch) {
+                          const std::vector<float>& bias, int in, int out, int batch,
+                          bool identity_weights) {
   onnx::ModelProto model = NewModel();
   onnx::GraphProto* g = model.mutable_graph();
   AddTensorInfo(g->add_input(), "x", batch, in);
@@ -53,11 +54,18 @@ void WriteLinearReluModel(const std::string& path, const std::vector<float>& wei
   b->set_data_type(onnx::TensorProto::FLOAT);
   b->add_dims(out);
   for (const float v : bias) b->add_float_data(v);
+  if (identity_weights) {
+    onnx::NodeProto* identity = g->add_node();
+    identity->set_op_type("Identity");
+    identity->set_name("weights");
+    identity->add_input("W");
+    identity->add_output("W.copy");
+  }
   onnx::NodeProto* gemm = g->add_node();
   gemm->set_op_type("Gemm");
   gemm->set_name("linear");
   gemm->add_input("x");
-  gemm->add_input("W");
+  gemm->add_input(identity_weights ? "W.copy" : "W");
   gemm->add_input("b");
   gemm->add_output("h");
   onnx::AttributeProto* trans = gemm->add_attribute();

@@ -9,9 +9,11 @@
 namespace kiln::inference::testing {
 
 // y = relu(x W^T + b): input "x" [batch, in], output "y" [batch, out]; W is out x in,
-// row-major. `batch` 0 leaves the batch dimension open.
+// row-major. `batch` 0 leaves the batch dimension open. `identity_weights`: W reaches the
+// Gemm through an Identity node, as torch.onnx.export writes for weights used twice.
 void WriteLinearReluModel(const std::string& path, const std::vector<float>& weights,
-                          const std::vector<float>& bias, int in, int out, int batch = 0);
+                          const std::vector<float>& bias, int in, int out, int batch = 0,
+                          bool identity_weights = false);
 
 // One node of `op_type` from "x" [batch, 4] to "y": for the errors of unsupported operators.
 void WriteSingleOpModel(const std::string& path, const std::string& op_type);
