@@ -70,7 +70,7 @@ std::string FormatOf(const fs::path& path) {
 
 // ONNX: the checker must pass; the inputs and outputs are the signature.
 Result<std::string> OnnxSignature(const fs::path& file, std::string_view artifact) {
-  Result<inference::OnnxGraph> graph = inference::ReadOnnxGraph(file.string());
+  Result<inference::OnnxGraph> graph = inference::ReadOnnxInterface(file.string());
   if (!graph.ok()) {
     return InvalidArgumentError(fmt::format("{}: {}", artifact, graph.status().message()));
   }

@@ -78,6 +78,23 @@ TEST_F(EngineTest, WeightsPassedThroughIdentityAreStillWeights) {
     EXPECT_NEAR((*y)[0].values[i], expected[i], 1e-5) << i;
 }
 
+TEST_F(EngineTest, TheInterfaceOfAModelTheEngineCannotReadIsStillRead) {
+  const std::string path = (dir_.path() / "bool.onnx").string();
+  testing::WriteSingleOpModel(path, "Identity", /*bool_constant=*/true);
+  const Result<OnnxGraph> graph = ReadOnnxGraph(path);
+  ASSERT_FALSE(graph.ok());
+  EXPECT_NE(graph.status().message().find("ONNX data type 9"), std::string::npos)
+      << graph.status().message();
+  const Result<OnnxGraph> interface = ReadOnnxInterface(path);
+  ASSERT_TRUE(interface.ok()) << interface.status().message();
+  ASSERT_EQ(interface->inputs.size(), 1u) << "initializers are not inputs";
+  EXPECT_EQ(interface->inputs[0].name, "x");
+  EXPECT_EQ(interface->inputs[0].shape, (std::vector<int64_t>{kDynamicDim, 4}));
+  EXPECT_EQ(interface->outputs[0].name, "y");
+  EXPECT_EQ(interface->opset, 13);
+  EXPECT_TRUE(interface->nodes.empty());
+}
+
 TEST_F(EngineTest, CallsFromManyThreadsTakeTurns) {
   auto engine = Engine::Load(Model(), {.threads = 1});
   ASSERT_TRUE(engine.ok());

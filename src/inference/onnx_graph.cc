@@ -136,7 +136,10 @@ Result<Attribute> ReadAttribute(const onnx::AttributeProto& a, const std::string
 
 }  // namespace
 
-Result<OnnxGraph> ReadOnnxGraph(const std::string& path) {
+namespace {
+
+// Parses `path` and runs the ONNX checker on it.
+Result<onnx::ModelProto> ReadChecked(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFoundError(fmt::format("cannot read the ONNX model '{}'", path));
   std::stringstream bytes;
@@ -152,22 +155,42 @@ Result<OnnxGraph> ReadOnnxGraph(const std::string& path) {
   } catch (const std::exception& e) {
     return InvalidArgumentError(fmt::format("{}: the ONNX checker rejects it: {}", path, e.what()));
   }
+  return model;
+}
 
+// What the model declares: producer, opset, inputs (initializers left out), outputs.
+OnnxGraph Interface(const onnx::ModelProto& model) {
   OnnxGraph graph;
   graph.producer = fmt::format("{} {}", model.producer_name(), model.producer_version());
   for (const auto& opset : model.opset_import()) {
     if (opset.domain().empty() || opset.domain() == "ai.onnx") graph.opset = opset.version();
   }
   const onnx::GraphProto& g = model.graph();
+  std::set<std::string> initializers;
+  for (const auto& init : g.initializer()) initializers.insert(init.name());
+  for (const auto& input : g.input()) {
+    if (initializers.count(input.name()) == 0) graph.inputs.push_back(ReadValueInfo(input));
+  }
+  for (const auto& output : g.output()) graph.outputs.push_back(ReadValueInfo(output));
+  return graph;
+}
+
+}  // namespace
+
+Result<OnnxGraph> ReadOnnxInterface(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(const onnx::ModelProto model, ReadChecked(path));
+  return Interface(model);
+}
+
+Result<OnnxGraph> ReadOnnxGraph(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(const onnx::ModelProto model, ReadChecked(path));
+  OnnxGraph graph = Interface(model);
+  const onnx::GraphProto& g = model.graph();
   for (const auto& init : g.initializer()) {
     Result<Constant> c = ReadTensor(init, path);
     if (!c.ok()) return c.status();
     graph.constants.emplace(init.name(), std::move(c).value());
   }
-  for (const auto& input : g.input()) {
-    if (graph.constants.count(input.name()) == 0) graph.inputs.push_back(ReadValueInfo(input));
-  }
-  for (const auto& output : g.output()) graph.outputs.push_back(ReadValueInfo(output));
   for (int i = 0; i < g.node_size(); ++i) {
     const onnx::NodeProto& n = g.node(i);
     if (!n.domain().empty() && n.domain() != "ai.onnx") {

@@ -67,4 +67,9 @@ struct OnnxGraph {
 // Reads and checks `path`. InvalidArgument names the file and what is wrong with it.
 Result<OnnxGraph> ReadOnnxGraph(const std::string& path);
 
+// Reads and checks `path` as far as the model's interface: producer, opset, inputs and
+// outputs, with nodes and constants left empty. Reads any model the ONNX checker passes,
+// also one whose constants or operators Kiln's engine does not take.
+Result<OnnxGraph> ReadOnnxInterface(const std::string& path);
+
 }  // namespace kiln::inference

@@ -80,11 +80,19 @@ void WriteLinearReluModel(const std::string& path, const std::vector<float>& wei
   Write(model, path);
 }
 
-void WriteSingleOpModel(const std::string& path, const std::string& op_type) {
+void WriteSingleOpModel(const std::string& path, const std::string& op_type, bool bool_constant) {
   onnx::ModelProto model = NewModel();
   onnx::GraphProto* g = model.mutable_graph();
   AddTensorInfo(g->add_input(), "x", 0, 4);
   AddTensorInfo(g->add_output(), "y", 0, 4);
+  if (bool_constant) {
+    onnx::TensorProto* mask = g->add_initializer();
+    mask->set_name("mask");
+    mask->set_data_type(onnx::TensorProto::BOOL);
+    mask->add_dims(2);
+    mask->add_int32_data(1);
+    mask->add_int32_data(0);
+  }
   onnx::NodeProto* node = g->add_node();
   node->set_op_type(op_type);
   node->set_name("the_node");

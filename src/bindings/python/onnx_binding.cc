@@ -36,7 +36,7 @@ py::list Run(Engine& engine,
 // for a model the engine cannot run.
 py::dict Check(const std::string& path) {
   const kiln::inference::OnnxGraph graph =
-      kiln::python::ValueOrThrow(kiln::inference::ReadOnnxGraph(path));
+      kiln::python::ValueOrThrow(kiln::inference::ReadOnnxInterface(path));
   const auto values = [](const std::vector<kiln::inference::ValueInfo>& infos) {
     py::list out;
     for (const auto& v : infos) out.append(py::make_tuple(v.name, v.shape));
