@@ -42,5 +42,6 @@ if __name__ == "__main__":
     os.makedirs("outputs", exist_ok=True)
     models = {"cnn": lambda: cnn(args.example_dir), "mlp": mlp}
     for name, make in models.items():
-        report = kiln.onnx.export(make(), torch.rand([8] + SHAPE[1:]), f"outputs/{name}.onnx")
+        report = kiln.onnx.export(make(), torch.rand([8] + SHAPE[1:]), f"outputs/{name}.onnx",
+                                  strict=True)
         print(f"{name}: parity max abs diff {report.max_abs_diff:.2g}")

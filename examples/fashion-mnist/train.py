@@ -186,8 +186,9 @@ def main():
     os.makedirs("outputs", exist_ok=True)
     model.eval()
     torch.jit.script(model).save("outputs/model.pt")
+    # strict: the example serves this model next, so Kiln's engine must be able to run it.
     parity = kiln.onnx.export(Normalized(model, mean, std), test_x[:64] * std + mean,
-                              "outputs/model.onnx")
+                              "outputs/model.onnx", strict=True)
     print(f"outputs/model.onnx: parity with PyTorch: max abs diff {parity.max_abs_diff:.2g}")
     metrics = {"test_accuracy": test_accuracy, "test_loss": test_loss,
                "first_train_loss": first_loss, "last_train_loss": sum(recent) / len(recent),

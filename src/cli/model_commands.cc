@@ -74,10 +74,14 @@ void PrintModel(const store::ModelVersion& m) {
     std::cout << fmt::format("  engine      {}\n", parity["engine"].get<std::string>());
   }
   if (parity.is_object() && parity.contains("max_abs_diff") && parity["max_abs_diff"].is_number()) {
+    // A sidecar is any JSON object a run wrote: a field of another type reads as 0.
+    const auto number = [&](const char* key) {
+      return parity.contains(key) && parity[key].is_number() ? parity[key].get<double>() : 0.0;
+    };
     std::cout << fmt::format(
         "  parity      max abs diff {:.3g}, max rel diff {:.3g} (tolerance {:g}) on batches {}\n",
-        parity.value("max_abs_diff", 0.0), parity.value("max_rel_diff", 0.0),
-        parity.value("tolerance", 0.0), parity.value("batches", json::array()).dump());
+        number("max_abs_diff"), number("max_rel_diff"), number("tolerance"),
+        parity.contains("batches") ? parity["batches"].dump() : "[]");
   }
   const json signature = json::parse(m.signature_json, nullptr, false);
   if (signature.is_object()) {

@@ -375,6 +375,7 @@ def process_sets(rank, size):
     # Ranks that name different sets: refused on every rank, and nothing added anywhere.
     checks["disagreement_refused"] = size == 1 or (
         _raises(ValueError, lambda: hvd.add_process_set([0] if rank == 0 else [0, 1]))
+        and kiln._hvd.process_set_ranks(2) is None  # the id it would have had
         and hvd.allreduce(torch.ones(1), op=hvd.Sum, name="after.disagreement").item() == size)
     mine = hvd.add_process_set([1, 2]) if size == 3 else evens
     if size == 3:

@@ -29,6 +29,10 @@ class ParityError(ValueError):
         self.report = report
 
 
+class _EngineCannotRun(Exception):
+    """Kiln's engine refused to load or run the model (not a parity failure)."""
+
+
 @dataclass
 class ParityReport:
     path: str
@@ -86,13 +90,19 @@ def check_parity(model, onnx_path, batches, tolerance=DEFAULT_TOLERANCE, threads
     import numpy as np
     import torch
     from kiln import _onnx
-    if engine is None:
-        engine = _onnx.Engine(str(onnx_path), threads)
+    try:
+        if engine is None:
+            engine = _onnx.Engine(str(onnx_path), threads)
+    except Exception as error:
+        raise _EngineCannotRun(str(error)) from error
     max_abs, max_rel = 0.0, 0.0
     with torch.no_grad():
         for batch in batches:
             expected = [t.detach().float().numpy() for t in _as_tuple(model(batch))]
-            got = engine.run(np.ascontiguousarray(batch.float().numpy()))
+            try:
+                got = engine.run(np.ascontiguousarray(batch.float().numpy()))
+            except Exception as error:  # a batch size whose plan it cannot build, say
+                raise _EngineCannotRun(str(error)) from error
             if len(got) != len(expected):
                 raise ParityError(f"{onnx_path}: the ONNX model has {len(got)} outputs, the "
                                   f"PyTorch model {len(expected)}", None)
@@ -141,35 +151,37 @@ def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
         names = list(output_names) if output_names else (
             ["output"] if len(outputs) == 1 else [f"output{i}" for i in range(len(outputs))])
         axes = {n: {0: "batch"} for n in [input_name] + names} if dynamic_batch else None
-        torch.onnx.export(model, (sample_input,), path, input_names=[input_name],
-                          output_names=names, dynamic_axes=axes, opset_version=opset,
-                          do_constant_folding=True)
+        _remove(path)  # no figures of an earlier export may stand beside this one
+        try:
+            # torch writes the file, then runs its own checker on it.
+            torch.onnx.export(model, (sample_input,), path, input_names=[input_name],
+                              output_names=names, dynamic_axes=axes, opset_version=opset,
+                              do_constant_folding=True)
+        except Exception:
+            _remove(path)
+            raise
         try:
             checked = _onnx.check(path)  # the ONNX checker: a file ONNX itself refuses goes
         except Exception:
             _remove(path)
             raise
-        try:
-            engine = _onnx.Engine(path, 0)
-        except ValueError as error:
-            engine = None
-            refusal = _engine_refusal(path, error)
-            if strict:
-                _remove(path)
-                raise ValueError(f"kiln.onnx.export: {path}: Kiln's engine cannot run the "
-                                 f"model ({refusal}); strict=True, so the file was removed")
         size = sample_input.shape[0]
         batches = [sample_input]
         for i in range(random_batches):
             batch = (1, 5, max(size, 32))[i % 3] if dynamic_batch else size
             batches.append(_random_like(sample_input, batch))
-        if engine is not None:
-            try:
-                max_abs, max_rel, engine = check_parity(model, path, batches, tolerance,
-                                                        engine=engine)
-            except Exception:
-                _remove(path)
-                raise
+        refusal = None
+        try:
+            max_abs, max_rel, _ = check_parity(model, path, batches, tolerance)
+        except _EngineCannotRun as error:  # ONNX accepts it all the same
+            refusal = _engine_refusal(path, error)
+        except Exception:  # a parity failure, or PyTorch itself failing on a batch
+            _remove(path)
+            raise
+        if refusal is not None and strict:
+            _remove(path)
+            raise ValueError(f"kiln.onnx.export: {path}: Kiln's engine cannot run the model "
+                             f"({refusal}); strict=True, so the file was removed")
     finally:
         model.train(was_training)
 
@@ -179,7 +191,7 @@ def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
                           input_shape=list(input_shape),
                           output_names=[name for name, _ in checked["outputs"]],
                           exported_with=f"torch {torch.__version__}")
-    if engine is None:
+    if refusal is not None:
         report.engine = f"engine: {refusal}; parity not checked"
         with open(sidecar_path(path), "w") as f:
             json.dump(report.to_dict(), f, indent=2)
