@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "collective/shared_segment.h"
+#include "collective/spin.h"
 
 namespace kiln::collective {
 namespace {
@@ -36,31 +37,6 @@ struct alignas(kLine) ControlChannel::Ring {
   alignas(kLine) char data[kRingBytes];
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
-
-namespace {
-
-// Polling rounds (64 loads each) between sched_yield calls: with more threads spinning than
-// cores, the one being waited for may need this core.
-unsigned YieldEvery(int size) {
-  return static_cast<unsigned>(size) > std::thread::hardware_concurrency() ? 1 : 8;
-}
-
-// Spins for up to `spin` until `ready`; true when it is.
-template <typename Ready>
-bool SpinUntil(std::chrono::microseconds spin, unsigned yield_every, Ready ready) {
-  if (ready()) return true;
-  const Clock::time_point until = Clock::now() + spin;
-  for (unsigned round = 1; Clock::now() < until; ++round) {
-    for (int i = 0; i < 64; ++i) {
-      if (ready()) return true;
-      __builtin_ia32_pause();
-    }
-    if (round % yield_every == 0) sched_yield();
-  }
-  return ready();
-}
-
-}  // namespace
 
 // Two rings per peer of rank 0: 2(p - 1) carries p's messages up, 2(p - 1) + 1 rank 0's down.
 size_t ControlChannel::SegmentBytes(int size) {

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "collective/spin.h"
+
 namespace kiln::collective {
 namespace {
 
@@ -134,9 +136,7 @@ Runtime::Runtime(const Topology& topology, ControlChannel control, std::unique_p
       options_(std::move(options)),
       wake_(std::move(wake)),
       cache_(options_.coordinator.cache_capacity),
-      // With more ranks than cores, the rank being waited for may need this core.
-      yield_every_(static_cast<unsigned>(topology.size) > std::thread::hardware_concurrency() ? 1
-                                                                                              : 8) {
+      yield_every_(YieldEvery(topology.size)) {
   if (topology_.rank == 0) coordinator_.emplace(topology_.size, options_.coordinator);
   std::vector<int> everyone(static_cast<size_t>(topology_.size));
   std::iota(everyone.begin(), everyone.end(), 0);

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "collective/shared_segment.h"
+#include "collective/spin.h"
 
 namespace kiln::collective {
 namespace {
@@ -169,7 +170,7 @@ SharedMemoryDataPlane::SharedMemoryDataPlane(std::unique_ptr<DataPlane> inner,
       spin_(spin),
       name_(fmt::format("{}+shm", inner_->Name())),
       // With more ranks than cores, the rank being waited for may need this core.
-      yield_every_(static_cast<unsigned>(size) > std::thread::hardware_concurrency() ? 1 : 8) {}
+      yield_every_(YieldEvery(size)) {}
 
 SharedMemoryDataPlane::~SharedMemoryDataPlane() = default;
 
@@ -197,14 +198,9 @@ void SharedMemoryDataPlane::Post(uint32_t stage) {
 
 Status SharedMemoryDataPlane::WaitFor(int peer, uint32_t stage) {
   RankState& other = segment_->state(peer);
-  if (Reached(other.stage.load(std::memory_order_acquire), stage)) return Status::Ok();
-  const auto spin_until = std::chrono::steady_clock::now() + spin_;
-  for (unsigned round = 1; std::chrono::steady_clock::now() < spin_until; ++round) {
-    for (int i = 0; i < 64; ++i) {
-      if (Reached(other.stage.load(std::memory_order_acquire), stage)) return Status::Ok();
-      __builtin_ia32_pause();
-    }
-    if (round % yield_every_ == 0) sched_yield();  // let a rank that is behind run
+  if (SpinUntil(spin_, yield_every_,
+                [&] { return Reached(other.stage.load(std::memory_order_acquire), stage); })) {
+    return Status::Ok();
   }
   while (true) {
     other.sleepers.fetch_add(1, std::memory_order_seq_cst);
