@@ -79,11 +79,11 @@ TEST_F(EngineTest, WeightsPassedThroughIdentityAreStillWeights) {
 }
 
 TEST_F(EngineTest, TheInterfaceOfAModelTheEngineCannotReadIsStillRead) {
-  const std::string path = (dir_.path() / "bool.onnx").string();
-  testing::WriteSingleOpModel(path, "Identity", /*bool_constant=*/true);
+  const std::string path = (dir_.path() / "labels.onnx").string();
+  testing::WriteSingleOpModel(path, "Identity", /*string_constant=*/true);
   const Result<OnnxGraph> graph = ReadOnnxGraph(path);
   ASSERT_FALSE(graph.ok());
-  EXPECT_NE(graph.status().message().find("ONNX data type 9"), std::string::npos)
+  EXPECT_NE(graph.status().message().find("ONNX data type 8"), std::string::npos)
       << graph.status().message();
   const Result<OnnxGraph> interface = ReadOnnxInterface(path);
   ASSERT_TRUE(interface.ok()) << interface.status().message();
@@ -135,10 +135,10 @@ TEST_F(EngineTest, WrongInputSizesAreRefused) {
 
 TEST_F(EngineTest, LoadingSaysWhatIsWrongWithTheFile) {
   const std::string unsupported = (dir_.path() / "op.onnx").string();
-  testing::WriteSingleOpModel(unsupported, "Exp");
+  testing::WriteSingleOpModel(unsupported, "Det");
   Result<std::unique_ptr<Engine>> engine = Engine::Load(unsupported);
   EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(engine.status().message().find("node 'the_node' (Exp): this operator is not "
+  EXPECT_NE(engine.status().message().find("node 'the_node' (Det): this operator is not "
                                            "supported by Kiln's engine"),
             std::string::npos)
       << engine.status().message();

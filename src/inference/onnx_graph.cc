@@ -82,10 +82,24 @@ Result<Constant> ReadTensor(const onnx::TensorProto& tensor, const std::string& 
       c.ints.assign(v.begin(), v.end());
       break;
     }
+    case onnx::TensorProto::BOOL:
+    case onnx::TensorProto::UINT8:
+    case onnx::TensorProto::INT8: {
+      // Raw data holds one byte a value; otherwise int32_data holds them widened.
+      if (raw) {
+        const bool is_signed = tensor.data_type() == onnx::TensorProto::INT8;
+        for (const char byte : tensor.raw_data()) {
+          c.ints.push_back(is_signed ? static_cast<int8_t>(byte) : static_cast<uint8_t>(byte));
+        }
+      } else {
+        c.ints.assign(tensor.int32_data().begin(), tensor.int32_data().end());
+      }
+      break;
+    }
     default:
       return InvalidArgumentError(fmt::format(
           "{}: tensor '{}' has ONNX data type {}; Kiln's engine reads float32, float64, "
-          "int32 and int64 constants",
+          "bool and integer constants of up to 64 bits",
           where, tensor.name(), tensor.data_type()));
   }
   const size_t have = c.is_float ? c.floats.size() : c.ints.size();
@@ -125,8 +139,12 @@ Result<Attribute> ReadAttribute(const onnx::AttributeProto& a, const std::string
     case onnx::AttributeProto::FLOATS:
       out.floats.assign(a.floats().begin(), a.floats().end());
       break;
-    case onnx::AttributeProto::TENSOR:
-      break;  // Constant's value, read by the caller
+    case onnx::AttributeProto::TENSOR: {
+      Result<Constant> t = ReadTensor(a.t(), where);
+      if (!t.ok()) return t.status();
+      out.tensor = std::move(t).value();
+      break;
+    }
     default:
       return InvalidArgumentError(fmt::format(
           "{}: attribute '{}' has a type Kiln's engine does not read", where, a.name()));
@@ -215,9 +233,7 @@ Result<OnnxGraph> ReadOnnxGraph(const std::string& path) {
         return InvalidArgumentError(
             fmt::format("{}: only a Constant with a 'value' tensor is read", where));
       }
-      Result<Constant> c = ReadTensor(n.attribute(0).t(), where);
-      if (!c.ok()) return c.status();
-      graph.constants.emplace(n.output(0), std::move(c).value());
+      graph.constants.emplace(n.output(0), node.attributes.begin()->second.tensor);
       continue;
     }
     graph.nodes.push_back(std::move(node));

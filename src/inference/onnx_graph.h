@@ -23,7 +23,7 @@ struct ValueInfo {
   int32_t elem_type = 0;       // onnx::TensorProto::DataType
 };
 
-// A constant: float tensors keep floats, integer ones (shapes, axes) int64s.
+// A constant: float tensors keep floats; integer and bool ones (shapes, axes, masks) int64s.
 struct Constant {
   std::vector<int64_t> dims;
   std::vector<float> floats;
@@ -38,6 +38,7 @@ struct Attribute {
   std::string s;
   std::vector<int64_t> ints;
   std::vector<float> floats;
+  Constant tensor;  // a TENSOR attribute (Constant's value, ConstantOfShape's)
 };
 
 struct Node {

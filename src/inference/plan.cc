@@ -36,11 +36,6 @@ int64_t Product(const Dims& dims, size_t from) {
                          std::multiplies<>());
 }
 
-const std::set<std::string>& ActivationOps() {
-  static const std::set<std::string> ops = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Clip"};
-  return ops;
-}
-
 Result<const Constant*> PlanCompiler::FloatConstant(const Node& n, size_t input,
                                                     const char* role) const {
   const Constant* c = input < n.inputs.size() ? FindConstant(n.inputs[input]) : nullptr;
@@ -76,40 +71,6 @@ std::optional<size_t> PlanCompiler::SoleConsumer(const std::string& name,
     return std::nullopt;
   }
   return j;
-}
-
-Result<Activation> PlanCompiler::ActivationOf(const Node& n) const {
-  using dnnl::algorithm;
-  if (n.op_type == "Relu") return Activation{algorithm::eltwise_relu};
-  if (n.op_type == "LeakyRelu") return Activation{algorithm::eltwise_relu, n.Float("alpha", 0.01f)};
-  if (n.op_type == "Sigmoid") return Activation{algorithm::eltwise_logistic};
-  if (n.op_type == "Tanh") return Activation{algorithm::eltwise_tanh};
-  if (n.op_type == "Elu") return Activation{algorithm::eltwise_elu, n.Float("alpha", 1.0f)};
-  // Clip: min and max are attributes before opset 11, optional constant inputs since.
-  float low = n.Float("min", std::numeric_limits<float>::lowest());
-  float high = n.Float("max", std::numeric_limits<float>::max());
-  for (size_t input = 1; input < 3 && input < n.inputs.size(); ++input) {
-    if (n.inputs[input].empty()) continue;
-    const Constant* c = FindConstant(n.inputs[input]);
-    if (c == nullptr || !c->is_float || c->floats.size() != 1) {
-      return NodeError(n, "its min and max must be scalar constants");
-    }
-    (input == 1 ? low : high) = c->floats[0];
-  }
-  return Activation{algorithm::eltwise_clip, low, high};
-}
-
-Status PlanCompiler::FuseActivation(std::string* output, dnnl::primitive_attr* attr) {
-  const std::optional<size_t> j = SoleConsumer(*output, ActivationOps());
-  if (!j) return Status::Ok();
-  Result<Activation> activation = ActivationOf(node(*j));
-  if (!activation.ok()) return activation.status();
-  dnnl::post_ops ops;
-  ops.append_eltwise(1.0f, activation->algorithm, activation->alpha, activation->beta);
-  attr->set_post_ops(ops);
-  fused_[*j] = true;
-  *output = node(*j).outputs[0];
-  return Status::Ok();
 }
 
 memory PlanCompiler::Reorder(const memory& from, const memory::desc& to) {
@@ -179,7 +140,11 @@ Status PlanCompiler::Compile() {
     const std::string& op = n.op_type;
     Status status;
     try {
-      if (op == "Conv") {
+      if (Foldable(n)) {
+        // Every input a constant: evaluated now. A constant the exporter passes through
+        // Identity stays a constant, so the layer reading it can take it as weights.
+        status = Fold(i);
+      } else if (op == "Conv") {
         status = Conv(i);
       } else if (op == "Gemm" || op == "MatMul") {
         status = Gemm(i);
@@ -192,23 +157,39 @@ Status PlanCompiler::Compile() {
         status = BatchNorm(i);
       } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
         status = Binary(i);
+      } else if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax" ||
+                 op == "ReduceMin") {
+        status = Reduce(i);
+      } else if (op == "LayerNormalization") {
+        status = LayerNorm(i);
+      } else if (op == "Where") {
+        status = Where(i);
       } else if (op == "Softmax" || op == "LogSoftmax") {
         status = Softmax(i);
-      } else if (op == "Flatten" || op == "Reshape") {
+      } else if (op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze") {
         status = Reshape(i);
-      } else if (op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Squeeze" ||
-                 op == "Concat" || op == "Cast") {
-        status = ShapeArithmetic(i);
+      } else if (op == "Shape") {
+        status = Shape(i);
+      } else if (op == "Transpose") {
+        status = Transpose(i);
+      } else if (op == "Concat") {
+        status = Concat(i);
+      } else if (op == "Slice") {
+        status = Slice(i);
+      } else if (op == "Split") {
+        status = Split(i);
+      } else if (op == "Gather") {
+        status = GatherData(i);
+      } else if (op == "Pad") {
+        status = Pad(i);
+      } else if (op == "Cast" && IsFloat(n.Int("to", 0))) {  // float data stays float
+        Result<Value*> x = Data(n, 0);
+        if (!x.ok()) return x.status();
+        values_[n.outputs[0]] = **x;
       } else if (op == "Dropout" || op == "Identity") {  // inference: the input itself
-        if (const Constant* c = n.inputs.empty() ? nullptr : FindConstant(n.inputs[0])) {
-          // A constant passed on (the exporter writes Identity for a weight used twice):
-          // it stays a constant, so the layer reading it can take it as weights.
-          computed_[n.outputs[0]] = *c;
-        } else {
-          Result<Value*> x = Data(n, 0);
-          if (!x.ok()) return x.status();
-          values_[n.outputs[0]] = **x;
-        }
+        Result<Value*> x = Data(n, 0);
+        if (!x.ok()) return x.status();
+        values_[n.outputs[0]] = **x;
       } else {
         return NodeError(n,
                          "this operator is not supported by Kiln's engine (docs/models.md "
@@ -251,6 +232,7 @@ int64_t Plan::output_size(size_t i) const {
 
 void Plan::Execute(dnnl::stream& stream, const float* input, const std::vector<float*>& outputs) {
   input_.set_data_handle(const_cast<float*>(input));
+  for (dnnl::memory& alias : input_aliases_) alias.set_data_handle(const_cast<float*>(input));
   for (size_t i = 0; i < outputs_.size(); ++i) outputs_[i].set_data_handle(outputs[i]);
   for (Step& step : steps_) step.primitive.execute(stream, step.args);
   stream.wait();

@@ -9,12 +9,9 @@
 // or Gemm (a post-op), Flatten before a Gemm (the inner product reads the 4-D layout as it
 // is), Dropout and Identity (aliases), and a constant bias Add after a MatMul.
 //
-// Supported operators (ai.onnx, float32): Conv, BatchNormalization, MaxPool, AveragePool,
-// GlobalAveragePool, GlobalMaxPool, Gemm, MatMul (constant weights), Add, Sub, Mul, Div,
-// Relu, LeakyRelu, Sigmoid, Tanh, Elu, Clip, Softmax, LogSoftmax, Flatten, Reshape (to a
-// constant or computed shape), Dropout, Identity, Constant; and, on shapes and integer
-// constants only, Shape, Gather, Unsqueeze, Squeeze, Concat and Cast, evaluated while
-// compiling. Anything else fails Compile with the node named.
+// Nodes whose inputs are all constants are evaluated while compiling (plan_folding.cc). The
+// operators it runs are listed in docs/models.md; anything else fails Compile with the node
+// named.
 
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -55,7 +52,8 @@ class Plan {
   std::vector<dnnl::memory> outputs_;
   std::vector<std::vector<int64_t>> output_shapes_;
   std::vector<Step> steps_;
-  std::vector<dnnl::memory> keep_alive_;  // buffers that reshaped views alias
+  std::vector<dnnl::memory> keep_alive_;     // buffers that reshaped views alias
+  std::vector<dnnl::memory> input_aliases_;  // views of the input, bound with it
 };
 
 }  // namespace kiln::inference

@@ -28,6 +28,12 @@ constexpr memory::data_type kF32 = memory::data_type::f32;
 Tag PlainTag(size_t rank);
 memory::desc PlainDesc(const Dims& dims);
 int64_t Product(const Dims& dims, size_t from = 0);
+// Numpy's broadcast of two shapes; false when they do not broadcast.
+bool BroadcastShape(const Dims& a, const Dims& b, Dims* out);
+// For each element of `out` (row-major), the element of `in` it reads when broadcast.
+std::vector<size_t> BroadcastIndex(const Dims& in, const Dims& out);
+// ONNX float data types (onnx::TensorProto::DataType): float, float16, double, bfloat16.
+inline bool IsFloat(int64_t type) { return type == 1 || type == 10 || type == 11 || type == 16; }
 
 struct Activation {
   dnnl::algorithm algorithm;
@@ -35,7 +41,7 @@ struct Activation {
   float beta = 0;
 };
 
-// The ONNX activations a Conv or Gemm can take as a post-op.
+// The ONNX activations Kiln's engine runs as oneDNN eltwise ops (and post-ops).
 const std::set<std::string>& ActivationOps();
 
 // A value flowing through the plan.
@@ -79,9 +85,25 @@ class PlanCompiler {
   Result<Value*> Data(const Node& n, size_t input);
   // The one node reading `name`, when it is one of `ops` and `name` is no graph output.
   std::optional<size_t> SoleConsumer(const std::string& name, const std::set<std::string>& ops);
-  Result<Activation> ActivationOf(const Node& n) const;
+  // Activations (plan_activations.cc). An ONNX activation as a chain of oneDNN eltwise ops.
+  Result<std::vector<Activation>> ActivationOf(const Node& n) const;
+  // An activation reading `x`: one activation op, or the nodes of a SiLU or GELU.
+  struct ActivationMatch {
+    std::vector<Activation> chain;
+    std::vector<size_t> nodes;  // the nodes it replaces, in graph order
+    std::string output;
+  };
+  // `exclusive`: nothing else reads `x` (so `x` itself need never exist); `starting_at`:
+  // only a match whose first node is that one.
+  std::optional<ActivationMatch> MatchActivation(const std::string& x, bool exclusive,
+                                                 std::optional<size_t> starting_at = {});
+  // The one node reading `name`, when it is an `op` and `name` is no graph output.
+  std::optional<size_t> OnlyConsumer(const std::string& name, const std::string& op);
+  bool IsScalar(const std::string& name, float value) const;  // a constant of that value
   // Folds the activation that alone reads `*output` into `attr`; `*output` becomes its output.
   Status FuseActivation(std::string* output, dnnl::primitive_attr* attr);
+  // The activation as a step of its own, on node i's first input.
+  Status EmitActivation(size_t i, const ActivationMatch& match);
 
   memory Plain(Value& value);  // the value in plain (row-major) layout, reordering if needed
   memory Reorder(const memory& from, const memory::desc& to);  // a step
@@ -92,14 +114,43 @@ class PlanCompiler {
   }
 
   Status Conv(size_t i);
-  Status Gemm(size_t i);
+  Status Gemm(size_t i);    // Gemm, and MatMul by a 2-D constant: a layer
+  Status MatMul(size_t i);  // MatMul of computed values (plan_matmul.cc)
+  Status Reduce(size_t i);  // plan_normalization.cc
+  Status LayerNorm(size_t i);
   Status Pool(size_t i);
   Status Eltwise(size_t i);
   Status BatchNorm(size_t i);
   Status Binary(size_t i);
   Status Softmax(size_t i);
+  Status Where(size_t i);
+  // Layout ops (plan_layout_ops.cc).
   Status Reshape(size_t i);
-  Status ShapeArithmetic(size_t i);
+  Status Shape(size_t i);
+  Status Transpose(size_t i);
+  Status Concat(size_t i);
+  Status Slice(size_t i);
+  Status Split(size_t i);
+  Status GatherData(size_t i);
+  Status Pad(size_t i);
+  // `x` in plain layout seen with `dims` (same element count): no copy.
+  memory View(Value& x, const Dims& dims);
+  // A memory over `base`'s buffer; one over the plan's input is re-bound with it each run.
+  memory Alias(const memory& base, const memory::desc& desc);
+  // Input `input` of `n` as an operand of rank `like.size()`: a constant as weights.
+  memory Operand(const Node& n, size_t input, const Dims& like);
+  // A Slice's region of an input of `dims`: where it starts, its size and its steps.
+  struct SliceSpec {
+    Dims dims, starts, steps;
+  };
+  Result<SliceSpec> SliceOf(const Node& n, const Dims& in) const;
+  memory Strided(Value& x, const SliceSpec& spec);  // a step copying the region out
+
+  // Constant folding (plan_folding.cc).
+  bool Foldable(const Node& n) const;  // an op it evaluates, every input a constant
+  Status Fold(size_t i);
+  // The shape Reshape, Flatten, Squeeze or Unsqueeze (or Identity) gives an input of `in`.
+  Result<Dims> ReshapedDims(const Node& n, const Dims& in) const;
 
   const OnnxGraph& graph_;
   const int64_t batch_;
@@ -109,8 +160,8 @@ class PlanCompiler {
   Plan& plan_;
   std::vector<bool> fused_;
   std::unordered_map<std::string, Value> values_;
-  // Integer tensors computed from shapes, which are known once the batch size is:
-  // x.view(x.size(0), -1) exports as Shape, Gather, Unsqueeze, Concat, then Reshape.
+  // Constants folded while compiling (plan_folding.cc); shapes are known once the batch
+  // size is: x.view(x.size(0), -1) exports as Shape, Gather, Unsqueeze, Concat, Reshape.
   std::map<std::string, Constant> computed_;
   std::unordered_map<std::string, std::vector<size_t>> consumers_;
   std::set<std::string> graph_outputs_;

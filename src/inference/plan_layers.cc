@@ -202,24 +202,39 @@ Status PlanCompiler::Conv(size_t i) {
 
 Status PlanCompiler::Gemm(size_t i) {
   const Node& n = node(i);
+  const bool matmul = n.op_type == "MatMul";
+  if (matmul) {
+    // A layer (an inner product) when B is a 2-D constant; anything else, oneDNN's matmul.
+    const Constant* weights = n.inputs.size() == 2 ? FindConstant(n.inputs[1]) : nullptr;
+    if (weights == nullptr || weights->dims.size() != 2 || values_.count(n.inputs[0]) == 0) {
+      return MatMul(i);
+    }
+  }
   Result<Value*> ar = Data(n, 0);
   if (!ar.ok()) return ar.status();
   Value& a = **ar;
   Result<const Constant*> br = FloatConstant(n, 1, "weights (B)");
   if (!br.ok()) return br.status();
   const Constant& b = **br;
-  const bool matmul = n.op_type == "MatMul";
   if (!matmul && n.Int("transA", 0) != 0) return NodeError(n, "transA=1 is not supported");
   const bool trans_b = !matmul && n.Int("transB", 0) != 0;
-  if (a.dims.size() != 2 || b.dims.size() != 2) {
+  // MatMul of an N-D input: the leading axes seen as rows.
+  const Dims leading(a.dims.begin(), a.dims.end() - (a.dims.empty() ? 0 : 1));
+  Value rows;
+  if (matmul && a.dims.size() > 2) {
+    rows = Value{
+        View(a, {Product(leading), a.dims.back()}), {Product(leading), a.dims.back()}, {}, {}};
+  }
+  Value& src_value = rows.mem ? rows : a;
+  if (src_value.dims.size() != 2 || b.dims.size() != 2) {
     return NodeError(
         n, fmt::format("needs a 2-D input and 2-D weights, got {} and {}", a.dims, b.dims));
   }
   const int64_t in_features = trans_b ? b.dims[1] : b.dims[0];
   const int64_t out_features = trans_b ? b.dims[0] : b.dims[1];
-  if (in_features != a.dims[1]) {
-    return NodeError(n, fmt::format("input has {} features, weights {} expect {}", a.dims[1],
-                                    b.dims, in_features));
+  if (in_features != src_value.dims[1]) {
+    return NodeError(n, fmt::format("input has {} features, weights {} expect {}",
+                                    src_value.dims[1], b.dims, in_features));
   }
   const float alpha = matmul ? 1.0f : n.Float("alpha", 1.0f);
   const float beta = matmul ? 1.0f : n.Float("beta", 1.0f);
@@ -263,16 +278,17 @@ Status PlanCompiler::Gemm(size_t i) {
   KILN_RETURN_IF_ERROR(FuseActivation(&output, &attr));
 
   // A flattened 4-D input is read in its own layout, with the weights seen as [O, C, H, W].
-  const bool flat = static_cast<bool>(a.flat_source);
-  const Dims src_dims = flat ? a.source_dims : a.dims;
+  const bool flat = static_cast<bool>(src_value.flat_source);
+  const Dims src_dims = flat ? src_value.source_dims : src_value.dims;
   Dims weight_dims = {out_features};
   weight_dims.insert(weight_dims.end(), src_dims.begin() + 1, src_dims.end());
-  const memory& src_mem = flat ? a.flat_source : a.mem;
-  const Dims dst_dims = {a.dims[0], out_features};
+  const memory& src_mem = flat ? src_value.flat_source : src_value.mem;
+  const Dims dst_dims = {src_value.dims[0], out_features};
   const auto make_pd = [&](const memory::desc& src_desc) {
     const dnnl::inner_product_forward::desc desc(
         dnnl::prop_kind::forward_inference, src_desc, memory::desc(weight_dims, kF32, Tag::any),
-        memory::desc({out_features}, kF32, Tag::a), memory::desc(dst_dims, kF32, Tag::any));
+        memory::desc({out_features}, kF32, Tag::a),
+        memory::desc(dst_dims, kF32, rows.mem ? Tag::ab : Tag::any));
     return dnnl::inner_product_forward::primitive_desc(desc, attr, engine_);
   };
   dnnl::inner_product_forward::primitive_desc pd;
@@ -289,7 +305,14 @@ Status PlanCompiler::Gemm(size_t i) {
                                             {DNNL_ARG_WEIGHTS, w_mem},
                                             {DNNL_ARG_BIAS, b_mem},
                                             {DNNL_ARG_DST, dst}});
-  values_[output] = Value{dst, dst_dims, {}, {}};
+  Value out{dst, dst_dims, {}, {}};
+  if (rows.mem) {  // back to the input's leading axes
+    Dims dims = leading;
+    dims.push_back(out_features);
+    out.mem = View(out, dims);
+    out.dims = dims;
+  }
+  values_[output] = out;
   return Status::Ok();
 }
 

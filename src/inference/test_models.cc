@@ -80,18 +80,18 @@ void WriteLinearReluModel(const std::string& path, const std::vector<float>& wei
   Write(model, path);
 }
 
-void WriteSingleOpModel(const std::string& path, const std::string& op_type, bool bool_constant) {
+void WriteSingleOpModel(const std::string& path, const std::string& op_type, bool string_constant) {
   onnx::ModelProto model = NewModel();
   onnx::GraphProto* g = model.mutable_graph();
   AddTensorInfo(g->add_input(), "x", 0, 4);
   AddTensorInfo(g->add_output(), "y", 0, 4);
-  if (bool_constant) {
-    onnx::TensorProto* mask = g->add_initializer();
-    mask->set_name("mask");
-    mask->set_data_type(onnx::TensorProto::BOOL);
-    mask->add_dims(2);
-    mask->add_int32_data(1);
-    mask->add_int32_data(0);
+  if (string_constant) {
+    onnx::TensorProto* labels = g->add_initializer();
+    labels->set_name("labels");
+    labels->set_data_type(onnx::TensorProto::STRING);
+    labels->add_dims(2);
+    labels->add_string_data("cat");
+    labels->add_string_data("dog");
   }
   onnx::NodeProto* node = g->add_node();
   node->set_op_type(op_type);

@@ -16,8 +16,8 @@ void WriteLinearReluModel(const std::string& path, const std::vector<float>& wei
                           bool identity_weights = false);
 
 // One node of `op_type` from "x" [batch, 4] to "y": for the errors of unsupported operators.
-// `bool_constant`: with an (unused) bool initializer, a type the engine does not read.
+// `string_constant`: with an (unused) string initializer, a type the engine does not read.
 void WriteSingleOpModel(const std::string& path, const std::string& op_type,
-                        bool bool_constant = false);
+                        bool string_constant = false);
 
 }  // namespace kiln::inference::testing

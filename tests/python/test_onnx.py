@@ -73,49 +73,6 @@ class CumulativeSum(nn.Module):
         return torch.cumsum(x.flatten(1), dim=1)
 
 
-def with_running_statistics(model):
-    """Batch-norm statistics away from their initial values, as a trained model has them."""
-    torch.manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.3, 0.3)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return model.eval()
-
-
-class TorchvisionTest(unittest.TestCase):
-    """Stock torchvision classifiers (Debian's python3-torchvision), as a user exports them:
-    the families Kiln's engine runs match PyTorch at batches 3 (the sample), 1, 5 and 32;
-    the others are exported all the same, with the engine's reason."""
-
-    def setUp(self):
-        import torchvision.models
-        self.models = torchvision.models
-        self.dir = tempfile.mkdtemp(prefix="kiln-onnx-tv-")
-
-    def export(self, name, **kwargs):
-        torch.manual_seed(0)
-        model = with_running_statistics(getattr(self.models, name)(**kwargs))
-        return kiln.onnx.export(model, torch.randn(3, 3, 32, 32),
-                                os.path.join(self.dir, f"{name}.onnx"))
-
-    def test_the_families_the_engine_runs_match_pytorch(self):
-        for name in ("resnet18", "mobilenet_v2", "regnet_x_400mf"):
-            with self.subTest(model=name):
-                report = self.export(name)
-                self.assertEqual(report.engine, "kiln")
-                self.assertEqual(report.batches, [3, 1, 5, 32])
-                self.assertTrue(report.passed, report.max_abs_diff)
-
-    def test_a_family_the_engine_cannot_run_yet_is_exported_with_its_reason(self):
-        report = self.export("squeezenet1_0")
-        self.assertFalse(report.parity_checked)
-        self.assertRegex(report.engine, r"^engine: node '.*' \(Concat\): .*; parity not checked$")
-        self.assertTrue(os.path.exists(report.path))
-
-
 class ExportTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="kiln-onnx-")
