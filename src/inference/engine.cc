@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <functional>
+#include <numeric>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <thread>
 
@@ -25,7 +27,9 @@ Engine::Engine(OnnxGraph graph, std::string path, int threads, std::int64_t max_
       max_plan_batch_(static_cast<std::int64_t>(
           std::bit_floor(static_cast<std::uint64_t>(std::max<std::int64_t>(1, max_plan_batch))))),
       onednn_(std::make_unique<OneDnn>()) {
-  for (size_t d = 1; d < input().shape.size(); ++d) sample_size_ *= input().shape[d];
+  for (size_t d = 1; d < input().shape.size(); ++d) {
+    sample_size_ = input().shape[d] == kDynamicDim ? 0 : sample_size_ * input().shape[d];
+  }
 }
 
 Engine::~Engine() = default;
@@ -33,10 +37,15 @@ Engine::~Engine() = default;
 Result<std::unique_ptr<Engine>> Engine::Load(const std::string& path, EngineOptions options) {
   Result<OnnxGraph> graph = ReadOnnxGraph(path);
   if (!graph.ok()) return graph.status();
-  if (graph->inputs.size() != 1 || graph->inputs[0].shape.empty()) {
-    return InvalidArgumentError(fmt::format(
-        "{}: the model has {} inputs; Kiln's engine serves models with one input, batch first",
-        path, graph->inputs.size()));
+  if (graph->inputs.empty()) {
+    return InvalidArgumentError(fmt::format("{}: the model has no inputs", path));
+  }
+  for (const ValueInfo& input : graph->inputs) {
+    if (input.shape.empty()) {
+      return InvalidArgumentError(
+          fmt::format("{}: input '{}' is a scalar; Kiln's engine takes inputs with the batch first",
+                      path, input.name));
+    }
   }
   const int threads = options.threads > 0
                           ? options.threads
@@ -44,24 +53,84 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& path, EngineOpti
   std::unique_ptr<Engine> engine(
       new Engine(std::move(graph).value(), path, threads, options.max_plan_batch));
   std::lock_guard lock(engine->mutex_);
-  const int64_t first = engine->dynamic_batch() ? 1 : engine->fixed_batch();
-  Result<Plan*> plan = engine->PlanFor(first);
+  Shapes probe;
+  for (const ValueInfo& input : engine->inputs()) {
+    probe.push_back(input.shape);
+    for (size_t d = 0; d < input.shape.size(); ++d) {
+      if (input.shape[d] == kDynamicDim) probe.back()[d] = d == 0 ? 1 : 8;
+    }
+  }
+  Result<Plan*> plan = engine->PlanFor(probe);
   if (!plan.ok()) return plan.status();
   return engine;
 }
 
-Result<Plan*> Engine::PlanFor(int64_t batch) {
-  auto it = plans_.find(batch);
+Result<Plan*> Engine::PlanFor(const Shapes& shapes) {
+  auto it = plans_.find(shapes);
   if (it == plans_.end()) {
     omp_set_num_threads(threads_);
-    Result<std::unique_ptr<Plan>> plan = Plan::Compile(graph_, batch, onednn_->engine, path_);
+    Result<std::unique_ptr<Plan>> plan = Plan::Compile(graph_, shapes, onednn_->engine, path_);
     if (!plan.ok()) return plan.status();
-    it = plans_.emplace(batch, std::move(plan).value()).first;
+    if (plans_.size() >= kMaxPlans) {
+      plans_.erase(std::min_element(plans_.begin(), plans_.end(), [](const auto& a, const auto& b) {
+        return a.second.last_used < b.second.last_used;
+      }));
+    }
+    it = plans_.emplace(shapes, CachedPlan{std::move(plan).value()}).first;
   }
-  return it->second.get();
+  it->second.last_used = ++uses_;
+  return it->second.plan.get();
+}
+
+Status Engine::Check(std::span<const InputTensor> inputs, int64_t* batch) const {
+  if (inputs.size() != graph_.inputs.size()) {
+    return InvalidArgumentError(fmt::format("the model takes {} inputs ({}); {} were given",
+                                            graph_.inputs.size(), InputNames(), inputs.size()));
+  }
+  *batch = 0;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const ValueInfo& want = graph_.inputs[k];
+    const InputTensor& got = inputs[k];
+    const bool is_float = want.elem_type == 1;
+    const std::string where = fmt::format("input '{}'", want.name);
+    if (got.shape.size() != want.shape.size()) {
+      return InvalidArgumentError(fmt::format("{} has {} dimensions; the model's has {} ({})",
+                                              where, got.shape.size(), want.shape.size(),
+                                              ShapeText(want.shape)));
+    }
+    int64_t count = 1;
+    for (size_t d = 0; d < want.shape.size(); ++d) {
+      if (got.shape[d] < 1 || (want.shape[d] != kDynamicDim && got.shape[d] != want.shape[d])) {
+        return InvalidArgumentError(fmt::format("{} has shape {}; the model's is {}", where,
+                                                ShapeText(got.shape), ShapeText(want.shape)));
+      }
+      count *= got.shape[d];
+    }
+    const size_t have = is_float ? got.floats.size() : got.ints.size();
+    if ((is_float ? !got.ints.empty() : !got.floats.empty()) ||
+        static_cast<int64_t>(have) != count) {
+      return InvalidArgumentError(fmt::format("{} needs {} {} values for shape {}; {} were given",
+                                              where, count, is_float ? "float32" : "integer",
+                                              ShapeText(got.shape),
+                                              got.floats.size() + got.ints.size()));
+    }
+    if (want.shape[0] == kDynamicDim) {
+      if (*batch != 0 && got.shape[0] != *batch) {
+        return InvalidArgumentError(fmt::format("{} has a batch of {}; the inputs before it, {}",
+                                                where, got.shape[0], *batch));
+      }
+      *batch = got.shape[0];
+    }
+  }
+  if (*batch == 0) *batch = inputs[0].shape[0];
+  return Status::Ok();
 }
 
 Result<std::vector<Tensor>> Engine::Run(std::span<const float> input, int64_t batch) {
+  if (graph_.inputs.size() != 1 || graph_.inputs[0].elem_type != 1 || sample_size_ == 0) {
+    return InvalidArgumentError(
+        fmt::format("the model takes {}; send each input with its shape", InputNames()));
+  }
   if (batch < 1 || static_cast<int64_t>(input.size()) != batch * sample_size_) {
     return InvalidArgumentError(
         fmt::format("the input holds {} floats; a batch of {} needs {} ({} per sample)",
@@ -73,12 +142,28 @@ Result<std::vector<Tensor>> Engine::Run(std::span<const float> input, int64_t ba
         "score {}",
         fixed_batch(), batch));
   }
+  InputTensor tensor{graph_.inputs[0].shape, input, {}};
+  tensor.shape[0] = batch;
+  return Run(std::span<const InputTensor>(&tensor, 1));
+}
+
+Result<std::vector<Tensor>> Engine::Run(std::span<const InputTensor> inputs) {
+  int64_t batch = inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
+  if (!dynamic_batch() && inputs.size() == graph_.inputs.size() && batch != fixed_batch()) {
+    return InvalidArgumentError(fmt::format(
+        "the model was exported for batches of {} exactly; export it with a dynamic batch to "
+        "score {}",
+        fixed_batch(), batch));
+  }
+  KILN_RETURN_IF_ERROR(Check(inputs, &batch));
   std::lock_guard lock(mutex_);
   omp_set_num_threads(threads_);  // per calling thread in OpenMP
   // The pieces: the whole batch when it has a plan (a fixed batch), otherwise full pieces
   // of the largest plan and the rest's binary decomposition.
+  Shapes shapes;
+  for (const InputTensor& t : inputs) shapes.push_back(t.shape);
   std::vector<int64_t> pieces;
-  if (plans_.count(batch) != 0) {
+  if (!dynamic_batch() || plans_.count(shapes) != 0) {
     pieces.push_back(batch);
   } else {
     const int64_t rest = batch % max_plan_batch_;
@@ -88,10 +173,23 @@ Result<std::vector<Tensor>> Engine::Run(std::span<const float> input, int64_t ba
     }
   }
   std::vector<Tensor> outputs(graph_.outputs.size());
-  std::vector<std::vector<float*>> targets;
   int64_t done = 0;
   for (const int64_t piece : pieces) {
-    Result<Plan*> plan = PlanFor(piece);
+    // Each batch-first input from sample `done`, `piece` samples of it.
+    std::vector<PlanInput> at_inputs(inputs.size());
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const bool batched = graph_.inputs[k].shape[0] == kDynamicDim;
+      shapes[k][0] = batched ? piece : inputs[k].shape[0];
+      const int64_t per_sample =
+          batched ? std::accumulate(inputs[k].shape.begin(), inputs[k].shape.end(), int64_t{1},
+                                    std::multiplies<>()) /
+                        batch
+                  : 0;
+      at_inputs[k] = {
+          inputs[k].floats.empty() ? nullptr : inputs[k].floats.data() + done * per_sample,
+          inputs[k].ints.empty() ? nullptr : inputs[k].ints.data() + done * per_sample};
+    }
+    Result<Plan*> plan = PlanFor(shapes);
     if (!plan.ok()) return plan.status();
     std::vector<float*> at(outputs.size());
     for (size_t o = 0; o < outputs.size(); ++o) {
@@ -105,10 +203,28 @@ Result<std::vector<Tensor>> Engine::Run(std::span<const float> input, int64_t ba
       }
       at[o] = out.values.data() + done * per_sample;
     }
-    (*plan)->Execute(onednn_->stream, input.data() + done * sample_size_, at);
+    KILN_RETURN_IF_ERROR((*plan)->Execute(onednn_->stream, at_inputs, at));
     done += piece;
   }
   return outputs;
+}
+
+std::string Engine::InputNames() const {
+  std::string names;
+  for (const ValueInfo& input : graph_.inputs) {
+    names += fmt::format("{}{} {} {}", names.empty() ? "" : ", ", input.name,
+                         input.elem_type == 1 ? "float32" : "integer", ShapeText(input.shape));
+  }
+  return names;
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t d = 0; d < shape.size(); ++d) {
+    text += (d == 0 ? "" : ", ") +
+            (shape[d] == kDynamicDim ? std::string("?") : std::to_string(shape[d]));
+  }
+  return text + "]";
 }
 
 }  // namespace kiln::inference

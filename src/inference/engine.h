@@ -1,7 +1,9 @@
 #pragma once
 
 // Engine: Kiln's ONNX inference engine. It reads a model (onnx_graph.h, which runs the ONNX
-// checker), compiles it for oneDNN (plan.h) and runs float32 batches on the CPU.
+// checker), compiles it for oneDNN (plan.h) and runs batches on the CPU: one input or
+// several, float32 or integer, with a dynamic batch and other open dimensions (a sequence
+// length), a plan compiled per set of input shapes.
 //
 // Batches: a model whose first input dimension is open takes any batch size. A batch runs
 // as pieces with plans of their own, each compiled once: as many of the largest plan size
@@ -28,6 +30,9 @@ namespace kiln::inference {
 
 class Plan;
 
+// A shape as errors print it: [?, 3, 224, 224] with ? for an open dimension.
+std::string ShapeText(const std::vector<int64_t>& shape);
+
 struct EngineOptions {
   int threads = 0;                   // OpenMP threads for one run; 0: every core
   std::int64_t max_plan_batch = 64;  // rounded down to a power of two
@@ -39,14 +44,24 @@ struct Tensor {
   std::vector<float> values;
 };
 
+// One input of a run, in the model's order, batch first: float32 values for a float input,
+// integers for an int64 or int32 one (token ids, masks).
+struct InputTensor {
+  std::vector<int64_t> shape;
+  std::span<const float> floats;
+  std::span<const int64_t> ints;
+};
+
 class Engine {
  public:
-  // Reads and compiles `path` (for batch 1, so an unsupported operator fails here).
+  // Reads and compiles `path` (for batch 1, and 8 for any other open dimension, so an
+  // unsupported operator fails here).
   static Result<std::unique_ptr<Engine>> Load(const std::string& path, EngineOptions options = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  const std::vector<ValueInfo>& inputs() const { return graph_.inputs; }
   const ValueInfo& input() const { return graph_.inputs[0]; }
   // Their shapes as the model declares them (kDynamicDim for the batch).
   const std::vector<ValueInfo>& outputs() const { return graph_.outputs; }
@@ -55,17 +70,26 @@ class Engine {
   bool dynamic_batch() const { return input().shape[0] == kDynamicDim; }
   // The only batch size a fixed-batch model takes; 0 for a dynamic one.
   int64_t fixed_batch() const { return dynamic_batch() ? 0 : input().shape[0]; }
-  // Floats in one sample: the input's size without the batch dimension.
+  // Values in one sample of the first input (its size without the batch dimension); 0 when
+  // a dimension besides the batch is open.
   int64_t sample_size() const { return sample_size_; }
   int threads() const { return threads_; }
 
-  // Runs `batch` samples laid out one after another. InvalidArgument when input does not
-  // hold batch * sample_size() floats or a fixed-batch model is given another size.
+  // Runs a batch of every input. InvalidArgument, naming the input, when one does not
+  // match the model: count, type, rank, a fixed dimension, its values' count, or a batch
+  // size unlike the other inputs'.
+  Result<std::vector<Tensor>> Run(std::span<const InputTensor> inputs);
+  // Runs `batch` samples of a one-input float model laid out one after another.
+  // InvalidArgument when input does not hold batch * sample_size() floats or a fixed-batch
+  // model is given another size.
   Result<std::vector<Tensor>> Run(std::span<const float> input, int64_t batch);
 
  private:
+  using Shapes = std::vector<std::vector<int64_t>>;
   Engine(OnnxGraph graph, std::string path, int threads, std::int64_t max_plan_batch);
-  Result<Plan*> PlanFor(int64_t batch);  // mutex_ held
+  Result<Plan*> PlanFor(const Shapes& shapes);  // mutex_ held
+  Status Check(std::span<const InputTensor> inputs, int64_t* batch) const;
+  std::string InputNames() const;  // "ids integer [?, ?], mask integer [?, ?]"
 
   OnnxGraph graph_;
   std::string path_;
@@ -75,7 +99,15 @@ class Engine {
   struct OneDnn;
   std::unique_ptr<OneDnn> onednn_;
   std::mutex mutex_;
-  std::map<int64_t, std::unique_ptr<Plan>> plans_;
+  // Plans by input shapes; the least recently used goes past kMaxPlans (open sequence
+  // lengths would otherwise grow it without bound).
+  static constexpr size_t kMaxPlans = 32;
+  struct CachedPlan {
+    std::unique_ptr<Plan> plan;
+    uint64_t last_used = 0;
+  };
+  std::map<Shapes, CachedPlan> plans_;
+  uint64_t uses_ = 0;
 };
 
 }  // namespace kiln::inference

@@ -103,30 +103,53 @@ memory PlanCompiler::Weights(const memory::desc& want, const Dims& dims, Tag tag
 }
 
 Status PlanCompiler::Compile() {
-  if (graph_.inputs.size() != 1) {
-    return InvalidArgumentError(
-        fmt::format("{}: the model has {} inputs; Kiln's engine serves "
-                    "models with one input",
-                    origin_, graph_.inputs.size()));
+  if (shapes_.size() != graph_.inputs.size()) {
+    return InvalidArgumentError(fmt::format("{}: {} input shapes for {} inputs", origin_,
+                                            shapes_.size(), graph_.inputs.size()));
   }
-  const ValueInfo& input = graph_.inputs[0];
-  if (input.elem_type != 1 /* FLOAT */) {
-    return InvalidArgumentError(fmt::format("{}: input '{}' is not float32", origin_, input.name));
-  }
-  Dims dims = input.shape;
-  if (dims.empty())
-    return InvalidArgumentError(fmt::format("{}: input '{}' has no shape", origin_, input.name));
-  dims[0] = batch_;
-  for (size_t d = 1; d < dims.size(); ++d) {
-    if (dims[d] == kDynamicDim) {
-      return InvalidArgumentError(fmt::format(
-          "{}: input '{}' leaves dimension {} open; Kiln's engine needs every dimension but "
-          "the batch (the first) fixed",
-          origin_, input.name, d));
+  plan_.inputs_.resize(graph_.inputs.size());
+  plan_.int_inputs_.resize(graph_.inputs.size(), nullptr);
+  for (size_t k = 0; k < graph_.inputs.size(); ++k) {
+    const ValueInfo& input = graph_.inputs[k];
+    const Dims& dims = shapes_[k];
+    if (IsFloat(input.elem_type)) {
+      if (input.elem_type != 1) {
+        return InvalidArgumentError(
+            fmt::format("{}: input '{}' has ONNX data type {}; Kiln's engine takes float32",
+                        origin_, input.name, input.elem_type));
+      }
+      plan_.inputs_[k] = memory(PlainDesc(dims), engine_, DNNL_MEMORY_NONE);
+      input_index_[plan_.inputs_[k].get()] = k;
+      values_[input.name] = Value{plan_.inputs_[k], dims, {}, {}};
+      continue;
     }
+    if (input.elem_type != 7 && input.elem_type != 6) {
+      return InvalidArgumentError(fmt::format(
+          "{}: input '{}' has ONNX data type {}; Kiln's engine takes float32, int64 and int32",
+          origin_, input.name, input.elem_type));
+    }
+    // Integers are carried as float32 from here: exact for the values ids and masks take.
+    memory converted(PlainDesc(dims), engine_);
+    float* to = static_cast<float*>(converted.get_data_handle());
+    const int64_t count = Product(dims);
+    const int64_t* const* from = &plan_.int_inputs_[k];
+    const std::string name = input.name;
+    plan_.steps_.push_back({{}, {}, [to, from, count, name]() -> Status {
+                              constexpr int64_t kExact = int64_t{1} << 24;
+                              for (int64_t e = 0; e < count; ++e) {
+                                const int64_t v = (*from)[e];
+                                if (v <= -kExact || v >= kExact) {
+                                  return InvalidArgumentError(fmt::format(
+                                      "input '{}' holds {}; Kiln's engine takes integers of "
+                                      "magnitude below 2^24",
+                                      name, v));
+                                }
+                                to[e] = static_cast<float>(v);
+                              }
+                              return Status::Ok();
+                            }});
+    values_[input.name] = Value{converted, dims, {}, {}};
   }
-  plan_.input_ = memory(PlainDesc(dims), engine_, DNNL_MEMORY_NONE);
-  values_[input.name] = Value{plan_.input_, dims, {}, {}};
   for (const ValueInfo& output : graph_.outputs) graph_outputs_.insert(output.name);
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     for (const std::string& name : node(i).inputs) {
@@ -213,14 +236,14 @@ Status PlanCompiler::Compile() {
     plan_.outputs_.push_back(out);
     plan_.output_shapes_.emplace_back(it->second.dims.begin(), it->second.dims.end());
   }
-  plan_.batch_ = batch_;
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Plan>> Plan::Compile(const OnnxGraph& graph, int64_t batch,
+Result<std::unique_ptr<Plan>> Plan::Compile(const OnnxGraph& graph,
+                                            const std::vector<std::vector<int64_t>>& shapes,
                                             const dnnl::engine& engine, const std::string& origin) {
   std::unique_ptr<Plan> plan(new Plan());
-  PlanCompiler compiler(graph, batch, engine, origin, *plan);
+  PlanCompiler compiler(graph, shapes, engine, origin, *plan);
   KILN_RETURN_IF_ERROR(compiler.Compile());
   return plan;
 }
@@ -230,12 +253,25 @@ int64_t Plan::output_size(size_t i) const {
                          std::multiplies<>());
 }
 
-void Plan::Execute(dnnl::stream& stream, const float* input, const std::vector<float*>& outputs) {
-  input_.set_data_handle(const_cast<float*>(input));
-  for (dnnl::memory& alias : input_aliases_) alias.set_data_handle(const_cast<float*>(input));
+Status Plan::Execute(dnnl::stream& stream, const std::vector<PlanInput>& inputs,
+                     const std::vector<float*>& outputs) {
+  for (size_t k = 0; k < inputs_.size(); ++k) {
+    if (inputs_[k]) inputs_[k].set_data_handle(const_cast<float*>(inputs[k].floats));
+    int_inputs_[k] = inputs[k].ints;
+  }
+  for (auto& [k, alias] : input_aliases_)
+    alias.set_data_handle(const_cast<float*>(inputs[k].floats));
   for (size_t i = 0; i < outputs_.size(); ++i) outputs_[i].set_data_handle(outputs[i]);
-  for (Step& step : steps_) step.primitive.execute(stream, step.args);
+  for (Step& step : steps_) {
+    if (step.run) {
+      stream.wait();
+      KILN_RETURN_IF_ERROR(step.run());
+    } else {
+      step.primitive.execute(stream, step.args);
+    }
+  }
   stream.wait();
+  return Status::Ok();
 }
 
 }  // namespace kiln::inference

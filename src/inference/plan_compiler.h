@@ -56,10 +56,10 @@ struct Value {
 
 class PlanCompiler {
  public:
-  PlanCompiler(const OnnxGraph& graph, int64_t batch, const dnnl::engine& engine,
+  PlanCompiler(const OnnxGraph& graph, const std::vector<Dims>& shapes, const dnnl::engine& engine,
                const std::string& origin, Plan& plan)
       : graph_(graph),
-        batch_(batch),
+        shapes_(shapes),
         engine_(engine),
         stream_(engine),
         origin_(origin),
@@ -132,6 +132,7 @@ class PlanCompiler {
   Status Slice(size_t i);
   Status Split(size_t i);
   Status GatherData(size_t i);
+  Status Embedding(size_t i, const Constant& table);  // rows of `table` by computed ids
   Status Pad(size_t i);
   // `x` in plain layout seen with `dims` (same element count): no copy.
   memory View(Value& x, const Dims& dims);
@@ -153,7 +154,8 @@ class PlanCompiler {
   Result<Dims> ReshapedDims(const Node& n, const Dims& in) const;
 
   const OnnxGraph& graph_;
-  const int64_t batch_;
+  const std::vector<Dims>& shapes_;              // of the graph's inputs
+  std::map<dnnl_memory_t, size_t> input_index_;  // the plan's float inputs' memories
   const dnnl::engine& engine_;
   dnnl::stream stream_;  // for reordering weights while compiling
   const std::string& origin_;

@@ -141,7 +141,7 @@ bool PlanCompiler::Foldable(const Node& n) const {
       "Sqrt",    "Reciprocal", "Abs",     "Floor",     "Ceil",      "Not",       "Erf",
       "Where",   "Cast",       "Shape",   "Size",      "Gather",    "Unsqueeze", "Squeeze",
       "Reshape", "Flatten",    "Concat",  "Slice",     "Transpose", "Expand",    "ConstantOfShape",
-      "Range",   "Identity",   "Dropout", "ScatterND", "Tile"};
+      "Range",   "Identity",   "Dropout", "ScatterND", "Tile",      "Trilu"};
   if (ops.count(n.op_type) == 0) return false;
   for (const std::string& input : n.inputs) {
     if (!input.empty() && FindConstant(input) == nullptr) return false;
@@ -351,6 +351,20 @@ Status PlanCompiler::Fold(size_t i) {
         Set(out, static_cast<size_t>(at * slice + e),
             At(updates, static_cast<size_t>(t * slice + e)));
       }
+    }
+  } else if (op == "Trilu") {
+    // The upper (or lower) triangle of the last two axes, from diagonal k on; zeros else.
+    const std::vector<int64_t> k_input = ints(1, "");
+    const int64_t k = k_input.empty() ? 0 : k_input[0];
+    const bool upper = n.Int("upper", 1) != 0;
+    if (rank < 2) return NodeError(n, "needs at least 2 axes");
+    const int64_t rows = a.dims[rank - 2], columns = a.dims[rank - 1];
+    out = a;
+    for (size_t e = 0; e < static_cast<size_t>(a.size()); ++e) {
+      const int64_t row = static_cast<int64_t>(e) / columns % rows;
+      const int64_t column = static_cast<int64_t>(e) % columns;
+      const bool kept = upper ? column - row >= k : column - row <= k;
+      if (!kept) Set(out, e, 0.0);
     }
   } else if (op == "Tile") {
     const std::vector<int64_t> repeats = ints(1, "");

@@ -1,5 +1,6 @@
 // PlanCompiler's operators that move data without arithmetic: Reshape, Flatten, Squeeze and
-// Unsqueeze (views), Transpose, Concat, Slice, Split, Gather with constant indices, Pad,
+// Unsqueeze (views), Transpose, Concat, Slice, Split, Gather (one constant index, or rows
+// of a constant table by computed ids: embeddings), Pad,
 // and Shape of a computed value. Each is a reorder (or a view) in oneDNN terms.
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "inference/plan_compiler.h"
 
@@ -41,8 +43,8 @@ memory PlanCompiler::View(Value& x, const Dims& dims) { return Alias(Plain(x), P
 
 memory PlanCompiler::Alias(const memory& base, const memory::desc& desc) {
   memory alias(desc, engine_, base.get_data_handle());
-  if (base.get_data_handle() == nullptr) {
-    plan_.input_aliases_.push_back(alias);  // the plan's input, bound when it runs
+  if (const auto it = input_index_.find(base.get()); it != input_index_.end()) {
+    plan_.input_aliases_.emplace_back(it->second, alias);  // an input, bound when it runs
   } else {
     plan_.keep_alive_.push_back(base);
   }
@@ -215,6 +217,9 @@ Status PlanCompiler::Split(size_t i) {
 
 Status PlanCompiler::GatherData(size_t i) {
   const Node& n = node(i);
+  if (const Constant* table = FindConstant(n.inputs[0]); table != nullptr && n.inputs.size() == 2) {
+    return Embedding(i, *table);
+  }
   Result<Value*> xr = Data(n, 0);
   if (!xr.ok()) return xr.status();
   Value& x = **xr;
@@ -238,6 +243,51 @@ Status PlanCompiler::GatherData(size_t i) {
   out.mem = View(out, dims);
   out.dims = dims;
   values_[n.outputs[0]] = out;
+  return Status::Ok();
+}
+
+Status PlanCompiler::Embedding(size_t i, const Constant& table) {
+  const Node& n = node(i);
+  Result<Value*> ir = Data(n, 1);
+  if (!ir.ok()) return ir.status();
+  Value& ids = **ir;
+  if (!table.is_float || table.dims.empty() || n.Int("axis", 0) != 0) {
+    return NodeError(n, "Kiln's engine gathers rows (axis 0) of a float table by computed ids");
+  }
+  // Rows of the table by the ids (carried as float32, exact integers): a step of the plan's
+  // own, oneDNN having no gather.
+  const int64_t rows = table.dims[0];
+  const int64_t width = Product(table.dims, 1);
+  Dims dims = ids.dims;
+  dims.insert(dims.end(), table.dims.begin() + 1, table.dims.end());
+  const memory index = Plain(ids);
+  memory out(PlainDesc(dims), engine_);
+  // A table of the file stays with the engine's graph, which outlives its plans; a folded
+  // one (computed while compiling) is kept by the step.
+  std::shared_ptr<const std::vector<float>> kept;
+  if (graph_.constants.count(n.inputs[0]) == 0) {
+    kept = std::make_shared<const std::vector<float>>(table.floats);
+  }
+  const float* from = kept ? kept->data() : table.floats.data();
+  const int64_t count = Product(ids.dims);
+  const std::string where = fmt::format("{}: node '{}' ({})", origin_, n.name, n.op_type);
+  plan_.steps_.push_back({{}, {}, [index, out, from, kept, rows, width, count, where]() -> Status {
+                            const float* id = static_cast<const float*>(index.get_data_handle());
+                            float* to = static_cast<float*>(out.get_data_handle());
+                            for (int64_t e = 0; e < count; ++e) {
+                              int64_t row = static_cast<int64_t>(id[e]);
+                              if (row < 0) row += rows;
+                              if (row < 0 || row >= rows) {
+                                return InvalidArgumentError(
+                                    fmt::format("{}: index {} is outside the table's {} rows",
+                                                where, static_cast<int64_t>(id[e]), rows));
+                              }
+                              std::memcpy(to + e * width, from + row * width,
+                                          static_cast<size_t>(width) * sizeof(float));
+                            }
+                            return Status::Ok();
+                          }});
+  values_[n.outputs[0]] = Value{out, dims, {}, {}};
   return Status::Ok();
 }
 

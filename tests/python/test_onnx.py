@@ -170,8 +170,11 @@ class ExportTest(unittest.TestCase):
     def test_wrong_input_sizes_are_refused(self):
         kiln.onnx.export(MLP(), torch.randn(2, 1, 28, 28), self.path)
         engine = _onnx.Engine(self.path)
-        with self.assertRaisesRegex(ValueError, "a batch of 2 needs 1568"):
+        with self.assertRaisesRegex(ValueError, r"input 'input' has shape \[2, 1, 28, 27\]; "
+                                                r"the model's is \[\?, 1, 28, 28\]"):
             engine.run(np.zeros((2, 1, 28, 27), np.float32))
+        with self.assertRaisesRegex(ValueError, "the model takes 1 inputs; 2 were given"):
+            engine.run(np.zeros((2, 1, 28, 28), np.float32), np.zeros((2, 1, 28, 28)))
 
 
 if __name__ == "__main__":

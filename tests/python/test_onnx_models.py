@@ -168,6 +168,155 @@ class OperatorTest(unittest.TestCase):
                     self.assertTrue(report.passed, report.max_abs_diff)
 
 
+class BertStyleEncoder(nn.Module):
+    """Token ids and an attention mask in (integers), a BERT-style encoder: word, position
+    and token-type embeddings, LayerNorm, self-attention with the padding mask as an
+    additive bias, GELU feed-forward; the pooled first token and per-token logits out."""
+
+    def __init__(self, vocab=100, width=32, heads=4, layers=2):
+        super().__init__()
+        self.heads = heads
+        self.words = nn.Embedding(vocab, width)
+        self.positions = nn.Embedding(64, width)
+        self.types = nn.Embedding(2, width)
+        self.norm = nn.LayerNorm(width)
+        self.qkv = nn.ModuleList(nn.Linear(width, 3 * width) for _ in range(layers))
+        self.out = nn.ModuleList(nn.Linear(width, width) for _ in range(layers))
+        self.norm1 = nn.ModuleList(nn.LayerNorm(width) for _ in range(layers))
+        self.ff = nn.ModuleList(nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
+                                              nn.Linear(4 * width, width))
+                                for _ in range(layers))
+        self.norm2 = nn.ModuleList(nn.LayerNorm(width) for _ in range(layers))
+        self.pooler = nn.Linear(width, width)
+        self.tokens = nn.Linear(width, 5)
+
+    def forward(self, ids, mask):
+        b, s = ids.shape
+        positions = torch.arange(s).unsqueeze(0)
+        x = self.norm(self.words(ids) + self.positions(positions) +
+                      self.types(torch.zeros_like(ids)))
+        bias = (1.0 - mask[:, None, None, :].float()) * -10000.0
+        d = x.shape[-1] // self.heads
+        for qkv, out, norm1, ff, norm2 in zip(self.qkv, self.out, self.norm1, self.ff,
+                                              self.norm2):
+            q, k, v = qkv(x).split(x.shape[-1], dim=-1)
+            q, k, v = (t.view(b, s, self.heads, d).transpose(1, 2) for t in (q, k, v))
+            attention = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5 + bias, dim=-1)
+            context = (attention @ v).transpose(1, 2).reshape(b, s, -1)
+            x = norm1(x + out(context))
+            x = norm2(x + ff(x))
+        return torch.tanh(self.pooler(x[:, 0])), self.tokens(x)
+
+
+class GptStyleDecoder(nn.Module):
+    """Token ids in, next-token logits out: causal self-attention (the mask built from the
+    sequence length), pre-norm blocks, tied input and output embeddings."""
+
+    def __init__(self, vocab=100, width=32, heads=4, layers=2):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width)
+        self.positions = nn.Parameter(torch.randn(64, width) * 0.1)
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True,
+                                       norm_first=True, activation="gelu")
+            for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, ids):
+        s = ids.shape[1]
+        x = self.embed(ids) + self.positions[:s]
+        causal = torch.triu(torch.full((s, s), float("-inf")), diagonal=1)
+        for block in self.blocks:
+            x = block(x, src_mask=causal)
+        return self.norm(x) @ self.embed.weight.t()
+
+
+class TwoInputsTwoOutputs(nn.Module):
+    """An image and a feature vector in; a class score and a regression out."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features = nn.Linear(6, 8)
+        self.classes = nn.Linear(16, 4)
+        self.value = nn.Linear(16, 1)
+
+    def forward(self, image, features):
+        x = torch.cat([self.conv(image), torch.relu(self.features(features))], dim=1)
+        return torch.log_softmax(self.classes(x), dim=1), self.value(x)
+
+
+class SequenceModelTest(unittest.TestCase):
+    """Models over token ids and several inputs: checked at batches 3, 1, 5 and 32 and at two
+    sequence lengths (the export's random batches alternate them)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="kiln-onnx-seq-")
+        torch.manual_seed(0)
+
+    def export(self, model, samples, names, dynamic_axes, opset):
+        return kiln.onnx.export(model.eval(), samples, os.path.join(self.dir, "m.onnx"),
+                                input_names=names, dynamic_axes=dynamic_axes, opset=opset)
+
+    def test_a_bert_style_encoder_over_token_ids_and_a_mask(self):
+        ids = torch.randint(0, 100, (3, 12))
+        mask = torch.ones(3, 12, dtype=torch.int64)
+        mask[1, 8:] = 0
+        for opset in (13, 17):
+            with self.subTest(opset=opset):
+                report = self.export(BertStyleEncoder(), (ids, mask), ["ids", "mask"],
+                                     {"ids": {1: "sequence"}, "mask": {1: "sequence"},
+                                      "output1": {1: "sequence"}}, opset)
+                self.assertEqual(report.engine, "kiln")
+                self.assertEqual(report.batches, [3, 1, 5, 32])
+                self.assertTrue(report.passed, report.max_abs_diff)
+                self.assertEqual([name for name, _ in report.inputs], ["ids", "mask"])
+                self.assertEqual(report.inputs[0][1], [-1, -1])
+
+    def test_a_gpt_style_decoder_built_from_torch_transformer_layers(self):
+        for opset in (14, 17):  # torch.triu exports from opset 14
+            with self.subTest(opset=opset):
+                report = self.export(GptStyleDecoder(), (torch.randint(0, 100, (3, 10)),),
+                                     ["ids"], {"ids": {1: "sequence"}, "output": {1: "sequence"}},
+                                     opset)
+                self.assertEqual(report.engine, "kiln")
+                self.assertTrue(report.passed, report.max_abs_diff)
+
+    def test_torch_transformer_encoder_and_decoder(self):
+        encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True), 2)
+        report = self.export(encoder, (torch.randn(3, 7, 16),), ["x"],
+                             {"x": {1: "sequence"}, "output": {1: "sequence"}}, 14)
+        self.assertEqual(report.engine, "kiln")
+        self.assertTrue(report.passed, report.max_abs_diff)
+
+        class Decoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.decoder = nn.TransformerDecoder(
+                    nn.TransformerDecoderLayer(16, 2, 32, dropout=0.0, batch_first=True), 2)
+
+            def forward(self, target, memory):
+                s = target.shape[1]
+                causal = torch.triu(torch.full((s, s), float("-inf")), diagonal=1)
+                return self.decoder(target, memory, tgt_mask=causal)
+
+        report = self.export(Decoder(), (torch.randn(3, 5, 16), torch.randn(3, 7, 16)),
+                             ["target", "memory"],
+                             {"target": {1: "target_length"}, "memory": {1: "memory_length"},
+                              "output": {1: "target_length"}}, 14)
+        self.assertEqual(report.engine, "kiln")
+        self.assertTrue(report.passed, report.max_abs_diff)
+
+    def test_several_inputs_and_outputs(self):
+        report = self.export(TwoInputsTwoOutputs(), (torch.randn(3, 3, 8, 8), torch.randn(3, 6)),
+                             ["image", "features"], None, 13)
+        self.assertEqual(report.engine, "kiln")
+        self.assertEqual(report.output_names, ["output0", "output1"])
+        self.assertTrue(report.passed, report.max_abs_diff)
+
+
 class UnsupportedModelTest(unittest.TestCase):
     def test_a_model_with_an_operator_the_engine_lacks_is_kept_with_its_reason(self):
         class Determinant(nn.Module):

@@ -1,5 +1,5 @@
 // kiln._onnx: Kiln's ONNX engine for Python (kiln.onnx's parity check runs exported models
-// on the engine the scoring server uses). Float32 NumPy arrays in and out.
+// on the engine the scoring server uses). NumPy arrays in (float32 or integer) and out.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -13,15 +13,39 @@ using kiln::inference::Engine;
 
 namespace {
 
-py::list Run(Engine& engine,
-             const py::array_t<float, py::array::c_style | py::array::forcecast>& x) {
-  if (x.ndim() < 1) throw py::value_error("the input needs a batch dimension");
-  const auto batch = static_cast<int64_t>(x.shape(0));
+// Runs one array per model input, in the model's order: float32 for a float input,
+// integers (as int64) for an integer one.
+py::list Run(Engine& engine, const py::args& arrays) {
+  using Floats = py::array_t<float, py::array::c_style | py::array::forcecast>;
+  using Ints = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+  const auto& wanted = engine.inputs();
+  if (arrays.size() != wanted.size()) {
+    throw py::value_error("the model takes " + std::to_string(wanted.size()) + " inputs; " +
+                          std::to_string(arrays.size()) + " were given");
+  }
+  std::vector<py::array> held;  // the converted arrays, alive through the run
+  std::vector<kiln::inference::InputTensor> inputs;
+  for (size_t k = 0; k < arrays.size(); ++k) {
+    const bool is_float = wanted[k].elem_type == 1;
+    py::array a =
+        is_float ? py::array(Floats::ensure(arrays[k])) : py::array(Ints::ensure(arrays[k]));
+    if (!a) throw py::value_error("input " + std::to_string(k) + " is not a numeric array");
+    if (a.ndim() < 1)
+      throw py::value_error("input " + std::to_string(k) + " needs a batch dimension");
+    kiln::inference::InputTensor t;
+    t.shape.assign(a.shape(), a.shape() + a.ndim());
+    if (is_float) {
+      t.floats = {static_cast<const float*>(a.data()), static_cast<size_t>(a.size())};
+    } else {
+      t.ints = {static_cast<const int64_t*>(a.data()), static_cast<size_t>(a.size())};
+    }
+    held.push_back(std::move(a));
+    inputs.push_back(std::move(t));
+  }
   std::vector<kiln::inference::Tensor> outputs;
   {
     py::gil_scoped_release release;
-    outputs = kiln::python::ValueOrThrow(
-        engine.Run(std::span<const float>(x.data(), static_cast<size_t>(x.size())), batch));
+    outputs = kiln::python::ValueOrThrow(engine.Run(inputs));
   }
   py::list result;
   for (kiln::inference::Tensor& t : outputs) {
@@ -61,9 +85,16 @@ PYBIND11_MODULE(_onnx, module) {
              return kiln::python::ValueOrThrow(Engine::Load(path, {.threads = threads}));
            }),
            py::arg("path"), py::arg("threads") = 0)
-      .def("run", &Run, py::arg("input"),
-           "Runs a float32 batch (batch first); returns the outputs as arrays")
+      .def("run", &Run,
+           "Runs one array per model input (batch first; float32, or integers for an "
+           "integer input); returns the outputs as arrays")
       .def_property_readonly("input_name", [](const Engine& e) { return e.input().name; })
+      .def_property_readonly("input_names",
+                             [](const Engine& e) {
+                               std::vector<std::string> names;
+                               for (const auto& i : e.inputs()) names.push_back(i.name);
+                               return names;
+                             })
       .def_property_readonly("input_shape", [](const Engine& e) { return e.input().shape; })
       .def_property_readonly("output_names",
                              [](const Engine& e) {

@@ -43,6 +43,7 @@ class ParityReport:
     opset: int = DEFAULT_OPSET
     input_name: str = "input"
     input_shape: list = field(default_factory=list)  # -1 for a dynamic batch
+    inputs: list = field(default_factory=list)  # [name, shape] of every input; -1: open
     output_names: list = field(default_factory=list)
     exported_with: str = ""
     # "kiln" when Kiln's engine ran it; else why not ("engine: ...; parity not checked").
@@ -76,16 +77,46 @@ def _as_tuple(outputs):
     return (outputs,)
 
 
-def _random_like(sample, batch):
+def _random_like(sample, shape):
+    """A random tensor of `shape` like `sample`: floats with its mean and spread, integers
+    within its range (token ids stay inside the vocabulary, masks stay 0 and 1)."""
     import torch
-    shape = (batch,) + tuple(sample.shape[1:])
+    if not sample.is_floating_point():
+        low, high = int(sample.min()), int(sample.max())
+        return torch.randint(low, high + 1, tuple(shape), dtype=sample.dtype)
     spread = float(sample.float().std()) if sample.numel() > 1 else 1.0
-    return torch.randn(shape) * (spread or 1.0) + float(sample.float().mean())
+    return torch.randn(tuple(shape)) * (spread or 1.0) + float(sample.float().mean())
+
+
+def _random_batches(samples, names, open_axes, count, dynamic_batch):
+    """`count` random batches like `samples` (a tuple): sizes 1, 5 and 32 in turn when the
+    batch is dynamic, and every other open axis (open_axes: input name -> {axis: name}) at
+    the sample's length and at another, alternately."""
+    lengths = {}  # axis name -> the sample's length
+    for sample, name in zip(samples, names):
+        for axis, axis_name in open_axes.get(name, {}).items():
+            lengths.setdefault(axis_name, int(sample.shape[axis]))
+    other = {axis_name: (n // 2 if n > 1 else 2) for axis_name, n in lengths.items()}
+    size = int(samples[0].shape[0])
+    batches = []
+    for i in range(count):
+        batch = (1, 5, max(size, 32))[i % 3] if dynamic_batch else size
+        tensors = []
+        for sample, name in zip(samples, names):
+            shape = list(sample.shape)
+            if dynamic_batch:
+                shape[0] = batch
+            for axis, axis_name in open_axes.get(name, {}).items():
+                shape[axis] = other[axis_name] if i % 2 == 0 else lengths[axis_name]
+            tensors.append(_random_like(sample, shape))
+        batches.append(tuple(tensors))
+    return batches
 
 
 def check_parity(model, onnx_path, batches, tolerance=DEFAULT_TOLERANCE, threads=0,
                  engine=None):
-    """Runs `batches` (tensors) through `model` and through Kiln's engine on `onnx_path`
+    """Runs `batches` (tensors, or tuples of them for a model of several inputs) through
+    `model` and through Kiln's engine on `onnx_path`
     (`engine`, when loaded already); returns (max_abs_diff, max_rel_diff, engine)."""
     import numpy as np
     import torch
@@ -98,9 +129,12 @@ def check_parity(model, onnx_path, batches, tolerance=DEFAULT_TOLERANCE, threads
     max_abs, max_rel = 0.0, 0.0
     with torch.no_grad():
         for batch in batches:
-            expected = [t.detach().float().numpy() for t in _as_tuple(model(batch))]
+            batch = batch if isinstance(batch, tuple) else (batch,)
+            expected = [t.detach().float().numpy() for t in _as_tuple(model(*batch))]
+            arrays = [np.ascontiguousarray(t.numpy() if not t.is_floating_point()
+                                           else t.float().numpy()) for t in batch]
             try:
-                got = engine.run(np.ascontiguousarray(batch.float().numpy()))
+                got = engine.run(*arrays)
             except Exception as error:  # a batch size whose plan it cannot build, say
                 raise _EngineCannotRun(str(error)) from error
             if len(got) != len(expected):
@@ -125,36 +159,52 @@ def _engine_refusal(path, error):
 
 def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
            input_name="input", output_names=None, tolerance=DEFAULT_TOLERANCE,
-           random_batches=3, strict=False):
+           random_batches=3, strict=False, input_names=None, dynamic_axes=None):
     """Exports `model` (an nn.Module or TorchScript module) to ONNX at `path` and checks it.
 
-    sample_input: a float tensor, batch first. dynamic_batch: the batch dimension stays open,
-    so the model scores any batch size. Returns a ParityReport; raises ParityError (and
-    removes the file) when an output differs by more than `tolerance` (absolute). A model
-    that the ONNX checker passes but Kiln's engine cannot run is kept, with a report whose
-    `engine` says why and whose figures are None; strict=True raises ValueError and removes
-    the file instead."""
+    sample_input: a tensor, batch first, or a tuple of them for a model of several inputs
+    (float or integer: token ids, masks). dynamic_batch: the batch dimension stays open, so
+    the model scores any batch size. input_names: one per input (default input_name for
+    one input, input0, input1, ... for several). dynamic_axes: further open axes, {input or
+    output name: {axis: axis name}}, e.g. {"ids": {1: "sequence"}}; the parity check then
+    varies them too. Returns a ParityReport; raises ParityError (and removes the file) when
+    an output differs by more than `tolerance` (absolute). A model that the ONNX checker
+    passes but Kiln's engine cannot run is kept, with a report whose `engine` says why and
+    whose figures are None; strict=True raises ValueError and removes the file instead."""
     import torch
     from kiln import _onnx
-    if not isinstance(sample_input, torch.Tensor):
+    samples = tuple(sample_input) if isinstance(sample_input, (tuple, list)) else (sample_input,)
+    if not samples or not all(isinstance(t, torch.Tensor) for t in samples):
         raise TypeError("kiln.onnx.export: sample_input must be a torch.Tensor (one batch, "
-                        "batch first)")
-    if sample_input.dim() < 1 or sample_input.shape[0] < 1:
-        raise ValueError("kiln.onnx.export: sample_input needs a batch dimension of at least 1")
+                        "batch first) or a tuple of them")
+    for t in samples:
+        if t.dim() < 1 or t.shape[0] < 1:
+            raise ValueError("kiln.onnx.export: each sample input needs a batch dimension of "
+                             "at least 1")
+    names_in = list(input_names) if input_names else (
+        [input_name] if len(samples) == 1 else [f"input{i}" for i in range(len(samples))])
+    if len(names_in) != len(samples):
+        raise ValueError(f"kiln.onnx.export: {len(names_in)} input_names for {len(samples)} "
+                         f"sample inputs")
+    open_axes = {name: dict(axes) for name, axes in (dynamic_axes or {}).items()}
     path = str(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     was_training = getattr(model, "training", False)
     model.eval()
     try:
         with torch.no_grad():
-            outputs = _as_tuple(model(sample_input))
+            outputs = _as_tuple(model(*samples))
         names = list(output_names) if output_names else (
             ["output"] if len(outputs) == 1 else [f"output{i}" for i in range(len(outputs))])
-        axes = {n: {0: "batch"} for n in [input_name] + names} if dynamic_batch else None
+        axes = None
+        if dynamic_batch or open_axes:
+            axes = {n: ({0: "batch"} if dynamic_batch else {}) for n in names_in + names}
+            for name, more in open_axes.items():
+                axes.setdefault(name, {}).update(more)
         _remove(path)  # no figures of an earlier export may stand beside this one
         try:
             # torch writes the file, then runs its own checker on it.
-            torch.onnx.export(model, (sample_input,), path, input_names=[input_name],
+            torch.onnx.export(model, samples, path, input_names=names_in,
                               output_names=names, dynamic_axes=axes, opset_version=opset,
                               do_constant_folding=True)
         except Exception:
@@ -165,11 +215,8 @@ def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
         except Exception:
             _remove(path)
             raise
-        size = sample_input.shape[0]
-        batches = [sample_input]
-        for i in range(random_batches):
-            batch = (1, 5, max(size, 32))[i % 3] if dynamic_batch else size
-            batches.append(_random_like(sample_input, batch))
+        batches = [samples] + _random_batches(samples, names_in, open_axes, random_batches,
+                                              dynamic_batch)
         refusal = None
         try:
             max_abs, max_rel, _ = check_parity(model, path, batches, tolerance)
@@ -189,6 +236,7 @@ def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
     report = ParityReport(path=path, max_abs_diff=None, max_rel_diff=None, tolerance=tolerance,
                           batches=[], opset=opset, input_name=first_input,
                           input_shape=list(input_shape),
+                          inputs=[[name, list(shape)] for name, shape in checked["inputs"]],
                           output_names=[name for name, _ in checked["outputs"]],
                           exported_with=f"torch {torch.__version__}")
     if refusal is not None:
@@ -197,7 +245,7 @@ def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
             json.dump(report.to_dict(), f, indent=2)
         return report
     report.max_abs_diff, report.max_rel_diff = max_abs, max_rel
-    report.batches = [int(b.shape[0]) for b in batches]
+    report.batches = [int(b[0].shape[0]) for b in batches]
     if not report.passed:
         _remove(path)
         raise ParityError(
