@@ -172,41 +172,105 @@ Result<std::vector<Tensor>> Engine::Run(std::span<const InputTensor> inputs) {
       if ((rest & bit) != 0) pieces.push_back(bit);
     }
   }
+  if (pieces.size() > 1) {
+    // Pieces need every output's batch axis; an output whose axis cannot be told (a
+    // recurrent state, [directions, batch, hidden], declared batch first) makes the batch
+    // one piece with a plan of its own.
+    Shapes first = shapes;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      if (graph_.inputs[k].shape[0] == kDynamicDim) first[k][0] = pieces[0];
+    }
+    Result<Plan*> plan = PlanFor(first);
+    if (!plan.ok()) return plan.status();
+    for (size_t o = 0; o < graph_.outputs.size(); ++o) {
+      if (!BatchAxis(o, (*plan)->output_shape(o), pieces[0])) pieces = {batch};
+    }
+  }
   std::vector<Tensor> outputs(graph_.outputs.size());
   int64_t done = 0;
-  for (const int64_t piece : pieces) {
+  for (size_t p = 0; p < pieces.size(); ++p) {
+    const int64_t piece = pieces[p];
     // Each batch-first input from sample `done`, `piece` samples of it.
     std::vector<PlanInput> at_inputs(inputs.size());
     for (size_t k = 0; k < inputs.size(); ++k) {
       const bool batched = graph_.inputs[k].shape[0] == kDynamicDim;
       shapes[k][0] = batched ? piece : inputs[k].shape[0];
-      const int64_t per_sample =
-          batched ? std::accumulate(inputs[k].shape.begin(), inputs[k].shape.end(), int64_t{1},
-                                    std::multiplies<>()) /
-                        batch
-                  : 0;
+      const int64_t per_sample = batched ? Count(inputs[k].shape) / batch : 0;
       at_inputs[k] = {
           inputs[k].floats.empty() ? nullptr : inputs[k].floats.data() + done * per_sample,
           inputs[k].ints.empty() ? nullptr : inputs[k].ints.data() + done * per_sample};
     }
     Result<Plan*> plan = PlanFor(shapes);
     if (!plan.ok()) return plan.status();
+    std::vector<size_t> axes(outputs.size(), 0);
+    for (size_t o = 0; o < outputs.size() && pieces.size() > 1; ++o) {
+      const std::vector<int64_t>& shape = (*plan)->output_shape(o);
+      const std::optional<size_t> axis = BatchAxis(o, shape, piece);
+      bool fits = axis.has_value() && (p == 0 || shape.size() == outputs[o].shape.size());
+      for (size_t a = 0; fits && p > 0 && a < shape.size(); ++a) {
+        fits = a == *axis || shape[a] == outputs[o].shape[a];
+      }
+      if (!fits) {
+        return InternalError(fmt::format(
+            "{}: output '{}' has shape {} for a piece of {} samples, unlike the pieces before",
+            path_, graph_.outputs[o].name, ShapeText(shape), piece));
+      }
+      axes[o] = *axis;
+    }
+    // Outputs batched on axis 0 are written in place; others through a buffer of the piece.
+    std::vector<std::vector<float>> staged(outputs.size());
     std::vector<float*> at(outputs.size());
     for (size_t o = 0; o < outputs.size(); ++o) {
       Tensor& out = outputs[o];
-      const int64_t per_sample = (*plan)->output_size(o) / piece;
-      if (out.values.empty()) {
+      const std::vector<int64_t>& shape = (*plan)->output_shape(o);
+      if (p == 0) {
         out.name = graph_.outputs[o].name;
-        out.shape = (*plan)->output_shape(o);
-        out.shape[0] = batch;
-        out.values.resize(static_cast<size_t>(per_sample * batch));
+        out.shape = shape;
+        out.shape[axes[o]] = pieces.size() > 1 ? batch : shape[axes[o]];
+        out.values.resize(static_cast<size_t>(Count(out.shape)));
       }
-      at[o] = out.values.data() + done * per_sample;
+      if (axes[o] == 0) {
+        at[o] = out.values.data() + done * (Count(shape) / piece);
+      } else {
+        staged[o].resize(static_cast<size_t>(Count(shape)));
+        at[o] = staged[o].data();
+      }
     }
     KILN_RETURN_IF_ERROR((*plan)->Execute(onednn_->stream, at_inputs, at));
+    for (size_t o = 0; o < outputs.size(); ++o) {
+      if (axes[o] == 0) continue;
+      // Blocks of [outer][piece * inner] into [outer][batch * inner] at `done`.
+      const std::vector<int64_t>& shape = (*plan)->output_shape(o);
+      const int64_t inner =
+          Count({shape.begin() + static_cast<std::ptrdiff_t>(axes[o]) + 1, shape.end()});
+      const int64_t outer =
+          Count({shape.begin(), shape.begin() + static_cast<std::ptrdiff_t>(axes[o])});
+      for (int64_t b = 0; b < outer; ++b) {
+        std::copy_n(staged[o].data() + b * piece * inner, piece * inner,
+                    outputs[o].values.data() + (b * batch + done) * inner);
+      }
+    }
     done += piece;
   }
   return outputs;
+}
+
+std::optional<size_t> Engine::BatchAxis(size_t output, const std::vector<int64_t>& shape,
+                                        int64_t piece) const {
+  const std::vector<std::string>& batch_name = graph_.inputs[0].dim_names;
+  const std::vector<std::string>& names = graph_.outputs[output].dim_names;
+  if (!batch_name.empty() && !batch_name[0].empty()) {
+    for (size_t a = 0; a < names.size() && a < shape.size(); ++a) {
+      if (names[a] == batch_name[0]) {
+        return shape[a] == piece ? std::optional<size_t>(a) : std::nullopt;
+      }
+    }
+  }
+  return !shape.empty() && shape[0] == piece ? std::optional<size_t>(0) : std::nullopt;
+}
+
+int64_t Engine::Count(const std::vector<int64_t>& shape) {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
 }
 
 std::string Engine::InputNames() const {

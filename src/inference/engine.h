@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -90,6 +91,12 @@ class Engine {
   Result<Plan*> PlanFor(const Shapes& shapes);  // mutex_ held
   Status Check(std::span<const InputTensor> inputs, int64_t* batch) const;
   std::string InputNames() const;  // "ids integer [?, ?], mask integer [?, ?]"
+  // The axis of output `output` (of `shape`, from a plan for `piece` samples) that holds
+  // the batch: the one named like the first input's batch dimension, or the first; none
+  // when its size is not the piece's.
+  std::optional<size_t> BatchAxis(size_t output, const std::vector<int64_t>& shape,
+                                  int64_t piece) const;
+  static int64_t Count(const std::vector<int64_t>& shape);
 
   OnnxGraph graph_;
   std::string path_;

@@ -38,6 +38,12 @@ std::vector<int64_t> Node::Ints(const std::string& attribute,
   return it == attributes.end() ? fallback : it->second.ints;
 }
 
+std::vector<std::string> Node::Strings(const std::string& attribute,
+                                       const std::vector<std::string>& fallback) const {
+  const auto it = attributes.find(attribute);
+  return it == attributes.end() ? fallback : it->second.strings;
+}
+
 namespace {
 
 template <typename T>
@@ -117,6 +123,7 @@ ValueInfo ReadValueInfo(const onnx::ValueInfoProto& info) {
   v.elem_type = type.elem_type();
   for (const auto& dim : type.shape().dim()) {
     v.shape.push_back(dim.has_dim_value() ? dim.dim_value() : kDynamicDim);
+    v.dim_names.push_back(dim.has_dim_param() ? dim.dim_param() : "");
   }
   return v;
 }
@@ -138,6 +145,9 @@ Result<Attribute> ReadAttribute(const onnx::AttributeProto& a, const std::string
       break;
     case onnx::AttributeProto::FLOATS:
       out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case onnx::AttributeProto::STRINGS:
+      out.strings.assign(a.strings().begin(), a.strings().end());
       break;
     case onnx::AttributeProto::TENSOR: {
       Result<Constant> t = ReadTensor(a.t(), where);

@@ -19,8 +19,9 @@ inline constexpr int64_t kDynamicDim = -1;
 
 struct ValueInfo {
   std::string name;
-  std::vector<int64_t> shape;  // kDynamicDim where the model names no size
-  int32_t elem_type = 0;       // onnx::TensorProto::DataType
+  std::vector<int64_t> shape;          // kDynamicDim where the model names no size
+  std::vector<std::string> dim_names;  // the open dimensions' names ("batch"), else ""
+  int32_t elem_type = 0;               // onnx::TensorProto::DataType
 };
 
 // A constant: float tensors keep floats; integer and bool ones (shapes, axes, masks) int64s.
@@ -38,6 +39,7 @@ struct Attribute {
   std::string s;
   std::vector<int64_t> ints;
   std::vector<float> floats;
+  std::vector<std::string> strings;
   Constant tensor;  // a TENSOR attribute (Constant's value, ConstantOfShape's)
 };
 
@@ -54,6 +56,8 @@ struct Node {
   std::string String(const std::string& attribute, const std::string& fallback) const;
   std::vector<int64_t> Ints(const std::string& attribute,
                             const std::vector<int64_t>& fallback) const;
+  std::vector<std::string> Strings(const std::string& attribute,
+                                   const std::vector<std::string>& fallback) const;
 };
 
 struct OnnxGraph {

@@ -185,6 +185,8 @@ Status PlanCompiler::Compile() {
         status = Reduce(i);
       } else if (op == "LayerNormalization") {
         status = LayerNorm(i);
+      } else if (op == "LSTM" || op == "GRU" || op == "RNN") {
+        status = Recurrent(i);
       } else if (op == "Where") {
         status = Where(i);
       } else if (op == "Softmax" || op == "LogSoftmax") {

@@ -118,6 +118,7 @@ class PlanCompiler {
   Status MatMul(size_t i);  // MatMul of computed values (plan_matmul.cc)
   Status Reduce(size_t i);  // plan_normalization.cc
   Status LayerNorm(size_t i);
+  Status Recurrent(size_t i);  // LSTM, GRU, RNN (plan_recurrent.cc)
   Status Pool(size_t i);
   Status Eltwise(size_t i);
   Status BatchNorm(size_t i);

@@ -317,6 +317,60 @@ class SequenceModelTest(unittest.TestCase):
         self.assertTrue(report.passed, report.max_abs_diff)
 
 
+class Recurrent(nn.Module):
+    """A torch recurrent layer over [batch, sequence, features], batch first, its outputs at
+    every step and its last hidden state both returned."""
+
+    def __init__(self, kind, **kwargs):
+        super().__init__()
+        self.rnn = getattr(nn, kind)(6, 8, batch_first=True, **kwargs)
+
+    def forward(self, x):
+        y, state = self.rnn(x)
+        return y, (state[0] if isinstance(state, tuple) else state)
+
+
+class RecurrentTest(unittest.TestCase):
+    """nn.LSTM, nn.GRU and nn.RNN: one and two layers, one and two directions, at batches
+    3, 1, 5 and 32 and two sequence lengths."""
+
+    def test_lstm_gru_and_rnn_match_pytorch(self):
+        directory = tempfile.mkdtemp(prefix="kiln-onnx-rnn-")
+        cases = [("LSTM", {}), ("LSTM", {"num_layers": 2, "bidirectional": True}),
+                 ("GRU", {}), ("GRU", {"num_layers": 2, "bidirectional": True}),
+                 ("RNN", {}), ("RNN", {"nonlinearity": "relu", "bidirectional": True})]
+        for kind, kwargs in cases:
+            with self.subTest(kind=kind, **kwargs):
+                torch.manual_seed(0)
+                report = kiln.onnx.export(
+                    Recurrent(kind, **kwargs).eval(), torch.randn(3, 9, 6),
+                    os.path.join(directory, f"{kind}.onnx"), input_names=["x"],
+                    dynamic_axes={"x": {1: "sequence"}, "output0": {1: "sequence"}})
+                self.assertEqual(report.engine, "kiln")
+                self.assertEqual(report.batches, [3, 1, 5, 32])
+                self.assertTrue(report.passed, report.max_abs_diff)
+
+
+    def test_an_output_declared_batch_first_that_is_not_runs_as_one_piece(self):
+        # torch.onnx.export as a user calls it, every output marked batch first: the LSTM's
+        # state is [directions, batch, hidden], so the engine cannot split the batch.
+        import numpy as np
+        from kiln import _onnx
+        model = Recurrent("LSTM").eval()
+        path = os.path.join(tempfile.mkdtemp(prefix="kiln-onnx-rnn-"), "lstm.onnx")
+        torch.onnx.export(model, (torch.randn(2, 9, 6),), path, input_names=["x"],
+                          output_names=["y", "h"], opset_version=13,
+                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"},
+                                        "h": {0: "batch"}})
+        engine = _onnx.Engine(path, 2)
+        x = torch.randn(37, 9, 6)
+        y, h = engine.run(x.numpy())
+        with torch.no_grad():
+            expected_y, expected_h = model(x)
+        np.testing.assert_allclose(y, expected_y.numpy(), atol=1e-5)
+        np.testing.assert_allclose(h, expected_h.numpy(), atol=1e-5)
+
+
 class UnsupportedModelTest(unittest.TestCase):
     def test_a_model_with_an_operator_the_engine_lacks_is_kept_with_its_reason(self):
         class Determinant(nn.Module):

@@ -151,6 +151,23 @@ def check_parity(model, onnx_path, batches, tolerance=DEFAULT_TOLERANCE, threads
     return max_abs, max_rel, engine
 
 
+def _output_batch_axes(model, samples, outputs):
+    """Output index -> the axis that grows with the batch: found by running one sample
+    more (a recurrent state is [directions, batch, hidden], not batch first). An output
+    that does not change with the batch has none."""
+    import torch
+    more = tuple(torch.cat([t, t[:1]]) for t in samples)
+    with torch.no_grad():
+        grown = _as_tuple(model(*more))
+    axes = {}
+    for i, (a, b) in enumerate(zip(outputs, grown)):
+        for axis, (x, y) in enumerate(zip(a.shape, b.shape)):
+            if x != y:
+                axes[i] = axis
+                break
+    return axes
+
+
 def _engine_refusal(path, error):
     """The engine's reason, without the path it starts with."""
     why = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -198,7 +215,10 @@ def export(model, sample_input, path, dynamic_batch=True, opset=DEFAULT_OPSET,
             ["output"] if len(outputs) == 1 else [f"output{i}" for i in range(len(outputs))])
         axes = None
         if dynamic_batch or open_axes:
-            axes = {n: ({0: "batch"} if dynamic_batch else {}) for n in names_in + names}
+            axes = {n: ({0: "batch"} if dynamic_batch else {}) for n in names_in}
+            batch_axes = _output_batch_axes(model, samples, outputs) if dynamic_batch else {}
+            for i, n in enumerate(names):
+                axes[n] = {batch_axes[i]: "batch"} if i in batch_axes else {}
             for name, more in open_axes.items():
                 axes.setdefault(name, {}).update(more)
         _remove(path)  # no figures of an earlier export may stand beside this one
