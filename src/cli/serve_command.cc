@@ -92,6 +92,19 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
       inference::Engine::Load(file.string(),
                               {.threads = flags.threads, .max_plan_batch = flags.max_batch}));
 
+  if (engine->inputs().size() != 1 || engine->input().elem_type != 1 ||
+      engine->sample_size() == 0) {
+    std::string inputs;
+    for (const inference::ValueInfo& input : engine->inputs()) {
+      inputs += fmt::format("{}{} ({}, {})", inputs.empty() ? "" : ", ", input.name,
+                            input.elem_type == 1 ? "float32" : "integer",
+                            inference::ShapeText(input.shape));
+    }
+    return InvalidArgumentError(fmt::format(
+        "{}:{} takes {}; kiln serve scores models of one float32 input whose dimensions but "
+        "the batch are fixed (the Python engine, kiln._onnx.Engine, runs the others)",
+        model.name, model.version, inputs));
+  }
   serve::ScoringServerOptions options;
   options.host = flags.host;
   options.port = flags.port;

@@ -221,6 +221,37 @@ TEST_F(ModelTest, AModelTheEngineCannotRunIsRegisteredWithParityNotChecked) {
       << served.err;
 }
 
+constexpr const char* kTokenScript = R"py(
+import os, torch, kiln.onnx
+class Bag(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(10, 4)
+    def forward(self, ids):
+        return self.embed(ids).sum(1)
+os.makedirs("outputs", exist_ok=True)
+report = kiln.onnx.export(Bag(), torch.tensor([[1, 2, 3], [4, 5, 6]]), "outputs/model.onnx",
+                          input_names=["ids"], dynamic_axes={"ids": {1: "sequence"}})
+assert report.passed, report
+)py";
+
+TEST_F(ModelTest, AModelOverTokenIdsIsRegisteredAndServeSaysWhatItTakes) {
+  const fs::path project = Project("bag", {{"train.py", kTokenScript}});
+  const std::string run =
+      SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+  ASSERT_TRUE(WaitForStatus(run, "Completed", std::chrono::seconds(120)))
+      << Kiln({"logs", run}).out;
+  ASSERT_EQ(Kiln({"model", "register", "bag", "--run", run}).exit.code, 0);
+  const json shown = KilnJson({"model", "show", "bag", "--json"});
+  EXPECT_EQ(shown["parity"]["parity_checked"], true);
+  const CapturedRun served = Kiln({"serve", "bag", "--port", "0"});
+  EXPECT_NE(served.exit.code, 0);
+  EXPECT_NE(served.err.find("bag:1 takes ids (integer, [?, ?]); kiln serve scores models of one "
+                            "float32 input"),
+            std::string::npos)
+      << served.err;
+}
+
 TEST_F(ModelTest, TheServerScoresJsonAndRawBatchesLikePyTorch) {
   const std::string run = ExportingRun();
   ASSERT_EQ(Kiln({"model", "register", "mlp", "--run", run}).exit.code, 0);
