@@ -135,7 +135,7 @@ std::optional<PlanCompiler::ActivationMatch> PlanCompiler::MatchActivation(
 Status PlanCompiler::FuseActivation(std::string* output, dnnl::primitive_attr* attr) {
   const std::optional<ActivationMatch> match = MatchActivation(*output, /*exclusive=*/true);
   if (!match) return Status::Ok();
-  dnnl::post_ops ops;
+  dnnl::post_ops ops = attr->get_post_ops();  // after those already there
   for (const Activation& a : match->chain) ops.append_eltwise(1.0f, a.algorithm, a.alpha, a.beta);
   attr->set_post_ops(ops);
   for (const size_t j : match->nodes) fused_[j] = true;

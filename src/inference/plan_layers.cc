@@ -145,9 +145,6 @@ Status PlanCompiler::Conv(size_t i) {
       output = bn.outputs[0];
     }
   }
-  dnnl::primitive_attr attr;
-  KILN_RETURN_IF_ERROR(FuseActivation(&output, &attr));
-
   Dims dst_dims = {x.dims[0], out_channels};
   Dims onednn_dilations(k);
   for (size_t d = 0; d < k; ++d) {
@@ -156,6 +153,28 @@ Status PlanCompiler::Conv(size_t i) {
     onednn_dilations[d] = dilations[d] - 1;
     if (dst_dims.back() < 1) return NodeError(n, "its output would be empty");
   }
+  // A residual Add reading only this Conv and a value computed already (ResNet's skip
+  // connection) is a binary post-op, and the activation after it another.
+  dnnl::post_ops ops;
+  memory residual;
+  if (const auto it = consumers_.find(output);
+      graph_outputs_.count(output) == 0 && it != consumers_.end() && it->second.size() == 1 &&
+      node(it->second[0]).op_type == "Add" && node(it->second[0]).inputs.size() == 2) {
+    const Node& add = node(it->second[0]);
+    const std::string& other = add.inputs[0] == output ? add.inputs[1] : add.inputs[0];
+    const auto value = values_.find(other);
+    if (other != output && value != values_.end() && value->second.dims == dst_dims &&
+        !value->second.flat_source) {
+      residual = value->second.mem;
+      ops.append_binary(dnnl::algorithm::binary_add, residual.get_desc());
+      fused_[it->second[0]] = true;
+      output = add.outputs[0];
+    }
+  }
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  KILN_RETURN_IF_ERROR(FuseActivation(&output, &attr));
+
   Dims weight_dims = w.dims;
   Tag weight_tag = PlainTag(w.dims.size());
   if (group > 1) {
@@ -192,10 +211,10 @@ Status PlanCompiler::Conv(size_t i) {
   memory w_mem = Weights(pd.weights_desc(), weight_dims, weight_tag, weights);
   memory b_mem = Weights(pd.bias_desc(), {out_channels}, Tag::a, bias);
   memory dst(pd.dst_desc(), engine_);
-  AddStep(dnnl::convolution_forward(pd), {{DNNL_ARG_SRC, src},
-                                          {DNNL_ARG_WEIGHTS, w_mem},
-                                          {DNNL_ARG_BIAS, b_mem},
-                                          {DNNL_ARG_DST, dst}});
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_BIAS, b_mem}, {DNNL_ARG_DST, dst}};
+  if (residual) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = residual;
+  AddStep(dnnl::convolution_forward(pd), std::move(args));
   values_[output] = Value{dst, dst_dims, {}, {}};
   return Status::Ok();
 }

@@ -151,62 +151,63 @@ Status PlanCompiler::Recurrent(size_t i) {
   const memory::desc state_desc = PlainDesc(state_dims);
   const auto fwd = dnnl::prop_kind::forward_inference;
   dnnl::primitive primitive;
-  memory::desc want_layer, want_iter;
-  std::unordered_map<int, memory> args;
+  memory::desc want_layer, want_iter;  // the weight layouts the primitive chose
+  const auto take = [&](const auto& pd, dnnl::primitive chosen) {
+    primitive = std::move(chosen);
+    want_layer = pd.weights_layer_desc();
+    want_iter = pd.weights_iter_desc();
+  };
   if (op == "LSTM") {
     const dnnl::lstm_forward::primitive_desc pd(
         dnnl::lstm_forward::desc(fwd, onednn_direction, src.get_desc(), state_desc, state_desc,
                                  layer_desc, iter_desc, bias_desc, dst_desc, state_desc,
                                  state_desc),
         engine_);
-    primitive = dnnl::lstm_forward(pd);
-    want_layer = pd.weights_layer_desc();
-    want_iter = pd.weights_iter_desc();
+    take(pd, dnnl::lstm_forward(pd));
   } else if (op == "GRU" && lbr) {
     const dnnl::lbr_gru_forward::primitive_desc pd(
         dnnl::lbr_gru_forward::desc(fwd, onednn_direction, src.get_desc(), state_desc, layer_desc,
                                     iter_desc, bias_desc, dst_desc, state_desc),
         engine_);
-    primitive = dnnl::lbr_gru_forward(pd);
-    want_layer = pd.weights_layer_desc();
-    want_iter = pd.weights_iter_desc();
+    take(pd, dnnl::lbr_gru_forward(pd));
   } else if (op == "GRU") {
     const dnnl::gru_forward::primitive_desc pd(
         dnnl::gru_forward::desc(fwd, onednn_direction, src.get_desc(), state_desc, layer_desc,
                                 iter_desc, bias_desc, dst_desc, state_desc),
         engine_);
-    primitive = dnnl::gru_forward(pd);
-    want_layer = pd.weights_layer_desc();
-    want_iter = pd.weights_iter_desc();
+    take(pd, dnnl::gru_forward(pd));
   } else {
-    const std::vector<std::string> activations = n.Strings("activations", {"Tanh"});
+    std::vector<std::string> activations = n.Strings("activations", {"Tanh"});
+    if (activations.empty()) activations = {"Tanh"};
+    const bool same = std::all_of(activations.begin(), activations.end(),
+                                  [&](const std::string& a) { return a == activations.front(); });
+    if (!same || (activations.front() != "Relu" && activations.front() != "Tanh")) {
+      return NodeError(n, fmt::format("activations {} are not supported (Tanh or Relu, the same "
+                                      "in both directions, are)",
+                                      activations));
+    }
     const dnnl::algorithm activation = activations.front() == "Relu"
                                            ? dnnl::algorithm::eltwise_relu
                                            : dnnl::algorithm::eltwise_tanh;
-    if (activations.front() != "Relu" && activations.front() != "Tanh") {
-      return NodeError(n, fmt::format("activation {} is not supported (Tanh and Relu are)",
-                                      activations.front()));
-    }
     const dnnl::vanilla_rnn_forward::primitive_desc pd(
         dnnl::vanilla_rnn_forward::desc(fwd, activation, onednn_direction, src.get_desc(),
                                         state_desc, layer_desc, iter_desc, bias_desc, dst_desc,
                                         state_desc),
         engine_);
-    primitive = dnnl::vanilla_rnn_forward(pd);
-    want_layer = pd.weights_layer_desc();
-    want_iter = pd.weights_iter_desc();
+    take(pd, dnnl::vanilla_rnn_forward(pd));
   }
   memory dst(dst_desc, engine_);
   memory dst_h(state_desc, engine_);
-  args = {{DNNL_ARG_SRC_LAYER, src},
-          {DNNL_ARG_SRC_ITER, *h0},
-          {DNNL_ARG_WEIGHTS_LAYER,
-           Weights(want_layer, {1, dirs, features, gates, hidden}, Tag::ldigo, layer)},
-          {DNNL_ARG_WEIGHTS_ITER,
-           Weights(want_iter, {1, dirs, hidden, gates, hidden}, Tag::ldigo, iter)},
-          {DNNL_ARG_BIAS, Weights(bias_desc, {1, dirs, bias_gates, hidden}, Tag::ldgo, bias)},
-          {DNNL_ARG_DST_LAYER, dst},
-          {DNNL_ARG_DST_ITER, dst_h}};
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC_LAYER, src},
+      {DNNL_ARG_SRC_ITER, *h0},
+      {DNNL_ARG_WEIGHTS_LAYER,
+       Weights(want_layer, {1, dirs, features, gates, hidden}, Tag::ldigo, layer)},
+      {DNNL_ARG_WEIGHTS_ITER,
+       Weights(want_iter, {1, dirs, hidden, gates, hidden}, Tag::ldigo, iter)},
+      {DNNL_ARG_BIAS, Weights(bias_desc, {1, dirs, bias_gates, hidden}, Tag::ldgo, bias)},
+      {DNNL_ARG_DST_LAYER, dst},
+      {DNNL_ARG_DST_ITER, dst_h}};
   memory dst_c;
   if (op == "LSTM") {
     dst_c = memory(state_desc, engine_);

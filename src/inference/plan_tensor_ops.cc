@@ -76,13 +76,15 @@ Status PlanCompiler::Binary(size_t i) {
   }
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
+  std::string output = n.outputs[0];
+  KILN_RETURN_IF_ERROR(FuseActivation(&output, &attr));  // a Relu after a residual Add
   const dnnl::binary::primitive_desc pd(
       dnnl::binary::desc(algorithm, divisor.get_desc(), src1.get_desc(), divisor.get_desc()), attr,
       engine_);
   memory dst(pd.dst_desc(), engine_);
   AddStep(dnnl::binary(pd),
           {{DNNL_ARG_SRC_0, divisor}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}});
-  values_[n.outputs[0]] = Value{dst, dims, {}, {}};
+  values_[output] = Value{dst, dims, {}, {}};
   return Status::Ok();
 }
 
