@@ -3,6 +3,10 @@
 //
 //   node bench/node/ort_bench.js MODEL.onnx THREADS 1,64 SECONDS
 //
+// The inputs come from KILN_BENCH_INPUTS, JSON [{"name", "shape", "type"}] with the batch
+// (shape[0]) replaced by each batch size: float32 in [0, 1), int64 ones (what
+// onnx_engine_bench feeds); or, for one float input, KILN_BENCH_SHAPE.
+//
 // onnxruntime-node is a benchmark peer only, never a dependency of Kiln; onnx_serving.py
 // installs it with `npm install --ignore-scripts` (its install script fetches GPU
 // binaries; the CPU library ships in the package).
@@ -13,14 +17,24 @@ async function main() {
   const session = await ort.InferenceSession.create(path, {
     intraOpNumThreads: Number(threads), interOpNumThreads: 1, graphOptimizationLevel: 'all',
     executionMode: 'sequential'});
-  const name = session.inputNames[0];
+  const specs = process.env.KILN_BENCH_INPUTS
+    ? JSON.parse(process.env.KILN_BENCH_INPUTS)
+    : [{name: session.inputNames[0], shape: JSON.parse(process.env.KILN_BENCH_SHAPE),
+        type: 'float32'}];
   for (const batch of batchList.split(',').map(Number)) {
-    const shape = JSON.parse(process.env.KILN_BENCH_SHAPE).slice();
-    shape[0] = batch;
-    const size = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(size);
-    for (let i = 0; i < size; ++i) data[i] = ((i * 7919) % 255) / 255;
-    const feeds = {[name]: new ort.Tensor('float32', data, shape)};
+    const feeds = {};
+    for (const spec of specs) {
+      const shape = spec.shape.slice();
+      shape[0] = batch;
+      const size = shape.reduce((a, b) => a * b, 1);
+      if (spec.type === 'int64') {
+        feeds[spec.name] = new ort.Tensor('int64', new BigInt64Array(size).fill(1n), shape);
+      } else {
+        const data = new Float32Array(size);
+        for (let i = 0; i < size; ++i) data[i] = ((i * 7919) % 255) / 255;
+        feeds[spec.name] = new ort.Tensor('float32', data, shape);
+      }
+    }
     let perRound = 0;
     const warmUntil = Date.now() + 300;
     while (Date.now() < warmUntil) { await session.run(feeds); ++perRound; }
