@@ -183,6 +183,7 @@ struct ExportFlags {
   double tolerance = 1e-4;
   int opset = 13;
   bool fixed_batch = false;
+  bool strict = false;
 };
 
 // Exports a TorchScript artifact to ONNX beside it (kiln.onnx, with its parity check), in
@@ -225,6 +226,7 @@ Status RunExport(const ExportFlags& flags, CliContext& context) {
                                    "--opset",
                                    std::to_string(flags.opset)};
   if (flags.fixed_batch) argv.push_back("--fixed-batch");
+  if (flags.strict) argv.push_back("--strict");
   SpawnOptions spawn;
   spawn.argv = argv;
   std::vector<std::string> env = CurrentEnvironment();
@@ -322,6 +324,9 @@ void AddModelCommands(CLI::App& app, CliContext& context) {
                   "Largest absolute difference allowed (default 1e-4)");
   exp->add_flag("--fixed-batch", ex->fixed_batch,
                 "Keep the sample's batch size fixed in the model");
+  exp->add_flag("--strict", ex->strict,
+                "Refuse (and remove) a model Kiln's engine cannot run, instead of keeping it "
+                "with parity not checked");
   exp->add_option("--name", ex->name,
                   "Also register the ONNX file as the next version of this model");
   exp->callback([ex, &context] { context.Finish(RunExport(*ex, context)); });

@@ -196,6 +196,7 @@ class CumulativeSum(torch.nn.Module):
 os.makedirs("outputs", exist_ok=True)
 report = kiln.onnx.export(CumulativeSum(), torch.ones(2, 3), "outputs/model.onnx")
 print(report.engine)
+torch.jit.trace(CumulativeSum(), torch.ones(2, 3)).save("outputs/cumsum.pt")
 )py";
 
 TEST_F(ModelTest, AModelTheEngineCannotRunIsRegisteredWithParityNotChecked) {
@@ -219,6 +220,20 @@ TEST_F(ModelTest, AModelTheEngineCannotRunIsRegisteredWithParityNotChecked) {
   EXPECT_NE(served.exit.code, 0);
   EXPECT_NE(served.err.find("(CumSum): this operator is not supported"), std::string::npos)
       << served.err;
+
+  // From TorchScript: kept with parity not checked, or with --strict refused and removed.
+  const CapturedRun kept = Kiln({"model", "export", run, "--path", "outputs/cumsum.pt",
+                                 "--input-shape", "2,3", "-o", "outputs/kept.onnx"});
+  EXPECT_EQ(kept.exit.code, 0) << kept.err;
+  EXPECT_NE(kept.out.find("parity not checked"), std::string::npos) << kept.out;
+  EXPECT_TRUE(fs::exists(RunDir(run) / "outputs" / "kept.onnx"));
+  const CapturedRun strict =
+      Kiln({"model", "export", run, "--path", "outputs/cumsum.pt", "--input-shape", "2,3", "-o",
+            "outputs/strict.onnx", "--strict"});
+  EXPECT_EQ(strict.exit.code, 2) << strict.err;
+  EXPECT_NE(strict.err.find("strict=True, so the file was removed"), std::string::npos)
+      << strict.err;
+  EXPECT_FALSE(fs::exists(RunDir(run) / "outputs" / "strict.onnx"));
 }
 
 constexpr const char* kTokenScript = R"py(
@@ -245,7 +260,7 @@ TEST_F(ModelTest, AModelOverTokenIdsIsRegisteredAndServeSaysWhatItTakes) {
   const json shown = KilnJson({"model", "show", "bag", "--json"});
   EXPECT_EQ(shown["parity"]["parity_checked"], true);
   const CapturedRun served = Kiln({"serve", "bag", "--port", "0"});
-  EXPECT_NE(served.exit.code, 0);
+  EXPECT_EQ(served.exit.code, 2);
   EXPECT_NE(served.err.find("bag:1 takes ids (integer, [?, ?]); kiln serve scores models of one "
                             "float32 input"),
             std::string::npos)
