@@ -105,6 +105,13 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
         "the batch are fixed (the Python engine, kiln._onnx.Engine, runs the others)",
         model.name, model.version, inputs));
   }
+  if (engine->dynamic_batch() && !engine->batch_first()) {
+    return InvalidArgumentError(fmt::format(
+        "{}:{}: input '{}' leaves its first dimension open as '{}'; kiln serve joins requests "
+        "along it, so it must be the batch (export it batch first, with the first axis named "
+        "batch)",
+        model.name, model.version, engine->input().name, engine->input().dim_names[0]));
+  }
   serve::ScoringServerOptions options;
   options.host = flags.host;
   options.port = flags.port;

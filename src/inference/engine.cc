@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -163,7 +164,7 @@ Result<std::vector<Tensor>> Engine::Run(std::span<const InputTensor> inputs) {
   Shapes shapes;
   for (const InputTensor& t : inputs) shapes.push_back(t.shape);
   std::vector<int64_t> pieces;
-  if (!dynamic_batch() || plans_.count(shapes) != 0) {
+  if (!dynamic_batch() || !batch_first() || plans_.count(shapes) != 0) {
     pieces.push_back(batch);
   } else {
     const int64_t rest = batch % max_plan_batch_;
@@ -271,6 +272,14 @@ std::optional<size_t> Engine::BatchAxis(size_t output, const std::vector<int64_t
 
 int64_t Engine::Count(const std::vector<int64_t>& shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+}
+
+bool Engine::batch_first() const {
+  if (!dynamic_batch()) return false;
+  std::string name = input().dim_names.empty() ? "" : input().dim_names[0];
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return name.empty() || name.find("batch") != std::string::npos;
 }
 
 std::string Engine::InputNames() const {

@@ -69,6 +69,10 @@ class Engine {
   const std::string& producer() const { return graph_.producer; }
   int64_t opset() const { return graph_.opset; }
   bool dynamic_batch() const { return input().shape[0] == kDynamicDim; }
+  // The open first dimension is a batch (named so, "batch" in any case within its name, or
+  // unnamed), so a run may be split into pieces along it and requests joined along it; a
+  // sequence-first model's open first dimension ("seq") is not.
+  bool batch_first() const;
   // The only batch size a fixed-batch model takes; 0 for a dynamic one.
   int64_t fixed_batch() const { return dynamic_batch() ? 0 : input().shape[0]; }
   // Values in one sample of the first input (its size without the batch dimension); 0 when

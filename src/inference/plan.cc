@@ -130,7 +130,10 @@ Status PlanCompiler::Compile() {
     }
     // Integers are carried as float32 from here: exact for the values ids and masks take.
     memory converted(PlainDesc(dims), engine_);
+    // The step keeps the buffer it writes (no primitive may read it: an input read only
+    // by Shape).
     float* to = static_cast<float*>(converted.get_data_handle());
+    plan_.keep_alive_.push_back(converted);
     const int64_t count = Product(dims);
     const int64_t* const* from = &plan_.int_inputs_[k];
     const std::string name = input.name;
@@ -232,10 +235,21 @@ Status PlanCompiler::Compile() {
       return InvalidArgumentError(
           fmt::format("{}: output '{}' is not computed by the graph", origin_, output.name));
     }
-    const memory plain = Plain(it->second);
-    memory out(plain.get_desc(), engine_, DNNL_MEMORY_NONE);
-    AddStep(dnnl::reorder(plain, out), {{DNNL_ARG_FROM, plain}, {DNNL_ARG_TO, out}});
-    plan_.outputs_.push_back(out);
+    const size_t rank = it->second.dims.size();
+    if (rank < 1 || rank > 6) {
+      return InvalidArgumentError(
+          fmt::format("{}: output '{}' has {} dimensions; Kiln's engine gives outputs of 1 to 6",
+                      origin_, output.name, rank));
+    }
+    try {
+      const memory plain = Plain(it->second);
+      memory out(plain.get_desc(), engine_, DNNL_MEMORY_NONE);
+      AddStep(dnnl::reorder(plain, out), {{DNNL_ARG_FROM, plain}, {DNNL_ARG_TO, out}});
+      plan_.outputs_.push_back(out);
+    } catch (const dnnl::error& e) {
+      return InvalidArgumentError(fmt::format("{}: output '{}': oneDNN cannot hold it: {}", origin_,
+                                              output.name, e.what()));
+    }
     plan_.output_shapes_.emplace_back(it->second.dims.begin(), it->second.dims.end());
   }
   return Status::Ok();

@@ -248,7 +248,14 @@ Status PlanCompiler::Fold(size_t i) {
     bool is_float = false;
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const Constant& part = *input(k);
-      if (part.dims.size() != a.dims.size()) return NodeError(n, "its inputs differ in rank");
+      for (size_t d = 0; d < a.dims.size(); ++d) {
+        if (part.dims.size() != a.dims.size() ||
+            (static_cast<int64_t>(d) != axis && part.dims[d] != a.dims[d])) {
+          return NodeError(n, fmt::format("input {} has shape {}, which does not concatenate "
+                                          "with input 0 ({}) along axis {}",
+                                          k, part.dims, a.dims, axis));
+        }
+      }
       dims[axis] += part.dims[axis];
       is_float = is_float || part.is_float;
     }
@@ -287,7 +294,13 @@ Status PlanCompiler::Fold(size_t i) {
       for (int64_t d = rank; d-- > 0;) perm.push_back(d);
     }
     Dims dims;
-    for (const int64_t p : perm) dims.push_back(a.dims[static_cast<size_t>(p)]);
+    for (const int64_t p : perm) {
+      if (perm.size() != a.dims.size() || p < 0 || p >= rank ||
+          std::count(perm.begin(), perm.end(), p) != 1) {
+        return NodeError(n, fmt::format("perm {} is not a permutation of {} axes", perm, rank));
+      }
+      dims.push_back(a.dims[static_cast<size_t>(p)]);
+    }
     out = Filled(dims, a.is_float);
     std::vector<int64_t> strides(a.dims.size(), 1);
     for (size_t d = a.dims.size(); d-- > 1;) strides[d - 1] = strides[d] * a.dims[d];
@@ -466,8 +479,12 @@ Result<PlanCompiler::SliceSpec> PlanCompiler::SliceOf(const Node& n, const Dims&
   // Opset 10 and later take starts, ends, axes and steps as inputs; before, attributes.
   const auto starts = ints(1, "starts"), ends = ints(2, "ends"), axes_given = ints(3, "axes"),
              steps_given = ints(4, "steps");
-  if (!starts || !ends || !axes_given || !steps_given || starts->size() != ends->size()) {
-    return NodeError(n, "its starts, ends, axes and steps must be integer constants");
+  if (!starts || !ends || !axes_given || !steps_given || starts->size() != ends->size() ||
+      (!axes_given->empty() && axes_given->size() != starts->size()) ||
+      (!steps_given->empty() && steps_given->size() != starts->size())) {
+    return NodeError(n,
+                     "its starts, ends, axes and steps must be integer constants of one "
+                     "length");
   }
   const int64_t rank = static_cast<int64_t>(in.size());
   SliceSpec spec{in, Dims(in.size(), 0), Dims(in.size(), 1)};

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 
@@ -277,7 +278,12 @@ Status PlanCompiler::Gemm(size_t i) {
     // MatMul then Add of a constant vector: the Add is the bias.
     const Node& add = node(*j);
     const Constant* addend = add.inputs.size() == 2 ? FindConstant(add.inputs[1]) : nullptr;
-    if (addend != nullptr && addend->is_float &&
+    // A bias: [out_features] or a scalar, with leading 1s no more than the output has.
+    const bool vector_like =
+        addend != nullptr && addend->dims.size() <= a.dims.size() &&
+        std::all_of(addend->dims.begin(), addend->dims.end() - (addend->dims.empty() ? 0 : 1),
+                    [](int64_t d) { return d == 1; });
+    if (vector_like && addend->is_float &&
         (addend->floats.size() == bias.size() || addend->floats.size() == 1)) {
       c = addend;
       fused_[*j] = true;

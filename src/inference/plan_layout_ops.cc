@@ -44,7 +44,10 @@ memory PlanCompiler::View(Value& x, const Dims& dims) { return Alias(Plain(x), P
 memory PlanCompiler::Alias(const memory& base, const memory::desc& desc) {
   memory alias(desc, engine_, base.get_data_handle());
   if (const auto it = input_index_.find(base.get()); it != input_index_.end()) {
-    plan_.input_aliases_.emplace_back(it->second, alias);  // an input, bound when it runs
+    // An input (or a view of one), bound when it runs; a view of this view is one too.
+    const size_t input = it->second;
+    plan_.input_aliases_.emplace_back(input, alias);
+    input_index_[alias.get()] = input;
   } else {
     plan_.keep_alive_.push_back(base);
   }
@@ -92,6 +95,7 @@ Status PlanCompiler::Transpose(size_t i) {
   const memory::desc scattered = PlainDesc(dims).permute_axes(axes);
   const memory src = x.flat_source ? Plain(x) : x.mem;
   const memory to(scattered, engine_, out.get_data_handle());
+  plan_.keep_alive_.push_back(out);  // `to` writes its buffer, whoever reads it
   AddStep(dnnl::reorder(src, to), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, to}});
   values_[n.outputs[0]] = Value{out, dims, {}, {}};
   return Status::Ok();
@@ -329,6 +333,7 @@ Status PlanCompiler::Pad(size_t i) {
   std::fill(data, data + Product(dims), value);
   const memory inside(PlainDesc(dims).submemory_desc(x.dims, offsets), engine_,
                       out.get_data_handle());
+  plan_.keep_alive_.push_back(out);  // `inside` writes its buffer, whoever reads it
   const memory src = x.flat_source ? Plain(x) : x.mem;
   AddStep(dnnl::reorder(src, inside), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, inside}});
   values_[n.outputs[0]] = Value{out, dims, {}, {}};

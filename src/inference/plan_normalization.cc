@@ -27,6 +27,11 @@ Status PlanCompiler::Reduce(size_t i) {
     values_[n.outputs[0]] = x;
     return Status::Ok();
   }
+  for (const int64_t axis : axes) {
+    if (axis < -rank || axis >= rank) {
+      return NodeError(n, fmt::format("axis {} is out of range for {}", axis, x.dims));
+    }
+  }
   Dims kept_dims = x.dims, dropped_dims;
   for (int64_t d = 0; d < rank; ++d) {
     const bool reduced = axes.empty() || std::find(axes.begin(), axes.end(), d) != axes.end() ||

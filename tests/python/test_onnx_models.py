@@ -147,6 +147,10 @@ OPERATORS = {
         Lambda(lambda x, ln, q: torch.softmax(q(ln(x)) @ ln(x).transpose(1, 2) / 8 +
                                               torch.triu(torch.full((6, 6), -1e4), 1), -1)
                @ x, nn.LayerNorm(8), nn.Linear(8, 8)), [6, 8]),
+    "views_of_views_of_the_input": (
+        Lambda(lambda x, norm: norm(x.unsqueeze(1)[:, :, 1:]) +
+               x.reshape(x.shape[0], 30).reshape(x.shape[0], 1, 6, 5)[:, :, 1:],
+               nn.LayerNorm(5)), [6, 5]),
     "masks_built_from_shapes": (
         Lambda(lambda x: x.masked_fill(torch.arange(x.shape[1]).unsqueeze(1) >
                                        torch.arange(x.shape[2]).unsqueeze(0), 0.0)), [5, 5]),
@@ -309,6 +313,16 @@ class SequenceModelTest(unittest.TestCase):
         self.assertEqual(report.engine, "kiln")
         self.assertTrue(report.passed, report.max_abs_diff)
 
+    def test_an_integer_input_read_only_for_its_shape(self):
+        class Scaled(nn.Module):
+            def forward(self, x, ids):
+                return x * 2 + ids.shape[1]
+
+        report = self.export(Scaled(), (torch.randn(3, 4), torch.randint(0, 9, (3, 7))),
+                             ["x", "ids"], {"ids": {1: "sequence"}}, 13)
+        self.assertEqual(report.engine, "kiln")
+        self.assertTrue(report.passed, report.max_abs_diff)
+
     def test_several_inputs_and_outputs(self):
         report = self.export(TwoInputsTwoOutputs(), (torch.randn(3, 3, 8, 8), torch.randn(3, 6)),
                              ["image", "features"], None, 13)
@@ -369,6 +383,25 @@ class RecurrentTest(unittest.TestCase):
             expected_y, expected_h = model(x)
         np.testing.assert_allclose(y, expected_y.numpy(), atol=1e-5)
         np.testing.assert_allclose(h, expected_h.numpy(), atol=1e-5)
+
+
+    def test_a_sequence_first_model_is_never_split_along_its_sequence(self):
+        # nn.LSTM without batch_first: [sequence, batch, features], the sequence open as
+        # "seq". A run of 70 steps must stay whole (the engine splits only a batch).
+        import numpy as np
+        from kiln import _onnx
+        torch.manual_seed(0)
+        model = nn.LSTM(6, 8).eval()
+        path = os.path.join(tempfile.mkdtemp(prefix="kiln-onnx-rnn-"), "seq-first.onnx")
+        torch.onnx.export(model, (torch.randn(9, 2, 6),), path, input_names=["x"],
+                          output_names=["y", "h", "c"], opset_version=13,
+                          dynamic_axes={"x": {0: "seq", 1: "batch"}, "y": {0: "seq", 1: "batch"}})
+        engine = _onnx.Engine(path, 2)
+        x = torch.randn(70, 3, 6)
+        y = engine.run(x.numpy())[0]
+        with torch.no_grad():
+            expected, _ = model(x)
+        np.testing.assert_allclose(y, expected.numpy(), atol=1e-5)
 
 
 class UnsupportedModelTest(unittest.TestCase):
