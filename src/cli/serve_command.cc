@@ -1,6 +1,7 @@
 // kiln serve NAME[:VERSION]: a registered ONNX model scored over HTTP (docs/serving.md).
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include "common/files.h"
 #include "common/strings.h"
 #include "inference/engine.h"
+#include "serve/score_request.h"
 #include "serve/scoring_server.h"
 
 namespace kiln::cli {
@@ -92,18 +94,16 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
       inference::Engine::Load(file.string(),
                               {.threads = flags.threads, .max_plan_batch = flags.max_batch}));
 
-  if (engine->inputs().size() != 1 || engine->input().elem_type != 1 ||
-      engine->sample_size() == 0) {
-    std::string inputs;
-    for (const inference::ValueInfo& input : engine->inputs()) {
-      inputs += fmt::format("{}{} ({}, {})", inputs.empty() ? "" : ", ", input.name,
-                            input.elem_type == 1 ? "float32" : "integer",
-                            inference::ShapeText(input.shape));
+  // Requests give every input the same number of samples, joined along the first dimension.
+  const std::vector<inference::ValueInfo>& inputs = engine->inputs();
+  for (const inference::ValueInfo& input : inputs) {
+    if (input.shape[0] != inputs[0].shape[0]) {
+      return InvalidArgumentError(fmt::format(
+          "{}:{}: input '{}' is {} and input '{}' {}; kiln serve takes models whose inputs all "
+          "have the batch first (export every input with the same first axis, batch)",
+          model.name, model.version, inputs[0].name, inference::ShapeText(inputs[0].shape),
+          input.name, inference::ShapeText(input.shape)));
     }
-    return InvalidArgumentError(fmt::format(
-        "{}:{} takes {}; kiln serve scores models of one float32 input whose dimensions but "
-        "the batch are fixed (the Python engine, kiln._onnx.Engine, runs the others)",
-        model.name, model.version, inputs));
   }
   if (engine->dynamic_batch() && !engine->batch_first()) {
     return InvalidArgumentError(fmt::format(
@@ -128,10 +128,14 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
   std::cout << fmt::format("kiln serve: {}:{} listening on {}", model.name, model.version,
                            server->url())
             << std::endl;
-  std::cerr << fmt::format("engine: oneDNN, {} threads, batches up to {} ({}), input {} {}\n",
-                           engine->threads(), flags.max_batch,
-                           engine->dynamic_batch() ? "dynamic" : "fixed", engine->input().name,
-                           engine->sample_size());
+  std::vector<std::string> described;
+  for (const inference::ValueInfo& input : inputs) {
+    described.push_back(fmt::format("{} {} {}", input.name, serve::InputSpec::Of(input).TypeName(),
+                                    inference::ShapeText(input.shape)));
+  }
+  std::cerr << fmt::format(
+      "engine: oneDNN, {} threads, batches up to {} ({}), inputs {}\n", engine->threads(),
+      flags.max_batch, engine->dynamic_batch() ? "dynamic" : "fixed", fmt::join(described, ", "));
   return stop_signals.ServeUntilStopped([&] { return server->Serve(); },
                                         [&](int) { server->Stop(); });
 }

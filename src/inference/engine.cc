@@ -124,6 +124,26 @@ Status Engine::Check(std::span<const InputTensor> inputs, int64_t* batch) const 
     }
   }
   if (*batch == 0) *batch = inputs[0].shape[0];
+  // Open dimensions the model names alike (a sequence length) must be given alike.
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const std::vector<std::string>& names = graph_.inputs[k].dim_names;
+    for (size_t d = 1; d < names.size(); ++d) {
+      for (size_t j = 0; j < k && !names[d].empty(); ++j) {
+        const std::vector<std::string>& before = graph_.inputs[j].dim_names;
+        if (before.size() < 2) continue;
+        const auto same = std::find(before.begin() + 1, before.end(), names[d]);
+        if (same == before.end()) continue;
+        const int64_t size = inputs[j].shape[static_cast<size_t>(same - before.begin())];
+        if (inputs[k].shape[d] != size) {
+          return InvalidArgumentError(
+              fmt::format("input '{}' has shape {}, and input '{}' {}: the model gives both a '{}' "
+                          "dimension, so it must be the same size in both",
+                          graph_.inputs[j].name, ShapeText(inputs[j].shape), graph_.inputs[k].name,
+                          ShapeText(inputs[k].shape), names[d]));
+        }
+      }
+    }
+  }
   return Status::Ok();
 }
 
@@ -253,6 +273,9 @@ Result<std::vector<Tensor>> Engine::Run(std::span<const InputTensor> inputs) {
     }
     done += piece;
   }
+  for (size_t o = 0; o < outputs.size() && dynamic_batch(); ++o) {
+    outputs[o].batch_axis = BatchAxis(o, outputs[o].shape, batch);
+  }
   return outputs;
 }
 
@@ -267,7 +290,14 @@ std::optional<size_t> Engine::BatchAxis(size_t output, const std::vector<int64_t
       }
     }
   }
-  return !shape.empty() && shape[0] == piece ? std::optional<size_t>(0) : std::nullopt;
+  // The first axis, unless it is named like another dimension of an input (a sequence).
+  if (shape.empty() || shape[0] != piece) return std::nullopt;
+  for (const ValueInfo& input : graph_.inputs) {
+    for (size_t d = 1; d < input.dim_names.size() && !names.empty(); ++d) {
+      if (!names[0].empty() && input.dim_names[d] == names[0]) return std::nullopt;
+    }
+  }
+  return 0;
 }
 
 int64_t Engine::Count(const std::vector<int64_t>& shape) {

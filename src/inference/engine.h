@@ -43,6 +43,9 @@ struct Tensor {
   std::string name;
   std::vector<int64_t> shape;
   std::vector<float> values;
+  // The axis that holds the run's samples (BatchAxis below); none for a fixed-batch model
+  // or an output that sums over the batch.
+  std::optional<size_t> batch_axis;
 };
 
 // One input of a run, in the model's order, batch first: float32 values for a float input,
@@ -96,8 +99,8 @@ class Engine {
   Status Check(std::span<const InputTensor> inputs, int64_t* batch) const;
   std::string InputNames() const;  // "ids integer [?, ?], mask integer [?, ?]"
   // The axis of output `output` (of `shape`, from a plan for `piece` samples) that holds
-  // the batch: the one named like the first input's batch dimension, or the first; none
-  // when its size is not the piece's.
+  // the batch: the one named like the first input's batch dimension, or the first unless
+  // it is named like an input's other dimension; none when its size is not the piece's.
   std::optional<size_t> BatchAxis(size_t output, const std::vector<int64_t>& shape,
                                   int64_t piece) const;
   static int64_t Count(const std::vector<int64_t>& shape);

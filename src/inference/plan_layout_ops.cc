@@ -274,7 +274,8 @@ Status PlanCompiler::Embedding(size_t i, const Constant& table) {
   }
   const float* from = kept ? kept->data() : table.floats.data();
   const int64_t count = Product(ids.dims);
-  const std::string where = fmt::format("{}: node '{}' ({})", origin_, n.name, n.op_type);
+  // Said to whoever sent the ids (a client of kiln serve), so without the model's path.
+  const std::string where = fmt::format("node '{}' ({})", n.name, n.op_type);
   plan_.steps_.push_back({{}, {}, [index, out, from, kept, rows, width, count, where]() -> Status {
                             const float* id = static_cast<const float*>(index.get_data_handle());
                             float* to = static_cast<float*>(out.get_data_handle());

@@ -2,6 +2,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cctype>
 #include <fstream>
 
 namespace kiln::inference::testing {
@@ -34,7 +35,66 @@ void Write(const onnx::ModelProto& model, const std::string& path) {
   model.SerializeToOstream(&out);
 }
 
+// A tensor of `elem_type` whose dimensions are sizes (> 0) or names.
+void AddInfo(onnx::ValueInfoProto* info, const std::string& name, int elem_type,
+             const std::vector<std::string>& dims) {
+  info->set_name(name);
+  auto* type = info->mutable_type()->mutable_tensor_type();
+  type->set_elem_type(elem_type);
+  for (const std::string& d : dims) {
+    auto* dim = type->mutable_shape()->add_dim();
+    if (std::isdigit(static_cast<unsigned char>(d[0]))) {
+      dim->set_dim_value(std::stoll(d));
+    } else {
+      dim->set_dim_param(d);
+    }
+  }
+}
+
+onnx::NodeProto* AddNode(onnx::GraphProto* g, const std::string& op_type,
+                         const std::vector<std::string>& inputs, const std::string& output) {
+  onnx::NodeProto* node = g->add_node();
+  node->set_op_type(op_type);
+  node->set_name(output + "_" + op_type);
+  for (const std::string& input : inputs) node->add_input(input);
+  node->add_output(output);
+  return node;
+}
+
 }  // namespace
+
+void WriteTwoInputSequenceModel(const std::string& path, bool batch_sum) {
+  onnx::ModelProto model = NewModel();
+  onnx::GraphProto* g = model.mutable_graph();
+  AddInfo(g->add_input(), "ids", onnx::TensorProto::INT64, {"batch", "seq"});
+  AddInfo(g->add_input(), "scale", onnx::TensorProto::FLOAT, {"batch", "seq"});
+  AddInfo(g->add_output(), "scaled", onnx::TensorProto::FLOAT, {"batch", "seq"});
+  AddInfo(g->add_output(), "by_position", onnx::TensorProto::FLOAT, {"seq", "batch"});
+  onnx::AttributeProto* to = AddNode(g, "Cast", {"ids"}, "ids_float")->add_attribute();
+  to->set_name("to");
+  to->set_type(onnx::AttributeProto::INT);
+  to->set_i(onnx::TensorProto::FLOAT);
+  AddNode(g, "Mul", {"ids_float", "scale"}, "scaled");
+  onnx::AttributeProto* perm = AddNode(g, "Transpose", {"scaled"}, "by_position")->add_attribute();
+  perm->set_name("perm");
+  perm->set_type(onnx::AttributeProto::INTS);
+  perm->add_ints(1);
+  perm->add_ints(0);
+  if (batch_sum) {
+    AddInfo(g->add_output(), "total", onnx::TensorProto::FLOAT, {"seq"});
+    onnx::TensorProto* axes = g->add_initializer();
+    axes->set_name("axes");
+    axes->set_data_type(onnx::TensorProto::INT64);
+    axes->add_dims(1);
+    axes->add_int64_data(0);
+    onnx::AttributeProto* keep =
+        AddNode(g, "ReduceSum", {"scaled", "axes"}, "total")->add_attribute();
+    keep->set_name("keepdims");
+    keep->set_type(onnx::AttributeProto::INT);
+    keep->set_i(0);
+  }
+  Write(model, path);
+}
 
 void WriteLinearReluModel(const std::string& path, const std::vector<float>& weights,
                           const std::vector<float>& bias, int in, int out, int batch,

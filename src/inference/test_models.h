@@ -20,4 +20,10 @@ void WriteLinearReluModel(const std::string& path, const std::vector<float>& wei
 void WriteSingleOpModel(const std::string& path, const std::string& op_type,
                         bool string_constant = false);
 
+// Two inputs over an open sequence length, "ids" int64 [batch, seq] and "scale" float32
+// [batch, seq], and two outputs: "scaled" = ids * scale [batch, seq] and "by_position", its
+// transpose [seq, batch] (the batch on axis 1). `batch_sum`: a third output, "total", the
+// sum of "scaled" over the batch [seq], which has no batch axis.
+void WriteTwoInputSequenceModel(const std::string& path, bool batch_sum = false);
+
 }  // namespace kiln::inference::testing

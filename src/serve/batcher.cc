@@ -9,15 +9,12 @@
 namespace kiln::serve {
 
 Batcher::Batcher(inference::Engine& engine, BatcherOptions options)
-    : Batcher([&engine](std::span<const float> input,
-                        std::int64_t batch) { return engine.Run(input, batch); },
-              engine.sample_size(), options) {}
+    : Batcher(
+          [&engine](std::span<const inference::InputTensor> inputs) { return engine.Run(inputs); },
+          options) {}
 
-Batcher::Batcher(RunBatch run, std::int64_t sample_size, BatcherOptions options)
-    : run_(std::move(run)),
-      sample_size_(sample_size),
-      options_(options),
-      worker_([this] { Work(); }) {}
+Batcher::Batcher(RunBatch run, BatcherOptions options)
+    : run_(std::move(run)), options_(options), worker_([this] { Work(); }) {}
 
 Batcher::~Batcher() {
   {
@@ -61,13 +58,20 @@ void Batcher::Work() {
       wake_.wait_for(lock, options_.timeout,
                      [&] { return stopping_ || queued_samples_ >= options_.max_batch; });
     }
-    std::vector<Pending*> group;
-    std::int64_t samples = 0;
-    while (!queue_.empty() &&
-           (group.empty() || samples + queue_.front()->input.batch <= options_.max_batch)) {
-      samples += queue_.front()->input.batch;
-      group.push_back(queue_.front());
-      queue_.pop_front();
+    // The oldest request, and those after it that can run in one batch with it.
+    std::vector<Pending*> group = {queue_.front()};
+    std::int64_t samples = queue_.front()->input.batch;
+    queue_.pop_front();
+    for (auto it = queue_.begin(); it != queue_.end() && samples < options_.max_batch;) {
+      Pending* next = *it;
+      if (samples + next->input.batch <= options_.max_batch &&
+          group.front()->input.Joins(next->input)) {
+        samples += next->input.batch;
+        group.push_back(next);
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
     }
     queued_samples_ -= samples;
     stats_.requests += static_cast<std::int64_t>(group.size());
@@ -99,37 +103,77 @@ void Batcher::RunTogether(std::vector<Pending*>& group) {
   for (size_t i = 0; i < group.size(); ++i) group[i]->done.set_value(std::move(results[i]));
 }
 
+namespace {
+
+// Samples [first, first + count) of `all` (a run of `total` samples) along its batch axis.
+inference::Tensor SamplesOf(const inference::Tensor& all, std::int64_t total, std::int64_t first,
+                            std::int64_t count) {
+  const size_t axis = *all.batch_axis;
+  std::int64_t outer = 1, inner = 1;
+  for (size_t a = 0; a < all.shape.size(); ++a) {
+    if (a < axis) outer *= all.shape[a];
+    if (a > axis) inner *= all.shape[a];
+  }
+  inference::Tensor mine{all.name, all.shape, {}, axis};
+  mine.shape[axis] = count;
+  mine.values.reserve(static_cast<size_t>(outer * count * inner));
+  for (std::int64_t o = 0; o < outer; ++o) {
+    const auto from = all.values.begin() + (o * total + first) * inner;
+    mine.values.insert(mine.values.end(), from, from + count * inner);
+  }
+  return mine;
+}
+
+// The group's inputs, one batch after another.
+inference::InputTensor Joined(const std::vector<const InputBatch*>& group, size_t k,
+                              std::int64_t total, InputValues& storage) {
+  storage.shape = group.front()->inputs[k].shape;
+  storage.shape[0] = total;
+  for (const InputBatch* batch : group) {
+    const InputValues& input = batch->inputs[k];
+    storage.floats.insert(storage.floats.end(), input.floats.begin(), input.floats.end());
+    storage.ints.insert(storage.ints.end(), input.ints.begin(), input.ints.end());
+  }
+  return {storage.shape, storage.floats, storage.ints};
+}
+
+}  // namespace
+
 std::vector<Result<std::vector<inference::Tensor>>> Batcher::RunAndSplit(
     const std::vector<Pending*>& group) {
   std::vector<Result<std::vector<inference::Tensor>>> results;
-  if (group.size() == 1) {  // no copying for a request alone
-    const Pending* p = group.front();
-    results.push_back(run_(p->input.values, p->input.batch));
+  const auto run_alone = [&] {
+    results.clear();
+    for (const Pending* p : group) results.push_back(run_(p->input.Tensors()));
     return results;
-  }
+  };
+  if (group.size() == 1) return run_alone();  // no copying for a request alone
   std::int64_t total = 0;
-  for (const Pending* p : group) total += p->input.batch;
-  std::vector<float> joined;
-  joined.reserve(static_cast<size_t>(total * sample_size_));
-  for (const Pending* p : group)
-    joined.insert(joined.end(), p->input.values.begin(), p->input.values.end());
-  Result<std::vector<inference::Tensor>> outputs = run_(joined, total);
+  std::vector<const InputBatch*> batches;
+  for (const Pending* p : group) {
+    total += p->input.batch;
+    batches.push_back(&p->input);
+  }
+  const size_t inputs = group.front()->input.inputs.size();
+  std::vector<InputValues> storage(inputs);
+  std::vector<inference::InputTensor> joined;
+  for (size_t k = 0; k < inputs; ++k) joined.push_back(Joined(batches, k, total, storage[k]));
+  Result<std::vector<inference::Tensor>> outputs = run_(joined);
   if (!outputs.ok()) {
     results.assign(group.size(), outputs.status());
     return results;
   }
-  std::int64_t row = 0;
+  for (const inference::Tensor& output : *outputs) {
+    // An output without the samples along one axis (a sum over the batch) cannot be cut.
+    if (!output.batch_axis.has_value()) return run_alone();
+  }
+  std::int64_t first = 0;
   for (const Pending* p : group) {
     std::vector<inference::Tensor> mine;
     for (const inference::Tensor& all : *outputs) {
-      const std::int64_t per_sample = static_cast<std::int64_t>(all.values.size()) / total;
-      inference::Tensor t{all.name, all.shape, {}};
-      t.shape[0] = p->input.batch;
-      t.values.assign(all.values.begin() + row * per_sample,
-                      all.values.begin() + (row + p->input.batch) * per_sample);
-      mine.push_back(std::move(t));
+      mine.push_back(SamplesOf(all, total, first, p->input.batch));
     }
-    row += p->input.batch;
+    first += p->input.batch;
     results.push_back(std::move(mine));
   }
   return results;

@@ -44,22 +44,21 @@ struct BatcherStats {
   std::int64_t queued = 0;  // samples waiting now
 };
 
-// Scores `batch` samples laid out one after another: the engine's Run, or a wrapper of it
-// (tests inject faults there).
-using RunBatch = std::function<Result<std::vector<inference::Tensor>>(std::span<const float> input,
-                                                                      std::int64_t batch)>;
+// Scores a batch of every input: the engine's Run, or a wrapper of it (tests inject faults
+// there).
+using RunBatch = std::function<Result<std::vector<inference::Tensor>>(
+    std::span<const inference::InputTensor> inputs)>;
 
 class Batcher {
  public:
   // Runs engine.Run.
   Batcher(inference::Engine& engine, BatcherOptions options);
-  // `sample_size`: floats in one sample.
-  Batcher(RunBatch run, std::int64_t sample_size, BatcherOptions options);
+  Batcher(RunBatch run, BatcherOptions options);
   ~Batcher();  // finishes what is queued, then stops
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // The outputs for this request's samples (batch first), or the engine's error.
+  // The outputs for this request's samples, or the engine's error.
   Result<std::vector<inference::Tensor>> Score(InputBatch input);
   BatcherStats stats() const;
 
@@ -76,7 +75,6 @@ class Batcher {
       const std::vector<Pending*>& group);
 
   const RunBatch run_;
-  const std::int64_t sample_size_;
   const BatcherOptions options_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

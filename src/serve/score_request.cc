@@ -3,61 +3,188 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <charconv>
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "common/strings.h"
-
 namespace kiln::serve {
 
 using nlohmann::json;
 
+InputSpec InputSpec::Of(const inference::ValueInfo& input) {
+  InputSpec spec;
+  spec.name = input.name;
+  spec.integer = input.elem_type != 1;  // the engine takes float32, int64 and int32 inputs
+  spec.raw_bytes = input.elem_type == 7 ? 8 : 4;
+  spec.sample_shape.assign(input.shape.begin() + 1, input.shape.end());
+  return spec;
+}
+
+std::string InputSpec::TypeName() const {
+  return !integer ? "float32" : raw_bytes == 8 ? "int64" : "int32";
+}
+
+std::vector<inference::InputTensor> InputBatch::Tensors() const {
+  std::vector<inference::InputTensor> tensors;
+  for (const InputValues& input : inputs)
+    tensors.push_back({input.shape, input.floats, input.ints});
+  return tensors;
+}
+
+bool InputBatch::Joins(const InputBatch& other) const {
+  if (inputs.size() != other.inputs.size()) return false;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const std::vector<std::int64_t>& a = inputs[k].shape;
+    const std::vector<std::int64_t>& b = other.inputs[k].shape;
+    if (a.size() != b.size() || !std::equal(a.begin() + 1, a.end(), b.begin() + 1)) return false;
+  }
+  return true;
+}
+
 namespace {
 
-std::int64_t SampleSize(const std::vector<std::int64_t>& shape) {
+std::string ShapeText(const std::vector<std::int64_t>& shape) {
+  std::vector<std::string> sizes;
+  for (const std::int64_t d : shape) {
+    sizes.push_back(d == inference::kDynamicDim ? "?" : std::to_string(d));
+  }
+  return fmt::format("[{}]", fmt::join(sizes, ","));
+}
+
+std::int64_t FixedSize(const std::vector<std::int64_t>& shape) {
+  for (const std::int64_t d : shape) {
+    if (d == inference::kDynamicDim) return 0;
+  }
   return std::accumulate(shape.begin(), shape.end(), std::int64_t{1}, std::multiplies<>());
 }
 
-std::string ShapeText(const std::vector<std::int64_t>& shape) {
-  return fmt::format("[{}]", fmt::join(shape, ","));
+std::string Described(std::span<const InputSpec> specs) {
+  std::vector<std::string> parts;
+  for (const InputSpec& spec : specs) {
+    std::vector<std::int64_t> shape = {inference::kDynamicDim};  // the batch
+    shape.insert(shape.end(), spec.sample_shape.begin(), spec.sample_shape.end());
+    parts.push_back(fmt::format("{} ({}, {})", spec.name, spec.TypeName(), ShapeText(shape)));
+  }
+  return fmt::format("{}", fmt::join(parts, ", "));
 }
 
-// Appends the numbers of `value`, nested as `shape[depth...]`, to `out`.
-Status ReadNested(const json& value, const std::vector<std::int64_t>& shape, size_t depth,
-                  const std::string& where, std::vector<float>& out) {
-  if (depth == shape.size()) {
+// Reads one input's samples, nested as `shape` (its open sizes taken from the first sample).
+class SampleReader {
+ public:
+  SampleReader(const InputSpec& spec, std::string where, InputValues& out)
+      : spec_(spec), where_(std::move(where)), out_(out), shape_(spec.sample_shape) {}
+
+  Status Read(const json& samples) {
+    if (!samples.is_array() || samples.empty()) {
+      return InvalidArgumentError(fmt::format("{}: expected a non-empty array of samples", where_));
+    }
+    KILN_RETURN_IF_ERROR(ResolveOpenSizes(samples[0]));
+    const std::int64_t size = FixedSize(shape_);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const std::string where = fmt::format("{}[{}]", where_, i);
+      const json& sample = samples[i];
+      const bool numbers = sample.is_array() && !sample.empty() && !sample[0].is_array();
+      if (numbers && shape_.size() > 1 && !open_) {
+        // Flat: exactly `size` numbers in one array.
+        if (static_cast<std::int64_t>(sample.size()) != size) {
+          for (size_t j = 0; j < sample.size(); ++j) {
+            KILN_RETURN_IF_ERROR(Value(sample[j], fmt::format("{}[{}]", where, j)));
+          }
+          return InvalidArgumentError(fmt::format(
+              "{}: {} numbers; the model takes {} per sample (shape {}), flat or nested", where,
+              sample.size(), size, ShapeText(shape_)));
+        }
+        for (size_t j = 0; j < sample.size(); ++j) {
+          KILN_RETURN_IF_ERROR(Value(sample[j], fmt::format("{}[{}]", where, j)));
+        }
+      } else {
+        KILN_RETURN_IF_ERROR(Nested(sample, 0, where));
+      }
+    }
+    out_.shape = {static_cast<std::int64_t>(samples.size())};
+    out_.shape.insert(out_.shape.end(), shape_.begin(), shape_.end());
+    return Status::Ok();
+  }
+
+ private:
+  // The request's sizes for the model's open dimensions, read down the first sample.
+  Status ResolveOpenSizes(const json& first) {
+    const json* node = &first;
+    for (size_t d = 0; d < shape_.size(); ++d) {
+      if (shape_[d] != inference::kDynamicDim) {
+        if (!node->is_array() || node->empty()) break;  // Nested() says what is wrong
+        node = &(*node)[0];
+        continue;
+      }
+      if (!node->is_array() || node->empty()) {
+        return InvalidArgumentError(fmt::format(
+            "{}[0]: dimension {} of the sample is open (shape {}); expected a non-empty array "
+            "there, found {}",
+            where_, d + 1, ShapeText(spec_.sample_shape), node->dump().substr(0, 40)));
+      }
+      shape_[d] = static_cast<std::int64_t>(node->size());
+      open_ = true;
+      node = &(*node)[0];
+    }
+    return Status::Ok();
+  }
+
+  Status Nested(const json& value, size_t depth, const std::string& where) {
+    if (depth == shape_.size()) return Value(value, where);
+    if (!value.is_array() || static_cast<std::int64_t>(value.size()) != shape_[depth]) {
+      return InvalidArgumentError(
+          open_ ? fmt::format("{}: expected an array of {} ({}[0] has {}; every sample of a "
+                              "request has the same shape)",
+                              where, shape_[depth], where_, ShapeText(shape_))
+                : fmt::format("{}: expected an array of {} (the model's input per sample is {})",
+                              where, shape_[depth], ShapeText(shape_)));
+    }
+    for (size_t i = 0; i < value.size(); ++i) {
+      KILN_RETURN_IF_ERROR(Nested(value[i], depth + 1, fmt::format("{}[{}]", where, i)));
+    }
+    return Status::Ok();
+  }
+
+  Status Value(const json& value, const std::string& where) {
     if (!value.is_number()) {
       return InvalidArgumentError(
           fmt::format("{}: {} is not a number", where, value.dump().substr(0, 40)));
     }
-    const double v = value.get<double>();
-    if (!std::isfinite(static_cast<float>(v))) {
-      return InvalidArgumentError(fmt::format("{}: {} does not fit in a float32", where, v));
+    if (!spec_.integer) {
+      const double v = value.get<double>();
+      if (!std::isfinite(static_cast<float>(v))) {
+        return InvalidArgumentError(fmt::format("{}: {} does not fit in a float32", where, v));
+      }
+      out_.floats.push_back(static_cast<float>(v));
+      return Status::Ok();
     }
-    out.push_back(static_cast<float>(v));
-    return Status::Ok();
+    if (value.is_number_integer() &&
+        (!value.is_number_unsigned() ||
+         value.get<std::uint64_t>() <= std::numeric_limits<std::int64_t>::max())) {
+      out_.ints.push_back(value.get<std::int64_t>());
+      return Status::Ok();
+    }
+    const double v = value.get<double>();
+    if (value.is_number_float() && std::trunc(v) == v && std::abs(v) < 0x1p63) {
+      out_.ints.push_back(static_cast<std::int64_t>(v));
+      return Status::Ok();
+    }
+    return InvalidArgumentError(fmt::format("{}: {} is not an integer (input '{}' is {})", where,
+                                            value.dump(), spec_.name, spec_.TypeName()));
   }
-  if (!value.is_array() || static_cast<std::int64_t>(value.size()) != shape[depth]) {
-    return InvalidArgumentError(
-        fmt::format("{}: expected an array of {} (the model's input per sample is {})", where,
-                    shape[depth], ShapeText(shape)));
-  }
-  for (size_t i = 0; i < value.size(); ++i) {
-    KILN_RETURN_IF_ERROR(
-        ReadNested(value[i], shape, depth + 1, fmt::format("{}[{}]", where, i), out));
-  }
-  return Status::Ok();
-}
+
+  const InputSpec& spec_;
+  const std::string where_;
+  InputValues& out_;
+  std::vector<std::int64_t> shape_;  // the model's sample shape, open sizes resolved
+  bool open_ = false;                // the model leaves a size of the sample open
+};
 
 }  // namespace
 
-Result<InputBatch> ParseJsonInputs(std::string_view body,
-                                   const std::vector<std::int64_t>& sample_shape) {
+Result<InputBatch> ParseJsonInputs(std::string_view body, std::span<const InputSpec> specs) {
   json document;
   try {
     document = json::parse(body);
@@ -66,100 +193,48 @@ Result<InputBatch> ParseJsonInputs(std::string_view body,
   }
   if (!document.is_object() || !document.contains("inputs")) {
     return InvalidArgumentError(
-        R"(the body must be a JSON object {"inputs": [sample, ...]} (or raw float32 with X-Kiln-Shape))");
+        R"(the body must be a JSON object {"inputs": {"name": [sample, ...], ...}} or, for a model of one input, {"inputs": [sample, ...]} (or a raw body with X-Kiln-Inputs))");
   }
   const json& inputs = document["inputs"];
-  if (!inputs.is_array() || inputs.empty()) {
-    return InvalidArgumentError("inputs: expected a non-empty array of samples");
-  }
-  const std::int64_t size = SampleSize(sample_shape);
   InputBatch batch;
-  batch.batch = static_cast<std::int64_t>(inputs.size());
-  batch.values.reserve(static_cast<size_t>(batch.batch * size));
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const std::string where = fmt::format("inputs[{}]", i);
-    const json& sample = inputs[i];
-    // Flat: exactly `size` numbers in one array (when the shape is not already 1-D).
-    const bool flat = sample_shape.size() > 1 && sample.is_array() &&
-                      static_cast<std::int64_t>(sample.size()) == size &&
-                      (sample.empty() || !sample[0].is_array());
-    if (flat) {
-      KILN_RETURN_IF_ERROR(ReadNested(sample, {size}, 0, where, batch.values));
-    } else if (sample.is_array() && !sample.empty() && !sample[0].is_array() &&
-               sample_shape.size() > 1) {
-      for (size_t j = 0; j < sample.size(); ++j) {
-        if (!sample[j].is_number()) {
-          return InvalidArgumentError(
-              fmt::format("{}[{}]: {} is not a number", where, j, sample[j].dump().substr(0, 40)));
-        }
-      }
-      return InvalidArgumentError(
-          fmt::format("{}: {} numbers; the model takes {} per sample (shape {}), flat or nested",
-                      where, sample.size(), size, ShapeText(sample_shape)));
-    } else {
-      KILN_RETURN_IF_ERROR(ReadNested(sample, sample_shape, 0, where, batch.values));
-    }
-  }
-  return batch;
-}
-
-Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view shape_header,
-                                  const std::vector<std::int64_t>& sample_shape) {
-  if (shape_header.empty()) {
-    return InvalidArgumentError(
-        "a raw float32 body needs the header X-Kiln-Shape: B,d1,d2,... (batch first)");
-  }
-  // Every size is read and checked on its own; none is multiplied by another, so no
-  // header can overflow the arithmetic below.
-  std::vector<std::int64_t> shape;
-  size_t at = 0;
-  while (at <= shape_header.size()) {
-    const size_t comma = std::min(shape_header.find(',', at), shape_header.size());
-    const std::string_view text = TrimWhitespace(shape_header.substr(at, comma - at));
-    std::int64_t d = 0;
-    const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), d);
-    if (error != std::errc() || stop != text.data() + text.size() || d < 1) {
+  batch.inputs.resize(specs.size());
+  if (inputs.is_array()) {
+    if (specs.size() != 1) {
       return InvalidArgumentError(fmt::format(
-          "X-Kiln-Shape '{}': size {} is '{}'; expected positive sizes (up to {}) separated by "
-          "commas, batch first",
-          shape_header, shape.size() + 1, text, std::numeric_limits<std::int64_t>::max()));
+          R"(inputs: the model takes {} inputs, {}; give each by name: {{"inputs": {{"{}": [sample, ...], ...}}}})",
+          specs.size(), Described(specs), specs[0].name));
     }
-    shape.push_back(d);
-    at = comma + 1;
+    KILN_RETURN_IF_ERROR(SampleReader(specs[0], "inputs", batch.inputs[0]).Read(inputs));
+    batch.batch = batch.inputs[0].shape[0];
+    return batch;
   }
-  const std::int64_t sample_size = SampleSize(sample_shape);
-  if (sample_size < 1) {
-    return InvalidArgumentError(fmt::format(
-        "the model's input per sample, {}, has no fixed size: send JSON", ShapeText(sample_shape)));
+  if (!inputs.is_object()) {
+    return InvalidArgumentError(
+        "inputs: expected an object of the model's inputs by name, or an array of samples");
   }
-  const std::vector<std::int64_t> given(shape.begin() + 1, shape.end());
-  if (given != sample_shape && !(given.size() == 1 && given[0] == sample_size)) {
-    return InvalidArgumentError(fmt::format(
-        "X-Kiln-Shape '{}': {} dimensions after the batch, {}; the model takes samples of "
-        "shape {} (or {} flat)",
-        shape_header, given.size(), ShapeText(given), ShapeText(sample_shape), sample_size));
-  }
-  // The batch is bounded by the body before it sizes anything.
-  const std::size_t sample_bytes = static_cast<std::size_t>(sample_size) * sizeof(float);
-  const std::size_t samples_in_body = body.size() / sample_bytes;
-  if (body.size() % sample_bytes != 0 || static_cast<std::uint64_t>(shape[0]) != samples_in_body) {
-    return InvalidArgumentError(fmt::format(
-        "the body has {} bytes; X-Kiln-Shape '{}' needs {} samples of {} float32s ({} bytes "
-        "each): the body holds {}",
-        body.size(), shape_header, shape[0], sample_size, sample_bytes,
-        body.size() % sample_bytes == 0
-            ? fmt::format("{} samples", samples_in_body)
-            : fmt::format("{} samples and {} bytes more", samples_in_body,
-                          body.size() % sample_bytes)));
-  }
-  InputBatch batch;
-  batch.batch = shape[0];
-  batch.values.resize(samples_in_body * static_cast<std::size_t>(sample_size));
-  std::memcpy(batch.values.data(), body.data(), body.size());
-  for (size_t i = 0; i < batch.values.size(); ++i) {
-    if (!std::isfinite(batch.values[i])) {
-      return InvalidArgumentError(fmt::format("value {} of the body is not a finite number", i));
+  for (const auto& [name, samples] : inputs.items()) {
+    const auto spec = std::find_if(specs.begin(), specs.end(),
+                                   [&](const InputSpec& s) { return s.name == name; });
+    if (spec == specs.end()) {
+      return InvalidArgumentError(fmt::format("inputs.{}: the model has no input '{}'; it takes {}",
+                                              name, name, Described(specs)));
     }
+  }
+  for (size_t k = 0; k < specs.size(); ++k) {
+    const std::string where = fmt::format("inputs.{}", specs[k].name);
+    if (!inputs.contains(specs[k].name)) {
+      return InvalidArgumentError(
+          fmt::format("inputs: no '{}'; the model takes {}", specs[k].name, Described(specs)));
+    }
+    KILN_RETURN_IF_ERROR(
+        SampleReader(specs[k], where, batch.inputs[k]).Read(inputs[specs[k].name]));
+    const std::int64_t samples = batch.inputs[k].shape[0];
+    if (k > 0 && samples != batch.batch) {
+      return InvalidArgumentError(
+          fmt::format("{}: {} samples; inputs.{} has {} (each input holds one entry per sample)",
+                      where, samples, specs[0].name, batch.batch));
+    }
+    batch.batch = samples;
   }
   return batch;
 }

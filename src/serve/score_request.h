@@ -1,30 +1,61 @@
 #pragma once
 
-// The bodies of POST /score (docs/serving.md), read into one float32 batch:
-//   JSON: {"inputs": [sample, ...]}, each sample nested as the model's input without the
-//         batch dimension ([1][28][28]) or flat (784 numbers);
-//   raw:  Content-Type application/octet-stream, X-Kiln-Shape "B,1,28,28" (batch first),
-//         the body B*784 little-endian float32s.
-// Every error is InvalidArgument with the place and the reason: "inputs[2]: 783 numbers,
-// the model takes 784 per sample (shape [1,28,28])".
+// The bodies of POST /score (docs/serving.md), read into one batch of every model input:
+//   JSON: {"inputs": {"ids": [sample, ...], "mask": [sample, ...]}}, every input by name, or
+//         {"inputs": [sample, ...]} for a model of one input; each sample nested as the
+//         input without its batch dimension ([1][28][28]), or flat (784 numbers) where every
+//         dimension is fixed. An open dimension (a sequence length) takes the size of the
+//         request's first sample, and every sample of the request must have it.
+//   raw:  Content-Type application/octet-stream, the inputs one after another, each
+//         little-endian in the model's type (float32, int64, int32), described by
+//         X-Kiln-Inputs "ids=2,128; mask=2,128" (batch first, in the body's order) or, for a
+//         model of one input, X-Kiln-Shape "2,1,28,28".
+// Every error is InvalidArgument with the place and the reason: "inputs.ids[2]: expected an
+// array of 7 (inputs.ids[0] has [7]; every sample of a request has the same shape)".
 
 #include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/result.h"
+#include "inference/engine.h"
 
 namespace kiln::serve {
 
-struct InputBatch {
-  std::int64_t batch = 0;
-  std::vector<float> values;  // batch * sample size, sample after sample
+// What a request must hold for one model input.
+struct InputSpec {
+  std::string name;
+  bool integer = false;                    // ids and masks (int64, int32); float32 otherwise
+  int raw_bytes = 4;                       // per value in a raw body: 8 for int64
+  std::vector<std::int64_t> sample_shape;  // without the batch; inference::kDynamicDim if open
+
+  static InputSpec Of(const inference::ValueInfo& input);
+  std::string TypeName() const;  // "float32", "int64", "int32"
 };
 
-// `sample_shape`: the model's input shape without the batch dimension.
-Result<InputBatch> ParseJsonInputs(std::string_view body,
-                                   const std::vector<std::int64_t>& sample_shape);
-Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view shape_header,
-                                  const std::vector<std::int64_t>& sample_shape);
+// One input's values in a request, batch first.
+struct InputValues {
+  std::vector<std::int64_t> shape;
+  std::vector<float> floats;       // a float32 input
+  std::vector<std::int64_t> ints;  // an integer input
+};
+
+struct InputBatch {
+  std::int64_t batch = 0;
+  std::vector<InputValues> inputs;  // in the model's order
+
+  // Views of this batch for Engine::Run; valid while the batch is.
+  std::vector<inference::InputTensor> Tensors() const;
+  // Whether `other` can run in one batch with this one: every input's sample shape alike.
+  bool Joins(const InputBatch& other) const;
+};
+
+Result<InputBatch> ParseJsonInputs(std::string_view body, std::span<const InputSpec> specs);
+// `inputs_header`: X-Kiln-Inputs; `shape_header`: X-Kiln-Shape (one-input models); either
+// may be empty.
+Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view inputs_header,
+                                  std::string_view shape_header, std::span<const InputSpec> specs);
 
 }  // namespace kiln::serve

@@ -11,6 +11,7 @@
 #include "common/sha256.h"
 #include "common/strings.h"
 #include "http/listener.h"
+#include "serve/score_reply.h"
 
 namespace kiln::serve {
 
@@ -41,24 +42,6 @@ json ShapeJson(const std::vector<int64_t>& shape) {
   return out;
 }
 
-json ScoresJson(const std::vector<inference::Tensor>& outputs, const store::ModelVersion& model) {
-  json out = json::object();
-  json argmax = json::array();
-  for (size_t o = 0; o < outputs.size(); ++o) {
-    const inference::Tensor& t = outputs[o];
-    const int64_t batch = t.shape.empty() ? 1 : t.shape[0];
-    const int64_t per = batch > 0 ? static_cast<int64_t>(t.values.size()) / batch : 0;
-    json rows = json::array();
-    for (int64_t b = 0; b < batch; ++b) {
-      const auto first = t.values.begin() + b * per;
-      rows.push_back(std::vector<float>(first, first + per));
-      if (o == 0) argmax.push_back(std::max_element(first, first + per) - first);
-    }
-    out[t.name] = std::move(rows);
-  }
-  return {{"model", model.name}, {"version", model.version}, {"outputs", out}, {"argmax", argmax}};
-}
-
 }  // namespace
 
 class ScoringServer::Impl {
@@ -66,8 +49,8 @@ class ScoringServer::Impl {
   Impl(inference::Engine& engine, const store::ModelVersion& model,
        const ScoringServerOptions& options)
       : engine_(engine), model_(model), options_(options), batcher_(engine, options.batching) {
-    const std::vector<int64_t>& shape = engine.input().shape;
-    sample_shape_.assign(shape.begin() + 1, shape.end());
+    for (const inference::ValueInfo& input : engine.inputs())
+      specs_.push_back(InputSpec::Of(input));
   }
 
   Status Open() {
@@ -127,12 +110,16 @@ class ScoringServer::Impl {
   }
 
   json Metadata() const {
-    const auto values = [](const std::vector<inference::ValueInfo>& infos) {
-      json list = json::array();
-      for (const auto& v : infos)
-        list.push_back({{"name", v.name}, {"shape", ShapeJson(v.shape)}, {"type", "float32"}});
-      return list;
-    };
+    json inputs = json::array();
+    for (size_t k = 0; k < specs_.size(); ++k) {
+      inputs.push_back({{"name", specs_[k].name},
+                        {"shape", ShapeJson(engine_.inputs()[k].shape)},
+                        {"type", specs_[k].TypeName()}});
+    }
+    json outputs = json::array();  // the engine computes every output in float32
+    for (const inference::ValueInfo& v : engine_.outputs()) {
+      outputs.push_back({{"name", v.name}, {"shape", ShapeJson(v.shape)}, {"type", "float32"}});
+    }
     const BatcherStats stats = batcher_.stats();
     return {
         {"model",
@@ -142,8 +129,8 @@ class ScoringServer::Impl {
           {"run", model_.run_id},
           {"experiment", model_.experiment},
           {"format", model_.format}}},
-        {"inputs", values({engine_.input()})},
-        {"outputs", values(engine_.outputs())},
+        {"inputs", inputs},
+        {"outputs", outputs},
         {"engine",
          {{"name", "kiln-onednn"},
           {"threads", engine_.threads()},
@@ -158,8 +145,9 @@ class ScoringServer::Impl {
     const std::string type = request.get_header_value("Content-Type");
     Result<InputBatch> input =
         type.starts_with("application/octet-stream")
-            ? ParseRawInputs(request.body, request.get_header_value("X-Kiln-Shape"), sample_shape_)
-            : ParseJsonInputs(request.body, sample_shape_);
+            ? ParseRawInputs(request.body, request.get_header_value("X-Kiln-Inputs"),
+                             request.get_header_value("X-Kiln-Shape"), specs_)
+            : ParseJsonInputs(request.body, specs_);
     if (!input.ok()) return ReplyStatus(response, input.status());
     if (!engine_.dynamic_batch() && input->batch != engine_.fixed_batch()) {
       return ReplyStatus(response, InvalidArgumentError(fmt::format(
@@ -169,28 +157,26 @@ class ScoringServer::Impl {
     }
     Result<std::vector<inference::Tensor>> outputs = engine_.dynamic_batch()
                                                          ? batcher_.Score(std::move(input).value())
-                                                         : engine_.Run(input->values, input->batch);
+                                                         : engine_.Run(input->Tensors());
     if (!outputs.ok()) return ReplyStatus(response, outputs.status());
     if (request.get_header_value("Accept").starts_with("application/octet-stream")) {
-      const inference::Tensor& first = outputs->front();
-      std::string bytes(first.values.size() * sizeof(float), '\0');
-      std::memcpy(bytes.data(), first.values.data(), bytes.size());
-      std::vector<std::string> dims;
-      for (const int64_t d : first.shape) dims.push_back(std::to_string(d));
-      response.set_header("X-Kiln-Shape", fmt::format("{}", fmt::join(dims, ",")));
-      response.set_header("X-Kiln-Output", first.name);
-      response.set_content(std::move(bytes), "application/octet-stream");
+      RawScores raw = RawScoresOf(*outputs);
+      response.set_header("X-Kiln-Outputs", raw.outputs_header);
+      response.set_header("X-Kiln-Output", outputs->front().name);
+      response.set_header("X-Kiln-Shape", raw.first_shape);
+      response.set_content(std::move(raw.body), "application/octet-stream");
       return;
     }
-    response.set_content(ScoresJson(*outputs, model_).dump(), "application/json");
+    response.set_content(ScoresJson(*outputs, model_.name, model_.version).dump(),
+                         "application/json");
   }
 
   inference::Engine& engine_;
   const store::ModelVersion model_;
   const ScoringServerOptions options_;
   Batcher batcher_;
-  std::vector<int64_t> sample_shape_;
-  std::string token_sha256_;  // of options_.token; empty: no token needed
+  std::vector<InputSpec> specs_;  // the model's inputs, in its order
+  std::string token_sha256_;      // of options_.token; empty: no token needed
   std::unique_ptr<http::Listener> listener_;
 };
 

@@ -1,9 +1,9 @@
 #pragma once
 
 // ScoringServer: `kiln serve`, a model version scored over HTTP (docs/serving.md).
-//   POST /score     JSON {"inputs": [...]} or raw float32 (X-Kiln-Shape); replies with the
-//                   outputs and each sample's argmax, as JSON, or as raw float32 when the
-//                   request says Accept: application/octet-stream
+//   POST /score     every input by name, as JSON or raw (score_request.h); replies with
+//                   every output, as JSON or raw float32 when the request says Accept:
+//                   application/octet-stream (score_reply.h)
 //   GET  /health    {"status": "ok"}, open to anyone
 //   GET  /metadata  the model (name, version, sha256, run), its inputs and outputs, the engine
 // Served by http::Listener (https with a certificate, the body limit, the common replies).

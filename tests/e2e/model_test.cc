@@ -250,7 +250,7 @@ report = kiln.onnx.export(Bag(), torch.tensor([[1, 2, 3], [4, 5, 6]]), "outputs/
 assert report.passed, report
 )py";
 
-TEST_F(ModelTest, AModelOverTokenIdsIsRegisteredAndServeSaysWhatItTakes) {
+TEST_F(ModelTest, AModelOverTokenIdsIsRegisteredAndServedWithIntegerInputs) {
   const fs::path project = Project("bag", {{"train.py", kTokenScript}});
   const std::string run =
       SubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
@@ -259,12 +259,22 @@ TEST_F(ModelTest, AModelOverTokenIdsIsRegisteredAndServeSaysWhatItTakes) {
   ASSERT_EQ(Kiln({"model", "register", "bag", "--run", run}).exit.code, 0);
   const json shown = KilnJson({"model", "show", "bag", "--json"});
   EXPECT_EQ(shown["parity"]["parity_checked"], true);
-  const CapturedRun served = Kiln({"serve", "bag", "--port", "0"});
-  EXPECT_EQ(served.exit.code, 2);
-  EXPECT_NE(served.err.find("bag:1 takes ids (integer, [?, ?]); kiln serve scores models of one "
-                            "float32 input"),
-            std::string::npos)
-      << served.err;
+  httplib::Client client = ClientOf(Serve("bag", {"--threads", "1"}));
+  // One integer input: a list of samples, or int64s described by X-Kiln-Shape.
+  const auto scored =
+      client.Post("/score", R"({"inputs": [[1, 2, 3], [3, 2, 1]]})", "application/json");
+  ASSERT_TRUE(scored);
+  ASSERT_EQ(scored->status, 200) << scored->body;
+  const json rows = json::parse(scored->body)["outputs"]["output"];
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows[0].size(), 4u);
+  ExpectClose(json::array({rows[1]}), json::array({rows[0]}));  // a sum over the same ids
+  const std::vector<std::int64_t> ids = {1, 2, 3, 4, 5, 6, 7, 8};
+  const auto raw = client.Post("/score", httplib::Headers{{"X-Kiln-Shape", "2,4"}},
+                               std::string(reinterpret_cast<const char*>(ids.data()), 64),
+                               "application/octet-stream");
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->status, 200) << raw->body;
 }
 
 TEST_F(ModelTest, TheServerScoresJsonAndRawBatchesLikePyTorch) {
