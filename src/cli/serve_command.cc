@@ -27,6 +27,7 @@ struct ServeFlags {
   int threads = 0;
   int http_threads = 16;
   std::int64_t max_batch = 64;
+  std::int64_t max_length = 4096;
   std::int64_t batch_timeout_us = 0;
   int max_body_mb = 64;
   std::string tls_cert;
@@ -62,9 +63,11 @@ Result<std::string> ReadTokenFile(const std::string& path) {
 
 Status RunServe(const ServeFlags& flags, CliContext& context) {
   if (flags.port < 0 || flags.port > 65535 || flags.threads < 0 || flags.max_batch < 1 ||
-      flags.batch_timeout_us < 0 || flags.max_body_mb < 1 || flags.http_threads < 1) {
+      flags.max_length < 1 || flags.batch_timeout_us < 0 || flags.max_body_mb < 1 ||
+      flags.http_threads < 1) {
     return InvalidArgumentError(
-        "--port must be 0 to 65535, --threads >= 0, --max-batch >= 1, --http-threads >= 1, "
+        "--port must be 0 to 65535, --threads >= 0, --max-batch >= 1, --max-length >= 1, "
+        "--http-threads >= 1, "
         "--batch-timeout-us >= 0 and --max-body-mb >= 1");
   }
   // stdout carries the one "listening on URL" line; the log goes to stderr.
@@ -121,6 +124,7 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
   options.tls_key = flags.tls_key;
   options.token = token;
   options.batching.max_batch = flags.max_batch;
+  options.max_length = flags.max_length;
   options.batching.timeout = std::chrono::microseconds(flags.batch_timeout_us);
   options.batching.max_queued = std::max<std::int64_t>(4096, 16 * flags.max_batch);
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<serve::ScoringServer> server,
@@ -151,6 +155,9 @@ void AddServeCommand(CLI::App& app, CliContext& context) {
   serve->add_option("--host", flags->host, "Address to listen on (default 127.0.0.1)");
   serve->add_option("--threads", flags->threads, "Engine threads (default 0: every core)");
   serve->add_option("--max-batch", flags->max_batch, "Most samples scored together (default 64)");
+  serve->add_option(
+      "--max-length", flags->max_length,
+      "Most an open dimension but the batch may be, a sequence length (default 4096)");
   serve->add_option("--batch-timeout-us", flags->batch_timeout_us,
                     "How long a lone request waits for others to join it (default 0)");
   serve->add_option("--http-threads", flags->http_threads,

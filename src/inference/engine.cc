@@ -273,7 +273,7 @@ Result<std::vector<Tensor>> Engine::Run(std::span<const InputTensor> inputs) {
     }
     done += piece;
   }
-  for (size_t o = 0; o < outputs.size() && dynamic_batch(); ++o) {
+  for (size_t o = 0; o < outputs.size(); ++o) {
     outputs[o].batch_axis = BatchAxis(o, outputs[o].shape, batch);
   }
   return outputs;

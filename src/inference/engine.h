@@ -43,8 +43,8 @@ struct Tensor {
   std::string name;
   std::vector<int64_t> shape;
   std::vector<float> values;
-  // The axis that holds the run's samples (BatchAxis below); none for a fixed-batch model
-  // or an output that sums over the batch.
+  // The axis that holds the run's samples (BatchAxis below); none for an output that sums
+  // over the batch.
   std::optional<size_t> batch_axis;
 };
 

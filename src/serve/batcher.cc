@@ -62,7 +62,8 @@ void Batcher::Work() {
     std::vector<Pending*> group = {queue_.front()};
     std::int64_t samples = queue_.front()->input.batch;
     queue_.pop_front();
-    for (auto it = queue_.begin(); it != queue_.end() && samples < options_.max_batch;) {
+    for (auto it = queue_.begin();
+         it != queue_.end() && samples < options_.max_batch && joinable_;) {
       Pending* next = *it;
       if (samples + next->input.batch <= options_.max_batch &&
           group.front()->input.Joins(next->input)) {
@@ -159,13 +160,20 @@ std::vector<Result<std::vector<inference::Tensor>>> Batcher::RunAndSplit(
   std::vector<inference::InputTensor> joined;
   for (size_t k = 0; k < inputs; ++k) joined.push_back(Joined(batches, k, total, storage[k]));
   Result<std::vector<inference::Tensor>> outputs = run_(joined);
+  // A request's values the engine refuses (an id past an embedding table) must fail that
+  // request alone, not those it rode with.
+  if (!outputs.ok() && outputs.status().code() == StatusCode::kInvalidArgument) return run_alone();
   if (!outputs.ok()) {
     results.assign(group.size(), outputs.status());
     return results;
   }
   for (const inference::Tensor& output : *outputs) {
-    // An output without the samples along one axis (a sum over the batch) cannot be cut.
-    if (!output.batch_axis.has_value()) return run_alone();
+    // An output without the samples along one axis (a sum over the batch) cannot be cut;
+    // from now on every request runs on its own.
+    if (!output.batch_axis.has_value()) {
+      joinable_ = false;
+      return run_alone();
+    }
   }
   std::int64_t first = 0;
   for (const Pending* p : group) {

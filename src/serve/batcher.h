@@ -81,6 +81,9 @@ class Batcher {
   std::deque<Pending*> queue_;
   std::int64_t queued_samples_ = 0;
   bool stopping_ = false;
+  // False once a run had an output without a batch axis: requests then run one by one.
+  // Written by the worker only (outside the mutex), read by it too.
+  bool joinable_ = true;
   BatcherStats stats_;
   std::thread worker_;
 };

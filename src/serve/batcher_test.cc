@@ -189,5 +189,25 @@ TEST_F(SequenceBatcherTest, AnOutputWithoutABatchAxisRunsEachRequestOnItsOwn) {
   EXPECT_EQ(WrongReplies(batcher, true), 0);
 }
 
+// An id the engine refuses (past 2^24) fails its own request, not those it rode with.
+TEST_F(SequenceBatcherTest, ARequestTheEngineRefusesFailsAloneInItsBatch) {
+  const std::unique_ptr<inference::Engine> engine = Load(false);
+  Batcher batcher(*engine, {.max_batch = 16, .timeout = std::chrono::microseconds(200'000)});
+  std::atomic<int> fine{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      InputBatch request = SequenceRequest(t, 1, 3);
+      if (t == 2) request.inputs[0].ints[1] = std::int64_t{1} << 25;
+      const Result<std::vector<inference::Tensor>> out = batcher.Score(std::move(request));
+      if (out.ok()) ++fine;
+      if (out.status().code() == StatusCode::kInvalidArgument) ++refused;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(fine, 3);
+  EXPECT_EQ(refused, 1);
+}
+
 }  // namespace
 }  // namespace kiln::serve

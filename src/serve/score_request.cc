@@ -45,6 +45,13 @@ bool InputBatch::Joins(const InputBatch& other) const {
 
 namespace {
 
+// A JSON value in an error: a number or string as sent (cut short), anything else by its
+// type, since dumping a hostile array or object could recurse as deep as it nests.
+std::string Shown(const json& value) {
+  if (value.is_primitive()) return value.dump().substr(0, 40);
+  return fmt::format("an {}", value.type_name());
+}
+
 std::string ShapeText(const std::vector<std::int64_t>& shape) {
   std::vector<std::string> sizes;
   for (const std::int64_t d : shape) {
@@ -120,11 +127,18 @@ class SampleReader {
       }
       if (!node->is_array() || node->empty()) {
         return InvalidArgumentError(fmt::format(
-            "{}[0]: dimension {} of the sample is open (shape {}); expected a non-empty array "
-            "there, found {}",
-            where_, d + 1, ShapeText(spec_.sample_shape), node->dump().substr(0, 40)));
+            "{}[0]: dimension {} of input '{}' is open (a sample is {}); expected a non-empty "
+            "array there, found {}",
+            where_, d + 1, spec_.name, ShapeText(spec_.sample_shape),
+            node->is_array() ? std::string("[]") : Shown(*node)));
       }
       shape_[d] = static_cast<std::int64_t>(node->size());
+      if (spec_.max_open_size > 0 && shape_[d] > spec_.max_open_size) {
+        return InvalidArgumentError(fmt::format(
+            "{}[0]: dimension {} of input '{}' is {} long; this server takes at most {} (kiln "
+            "serve --max-length)",
+            where_, d + 1, spec_.name, shape_[d], spec_.max_open_size));
+      }
       open_ = true;
       node = &(*node)[0];
     }
@@ -149,8 +163,7 @@ class SampleReader {
 
   Status Value(const json& value, const std::string& where) {
     if (!value.is_number()) {
-      return InvalidArgumentError(
-          fmt::format("{}: {} is not a number", where, value.dump().substr(0, 40)));
+      return InvalidArgumentError(fmt::format("{}: {} is not a number", where, Shown(value)));
     }
     if (!spec_.integer) {
       const double v = value.get<double>();
@@ -160,19 +173,24 @@ class SampleReader {
       out_.floats.push_back(static_cast<float>(v));
       return Status::Ok();
     }
+    // An int32 input takes int32 values; an int64 one int64 values.
+    const double limit = spec_.raw_bytes == 8 ? 0x1p63 : 0x1p31;
     if (value.is_number_integer() &&
         (!value.is_number_unsigned() ||
          value.get<std::uint64_t>() <= std::numeric_limits<std::int64_t>::max())) {
-      out_.ints.push_back(value.get<std::int64_t>());
-      return Status::Ok();
+      const std::int64_t v = value.get<std::int64_t>();
+      if (static_cast<double>(v) < limit && static_cast<double>(v) >= -limit) {
+        out_.ints.push_back(v);
+        return Status::Ok();
+      }
     }
     const double v = value.get<double>();
-    if (value.is_number_float() && std::trunc(v) == v && std::abs(v) < 0x1p63) {
+    if (value.is_number_float() && std::trunc(v) == v && v < limit && v >= -limit) {
       out_.ints.push_back(static_cast<std::int64_t>(v));
       return Status::Ok();
     }
-    return InvalidArgumentError(fmt::format("{}: {} is not an integer (input '{}' is {})", where,
-                                            value.dump(), spec_.name, spec_.TypeName()));
+    return InvalidArgumentError(fmt::format("{}: {} is not an {} (the type of input '{}')", where,
+                                            Shown(value), spec_.TypeName(), spec_.name));
   }
 
   const InputSpec& spec_;

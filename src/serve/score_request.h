@@ -30,6 +30,10 @@ struct InputSpec {
   bool integer = false;                    // ids and masks (int64, int32); float32 otherwise
   int raw_bytes = 4;                       // per value in a raw body: 8 for int64
   std::vector<std::int64_t> sample_shape;  // without the batch; inference::kDynamicDim if open
+  // The most an open dimension may be (kiln serve --max-length): a sequence's length bounds
+  // the memory and time a request takes, which its body size does not (attention is
+  // quadratic in it). 0: no bound.
+  std::int64_t max_open_size = 0;
 
   static InputSpec Of(const inference::ValueInfo& input);
   std::string TypeName() const;  // "float32", "int64", "int32"

@@ -122,6 +122,15 @@ Status CheckShape(const InputSpec& spec, std::string_view header, std::string_vi
   for (size_t d = 0; fits && d < want.size(); ++d) {
     fits = want[d] == inference::kDynamicDim || want[d] == shape[d + 1];
   }
+  for (size_t d = 0; fits && d < want.size(); ++d) {
+    if (want[d] == inference::kDynamicDim && spec.max_open_size > 0 &&
+        shape[d + 1] > spec.max_open_size) {
+      return InvalidArgumentError(
+          fmt::format("{} '{}': dimension {} of input '{}' is {} long; this server takes at "
+                      "most {} (kiln serve --max-length)",
+                      header, text, d + 1, spec.name, shape[d + 1], spec.max_open_size));
+    }
+  }
   if (!fits) {
     return InvalidArgumentError(fmt::format(
         "{} '{}': input '{}' is [{}] after the batch; the model takes samples of shape {}{}",
@@ -159,6 +168,12 @@ Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view inputs
         std::find(want.begin(), want.end(), inference::kDynamicDim) == want.end()) {
       return ParseFixedFloats(body, shape_header, specs[0]);
     }
+    if (shape_header.find_first_of(";=") != std::string_view::npos) {
+      return InvalidArgumentError(fmt::format(
+          "X-Kiln-Shape '{}': expected sizes separated by commas, batch first (X-Kiln-Inputs "
+          "names inputs)",
+          shape_header));
+    }
     header = "X-Kiln-Shape";
     header_text = fmt::format("{}={}", specs[0].name, shape_header);
   }
@@ -168,6 +183,8 @@ Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view inputs
   std::vector<size_t> order;  // the body's order, as model input indices
   std::vector<std::vector<std::int64_t>> shapes(specs.size());
   const std::string_view all(header_text);
+  // The header as the client sent it, for errors.
+  const std::string_view quoted = header == "X-Kiln-Shape" ? shape_header : inputs_header;
   for (size_t at = 0; at <= all.size();) {
     const size_t semicolon = std::min(all.find(';', at), all.size());
     const std::string_view entry = TrimWhitespace(all.substr(at, semicolon - at));
@@ -199,7 +216,7 @@ Result<InputBatch> ParseRawInputs(std::string_view body, std::string_view inputs
         ParseSizes(text, header == "X-Kiln-Shape"
                              ? fmt::format("X-Kiln-Shape '{}'", shape_header)
                              : fmt::format("X-Kiln-Inputs '{}', input '{}'", all, name)));
-    KILN_RETURN_IF_ERROR(CheckShape(*spec, header, text, shapes[k]));
+    KILN_RETURN_IF_ERROR(CheckShape(*spec, header, quoted, shapes[k]));
     if (!order.empty() && shapes[k][0] != batch.batch) {
       return InvalidArgumentError(
           fmt::format("X-Kiln-Inputs '{}': input '{}' has a batch of {}; '{}' has {} (each input "

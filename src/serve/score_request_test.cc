@@ -157,12 +157,18 @@ TEST(ScoreRequestTest, JsonErrorsNameTheInput) {
             "inputs.ids[1]: expected an array of 3 (inputs.ids[0] has [3]; every sample of a "
             "request has the same shape)");
   EXPECT_EQ(message(R"({"inputs": {"ids": [[1, 2.5]], "mask": [[1, 1]]}})"),
-            "inputs.ids[0][1]: 2.5 is not an integer (input 'ids' is int64)");
+            "inputs.ids[0][1]: 2.5 is not an int64 (the type of input 'ids')");
   EXPECT_EQ(message(R"({"inputs": {"ids": [[1, 18446744073709551615]], "mask": [[1, 1]]}})"),
-            "inputs.ids[0][1]: 18446744073709551615 is not an integer (input 'ids' is int64)");
+            "inputs.ids[0][1]: 18446744073709551615 is not an int64 (the type of input 'ids')");
   EXPECT_EQ(message(R"({"inputs": {"ids": [[]], "mask": [[]]}})"),
-            "inputs.ids[0]: dimension 1 of the sample is open (shape [?]); expected a non-empty "
-            "array there, found []");
+            "inputs.ids[0]: dimension 1 of input 'ids' is open (a sample is [?]); expected a "
+            "non-empty array there, found []");
+  EXPECT_EQ(message(R"({"inputs": {"ids": [[1, 2]], "mask": [[1, 2147483648]]}})"),
+            "inputs.mask[0][1]: 2147483648 is not an int32 (the type of input 'mask')");
+  // Nesting as deep as the body allows is named by its type, never printed.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_EQ(message(R"({"inputs": {"ids": [[)" + deep + R"(, 2]], "mask": [[1, 1]]}})"),
+            "inputs.ids[0][0]: an array is not a number");
   EXPECT_EQ(message(R"({"inputs": {"ids": [], "mask": []}})"),
             "inputs.ids: expected a non-empty array of samples");
   EXPECT_EQ(
@@ -208,8 +214,8 @@ TEST(ScoreRequestTest, RawBodiesHoldEveryInputInTheModelsTypesInTheHeadersOrder)
             "X-Kiln-Inputs 'mask=2,3; ids=3,2': input 'ids' has a batch of 3; 'mask' has 2 (each "
             "input holds one entry per sample)");
   EXPECT_EQ(message("mask=2,3; ids=2,3,1", body),
-            "X-Kiln-Inputs '2,3,1': input 'ids' is [3,1] after the batch; the model takes "
-            "samples of shape [?]");
+            "X-Kiln-Inputs 'mask=2,3; ids=2,3,1': input 'ids' is [3,1] after the batch; the "
+            "model takes samples of shape [?]");
   EXPECT_EQ(message("mask=2,3; ids=2,-3", body),
             "X-Kiln-Inputs 'mask=2,3; ids=2,-3', input 'ids': size 2 is '-3'; expected positive "
             "sizes (up to 9223372036854775807) separated by commas, batch first");
@@ -229,6 +235,25 @@ TEST(ScoreRequestTest, RawBodiesHoldEveryInputInTheModelsTypesInTheHeadersOrder)
             "more than that for input 'mask' (that many int32s) from byte 8");
 }
 
+TEST(ScoreRequestTest, AnOpenDimensionLongerThanTheServerTakesIsRefused) {
+  std::vector<InputSpec> bounded = kTokens;
+  for (InputSpec& spec : bounded) spec.max_open_size = 4;
+  EXPECT_TRUE(
+      ParseJsonInputs(R"({"inputs": {"ids": [[1, 2, 3, 4]], "mask": [[1, 1, 1, 1]]}})", bounded)
+          .ok());
+  EXPECT_EQ(
+      ParseJsonInputs(R"({"inputs": {"ids": [[1, 2, 3, 4, 5]], "mask": [[1, 1, 1, 1, 1]]}})",
+                      bounded)
+          .status()
+          .message(),
+      "inputs.ids[0]: dimension 1 of input 'ids' is 5 long; this server takes at most 4 (kiln "
+      "serve --max-length)");
+  EXPECT_EQ(
+      ParseRawInputs(std::string(60, '\0'), "ids=1,5; mask=1,5", "", bounded).status().message(),
+      "X-Kiln-Inputs 'ids=1,5; mask=1,5': dimension 1 of input 'ids' is 5 long; this "
+      "server takes at most 4 (kiln serve --max-length)");
+}
+
 TEST(ScoreRequestTest, XKilnShapeServesAModelOfOneIntegerInput) {
   const std::vector<InputSpec> ids = {kTokens[0]};
   const std::vector<std::int64_t> values = {1, 2, 3, 4};
@@ -239,6 +264,9 @@ TEST(ScoreRequestTest, XKilnShapeServesAModelOfOneIntegerInput) {
   EXPECT_EQ(ParseRawInputs(Bytes(values.data(), 32), "", "", ids).status().message(),
             "a raw body needs the header X-Kiln-Shape: B,d1,d2,... (batch first), its values "
             "int64");
+  EXPECT_EQ(ParseRawInputs(Bytes(values.data(), 32), "", "2,2;", ids).status().message(),
+            "X-Kiln-Shape '2,2;': expected sizes separated by commas, batch first (X-Kiln-Inputs "
+            "names inputs)");
   EXPECT_EQ(ParseRawInputs(Bytes(values.data(), 32), "", "2,3", ids).status().message(),
             "the body has 32 bytes; X-Kiln-Shape '2,3' needs 48 bytes for input 'ids' (6 int64s) "
             "from byte 0");

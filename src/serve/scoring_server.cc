@@ -49,8 +49,10 @@ class ScoringServer::Impl {
   Impl(inference::Engine& engine, const store::ModelVersion& model,
        const ScoringServerOptions& options)
       : engine_(engine), model_(model), options_(options), batcher_(engine, options.batching) {
-    for (const inference::ValueInfo& input : engine.inputs())
+    for (const inference::ValueInfo& input : engine.inputs()) {
       specs_.push_back(InputSpec::Of(input));
+      specs_.back().max_open_size = options.max_length;
+    }
   }
 
   Status Open() {

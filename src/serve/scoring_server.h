@@ -30,6 +30,7 @@ struct ScoringServerOptions {
   int port = 8080;  // 0: any free port
   int http_threads = 16;
   std::size_t max_body_bytes = 64u << 20;
+  std::int64_t max_length = 4096;  // the most an open dimension but the batch may be
   std::filesystem::path tls_cert;  // both or neither: https with this certificate and key
   std::filesystem::path tls_key;
   // Not empty: the bearer token that /score and /metadata require.

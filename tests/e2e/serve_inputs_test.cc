@@ -175,7 +175,7 @@ TEST_F(ServeInputsTest, BadInputsAreRefusedByNameAndTheServerGoesOn) {
   EXPECT_EQ(refused(R"({"inputs": {"ids": [[1, 2, 3]]}})"),
             "inputs: no 'mask'; the model takes ids (int64, [?,?]), mask (int64, [?,?])");
   EXPECT_EQ(refused(R"({"inputs": {"ids": [[1, 2.5, 3]], "mask": [[1, 1, 1]]}})"),
-            "inputs.ids[0][1]: 2.5 is not an integer (input 'ids' is int64)");
+            "inputs.ids[0][1]: 2.5 is not an int64 (the type of input 'ids')");
   EXPECT_EQ(refused(R"({"inputs": {"ids": [[1, 2, 3]], "mask": [[1, 1]]}})"),
             "input 'ids' has shape [1, 3], and input 'mask' [1, 2]: the model gives both a "
             "'sequence' dimension, so it must be the same size in both");
