@@ -31,6 +31,40 @@ Tag PlainTag(size_t rank) {
 
 memory::desc PlainDesc(const Dims& dims) { return memory::desc(dims, kF32, PlainTag(dims.size())); }
 
+namespace {
+
+// Row-major strides, and whether `d` has exactly them; oneDNN's desc equality overlooks the
+// strides of dimensions of size 1, which its kernels do not (a [1, 197, 768] view of a
+// transpose, strides {768, 768, 1}, runs binary ops on a reference kernel 40x slower).
+bool HasPlainStrides(const dnnl_memory_desc_t& d, bool size_one_too) {
+  int64_t stride = 1;
+  for (int k = d.ndims - 1; k >= 0; --k) {
+    if ((size_one_too || d.dims[k] > 1) && d.format_desc.blocking.strides[k] != stride) {
+      return false;
+    }
+    stride *= d.dims[k];
+  }
+  return true;
+}
+
+bool IsUnblocked(const dnnl_memory_desc_t& d) {
+  return d.format_kind == dnnl_blocked && d.format_desc.blocking.inner_nblks == 0;
+}
+
+}  // namespace
+
+bool IsPermuted(const memory::desc& desc) {
+  return IsUnblocked(desc.data) && !HasPlainStrides(desc.data, /*size_one_too=*/true);
+}
+
+bool SameBytesAsPlain(const memory::desc& desc, const Dims& dims) {
+  const dnnl_memory_desc_t& d = desc.data;
+  return IsUnblocked(d) && d.offset0 == 0 && d.data_type == dnnl_f32 &&
+         Dims(d.dims, d.dims + d.ndims) == dims &&
+         Dims(d.padded_dims, d.padded_dims + d.ndims) == dims &&
+         HasPlainStrides(d, /*size_one_too=*/false);
+}
+
 int64_t Product(const Dims& dims, size_t from) {
   return std::accumulate(dims.begin() + static_cast<std::ptrdiff_t>(from), dims.end(), int64_t{1},
                          std::multiplies<>());
@@ -89,7 +123,9 @@ memory PlanCompiler::Plain(Value& value) {
     return value.mem;
   }
   const memory::desc plain = PlainDesc(value.dims);
-  if (value.mem.get_desc() != plain) value.mem = Reorder(value.mem, plain);
+  if (value.mem.get_desc() == plain && !IsPermuted(value.mem.get_desc())) return value.mem;
+  value.mem = SameBytesAsPlain(value.mem.get_desc(), value.dims) ? Alias(value.mem, plain)
+                                                                 : Reorder(value.mem, plain);
   return value.mem;
 }
 

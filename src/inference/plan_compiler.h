@@ -27,6 +27,13 @@ constexpr memory::data_type kF32 = memory::data_type::f32;
 // Row-major layout tags (a, ab, abc, ...) by rank, and a row-major descriptor.
 Tag PlainTag(size_t rank);
 memory::desc PlainDesc(const Dims& dims);
+// A layout of row-major strides in another order of dimensions (a transpose's view), even
+// where only dimensions of size 1 differ: oneDNN runs few primitives on it but a reference
+// kernel, so such values go plain first.
+bool IsPermuted(const memory::desc& desc);
+// The desc addresses its elements exactly as PlainDesc(dims) does (it differs only in the
+// strides of dimensions of size 1), so the bytes may be read as plain without a copy.
+bool SameBytesAsPlain(const memory::desc& desc, const Dims& dims);
 int64_t Product(const Dims& dims, size_t from = 0);
 // Numpy's broadcast of two shapes; false when they do not broadcast.
 bool BroadcastShape(const Dims& a, const Dims& b, Dims* out);

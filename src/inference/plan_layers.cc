@@ -284,7 +284,11 @@ Status PlanCompiler::Gemm(size_t i) {
                  matmul ? SoleConsumer(output, {"Add"}) : std::nullopt) {
     // MatMul then Add of a constant vector: the Add is the bias.
     const Node& add = node(*j);
-    const Constant* addend = add.inputs.size() == 2 ? FindConstant(add.inputs[1]) : nullptr;
+    // Either operand (torchvision's ViT adds the bias first).
+    const size_t other = add.inputs.size() == 2 && add.inputs[1] == output ? 0 : 1;
+    const Constant* addend = add.inputs.size() == 2 && add.inputs[1 - other] == output
+                                 ? FindConstant(add.inputs[other])
+                                 : nullptr;
     // A bias: [out_features] or a scalar, with leading 1s no more than the output has.
     const bool vector_like =
         addend != nullptr && addend->dims.size() <= a.dims.size() &&

@@ -48,7 +48,9 @@ Status PlanCompiler::Binary(size_t i) {
   const auto operand = [&](size_t k, bool exact) -> memory {
     if (FindConstant(n.inputs[k]) != nullptr) return Operand(n, k, dims);
     Value& v = values_.at(n.inputs[k]);
-    if (v.dims.size() == dims.size()) return exact ? (v.flat_source ? Plain(v) : v.mem) : Plain(v);
+    if (v.dims.size() == dims.size()) {
+      return exact && !v.flat_source && !IsPermuted(v.mem.get_desc()) ? v.mem : Plain(v);
+    }
     Dims padded(dims.size() - v.dims.size(), 1);
     padded.insert(padded.end(), v.dims.begin(), v.dims.end());
     return View(v, padded);
