@@ -123,9 +123,12 @@ memory PlanCompiler::Plain(Value& value) {
     return value.mem;
   }
   const memory::desc plain = PlainDesc(value.dims);
-  if (value.mem.get_desc() == plain && !IsPermuted(value.mem.get_desc())) return value.mem;
-  value.mem = SameBytesAsPlain(value.mem.get_desc(), value.dims) ? Alias(value.mem, plain)
-                                                                 : Reorder(value.mem, plain);
+  if (value.mem.get_desc() != plain) {
+    value.mem = Reorder(value.mem, plain);
+  } else if (IsPermuted(value.mem.get_desc())) {
+    // Equal to plain by oneDNN's measure but for the strides of size-1 dimensions.
+    value.mem = Alias(value.mem, plain);
+  }
   return value.mem;
 }
 

@@ -27,9 +27,8 @@ constexpr memory::data_type kF32 = memory::data_type::f32;
 // Row-major layout tags (a, ab, abc, ...) by rank, and a row-major descriptor.
 Tag PlainTag(size_t rank);
 memory::desc PlainDesc(const Dims& dims);
-// A layout of row-major strides in another order of dimensions (a transpose's view), even
-// where only dimensions of size 1 differ: oneDNN runs few primitives on it but a reference
-// kernel, so such values go plain first.
+// An unblocked layout whose strides are not row-major (channels-last, a transpose's view),
+// even where only the strides of dimensions of size 1 differ.
 bool IsPermuted(const memory::desc& desc);
 // The desc addresses its elements exactly as PlainDesc(dims) does (it differs only in the
 // strides of dimensions of size 1), so the bytes may be read as plain without a copy.
