@@ -124,6 +124,14 @@ class PlanCompiler {
   Status MatMul(size_t i);  // MatMul of computed values (plan_matmul.cc)
   Status Reduce(size_t i);  // plan_normalization.cc
   Status LayerNorm(size_t i);
+  // LayerNormalization as the exporter writes it before opset 17, starting at its first
+  // ReduceMean (node i): mean, Sub, Pow 2, ReduceMean, Add epsilon, Sqrt, Div, and an
+  // optional Mul by a scale and Add of a shift. Emitted as one layer normalization; false
+  // (nothing emitted) when the nodes from i are not that.
+  Result<bool> DecomposedLayerNorm(size_t i);
+  // Layer normalization of `x` over the axes from `axis` on, as node `n` (for errors) asks.
+  Status EmitLayerNorm(const Node& n, Value& x, int64_t axis, float epsilon, const Constant* scale,
+                       const Constant* shift, const std::string& output);
   Status Recurrent(size_t i);  // LSTM, GRU, RNN (plan_recurrent.cc)
   Status Pool(size_t i);
   Status Eltwise(size_t i);

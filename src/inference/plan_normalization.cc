@@ -1,5 +1,6 @@
 // PlanCompiler's reductions (ReduceMean, ReduceSum, ReduceMax, ReduceMin) and
-// LayerNormalization (opset 17), as oneDNN reduction and layer normalization primitives.
+// LayerNormalization (opset 17, or the nodes earlier opsets write for it), as oneDNN
+// reduction and layer normalization primitives.
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -12,6 +13,10 @@ namespace kiln::inference {
 
 Status PlanCompiler::Reduce(size_t i) {
   const Node& n = node(i);
+  if (n.op_type == "ReduceMean") {
+    Result<bool> fused = DecomposedLayerNorm(i);
+    if (!fused.ok() || *fused) return fused.status();
+  }
   Result<Value*> xr = Data(n, 0);
   if (!xr.ok()) return xr.status();
   Value& x = **xr;
@@ -74,9 +79,116 @@ Status PlanCompiler::LayerNorm(size_t i) {
   const Node& n = node(i);
   Result<Value*> xr = Data(n, 0);
   if (!xr.ok()) return xr.status();
-  Value& x = **xr;
+  const Constant* affine[2] = {nullptr, nullptr};
+  const char* names[2] = {"scale", "bias"};
+  for (size_t k = 0; k < 2; ++k) {
+    if (n.inputs.size() > k + 1 && !n.inputs[k + 1].empty()) {
+      Result<const Constant*> c = FloatConstant(n, k + 1, names[k]);
+      if (!c.ok()) return c.status();
+      affine[k] = *c;
+    }
+  }
+  return EmitLayerNorm(n, **xr, n.Int("axis", -1), n.Float("epsilon", 1e-5f), affine[0], affine[1],
+                       n.outputs[0]);
+}
+
+Result<bool> PlanCompiler::DecomposedLayerNorm(size_t i) {
+  const Node& mean = node(i);
+  const Value* x = values_.count(mean.inputs[0]) != 0 ? &values_.at(mean.inputs[0]) : nullptr;
+  if (x == nullptr || mean.inputs.size() != 1 || mean.Int("keepdims", 1) != 1) return false;
+  const int64_t rank = static_cast<int64_t>(x->dims.size());
+  const std::vector<int64_t> axes = mean.Ints("axes", {});
+  const auto last_axis = [&](const std::vector<int64_t>& a) {
+    return a.size() == 1 && (a[0] == -1 || a[0] == rank - 1);
+  };
+  if (!last_axis(axes)) return false;
+  // The one node reading `name` (no graph output), of `op`, reading it as input `at` (any
+  // when -1).
+  const auto only = [&](const std::string& name, const std::string& op,
+                        int at) -> std::optional<size_t> {
+    const auto it = consumers_.find(name);
+    if (graph_outputs_.count(name) != 0 || it == consumers_.end() || it->second.size() != 1) {
+      return std::nullopt;
+    }
+    const Node& c = node(it->second[0]);
+    if (c.op_type != op || c.inputs.size() != 2) return std::nullopt;
+    if (at >= 0 && c.inputs[static_cast<size_t>(at)] != name) return std::nullopt;
+    return it->second[0];
+  };
+  const auto other = [&](size_t j, const std::string& name) -> const std::string& {
+    return node(j).inputs[0] == name ? node(j).inputs[1] : node(j).inputs[0];
+  };
+  const std::optional<size_t> sub = only(mean.outputs[0], "Sub", 1);
+  if (!sub || node(*sub).inputs[0] != mean.inputs[0]) return false;
+  const std::string& centred = node(*sub).outputs[0];
+  // The centred value feeds the variance (Pow) and the division.
+  const auto readers = consumers_.find(centred);
+  if (graph_outputs_.count(centred) != 0 || readers == consumers_.end() ||
+      readers->second.size() != 2) {
+    return false;
+  }
+  std::optional<size_t> pow, div;
+  for (const size_t j : readers->second) {
+    if (node(j).op_type == "Pow" && node(j).inputs.size() == 2 && node(j).inputs[0] == centred &&
+        IsScalar(node(j).inputs[1], 2.0f)) {
+      pow = j;
+    } else if (node(j).op_type == "Div" && node(j).inputs.size() == 2 &&
+               node(j).inputs[0] == centred) {
+      div = j;
+    }
+  }
+  if (!pow || !div) return false;
+  const auto variance = std::find_if(consumers_[node(*pow).outputs[0]].begin(),
+                                     consumers_[node(*pow).outputs[0]].end(),
+                                     [&](size_t j) { return node(j).op_type == "ReduceMean"; });
+  if (consumers_[node(*pow).outputs[0]].size() != 1 ||
+      variance == consumers_[node(*pow).outputs[0]].end() ||
+      graph_outputs_.count(node(*pow).outputs[0]) != 0 || node(*variance).inputs.size() != 1 ||
+      node(*variance).Int("keepdims", 1) != 1 || !last_axis(node(*variance).Ints("axes", {}))) {
+    return false;
+  }
+  const std::optional<size_t> add_eps = only(node(*variance).outputs[0], "Add", -1);
+  if (!add_eps) return false;
+  const Constant* eps = FindConstant(other(*add_eps, node(*variance).outputs[0]));
+  if (eps == nullptr || !eps->is_float || eps->size() != 1) return false;
+  const std::optional<size_t> sqrt = [&]() -> std::optional<size_t> {
+    const auto it = consumers_.find(node(*add_eps).outputs[0]);
+    if (graph_outputs_.count(node(*add_eps).outputs[0]) != 0 || it == consumers_.end() ||
+        it->second.size() != 1 || node(it->second[0]).op_type != "Sqrt") {
+      return std::nullopt;
+    }
+    return it->second[0];
+  }();
+  if (!sqrt || only(node(*sqrt).outputs[0], "Div", 1) != div) return false;
+  std::vector<size_t> nodes = {*sub, *pow, *variance, *add_eps, *sqrt, *div};
+  std::string output = node(*div).outputs[0];
+  // The affine part: Mul by a scale, then Add of a shift, each a constant of the
+  // normalised size (or one value), either operand.
+  const int64_t inner = x->dims.back();
+  const auto affine = [&](const std::string& op) -> const Constant* {
+    const std::optional<size_t> j = only(output, op, -1);
+    if (!j) return nullptr;
+    const Constant* c = FindConstant(other(*j, output));
+    if (c == nullptr || !c->is_float || (c->size() != inner && c->size() != 1) ||
+        (!c->dims.empty() && c->dims.back() != c->size())) {
+      return nullptr;
+    }
+    nodes.push_back(*j);
+    output = node(*j).outputs[0];
+    return c;
+  };
+  const Constant* scale = affine("Mul");
+  const Constant* shift = scale != nullptr ? affine("Add") : nullptr;
+  for (const size_t j : nodes) fused_[j] = true;
+  KILN_RETURN_IF_ERROR(
+      EmitLayerNorm(mean, values_.at(mean.inputs[0]), -1, eps->floats[0], scale, shift, output));
+  return true;
+}
+
+Status PlanCompiler::EmitLayerNorm(const Node& n, Value& x, int64_t axis, float epsilon,
+                                   const Constant* scale, const Constant* shift,
+                                   const std::string& output) {
   const int64_t rank = static_cast<int64_t>(x.dims.size());
-  int64_t axis = n.Int("axis", -1);
   if (axis < 0) axis += rank;
   if (axis < 0 || axis >= rank) return NodeError(n, "axis out of range");
   // oneDNN normalises over the last axis: the axes from `axis` on are seen as one.
@@ -84,25 +196,23 @@ Status PlanCompiler::LayerNorm(size_t i) {
   const Dims flat = {Product(Dims(x.dims.begin(), x.dims.begin() + axis)), inner};
   std::unordered_map<int, memory> args;
   const char* names[2] = {"scale", "bias"};
+  const Constant* given[2] = {scale, shift};
   const int roles[2] = {DNNL_ARG_SCALE, DNNL_ARG_SHIFT};
   for (size_t k = 0; k < 2; ++k) {
     std::vector<float> values(static_cast<size_t>(inner), k == 0 ? 1.0f : 0.0f);
-    if (n.inputs.size() > k + 1 && !n.inputs[k + 1].empty()) {
-      Result<const Constant*> c = FloatConstant(n, k + 1, names[k]);
-      if (!c.ok()) return c.status();
-      if ((*c)->size() != inner && (*c)->size() != 1) {
+    if (const Constant* c = given[k]) {
+      if (c->size() != inner && c->size() != 1) {
         return NodeError(n, fmt::format("its {} has shape {} for normalised shape {}", names[k],
-                                        (*c)->dims, Dims(x.dims.begin() + axis, x.dims.end())));
+                                        c->dims, Dims(x.dims.begin() + axis, x.dims.end())));
       }
-      for (size_t e = 0; e < values.size(); ++e)
-        values[e] = (*c)->floats[(*c)->size() == 1 ? 0 : e];
+      for (size_t e = 0; e < values.size(); ++e) values[e] = c->floats[c->size() == 1 ? 0 : e];
     }
     args[roles[k]] = Weights(memory::desc({inner}, kF32, Tag::a), {inner}, Tag::a, values);
   }
   const memory src = View(x, flat);
   const dnnl::layer_normalization_forward::primitive_desc pd(
       dnnl::layer_normalization_forward::desc(
-          dnnl::prop_kind::forward_inference, src.get_desc(), n.Float("epsilon", 1e-5f),
+          dnnl::prop_kind::forward_inference, src.get_desc(), epsilon,
           dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
       engine_);
   memory dst(PlainDesc(flat), engine_);
@@ -112,7 +222,7 @@ Status PlanCompiler::LayerNorm(size_t i) {
   Value out{dst, flat, {}, {}};
   out.mem = View(out, x.dims);
   out.dims = x.dims;
-  values_[n.outputs[0]] = out;
+  values_[output] = out;
   return Status::Ok();
 }
 

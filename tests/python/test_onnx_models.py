@@ -122,6 +122,23 @@ class Lambda(nn.Module):
         return self.f(x, *self.layers)
 
 
+class HandWrittenLayerNorm(nn.Module):
+    """LayerNorm as BERT implementations wrote it by hand: the scale first in the product.
+    `reuse`: the centred value is also read outside the normalisation, so the engine must
+    not take the arithmetic as one layer normalisation."""
+
+    def __init__(self, width, reuse=False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(width) + 0.5)
+        self.bias = nn.Parameter(torch.randn(width))
+        self.reuse = reuse
+
+    def forward(self, x):
+        centred = x - x.mean(-1, keepdim=True)
+        normal = centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + 1e-12)
+        return self.weight * normal + self.bias + (centred if self.reuse else 0)
+
+
 # name: (module, sample shape after the batch). Each exercises operators on computed data,
 # checked against PyTorch through export at batches 3, 1, 5 and 32.
 OPERATORS = {
@@ -151,6 +168,9 @@ OPERATORS = {
         Lambda(lambda x, norm: norm(x.unsqueeze(1)[:, :, 1:]) +
                x.reshape(x.shape[0], 30).reshape(x.shape[0], 1, 6, 5)[:, :, 1:],
                nn.LayerNorm(5)), [6, 5]),
+    "hand_written_layer_norms": (
+        Lambda(lambda x, a, b: a(x) + b(x.transpose(1, 2)).transpose(1, 2),
+               HandWrittenLayerNorm(7), HandWrittenLayerNorm(4, reuse=True)), [4, 7]),
     "masks_built_from_shapes": (
         Lambda(lambda x: x.masked_fill(torch.arange(x.shape[1]).unsqueeze(1) >
                                        torch.arange(x.shape[2]).unsqueeze(0), 0.0)), [5, 5]),
