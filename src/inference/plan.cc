@@ -96,14 +96,15 @@ Result<Value*> PlanCompiler::Data(const Node& n, size_t input) {
 }
 
 std::optional<size_t> PlanCompiler::SoleConsumer(const std::string& name,
-                                                 const std::set<std::string>& ops) {
+                                                 const std::set<std::string>& ops, bool any_input) {
   if (graph_outputs_.count(name) != 0) return std::nullopt;
   const auto it = consumers_.find(name);
   if (it == consumers_.end() || it->second.size() != 1) return std::nullopt;
   const size_t j = it->second.front();
-  if (ops.count(node(j).op_type) == 0 || node(j).inputs.empty() || node(j).inputs[0] != name) {
-    return std::nullopt;
-  }
+  const std::vector<std::string>& inputs = node(j).inputs;
+  const bool reads = any_input ? std::find(inputs.begin(), inputs.end(), name) != inputs.end()
+                               : !inputs.empty() && inputs[0] == name;
+  if (ops.count(node(j).op_type) == 0 || !reads) return std::nullopt;
   return j;
 }
 

@@ -89,8 +89,10 @@ class PlanCompiler {
   }
   Result<const Constant*> FloatConstant(const Node& n, size_t input, const char* role) const;
   Result<Value*> Data(const Node& n, size_t input);
-  // The one node reading `name`, when it is one of `ops` and `name` is no graph output.
-  std::optional<size_t> SoleConsumer(const std::string& name, const std::set<std::string>& ops);
+  // The one node reading `name`, when it is one of `ops` and `name` is no graph output, as
+  // its first input (or as any input, for a commutative op).
+  std::optional<size_t> SoleConsumer(const std::string& name, const std::set<std::string>& ops,
+                                     bool any_input = false);
   // Activations (plan_activations.cc). An ONNX activation as a chain of oneDNN eltwise ops.
   Result<std::vector<Activation>> ActivationOf(const Node& n) const;
   // An activation reading `x`: one activation op, or the nodes of a SiLU or GELU.

@@ -281,7 +281,7 @@ Status PlanCompiler::Gemm(size_t i) {
     if (!cr.ok()) return cr.status();
     c = *cr;
   } else if (const std::optional<size_t> j =
-                 matmul ? SoleConsumer(output, {"Add"}) : std::nullopt) {
+                 matmul ? SoleConsumer(output, {"Add"}, /*any_input=*/true) : std::nullopt) {
     // MatMul then Add of a constant vector: the Add is the bias.
     const Node& add = node(*j);
     // Either operand (torchvision's ViT adds the bias first).

@@ -94,9 +94,18 @@ Status PlanCompiler::LayerNorm(size_t i) {
 
 Result<bool> PlanCompiler::DecomposedLayerNorm(size_t i) {
   const Node& mean = node(i);
-  const Value* x = values_.count(mean.inputs[0]) != 0 ? &values_.at(mean.inputs[0]) : nullptr;
-  if (x == nullptr || mean.inputs.size() != 1 || mean.Int("keepdims", 1) != 1) return false;
+  if (mean.inputs.size() != 1 || mean.outputs.size() != 1 || mean.Int("keepdims", 1) != 1) {
+    return false;
+  }
+  const auto found = values_.find(mean.inputs[0]);
+  if (found == values_.end()) return false;
+  const Value* x = &found->second;
   const int64_t rank = static_cast<int64_t>(x->dims.size());
+  // A constant that broadcasts no further than x (a higher rank would change the output's).
+  const auto within = [&](const std::string& name) {
+    const Constant* c = FindConstant(name);
+    return c != nullptr && static_cast<int64_t>(c->dims.size()) <= rank;
+  };
   const std::vector<int64_t> axes = mean.Ints("axes", {});
   const auto last_axis = [&](const std::vector<int64_t>& a) {
     return a.size() == 1 && (a[0] == -1 || a[0] == rank - 1);
@@ -130,7 +139,7 @@ Result<bool> PlanCompiler::DecomposedLayerNorm(size_t i) {
   std::optional<size_t> pow, div;
   for (const size_t j : readers->second) {
     if (node(j).op_type == "Pow" && node(j).inputs.size() == 2 && node(j).inputs[0] == centred &&
-        IsScalar(node(j).inputs[1], 2.0f)) {
+        IsScalar(node(j).inputs[1], 2.0f) && within(node(j).inputs[1])) {
       pow = j;
     } else if (node(j).op_type == "Div" && node(j).inputs.size() == 2 &&
                node(j).inputs[0] == centred) {
@@ -138,19 +147,24 @@ Result<bool> PlanCompiler::DecomposedLayerNorm(size_t i) {
     }
   }
   if (!pow || !div) return false;
-  const auto variance = std::find_if(consumers_[node(*pow).outputs[0]].begin(),
-                                     consumers_[node(*pow).outputs[0]].end(),
-                                     [&](size_t j) { return node(j).op_type == "ReduceMean"; });
-  if (consumers_[node(*pow).outputs[0]].size() != 1 ||
-      variance == consumers_[node(*pow).outputs[0]].end() ||
-      graph_outputs_.count(node(*pow).outputs[0]) != 0 || node(*variance).inputs.size() != 1 ||
-      node(*variance).Int("keepdims", 1) != 1 || !last_axis(node(*variance).Ints("axes", {}))) {
+  const std::string& squares = node(*pow).outputs[0];
+  const auto square_readers = consumers_.find(squares);
+  if (graph_outputs_.count(squares) != 0 || square_readers == consumers_.end() ||
+      square_readers->second.size() != 1) {
     return false;
   }
-  const std::optional<size_t> add_eps = only(node(*variance).outputs[0], "Add", -1);
+  const size_t variance = square_readers->second[0];
+  if (node(variance).op_type != "ReduceMean" || node(variance).inputs.size() != 1 ||
+      node(variance).Int("keepdims", 1) != 1 || !last_axis(node(variance).Ints("axes", {}))) {
+    return false;
+  }
+  const std::optional<size_t> add_eps = only(node(variance).outputs[0], "Add", -1);
   if (!add_eps) return false;
-  const Constant* eps = FindConstant(other(*add_eps, node(*variance).outputs[0]));
-  if (eps == nullptr || !eps->is_float || eps->size() != 1) return false;
+  const Constant* eps = FindConstant(other(*add_eps, node(variance).outputs[0]));
+  if (eps == nullptr || !eps->is_float || eps->size() != 1 ||
+      !within(other(*add_eps, node(variance).outputs[0]))) {
+    return false;
+  }
   const std::optional<size_t> sqrt = [&]() -> std::optional<size_t> {
     const auto it = consumers_.find(node(*add_eps).outputs[0]);
     if (graph_outputs_.count(node(*add_eps).outputs[0]) != 0 || it == consumers_.end() ||
@@ -160,7 +174,7 @@ Result<bool> PlanCompiler::DecomposedLayerNorm(size_t i) {
     return it->second[0];
   }();
   if (!sqrt || only(node(*sqrt).outputs[0], "Div", 1) != div) return false;
-  std::vector<size_t> nodes = {*sub, *pow, *variance, *add_eps, *sqrt, *div};
+  std::vector<size_t> nodes = {*sub, *pow, variance, *add_eps, *sqrt, *div};
   std::string output = node(*div).outputs[0];
   // The affine part: Mul by a scale, then Add of a shift, each a constant of the
   // normalised size (or one value), either operand.
@@ -170,6 +184,7 @@ Result<bool> PlanCompiler::DecomposedLayerNorm(size_t i) {
     if (!j) return nullptr;
     const Constant* c = FindConstant(other(*j, output));
     if (c == nullptr || !c->is_float || (c->size() != inner && c->size() != 1) ||
+        static_cast<int64_t>(c->dims.size()) > rank ||
         (!c->dims.empty() && c->dims.back() != c->size())) {
       return nullptr;
     }
@@ -179,9 +194,9 @@ Result<bool> PlanCompiler::DecomposedLayerNorm(size_t i) {
   };
   const Constant* scale = affine("Mul");
   const Constant* shift = scale != nullptr ? affine("Add") : nullptr;
-  for (const size_t j : nodes) fused_[j] = true;
   KILN_RETURN_IF_ERROR(
       EmitLayerNorm(mean, values_.at(mean.inputs[0]), -1, eps->floats[0], scale, shift, output));
+  for (const size_t j : nodes) fused_[j] = true;
   return true;
 }
 

@@ -52,8 +52,8 @@ Status PlanCompiler::Binary(size_t i) {
       // A layout equal to plain but for the strides of size-1 dimensions is read as plain
       // (an alias): oneDNN's desc equality overlooks them, so the other operand would not
       // be reordered to match, and the kernel would be the reference one.
-      const bool as_plain =
-          IsPermuted(v.mem.get_desc()) && SameBytesAsPlain(v.mem.get_desc(), v.dims);
+      const bool as_plain = !v.flat_source && IsPermuted(v.mem.get_desc()) &&
+                            SameBytesAsPlain(v.mem.get_desc(), v.dims);
       return exact && !v.flat_source && !as_plain ? v.mem : Plain(v);
     }
     Dims padded(dims.size() - v.dims.size(), 1);

@@ -168,6 +168,9 @@ OPERATORS = {
         Lambda(lambda x, norm: norm(x.unsqueeze(1)[:, :, 1:]) +
                x.reshape(x.shape[0], 30).reshape(x.shape[0], 1, 6, 5)[:, :, 1:],
                nn.LayerNorm(5)), [6, 5]),
+    "flatten_then_arithmetic": (
+        Lambda(lambda x, conv: torch.flatten(conv(x), 1) * 2.0 + torch.flatten(conv(x), 1).abs(),
+               nn.Conv2d(3, 16, 3)), [3, 6, 6]),
     "hand_written_layer_norms": (
         Lambda(lambda x, a, b: a(x) + b(x.transpose(1, 2)).transpose(1, 2),
                HandWrittenLayerNorm(7), HandWrittenLayerNorm(4, reuse=True)), [4, 7]),
