@@ -33,6 +33,14 @@ std::vector<inference::InputTensor> InputBatch::Tensors() const {
   return tensors;
 }
 
+std::string ShapeText(const std::vector<std::int64_t>& shape) {
+  std::vector<std::string> sizes;
+  for (const std::int64_t d : shape) {
+    sizes.push_back(d == inference::kDynamicDim ? "?" : std::to_string(d));
+  }
+  return fmt::format("[{}]", fmt::join(sizes, ","));
+}
+
 bool InputBatch::Joins(const InputBatch& other) const {
   if (inputs.size() != other.inputs.size()) return false;
   for (size_t k = 0; k < inputs.size(); ++k) {
@@ -50,14 +58,6 @@ namespace {
 std::string Shown(const json& value) {
   if (value.is_primitive()) return value.dump().substr(0, 40);
   return fmt::format("an {}", value.type_name());
-}
-
-std::string ShapeText(const std::vector<std::int64_t>& shape) {
-  std::vector<std::string> sizes;
-  for (const std::int64_t d : shape) {
-    sizes.push_back(d == inference::kDynamicDim ? "?" : std::to_string(d));
-  }
-  return fmt::format("[{}]", fmt::join(sizes, ","));
 }
 
 std::int64_t FixedSize(const std::vector<std::int64_t>& shape) {

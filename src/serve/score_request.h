@@ -56,6 +56,9 @@ struct InputBatch {
   bool Joins(const InputBatch& other) const;
 };
 
+// "[?,3,224,224]": a shape as request errors print it, ? for an open size.
+std::string ShapeText(const std::vector<std::int64_t>& shape);
+
 Result<InputBatch> ParseJsonInputs(std::string_view body, std::span<const InputSpec> specs);
 // `inputs_header`: X-Kiln-Inputs; `shape_header`: X-Kiln-Shape (one-input models); either
 // may be empty.

@@ -20,14 +20,6 @@ namespace kiln::serve {
 
 namespace {
 
-std::string ShapeText(const std::vector<std::int64_t>& shape) {
-  std::vector<std::string> sizes;
-  for (const std::int64_t d : shape) {
-    sizes.push_back(d == inference::kDynamicDim ? "?" : std::to_string(d));
-  }
-  return fmt::format("[{}]", fmt::join(sizes, ","));
-}
-
 // "2,1,28,28" as positive sizes; `where` names the text in errors.
 Result<std::vector<std::int64_t>> ParseSizes(std::string_view text, std::string_view where) {
   std::vector<std::int64_t> shape;
