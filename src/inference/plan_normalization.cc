@@ -165,14 +165,7 @@ Result<bool> PlanCompiler::DecomposedLayerNorm(size_t i) {
       !within(other(*add_eps, node(variance).outputs[0]))) {
     return false;
   }
-  const std::optional<size_t> sqrt = [&]() -> std::optional<size_t> {
-    const auto it = consumers_.find(node(*add_eps).outputs[0]);
-    if (graph_outputs_.count(node(*add_eps).outputs[0]) != 0 || it == consumers_.end() ||
-        it->second.size() != 1 || node(it->second[0]).op_type != "Sqrt") {
-      return std::nullopt;
-    }
-    return it->second[0];
-  }();
+  const std::optional<size_t> sqrt = SoleConsumer(node(*add_eps).outputs[0], {"Sqrt"});
   if (!sqrt || only(node(*sqrt).outputs[0], "Div", 1) != div) return false;
   std::vector<size_t> nodes = {*sub, *pow, variance, *add_eps, *sqrt, *div};
   std::string output = node(*div).outputs[0];
