@@ -40,5 +40,6 @@ void AddModelCommands(CLI::App& app, CliContext& context);  // model register, l
 void AddServeCommand(CLI::App& app, CliContext& context);
 void AddLaunchCommand(CLI::App& app, CliContext& context);
 void AddServerCommands(CLI::App& app, CliContext& context);  // server, server token ...
+void AddSweepCommands(CLI::App& app, CliContext& context);   // sweep submit, show, ...
 
 }  // namespace kiln::cli

@@ -59,6 +59,7 @@ int Main(int argc, char** argv) {
   AddArtifactCommands(app, context);
   AddMetricsCommands(app, context);
   AddModelCommands(app, context);
+  AddSweepCommands(app, context);
   AddServeCommand(app, context);
   AddPlotCommand(app, context);
   AddLaunchCommand(app, context);

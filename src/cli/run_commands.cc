@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -14,6 +16,7 @@
 #include "launch/run_plan.h"
 #include "spec/spec_json.h"
 #include "store/record_json.h"
+#include "sweep/sweep_control.h"
 
 namespace kiln::cli {
 namespace {
@@ -89,10 +92,31 @@ Status RunRuns(const RunsFlags& flags, CliContext& context) {
     PrintJson(out);
     return Status::Ok();
   }
+  // A sweep's trials are listed under it, oldest first; a trial whose sweep is not listed
+  // (another page, another filter) stands on its own.
+  std::map<std::string, std::vector<const store::Run*>> trials_of;
+  std::set<std::string> listed;
+  for (const store::Run& run : runs) listed.insert(run.id);
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    if (!it->parent_id.empty() && listed.contains(it->parent_id)) {
+      trials_of[it->parent_id].push_back(&*it);
+    }
+  }
   Table table({"RUN ID", "EXPERIMENT", "STATUS", "CREATED (UTC)", "DURATION", "NAME"});
+  const auto add = [&](const store::Run& run, std::string_view prefix) {
+    std::string name = run.display_name;
+    if (run.kind == store::RunKind::kSweep) {
+      name = fmt::format("sweep of {} trials{}", trials_of[run.id].size(),
+                         name.empty() ? "" : ": " + name);
+    }
+    table.AddRow({std::string(prefix) + run.id, run.experiment,
+                  std::string(store::RunStatusName(run.status)),
+                  FormatTimestampShort(run.created_at), Duration(run), name});
+  };
   for (const store::Run& run : runs) {
-    table.AddRow({run.id, run.experiment, std::string(store::RunStatusName(run.status)),
-                  FormatTimestampShort(run.created_at), Duration(run), run.display_name});
+    if (!run.parent_id.empty() && listed.contains(run.parent_id)) continue;
+    add(run, "");
+    for (const store::Run* trial : trials_of[run.id]) add(*trial, "  ");
   }
   std::cout << table.Render();
   return Status::Ok();
@@ -189,7 +213,11 @@ Status RunCancel(const CancelFlags& flags, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(const std::string id, client::ResolveRunId(workspace->store(), flags.run));
   const auto wait = flags.no_wait ? std::chrono::milliseconds(0)
                                   : std::chrono::milliseconds(flags.timeout_seconds * 1000LL);
-  KILN_ASSIGN_OR_RETURN(const store::Run run, client::CancelRun(*workspace, id, wait));
+  KILN_ASSIGN_OR_RETURN(const store::Run target, workspace->store().GetRun(id));
+  // A sweep is canceled through its driver, which cancels its trials.
+  KILN_ASSIGN_OR_RETURN(const store::Run run, target.kind == store::RunKind::kSweep
+                                                  ? sweep::CancelSweep(*workspace, id, wait)
+                                                  : client::CancelRun(*workspace, id, wait));
   std::cout << run.id << " " << store::RunStatusName(run.status) << "\n";
   if (!flags.no_wait && !store::IsTerminal(run.status)) {
     return DeadlineExceededError(

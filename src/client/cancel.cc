@@ -39,6 +39,8 @@ Result<store::Run> CancelRun(Workspace& workspace, std::string_view run_id,
 }
 
 Status TellTargetOfCancel(Workspace& workspace, const store::Run& run) {
+  // A sweep's driver sees its cancel in the store and cancels the trials itself.
+  if (run.kind == store::RunKind::kSweep) return Status::Ok();
   Result<std::unique_ptr<compute::ComputeTarget>> target = workspace.Target(run.compute_target);
   if (!target.ok()) return Status::Ok();  // A target this Kiln does not know cannot be told.
   Status told = (*target)->Cancel(run);

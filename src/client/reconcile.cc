@@ -121,7 +121,11 @@ Result<store::Run> Settle(Workspace& workspace, compute::ComputeTarget& target,
 
 Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run) {
   // A server reconciles its runs itself, on every read.
-  if (store::IsTerminal(run.status) || workspace.server() != nullptr) return run;
+  // A sweep has no launcher: its driver's liveness is sweep/'s to tell (sweep_control.h).
+  if (store::IsTerminal(run.status) || workspace.server() != nullptr ||
+      run.kind == store::RunKind::kSweep) {
+    return run;
+  }
   const auto target = workspace.Target(run.compute_target);
   if (!target.ok()) return run;  // A target this Kiln does not know cannot be asked.
   KILN_ASSIGN_OR_RETURN(const compute::Probe probe, (*target)->Check(run));
@@ -142,7 +146,9 @@ Result<std::vector<store::Run>> ReadRuns(Workspace& workspace, const store::RunF
                         workspace.store().ListRuns(active));
   // Each target is asked about all of its unfinished runs at once (CheckAll).
   std::map<std::string, std::vector<store::Run>> by_target;
-  for (const store::Run& run : unfinished) by_target[run.compute_target].push_back(run);
+  for (const store::Run& run : unfinished) {
+    if (run.kind != store::RunKind::kSweep) by_target[run.compute_target].push_back(run);
+  }
   for (const auto& [name, runs] : by_target) {
     const auto target = workspace.Target(name);
     if (!target.ok()) continue;  // A target this Kiln does not know cannot be asked.

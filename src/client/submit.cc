@@ -98,6 +98,8 @@ Result<std::string> FindInterpreter(const spec::LoadedJob& job) {
   return interpreter;
 }
 
+}  // namespace
+
 // The name of this process's user ("uid 1000" for one without a passwd entry).
 std::string OsUserName() {
   const uid_t uid = ::geteuid();
@@ -109,8 +111,6 @@ std::string OsUserName() {
   }
   return fmt::format("uid {}", uid);
 }
-
-}  // namespace
 
 Result<snapshot::SnapshotInfo> TakeSnapshot(Workspace& workspace, const spec::LoadedJob& job) {
   const std::string where = job.source.Where("source_directory");
@@ -145,7 +145,7 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
 
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& submitted_by) {
+                                const std::string& submitted_by, const store::Trial* trial) {
   const spec::JobSpec& spec = job.spec;
   // 0: every way in validated the spec already; checked again here, without the files of
   // the submitting machine, so that no caller can skip it.
@@ -263,7 +263,15 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   record.submitted_by = submitted_by.empty() ? OsUserName() : submitted_by;
   record.params = params.params;
   record.tags = spec.tags;
-  Result<store::Run> created = workspace.store().CreateRun(record);
+  Result<store::Run> created = InternalError("unreachable");
+  if (trial != nullptr) {
+    record.parent_id = trial->sweep_id;
+    store::Trial stored = *trial;
+    stored.run_id = run_id;
+    created = workspace.store().CreateTrial(record, stored);
+  } else {
+    created = workspace.store().CreateRun(record);
+  }
   if (!created.ok()) return discard(created.status());
 
   // 8: the hand-over. The run exists now, so a failure is recorded on it.

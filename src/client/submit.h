@@ -45,9 +45,17 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job);
 // name. The run records this machine as its host, whichever machine the job came from: the
 // launcher of a local run runs here, and only here can a dead one be found
 // (client/reconcile.h).
+// With `trial`, the run is that trial of its sweep: step 7 stores it with
+// Store::CreateTrial (trial->run_id is filled in), so an index taken already is
+// AlreadyExists and leaves nothing behind.
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& submitted_by = "");
+                                const std::string& submitted_by = "",
+                                const store::Trial* trial = nullptr);
+
+// The name of this process's user ("uid 1000" for one without a passwd entry): who
+// submits, without a server.
+std::string OsUserName();
 
 // Step 5 on this machine: scans the job's source_directory, checks the limits and that the
 // entry script is included, and snapshots it into the workspace's snapshot store.

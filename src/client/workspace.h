@@ -74,6 +74,10 @@ class Workspace {
   // The local machine's built environments (a Slurm target's sit beside its runs root).
   std::filesystem::path envs_root() const { return home_ / "envs"; }
   const std::string& store_url() const { return store_url_; }
+  // The kiln executable that detached helpers (launchers, sweep drivers) run, and how they
+  // are started.
+  const std::filesystem::path& kiln_program() const { return kiln_program_; }
+  ProcessSpawner& spawner() const { return spawner_ != nullptr ? *spawner_ : RealSpawner(); }
 
   // NotFound for an unknown target name.
   Result<std::unique_ptr<compute::ComputeTarget>> Target(std::string_view name) const;

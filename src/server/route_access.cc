@@ -23,6 +23,7 @@ constexpr RouteRule kRouteRules[] = {
     {"GET",    "/v1/runs",                                      Need::kViewer},
     {"GET",    R"(/v1/runs/([^/]+))",                           Need::kViewer},
     {"GET",    R"(/v1/runs/([^/]+)/history)",                   Need::kViewer},
+    {"GET",    R"(/v1/runs/([^/]+)/trials)",                    Need::kViewer},
     {"POST",   R"(/v1/runs/([^/]+)/transitions)",               Need::kMember},
     {"POST",   R"(/v1/runs/([^/]+)/metrics)",                   Need::kRunToken},
     {"GET",    R"(/v1/runs/([^/]+)/spool-offsets/(\d+))",       Need::kViewer},

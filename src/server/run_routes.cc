@@ -100,6 +100,8 @@ Result<store::RunFilter> FilterOf(const httplib::Request& request) {
           fmt::format("query parameter status: '{}' is not a run status", text));
     }
   }
+  if (request.has_param("parent")) filter.parent_id = request.get_param_value("parent");
+  filter.top_level = request.get_param_value("top_level") == "true";
   filter.only_active = request.get_param_value("active") == "true";
   KILN_ASSIGN_OR_RETURN(const std::int64_t limit, QueryInt(request, "limit", 0, 0));
   filter.limit = static_cast<int>(std::min<std::int64_t>(limit, std::numeric_limits<int>::max()));
@@ -153,6 +155,13 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                KILN_ASSIGN_OR_RETURN(const std::vector<store::StatusChange> history,
                                      workspace.store().GetStatusHistory(request.matches[1].str()));
                return JsonList("history", history);
+             }));
+
+  server.Get(R"(/v1/runs/([^/]+)/trials)",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const std::vector<store::Trial> trials,
+                                     workspace.store().ListTrials(request.matches[1].str()));
+               return JsonList("trials", trials);
              }));
 
   // A user's token may ask for a cancel; every other move is a launcher's report, made with

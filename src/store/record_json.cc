@@ -36,11 +36,29 @@ json ToJson(const Run& run) {
       {"run_dir", run.run_dir},
       {"host", run.host},
       {"submitted_by", run.submitted_by.empty() ? json(nullptr) : json(run.submitted_by)},
+      {"kind", std::string(RunKindName(run.kind))},
+      {"parent_id", run.parent_id.empty() ? json(nullptr) : json(run.parent_id)},
       {"target_detail", run.target_detail.empty() ? json(nullptr) : json(run.target_detail)},
       {"params", params},
       {"tags", run.tags},
       {"spec", spec.is_discarded() ? json(nullptr) : spec},
   };
+}
+
+json ToJson(const Trial& trial) {
+  json params = json::parse(trial.params_json, nullptr, /*allow_exceptions=*/false);
+  return {{"sweep_id", trial.sweep_id},
+          {"index", trial.index},
+          {"run_id", trial.run_id},
+          {"params", params.is_discarded() ? json::object() : params},
+          {"status", std::string(RunStatusName(trial.status))},
+          {"judged_through", trial.judged_through},
+          {"intervals", trial.intervals},
+          {"best", trial.best ? wire::NumberToJson(*trial.best) : json(nullptr)},
+          {"stop_reason", trial.stop_reason.empty() ? json(nullptr) : json(trial.stop_reason)},
+          {"created_at", FormatTimestamp(trial.created_at)},
+          {"started_at", TimeOrNull(trial.started_at)},
+          {"ended_at", TimeOrNull(trial.ended_at)}};
 }
 
 json ToJson(const StatusChange& change) {

@@ -11,6 +11,9 @@ namespace kiln::store {
 
 nlohmann::json ToJson(const Run& run);
 nlohmann::json ToJson(const StatusChange& change);
+// {"sweep_id", "index", "run_id", "params": {...}, "status", "judged_through", "intervals",
+//  "best", "stop_reason", "created_at", "started_at", "ended_at"}
+nlohmann::json ToJson(const Trial& trial);
 nlohmann::json ToJson(const Experiment& experiment);
 nlohmann::json ToJson(const Datastore& datastore);
 // {"name", "type", "config": {...}, "created_at"}

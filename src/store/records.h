@@ -11,6 +11,7 @@
 
 #include "common/time.h"
 #include "store/metric_kind.h"
+#include "store/run_kind.h"
 #include "store/run_status.h"
 #include "store/token_role.h"
 
@@ -50,6 +51,9 @@ struct Run {
   // Who submitted it: the API token's name on a server, the OS user's name without one;
   // empty for runs stored before this was recorded.
   std::string submitted_by;
+  // A sweep's trial names its sweep here; empty for a run of its own.
+  std::string parent_id;
+  RunKind kind = RunKind::kJob;
   RunStatus status = RunStatus::kQueued;
   Timestamp created_at = 0;
   std::optional<Timestamp> started_at;  // entered Running
@@ -67,8 +71,42 @@ struct Run {
 struct RunFilter {
   std::optional<std::string> experiment;
   std::optional<RunStatus> status;
+  // Set: only the trials of this sweep. Unset: every run, trials included, unless
+  // `top_level` leaves them out.
+  std::optional<std::string> parent_id;
+  bool top_level = false;
   bool only_active = false;  // statuses that are not terminal
   int limit = 0;             // 0: no limit; newest first either way
+};
+
+// What a sweep (a run of kind kSweep) knows of one of its trials; the trial itself is an
+// ordinary run whose parent_id is the sweep's id (docs/sweeps.md).
+struct Trial {
+  std::string sweep_id;
+  std::int64_t index = 0;  // 0-based, in the order the sweep made them; never reused
+  std::string run_id;
+  std::string params_json = "{}";  // the sampled point: {"--lr": 0.0123, "--batch": 32}
+  // How far the sweep's early-termination policy has judged the trial's primary metric:
+  // intervals 1..judged_through (one interval per logged value). Stored with each
+  // judgement so a restarted driver never judges an interval twice.
+  std::int64_t judged_through = 0;
+  std::int64_t intervals = 0;  // values of the primary metric seen so far
+  std::optional<double> best;  // their best, by the sweep's goal
+  std::string stop_reason;     // why the policy stopped it early; empty when it did not
+  // Read from the trial's run, for listings:
+  RunStatus status = RunStatus::kQueued;
+  Timestamp created_at = 0;
+  std::optional<Timestamp> started_at;
+  std::optional<Timestamp> ended_at;
+};
+
+// A judgement of a trial by its sweep's policy, for Store::RecordJudgement.
+struct TrialJudgement {
+  std::int64_t judged_before = 0;  // the trial's judged_through the judgement started from
+  std::int64_t judged_through = 0;
+  std::int64_t intervals = 0;
+  std::optional<double> best;
+  std::string stop_reason;  // set when the judgement stops the trial
 };
 
 // A status change asked of the store; the extra fields are stored with it when set.

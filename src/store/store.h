@@ -77,6 +77,26 @@ class Store {
   virtual Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) = 0;
   virtual Status RemoveModelVersion(std::string_view name, std::int64_t version) = 0;
 
+  // Sweeps (docs/sweeps.md). A sweep is a run of kind kSweep; each trial is a run of kind
+  // kJob whose parent_id is the sweep, with a Trial record beside it.
+  // CreateTrial stores the trial's run (as CreateRun does; run.parent_id must be
+  // trial.sweep_id) and its Trial record in one transaction: NotFound for an unknown
+  // sweep, FailedPrecondition when the sweep is not a sweep or has ended, AlreadyExists when
+  // its index is taken, so two drivers of one sweep can never both make trial N.
+  virtual Result<Run> CreateTrial(const Run& run, const Trial& trial) = 0;
+  // The sweep's trials by index, each with its run's status and times; NotFound for an
+  // unknown sweep.
+  virtual Result<std::vector<Trial>> ListTrials(std::string_view sweep_id) = 0;
+  // Stores a judgement of a trial, if the trial's judged_through is still
+  // judgement.judged_before; otherwise FailedPrecondition with nothing written (those
+  // intervals were judged already), which makes each interval's judgement exactly-once.
+  // NotFound for a run that is no trial.
+  virtual Status RecordJudgement(std::string_view run_id, const TrialJudgement& judgement) = 0;
+  // Moves a Canceled or Failed sweep back to Queued, to be driven again (`kiln sweep
+  // resume`), recording `detail` in its history; its end time and failure are cleared.
+  // FailedPrecondition for a run that is not a sweep, or a sweep in any other status.
+  virtual Result<Run> ReopenSweep(std::string_view id, std::string_view detail) = 0;
+
   // API tokens of a server, with their roles. AlreadyExists for a taken id or name. NotFound
   // for an unknown id; revoking keeps the record (revoked_at set), revoking twice is
   // FailedPrecondition. Stores made before roles existed give their tokens the admin role.

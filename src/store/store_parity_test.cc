@@ -97,6 +97,12 @@ class StoreParityTest : public ::testing::TestWithParam<Backend> {
     return run;
   }
 
+  static RunRecord TrialRun(const std::string& id, const std::string& sweep) {
+    RunRecord run = NewRun(id);
+    run.parent_id = sweep;
+    return run;
+  }
+
   Result<RunRecord> Move(const std::string& id, RunStatus to, std::string detail = "") {
     Transition transition;
     transition.to = to;
@@ -421,6 +427,80 @@ TEST_P(StoreParityTest, RunKeepsWhoSubmittedIt) {
   ASSERT_EQ(runs->size(), 2u);
   EXPECT_EQ((*runs)[1].submitted_by, "ana");
   EXPECT_EQ((*runs)[0].submitted_by, "");
+}
+
+TEST_P(StoreParityTest, TrialsAreRunsUnderTheirSweep) {
+  RunRecord sweep = NewRun("s1");
+  sweep.kind = RunKind::kSweep;
+  ASSERT_TRUE(store_->CreateRun(sweep).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("other")).ok());
+  Trial trial{"s1", 0, "s1_0", R"({"--lr":0.01})"};
+  const Result<RunRecord> created = store_->CreateTrial(TrialRun("s1_0", "s1"), trial);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->parent_id, "s1");
+  EXPECT_EQ(created->kind, RunKind::kJob);
+  EXPECT_EQ(store_->GetRun("s1")->kind, RunKind::kSweep);
+  ASSERT_TRUE(store_->CreateTrial(TrialRun("s1_1", "s1"), {"s1", 1, "s1_1", "{}"}).ok());
+
+  // The same index again (a second driver) is refused and makes no run.
+  const Result<RunRecord> again = store_->CreateTrial(TrialRun("s1_x", "s1"), {"s1", 1, "s1_x"});
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetRun("s1_x").status().code(), StatusCode::kNotFound);
+  // Only sweeps take trials, and only while they have not ended.
+  EXPECT_EQ(store_->CreateTrial(TrialRun("o_0", "other"), {"other", 0, "o_0"}).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->CreateTrial(TrialRun("n_0", "none"), {"none", 0, "n_0"}).status().code(),
+            StatusCode::kNotFound);
+
+  const Result<std::vector<Trial>> trials = store_->ListTrials("s1");
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  ASSERT_EQ(trials->size(), 2u);
+  EXPECT_EQ((*trials)[0].run_id, "s1_0");
+  EXPECT_EQ((*trials)[0].params_json, R"({"--lr":0.01})");
+  EXPECT_EQ((*trials)[0].status, RunStatus::kQueued);
+  EXPECT_EQ((*trials)[1].index, 1);
+
+  RunFilter children;
+  children.parent_id = "s1";
+  EXPECT_EQ(store_->ListRuns(children)->size(), 2u);
+  RunFilter top;
+  top.top_level = true;
+  EXPECT_EQ(store_->ListRuns(top)->size(), 2u);  // s1 and other
+  EXPECT_EQ(store_->ListRuns({})->size(), 4u);
+
+  ASSERT_TRUE(Move("s1", RunStatus::kCanceled).ok());
+  EXPECT_EQ(store_->CreateTrial(TrialRun("s1_2", "s1"), {"s1", 2, "s1_2"}).status().code(),
+            StatusCode::kFailedPrecondition);
+
+  // A canceled sweep reopens, and takes trials again; a job never reopens.
+  const Result<RunRecord> reopened = store_->ReopenSweep("s1", "resumed by ana");
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(reopened->status, RunStatus::kQueued);
+  EXPECT_FALSE(reopened->ended_at.has_value());
+  EXPECT_EQ(store_->GetStatusHistory("s1")->back().detail, "resumed by ana");
+  EXPECT_TRUE(store_->CreateTrial(TrialRun("s1_2", "s1"), {"s1", 2, "s1_2"}).ok());
+  EXPECT_EQ(store_->ReopenSweep("s1", "").status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(Move("other", RunStatus::kCanceled).ok());
+  EXPECT_EQ(store_->ReopenSweep("other", "").status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_P(StoreParityTest, EachJudgementOfATrialIsStoredOnce) {
+  RunRecord sweep = NewRun("s1");
+  sweep.kind = RunKind::kSweep;
+  ASSERT_TRUE(store_->CreateRun(sweep).ok());
+  ASSERT_TRUE(store_->CreateTrial(TrialRun("s1_0", "s1"), {"s1", 0, "s1_0"}).ok());
+  ASSERT_TRUE(store_->RecordJudgement("s1_0", {0, 3, 3, 0.5, ""}).ok());
+  // A restarted driver that read the trial before that judgement starts from 0 again.
+  const Status stale = store_->RecordJudgement("s1_0", {0, 4, 4, 0.7, "stopped"});
+  EXPECT_EQ(stale.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(stale.message(), "trial s1_0 is judged through interval 3 already, not 0");
+  ASSERT_TRUE(store_->RecordJudgement("s1_0", {3, 4, 4, 0.25, "stopped early by X"}).ok());
+  const Trial trial = store_->ListTrials("s1")->at(0);
+  EXPECT_EQ(trial.judged_through, 4);
+  EXPECT_EQ(trial.intervals, 4);
+  EXPECT_EQ(trial.best, 0.25);
+  EXPECT_EQ(trial.stop_reason, "stopped early by X");
+  EXPECT_EQ(store_->RecordJudgement("s1", {0, 1, 1, {}, ""}).code(), StatusCode::kNotFound);
 }
 
 // A store of schema 5, before roles: its tokens had every power and become admin; its runs

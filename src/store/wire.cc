@@ -159,6 +159,15 @@ Result<Run> RunFromJson(const json& json_run) {
   run.host = f.Text("host");
   run.submitted_by = f.OptionalText("submitted_by").value_or("");
   run.target_detail = f.OptionalText("target_detail").value_or("");
+  run.parent_id = f.OptionalText("parent_id").value_or("");
+  if (const std::optional<std::string> kind = f.OptionalText("kind")) {
+    const std::optional<RunKind> parsed = ParseRunKind(*kind);
+    if (parsed) {
+      run.kind = *parsed;
+    } else {
+      f.Fail("kind", fmt::format("'{}' is not a kind of run", *kind));
+    }
+  }
   const json& params = f.Raw("params");
   if (params.is_array()) {
     for (const json& item : params) {
@@ -186,6 +195,27 @@ Result<Run> RunFromJson(const json& json_run) {
   run.spec_json = spec.is_null() ? "{}" : spec.dump();
   if (!f.status().ok()) return f.status();
   return run;
+}
+
+Result<Trial> TrialFromJson(const json& json_trial) {
+  Fields f(json_trial, "trial");
+  Trial trial;
+  trial.sweep_id = f.Text("sweep_id");
+  trial.index = f.Int("index");
+  trial.run_id = f.Text("run_id");
+  const json& params = f.Raw("params");
+  if (!params.is_object()) f.Fail("params", "expected an object");
+  trial.params_json = params.dump();
+  trial.status = f.Status_("status");
+  trial.judged_through = f.Int("judged_through");
+  trial.intervals = f.Int("intervals");
+  trial.best = f.OptionalNumber("best");
+  trial.stop_reason = f.OptionalText("stop_reason").value_or("");
+  trial.created_at = f.Time("created_at");
+  trial.started_at = f.OptionalTime("started_at");
+  trial.ended_at = f.OptionalTime("ended_at");
+  if (!f.status().ok()) return f.status();
+  return trial;
 }
 
 Result<StatusChange> StatusChangeFromJson(const json& json_change) {

@@ -20,6 +20,7 @@ namespace kiln::store::wire {
 
 Result<Run> RunFromJson(const nlohmann::json& json);
 Result<StatusChange> StatusChangeFromJson(const nlohmann::json& json);
+Result<Trial> TrialFromJson(const nlohmann::json& json);
 Result<Experiment> ExperimentFromJson(const nlohmann::json& json);
 Result<Datastore> DatastoreFromJson(const nlohmann::json& json);
 Result<ComputeTargetRecord> ComputeTargetFromJson(const nlohmann::json& json);

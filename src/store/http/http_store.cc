@@ -45,6 +45,8 @@ Result<std::vector<Run>> HttpStore::ListRuns(const RunFilter& filter) {
   if (filter.experiment) query.push_back("experiment=" + UrlEncode(*filter.experiment));
   if (filter.status) query.push_back(fmt::format("status={}", RunStatusName(*filter.status)));
   if (filter.only_active) query.push_back("active=true");
+  if (filter.parent_id) query.push_back("parent=" + UrlEncode(*filter.parent_id));
+  if (filter.top_level) query.push_back("top_level=true");
   if (filter.limit > 0) query.push_back(fmt::format("limit={}", filter.limit));
   const std::string path =
       query.empty() ? "/v1/runs" : fmt::format("/v1/runs?{}", JoinStrings(query, "&"));
@@ -166,6 +168,25 @@ Result<std::vector<ModelVersion>> HttpStore::ListModelVersions(std::string_view 
 
 Status HttpStore::RemoveModelVersion(std::string_view name, std::int64_t version) {
   return api_->Delete(fmt::format("/v1/models/{}/versions/{}", UrlEncode(name), version)).status();
+}
+
+Result<Run> HttpStore::CreateTrial(const Run&, const Trial&) {
+  return UnimplementedError("a Kiln server makes its sweeps' trials itself");
+}
+
+Result<std::vector<Trial>> HttpStore::ListTrials(std::string_view sweep_id) {
+  const std::string path = RunPath(sweep_id, "/trials");
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));
+  KILN_ASSIGN_OR_RETURN(const json trials, Field(response, "trials", path));
+  return wire::ListFromJson<Trial>(trials, wire::TrialFromJson);
+}
+
+Status HttpStore::RecordJudgement(std::string_view, const TrialJudgement&) {
+  return UnimplementedError("a Kiln server judges its sweeps' trials itself");
+}
+
+Result<Run> HttpStore::ReopenSweep(std::string_view, std::string_view) {
+  return UnimplementedError("a Kiln server resumes its sweeps itself");
 }
 
 Status HttpStore::CreateApiToken(const ApiToken&) { return TokensRefused(); }

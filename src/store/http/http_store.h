@@ -50,6 +50,13 @@ class HttpStore : public Store {
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) override;
   Status RemoveModelVersion(std::string_view name, std::int64_t version) override;
 
+  // A server drives its own sweeps: CreateTrial, RecordJudgement and ReopenSweep are
+  // Unimplemented.
+  Result<Run> CreateTrial(const Run& run, const Trial& trial) override;
+  Result<std::vector<Trial>> ListTrials(std::string_view sweep_id) override;
+  Status RecordJudgement(std::string_view run_id, const TrialJudgement& judgement) override;
+  Result<Run> ReopenSweep(std::string_view id, std::string_view detail) override;
+
   Status CreateApiToken(const ApiToken& token) override;
   Result<ApiToken> GetApiToken(std::string_view id) override;
   Result<std::vector<ApiToken>> ListApiTokens(bool include_run_tokens) override;

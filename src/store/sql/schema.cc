@@ -154,6 +154,22 @@ CREATE INDEX model_versions_by_sha256 ON model_versions(sha256);
 ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
 ALTER TABLE runs ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
 )sql"},
+    {7, "sweeps: a run's kind and parent, and each sweep's trials", R"sql(
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'job';
+ALTER TABLE runs ADD COLUMN parent_id TEXT;
+CREATE INDEX runs_by_parent ON runs(parent_id);
+CREATE TABLE sweep_trials (
+  sweep_id       TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  trial_index    {bigint} NOT NULL,
+  run_id         TEXT NOT NULL UNIQUE REFERENCES runs(id) ON DELETE CASCADE,
+  params_json    TEXT NOT NULL,
+  judged_through {bigint} NOT NULL DEFAULT 0,
+  intervals      {bigint} NOT NULL DEFAULT 0,
+  best_value     {real},
+  stop_reason    TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (sweep_id, trial_index)
+);
+)sql"},
 };
 
 }  // namespace

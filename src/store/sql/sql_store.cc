@@ -11,7 +11,7 @@ namespace {
 constexpr std::string_view kRunColumns =
     "r.id, e.name, r.display_name, r.spec_json, r.snapshot_id, r.compute_target, r.run_dir, "
     "r.host, r.status, r.created_at, r.started_at, r.ended_at, r.exit_code, r.failure_reason, "
-    "r.failure_log_tail, r.submitted_by";
+    "r.failure_log_tail, r.submitted_by, r.kind, r.parent_id";
 
 Result<Run> RunFromRow(const Statement& row) {
   Run run;
@@ -41,6 +41,13 @@ Result<Run> RunFromRow(const Statement& row) {
     return DataLossError(fmt::format("run {} has an unreadable failure log tail", run.id));
   }
   run.submitted_by = row.ColumnText(15);
+  const std::optional<RunKind> kind = ParseRunKind(row.ColumnText(16));
+  if (!kind) {
+    return DataLossError(
+        fmt::format("run {} has an unknown kind '{}'", run.id, row.ColumnText(16)));
+  }
+  run.kind = *kind;
+  run.parent_id = row.ColumnOptionalText(17).value_or("");
   return run;
 }
 
@@ -65,45 +72,55 @@ Status SqlStore::InWriteTransaction(Connection& db, const std::function<Status()
 
 Result<Run> SqlStore::CreateRun(const Run& run) {
   KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
+  KILN_RETURN_IF_ERROR(InWriteTransaction(*db, [&] { return InsertRun(*db, run); }));
+  return ReadRun(*db, run.id);
+}
+
+Status SqlStore::InsertRun(Connection& db, const Run& run) {
   const Timestamp now = clock_.Now();
-  Status status = InWriteTransaction(*db, [&]() -> Status {
+  {
     KILN_ASSIGN_OR_RETURN(Statement experiment,
-                          db->Prepare("INSERT INTO experiments (name, created_at) VALUES (?, ?) "
-                                      "ON CONFLICT(name) DO NOTHING"));
+                          db.Prepare("INSERT INTO experiments (name, created_at) VALUES (?, ?) "
+                                     "ON CONFLICT(name) DO NOTHING"));
     KILN_RETURN_IF_ERROR(experiment.Bind(1, run.experiment).Bind(2, now).Run());
 
     KILN_ASSIGN_OR_RETURN(
         Statement insert,
-        db->Prepare("INSERT INTO runs (id, experiment_id, display_name, spec_json, snapshot_id, "
-                    "compute_target, run_dir, host, status, created_at, submitted_by) "
-                    "SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM experiments WHERE name = ?"));
-    Status inserted = insert.Bind(1, run.id)
-                          .Bind(2, run.display_name)
-                          .Bind(3, run.spec_json)
-                          .Bind(4, run.snapshot_id)
-                          .Bind(5, run.compute_target)
-                          .Bind(6, run.run_dir)
-                          .Bind(7, run.host)
-                          .Bind(8, RunStatusName(RunStatus::kQueued))
-                          .Bind(9, now)
-                          .Bind(10, run.submitted_by)
-                          .Bind(11, run.experiment)
-                          .Run();
+        db.Prepare(
+            "INSERT INTO runs (id, experiment_id, display_name, spec_json, snapshot_id, "
+            "compute_target, run_dir, host, status, created_at, submitted_by, kind, "
+            "parent_id) "
+            "SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM experiments WHERE name = ?"));
+    Status inserted =
+        insert.Bind(1, run.id)
+            .Bind(2, run.display_name)
+            .Bind(3, run.spec_json)
+            .Bind(4, run.snapshot_id)
+            .Bind(5, run.compute_target)
+            .Bind(6, run.run_dir)
+            .Bind(7, run.host)
+            .Bind(8, RunStatusName(RunStatus::kQueued))
+            .Bind(9, now)
+            .Bind(10, run.submitted_by)
+            .Bind(11, RunKindName(run.kind))
+            .BindNullable(12, run.parent_id.empty() ? std::nullopt : std::optional(run.parent_id))
+            .Bind(13, run.experiment)
+            .Run();
     if (inserted.code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError(fmt::format("run {} exists already", run.id));
     }
     KILN_RETURN_IF_ERROR(inserted);
 
     KILN_ASSIGN_OR_RETURN(Statement history,
-                          db->Prepare("INSERT INTO run_status_history (run_id, seq, status, at, "
-                                      "detail) VALUES (?, 1, ?, ?, '')"));
+                          db.Prepare("INSERT INTO run_status_history (run_id, seq, status, at, "
+                                     "detail) VALUES (?, 1, ?, ?, '')"));
     KILN_RETURN_IF_ERROR(
         history.Bind(1, run.id).Bind(2, RunStatusName(RunStatus::kQueued)).Bind(3, now).Run());
 
     for (std::size_t i = 0; i < run.params.size(); ++i) {
       KILN_ASSIGN_OR_RETURN(Statement param,
-                            db->Prepare("INSERT INTO run_params (run_id, position, name, value, "
-                                        "resolved) VALUES (?, ?, ?, ?, ?)"));
+                            db.Prepare("INSERT INTO run_params (run_id, position, name, value, "
+                                       "resolved) VALUES (?, ?, ?, ?, ?)"));
       KILN_RETURN_IF_ERROR(param.Bind(1, run.id)
                                .Bind(2, static_cast<std::int64_t>(i))
                                .Bind(3, run.params[i].name)
@@ -113,13 +130,11 @@ Result<Run> SqlStore::CreateRun(const Run& run) {
     }
     for (const auto& [key, value] : run.tags) {
       KILN_ASSIGN_OR_RETURN(
-          Statement tag, db->Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"));
+          Statement tag, db.Prepare("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"));
       KILN_RETURN_IF_ERROR(tag.Bind(1, run.id).Bind(2, key).Bind(3, value).Run());
     }
-    return Status::Ok();
-  });
-  KILN_RETURN_IF_ERROR(status);
-  return ReadRun(*db, run.id);
+  }
+  return Status::Ok();
 }
 
 Status SqlStore::ReadRunDetails(Connection& db, Run& run) {
@@ -171,6 +186,8 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
   // Parameters are numbered densely: a driver may need the type of every one.
   if (filter.experiment) sql += " AND e.name = ?";
   if (filter.status) sql += " AND r.status = ?";
+  if (filter.parent_id) sql += " AND r.parent_id = ?";
+  if (filter.top_level) sql += " AND r.parent_id IS NULL";
   if (filter.only_active) {
     sql +=
         fmt::format(" AND r.status NOT IN ('{}', '{}', '{}')", RunStatusName(RunStatus::kCompleted),
@@ -182,6 +199,7 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
   int parameter = 0;
   if (filter.experiment) query.Bind(++parameter, *filter.experiment);
   if (filter.status) query.Bind(++parameter, RunStatusName(*filter.status));
+  if (filter.parent_id) query.Bind(++parameter, *filter.parent_id);
   std::vector<Run> runs;
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());

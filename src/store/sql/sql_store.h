@@ -57,6 +57,11 @@ class SqlStore : public Store {
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) override;
   Status RemoveModelVersion(std::string_view name, std::int64_t version) override;
 
+  Result<Run> CreateTrial(const Run& run, const Trial& trial) override;
+  Result<std::vector<Trial>> ListTrials(std::string_view sweep_id) override;
+  Status RecordJudgement(std::string_view run_id, const TrialJudgement& judgement) override;
+  Result<Run> ReopenSweep(std::string_view id, std::string_view detail) override;
+
   Status CreateApiToken(const ApiToken& token) override;
   Result<ApiToken> GetApiToken(std::string_view id) override;
   Result<std::vector<ApiToken>> ListApiTokens(bool include_run_tokens) override;
@@ -67,6 +72,9 @@ class SqlStore : public Store {
   // it fails; runs it again when it lost to a concurrent transaction.
   Status InWriteTransaction(Connection& db, const std::function<Status()>& body);
 
+  // The run's rows (experiment on first use, run, first history entry, params, tags),
+  // inside the caller's write transaction.
+  Status InsertRun(Connection& db, const Run& run);
   Result<Run> ReadRun(Connection& db, std::string_view id);
   Status AppendSeries(Connection& db, std::string_view run_id, int rank,
                       const MetricSeries& series);

@@ -1,0 +1,227 @@
+#include "sweep/sweep_control.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
+#include "client/run_id.h"
+#include "client/submit.h"
+#include "common/files.h"
+#include "common/random.h"
+#include "common/time.h"
+#include "common/tunables.h"
+#include "common/unique_fd.h"
+#include "compute/local/local_target.h"
+#include "launch/launcher_lock.h"
+#include "launch/rank_env.h"
+#include "sweep/sweep_driver.h"
+
+namespace kiln::sweep {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+Status NoServer(std::string_view what) {
+  return UnimplementedError(
+      fmt::format("{} through a Kiln server is not supported yet; use the embedded store (unset "
+                  "KILN_SERVER)",
+                  what));
+}
+
+Result<store::Run> SweepRun(client::Workspace& workspace, std::string_view id) {
+  KILN_ASSIGN_OR_RETURN(const std::string full, client::ResolveRunId(workspace.store(), id));
+  KILN_ASSIGN_OR_RETURN(store::Run run, workspace.store().GetRun(full));
+  if (run.kind != store::RunKind::kSweep) {
+    return InvalidArgumentError(fmt::format("run {} is a job, not a sweep", full));
+  }
+  return run;
+}
+
+Status CheckResumeFrom(client::Workspace& workspace, const SweepSpec& spec,
+                       std::string_view label) {
+  for (std::size_t i = 0; i < spec.resume_from.size(); ++i) {
+    const std::string where = fmt::format("{}: resume_from[{}]", label, i);
+    Result<store::Run> earlier = SweepRun(workspace, spec.resume_from[i]);
+    if (!earlier.ok()) return earlier.status().WithPrefix(where);
+    if (!store::IsTerminal(earlier->status)) {
+      return InvalidArgumentError(
+          fmt::format("{}: sweep {} is {}; only ended sweeps can be resumed from", where,
+                      earlier->id, store::RunStatusName(earlier->status)));
+    }
+    const json stored = json::parse(earlier->spec_json, nullptr, false);
+    Result<SweepSpec> other = SweepFromJson(stored, earlier->id);
+    if (!other.ok()) return other.status().WithPrefix(where);
+    if (other->objective.primary_metric != spec.objective.primary_metric ||
+        other->objective.goal != spec.objective.goal) {
+      return InvalidArgumentError(fmt::format(
+          "{}: sweep {} optimised {} ({}), this one {} ({}); their results cannot be shared", where,
+          earlier->id, other->objective.primary_metric, GoalName(other->objective.goal),
+          spec.objective.primary_metric, GoalName(spec.objective.goal)));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+fs::path DriverLock(const store::Run& sweep) { return fs::path(sweep.run_dir) / "driver.lock"; }
+
+Result<bool> DriverAlive(const store::Run& sweep) {
+  if (sweep.host != compute::LocalHostName()) return false;
+  return launch::IsLauncherAlive(DriverLock(sweep));
+}
+
+Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSweep& loaded) {
+  if (workspace.server() != nullptr) return NoServer("submitting a sweep");
+  SweepSpec spec = loaded.spec;
+  const spec::LoadedJob& trial = loaded.trial;
+  // 1.
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<compute::ComputeTarget> target,
+                        workspace.Target(spec.trial.compute_target));
+  KILN_RETURN_IF_ERROR(target->Admit(spec.trial, trial.source));
+  KILN_RETURN_IF_ERROR(CheckResumeFrom(workspace, spec, trial.source.file_label()));
+  // 2. 53 bits: the seed survives JSON readers that hold numbers as doubles.
+  if (!spec.seed_given) {
+    spec.sampling.seed = std::stoull(RandomHex(14), nullptr, 16) >> 3;
+  }
+  // 3.
+  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot,
+                        client::TakeSnapshot(workspace, trial));
+  // 4.
+  const std::string id = client::NewRunId(spec.experiment, SystemClock().Now());
+  const fs::path run_dir = workspace.runs_root() / id;
+  std::error_code error;
+  fs::create_directories(run_dir, error);
+  if (error) {
+    return InternalError(fmt::format("cannot create {}: {}", run_dir.string(), error.message()));
+  }
+  store::Run record;
+  record.id = id;
+  record.kind = store::RunKind::kSweep;
+  record.experiment = spec.experiment;
+  record.display_name = spec.display_name;
+  record.spec_json = SweepToJson(spec).dump();
+  record.snapshot_id = snapshot.id;
+  record.compute_target = spec.trial.compute_target;
+  record.run_dir = run_dir.string();
+  record.host = compute::LocalHostName();
+  record.submitted_by = client::OsUserName();
+  Result<store::Run> created = workspace.store().CreateRun(record);
+  if (!created.ok()) {
+    RemoveTree(run_dir).IgnoreError();
+    return created.status();
+  }
+  if (Status started = StartDriver(workspace, *created); !started.ok()) {
+    store::Transition failed;
+    failed.to = store::RunStatus::kFailed;
+    failed.failure_reason = started.message();
+    failed.detail = started.message();
+    workspace.store().TransitionRun(id, failed).status().IgnoreError();
+    return started;
+  }
+  return SweepSubmission{std::move(created).value(), snapshot};
+}
+
+Status StartDriver(client::Workspace& workspace, const store::Run& sweep) {
+  Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(DriverLock(sweep));
+  if (!lock.ok()) {
+    std::optional<int> owner = launch::LauncherLockOwner(DriverLock(sweep));
+    return FailedPreconditionError(
+        fmt::format("sweep {} has a driver already{}", sweep.id,
+                    owner ? fmt::format(" (process {})", *owner) : std::string()));
+  }
+  const fs::path log_path = fs::path(sweep.run_dir) / "driver.log";
+  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!log) return ErrnoError(fmt::format("cannot create {}", log_path.string()), errno);
+  KILN_RETURN_IF_ERROR(lock->SetInheritable(true));
+  // The driver opens the same workspace and store as this process (given in its
+  // environment, never on its command line); it carries no run's variables.
+  std::vector<std::string> env;
+  for (const std::string& entry : CurrentEnvironment()) {
+    const std::string name = entry.substr(0, entry.find('='));
+    if (!launch::IsRunScopedVariable(name) && name != kKilnHome.env && name != kKilnStore.env) {
+      env.push_back(entry);
+    }
+  }
+  env.push_back(fmt::format("{}={}", kKilnHome.env, workspace.home().string()));
+  env.push_back(fmt::format("{}={}", kKilnStore.env, workspace.store_url()));
+  SpawnOptions options;
+  options.argv = {workspace.kiln_program().string(), "sweep", "drive", sweep.id, "--lock-fd",
+                  std::to_string(lock->fd())};
+  options.env = std::move(env);
+  options.cwd = sweep.run_dir;
+  options.stdout_fd = log.get();
+  options.stderr_fd = log.get();
+  options.keep_fds = {lock->fd()};
+  options.detach = true;
+  Result<Subprocess> driver = workspace.spawner().Spawn(options);
+  if (!driver.ok()) {
+    return driver.status().WithPrefix(
+        fmt::format("cannot start the sweep's driver {}", workspace.kiln_program().string()));
+  }
+  return Status::Ok();
+}
+
+Result<store::Run> ResumeSweep(client::Workspace& workspace, std::string_view id) {
+  if (workspace.server() != nullptr) return NoServer("resuming a sweep");
+  KILN_ASSIGN_OR_RETURN(store::Run sweep, SweepRun(workspace, id));
+  if (sweep.status == store::RunStatus::kCompleted) {
+    return FailedPreconditionError(fmt::format(
+        "sweep {} has completed; for more trials submit a new sweep with resume_from: [{}]",
+        sweep.id, sweep.id));
+  }
+  if (store::IsTerminal(sweep.status)) {
+    KILN_ASSIGN_OR_RETURN(sweep, workspace.store().ReopenSweep(
+                                     sweep.id, fmt::format("resumed by {}", client::OsUserName())));
+  } else {
+    KILN_ASSIGN_OR_RETURN(const bool alive, DriverAlive(sweep));
+    if (alive) {
+      return FailedPreconditionError(
+          fmt::format("sweep {} is {} and its driver runs; nothing to resume", sweep.id,
+                      store::RunStatusName(sweep.status)));
+    }
+  }
+  KILN_RETURN_IF_ERROR(StartDriver(workspace, sweep));
+  return sweep;
+}
+
+Result<store::Run> CancelSweep(client::Workspace& workspace, std::string_view id,
+                               std::chrono::milliseconds wait) {
+  if (workspace.server() != nullptr) return NoServer("canceling a sweep");
+  KILN_ASSIGN_OR_RETURN(store::Run sweep, SweepRun(workspace, id));
+  if (store::IsTerminal(sweep.status)) {
+    return FailedPreconditionError(fmt::format("sweep {} has ended already ({})", sweep.id,
+                                               store::RunStatusName(sweep.status)));
+  }
+  if (sweep.status != store::RunStatus::kCancelRequested) {
+    store::Transition cancel;
+    cancel.to = store::RunStatus::kCancelRequested;
+    cancel.detail = fmt::format("cancel requested by {}", client::OsUserName());
+    KILN_ASSIGN_OR_RETURN(sweep, workspace.store().TransitionRun(sweep.id, cancel));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  constexpr std::chrono::milliseconds kPoll(100);
+  KILN_ASSIGN_OR_RETURN(const bool alive, DriverAlive(sweep));
+  std::unique_ptr<SweepDriver> driver;
+  if (!alive) {
+    // No driver to hear of it: this process carries the cancel out.
+    KILN_ASSIGN_OR_RETURN(driver, SweepDriver::Open(workspace, sweep.id));
+  }
+  while (true) {
+    if (driver != nullptr) {
+      KILN_ASSIGN_OR_RETURN(const bool ended, driver->Step());
+      (void)ended;
+    }
+    KILN_ASSIGN_OR_RETURN(sweep, workspace.store().GetRun(sweep.id));
+    if (store::IsTerminal(sweep.status) || std::chrono::steady_clock::now() >= deadline) {
+      return sweep;
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+}
+
+}  // namespace kiln::sweep

@@ -1,0 +1,314 @@
+#include "sweep/sweep_driver.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "client/cancel.h"
+#include "client/reconcile.h"
+#include "client/submit.h"
+#include "common/time.h"
+
+namespace kiln::sweep {
+namespace {
+
+using nlohmann::json;
+using store::RunStatus;
+
+// A point's value as its script argument: text as it is, numbers in their shortest form.
+std::string ArgumentText(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+std::optional<double> BestOf(const Curve& curve, Goal goal) {
+  if (curve.values.empty()) return std::nullopt;
+  return BestUpTo(curve.values, static_cast<int>(curve.values.size()), goal);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SweepDriver>> SweepDriver::Open(client::Workspace& workspace,
+                                                       std::string sweep_id) {
+  KILN_ASSIGN_OR_RETURN(store::Run sweep, workspace.store().GetRun(sweep_id));
+  if (sweep.kind != store::RunKind::kSweep) {
+    return FailedPreconditionError(fmt::format("run {} is not a sweep", sweep_id));
+  }
+  const json stored = json::parse(sweep.spec_json, nullptr, /*allow_exceptions=*/false);
+  Result<SweepSpec> spec = SweepFromJson(stored, fmt::format("sweep {}", sweep_id));
+  if (!spec.ok()) {
+    return DataLossError(fmt::format("the stored spec of sweep {} is unreadable: {}", sweep_id,
+                                     spec.status().message()));
+  }
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<TerminationPolicy> policy,
+                        TerminationPolicy::Parse(spec->early_termination, "early_termination"));
+  std::unique_ptr<SweepDriver> driver(
+      new SweepDriver(workspace, std::move(sweep), std::move(spec).value(), std::move(policy)));
+  KILN_RETURN_IF_ERROR(driver->ReadResumedTrials());
+  return driver;
+}
+
+SweepDriver::SweepDriver(client::Workspace& workspace, store::Run sweep, SweepSpec spec,
+                         std::unique_ptr<TerminationPolicy> policy)
+    : workspace_(workspace),
+      sweep_(std::move(sweep)),
+      spec_(std::move(spec)),
+      policy_(std::move(policy)),
+      sampler_(MakeSampler(spec_.search_space, spec_.sampling, spec_.objective.goal)) {}
+
+Status SweepDriver::ReadResumedTrials() {
+  for (const std::string& id : spec_.resume_from) {
+    KILN_ASSIGN_OR_RETURN(const std::vector<store::Trial> trials,
+                          workspace_.store().ListTrials(id));
+    for (const store::Trial& trial : trials) {
+      if (!store::IsTerminal(trial.status)) continue;
+      const json params = json::parse(trial.params_json, nullptr, false);
+      Result<Point> point = spec_.search_space.PointFromJson(params);
+      // A point of another space says nothing of this one's.
+      if (point.ok()) resumed_.push_back({std::move(point).value(), trial.best, true});
+    }
+  }
+  return Status::Ok();
+}
+
+Result<bool> SweepDriver::Step() {
+  store::Store& store = workspace_.store();
+  KILN_ASSIGN_OR_RETURN(sweep_, store.GetRun(sweep_.id));
+  if (store::IsTerminal(sweep_.status)) return true;
+  // A sweep is Preparing for an instant: it needs nothing before its first trial.
+  for (auto [from, to] : {std::pair(RunStatus::kQueued, RunStatus::kPreparing),
+                          std::pair(RunStatus::kPreparing, RunStatus::kRunning)}) {
+    if (sweep_.status != from) continue;
+    store::Transition move;
+    move.to = to;
+    move.detail = fmt::format("driven by process {}", ::getpid());
+    KILN_ASSIGN_OR_RETURN(sweep_, store.TransitionRun(sweep_.id, move));
+  }
+
+  // 1. The trials and their runs.
+  store::RunFilter children;
+  children.parent_id = sweep_.id;
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, client::ReadRuns(workspace_, children));
+  std::map<std::string, const store::Run*> run_of;
+  for (const store::Run& run : runs) run_of[run.id] = &run;
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Trial> trials, store.ListTrials(sweep_.id));
+  for (const store::Trial& trial : trials) {
+    if (!run_of.contains(trial.run_id)) {
+      return DataLossError(
+          fmt::format("trial {} of sweep {} has no run {}", trial.index, sweep_.id, trial.run_id));
+    }
+  }
+
+  // 2. Their curves.
+  curves_.resize(trials.size());
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (complete_.contains(i)) continue;
+    const store::Run& run = *run_of[trials[i].run_id];
+    Result<store::MetricSeries> series =
+        store.ReadMetric(run.id, spec_.objective.primary_metric, 0);
+    if (!series.ok() && series.status().code() != StatusCode::kNotFound) return series.status();
+    curves_[i].values.clear();
+    if (series.ok()) {
+      for (const store::MetricPoint& point : series->points)
+        curves_[i].values.push_back(point.value);
+    }
+    if (store::IsTerminal(run.status)) complete_.insert(i);
+  }
+
+  // 3. Judgements.
+  int active = 0;
+  bool any_completed = false;
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    const store::Run& run = *run_of[trials[i].run_id];
+    KILN_RETURN_IF_ERROR(Judge(i, trials[i], run));
+    if (!store::IsTerminal(run.status)) ++active;
+    if (run.status == RunStatus::kCompleted) any_completed = true;
+  }
+
+  // 4. A cancel, or the time limit.
+  const bool canceling = sweep_.status == RunStatus::kCancelRequested;
+  const Timestamp limit = spec_.limits.timeout_minutes * 60 * 1'000'000;
+  const bool timed_out = sweep_.started_at && SystemClock().Now() - *sweep_.started_at > limit;
+  if (canceling || timed_out) {
+    const std::string why = canceling
+                                ? std::string("the sweep was canceled")
+                                : fmt::format("the sweep reached its time limit of {} minutes",
+                                              spec_.limits.timeout_minutes);
+    for (const store::Run& run : runs) {
+      if (store::IsTerminal(run.status) || run.status == RunStatus::kCancelRequested) continue;
+      KILN_RETURN_IF_ERROR(CancelTrial(run, why));
+    }
+    if (active > 0) return false;
+    KILN_RETURN_IF_ERROR(End(canceling ? RunStatus::kCanceled : RunStatus::kCompleted, why));
+    return true;
+  }
+
+  // 5. New trials.
+  std::vector<TrialRecord> records = resumed_;
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    const json params = json::parse(trials[i].params_json, nullptr, false);
+    Result<Point> point = spec_.search_space.PointFromJson(params);
+    if (!point.ok()) {
+      return DataLossError(fmt::format("trial {} of sweep {} has unreadable parameters: {}",
+                                       trials[i].index, sweep_.id, point.status().message()));
+    }
+    records.push_back({std::move(point).value(), BestOf(curves_[i], spec_.objective.goal),
+                       store::IsTerminal(run_of[trials[i].run_id]->status)});
+  }
+  auto made = static_cast<std::int64_t>(trials.size());
+  while (!exhausted_ && active < spec_.limits.max_concurrent_trials &&
+         made < spec_.limits.max_total_trials) {
+    std::optional<Point> point = sampler_->Propose(static_cast<std::uint64_t>(made), records);
+    if (!point) {
+      exhausted_ = true;
+      break;
+    }
+    Status started = StartTrial(made, *point);
+    // Another driver made this trial first: read it back next step.
+    if (started.code() == StatusCode::kAlreadyExists) return false;
+    KILN_RETURN_IF_ERROR(started);
+    records.push_back({std::move(*point), std::nullopt, false});
+    ++made;
+    ++active;
+  }
+
+  // 6. The end.
+  if ((made >= spec_.limits.max_total_trials || exhausted_) && active == 0) {
+    if (any_completed) {
+      KILN_RETURN_IF_ERROR(
+          End(RunStatus::kCompleted, fmt::format("every trial ended ({} made)", made)));
+    } else {
+      KILN_RETURN_IF_ERROR(
+          End(RunStatus::kFailed, fmt::format("none of its {} trials completed", made)));
+    }
+    return true;
+  }
+  return false;
+}
+
+Status SweepDriver::Judge(std::size_t i, const store::Trial& trial, const store::Run& run) {
+  const Goal goal = spec_.objective.goal;
+  const Curve& curve = curves_[i];
+  const auto intervals = static_cast<std::int64_t>(curve.values.size());
+  const std::optional<double> best = BestOf(curve, goal);
+  const bool running = !store::IsTerminal(run.status);
+  store::TrialJudgement judgement{trial.judged_through, trial.judged_through, intervals, best,
+                                  trial.stop_reason};
+  std::optional<int> stopped_at;
+  bool changed = intervals != trial.intervals || best != trial.best;
+  if (running && trial.stop_reason.empty() && intervals > trial.judged_through) {
+    const Judgement judged =
+        JudgeNewIntervals(*policy_, curves_, i, static_cast<int>(trial.judged_through), goal);
+    judgement.judged_through = judged.judged_through;
+    judgement.stop_reason = judged.reason;
+    stopped_at = judged.stopped_at;
+    changed = true;
+  }
+  if (changed) {
+    const Status stored = workspace_.store().RecordJudgement(run.id, judgement);
+    // Judged by another driver meanwhile: its judgement stands, read back next step.
+    if (stored.code() == StatusCode::kFailedPrecondition) return Status::Ok();
+    KILN_RETURN_IF_ERROR(stored);
+  }
+  const std::string& reason = stopped_at ? judgement.stop_reason : trial.stop_reason;
+  if (running && !reason.empty() && run.status != RunStatus::kCancelRequested) {
+    return CancelTrial(run, reason);
+  }
+  return Status::Ok();
+}
+
+Status SweepDriver::CancelTrial(const store::Run& run, const std::string& detail) {
+  if (run.status == RunStatus::kFinalizing) return Status::Ok();  // it ends by itself now
+  store::Transition cancel;
+  cancel.to = RunStatus::kCancelRequested;
+  cancel.detail = detail;
+  Result<store::Run> requested = workspace_.store().TransitionRun(run.id, cancel);
+  // It ended or began finalizing meanwhile.
+  if (requested.status().code() == StatusCode::kFailedPrecondition) return Status::Ok();
+  KILN_RETURN_IF_ERROR(requested.status());
+  return client::TellTargetOfCancel(workspace_, *requested);
+}
+
+Status SweepDriver::StartTrial(std::int64_t index, const Point& point) {
+  spec::JobSpec job = spec_.trial;
+  job.experiment = spec_.experiment;
+  job.display_name = fmt::format(
+      "{} trial {}", sweep_.display_name.empty() ? sweep_.id : sweep_.display_name, index);
+  const std::vector<Parameter>& parameters = spec_.search_space.parameters();
+  for (std::size_t p = 0; p < parameters.size(); ++p) {
+    const std::string value = ArgumentText(point[p]);
+    auto it = std::find_if(
+        job.script_params.begin(), job.script_params.end(),
+        [&](const spec::ScriptParam& param) { return param.name == parameters[p].name; });
+    if (it != job.script_params.end()) {
+      it->value = value;
+    } else {
+      job.script_params.push_back({parameters[p].name, value});
+    }
+  }
+  const spec::LoadedJob loaded{
+      job, spec::SpecSource(fmt::format("sweep {}: trial {}", sweep_.id, index), {}, {}),
+      std::nullopt};
+  store::Trial trial;
+  trial.sweep_id = sweep_.id;
+  trial.index = index;
+  trial.params_json = spec_.search_space.PointToJson(point).dump();
+  const auto take = [&]() -> Result<snapshot::SnapshotInfo> {
+    snapshot::SnapshotInfo info;
+    info.id = sweep_.snapshot_id;
+    return info;
+  };
+  Result<client::SubmitResult> submitted =
+      client::SubmitWith(workspace_, loaded, take, sweep_.submitted_by, &trial);
+  if (!submitted.ok() && submitted.status().code() != StatusCode::kAlreadyExists &&
+      submitted.status().code() != StatusCode::kUnavailable) {
+    return submitted.status().WithPrefix(fmt::format("trial {} could not be submitted", index));
+  }
+  return submitted.status();
+}
+
+Status SweepDriver::End(RunStatus status, const std::string& detail) {
+  std::vector<RunStatus> path;
+  if (status == RunStatus::kCompleted) {
+    path = {RunStatus::kFinalizing, RunStatus::kCompleted};
+  } else if (status == RunStatus::kCanceled && sweep_.status != RunStatus::kCancelRequested) {
+    path = {RunStatus::kCancelRequested, RunStatus::kCanceled};
+  } else {
+    path = {status};
+  }
+  for (RunStatus next : path) {
+    store::Transition move;
+    move.to = next;
+    move.detail = detail;
+    if (next == RunStatus::kFailed) move.failure_reason = detail;
+    KILN_ASSIGN_OR_RETURN(sweep_, workspace_.store().TransitionRun(sweep_.id, move));
+  }
+  return Status::Ok();
+}
+
+Status SweepDriver::Run(std::chrono::milliseconds poll, const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    Result<bool> ended = Step();
+    if (ended.ok() && *ended) return Status::Ok();
+    if (!ended.ok() && ended.status().code() != StatusCode::kUnavailable) {
+      // The sweep cannot go on: its running trials are canceled and it ends Failed.
+      const std::string reason = ended.status().message();
+      store::RunFilter children;
+      children.parent_id = sweep_.id;
+      Result<std::vector<store::Run>> runs = workspace_.store().ListRuns(children);
+      if (runs.ok()) {
+        for (const store::Run& run : *runs) {
+          if (!store::IsTerminal(run.status)) CancelTrial(run, reason).IgnoreError();
+        }
+      }
+      if (!store::IsTerminal(sweep_.status)) End(RunStatus::kFailed, reason).IgnoreError();
+      return ended.status();
+    }
+    std::this_thread::sleep_for(poll);
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln::sweep

@@ -1,0 +1,84 @@
+#pragma once
+
+// SweepDriver: carries one sweep to its end. It keeps nothing that matters in memory: the
+// sweep's spec, its trials, their points and how far each was judged are in the store, so
+// a driver killed at any instant and started again (`kiln sweep resume`) goes on where the
+// first stopped, with no trial lost, repeated or run twice.
+//
+// Each Step():
+//   1. Reads the sweep and its trials (their runs reconciled: a trial whose launcher died
+//      ends Failed).
+//   2. Reads each trial's primary metric (rank 0's values, in logging order): its curve.
+//      An ended trial's curve is read once more after it ends, then kept.
+//   3. Judges every running trial's new intervals with the sweep's policy and stores the
+//      judgement, with the interval it started from (Store::RecordJudgement): a judgement
+//      some other driver stored first is dropped and read back next step. A stop is
+//      stored before the trial's cancel is asked, and a trial stored as stopped that still
+//      runs is canceled again, so a crash between the two loses nothing.
+//   4. A sweep asked to cancel, or past its time limit, cancels its running trials and
+//      makes none; it ends (Canceled, or Completed at the time limit) when none runs.
+//   5. Otherwise it starts trials while fewer than max_concurrent_trials run and fewer than
+//      max_total_trials exist. The sampler proposes from every trial so far (with those of
+//      resume_from's sweeps), and the trial is stored with its index
+//      (Store::CreateTrial), so two drivers can never both make trial N.
+//   6. With every trial made (or the space exhausted) and none running, the sweep ends:
+//      Completed when a trial completed, Failed otherwise.
+//
+// Not thread-safe; one thread steps it.
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "client/workspace.h"
+#include "common/result.h"
+#include "snapshot/snapshot_store.h"
+#include "store/records.h"
+#include "sweep/sampler.h"
+#include "sweep/sweep_spec.h"
+#include "sweep/termination_policy.h"
+
+namespace kiln::sweep {
+
+class SweepDriver {
+ public:
+  // NotFound for an unknown run; FailedPrecondition for a run that is not a sweep;
+  // DataLoss for a stored spec this Kiln cannot read.
+  static Result<std::unique_ptr<SweepDriver>> Open(client::Workspace& workspace,
+                                                   std::string sweep_id);
+
+  // One pass of the protocol above; true once the sweep has ended.
+  Result<bool> Step();
+
+  // Steps every `poll` until the sweep ends or `stop` is set. A step that fails with
+  // Unavailable (a busy store) is retried; other errors end the sweep Failed with the
+  // reason and come back.
+  Status Run(std::chrono::milliseconds poll, const std::atomic<bool>& stop);
+
+ private:
+  SweepDriver(client::Workspace& workspace, store::Run sweep, SweepSpec spec,
+              std::unique_ptr<TerminationPolicy> policy);
+
+  Status ReadResumedTrials();
+  // Steps 2-3 for trial `i`.
+  Status Judge(std::size_t i, const store::Trial& trial, const store::Run& run);
+  Status CancelTrial(const store::Run& run, const std::string& detail);
+  Status StartTrial(std::int64_t index, const Point& point);
+  Status End(store::RunStatus status, const std::string& detail);
+
+  client::Workspace& workspace_;
+  store::Run sweep_;
+  SweepSpec spec_;
+  std::unique_ptr<TerminationPolicy> policy_;
+  std::unique_ptr<Sampler> sampler_;
+  std::vector<TrialRecord> resumed_;  // the trials of resume_from's sweeps, read once
+  std::vector<Curve> curves_;         // by trial index
+  std::set<std::size_t> complete_;    // trials whose ended curve is read in full
+  bool exhausted_ = false;            // the sampler has no point left
+};
+
+}  // namespace kiln::sweep
