@@ -1,0 +1,242 @@
+// kiln sweep, from the outside: sweeps that run to the end, stop weak trials with a stated
+// reason, survive their driver's death, cancel and resume, and refuse bad sweep files.
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <set>
+#include <thread>
+
+#include "common/files.h"
+#include "e2e/kiln_fixture.h"
+
+namespace kiln::e2e {
+namespace {
+
+using nlohmann::json;
+
+// A trial that logs `--quality` times (interval / intervals) once per interval, so its
+// curve is known in advance, and prints what it was given.
+constexpr const char* kTrial = R"(import argparse, sys, time
+from kiln import Run
+p = argparse.ArgumentParser()
+p.add_argument("--quality", type=float, required=True)
+p.add_argument("--intervals", type=int, default=3)
+p.add_argument("--pause", type=float, default=0.1)
+a = p.parse_args()
+print("argv", sys.argv[1:], flush=True)
+run = Run.get_context()
+for i in range(1, a.intervals + 1):
+    run.log("score", a.quality * i / a.intervals)
+    time.sleep(a.pause)
+)";
+
+class SweepTest : public KilnTest {
+ protected:
+  // A sweep file in a new project; `extra` is appended to it, `params` are the trial's
+  // script_params.
+  std::filesystem::path SweepFile(const std::string& extra, const std::string& params = "{}") {
+    const auto project = Project("proj", {{"train.py", kTrial}});
+    const std::string text = fmt::format(R"(trial:
+  source_directory: {}
+  entry_script: train.py
+  experiment: sweeps
+  script_params: {}
+objective: {{primary_metric: score, goal: maximize}}
+{})",
+                                         project.string(), params, extra);
+    const auto file = root() / "sweep.yaml";
+    EXPECT_TRUE(WriteFileAtomically(file, text).ok());
+    return file;
+  }
+
+  std::string SubmitSweep(const std::filesystem::path& file) {
+    const CapturedRun submitted = Kiln({"sweep", "submit", file.string()});
+    EXPECT_EQ(submitted.exit.code, 0) << submitted.err;
+    return FirstLine(submitted.out);
+  }
+
+  // Polls the sweep until it has `status`.
+  json WaitForSweep(const std::string& id, const std::string& status,
+                    std::chrono::seconds timeout = std::chrono::seconds(90)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json shown;
+    while (std::chrono::steady_clock::now() < deadline) {
+      shown = KilnJson({"sweep", "show", id, "--json"});
+      if (shown["status"] == status) return shown;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "sweep " << id << " never became " << status << ": " << shown.dump(2);
+    return shown;
+  }
+
+  std::optional<int> DriverPid(const std::string& id) {
+    const Result<std::string> text = ReadFileToString(RunDir(id) / "driver.lock");
+    if (!text.ok() || text->empty()) return std::nullopt;
+    return std::stoi(*text);
+  }
+};
+
+TEST_F(SweepTest, ASweepRunsItsTrialsAndRanksThemByThePrimaryMetric) {
+  const std::string id = SubmitSweep(SweepFile(R"(search_space:
+  --quality: {type: choice, values: [0.2, 0.9, 0.5]}
+sampling: {type: grid}
+limits: {max_concurrent_trials: 2}
+)"));
+  const json shown = WaitForSweep(id, "Completed");
+  ASSERT_EQ(shown["trials"].size(), 3u);  // the grid's size, as no max_total_trials is given
+  std::vector<double> ranked;
+  for (const json& trial : shown["trials"]) {
+    EXPECT_EQ(trial["status"], "Completed");
+    EXPECT_EQ(trial["intervals"], 3);
+    ranked.push_back(trial["best"].get<double>());
+  }
+  ASSERT_EQ(ranked.size(), 3u);
+  EXPECT_NEAR(ranked[0], 0.9, 1e-12);
+  EXPECT_NEAR(ranked[1], 0.5, 1e-12);
+  EXPECT_NEAR(ranked[2], 0.2, 1e-12);
+
+  // Each trial is an ordinary run under its sweep, given its point as script arguments.
+  const json best = KilnJson({"sweep", "best", id, "--json"});
+  EXPECT_EQ(best["params"], json::parse(R"({"--quality": 0.9})"));
+  const json run = KilnJson({"show", best["run_id"], "--json"});
+  EXPECT_EQ(run["parent_id"], id);
+  EXPECT_EQ(run["experiment"], "sweeps");
+  const CapturedRun logs = Kiln({"logs", best["run_id"]});
+  EXPECT_NE(logs.out.find("argv ['--quality', '0.9']"), std::string::npos) << logs.out;
+
+  const json trials = KilnJson({"sweep", "trials", id, "--json"});
+  std::vector<json> in_order;
+  for (const json& trial : trials) in_order.push_back(trial["params"]["--quality"]);
+  EXPECT_EQ(in_order, (std::vector<json>{0.2, 0.9, 0.5}));
+  const CapturedRun runs = Kiln({"runs"});
+  EXPECT_NE(runs.out.find("sweep of 3 trials"), std::string::npos) << runs.out;
+  EXPECT_NE(runs.out.find("\n  " + best["run_id"].get<std::string>()), std::string::npos);
+}
+
+TEST_F(SweepTest, APolicyStopsAWeakTrialAndSaysWhy) {
+  // One at a time: the strong trial ends first; the weak one is below the slack at its
+  // first interval and is stopped with most of its ten still to go.
+  const std::string id = SubmitSweep(SweepFile(R"(search_space:
+  --quality: {type: choice, values: [1.0, 0.2]}
+sampling: {type: grid}
+limits: {max_concurrent_trials: 1}
+early_termination: {type: bandit, slack_factor: 0.1}
+)",
+                                               "{--intervals: 10, --pause: 0.2}"));
+  const json shown = WaitForSweep(id, "Completed");
+  ASSERT_EQ(shown["trials"].size(), 2u);
+  const json& strong = shown["trials"][0];
+  const json& weak = shown["trials"][1];
+  EXPECT_EQ(strong["status"], "Completed");
+  EXPECT_EQ(strong["stop_reason"], nullptr);
+  EXPECT_EQ(weak["status"], "Canceled");
+  // Interval 1: the strong trial logged 0.1, the weak one 0.02.
+  EXPECT_EQ(weak["stop_reason"],
+            "stopped early by BanditPolicy at interval 1: best 0.02 < 0.09091 = 0.1 / (1 + 0.1), "
+            "the sweep's best at interval 1 (2 trials reached it)");
+  EXPECT_EQ(weak["judged_through"], 1);
+  EXPECT_LT(weak["intervals"].get<int>(), 10);
+  EXPECT_EQ(RunProcessCount(weak["run_id"]), 0u);
+  // The trial's own history says it too, and the table shows it.
+  const json run = KilnJson({"show", weak["run_id"], "--json"});
+  EXPECT_EQ(run["history"][run["history"].size() - 2]["detail"], weak["stop_reason"]);
+  const CapturedRun table = Kiln({"sweep", "show", id});
+  EXPECT_NE(table.out.find("stopped early by BanditPolicy at interval 1"), std::string::npos)
+      << table.out;
+}
+
+TEST_F(SweepTest, AKilledDriverIsResumedWithNoTrialLostOrRepeated) {
+  const std::string id = SubmitSweep(SweepFile(R"(search_space:
+  --quality: {type: uniform, min_value: 0, max_value: 1}
+sampling: {type: random, seed: 11}
+limits: {max_total_trials: 6, max_concurrent_trials: 2}
+)",
+                                               "{--intervals: 4, --pause: 0.2}"));
+  // Kill the driver once it has made a trial or two.
+  std::optional<int> pid;
+  for (int i = 0; i < 200; ++i) {
+    pid = DriverPid(id);
+    if (pid && KilnJson({"sweep", "trials", id, "--json"}).size() >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const json orphaned = KilnJson({"sweep", "show", id, "--json"});
+  EXPECT_EQ(orphaned["status"], "Running");
+  EXPECT_EQ(orphaned["driver_alive"], false);
+  const CapturedRun text = Kiln({"sweep", "show", id});
+  EXPECT_NE(text.out.find("not running (kiln sweep resume " + id), std::string::npos) << text.out;
+
+  const CapturedRun resumed = Kiln({"sweep", "resume", id});
+  EXPECT_EQ(resumed.exit.code, 0) << resumed.err;
+  const CapturedRun twice = Kiln({"sweep", "resume", id});
+  EXPECT_EQ(twice.exit.code, 5) << twice.err;
+  const json shown = WaitForSweep(id, "Completed");
+  const json trials = KilnJson({"sweep", "trials", id, "--json"});
+  ASSERT_EQ(trials.size(), 6u);
+  std::set<std::string> points;
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    EXPECT_EQ(trials[i]["index"], static_cast<int>(i));
+    EXPECT_EQ(trials[i]["status"], "Completed");
+    points.insert(trials[i]["params"].dump());
+  }
+  EXPECT_EQ(points.size(), 6u);
+  EXPECT_EQ(shown["driver_alive"], false);
+}
+
+TEST_F(SweepTest, CancelStopsEveryTrialAndResumeContinuesTheSweep) {
+  const std::string id = SubmitSweep(SweepFile(R"(search_space:
+  --quality: {type: uniform, min_value: 0, max_value: 1}
+sampling: {type: random, seed: 5}
+limits: {max_total_trials: 4, max_concurrent_trials: 2}
+)",
+                                               "{--intervals: 100, --pause: 0.1}"));
+  for (int i = 0; i < 200 && KilnJson({"sweep", "trials", id, "--json"}).size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const CapturedRun canceled = Kiln({"sweep", "cancel", id});
+  EXPECT_EQ(canceled.exit.code, 0) << canceled.err;
+  EXPECT_EQ(canceled.out, id + " Canceled\n");
+  const json trials = KilnJson({"sweep", "trials", id, "--json"});
+  ASSERT_EQ(trials.size(), 2u);
+  for (const json& trial : trials) {
+    EXPECT_EQ(trial["status"], "Canceled");
+    EXPECT_EQ(RunProcessCount(trial["run_id"]), 0u);
+  }
+  EXPECT_FALSE(KilnJson({"sweep", "show", id, "--json"})["driver_alive"].get<bool>());
+
+  // Resumed, it makes the two trials it has left; the canceled ones stay as they were.
+  ASSERT_EQ(Kiln({"sweep", "resume", id}).exit.code, 0);
+  for (int i = 0; i < 200 && KilnJson({"sweep", "trials", id, "--json"}).size() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const json more = KilnJson({"sweep", "trials", id, "--json"});
+  ASSERT_EQ(more.size(), 4u);
+  EXPECT_EQ(more[0]["status"], "Canceled");
+  EXPECT_EQ(more[1]["status"], "Canceled");
+  // `kiln cancel` of a sweep goes the same way.
+  const CapturedRun again = Kiln({"cancel", id});
+  EXPECT_EQ(again.exit.code, 0) << again.err;
+  for (const json& trial : KilnJson({"sweep", "trials", id, "--json"})) {
+    EXPECT_EQ(trial["status"], "Canceled");
+    EXPECT_EQ(RunProcessCount(trial["run_id"]), 0u);
+  }
+}
+
+TEST_F(SweepTest, ABadSweepFileNamesTheFieldAndMakesNothing) {
+  const auto file = SweepFile(R"(search_space:
+  --quality: {type: uniform, min_value: 0.5, max_value: 0.1}
+limits: {max_total_trials: 2}
+)");
+  const CapturedRun refused = Kiln({"sweep", "submit", file.string()});
+  EXPECT_EQ(refused.exit.code, 2);
+  EXPECT_EQ(refused.err, "error: " + file.string() +
+                             ": search_space.--quality: uniform needs min_value < max_value, "
+                             "got 0.5 and 0.1\n");
+  EXPECT_EQ(KilnJson({"runs", "--json"}), json::array());
+}
+
+}  // namespace
+}  // namespace kiln::e2e
