@@ -95,10 +95,18 @@ Result<LoadedSweep> LoadSweepFile(const fs::path& file, std::string_view given_l
       return InvalidArgumentError(fmt::format("{}: field names must be text", label));
     }
     const std::string& key = item.first.Scalar();
-    sweep[key] = key == "trial" ? spec::SpecToJson(job->spec) : YamlToJson(item.second);
+    if (key != "trial") sweep[key] = YamlToJson(item.second);
   }
+  return LoadSweep(std::move(sweep), std::move(job).value(), label);
+}
+
+Result<LoadedSweep> LoadSweep(json sweep, spec::LoadedJob trial, std::string_view label) {
+  if (!sweep.is_object()) {
+    return InvalidArgumentError(fmt::format("{}: must be a mapping of the sweep's fields", label));
+  }
+  sweep["trial"] = spec::SpecToJson(trial.spec);
   KILN_ASSIGN_OR_RETURN(SweepSpec spec, SweepFromJson(sweep, label));
-  return LoadedSweep{std::move(spec), std::move(job).value()};
+  return LoadedSweep{std::move(spec), std::move(trial)};
 }
 
 }  // namespace kiln::sweep

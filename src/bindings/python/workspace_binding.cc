@@ -22,6 +22,8 @@
 #include "client/workspace.h"
 #include "spec/spec_loader.h"
 #include "store/record_json.h"
+#include "sweep/sweep_control.h"
+#include "sweep/trial_ranking.h"
 
 namespace kiln::python {
 namespace py = pybind11;
@@ -71,6 +73,51 @@ class PyWorkspace {
         ValueOrThrow(spec::LoadJobSpecFromText(job, label, base_dir, {}));
     const client::SubmitResult submitted = ValueOrThrow(client::Submit(*workspace_, loaded));
     return ToPython(store::ToJson(submitted.run));
+  }
+
+  // A sweep: `sweep` is its JSON form less the trial (sweep/sweep_spec.h), `trial` the
+  // trial job as Submit() takes it.
+  py::object SubmitSweep(const std::string& sweep, const std::string& trial,
+                         const std::string& label, const std::string& base_dir) {
+    spec::LoadedJob job = ValueOrThrow(spec::LoadJobSpecFromText(trial, label, base_dir, {}));
+    const nlohmann::json fields = nlohmann::json::parse(sweep, nullptr, false);
+    const sweep::LoadedSweep loaded = ValueOrThrow(sweep::LoadSweep(fields, std::move(job), label));
+    return ToPython(store::ToJson(ValueOrThrow(sweep::SubmitSweep(*workspace_, loaded)).sweep));
+  }
+
+  // The sweep's trials (their runs reconciled first), best first by its primary metric
+  // when `ranked`, else by index.
+  py::object Trials(const std::string& id, bool ranked, bool include_failed, bool include_canceled,
+                    bool discard_no_metric) {
+    store::RunFilter children;
+    children.parent_id = id;
+    ValueOrThrow(client::ReadRuns(*workspace_, children));
+    std::vector<store::Trial> trials = ValueOrThrow(workspace_->store().ListTrials(id));
+    if (ranked) {
+      const store::Run run = ValueOrThrow(workspace_->store().GetRun(id));
+      const sweep::SweepSpec spec = ValueOrThrow(
+          sweep::SweepFromJson(nlohmann::json::parse(run.spec_json, nullptr, false), id));
+      trials = sweep::RankTrials(std::move(trials), spec.objective.goal,
+                                 {include_failed, include_canceled, discard_no_metric});
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (const store::Trial& trial : trials) out.push_back(store::ToJson(trial));
+    return ToPython(out);
+  }
+
+  py::object CancelSweep(const std::string& id, double wait_seconds) {
+    Result<store::Run> run = InternalError("not canceled");
+    {
+      py::gil_scoped_release released;
+      run = sweep::CancelSweep(
+          *workspace_, id,
+          std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000)));
+    }
+    return ToPython(store::ToJson(ValueOrThrow(std::move(run))));
+  }
+
+  py::object ResumeSweep(const std::string& id) {
+    return ToPython(store::ToJson(ValueOrThrow(sweep::ResumeSweep(*workspace_, id))));
   }
 
   std::string Resolve(const std::string& name) {
@@ -252,6 +299,13 @@ void BindWorkspace(py::module_& module) {
            py::arg("token") = py::none())
       .def_property_readonly("home", &PyWorkspace::home)
       .def("submit", &PyWorkspace::Submit, py::arg("job"), py::arg("label"), py::arg("base_dir"))
+      .def("submit_sweep", &PyWorkspace::SubmitSweep, py::arg("sweep"), py::arg("trial"),
+           py::arg("label"), py::arg("base_dir"))
+      .def("trials", &PyWorkspace::Trials, py::arg("id"), py::arg("ranked") = false,
+           py::arg("include_failed") = true, py::arg("include_canceled") = true,
+           py::arg("discard_no_metric") = false)
+      .def("cancel_sweep", &PyWorkspace::CancelSweep, py::arg("id"), py::arg("wait") = 60.0)
+      .def("resume_sweep", &PyWorkspace::ResumeSweep)
       .def("resolve", &PyWorkspace::Resolve)
       .def("run", &PyWorkspace::GetRun)
       .def("runs", &PyWorkspace::ListRuns, py::arg("experiment") = py::none())

@@ -46,8 +46,11 @@ class Experiment:
         self.name = name
 
     def submit(self, config, tags=None, **kwargs):
-        """Submit an estimator (kiln.train.dnn.PyTorch); returns the Run."""
+        """Submit an estimator (kiln.train.dnn.PyTorch), returning its Run, or a sweep
+        (kiln.train.hyperdrive.HyperDriveConfig), returning its HyperDriveRun."""
         from kiln.run import Run  # late: kiln.run imports this module's users
+        if hasattr(config, "_sweep_json"):
+            return config._submit(self, tags, kwargs.get("display_name"))
         job = config._job_spec()
         job["experiment"] = self.name
         job["tags"] = {**job.get("tags", {}), **{k: str(v) for k, v in (tags or {}).items()}}
