@@ -16,6 +16,7 @@
 #include "common/time.h"
 #include "launch/launcher_lock.h"
 #include "store/record_json.h"
+#include "sweep/policy_replay.h"
 #include "sweep/sweep_control.h"
 #include "sweep/sweep_driver.h"
 #include "sweep/termination_policy.h"
@@ -221,6 +222,91 @@ Status RunResume(const std::string& name, CliContext& context) {
   return Status::Ok();
 }
 
+struct ReplayFlags {
+  std::string sweep;
+  std::string policy;
+  bool json = false;
+};
+
+Status RunReplay(const ReplayFlags& flags, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(const json policy_json, sweep::YamlTextToJson(flags.policy, "--policy"));
+  KILN_ASSIGN_OR_RETURN(const std::unique_ptr<sweep::TerminationPolicy> policy,
+                        sweep::TerminationPolicy::Parse(policy_json, "--policy"));
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  KILN_ASSIGN_OR_RETURN(SweepView view, ReadSweep(*workspace, flags.sweep));
+  for (const store::Trial& trial : view.trials) {
+    if (!store::IsTerminal(trial.status)) {
+      return FailedPreconditionError(fmt::format(
+          "sweep {} has trials still running (trial {}); replay a sweep whose trials ended",
+          view.sweep.id, trial.index));
+    }
+  }
+  std::vector<sweep::RecordedTrial> recorded;
+  for (const store::Trial& trial : view.trials) {
+    sweep::RecordedTrial one;
+    one.id = trial.run_id;
+    one.started_at = trial.started_at.value_or(trial.created_at);
+    one.ended_at = trial.ended_at.value_or(one.started_at);
+    Result<store::MetricSeries> series =
+        workspace->store().ReadMetric(trial.run_id, view.spec.objective.primary_metric, 0);
+    if (!series.ok() && series.status().code() != StatusCode::kNotFound) return series.status();
+    if (series.ok()) {
+      for (const store::MetricPoint& point : series->points) {
+        one.values.push_back(point.value);
+        one.times.push_back(point.at);
+      }
+    }
+    recorded.push_back(std::move(one));
+  }
+  const sweep::ReplayReport report =
+      sweep::ReplayPolicy(*policy, view.spec.objective.goal, recorded);
+  const double share = report.seconds_run > 0 ? report.seconds_saved / report.seconds_run : 0;
+  if (flags.json) {
+    json trials = json::array();
+    for (std::size_t i = 0; i < report.trials.size(); ++i) {
+      const sweep::ReplayedTrial& trial = report.trials[i];
+      trials.push_back({{"index", view.trials[i].index},
+                        {"run_id", trial.id},
+                        {"best", trial.best ? json(*trial.best) : json(nullptr)},
+                        {"stopped_at", trial.stopped_at ? json(*trial.stopped_at) : json(nullptr)},
+                        {"reason", trial.reason.empty() ? json(nullptr) : json(trial.reason)},
+                        {"seconds_run", trial.seconds_run},
+                        {"seconds_saved", trial.seconds_saved}});
+    }
+    PrintJson(
+        {{"sweep", view.sweep.id},
+         {"policy", policy->ToJson()},
+         {"trials", trials},
+         {"stopped", report.stopped},
+         {"seconds_run", report.seconds_run},
+         {"seconds_saved", report.seconds_saved},
+         {"best_run_id", report.best ? json(view.trials[*report.best].run_id) : json(nullptr)},
+         {"best_survives", report.best_survives}});
+    return Status::Ok();
+  }
+  Table table({"TRIAL", "RUN ID", "BEST", "RAN", "STOPPED AT", "SAVED", "REASON"});
+  for (std::size_t i = 0; i < report.trials.size(); ++i) {
+    const sweep::ReplayedTrial& trial = report.trials[i];
+    table.AddRow({std::to_string(view.trials[i].index), trial.id, Value(trial.best),
+                  fmt::format("{:.1f}s", trial.seconds_run),
+                  trial.stopped_at ? fmt::format("interval {}", *trial.stopped_at) : "-",
+                  trial.stopped_at ? fmt::format("{:.1f}s", trial.seconds_saved) : "-",
+                  trial.reason});
+  }
+  std::cout << table.Render() << "\n";
+  std::string best = "no trial logged the primary metric";
+  if (report.best) {
+    best = fmt::format("the best trial ({}, {} = {}) {}", view.trials[*report.best].index,
+                       view.spec.objective.primary_metric, Value(report.trials[*report.best].best),
+                       report.best_survives ? "survives" : "would have been stopped");
+  }
+  std::cout << fmt::format(
+      "{} would have stopped {} of {} trials, saving {:.1f} s of {:.1f} s ({:.0f}%); {}\n",
+      policy->Name(), report.stopped, report.trials.size(), report.seconds_saved,
+      report.seconds_run, share * 100, best);
+  return Status::Ok();
+}
+
 std::atomic<bool> g_stop_driving{false};
 
 struct DriveFlags {
@@ -301,6 +387,17 @@ void AddSweepCommands(CLI::App& app, CliContext& context) {
       "resume", "Continue a sweep whose driver died, or a canceled or failed one");
   resume->add_option("sweep", *resume_sweep, "Sweep id (or its last part)")->required();
   resume->callback([resume_sweep, &context] { context.Finish(RunResume(*resume_sweep, context)); });
+
+  auto replay_flags = std::make_shared<ReplayFlags>();
+  CLI::App* replay = sweep->add_subcommand(
+      "replay", "Replay another early-termination policy on a finished sweep's curves");
+  replay->add_option("sweep", replay_flags->sweep, "Sweep id (or its last part)")->required();
+  replay
+      ->add_option("--policy", replay_flags->policy,
+                   "The policy, as in a sweep file: '{type: bandit, slack_factor: 0.1}'")
+      ->required();
+  replay->add_flag("--json", replay_flags->json, "Print JSON (docs/sweeps.md)");
+  replay->callback([replay_flags, &context] { context.Finish(RunReplay(*replay_flags, context)); });
 
   auto drive_flags = std::make_shared<DriveFlags>();
   CLI::App* drive =

@@ -100,6 +100,15 @@ Result<LoadedSweep> LoadSweepFile(const fs::path& file, std::string_view given_l
   return LoadSweep(std::move(sweep), std::move(job).value(), label);
 }
 
+Result<json> YamlTextToJson(std::string_view text, std::string_view label) {
+  if (FirstInvalidUtf8(text)) return InvalidArgumentError(fmt::format("{}: is not UTF-8", label));
+  try {
+    return YamlToJson(YAML::Load(std::string(text)));
+  } catch (const YAML::Exception& error) {
+    return InvalidArgumentError(fmt::format("{}: {}", label, error.msg));
+  }
+}
+
 Result<LoadedSweep> LoadSweep(json sweep, spec::LoadedJob trial, std::string_view label) {
   if (!sweep.is_object()) {
     return InvalidArgumentError(fmt::format("{}: must be a mapping of the sweep's fields", label));

@@ -24,6 +24,10 @@ struct LoadedSweep {
 // `label` names the file in messages (the path as given by default).
 Result<LoadedSweep> LoadSweepFile(const std::filesystem::path& file, std::string_view label = "");
 
+// YAML text (JSON is YAML) as JSON, with YAML 1.2's core schema for plain scalars: for a
+// policy given on the command line. InvalidArgument "<label>: ..." when it does not parse.
+Result<nlohmann::json> YamlTextToJson(std::string_view text, std::string_view label);
+
 // A sweep whose trial job was loaded elsewhere (the SDK's estimator): `sweep` has every
 // field but `trial`, checked as a file's are and named `label` in messages.
 Result<LoadedSweep> LoadSweep(nlohmann::json sweep, spec::LoadedJob trial, std::string_view label);

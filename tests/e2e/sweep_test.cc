@@ -109,6 +109,23 @@ limits: {max_concurrent_trials: 2}
   std::vector<json> in_order;
   for (const json& trial : trials) in_order.push_back(trial["params"]["--quality"]);
   EXPECT_EQ(in_order, (std::vector<json>{0.2, 0.9, 0.5}));
+  // Replaying a bandit policy on the recorded curves stops the third trial (it started
+  // after the best had logged), never the best; replaying none stops nothing. (Whether the
+  // first is stopped depends on whose points came first: it ran beside the best.)
+  const json replay =
+      KilnJson({"sweep", "replay", id, "--policy", "{type: bandit, slack_factor: 0.1}", "--json"});
+  EXPECT_EQ(replay["trials"][2]["stopped_at"], 1) << replay.dump(2);
+  EXPECT_EQ(replay["trials"][1]["stopped_at"], nullptr);
+  EXPECT_EQ(replay["best_run_id"], best["run_id"]);
+  EXPECT_EQ(replay["best_survives"], true);
+  EXPECT_GT(replay["seconds_saved"].get<double>(), 0);
+  EXPECT_EQ(KilnJson({"sweep", "replay", id, "--policy", "{type: none}", "--json"})["stopped"], 0);
+  const CapturedRun bad = Kiln({"sweep", "replay", id, "--policy", "{type: bandit}"});
+  EXPECT_EQ(bad.exit.code, 2);
+  EXPECT_EQ(bad.err,
+            "error: --policy: the bandit policy needs exactly one of slack_factor and "
+            "slack_amount\n");
+
   const CapturedRun runs = Kiln({"runs"});
   EXPECT_NE(runs.out.find("sweep of 3 trials"), std::string::npos) << runs.out;
   EXPECT_NE(runs.out.find("\n  " + best["run_id"].get<std::string>()), std::string::npos);
