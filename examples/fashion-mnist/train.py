@@ -65,14 +65,14 @@ def load_split(data_dir, prefix, limit):
 
 
 class FashionCNN(nn.Module):
-    def __init__(self):
+    def __init__(self, dropout=0.25):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
         self.bn1 = nn.BatchNorm2d(16)
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
         self.bn2 = nn.BatchNorm2d(32)
         self.fc1 = nn.Linear(32 * 7 * 7, 128)
-        self.dropout = nn.Dropout(0.25)
+        self.dropout = nn.Dropout(dropout)
         self.fc2 = nn.Linear(128, 10)
 
     def forward(self, x):
@@ -138,6 +138,7 @@ def main():
     parser.add_argument("--test_limit", type=int, default=0, help="use only N test images")
     parser.add_argument("--threads", type=int, default=0, help="0: one per CPU we may use")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dropout", type=float, default=0.25, help="before the last layer")
     args = parser.parse_args()
 
     run = Run.get_context()
@@ -149,7 +150,7 @@ def main():
     train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
     print(f"train {len(train_x)} images, test {len(test_x)}, {torch.get_num_threads()} threads")
 
-    model = FashionCNN()
+    model = FashionCNN(args.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = (len(train_x) + args.batch_size - 1) // args.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(

@@ -2,6 +2,9 @@
 // (the training loss falls, the test accuracy is far above chance) and leave a loadable
 // TorchScript model. The full run to the accuracy bar is the slow test example_full.sh.
 
+#include <map>
+#include <thread>
+
 #include "common/files.h"
 #include "e2e/kiln_fixture.h"
 #include "e2e/served_model.h"
@@ -90,6 +93,63 @@ TEST_F(ExampleTest, LearnsOnASubset) {
 
 // The DDP example on 2 ranks, started by Kiln (gloo) and by mpirun (mpi), trained briefly:
 // both learn, rank 0 alone logs, and every rank's log is there.
+// examples/fashion-mnist/sweep.yaml, made smaller (4 trials of 2 epochs on 2000 images):
+// every trial is the example's CNN with a sampled learning rate, batch size and dropout,
+// and the best of them learns.
+TEST_F(ExampleTest, TheSweepTunesTheCnnOnASubset) {
+  ASSERT_TRUE(fs::exists(kData)) << "install dataset-fashion-mnist (scripts/setup.sh)";
+  ASSERT_EQ(Kiln({"datastore", "register", "fashion_mnist", "--path", kData}).exit.code, 0);
+  const fs::path example = fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist";
+  std::string text = *ReadFileToString(example / "sweep.yaml");
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"source_directory: .", "source_directory: " + example.string()},
+           {"--epochs: 3", "--epochs: 2"},
+           {"--train_limit: 6000", "--train_limit: 2000"},
+           {"max_total_trials: 8", "max_total_trials: 4"},
+           {"startup_trials: 4", "startup_trials: 2"}}) {
+    const std::size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  }
+  const fs::path file = root() / "sweep.yaml";
+  ASSERT_TRUE(WriteFileAtomically(file, text).ok());
+  const CapturedRun submitted = Kiln({"sweep", "submit", file.string()});
+  ASSERT_EQ(submitted.exit.code, 0) << submitted.err;
+  const std::string id = FirstLine(submitted.out);
+  nlohmann::json shown;
+  for (int i = 0; i < 2400; ++i) {
+    shown = KilnJson({"sweep", "show", id, "--json"});
+    if (shown["status"] != "Running" && shown["status"] != "Queued" &&
+        shown["status"] != "Preparing") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_EQ(shown["status"], "Completed") << shown.dump(2);
+  ASSERT_EQ(shown["trials"].size(), 4u);
+  for (const nlohmann::json& trial : shown["trials"]) {
+    const nlohmann::json& params = trial["params"];
+    EXPECT_GE(params["--dropout"].get<double>(), 0.0);
+    EXPECT_LE(params["--dropout"].get<double>(), 0.5);
+    EXPECT_TRUE(params["--batch_size"] == 32 || params["--batch_size"] == 64 ||
+                params["--batch_size"] == 128);
+    if (trial["status"] == "Canceled") {
+      EXPECT_EQ(trial["stop_reason"].get<std::string>().rfind("stopped early by BanditPolicy", 0),
+                0u);
+    } else {
+      EXPECT_EQ(trial["status"], "Completed") << trial.dump();
+    }
+  }
+  // Ranked best first; the best learned and ran with its sampled values.
+  const nlohmann::json& best = shown["trials"][0];
+  EXPECT_GT(best["best"].get<double>(), 6 * kChance) << best.dump();
+  const nlohmann::json run = KilnJson({"show", best["run_id"], "--json"});
+  std::map<std::string, std::string> params;
+  for (const nlohmann::json& param : run["params"]) params[param["name"]] = param["value"];
+  EXPECT_EQ(params["--dropout"], best["params"]["--dropout"].dump());
+  EXPECT_EQ(params["--epochs"], "2");
+}
+
 TEST_F(ExampleTest, DistributedDataParallelLearnsOnASubset) {
   ASSERT_EQ(Kiln({"datastore", "register", "fashion_mnist", "--path", kData}).exit.code, 0);
   for (const char* job : {"job-ddp.yaml", "job-mpi.yaml"}) {

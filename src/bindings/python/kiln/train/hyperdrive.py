@@ -96,6 +96,8 @@ class _Sampling:
         sampling = {"type": self._type}
         if self.seed is not None:
             sampling["seed"] = self.seed
+        if self._type == "bayesian" and "startup_trials" in self.properties:
+            sampling["startup_trials"] = self.properties["startup_trials"]
         return sampling
 
 
@@ -115,7 +117,8 @@ class GridParameterSampling(_Sampling):
 
 
 class BayesianParameterSampling(_Sampling):
-    """TPE on every expression kind; concurrent trials never share a point."""
+    """TPE on every expression kind; concurrent trials never share a point. The first
+    properties["startup_trials"] (default 10) are random."""
 
     _type = "bayesian"
 
