@@ -14,6 +14,7 @@
 #include "client/run_id.h"
 #include "common/strings.h"
 #include "common/time.h"
+#include "common/tunables.h"
 #include "launch/launcher_lock.h"
 #include "store/record_json.h"
 #include "sweep/policy_replay.h"
@@ -26,9 +27,6 @@ namespace kiln::cli {
 namespace {
 
 using nlohmann::json;
-
-// How often a driver looks at its trials: short, so a freed slot is refilled quickly.
-constexpr std::chrono::milliseconds kDriverPoll(100);
 
 struct SweepView {
   store::Run sweep;
@@ -332,10 +330,20 @@ Status RunDrive(const DriveFlags& flags, CliContext& context) {
   action.sa_handler = [](int) { g_stop_driving.store(true); };
   ::sigaction(SIGTERM, &action, nullptr);
   ::sigaction(SIGINT, &action, nullptr);
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<sweep::SweepDriver> driver,
-                        sweep::SweepDriver::Open(*workspace, sweep.id));
+  Result<std::unique_ptr<sweep::SweepDriver>> driver =
+      sweep::SweepDriver::Open(*workspace, sweep.id);
+  if (!driver.ok()) {
+    // A sweep no driver can read would wait forever: it ends Failed, saying why.
+    store::Transition failed;
+    failed.to = store::RunStatus::kFailed;
+    failed.failure_reason = driver.status().message();
+    failed.detail = failed.failure_reason;
+    workspace->store().TransitionRun(sweep.id, failed).status().IgnoreError();
+    return driver.status();
+  }
+  KILN_ASSIGN_OR_RETURN(const std::int64_t poll, ReadTunable(kSweepPollMilliseconds));
   spdlog::info("driving sweep {}", sweep.id);
-  Status driven = driver->Run(kDriverPoll, g_stop_driving);
+  Status driven = (*driver)->Run(std::chrono::milliseconds(poll), g_stop_driving);
   spdlog::info("sweep {}: {}", sweep.id,
                g_stop_driving.load() ? "the driver was asked to stop"
                                      : (driven.ok() ? "ended" : driven.ToString()));

@@ -47,6 +47,9 @@ inline constexpr IntTunable kSnapshotMaxFiles{"KILN_SNAPSHOT_MAX_FILES", 2000, 1
 inline constexpr IntTunable kServerPatienceSeconds{
     "KILN_SERVER_PATIENCE_SECONDS", 86400, 0,
     "how long a launcher keeps retrying a status report to an unreachable Kiln server"};
+inline constexpr IntTunable kSweepPollMilliseconds{
+    "KILN_SWEEP_POLL_MS", 100, 10,
+    "how often a sweep's driver reads its trials' statuses and metrics, in milliseconds"};
 inline constexpr IntTunable kKillGraceSeconds{
     "KILN_KILL_GRACE_SECONDS", 5, 0,
     "seconds between SIGTERM and SIGKILL when a run's processes are stopped"};

@@ -81,7 +81,8 @@ class Store {
   // kJob whose parent_id is the sweep, with a Trial record beside it.
   // CreateTrial stores the trial's run (as CreateRun does; run.parent_id must be
   // trial.sweep_id) and its Trial record in one transaction: NotFound for an unknown
-  // sweep, FailedPrecondition when the sweep is not a sweep or has ended, AlreadyExists when
+  // sweep, FailedPrecondition when the run is not a sweep or is not Queued, Preparing or
+  // Running (a sweep canceling or ending makes none), AlreadyExists when
   // its index is taken, so two drivers of one sweep can never both make trial N.
   virtual Result<Run> CreateTrial(const Run& run, const Trial& trial) = 0;
   // The sweep's trials by index, each with its run's status and times; NotFound for an

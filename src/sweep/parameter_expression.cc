@@ -55,6 +55,8 @@ bool IsQForm(ExpressionKind kind) {
          kind == ExpressionKind::kQNormal || kind == ExpressionKind::kQLogNormal;
 }
 
+// How far past mu a normal latent is taken to reach, for the checks of its spread.
+constexpr double kSigmas = 6;
 // exp() of more than this overflows a double.
 constexpr double kMaxExponent = 700;
 // A q form over bounded z with fewer steps than this counts as finite (Cardinality()).
@@ -196,14 +198,21 @@ Result<ParameterExpression> ParameterExpression::Parse(const json& object, std::
   if (!bounded && !(b > 0)) {
     return InvalidArgumentError(fmt::format("{}.sigma: must be > 0, got {}", where, b));
   }
+  // Draws must stay finite: a range or spread past what a double holds gives inf or NaN.
+  const double reach = bounded ? b - a : std::fabs(a) + kSigmas * b;
+  if (!std::isfinite(reach) || (q > 0 && !std::isfinite(reach / q))) {
+    return InvalidArgumentError(
+        fmt::format("{}: {} spans more than a double can hold ({} to {}{}); narrow it", where, type,
+                    a, b, q > 0 ? fmt::format(" in steps of {}", q) : std::string()));
+  }
   ParameterExpression expression = Bounded(info->kind, a, b, q);
   if (expression.IsLog()) {
-    double reach = bounded ? std::max(std::fabs(a), std::fabs(b)) : std::fabs(a) + 6 * b;
-    if (reach > kMaxExponent) {
+    double exponent = bounded ? std::max(std::fabs(a), std::fabs(b)) : std::fabs(a) + kSigmas * b;
+    if (exponent > kMaxExponent) {
       return InvalidArgumentError(fmt::format(
           "{}: {} takes exponents (the value is exp of them), and exp({}) overflows; for "
           "values between 1e-4 and 1e-1 write min_value: -9.21, max_value: -2.30",
-          where, type, reach));
+          where, type, exponent));
     }
   }
   return expression;
@@ -305,6 +314,16 @@ json ParameterExpression::ValueOfLatent(double z) const {
 json ParameterExpression::Quantized(double value) const {
   if (IsWhole(q_) && std::fabs(value) < 0x1.0p53) return std::llround(value);
   return value;
+}
+
+bool ParameterExpression::Contains(const json& value) const {
+  if (IsCategorical()) return IndexOfValue(value).has_value();
+  if (!value.is_number() || !std::isfinite(value.get<double>())) return false;
+  if (!LatentIsUniform()) return !IsLog() || value.get<double>() >= 0;
+  const double v = value.get<double>();
+  const double low = IsLog() ? std::exp(a_) : a_;
+  const double high = IsLog() ? std::exp(b_) : b_;
+  return v >= low - q_ && v <= high + q_;
 }
 
 std::optional<double> ParameterExpression::LatentOfValue(const json& value) const {

@@ -90,6 +90,9 @@ class ParameterExpression {
   double latent_low() const { return a_; }   // min, or mu
   double latent_high() const { return b_; }  // max, or sigma
   nlohmann::json ValueOfLatent(double z) const;
+  // Whether `value` is one this expression can give: a number within its bounds (a step of
+  // q beyond them for a q form, whose rounding can leave them); any number for a normal.
+  bool Contains(const nlohmann::json& value) const;
   // The z that gives `value` (the inverse map, clamped to the latent bounds); nullopt for a
   // value this expression cannot give (a string for a number).
   std::optional<double> LatentOfValue(const nlohmann::json& value) const;

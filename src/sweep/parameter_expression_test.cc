@@ -205,6 +205,13 @@ TEST(ParameterExpressionTest, RefusesBadExpressionsNamingTheField) {
               HasSubstr("loguniform takes exponents (the value is exp of them), and exp(1000) "
                         "overflows"));
   EXPECT_THAT(ParseError(R"([0.1, 0.2])"), HasSubstr("must be an object with a \"type\""));
+  EXPECT_EQ(ParseError(R"({"type":"uniform","min_value":-1e308,"max_value":1e308})"),
+            "sweep.yaml: search_space.--lr: uniform spans more than a double can hold (-1e+308 "
+            "to 1e+308); narrow it");
+  EXPECT_THAT(ParseError(R"({"type":"quniform","min_value":0,"max_value":1e300,"q":1e-300})"),
+              HasSubstr("in steps of 1e-300); narrow it"));
+  EXPECT_THAT(ParseError(R"({"type":"normal","mu":1e308,"sigma":1e308})"),
+              HasSubstr("normal spans more than a double can hold"));
 }
 
 }  // namespace

@@ -22,7 +22,12 @@ ReplayReport ReplayPolicy(const TerminationPolicy& policy, Goal goal,
         static_cast<double>(std::max<Timestamp>(trial.ended_at - trial.started_at, 0)) / kMicros;
     report.seconds_run += replayed.seconds_run;
     report.trials.push_back(std::move(replayed));
-    for (std::size_t i = 0; i < trial.values.size(); ++i) points.emplace_back(trial.times[i], t, i);
+    // A clock stepped back (NTP) must not reorder one trial's own intervals.
+    Timestamp latest = 0;
+    for (std::size_t i = 0; i < trial.values.size(); ++i) {
+      latest = std::max(latest, trial.times[i]);
+      points.emplace_back(latest, t, i);
+    }
     if (report.trials.back().best && (!report.best || Better(goal, *report.trials.back().best,
                                                              *report.trials[*report.best].best))) {
       report.best = t;

@@ -3,9 +3,9 @@
 // Sampler: proposes the point of a sweep's next trial.
 //
 // Every sampler is a function of (its settings, the trial's index, the trials proposed so
-// far): it keeps no state of its own, so a driver that restarts from the store proposes
-// what the first one would have, and a point is stored with its trial before the trial
-// starts. The trials passed in are this sweep's and those of the sweeps it resumes from.
+// far): what it keeps (the grid's position) is a cache of what the trials say, so a driver
+// that restarts from the store proposes what the first one would have. A point is stored
+// with its trial before the trial starts.
 //
 // No sampler proposes a point equal to one already in `trials`, running or finished: a
 // grid walks its points once, and random and Bayesian sampling draw again (up to a bound,

@@ -91,6 +91,18 @@ TEST(GridSamplerTest, SkipsPointsEarlierSweepsRan) {
   EXPECT_EQ(sampler->Propose(2, earlier), std::nullopt);
 }
 
+TEST(SearchSpaceTest, PointsOfEarlierSweepsMustFitThisSpace) {
+  SearchSpace space = Space(R"({"--lr": {"type": "loguniform", "min_value": -5, "max_value": -1},
+                                "--b": {"type": "choice", "values": [16, 32]}})");
+  EXPECT_TRUE(space.PointFromJson(json::parse(R"({"--lr": 0.01, "--b": 32})")).ok());
+  Result<Point> outside = space.PointFromJson(json::parse(R"({"--lr": 0.9, "--b": 32})"));
+  EXPECT_EQ(outside.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(space.PointFromJson(json::parse(R"({"--lr": 0.01, "--b": 64})")).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(space.PointFromJson(json::parse(R"({"--lr": 0.01})")).status().message(),
+            "the trial has no value for parameter '--b'");
+}
+
 TEST(GridSamplerTest, RefusesAContinuousParameter) {
   SearchSpace space = Space(R"({"--lr": {"type": "uniform", "min_value": 0, "max_value": 1}})");
   Status status = CheckSpaceFor(space, SamplingKind::kGrid, "sweep.yaml: search_space");

@@ -122,7 +122,7 @@ Result<Point> SearchSpace::PointFromJson(const json& object) const {
     if (expression.IsCategorical()) {
       fits = expression.IndexOfValue(*it).has_value();
     } else {
-      fits = expression.LatentOfValue(*it).has_value();
+      fits = expression.Contains(*it);
     }
     if (!fits) {
       return InvalidArgumentError(fmt::format("the trial's {} = {} is not a value of {}",

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <set>
 #include <thread>
 
 #include "client/run_id.h"
@@ -41,17 +42,24 @@ Result<store::Run> SweepRun(client::Workspace& workspace, std::string_view id) {
   return run;
 }
 
-Status CheckResumeFrom(client::Workspace& workspace, const SweepSpec& spec,
-                       std::string_view label) {
+// Checks each resume_from sweep and names it by its whole id in `spec`, as the driver reads
+// it.
+Status CheckResumeFrom(client::Workspace& workspace, SweepSpec& spec, std::string_view label) {
+  std::set<std::string> seen;
   for (std::size_t i = 0; i < spec.resume_from.size(); ++i) {
     const std::string where = fmt::format("{}: resume_from[{}]", label, i);
     Result<store::Run> earlier = SweepRun(workspace, spec.resume_from[i]);
     if (!earlier.ok()) return earlier.status().WithPrefix(where);
-    if (!store::IsTerminal(earlier->status)) {
+    if (earlier->status != store::RunStatus::kCompleted &&
+        earlier->status != store::RunStatus::kCanceled) {
       return InvalidArgumentError(
-          fmt::format("{}: sweep {} is {}; only ended sweeps can be resumed from", where,
-                      earlier->id, store::RunStatusName(earlier->status)));
+          fmt::format("{}: sweep {} is {}; only Completed or Canceled sweeps can be resumed from",
+                      where, earlier->id, store::RunStatusName(earlier->status)));
     }
+    if (!seen.insert(earlier->id).second) {
+      return InvalidArgumentError(fmt::format("{}: sweep {} is listed twice", where, earlier->id));
+    }
+    spec.resume_from[i] = earlier->id;
     const json stored = json::parse(earlier->spec_json, nullptr, false);
     Result<SweepSpec> other = SweepFromJson(stored, earlier->id);
     if (!other.ok()) return other.status().WithPrefix(where);
@@ -74,6 +82,19 @@ Result<bool> DriverAlive(const store::Run& sweep) {
   if (sweep.host != compute::LocalHostName()) return false;
   return launch::IsLauncherAlive(DriverLock(sweep));
 }
+
+namespace {
+
+// A sweep's driver runs on the host it was submitted from: only there can its lock be seen.
+Status CheckHost(const store::Run& sweep, std::string_view verb) {
+  const std::string here = compute::LocalHostName();
+  if (sweep.host == here) return Status::Ok();
+  return FailedPreconditionError(
+      fmt::format("sweep {} is driven from host {}; {} it there (this is {})", sweep.id, sweep.host,
+                  verb, here));
+}
+
+}  // namespace
 
 Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSweep& loaded) {
   if (workspace.server() != nullptr) return NoServer("submitting a sweep");
@@ -129,6 +150,7 @@ Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSw
 Status StartDriver(client::Workspace& workspace, const store::Run& sweep) {
   Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(DriverLock(sweep));
   if (!lock.ok()) {
+    if (lock.status().code() != StatusCode::kFailedPrecondition) return lock.status();
     std::optional<int> owner = launch::LauncherLockOwner(DriverLock(sweep));
     return FailedPreconditionError(
         fmt::format("sweep {} has a driver already{}", sweep.id,
@@ -169,6 +191,7 @@ Status StartDriver(client::Workspace& workspace, const store::Run& sweep) {
 Result<store::Run> ResumeSweep(client::Workspace& workspace, std::string_view id) {
   if (workspace.server() != nullptr) return NoServer("resuming a sweep");
   KILN_ASSIGN_OR_RETURN(store::Run sweep, SweepRun(workspace, id));
+  KILN_RETURN_IF_ERROR(CheckHost(sweep, "resume"));
   if (sweep.status == store::RunStatus::kCompleted) {
     return FailedPreconditionError(fmt::format(
         "sweep {} has completed; for more trials submit a new sweep with resume_from: [{}]",
@@ -197,6 +220,7 @@ Result<store::Run> CancelSweep(client::Workspace& workspace, std::string_view id
     return FailedPreconditionError(fmt::format("sweep {} has ended already ({})", sweep.id,
                                                store::RunStatusName(sweep.status)));
   }
+  KILN_RETURN_IF_ERROR(CheckHost(sweep, "cancel"));
   if (sweep.status != store::RunStatus::kCancelRequested) {
     store::Transition cancel;
     cancel.to = store::RunStatus::kCancelRequested;
@@ -205,11 +229,14 @@ Result<store::Run> CancelSweep(client::Workspace& workspace, std::string_view id
   }
   const auto deadline = std::chrono::steady_clock::now() + wait;
   constexpr std::chrono::milliseconds kPoll(100);
-  KILN_ASSIGN_OR_RETURN(const bool alive, DriverAlive(sweep));
+  // No driver to hear of it: this process carries the cancel out, holding the driver's lock
+  // so that no driver starts beside it. When the lock is held, its driver does the work.
   std::unique_ptr<SweepDriver> driver;
-  if (!alive) {
-    // No driver to hear of it: this process carries the cancel out.
+  Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(DriverLock(sweep));
+  if (lock.ok()) {
     KILN_ASSIGN_OR_RETURN(driver, SweepDriver::Open(workspace, sweep.id));
+  } else if (lock.status().code() != StatusCode::kFailedPrecondition) {
+    return lock.status();
   }
   while (true) {
     if (driver != nullptr) {

@@ -1,6 +1,7 @@
 #include "sweep/sweep_driver.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,7 +32,7 @@ std::optional<double> BestOf(const Curve& curve, Goal goal) {
 }  // namespace
 
 Result<std::unique_ptr<SweepDriver>> SweepDriver::Open(client::Workspace& workspace,
-                                                       std::string sweep_id) {
+                                                       std::string sweep_id, const Clock& clock) {
   KILN_ASSIGN_OR_RETURN(store::Run sweep, workspace.store().GetRun(sweep_id));
   if (sweep.kind != store::RunKind::kSweep) {
     return FailedPreconditionError(fmt::format("run {} is not a sweep", sweep_id));
@@ -44,15 +45,16 @@ Result<std::unique_ptr<SweepDriver>> SweepDriver::Open(client::Workspace& worksp
   }
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<TerminationPolicy> policy,
                         TerminationPolicy::Parse(spec->early_termination, "early_termination"));
-  std::unique_ptr<SweepDriver> driver(
-      new SweepDriver(workspace, std::move(sweep), std::move(spec).value(), std::move(policy)));
+  std::unique_ptr<SweepDriver> driver(new SweepDriver(
+      workspace, std::move(sweep), std::move(spec).value(), std::move(policy), clock));
   KILN_RETURN_IF_ERROR(driver->ReadResumedTrials());
   return driver;
 }
 
 SweepDriver::SweepDriver(client::Workspace& workspace, store::Run sweep, SweepSpec spec,
-                         std::unique_ptr<TerminationPolicy> policy)
+                         std::unique_ptr<TerminationPolicy> policy, const Clock& clock)
     : workspace_(workspace),
+      clock_(clock),
       sweep_(std::move(sweep)),
       spec_(std::move(spec)),
       policy_(std::move(policy)),
@@ -77,27 +79,35 @@ Result<bool> SweepDriver::Step() {
   store::Store& store = workspace_.store();
   KILN_ASSIGN_OR_RETURN(sweep_, store.GetRun(sweep_.id));
   if (store::IsTerminal(sweep_.status)) return true;
-  // A sweep is Preparing for an instant: it needs nothing before its first trial.
+  // A sweep is Preparing for an instant: it needs nothing before its first trial. A move
+  // refused because the status changed meanwhile (a cancel) is read again next step.
   for (auto [from, to] : {std::pair(RunStatus::kQueued, RunStatus::kPreparing),
                           std::pair(RunStatus::kPreparing, RunStatus::kRunning)}) {
     if (sweep_.status != from) continue;
     store::Transition move;
     move.to = to;
     move.detail = fmt::format("driven by process {}", ::getpid());
-    KILN_ASSIGN_OR_RETURN(sweep_, store.TransitionRun(sweep_.id, move));
+    Result<store::Run> moved = store.TransitionRun(sweep_.id, move);
+    if (moved.status().code() == StatusCode::kFailedPrecondition) return false;
+    KILN_RETURN_IF_ERROR(moved.status());
+    sweep_ = std::move(moved).value();
   }
 
-  // 1. The trials and their runs.
+  // 1. The trials, then their runs: a trial made after the first read has a run too.
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Trial> trials, store.ListTrials(sweep_.id));
   store::RunFilter children;
   children.parent_id = sweep_.id;
   KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, client::ReadRuns(workspace_, children));
   std::map<std::string, const store::Run*> run_of;
   for (const store::Run& run : runs) run_of[run.id] = &run;
-  KILN_ASSIGN_OR_RETURN(const std::vector<store::Trial> trials, store.ListTrials(sweep_.id));
-  for (const store::Trial& trial : trials) {
-    if (!run_of.contains(trial.run_id)) {
-      return DataLossError(
-          fmt::format("trial {} of sweep {} has no run {}", trial.index, sweep_.id, trial.run_id));
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (!run_of.contains(trials[i].run_id)) {
+      return DataLossError(fmt::format("trial {} of sweep {} has no run {}", trials[i].index,
+                                       sweep_.id, trials[i].run_id));
+    }
+    // Indices are dense: CreateTrial is only ever asked for the next one.
+    if (trials[i].index != static_cast<std::int64_t>(i)) {
+      return DataLossError(fmt::format("sweep {} has no trial {}", sweep_.id, i));
     }
   }
 
@@ -130,7 +140,7 @@ Result<bool> SweepDriver::Step() {
   // 4. A cancel, or the time limit.
   const bool canceling = sweep_.status == RunStatus::kCancelRequested;
   const Timestamp limit = spec_.limits.timeout_minutes * 60 * 1'000'000;
-  const bool timed_out = sweep_.started_at && SystemClock().Now() - *sweep_.started_at > limit;
+  const bool timed_out = sweep_.started_at && clock_.Now() - *sweep_.started_at > limit;
   if (canceling || timed_out) {
     const std::string why = canceling
                                 ? std::string("the sweep was canceled")
@@ -141,8 +151,9 @@ Result<bool> SweepDriver::Step() {
       KILN_RETURN_IF_ERROR(CancelTrial(run, why));
     }
     if (active > 0) return false;
-    KILN_RETURN_IF_ERROR(End(canceling ? RunStatus::kCanceled : RunStatus::kCompleted, why));
-    return true;
+    if (canceling) return End(RunStatus::kCanceled, why);
+    return End(any_completed ? RunStatus::kCompleted : RunStatus::kFailed,
+               any_completed ? why : why + ", and none of its trials completed");
   }
 
   // 5. New trials.
@@ -177,13 +188,9 @@ Result<bool> SweepDriver::Step() {
   // 6. The end.
   if ((made >= spec_.limits.max_total_trials || exhausted_) && active == 0) {
     if (any_completed) {
-      KILN_RETURN_IF_ERROR(
-          End(RunStatus::kCompleted, fmt::format("every trial ended ({} made)", made)));
-    } else {
-      KILN_RETURN_IF_ERROR(
-          End(RunStatus::kFailed, fmt::format("none of its {} trials completed", made)));
+      return End(RunStatus::kCompleted, fmt::format("every trial ended ({} made)", made));
     }
-    return true;
+    return End(RunStatus::kFailed, fmt::format("none of its {} trials completed", made));
   }
   return false;
 }
@@ -269,46 +276,75 @@ Status SweepDriver::StartTrial(std::int64_t index, const Point& point) {
   return submitted.status();
 }
 
-Status SweepDriver::End(RunStatus status, const std::string& detail) {
+Result<bool> SweepDriver::End(RunStatus status, const std::string& detail) {
+  // The moves left from where the sweep is now (a driver may have died half-way).
   std::vector<RunStatus> path;
   if (status == RunStatus::kCompleted) {
-    path = {RunStatus::kFinalizing, RunStatus::kCompleted};
+    if (sweep_.status != RunStatus::kFinalizing) path.push_back(RunStatus::kFinalizing);
   } else if (status == RunStatus::kCanceled && sweep_.status != RunStatus::kCancelRequested) {
-    path = {RunStatus::kCancelRequested, RunStatus::kCanceled};
-  } else {
-    path = {status};
+    path.push_back(RunStatus::kCancelRequested);
   }
+  path.push_back(status);
   for (RunStatus next : path) {
     store::Transition move;
     move.to = next;
     move.detail = detail;
     if (next == RunStatus::kFailed) move.failure_reason = detail;
-    KILN_ASSIGN_OR_RETURN(sweep_, workspace_.store().TransitionRun(sweep_.id, move));
+    Result<store::Run> moved = workspace_.store().TransitionRun(sweep_.id, move);
+    // The status changed meanwhile (a cancel came in): decide again next step.
+    if (moved.status().code() == StatusCode::kFailedPrecondition) return false;
+    KILN_RETURN_IF_ERROR(moved.status());
+    sweep_ = std::move(moved).value();
+  }
+  return true;
+}
+
+Status SweepDriver::Run(std::chrono::milliseconds poll, const std::atomic<bool>& stop) {
+  // A step that fails is tried again, more slowly each time (a busy store, a full disk
+  // freed, a trial's submit that failed for a passing reason); only a sweep that keeps
+  // failing, or whose stored data is unreadable, is given up.
+  constexpr int kMaxFailedSteps = 30;
+  constexpr std::chrono::milliseconds kMaxBackoff(5000);
+  int failed_steps = 0;
+  std::chrono::milliseconds wait = poll;
+  while (!stop.load()) {
+    Result<bool> ended = Step();
+    if (ended.ok() && *ended) return Status::Ok();
+    if (ended.ok()) {
+      failed_steps = 0;
+      wait = poll;
+    } else {
+      spdlog::warn("sweep {}: {}", sweep_.id, ended.status().ToString());
+      ++failed_steps;
+      wait = std::min(wait * 2, kMaxBackoff);
+      if (failed_steps >= kMaxFailedSteps || ended.status().code() == StatusCode::kDataLoss) {
+        Fail(ended.status().message());
+        return ended.status();
+      }
+    }
+    std::this_thread::sleep_for(wait);
   }
   return Status::Ok();
 }
 
-Status SweepDriver::Run(std::chrono::milliseconds poll, const std::atomic<bool>& stop) {
-  while (!stop.load()) {
-    Result<bool> ended = Step();
-    if (ended.ok() && *ended) return Status::Ok();
-    if (!ended.ok() && ended.status().code() != StatusCode::kUnavailable) {
-      // The sweep cannot go on: its running trials are canceled and it ends Failed.
-      const std::string reason = ended.status().message();
-      store::RunFilter children;
-      children.parent_id = sweep_.id;
-      Result<std::vector<store::Run>> runs = workspace_.store().ListRuns(children);
-      if (runs.ok()) {
-        for (const store::Run& run : *runs) {
-          if (!store::IsTerminal(run.status)) CancelTrial(run, reason).IgnoreError();
-        }
-      }
-      if (!store::IsTerminal(sweep_.status)) End(RunStatus::kFailed, reason).IgnoreError();
-      return ended.status();
+void SweepDriver::Fail(const std::string& reason) {
+  // The sweep cannot go on: its running trials are canceled and it ends Failed.
+  store::RunFilter children;
+  children.parent_id = sweep_.id;
+  Result<std::vector<store::Run>> runs = workspace_.store().ListRuns(children);
+  if (runs.ok()) {
+    for (const store::Run& run : *runs) {
+      if (!store::IsTerminal(run.status)) CancelTrial(run, reason).IgnoreError();
     }
-    std::this_thread::sleep_for(poll);
   }
-  return Status::Ok();
+  Result<store::Run> now = workspace_.store().GetRun(sweep_.id);
+  if (now.ok() && !store::IsTerminal(now->status)) {
+    store::Transition failed;
+    failed.to = RunStatus::kFailed;
+    failed.detail = reason;
+    failed.failure_reason = reason;
+    workspace_.store().TransitionRun(sweep_.id, failed).status().IgnoreError();
+  }
 }
 
 }  // namespace kiln::sweep

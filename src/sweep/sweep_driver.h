@@ -15,8 +15,10 @@
 //      some other driver stored first is dropped and read back next step. A stop is
 //      stored before the trial's cancel is asked, and a trial stored as stopped that still
 //      runs is canceled again, so a crash between the two loses nothing.
-//   4. A sweep asked to cancel, or past its time limit, cancels its running trials and
-//      makes none; it ends (Canceled, or Completed at the time limit) when none runs.
+//   4. A sweep asked to cancel, or past its time limit (counted from when it last entered
+//      Running: a resumed sweep has its whole limit again), cancels its running trials and
+//      makes none; it ends when none runs: Canceled, or at the time limit Completed (Failed
+//      when no trial completed).
 //   5. Otherwise it starts trials while fewer than max_concurrent_trials run and fewer than
 //      max_total_trials exist. The sampler proposes from every trial so far (with those of
 //      resume_from's sweeps), and the trial is stored with its index
@@ -36,6 +38,7 @@
 
 #include "client/workspace.h"
 #include "common/result.h"
+#include "common/time.h"
 #include "snapshot/snapshot_store.h"
 #include "store/records.h"
 #include "sweep/sampler.h"
@@ -48,29 +51,37 @@ class SweepDriver {
  public:
   // NotFound for an unknown run; FailedPrecondition for a run that is not a sweep;
   // DataLoss for a stored spec this Kiln cannot read.
+  // `clock` tells when the sweep's time limit is reached.
   static Result<std::unique_ptr<SweepDriver>> Open(client::Workspace& workspace,
-                                                   std::string sweep_id);
+                                                   std::string sweep_id,
+                                                   const Clock& clock = SystemClock());
 
   // One pass of the protocol above; true once the sweep has ended.
   Result<bool> Step();
 
-  // Steps every `poll` until the sweep ends or `stop` is set. A step that fails with
-  // Unavailable (a busy store) is retried; other errors end the sweep Failed with the
-  // reason and come back.
+  // Steps every `poll` until the sweep ends or `stop` is set. A step that fails is tried
+  // again with a growing wait (up to 5 s); 30 failed steps in a row, or stored data that
+  // cannot be read (DataLoss), cancel the running trials, end the sweep Failed with the
+  // reason, and come back.
   Status Run(std::chrono::milliseconds poll, const std::atomic<bool>& stop);
 
  private:
   SweepDriver(client::Workspace& workspace, store::Run sweep, SweepSpec spec,
-              std::unique_ptr<TerminationPolicy> policy);
+              std::unique_ptr<TerminationPolicy> policy, const Clock& clock);
 
   Status ReadResumedTrials();
   // Steps 2-3 for trial `i`.
   Status Judge(std::size_t i, const store::Trial& trial, const store::Run& run);
   Status CancelTrial(const store::Run& run, const std::string& detail);
   Status StartTrial(std::int64_t index, const Point& point);
-  Status End(store::RunStatus status, const std::string& detail);
+  // Moves the sweep to its end `status`; false when its status changed meanwhile (a
+  // cancel), to be decided again next step.
+  Result<bool> End(store::RunStatus status, const std::string& detail);
+  // Cancels the running trials and ends the sweep Failed, as far as the store allows.
+  void Fail(const std::string& reason);
 
   client::Workspace& workspace_;
+  const Clock& clock_;
   store::Run sweep_;
   SweepSpec spec_;
   std::unique_ptr<TerminationPolicy> policy_;

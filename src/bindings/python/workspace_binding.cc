@@ -81,6 +81,9 @@ class PyWorkspace {
                          const std::string& label, const std::string& base_dir) {
     spec::LoadedJob job = ValueOrThrow(spec::LoadJobSpecFromText(trial, label, base_dir, {}));
     const nlohmann::json fields = nlohmann::json::parse(sweep, nullptr, false);
+    if (fields.is_discarded()) {
+      ThrowIfError(InvalidArgumentError(fmt::format("{}: is not valid JSON", label)));
+    }
     const sweep::LoadedSweep loaded = ValueOrThrow(sweep::LoadSweep(fields, std::move(job), label));
     return ToPython(store::ToJson(ValueOrThrow(sweep::SubmitSweep(*workspace_, loaded)).sweep));
   }

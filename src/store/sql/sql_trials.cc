@@ -19,9 +19,11 @@ Result<Run> SqlStore::CreateTrial(const Run& run, const Trial& trial) {
       return FailedPreconditionError(
           fmt::format("run '{}' is a {}, not a sweep", trial.sweep_id, sweep.ColumnText(0)));
     }
+    // Only a sweep on its way (not canceling, not ending) makes trials.
     const std::optional<RunStatus> sweep_status = ParseRunStatus(sweep.ColumnText(1));
-    if (!sweep_status || IsTerminal(*sweep_status)) {
-      return FailedPreconditionError(fmt::format("sweep '{}' has ended ({}); it takes no trials",
+    if (sweep_status != RunStatus::kQueued && sweep_status != RunStatus::kPreparing &&
+        sweep_status != RunStatus::kRunning) {
+      return FailedPreconditionError(fmt::format("sweep '{}' is {}; it takes no more trials",
                                                  trial.sweep_id, sweep.ColumnText(1)));
     }
     KILN_ASSIGN_OR_RETURN(Statement taken, db->Prepare("SELECT run_id FROM sweep_trials WHERE "

@@ -203,6 +203,20 @@ class NoTerminationPolicy(_Policy):
         return {"type": "none"}
 
 
+def _check_whole(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def _plain(value):
+    """numpy's numbers (choice(np.arange(...))) as Python's, for JSON."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{value!r} ({type(value).__name__}) is not a number, text or list")
+
+
 # The configuration and its run.
 
 class HyperDriveConfig:
@@ -229,6 +243,16 @@ class HyperDriveConfig:
         if policy is not None and not isinstance(policy, _Policy):
             raise TypeError("policy must be a BanditPolicy, MedianStoppingPolicy, "
                             "TruncationSelectionPolicy, AshaPolicy or NoTerminationPolicy")
+        _check_whole("max_total_runs", max_total_runs, 1)
+        if max_concurrent_runs is not None:
+            _check_whole("max_concurrent_runs", max_concurrent_runs, 1)
+        _check_whole("max_duration_minutes", max_duration_minutes, 1)
+        if not isinstance(primary_metric_name, str) or not primary_metric_name:
+            raise ValueError(f"primary_metric_name must be the name the script logs, got "
+                             f"{primary_metric_name!r}")
+        if str(primary_metric_goal).upper() not in ("MAXIMIZE", "MINIMIZE"):
+            raise ValueError(f"primary_metric_goal must be PrimaryMetricGoal.MAXIMIZE or "
+                             f"MINIMIZE, got {primary_metric_goal!r}")
         self.estimator = estimator if estimator is not None else run_config
         self.hyperparameter_sampling = hyperparameter_sampling
         self.primary_metric_name = primary_metric_name
@@ -263,9 +287,13 @@ class HyperDriveConfig:
         job = self.estimator._job_spec()
         job["experiment"] = experiment.name
         job["tags"] = {**job.get("tags", {}), **{k: str(v) for k, v in (tags or {}).items()}}
-        record = experiment.workspace._core.submit_sweep(
-            json.dumps(self._sweep_json(experiment.name, display_name)), json.dumps(job),
-            "HyperDriveConfig", os.getcwd())
+        try:
+            sweep = json.dumps(self._sweep_json(experiment.name, display_name),
+                               allow_nan=False, default=_plain)
+        except ValueError as error:
+            raise ValueError(f"HyperDriveConfig: every number must be finite ({error})") from None
+        record = experiment.workspace._core.submit_sweep(sweep, json.dumps(job),
+                                                         "HyperDriveConfig", os.getcwd())
         return HyperDriveRun(experiment, _record=record)
 
 
@@ -327,7 +355,10 @@ class HyperDriveRun(Run):
         return Run(self._experiment, _record=self._workspace._core.run(trials[0]["run_id"]))
 
     def cancel(self):
-        """Cancel every running trial, then the sweep; True when it ended Canceled."""
+        """Cancel every running trial, then the sweep; True when it ended Canceled, False
+        when it had ended already."""
+        if self._refresh()["status"] in ("Completed", "Failed", "Canceled"):
+            return False
         self._record = self._workspace._core.cancel_sweep(self._id)
         return self._record["status"] == "Canceled"
 
