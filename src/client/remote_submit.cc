@@ -27,7 +27,7 @@ Result<std::vector<std::string>> OfferManifest(store::http::ApiClient& api,
 
 }  // namespace
 
-Result<SubmitResult> SubmitToServer(Workspace& workspace, const spec::LoadedJob& job) {
+Result<snapshot::SnapshotInfo> SendSnapshot(Workspace& workspace, const spec::LoadedJob& job) {
   store::http::ApiClient& api = *workspace.server();
   KILN_ASSIGN_OR_RETURN(snapshot::SnapshotInfo snapshot, TakeSnapshot(workspace, job));
   const snapshot::SnapshotStore local(workspace.snapshots_root());
@@ -50,6 +50,12 @@ Result<SubmitResult> SubmitToServer(Workspace& workspace, const spec::LoadedJob&
     }
   }
 
+  return snapshot;
+}
+
+Result<SubmitResult> SubmitToServer(Workspace& workspace, const spec::LoadedJob& job) {
+  store::http::ApiClient& api = *workspace.server();
+  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot, SendSnapshot(workspace, job));
   const json request = {
       {"spec", spec::SpecToJson(job.spec)},
       {"snapshot_id", snapshot.id},

@@ -21,4 +21,8 @@ namespace kiln::client {
 // sent to the server.
 Result<SubmitResult> SubmitToServer(Workspace& workspace, const spec::LoadedJob& job);
 
+// Steps 1 and 2 alone: the job's source is on the server as the returned snapshot, which a
+// request may name (a sweep's, POST /v1/sweeps).
+Result<snapshot::SnapshotInfo> SendSnapshot(Workspace& workspace, const spec::LoadedJob& job);
+
 }  // namespace kiln::client

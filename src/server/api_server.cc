@@ -169,8 +169,11 @@ class ApiServer::Impl {
     };
     workspace.launcher_reporting = std::move(reporting);
     KILN_ASSIGN_OR_RETURN(workspace_, client::Workspace::Open(workspace));
-    state_ = std::make_unique<ServerState>(ServerState{
-        *workspace_, snapshot::SnapshotStore(workspace_->snapshots_root()), stopping_, requests_});
+    KILN_ASSIGN_OR_RETURN(const std::int64_t poll, ReadTunable(kSweepPollMilliseconds));
+    sweeps_ = std::make_unique<sweep::SweepHost>(*workspace_, std::chrono::milliseconds(poll));
+    state_ = std::make_unique<ServerState>(
+        ServerState{*workspace_, snapshot::SnapshotStore(workspace_->snapshots_root()), *sweeps_,
+                    stopping_, requests_});
 
     http_->set_pre_routing_handler(
         [this](const httplib::Request& request, httplib::Response& response) {
@@ -186,11 +189,14 @@ class ApiServer::Impl {
                      return json{{"status", stopping_ ? "stopping" : "ok"}, {"api", "v1"}};
                    }));
     AddRunRoutes(*listener_, *state_);
+    AddSweepRoutes(*listener_, *state_);
     AddMetricRoutes(*listener_, *state_);
     AddFileRoutes(*listener_, *state_);
     AddModelRoutes(*listener_, *state_);
     AddCatalogRoutes(*listener_, *state_);
     AddTokenRoutes(*listener_, *state_);
+    // The sweeps a server that stopped was driving go on where they were.
+    KILN_RETURN_IF_ERROR(sweeps_->ResumeAll());
     return Status::Ok();
   }
 
@@ -241,6 +247,7 @@ class ApiServer::Impl {
   std::unique_ptr<http::Listener> listener_;
   httplib::Server* http_ = nullptr;  // listener_'s
   std::unique_ptr<client::Workspace> workspace_;
+  std::unique_ptr<sweep::SweepHost> sweeps_;  // stops its drivers before workspace_ goes
   std::unique_ptr<ServerState> state_;
   RequestContexts requests_;
   std::atomic<bool> stopping_{false};

@@ -24,6 +24,8 @@ constexpr RouteRule kRouteRules[] = {
     {"GET",    R"(/v1/runs/([^/]+))",                           Need::kViewer},
     {"GET",    R"(/v1/runs/([^/]+)/history)",                   Need::kViewer},
     {"GET",    R"(/v1/runs/([^/]+)/trials)",                    Need::kViewer},
+    {"POST",   R"(/v1/runs/([^/]+)/resume)",                    Need::kMember},
+    {"POST",   "/v1/sweeps",                                    Need::kMember},
     {"POST",   R"(/v1/runs/([^/]+)/transitions)",               Need::kMember},
     {"POST",   R"(/v1/runs/([^/]+)/metrics)",                   Need::kRunToken},
     {"GET",    R"(/v1/runs/([^/]+)/spool-offsets/(\d+))",       Need::kViewer},

@@ -17,13 +17,16 @@
 #include "server/auth.h"
 #include "server/request_contexts.h"
 #include "snapshot/snapshot_store.h"
+#include "spec/spec_loader.h"
 #include "store/record_json.h"
+#include "sweep/sweep_host.h"
 
 namespace kiln::server {
 
 struct ServerState {
   client::Workspace& workspace;
   snapshot::SnapshotStore snapshots;
+  sweep::SweepHost& sweeps;  // the sweeps this server drives
   std::atomic<bool>& stopping;
   RequestContexts& requests;
 };
@@ -59,7 +62,15 @@ Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string
 // The rank in path segment `index` of the route's pattern; InvalidArgument past int range.
 Result<int> PathRank(const httplib::Request& request, std::size_t index);
 
+// What a submit sent (POST /v1/runs, POST /v1/sweeps): the job from {"spec", "source"},
+// checked by spec::Validate less the client's own files; the snapshot `id` names, which
+// the client sent first and which must hold the job's entry script.
+Result<spec::LoadedJob> ReceivedJob(const nlohmann::json& body);
+Result<snapshot::SnapshotInfo> ReceivedSnapshot(const ServerState& state,
+                                                const spec::LoadedJob& job, const std::string& id);
+
 void AddRunRoutes(http::Listener& server, ServerState& state);
+void AddSweepRoutes(http::Listener& server, ServerState& state);  // submit, resume
 void AddMetricRoutes(http::Listener& server, ServerState& state);
 void AddFileRoutes(http::Listener& server, ServerState& state);     // logs, artifacts
 void AddModelRoutes(http::Listener& server, ServerState& state);    // the model registry

@@ -19,8 +19,6 @@ namespace kiln::server {
 
 using nlohmann::json;
 
-namespace {
-
 // The job a client sent (client/remote_submit.h): its spec and where each field came from,
 // checked by the same Validate as a job file, less the checks of the client's own files
 // (its source_directory is on its machine; the entry script is checked against the
@@ -52,19 +50,6 @@ Result<spec::LoadedJob> ReceivedJob(const json& body) {
   return job;
 }
 
-// A member of a request that must be text of one line; "" when it is absent.
-Result<std::string> TextMember(const json& body, const char* name) {
-  if (!body.contains(name)) return std::string();
-  if (!body[name].is_string()) {
-    return InvalidArgumentError(fmt::format("{}: expected a string", name));
-  }
-  const std::string text = body[name].get<std::string>();
-  if (std::optional<std::string> problem = spec::TextProblem(text, spec::TextKind::kLine)) {
-    return InvalidArgumentError(fmt::format("{}: {}", name, *problem));
-  }
-  return text;
-}
-
 // The snapshot a submit names, which the client sent before (POST /v1/snapshots).
 Result<snapshot::SnapshotInfo> ReceivedSnapshot(const ServerState& state,
                                                 const spec::LoadedJob& job, const std::string& id) {
@@ -87,6 +72,21 @@ Result<snapshot::SnapshotInfo> ReceivedSnapshot(const ServerState& state,
   info.file_count = manifest->file_count();
   info.total_bytes = manifest->total_bytes();
   return info;
+}
+
+namespace {
+
+// A member of a request that must be text of one line; "" when it is absent.
+Result<std::string> TextMember(const json& body, const char* name) {
+  if (!body.contains(name)) return std::string();
+  if (!body[name].is_string()) {
+    return InvalidArgumentError(fmt::format("{}: expected a string", name));
+  }
+  const std::string text = body[name].get<std::string>();
+  if (std::optional<std::string> problem = spec::TextProblem(text, spec::TextKind::kLine)) {
+    return InvalidArgumentError(fmt::format("{}: {}", name, *problem));
+  }
+  return text;
 }
 
 Result<store::RunFilter> FilterOf(const httplib::Request& request) {

@@ -8,16 +8,19 @@
 #include <set>
 #include <thread>
 
+#include "client/remote_submit.h"
 #include "client/run_id.h"
 #include "client/submit.h"
 #include "common/files.h"
 #include "common/random.h"
+#include "common/strings.h"
 #include "common/time.h"
 #include "common/tunables.h"
 #include "common/unique_fd.h"
 #include "compute/local/local_target.h"
 #include "launch/launcher_lock.h"
 #include "launch/rank_env.h"
+#include "store/wire.h"
 #include "sweep/sweep_driver.h"
 
 namespace kiln::sweep {
@@ -25,13 +28,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-Status NoServer(std::string_view what) {
-  return UnimplementedError(
-      fmt::format("{} through a Kiln server is not supported yet; use the embedded store (unset "
-                  "KILN_SERVER)",
-                  what));
-}
 
 Result<store::Run> SweepRun(client::Workspace& workspace, std::string_view id) {
   KILN_ASSIGN_OR_RETURN(const std::string full, client::ResolveRunId(workspace.store(), id));
@@ -97,7 +93,30 @@ Status CheckHost(const store::Run& sweep, std::string_view verb) {
 }  // namespace
 
 Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSweep& loaded) {
-  if (workspace.server() != nullptr) return NoServer("submitting a sweep");
+  if (workspace.server() == nullptr) {
+    return SubmitSweepWith(
+        workspace, loaded, [&] { return client::TakeSnapshot(workspace, loaded.trial); }, "",
+        [&](const store::Run& sweep) { return StartDriver(workspace, sweep); });
+  }
+  // The server checks and drives it; the snapshot goes first, as a job's does.
+  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot,
+                        client::SendSnapshot(workspace, loaded.trial));
+  const spec::SpecSource& source = loaded.trial.source;
+  const json request = {{"sweep", SweepToJson(loaded.spec)},
+                        {"snapshot_id", snapshot.id},
+                        {"source",
+                         {{"file", source.file_label()},
+                          {"flag_fields", source.flag_fields()},
+                          {"flag_params", source.flag_params()}}}};
+  KILN_ASSIGN_OR_RETURN(const json answer, workspace.server()->Post("/v1/sweeps", request));
+  KILN_ASSIGN_OR_RETURN(store::Run run, store::wire::RunFromJson(answer));
+  return SweepSubmission{std::move(run), snapshot};
+}
+
+Result<SweepSubmission> SubmitSweepWith(client::Workspace& workspace, const LoadedSweep& loaded,
+                                        const std::function<Result<snapshot::SnapshotInfo>()>& take,
+                                        const std::string& submitted_by,
+                                        const std::function<Status(const store::Run&)>& start) {
   SweepSpec spec = loaded.spec;
   const spec::LoadedJob& trial = loaded.trial;
   // 1.
@@ -110,8 +129,7 @@ Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSw
     spec.sampling.seed = std::stoull(RandomHex(14), nullptr, 16) >> 3;
   }
   // 3.
-  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot,
-                        client::TakeSnapshot(workspace, trial));
+  KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot, take());
   // 4.
   const std::string id = client::NewRunId(spec.experiment, SystemClock().Now());
   const fs::path run_dir = workspace.runs_root() / id;
@@ -130,13 +148,13 @@ Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSw
   record.compute_target = spec.trial.compute_target;
   record.run_dir = run_dir.string();
   record.host = compute::LocalHostName();
-  record.submitted_by = client::OsUserName();
+  record.submitted_by = submitted_by.empty() ? client::OsUserName() : submitted_by;
   Result<store::Run> created = workspace.store().CreateRun(record);
   if (!created.ok()) {
     RemoveTree(run_dir).IgnoreError();
     return created.status();
   }
-  if (Status started = StartDriver(workspace, *created); !started.ok()) {
+  if (Status started = start(*created); !started.ok()) {
     store::Transition failed;
     failed.to = store::RunStatus::kFailed;
     failed.failure_reason = started.message();
@@ -145,6 +163,18 @@ Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSw
     return started;
   }
   return SweepSubmission{std::move(created).value(), snapshot};
+}
+
+Result<store::Run> ReopenForResume(client::Workspace& workspace, std::string_view id,
+                                   const std::string& who) {
+  KILN_ASSIGN_OR_RETURN(store::Run sweep, SweepRun(workspace, id));
+  if (sweep.status == store::RunStatus::kCompleted) {
+    return FailedPreconditionError(fmt::format(
+        "sweep {} has completed; for more trials submit a new sweep with resume_from: [{}]",
+        sweep.id, sweep.id));
+  }
+  if (!store::IsTerminal(sweep.status)) return sweep;
+  return workspace.store().ReopenSweep(sweep.id, fmt::format("resumed by {}", who));
 }
 
 Status StartDriver(client::Workspace& workspace, const store::Run& sweep) {
@@ -189,18 +219,17 @@ Status StartDriver(client::Workspace& workspace, const store::Run& sweep) {
 }
 
 Result<store::Run> ResumeSweep(client::Workspace& workspace, std::string_view id) {
-  if (workspace.server() != nullptr) return NoServer("resuming a sweep");
+  if (workspace.server() != nullptr) {
+    KILN_ASSIGN_OR_RETURN(const std::string full, client::ResolveRunId(workspace.store(), id));
+    KILN_ASSIGN_OR_RETURN(
+        const json answer,
+        workspace.server()->Post(fmt::format("/v1/runs/{}/resume", store::http::UrlEncode(full)),
+                                 json::object()));
+    return store::wire::RunFromJson(answer);
+  }
   KILN_ASSIGN_OR_RETURN(store::Run sweep, SweepRun(workspace, id));
   KILN_RETURN_IF_ERROR(CheckHost(sweep, "resume"));
-  if (sweep.status == store::RunStatus::kCompleted) {
-    return FailedPreconditionError(fmt::format(
-        "sweep {} has completed; for more trials submit a new sweep with resume_from: [{}]",
-        sweep.id, sweep.id));
-  }
-  if (store::IsTerminal(sweep.status)) {
-    KILN_ASSIGN_OR_RETURN(sweep, workspace.store().ReopenSweep(
-                                     sweep.id, fmt::format("resumed by {}", client::OsUserName())));
-  } else {
+  if (!store::IsTerminal(sweep.status)) {
     KILN_ASSIGN_OR_RETURN(const bool alive, DriverAlive(sweep));
     if (alive) {
       return FailedPreconditionError(
@@ -208,19 +237,20 @@ Result<store::Run> ResumeSweep(client::Workspace& workspace, std::string_view id
                       store::RunStatusName(sweep.status)));
     }
   }
+  KILN_ASSIGN_OR_RETURN(sweep, ReopenForResume(workspace, sweep.id, client::OsUserName()));
   KILN_RETURN_IF_ERROR(StartDriver(workspace, sweep));
   return sweep;
 }
 
 Result<store::Run> CancelSweep(client::Workspace& workspace, std::string_view id,
                                std::chrono::milliseconds wait) {
-  if (workspace.server() != nullptr) return NoServer("canceling a sweep");
   KILN_ASSIGN_OR_RETURN(store::Run sweep, SweepRun(workspace, id));
   if (store::IsTerminal(sweep.status)) {
     return FailedPreconditionError(fmt::format("sweep {} has ended already ({})", sweep.id,
                                                store::RunStatusName(sweep.status)));
   }
-  KILN_RETURN_IF_ERROR(CheckHost(sweep, "cancel"));
+  // A server's driver carries the cancel out; its own workspace never comes here.
+  if (workspace.server() == nullptr) KILN_RETURN_IF_ERROR(CheckHost(sweep, "cancel"));
   if (sweep.status != store::RunStatus::kCancelRequested) {
     store::Transition cancel;
     cancel.to = store::RunStatus::kCancelRequested;
@@ -232,7 +262,10 @@ Result<store::Run> CancelSweep(client::Workspace& workspace, std::string_view id
   // No driver to hear of it: this process carries the cancel out, holding the driver's lock
   // so that no driver starts beside it. When the lock is held, its driver does the work.
   std::unique_ptr<SweepDriver> driver;
-  Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(DriverLock(sweep));
+  Result<launch::LauncherLock> lock =
+      workspace.server() != nullptr
+          ? Result<launch::LauncherLock>(FailedPreconditionError("the server drives it"))
+          : launch::LauncherLock::Acquire(DriverLock(sweep));
   if (lock.ok()) {
     KILN_ASSIGN_OR_RETURN(driver, SweepDriver::Open(workspace, sweep.id));
   } else if (lock.status().code() != StatusCode::kFailedPrecondition) {

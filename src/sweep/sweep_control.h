@@ -7,11 +7,14 @@
 // runs/<sweep id>/driver.lock (an F_OFD lock, as launchers hold theirs), so the driver's
 // death, however it dies, frees the lock, and a new driver can take over.
 //
-// With a Kiln server these are Unimplemented for now: a server's sweeps are to be driven by
-// the server itself.
+// With a Kiln server the server drives its sweeps (sweep_host.h): submit sends the trial's
+// snapshot and POST /v1/sweeps, resume is POST /v1/runs/{id}/resume, and cancel asks the
+// sweep to cancel (CancelRequested) and waits.
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <string>
 #include <string_view>
 
 #include "client/workspace.h"
@@ -35,6 +38,19 @@ struct SweepSubmission {
 //    directory, and starts its driver. A driver that cannot start leaves the sweep Failed
 //    with the reason. Errors of 1 and 3 leave nothing behind.
 Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSweep& sweep);
+
+// The same with step 3 done by `take` and the driver started by `start`; `submitted_by`
+// names who submitted (this process's OS user when empty). A server submits what it
+// received this way, with its own SweepHost.
+Result<SweepSubmission> SubmitSweepWith(client::Workspace& workspace, const LoadedSweep& sweep,
+                                        const std::function<Result<snapshot::SnapshotInfo>()>& take,
+                                        const std::string& submitted_by,
+                                        const std::function<Status(const store::Run&)>& start);
+
+// Reopens a Canceled or Failed sweep (Store::ReopenSweep) for `start`; a sweep that has not
+// ended is returned as it is. FailedPrecondition for a Completed one. The server's resume.
+Result<store::Run> ReopenForResume(client::Workspace& workspace, std::string_view id,
+                                   const std::string& who);
 
 // runs/<sweep id>/driver.lock.
 std::filesystem::path DriverLock(const store::Run& sweep);

@@ -1,7 +1,6 @@
 // kiln sweep, from the outside: sweeps that run to the end, stop weak trials with a stated
 // reason, survive their driver's death, cancel and resume, and refuse bad sweep files.
 
-#include <fmt/format.h>
 #include <signal.h>
 
 #include <set>
@@ -9,44 +8,21 @@
 
 #include "common/files.h"
 #include "e2e/kiln_fixture.h"
+#include "e2e/sweep_files.h"
 
 namespace kiln::e2e {
 namespace {
 
 using nlohmann::json;
 
-// A trial that logs `--quality` times (interval / intervals) once per interval, so its
-// curve is known in advance, and prints what it was given.
-constexpr const char* kTrial = R"(import argparse, sys, time
-from kiln import Run
-p = argparse.ArgumentParser()
-p.add_argument("--quality", type=float, required=True)
-p.add_argument("--intervals", type=int, default=3)
-p.add_argument("--pause", type=float, default=0.1)
-a = p.parse_args()
-print("argv", sys.argv[1:], flush=True)
-run = Run.get_context()
-for i in range(1, a.intervals + 1):
-    run.log("score", a.quality * i / a.intervals)
-    time.sleep(a.pause)
-)";
-
 class SweepTest : public KilnTest {
  protected:
   // A sweep file in a new project; `extra` is appended to it, `params` are the trial's
   // script_params.
   std::filesystem::path SweepFile(const std::string& extra, const std::string& params = "{}") {
-    const auto project = Project("proj", {{"train.py", kTrial}});
-    const std::string text = fmt::format(R"(trial:
-  source_directory: {}
-  entry_script: train.py
-  experiment: sweeps
-  script_params: {}
-objective: {{primary_metric: score, goal: maximize}}
-{})",
-                                         project.string(), params, extra);
+    const auto project = Project("proj", {{"train.py", kSweepTrial}});
     const auto file = root() / "sweep.yaml";
-    EXPECT_TRUE(WriteFileAtomically(file, text).ok());
+    EXPECT_TRUE(WriteFileAtomically(file, SweepFileText(project, extra, params)).ok());
     return file;
   }
 

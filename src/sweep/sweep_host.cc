@@ -1,0 +1,82 @@
+#include "sweep/sweep_host.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "compute/local/local_target.h"
+#include "sweep/sweep_control.h"
+#include "sweep/sweep_driver.h"
+
+namespace kiln::sweep {
+
+SweepHost::~SweepHost() {
+  std::lock_guard lock(mu_);
+  for (auto& [id, driven] : driven_) driven->stop = true;
+  for (auto& [id, driven] : driven_) {
+    if (driven->thread.joinable()) driven->thread.join();
+  }
+}
+
+Status SweepHost::Start(const store::Run& sweep) {
+  Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(DriverLock(sweep));
+  if (!lock.ok()) {
+    if (lock.status().code() != StatusCode::kFailedPrecondition) return lock.status();
+    return FailedPreconditionError(fmt::format("sweep {} has a driver already", sweep.id));
+  }
+  std::lock_guard guard(mu_);
+  ReapLocked();
+  auto driven = std::make_unique<Driven>();
+  Driven& slot = *driven;
+  const std::string id = sweep.id;
+  slot.thread = std::thread([this, id, held = std::move(lock).value(), &slot]() mutable {
+    Drive(id, std::move(held), slot);
+  });
+  driven_[id] = std::move(driven);
+  return Status::Ok();
+}
+
+void SweepHost::Drive(const std::string& id, launch::LauncherLock lock, Driven& driven) {
+  (void)lock;  // held for as long as this thread drives the sweep
+  Result<std::unique_ptr<SweepDriver>> driver = SweepDriver::Open(workspace_, id);
+  if (!driver.ok()) {
+    spdlog::error("sweep {}: {}", id, driver.status().ToString());
+    store::Transition failed;
+    failed.to = store::RunStatus::kFailed;
+    failed.failure_reason = driver.status().message();
+    failed.detail = failed.failure_reason;
+    workspace_.store().TransitionRun(id, failed).status().IgnoreError();
+  } else {
+    spdlog::info("driving sweep {}", id);
+    const Status driven_status = (*driver)->Run(poll_, driven.stop);
+    spdlog::info("sweep {}: {}", id,
+                 driven.stop ? "its driver stopped with the server"
+                             : (driven_status.ok() ? "ended" : driven_status.ToString()));
+  }
+  driven.done = true;
+}
+
+void SweepHost::ReapLocked() {
+  for (auto it = driven_.begin(); it != driven_.end();) {
+    if (it->second->done) {
+      it->second->thread.join();
+      it = driven_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Status SweepHost::ResumeAll() {
+  store::RunFilter active;
+  active.only_active = true;
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, workspace_.store().ListRuns(active));
+  const std::string here = compute::LocalHostName();
+  for (const store::Run& run : runs) {
+    if (run.kind != store::RunKind::kSweep || run.host != here) continue;
+    Status started = Start(run);
+    if (!started.ok()) spdlog::warn("sweep {} not resumed: {}", run.id, started.message());
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln::sweep

@@ -1,0 +1,59 @@
+#pragma once
+
+// SweepHost: the sweeps a Kiln server drives, each on a thread of its own (docs/sweeps.md).
+// On the embedded store a detached `kiln sweep drive` process drives each sweep instead
+// (sweep_control.h); both hold the sweep's driver.lock while they drive it, so a sweep
+// never has two drivers.
+//
+// A server that stops leaves its sweeps Running, and ResumeAll() at its next start picks
+// them up where they were: their state is in the store (sweep_driver.h).
+//
+// Thread-safe.
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "client/workspace.h"
+#include "common/status.h"
+#include "launch/launcher_lock.h"
+#include "store/records.h"
+
+namespace kiln::sweep {
+
+class SweepHost {
+ public:
+  SweepHost(client::Workspace& workspace, std::chrono::milliseconds poll)
+      : workspace_(workspace), poll_(poll) {}
+  // Stops every driver (its sweep stays as it is, to be resumed) and waits for them.
+  ~SweepHost();
+
+  // Drives `sweep` from now on. FailedPrecondition when something holds its driver lock.
+  Status Start(const store::Run& sweep);
+  // Starts a driver for each sweep of this host that has not ended.
+  Status ResumeAll();
+
+ private:
+  struct Driven {
+    std::atomic<bool> stop{false};
+    std::atomic<bool> done{false};
+    std::thread thread;
+  };
+
+  void Drive(const std::string& id, launch::LauncherLock lock, Driven& driven);
+  // Joins and forgets the drivers whose sweeps ended. Called with mu_ held.
+  void ReapLocked();
+
+  client::Workspace& workspace_;
+  const std::chrono::milliseconds poll_;
+
+  // Guarded by mu_.
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Driven>> driven_;
+};
+
+}  // namespace kiln::sweep

@@ -1,0 +1,130 @@
+// Sweeps through a Kiln server, which drives them: submitted, read, canceled and resumed
+// with --server, and picked up again by a server that was killed mid-sweep.
+
+#include <set>
+#include <thread>
+
+#include "common/files.h"
+#include "e2e/server_fixture.h"
+#include "e2e/sweep_files.h"
+
+namespace kiln::e2e {
+namespace {
+
+using nlohmann::json;
+
+class ServerSweepTest : public ServerTest {
+ protected:
+  std::string Submit(const std::string& extra, const std::string& params) {
+    const auto project = Project("proj", {{"train.py", kSweepTrial}});
+    const auto file = root() / "sweep.yaml";
+    EXPECT_TRUE(WriteFileAtomically(file, SweepFileText(project, extra, params)).ok());
+    const CapturedRun submitted = Client({"sweep", "submit", file.string()});
+    EXPECT_EQ(submitted.exit.code, 0) << submitted.err << ServerLog();
+    return FirstLine(submitted.out);
+  }
+
+  json Show(const std::string& id) {
+    const CapturedRun shown = Client({"sweep", "show", id, "--json"});
+    EXPECT_EQ(shown.exit.code, 0) << shown.err;
+    return json::parse(shown.out, nullptr, false);
+  }
+
+  json WaitFor(const std::string& id, const std::string& status) {
+    json shown;
+    for (int i = 0; i < 600; ++i) {
+      shown = Show(id);
+      if (shown.is_object() && shown["status"] == status) return shown;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "sweep " << id << " never became " << status << ": " << shown.dump(2)
+                  << ServerLog();
+    return shown;
+  }
+
+  std::size_t TrialCount(const std::string& id) {
+    const json trials = json::parse(Client({"sweep", "trials", id, "--json"}).out, nullptr, false);
+    return trials.is_array() ? trials.size() : 0;
+  }
+};
+
+TEST_F(ServerSweepTest, TheServerDrivesASweepSubmittedToIt) {
+  StartServer();
+  const std::string id = Submit(R"(search_space:
+  --quality: {type: choice, values: [0.2, 0.9, 0.5]}
+sampling: {type: grid}
+limits: {max_concurrent_trials: 2}
+)",
+                                "{}");
+  const json shown = WaitFor(id, "Completed");
+  ASSERT_EQ(shown["trials"].size(), 3u);
+  EXPECT_NEAR(shown["trials"][0]["best"].get<double>(), 0.9, 1e-12);
+  EXPECT_EQ(shown["driver_alive"], false);  // it ended
+  const json best = json::parse(Client({"sweep", "best", id, "--json"}).out);
+  EXPECT_EQ(best["params"], json::parse(R"({"--quality": 0.9})"));
+  // The trials are the server's runs: their runs and metrics read through it.
+  const json run = json::parse(Client({"show", best["run_id"], "--json"}).out);
+  EXPECT_EQ(run["parent_id"], id);
+  const json replay = json::parse(
+      Client({"sweep", "replay", id, "--policy", "{type: none}", "--json"}).out, nullptr, false);
+  EXPECT_EQ(replay["stopped"], 0) << replay.dump();
+}
+
+TEST_F(ServerSweepTest, AServerKilledMidSweepPicksItUpWithNoTrialLostOrRepeated) {
+  StartServer();
+  const std::string id = Submit(R"(search_space:
+  --quality: {type: uniform, min_value: 0, max_value: 1}
+sampling: {type: random, seed: 4}
+limits: {max_total_trials: 6, max_concurrent_trials: 2}
+)",
+                                "{--intervals: 4, --pause: 0.2}");
+  for (int i = 0; i < 200 && TrialCount(id) < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(TrialCount(id), 2u);
+  KillServer();
+  StartServer();
+  WaitFor(id, "Completed");
+  const json trials = json::parse(Client({"sweep", "trials", id, "--json"}).out);
+  ASSERT_EQ(trials.size(), 6u);
+  std::set<std::string> points;
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    EXPECT_EQ(trials[i]["index"], static_cast<int>(i));
+    EXPECT_EQ(trials[i]["status"], "Completed") << trials[i].dump();
+    points.insert(trials[i]["params"].dump());
+  }
+  EXPECT_EQ(points.size(), 6u);
+}
+
+TEST_F(ServerSweepTest, CancelAndResumeThroughTheServer) {
+  StartServer();
+  const std::string id = Submit(R"(search_space:
+  --quality: {type: uniform, min_value: 0, max_value: 1}
+sampling: {type: random, seed: 9}
+limits: {max_total_trials: 4, max_concurrent_trials: 2}
+)",
+                                "{--intervals: 100, --pause: 0.1}");
+  for (int i = 0; i < 200 && TrialCount(id) < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const CapturedRun canceled = Client({"sweep", "cancel", id});
+  EXPECT_EQ(canceled.exit.code, 0) << canceled.err << ServerLog();
+  EXPECT_EQ(canceled.out, id + " Canceled\n");
+  for (const json& trial : json::parse(Client({"sweep", "trials", id, "--json"}).out)) {
+    EXPECT_EQ(trial["status"], "Canceled");
+    EXPECT_EQ(RunProcessCount(trial["run_id"]), 0u);
+  }
+  const CapturedRun resumed = Client({"sweep", "resume", id});
+  EXPECT_EQ(resumed.exit.code, 0) << resumed.err << ServerLog();
+  for (int i = 0; i < 200 && TrialCount(id) < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(TrialCount(id), 4u);
+  // Resuming a sweep the server drives is refused; canceling it ends it again.
+  const CapturedRun twice = Client({"sweep", "resume", id});
+  EXPECT_EQ(twice.exit.code, 5) << twice.err;
+  EXPECT_EQ(Client({"sweep", "cancel", id}).exit.code, 0);
+}
+
+}  // namespace
+}  // namespace kiln::e2e

@@ -1,0 +1,20 @@
+#pragma once
+
+// What the sweep tests submit: a trial script whose curve is known in advance, and sweep
+// files around it.
+
+#include <filesystem>
+#include <string>
+
+namespace kiln::e2e {
+
+// Logs `--quality` * interval / `--intervals` once per interval (`--pause` seconds apart)
+// and prints its arguments.
+extern const char* const kSweepTrial;
+
+// A sweep file whose trial is train.py in `project` (experiment "sweeps", maximising
+// "score"), with `params` as the trial's script_params and `extra` appended.
+std::string SweepFileText(const std::filesystem::path& project, const std::string& extra,
+                          const std::string& params = "{}");
+
+}  // namespace kiln::e2e
