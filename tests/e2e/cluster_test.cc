@@ -10,12 +10,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "common/files.h"
 #include "common/process_table.h"
 #include "common/strings.h"
 #include "e2e/server_fixture.h"
+#include "e2e/sweep_files.h"
 #include "faults/fault_tally.h"
 
 namespace kiln::e2e {
@@ -476,6 +478,41 @@ TEST_F(ClusterTest, CancelStopsARunningJob) {
   EXPECT_EQ(canceled.exit.code, 0) << canceled.err;
   EXPECT_TRUE(WaitForClusterStatus(id, "Canceled", seconds(60)));
   EXPECT_TRUE(NoProcessLeft(id));
+}
+
+// A sweep submitted to the server with the cluster as its trials' target: each trial is a
+// Slurm job of its own, and the sweep ranks them as on the local machine.
+TEST_F(ClusterTest, ASweepRunsEachTrialAsASlurmJob) {
+  const fs::path project = Project("sweep-trial", {{"train.py", kSweepTrial}});
+  std::string text = SweepFileText(project, R"(search_space:
+  --quality: {type: choice, values: [0.3, 0.8, 0.5, 0.1]}
+sampling: {type: grid}
+limits: {max_concurrent_trials: 2}
+)");
+  text.insert(text.find("  experiment: sweeps"), "  compute_target: cluster\n");
+  const fs::path file = root() / "sweep.yaml";
+  ASSERT_TRUE(WriteFileAtomically(file, text).ok());
+  const CapturedRun submitted = Client({"sweep", "submit", file.string()});
+  ASSERT_EQ(submitted.exit.code, 0) << submitted.err << ServerLog();
+  const std::string id = FirstLine(submitted.out);
+  nlohmann::json shown;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        shown = nlohmann::json::parse(Client({"sweep", "show", id, "--json"}).out, nullptr, false);
+        return shown.is_object() && shown["status"] == "Completed";
+      },
+      seconds(240)))
+      << shown.dump(2) << ServerLog();
+  ASSERT_EQ(shown["trials"].size(), 4u);
+  EXPECT_NEAR(shown["trials"][0]["best"].get<double>(), 0.8, 1e-12);
+  std::set<std::string> jobs;
+  for (const nlohmann::json& trial : shown["trials"]) {
+    EXPECT_EQ(trial["status"], "Completed") << Diagnose(trial["run_id"]);
+    const std::string job = SlurmJobOf(trial["run_id"]);
+    EXPECT_FALSE(job.empty()) << trial["run_id"];
+    jobs.insert(job);
+  }
+  EXPECT_EQ(jobs.size(), 4u);
 }
 
 // More nodes than the target allows, or than the partition has, is refused at submit: no
