@@ -11,6 +11,7 @@
 #include "client/reconcile.h"
 #include "client/submit.h"
 #include "common/time.h"
+#include "launch/run_dir.h"
 
 namespace kiln::sweep {
 namespace {
@@ -130,10 +131,14 @@ Result<bool> SweepDriver::Step() {
   // 3. Judgements.
   int active = 0;
   bool any_completed = false;
+  std::set<std::filesystem::path> running_locks;
   for (std::size_t i = 0; i < trials.size(); ++i) {
     const store::Run& run = *run_of[trials[i].run_id];
     KILN_RETURN_IF_ERROR(Judge(i, trials[i], run));
-    if (!store::IsTerminal(run.status)) ++active;
+    if (!store::IsTerminal(run.status)) {
+      ++active;
+      running_locks.insert(launch::RunDir(run.run_dir).lock());
+    }
     if (run.status == RunStatus::kCompleted) any_completed = true;
   }
 
@@ -176,14 +181,17 @@ Result<bool> SweepDriver::Step() {
       exhausted_ = true;
       break;
     }
-    Status started = StartTrial(made, *point);
+    Result<store::Run> started = StartTrial(made, *point);
     // Another driver made this trial first: read it back next step.
-    if (started.code() == StatusCode::kAlreadyExists) return false;
-    KILN_RETURN_IF_ERROR(started);
+    if (started.status().code() == StatusCode::kAlreadyExists) return false;
+    KILN_RETURN_IF_ERROR(started.status());
+    running_locks.insert(launch::RunDir(started->run_dir).lock());
     records.push_back({std::move(*point), std::nullopt, false});
     ++made;
     ++active;
   }
+
+  ends_.Watch(running_locks);
 
   // 6. The end.
   if ((made >= spec_.limits.max_total_trials || exhausted_) && active == 0) {
@@ -238,7 +246,7 @@ Status SweepDriver::CancelTrial(const store::Run& run, const std::string& detail
   return client::TellTargetOfCancel(workspace_, *requested);
 }
 
-Status SweepDriver::StartTrial(std::int64_t index, const Point& point) {
+Result<store::Run> SweepDriver::StartTrial(std::int64_t index, const Point& point) {
   spec::JobSpec job = spec_.trial;
   job.experiment = spec_.experiment;
   job.display_name = fmt::format(
@@ -273,7 +281,8 @@ Status SweepDriver::StartTrial(std::int64_t index, const Point& point) {
       submitted.status().code() != StatusCode::kUnavailable) {
     return submitted.status().WithPrefix(fmt::format("trial {} could not be submitted", index));
   }
-  return submitted.status();
+  if (!submitted.ok()) return submitted.status();
+  return std::move(submitted)->run;
 }
 
 Result<bool> SweepDriver::End(RunStatus status, const std::string& detail) {
@@ -322,7 +331,7 @@ Status SweepDriver::Run(std::chrono::milliseconds poll, const std::atomic<bool>&
         return ended.status();
       }
     }
-    std::this_thread::sleep_for(wait);
+    ends_.Wait(wait);
   }
   return Status::Ok();
 }

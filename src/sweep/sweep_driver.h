@@ -41,6 +41,7 @@
 #include "common/time.h"
 #include "snapshot/snapshot_store.h"
 #include "store/records.h"
+#include "sweep/run_end_watch.h"
 #include "sweep/sampler.h"
 #include "sweep/sweep_spec.h"
 #include "sweep/termination_policy.h"
@@ -59,7 +60,8 @@ class SweepDriver {
   // One pass of the protocol above; true once the sweep has ended.
   Result<bool> Step();
 
-  // Steps every `poll` until the sweep ends or `stop` is set. A step that fails is tried
+  // Steps every `poll`, and at once when a running trial's launcher exits (run_end_watch.h),
+  // until the sweep ends or `stop` is set. A step that fails is tried
   // again with a growing wait (up to 5 s); 30 failed steps in a row, or stored data that
   // cannot be read (DataLoss), cancel the running trials, end the sweep Failed with the
   // reason, and come back.
@@ -73,7 +75,8 @@ class SweepDriver {
   // Steps 2-3 for trial `i`.
   Status Judge(std::size_t i, const store::Trial& trial, const store::Run& run);
   Status CancelTrial(const store::Run& run, const std::string& detail);
-  Status StartTrial(std::int64_t index, const Point& point);
+  // The trial's run, started.
+  Result<store::Run> StartTrial(std::int64_t index, const Point& point);
   // Moves the sweep to its end `status`; false when its status changed meanwhile (a
   // cancel), to be decided again next step.
   Result<bool> End(store::RunStatus status, const std::string& detail);
@@ -89,6 +92,7 @@ class SweepDriver {
   std::vector<TrialRecord> resumed_;  // the trials of resume_from's sweeps, read once
   std::vector<Curve> curves_;         // by trial index
   std::set<std::size_t> complete_;    // trials whose ended curve is read in full
+  RunEndWatch ends_;                  // wakes Run() when a running trial's launcher exits
   bool exhausted_ = false;            // the sampler has no point left
 };
 

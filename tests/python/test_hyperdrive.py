@@ -78,8 +78,17 @@ class HyperDriveTest(KilnTestCase):
                                       max_total_runs=2, max_concurrent_runs=2)
             run = Experiment(self.ws, "hd").submit(config)
             self.assertEqual(run.wait_for_completion()["status"], "Completed")
-            for child in run.get_children():
-                self.assertEqual(child.get_status(), "Completed")
+            rows = run.get_children_sorted_by_primary_metric()
+            self.assertEqual(len(rows), 2)
+            for row in rows:
+                # The two run side by side: the policy may stop the weaker, saying why.
+                if row["status"] == "Canceled":
+                    self.assertTrue(row["stop_reason"].startswith(
+                        f"stopped early by {type(policy).__name__}"), row)
+                else:
+                    self.assertEqual(row["status"], "Completed")
+                self.assertTrue(8 <= row["hyperparameters"]["--batch"] <= 64)
+                self.assertEqual(row["hyperparameters"]["--batch"] % 8, 0)
         with self.assertRaisesRegex(Exception, r"search_space.--lr: uniform needs min_value < "
                                                r"max_value, got 1 and 0"):
             Experiment(self.ws, "hd").submit(HyperDriveConfig(
