@@ -334,11 +334,7 @@ Status RunDrive(const DriveFlags& flags, CliContext& context) {
       sweep::SweepDriver::Open(*workspace, sweep.id);
   if (!driver.ok()) {
     // A sweep no driver can read would wait forever: it ends Failed, saying why.
-    store::Transition failed;
-    failed.to = store::RunStatus::kFailed;
-    failed.failure_reason = driver.status().message();
-    failed.detail = failed.failure_reason;
-    workspace->store().TransitionRun(sweep.id, failed).status().IgnoreError();
+    sweep::MarkSweepFailed(workspace->store(), sweep.id, driver.status().message());
     return driver.status();
   }
   KILN_ASSIGN_OR_RETURN(const std::int64_t poll, ReadTunable(kSweepPollMilliseconds));

@@ -155,11 +155,7 @@ Result<SweepSubmission> SubmitSweepWith(client::Workspace& workspace, const Load
     return created.status();
   }
   if (Status started = start(*created); !started.ok()) {
-    store::Transition failed;
-    failed.to = store::RunStatus::kFailed;
-    failed.failure_reason = started.message();
-    failed.detail = started.message();
-    workspace.store().TransitionRun(id, failed).status().IgnoreError();
+    MarkSweepFailed(workspace.store(), id, started.message());
     return started;
   }
   return SweepSubmission{std::move(created).value(), snapshot};

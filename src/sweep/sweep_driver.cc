@@ -346,14 +346,15 @@ void SweepDriver::Fail(const std::string& reason) {
       if (!store::IsTerminal(run.status)) CancelTrial(run, reason).IgnoreError();
     }
   }
-  Result<store::Run> now = workspace_.store().GetRun(sweep_.id);
-  if (now.ok() && !store::IsTerminal(now->status)) {
-    store::Transition failed;
-    failed.to = RunStatus::kFailed;
-    failed.detail = reason;
-    failed.failure_reason = reason;
-    workspace_.store().TransitionRun(sweep_.id, failed).status().IgnoreError();
-  }
+  MarkSweepFailed(workspace_.store(), sweep_.id, reason);
+}
+
+void MarkSweepFailed(store::Store& store, std::string_view sweep_id, const std::string& reason) {
+  store::Transition failed;
+  failed.to = RunStatus::kFailed;
+  failed.detail = reason;
+  failed.failure_reason = reason;
+  store.TransitionRun(sweep_id, failed).status().IgnoreError();
 }
 
 }  // namespace kiln::sweep

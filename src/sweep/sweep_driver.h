@@ -48,6 +48,10 @@
 
 namespace kiln::sweep {
 
+// Ends a sweep Failed with `reason` (best effort: a sweep that ended meanwhile stays as it
+// is). For a sweep that cannot be driven at all.
+void MarkSweepFailed(store::Store& store, std::string_view sweep_id, const std::string& reason);
+
 class SweepDriver {
  public:
   // NotFound for an unknown run; FailedPrecondition for a run that is not a sweep;

@@ -40,11 +40,7 @@ void SweepHost::Drive(const std::string& id, launch::LauncherLock lock, Driven& 
   Result<std::unique_ptr<SweepDriver>> driver = SweepDriver::Open(workspace_, id);
   if (!driver.ok()) {
     spdlog::error("sweep {}: {}", id, driver.status().ToString());
-    store::Transition failed;
-    failed.to = store::RunStatus::kFailed;
-    failed.failure_reason = driver.status().message();
-    failed.detail = failed.failure_reason;
-    workspace_.store().TransitionRun(id, failed).status().IgnoreError();
+    MarkSweepFailed(workspace_.store(), id, driver.status().message());
   } else {
     spdlog::info("driving sweep {}", id);
     const Status driven_status = (*driver)->Run(poll_, driven.stop);

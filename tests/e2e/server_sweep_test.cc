@@ -46,6 +46,14 @@ class ServerSweepTest : public ServerTest {
     const json trials = json::parse(Client({"sweep", "trials", id, "--json"}).out, nullptr, false);
     return trials.is_array() ? trials.size() : 0;
   }
+
+  // Polls until the sweep has made `count` trials (10 s at most); how many it has.
+  std::size_t WaitForTrials(const std::string& id, std::size_t count) {
+    for (int i = 0; i < 200 && TrialCount(id) < count; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return TrialCount(id);
+  }
 };
 
 TEST_F(ServerSweepTest, TheServerDrivesASweepSubmittedToIt) {
@@ -78,10 +86,7 @@ sampling: {type: random, seed: 4}
 limits: {max_total_trials: 6, max_concurrent_trials: 2}
 )",
                                 "{--intervals: 4, --pause: 0.2}");
-  for (int i = 0; i < 200 && TrialCount(id) < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_GE(TrialCount(id), 2u);
+  ASSERT_GE(WaitForTrials(id, 2), 2u);
   KillServer();
   StartServer();
   WaitFor(id, "Completed");
@@ -104,9 +109,7 @@ sampling: {type: random, seed: 9}
 limits: {max_total_trials: 4, max_concurrent_trials: 2}
 )",
                                 "{--intervals: 100, --pause: 0.1}");
-  for (int i = 0; i < 200 && TrialCount(id) < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitForTrials(id, 2);
   const CapturedRun canceled = Client({"sweep", "cancel", id});
   EXPECT_EQ(canceled.exit.code, 0) << canceled.err << ServerLog();
   EXPECT_EQ(canceled.out, id + " Canceled\n");
@@ -116,10 +119,7 @@ limits: {max_total_trials: 4, max_concurrent_trials: 2}
   }
   const CapturedRun resumed = Client({"sweep", "resume", id});
   EXPECT_EQ(resumed.exit.code, 0) << resumed.err << ServerLog();
-  for (int i = 0; i < 200 && TrialCount(id) < 4; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_EQ(TrialCount(id), 4u);
+  EXPECT_EQ(WaitForTrials(id, 4), 4u);
   // Resuming a sweep the server drives is refused; canceling it ends it again.
   const CapturedRun twice = Client({"sweep", "resume", id});
   EXPECT_EQ(twice.exit.code, 5) << twice.err;

@@ -46,6 +46,16 @@ class SweepTest : public KilnTest {
     return shown;
   }
 
+  // Polls until the sweep has made `count` trials (10 s at most); its trials then.
+  json WaitForTrials(const std::string& id, std::size_t count) {
+    json trials = KilnJson({"sweep", "trials", id, "--json"});
+    for (int i = 0; i < 200 && trials.size() < count; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      trials = KilnJson({"sweep", "trials", id, "--json"});
+    }
+    return trials;
+  }
+
   std::optional<int> DriverPid(const std::string& id) {
     const Result<std::string> text = ReadFileToString(RunDir(id) / "driver.lock");
     if (!text.ok() || text->empty()) return std::nullopt;
@@ -186,9 +196,7 @@ sampling: {type: random, seed: 5}
 limits: {max_total_trials: 4, max_concurrent_trials: 2}
 )",
                                                "{--intervals: 100, --pause: 0.1}"));
-  for (int i = 0; i < 200 && KilnJson({"sweep", "trials", id, "--json"}).size() < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitForTrials(id, 2);
   const CapturedRun canceled = Kiln({"sweep", "cancel", id});
   EXPECT_EQ(canceled.exit.code, 0) << canceled.err;
   EXPECT_EQ(canceled.out, id + " Canceled\n");
@@ -202,10 +210,7 @@ limits: {max_total_trials: 4, max_concurrent_trials: 2}
 
   // Resumed, it makes the two trials it has left; the canceled ones stay as they were.
   ASSERT_EQ(Kiln({"sweep", "resume", id}).exit.code, 0);
-  for (int i = 0; i < 200 && KilnJson({"sweep", "trials", id, "--json"}).size() < 4; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  const json more = KilnJson({"sweep", "trials", id, "--json"});
+  const json more = WaitForTrials(id, 4);
   ASSERT_EQ(more.size(), 4u);
   EXPECT_EQ(more[0]["status"], "Canceled");
   EXPECT_EQ(more[1]["status"], "Canceled");
