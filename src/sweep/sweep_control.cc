@@ -102,7 +102,10 @@ Result<SweepSubmission> SubmitSweep(client::Workspace& workspace, const LoadedSw
   KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot,
                         client::SendSnapshot(workspace, loaded.trial));
   const spec::SpecSource& source = loaded.trial.source;
-  const json request = {{"sweep", SweepToJson(loaded.spec)},
+  json sweep = SweepToJson(loaded.spec);
+  // A seed the user did not give is the server's to draw, as the embedded submit does.
+  if (!loaded.spec.seed_given) sweep["sampling"].erase("seed");
+  const json request = {{"sweep", std::move(sweep)},
                         {"snapshot_id", snapshot.id},
                         {"source",
                          {{"file", source.file_label()},

@@ -98,7 +98,18 @@ Result<bool> SweepDriver::Step() {
   KILN_ASSIGN_OR_RETURN(const std::vector<store::Trial> trials, store.ListTrials(sweep_.id));
   store::RunFilter children;
   children.parent_id = sweep_.id;
-  KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, client::ReadRuns(workspace_, children));
+  KILN_ASSIGN_OR_RETURN(std::vector<store::Run> runs, store.ListRuns(children));
+  // Only this sweep's unfinished trials are reconciled (a trial whose launcher died ends
+  // Failed); one that cannot be asked now is asked again next step.
+  for (store::Run& run : runs) {
+    if (store::IsTerminal(run.status)) continue;
+    Result<store::Run> settled = client::Reconcile(workspace_, run);
+    if (settled.ok()) {
+      run = std::move(settled).value();
+    } else {
+      spdlog::warn("sweep {}: trial run {}: {}", sweep_.id, run.id, settled.status().ToString());
+    }
+  }
   std::map<std::string, const store::Run*> run_of;
   for (const store::Run& run : runs) run_of[run.id] = &run;
   for (std::size_t i = 0; i < trials.size(); ++i) {
@@ -331,7 +342,12 @@ Status SweepDriver::Run(std::chrono::milliseconds poll, const std::atomic<bool>&
         return ended.status();
       }
     }
-    ends_.Wait(wait);
+    // After a failed step the whole backoff is waited; a trial ending does not cut it short.
+    if (failed_steps > 0) {
+      std::this_thread::sleep_for(wait);
+    } else {
+      ends_.Wait(wait);
+    }
   }
   return Status::Ok();
 }

@@ -10,10 +10,15 @@
 namespace kiln::sweep {
 
 SweepHost::~SweepHost() {
-  std::lock_guard lock(mu_);
-  for (auto& [id, driven] : driven_) driven->stop = true;
-  for (auto& [id, driven] : driven_) {
-    if (driven->thread.joinable()) driven->thread.join();
+  std::map<std::string, std::unique_ptr<Driven>> driven;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    driven.swap(driven_);
+  }
+  for (auto& [id, one] : driven) one->stop = true;
+  for (auto& [id, one] : driven) {
+    if (one->thread.joinable()) one->thread.join();
   }
 }
 
@@ -21,9 +26,15 @@ Status SweepHost::Start(const store::Run& sweep) {
   Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(DriverLock(sweep));
   if (!lock.ok()) {
     if (lock.status().code() != StatusCode::kFailedPrecondition) return lock.status();
-    return FailedPreconditionError(fmt::format("sweep {} has a driver already", sweep.id));
+    const std::optional<int> owner = launch::LauncherLockOwner(DriverLock(sweep));
+    return FailedPreconditionError(
+        fmt::format("sweep {} has a driver already{}", sweep.id,
+                    owner ? fmt::format(" (process {})", *owner) : std::string()));
   }
+  KILN_RETURN_IF_ERROR(lock->RecordOwner());
   std::lock_guard guard(mu_);
+  if (stopping_)
+    return UnavailableError("the server is stopping; resume the sweep after it starts");
   ReapLocked();
   auto driven = std::make_unique<Driven>();
   Driven& slot = *driven;
@@ -37,6 +48,18 @@ Status SweepHost::Start(const store::Run& sweep) {
 
 void SweepHost::Drive(const std::string& id, launch::LauncherLock lock, Driven& driven) {
   (void)lock;  // held for as long as this thread drives the sweep
+  // Nothing a driver meets may end the server: an exception fails this sweep alone.
+  try {
+    DriveSweep(id, driven);
+  } catch (const std::exception& error) {
+    spdlog::error("sweep {}: {}", id, error.what());
+    MarkSweepFailed(workspace_.store(), id,
+                    fmt::format("its driver stopped on an unexpected error: {}", error.what()));
+  }
+  driven.done = true;
+}
+
+void SweepHost::DriveSweep(const std::string& id, Driven& driven) {
   Result<std::unique_ptr<SweepDriver>> driver = SweepDriver::Open(workspace_, id);
   if (!driver.ok()) {
     spdlog::error("sweep {}: {}", id, driver.status().ToString());
@@ -48,7 +71,6 @@ void SweepHost::Drive(const std::string& id, launch::LauncherLock lock, Driven& 
                  driven.stop ? "its driver stopped with the server"
                              : (driven_status.ok() ? "ended" : driven_status.ToString()));
   }
-  driven.done = true;
 }
 
 void SweepHost::ReapLocked() {

@@ -45,6 +45,7 @@ class SweepHost {
   };
 
   void Drive(const std::string& id, launch::LauncherLock lock, Driven& driven);
+  void DriveSweep(const std::string& id, Driven& driven);
   // Joins and forgets the drivers whose sweeps ended. Called with mu_ held.
   void ReapLocked();
 
@@ -54,6 +55,7 @@ class SweepHost {
   // Guarded by mu_.
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Driven>> driven_;
+  bool stopping_ = false;  // set by the destructor: no driver starts any more
 };
 
 }  // namespace kiln::sweep

@@ -78,6 +78,25 @@ limits: {max_concurrent_trials: 2}
   EXPECT_EQ(replay["stopped"], 0) << replay.dump();
 }
 
+// A sweep given no seed gets one drawn where it is submitted, the server: two such sweeps
+// sample differently, as they do on the embedded store.
+TEST_F(ServerSweepTest, ASweepWithoutASeedGetsOneOfItsOwn) {
+  StartServer();
+  std::set<std::uint64_t> seeds;
+  for (int i = 0; i < 2; ++i) {
+    const std::string id = Submit(R"(search_space:
+  --quality: {type: uniform, min_value: 0, max_value: 1}
+limits: {max_total_trials: 1}
+)",
+                                  "{--intervals: 1}");
+    const json run = json::parse(Client({"show", id, "--json"}).out);
+    seeds.insert(run["spec"]["sampling"]["seed"].get<std::uint64_t>());
+    WaitFor(id, "Completed");
+  }
+  EXPECT_EQ(seeds.size(), 2u);
+  EXPECT_FALSE(seeds.contains(0));
+}
+
 TEST_F(ServerSweepTest, AServerKilledMidSweepPicksItUpWithNoTrialLostOrRepeated) {
   StartServer();
   const std::string id = Submit(R"(search_space:
