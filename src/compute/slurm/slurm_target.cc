@@ -161,6 +161,14 @@ Result<Probe> SlurmTarget::Check(const store::Run& run) const {
 }
 
 std::vector<Result<Probe>> SlurmTarget::CheckAll(const std::vector<store::Run>& runs) const {
+  // Each lock is read before its slurm.json, as Check() does: a submitter writes slurm.json
+  // before it lets the lock go, so a lock found free means slurm.json is there to read if
+  // the run ever had a job. (Read the other way round, a submit finishing in between looks
+  // like a run that never reached the queue.)
+  std::vector<Result<bool>> alive;
+  for (const store::Run& run : runs) {
+    alive.push_back(launch::IsLauncherAlive(launch::RunDir(run.run_dir).lock()));
+  }
   std::vector<std::optional<std::string>> job_ids;
   bool any_job = false;
   for (const store::Run& run : runs) {
@@ -174,9 +182,8 @@ std::vector<Result<Probe>> SlurmTarget::CheckAll(const std::vector<store::Run>& 
                     std::map<std::string, launch::SlurmJob>());
   std::vector<Result<Probe>> probes;
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    const Result<bool> alive = launch::IsLauncherAlive(launch::RunDir(runs[i].run_dir).lock());
-    if (!alive.ok()) {
-      probes.push_back(alive.status());
+    if (!alive[i].ok()) {
+      probes.push_back(alive[i].status());
       continue;
     }
     Result<std::optional<launch::SlurmJob>> job = std::optional<launch::SlurmJob>();
@@ -186,7 +193,7 @@ std::vector<Result<Probe>> SlurmTarget::CheckAll(const std::vector<store::Run>& 
       const auto found = queue->find(*job_ids[i]);
       if (found != queue->end()) job = std::optional<launch::SlurmJob>(found->second);
     }
-    probes.push_back(ProbeOf(*alive, job_ids[i], job));
+    probes.push_back(ProbeOf(*alive[i], job_ids[i], job));
   }
   return probes;
 }
