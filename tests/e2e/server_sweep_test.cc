@@ -105,7 +105,17 @@ sampling: {type: random, seed: 4}
 limits: {max_total_trials: 6, max_concurrent_trials: 2}
 )",
                                 "{--intervals: 4, --pause: 0.2}");
+  // Killed once both slots run a trial: the window between storing a trial and starting its
+  // launcher, where a kill loses the trial, is a known gap (issue 19's note), not this test's.
   ASSERT_GE(WaitForTrials(id, 2), 2u);
+  for (int i = 0; i < 200; ++i) {
+    const json trials = json::parse(Client({"sweep", "trials", id, "--json"}).out);
+    if (trials.size() >= 2 && trials[0]["status"] == "Running" &&
+        trials[1]["status"] == "Running") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   KillServer();
   StartServer();
   WaitFor(id, "Completed");

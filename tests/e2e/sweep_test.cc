@@ -156,12 +156,17 @@ sampling: {type: random, seed: 11}
 limits: {max_total_trials: 6, max_concurrent_trials: 2}
 )",
                                                "{--intervals: 4, --pause: 0.2}"));
-  // Kill the driver once it has made a trial or two.
+  // Kill the driver once both slots run a trial: the window between storing a trial and
+  // starting its launcher, where a kill loses the trial, is a known gap (issue 19's note).
   std::optional<int> pid;
   for (int i = 0; i < 200; ++i) {
     pid = DriverPid(id);
-    if (pid && KilnJson({"sweep", "trials", id, "--json"}).size() >= 2) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const json trials = KilnJson({"sweep", "trials", id, "--json"});
+    if (pid && trials.size() >= 2 && trials[0]["status"] == "Running" &&
+        trials[1]["status"] == "Running") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_TRUE(pid.has_value());
   ASSERT_EQ(::kill(*pid, SIGKILL), 0);
