@@ -1,4 +1,4 @@
-// kiln compute add | list | show | remove
+// kiln compute add | list | show | set | remove
 
 #include <fmt/format.h>
 
@@ -8,6 +8,7 @@
 #include "cli/output.h"
 #include "common/strings.h"
 #include "compute/slurm/slurm_config.h"
+#include "launch/slot_queue.h"
 #include "store/record_json.h"
 
 namespace kiln::cli {
@@ -52,6 +53,123 @@ std::string ConfigSummary(const store::ComputeTargetRecord& target) {
   return JoinStrings(parts, " ");
 }
 
+// The local target's slots live in the Kiln home of the machine that runs its launchers.
+Status RefuseLocalThroughServer(const client::Workspace& workspace) {
+  if (workspace.server() == nullptr) return Status::Ok();
+  return FailedPreconditionError(
+      "compute target 'local' of a Kiln server is the server's machine; run this there, with "
+      "the server's KILN_HOME and without --server");
+}
+
+// "2 cores (this machine's), 1 free; 0 GPUs" for a table cell or `show`.
+std::string LocalSlotsSummary(const launch::SlotQueue& queue) {
+  const Result<launch::SlotSettings> settings = queue.ReadSettings();
+  if (!settings.ok()) return settings.status().message();
+  std::vector<std::string> parts;
+  for (launch::SlotKind kind : {launch::SlotKind::kCores, launch::SlotKind::kGpus}) {
+    const Result<launch::QueueView> view = queue.View(kind);
+    if (!view.ok()) return view.status().message();
+    const bool set =
+        kind == launch::SlotKind::kCores ? settings->cores.has_value() : settings->gpus.has_value();
+    std::string part = fmt::format("{} ({})", launch::CountOf(view->capacity, kind),
+                                   set ? "set" : "this machine's");
+    if (view->capacity > 0) {
+      part += fmt::format(", {} free", std::max(0, view->capacity - view->used));
+    }
+    if (!view->waiting.empty()) part += fmt::format(", {} waiting", view->waiting.size());
+    parts.push_back(std::move(part));
+  }
+  return JoinStrings(parts, "; ");
+}
+
+Status RunShowLocal(client::Workspace& workspace, bool json) {
+  KILN_RETURN_IF_ERROR(RefuseLocalThroughServer(workspace));
+  const launch::SlotQueue queue(workspace.local_queue());
+  KILN_ASSIGN_OR_RETURN(const launch::SlotSettings settings, queue.ReadSettings());
+  nlohmann::json out = {{"name", "local"}, {"type", "local"}};
+  for (launch::SlotKind kind : {launch::SlotKind::kCores, launch::SlotKind::kGpus}) {
+    KILN_ASSIGN_OR_RETURN(const launch::QueueView view, queue.View(kind));
+    const std::optional<int> set =
+        kind == launch::SlotKind::kCores ? settings.cores : settings.gpus;
+    nlohmann::json holding = nlohmann::json::array();
+    for (const auto& entry : view.holding) {
+      holding.push_back({{"run_id", entry.run_id}, {"slots", entry.need}});
+    }
+    nlohmann::json waiting = nlohmann::json::array();
+    for (const auto& entry : view.waiting) {
+      waiting.push_back({{"run_id", entry.run_id}, {"slots", entry.need}});
+    }
+    out[std::string(launch::SlotKindName(kind))] = {
+        {"capacity", view.capacity},
+        {"set", set ? nlohmann::json(*set) : nlohmann::json(nullptr)},
+        {"used", view.used},
+        {"holding", holding},
+        {"waiting", waiting}};
+  }
+  if (json) {
+    PrintJson(out);
+    return Status::Ok();
+  }
+  std::cout << "name:       local\ntype:       local (this machine, built in)\n";
+  std::cout << fmt::format("slots:      {}\n", LocalSlotsSummary(queue));
+  for (launch::SlotKind kind : {launch::SlotKind::kCores, launch::SlotKind::kGpus}) {
+    const nlohmann::json& slots = out[std::string(launch::SlotKindName(kind))];
+    for (const auto& entry : slots["holding"]) {
+      std::cout << fmt::format("  holding  {}  {}\n", entry["run_id"].get<std::string>(),
+                               launch::CountOf(entry["slots"].get<int>(), kind));
+    }
+    std::size_t place = 1;
+    for (const auto& entry : slots["waiting"]) {
+      std::cout << fmt::format("  waiting  {}  {}, {} in line\n",
+                               entry["run_id"].get<std::string>(),
+                               launch::CountOf(entry["slots"].get<int>(), kind), Ordinal(place++));
+    }
+  }
+  return Status::Ok();
+}
+
+// "--cores 4" or "--cores auto"; an empty flag keeps what is set.
+Result<std::optional<int>> SlotFlag(const std::string& flag, const std::string& value,
+                                    std::optional<int> current) {
+  if (value.empty()) return current;
+  if (value == "auto") return std::optional<int>();
+  const std::optional<std::int64_t> number = ParseInt64(value);
+  if (!number || *number < 1 || *number > launch::kMaxSlots) {
+    return InvalidArgumentError(
+        fmt::format("--{}: must be a whole number from 1 to {}, or auto; "
+                    "got '{}'",
+                    flag, launch::kMaxSlots, value));
+  }
+  return std::optional<int>(static_cast<int>(*number));
+}
+
+struct SetFlags {
+  std::string name;
+  std::string cores;
+  std::string gpus;
+};
+
+Status RunSet(const SetFlags& flags, CliContext& context) {
+  KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  if (flags.name != "local") {
+    return InvalidArgumentError(fmt::format(
+        "NAME: only the built-in target 'local' has settings to change here, not '{}' (remove "
+        "and add a registered target again to change it)",
+        flags.name));
+  }
+  KILN_RETURN_IF_ERROR(RefuseLocalThroughServer(*workspace));
+  if (flags.cores.empty() && flags.gpus.empty()) {
+    return InvalidArgumentError("give --cores, --gpus or both (a number, or auto)");
+  }
+  const launch::SlotQueue queue(workspace->local_queue());
+  KILN_ASSIGN_OR_RETURN(launch::SlotSettings settings, queue.ReadSettings());
+  KILN_ASSIGN_OR_RETURN(settings.cores, SlotFlag("cores", flags.cores, settings.cores));
+  KILN_ASSIGN_OR_RETURN(settings.gpus, SlotFlag("gpus", flags.gpus, settings.gpus));
+  KILN_RETURN_IF_ERROR(queue.WriteSettings(settings));
+  std::cout << "local: " << LocalSlotsSummary(queue) << "\n";
+  return Status::Ok();
+}
+
 Status RunList(bool json, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   KILN_ASSIGN_OR_RETURN(const std::vector<store::ComputeTargetRecord> targets,
@@ -63,7 +181,10 @@ Status RunList(bool json, CliContext& context) {
     return Status::Ok();
   }
   Table table({"NAME", "TYPE", "SETTINGS", "ADDED (UTC)"});
-  table.AddRow({"local", "local", "this machine (built in)", "-"});
+  const std::string local = workspace->server() == nullptr
+                                ? LocalSlotsSummary(launch::SlotQueue(workspace->local_queue()))
+                                : "the server's machine";
+  table.AddRow({"local", "local", "this machine (built in): " + local, "-"});
   for (const store::ComputeTargetRecord& target : targets) {
     table.AddRow(
         {target.name, target.type, ConfigSummary(target), FormatTimestampShort(target.created_at)});
@@ -74,6 +195,7 @@ Status RunList(bool json, CliContext& context) {
 
 Status RunShow(const std::string& name, bool json, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
+  if (name == "local") return RunShowLocal(*workspace, json);
   KILN_ASSIGN_OR_RETURN(const store::ComputeTargetRecord target,
                         workspace->store().GetComputeTarget(name));
   const nlohmann::json record = store::ToJson(target);
@@ -133,6 +255,18 @@ void AddComputeCommands(CLI::App& app, CliContext& context) {
   show->callback([show_name, show_json, &context] {
     context.Finish(RunShow(*show_name, *show_json, context));
   });
+
+  auto set_flags = std::make_shared<SetFlags>();
+  CLI::App* set = group->add_subcommand(
+      "set", "Change the built-in local target's slots: how many cores and GPUs runs share");
+  set->add_option("name", set_flags->name, "Target name: local")->required();
+  set->add_option("--cores", set_flags->cores,
+                  "Cores runs without use_gpu share, one per rank (times slots_per_rank); auto: "
+                  "this machine's");
+  set->add_option("--gpus", set_flags->gpus,
+                  "GPUs use_gpu runs share, one per rank (times slots_per_rank); auto: this "
+                  "machine's");
+  set->callback([set_flags, &context] { context.Finish(RunSet(*set_flags, context)); });
 
   auto remove_name = std::make_shared<std::string>();
   CLI::App* remove = group->add_subcommand(

@@ -238,6 +238,7 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   plan.ranks = {spec.node_count, spec.process_count_per_node, spec.distributed_backend};
   plan.max_run_duration_seconds = spec.max_run_duration_seconds;
   plan.use_gpu = spec.use_gpu;
+  plan.slots = (*target)->Slots(spec);
   plan.spec = spec::SpecToJson(stored);
   // Validate keeps text UTF-8; a value that still is not (a datastore's path) must not end
   // the process half-way with the run directory made.
@@ -266,9 +267,9 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   Result<store::Run> created = InternalError("unreachable");
   if (trial != nullptr) {
     record.parent_id = trial->sweep_id;
-    store::Trial stored = *trial;
-    stored.run_id = run_id;
-    created = workspace.store().CreateTrial(record, stored);
+    store::Trial trial_record = *trial;
+    trial_record.run_id = run_id;
+    created = workspace.store().CreateTrial(record, trial_record);
   } else {
     created = workspace.store().CreateRun(record);
   }

@@ -47,6 +47,7 @@ compute::TargetContext Workspace::TargetContext() const {
   context.kiln_program = kiln_program_;
   context.spawner = spawner_;
   context.store = store_.get();
+  context.local_queue = local_queue();
   return context;
 }
 

@@ -10,6 +10,7 @@
 //   runs/<id>/   run directories
 //   envs/        built job environments (env/environment_cache.h)
 //   environments/  registered environments (env/environment_registry.h)
+//   local-queue/ the local target's slots and the runs waiting for them
 //
 // With a Kiln server (KILN_SERVER, or `--server`), the store is the server's (HttpStore),
 // run directories are read through it (files()), and jobs are submitted to it; the local
@@ -73,6 +74,8 @@ class Workspace {
   std::filesystem::path environments_root() const { return home_ / "environments"; }
   // The local machine's built environments (a Slurm target's sit beside its runs root).
   std::filesystem::path envs_root() const { return home_ / "envs"; }
+  // The local target's slot queue (launch/slot_queue.h).
+  std::filesystem::path local_queue() const { return home_ / "local-queue"; }
   const std::string& store_url() const { return store_url_; }
   // The kiln executable that detached helpers (launchers, sweep drivers) run, and how they
   // are started.

@@ -173,4 +173,15 @@ std::string ValidUtf8(std::string_view text) {
   return out;
 }
 
+std::string Ordinal(std::size_t n) {
+  const std::size_t tens = n % 100;
+  const char* suffix = "th";
+  if (tens < 11 || tens > 13) {
+    if (n % 10 == 1) suffix = "st";
+    if (n % 10 == 2) suffix = "nd";
+    if (n % 10 == 3) suffix = "rd";
+  }
+  return fmt::format("{}{}", n, suffix);
+}
+
 }  // namespace kiln

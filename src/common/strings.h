@@ -51,4 +51,7 @@ std::string ShellQuote(std::string_view text);
 // becomes U+FFFD. Valid text comes back unchanged.
 std::string ValidUtf8(std::string_view text);
 
+// "1st", "2nd", "3rd", "11th", "22nd".
+std::string Ordinal(std::size_t n);
+
 }  // namespace kiln

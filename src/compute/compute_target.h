@@ -59,6 +59,12 @@ class ComputeTarget {
   // source into the run directory.
   virtual std::optional<launch::ClusterPlan> Cluster() const { return std::nullopt; }
 
+  // Set for a target whose runs wait for slots on this machine (launch/slot_queue.h): what
+  // the job's launcher asks the queue for.
+  virtual std::optional<launch::SlotRequest> Slots(const spec::JobSpec& /*spec*/) const {
+    return std::nullopt;
+  }
+
   // Starts the launcher for a Queued run whose directory and plan.json exist. `lock` holds
   // launcher.lock; a target that runs the launcher on this machine hands it over, so the
   // lock is never free while the launcher lives. `access` is how the launcher reaches the

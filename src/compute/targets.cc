@@ -31,7 +31,7 @@ Result<std::unique_ptr<ComputeTarget>> OpenTarget(std::string_view name,
   ProcessSpawner& spawner = context.spawner != nullptr ? *context.spawner : RealSpawner();
   if (name == LocalTarget::kName) {
     return std::unique_ptr<ComputeTarget>(
-        std::make_unique<LocalTarget>(context.kiln_program, spawner));
+        std::make_unique<LocalTarget>(context.kiln_program, spawner, context.local_queue));
   }
   std::vector<std::string> names = {std::string(LocalTarget::kName)};
   if (context.store != nullptr) {

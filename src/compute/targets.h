@@ -20,6 +20,7 @@ struct TargetContext {
   std::filesystem::path kiln_program;  // the executable that runs `kiln launch`
   ProcessSpawner* spawner = nullptr;   // RealSpawner() when null
   store::Store* store = nullptr;       // where registered targets are; none when null
+  std::filesystem::path local_queue;   // the local target's slot queue (<home>/local-queue)
 };
 
 // The types `kiln compute add --type` takes.

@@ -33,6 +33,7 @@
 #include "launch/rank_starts.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
+#include "launch/slot_queue.h"
 #include "launch/slurm_job.h"
 #include "launch/store_access.h"
 #include "launch/store_retry.h"
@@ -99,6 +100,11 @@ class Launcher {
       return FailedPreconditionError(fmt::format("run {} is {}; only a Queued run can be launched",
                                                  plan_.run_id, store::RunStatusName(run.status)));
     }
+    if (plan_.slots) {
+      const Status waited = WaitForSlots(run.created_at);
+      if (CancelSeen()) return Cancel();
+      if (!waited.ok()) return FailWith(waited.message());
+    }
     if (Status moved = Move(RunStatus::kPreparing, ""); !moved.ok()) return AfterRefusal(moved);
 
     const Status prepared = Prepare();
@@ -146,6 +152,34 @@ class Launcher {
     if (!signal_fd_) return ErrnoError("signalfd", errno);
     marker_ = RunMarker(plan_.run_id);
     spdlog::info("launcher {} owns run {}", ::getpid(), plan_.run_id);
+    return Status::Ok();
+  }
+
+  // Step 1b, on the local target: waits Queued until the run's slots are free and it is
+  // first in line (slot_queue.h), or a cancel comes. Woken by the queue's folders changing;
+  // a launcher that died frees its slots without a change, so it also looks every
+  // poll_interval.
+  Status WaitForSlots(Timestamp created_at) {
+    const SlotRequest& request = *plan_.slots;
+    SlotQueue queue(request.queue_dir);
+    KILN_ASSIGN_OR_RETURN(SlotTicket ticket,
+                          queue.Join(plan_.run_id, created_at, request.kind, request.need));
+    slots_.emplace(std::move(ticket));
+    const QueueWatch watch(request.queue_dir);
+    bool said = false;
+    while (true) {
+      Result<bool> taken = slots_->TryTake();
+      if (!taken.ok()) return taken.status().WithPrefix("waiting for slots");
+      if (*taken) break;
+      if (!said) {
+        const Result<std::string> place = queue.DescribeWait(plan_.run_id);
+        spdlog::info("{}", place.ok() ? *place : "waiting for slots");
+        said = true;
+      }
+      if (CancelSeen()) return Status::Ok();
+      watch.Wait(signal_fd_.get(), options_.poll_interval);
+    }
+    spdlog::info("took {} of the local target", CountOf(request.need, request.kind));
     return Status::Ok();
   }
 
@@ -313,6 +347,8 @@ class Launcher {
       CheckAllocation();
     }
     StopEverything();
+    // No process of the run is left: the next run in the local queue may start.
+    if (slots_) slots_->Leave();
     DrainPipes(kDrainTimeout);
     for (Child& child : children_) {
       if (Status flushed = child.capture->log().FlushAll(); !flushed.ok()) NoteInternal(flushed);
@@ -731,6 +767,7 @@ class Launcher {
   std::string slurm_job_id_;  // the allocation of a cluster run
   // The job's environment, held in use (prune leaves it alone) until the launcher exits.
   std::optional<env::ReadyEnvironment> environment_;
+  std::optional<SlotTicket> slots_;                 // the run's place or slots on local
   std::vector<Child> children_;                     // the ranks, or mpirun or srun
   std::vector<tracking::SpoolIngestor> ingestors_;  // one per rank of the world, by rank
   std::vector<std::string> ingest_notes_;

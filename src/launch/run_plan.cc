@@ -59,6 +59,10 @@ json PlanToJson(const RunPlan& plan) {
                   {"hash", plan.python_environment->hash},
                   {"cache", plan.python_environment->cache_root.string()}}
            : json(nullptr)},
+      {"slots", plan.slots ? json{{"queue", plan.slots->queue_dir.string()},
+                                  {"kind", SlotKindName(plan.slots->kind)},
+                                  {"need", plan.slots->need}}
+                           : json(nullptr)},
       {"spec", plan.spec},
   };
 }
@@ -119,6 +123,12 @@ Result<RunPlan> PlanFromJson(const json& in) {
       e.hash = environment->at("hash").get<std::string>();
       e.cache_root = environment->at("cache").get<std::string>();
       plan.python_environment = std::move(e);
+    }
+    if (const auto slots = in.find("slots"); slots != in.end() && !slots->is_null()) {
+      const std::optional<SlotKind> kind = ParseSlotKind(slots->at("kind").get<std::string>());
+      if (!kind) return DataLossError("plan.json names an unknown kind of slot");
+      plan.slots =
+          SlotRequest{slots->at("queue").get<std::string>(), *kind, slots->at("need").get<int>()};
     }
     plan.spec = in.at("spec");
     if (plan.command.empty()) return DataLossError("plan.json has an empty command");

@@ -16,6 +16,7 @@
 #include "data/resolver.h"
 #include "env/environment_spec.h"
 #include "launch/run_dir.h"
+#include "launch/slot_queue.h"
 #include "spec/job_spec.h"
 #include "store/records.h"
 
@@ -70,6 +71,8 @@ struct RunPlan {
   bool use_gpu = false;
   std::optional<ClusterPlan> cluster;  // ranks on the nodes of a cluster allocation
   std::optional<EnvironmentPlan> python_environment;
+  // The local target's queue: the launcher waits there for its slots before Preparing.
+  std::optional<SlotRequest> slots;
   nlohmann::json spec;  // the JobSpec's JSON form, for reference
 };
 

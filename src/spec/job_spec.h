@@ -48,6 +48,9 @@ struct JobSpec {
   bool use_gpu = false;
   int node_count = 1;
   int process_count_per_node = 1;
+  // What each rank takes of a target that counts slots (the local target's cores, or its
+  // GPUs when use_gpu): launch/slot_queue.h.
+  int slots_per_rank = 1;
   DistributedBackend distributed_backend = DistributedBackend::kNone;
   std::string experiment = std::string(kDefaultExperiment);
   std::string display_name;

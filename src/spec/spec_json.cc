@@ -31,6 +31,7 @@ json SpecToJson(const JobSpec& spec) {
       {"use_gpu", spec.use_gpu},
       {"node_count", spec.node_count},
       {"process_count_per_node", spec.process_count_per_node},
+      {"slots_per_rank", spec.slots_per_rank},
       {"distributed_backend", BackendName(spec.distributed_backend)},
       {"experiment", spec.experiment},
       {"display_name", spec.display_name},
@@ -91,6 +92,10 @@ Result<JobSpec> SpecFromJson(const json& in) {
     spec.use_gpu = in.at("use_gpu").get<bool>();
     KILN_ASSIGN_OR_RETURN(spec.node_count, IntField(in, "node_count"));
     KILN_ASSIGN_OR_RETURN(spec.process_count_per_node, IntField(in, "process_count_per_node"));
+    // Specs stored before slots_per_rank existed take one slot per rank.
+    if (in.contains("slots_per_rank")) {
+      KILN_ASSIGN_OR_RETURN(spec.slots_per_rank, IntField(in, "slots_per_rank"));
+    }
     const auto backend = ParseBackend(in.at("distributed_backend").get<std::string>());
     if (!backend) return DataLossError("stored job spec has an unknown distributed_backend");
     spec.distributed_backend = *backend;

@@ -214,6 +214,7 @@ class Reader {
     }
     ReadCount("node_count", spec.node_count);
     ReadCount("process_count_per_node", spec.process_count_per_node);
+    ReadCount("slots_per_rank", spec.slots_per_rank);
     const bool backend_ok = ReadBackend(spec);
     ReadNames(spec);
     ReadTags(spec);
@@ -595,6 +596,7 @@ const std::vector<std::string_view>& KnownFields() {
                                                         "use_gpu",
                                                         "node_count",
                                                         "process_count_per_node",
+                                                        "slots_per_rank",
                                                         "distributed_backend",
                                                         "experiment",
                                                         "display_name",

@@ -66,6 +66,7 @@ class Checker {
     CheckPackages("pip_packages", spec_.pip_packages);
     const bool counts_ok = CheckCount("node_count", spec_.node_count) &
                            CheckCount("process_count_per_node", spec_.process_count_per_node);
+    CheckCount("slots_per_rank", spec_.slots_per_rank);
     CheckName("experiment", spec_.experiment, kMaxNameLength);
     if (Text("display_name", spec_.display_name, TextKind::kLine) &&
         spec_.display_name.size() > kMaxDisplayName) {

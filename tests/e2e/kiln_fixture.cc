@@ -8,6 +8,7 @@
 
 #include "common/files.h"
 #include "common/process_table.h"
+#include "common/strings.h"
 
 namespace kiln::e2e {
 namespace fs = std::filesystem;
@@ -101,6 +102,14 @@ bool KilnTest::WaitForStatus(const std::string& run, const std::string& status,
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+std::optional<int> KilnTest::LauncherPid(const std::string& run) const {
+  const Result<std::string> text = ReadFileToString(RunDir(run) / "launcher.lock");
+  if (!text.ok()) return std::nullopt;
+  const std::optional<std::int64_t> pid = ParseInt64(TrimWhitespace(*text));
+  if (!pid || *pid <= 0) return std::nullopt;
+  return static_cast<int>(*pid);
 }
 
 std::size_t KilnTest::RunProcessCount(const std::string& run) const {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,8 @@ class KilnTest : public ::testing::Test {
                      std::chrono::seconds timeout = std::chrono::seconds(60));
   // Processes carrying the run's marker variable.
   std::size_t RunProcessCount(const std::string& run) const;
+  // The pid the run's launcher recorded in its launcher.lock; nullopt before it did.
+  std::optional<int> LauncherPid(const std::string& run) const;
 
   std::filesystem::path home() const { return dir_.path() / "home"; }
   std::filesystem::path root() const { return dir_.path(); }

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 
 #include "common/strings.h"
@@ -32,8 +34,19 @@ std::string LocalHostName() {
   return name;
 }
 
-LocalTarget::LocalTarget(fs::path kiln_program, ProcessSpawner& spawner)
-    : kiln_program_(std::move(kiln_program)), spawner_(spawner), host_(LocalHostName()) {}
+LocalTarget::LocalTarget(fs::path kiln_program, ProcessSpawner& spawner, fs::path queue_dir)
+    : kiln_program_(std::move(kiln_program)),
+      spawner_(spawner),
+      queue_(std::move(queue_dir)),
+      host_(LocalHostName()) {}
+
+std::optional<launch::SlotRequest> LocalTarget::Slots(const spec::JobSpec& spec) const {
+  const std::int64_t need =
+      static_cast<std::int64_t>(spec.world_size()) * std::max(1, spec.slots_per_rank);
+  return launch::SlotRequest{queue_.dir(),
+                             spec.use_gpu ? launch::SlotKind::kGpus : launch::SlotKind::kCores,
+                             static_cast<int>(std::min<std::int64_t>(need, INT32_MAX))};
+}
 
 Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& source) const {
   std::vector<std::string> problems;
@@ -57,6 +70,22 @@ Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& sou
     problems.push_back(fmt::format(
         "{}: is true but this machine has no GPU (no /dev/nvidia* device); set use_gpu: false",
         source.Where("use_gpu")));
+  }
+  if (problems.empty()) {
+    const launch::SlotRequest request = *Slots(spec);
+    KILN_ASSIGN_OR_RETURN(const int capacity, queue_.Capacity(request.kind));
+    if (request.need > capacity) {
+      const bool by_slots = spec.slots_per_rank > 1;
+      problems.push_back(fmt::format(
+          "{}: the job needs {} ({} rank{} x {} each), but compute target 'local' has {} in all; "
+          "lower {}, or give the target more with `kiln compute set local --{} N`",
+          source.Where(by_slots ? "slots_per_rank" : "process_count_per_node"),
+          launch::CountOf(request.need, request.kind), spec.world_size(),
+          spec.world_size() == 1 ? "" : "s", spec.slots_per_rank,
+          launch::CountOf(capacity, request.kind),
+          by_slots ? "slots_per_rank" : "process_count_per_node",
+          launch::SlotKindName(request.kind)));
+    }
   }
   if (problems.empty()) return Status::Ok();
   return InvalidArgumentError(JoinStrings(problems, "\n"));
@@ -100,7 +129,13 @@ Result<Probe> LocalTarget::Check(const store::Run& run) const {
   if (run.host != host_) return Probe{LauncherState::kUnknown, "", ""};
   const launch::RunDir dir(run.run_dir);
   KILN_ASSIGN_OR_RETURN(const bool alive, launch::IsLauncherAlive(dir.lock()));
-  return Probe{alive ? LauncherState::kAlive : LauncherState::kDead, "", ""};
+  if (!alive) return Probe{LauncherState::kDead, "", ""};
+  std::string detail;
+  if (run.status == store::RunStatus::kQueued) {
+    Result<std::string> place = queue_.DescribeWait(run.id);
+    if (place.ok()) detail = std::move(place).value();
+  }
+  return Probe{LauncherState::kAlive, std::move(detail), ""};
 }
 
 Result<std::string> LocalTarget::StopRemains(const store::Run& run) {

@@ -11,13 +11,17 @@
 #include "common/strings.h"
 #include "common/test_dir.h"
 #include "launch/gpus.h"
+#include "launch/slot_queue.h"
 
 namespace kiln::compute {
 namespace {
 namespace fs = std::filesystem;
 
+// A queue folder that does not exist: the machine's own capacity.
+const fs::path kNoQueue = "/nonexistent/kiln-local-queue";
+
 TEST(LocalTargetTest, AdmitsOneProcess) {
-  LocalTarget target("/bin/false", RealSpawner());
+  LocalTarget target("/bin/false", RealSpawner(), kNoQueue);
   spec::JobSpec spec;
   EXPECT_TRUE(target.Admit(spec, spec::SpecSource("job.yaml", {}, {})).ok());
   spec.distributed_backend = spec::DistributedBackend::kGloo;
@@ -25,7 +29,7 @@ TEST(LocalTargetTest, AdmitsOneProcess) {
 }
 
 TEST(LocalTargetTest, RefusesWhatItCannotRun) {
-  LocalTarget target("/bin/false", RealSpawner());
+  LocalTarget target("/bin/false", RealSpawner(), kNoQueue);
   spec::JobSpec spec;
   spec.node_count = 2;
   spec.distributed_backend = spec::DistributedBackend::kNccl;
@@ -39,7 +43,9 @@ TEST(LocalTargetTest, RefusesWhatItCannotRun) {
 }
 
 TEST(LocalTargetTest, AdmitsSeveralRanks) {
-  LocalTarget target("/bin/false", RealSpawner());
+  TestDir dir;
+  ASSERT_TRUE(launch::SlotQueue(dir.path()).WriteSettings({4, std::nullopt}).ok());
+  LocalTarget target("/bin/false", RealSpawner(), dir.path());
   spec::JobSpec spec;
   spec.process_count_per_node = 4;
   for (auto backend : {spec::DistributedBackend::kGloo, spec::DistributedBackend::kMpi}) {
@@ -49,11 +55,37 @@ TEST(LocalTargetTest, AdmitsSeveralRanks) {
   }
 }
 
+// The slots a job needs are counted at submit: one that could never fit is refused, naming
+// the field to change and the command that gives the target more.
+TEST(LocalTargetTest, RefusesAJobLargerThanItsSlots) {
+  TestDir dir;
+  ASSERT_TRUE(launch::SlotQueue(dir.path()).WriteSettings({3, std::nullopt}).ok());
+  LocalTarget target("/bin/false", RealSpawner(), dir.path());
+  spec::JobSpec spec;
+  spec.process_count_per_node = 3;
+  spec.distributed_backend = spec::DistributedBackend::kGloo;
+  EXPECT_TRUE(target.Admit(spec, spec::SpecSource("job.yaml", {}, {})).ok());
+  EXPECT_EQ(target.Slots(spec)->need, 3);
+  EXPECT_EQ(target.Slots(spec)->kind, launch::SlotKind::kCores);
+
+  spec.process_count_per_node = 4;
+  EXPECT_EQ(target.Admit(spec, spec::SpecSource("job.yaml", {}, {})).message(),
+            "job.yaml: process_count_per_node: the job needs 4 cores (4 ranks x 1 each), but "
+            "compute target 'local' has 3 cores in all; lower process_count_per_node, or give the "
+            "target more with `kiln compute set local --cores N`");
+  spec.process_count_per_node = 2;
+  spec.slots_per_rank = 2;
+  EXPECT_EQ(target.Admit(spec, spec::SpecSource("job.yaml", {}, {})).message(),
+            "job.yaml: slots_per_rank: the job needs 4 cores (2 ranks x 2 each), but compute "
+            "target 'local' has 3 cores in all; lower slots_per_rank, or give the target more with "
+            "`kiln compute set local --cores N`");
+}
+
 TEST(LocalTargetTest, MpiNeedsMpirun) {
   const char* saved = std::getenv("PATH");
   const std::string path = saved != nullptr ? saved : "";
   ::setenv("PATH", "/nonexistent", 1);
-  LocalTarget target("/bin/false", RealSpawner());
+  LocalTarget target("/bin/false", RealSpawner(), kNoQueue);
   spec::JobSpec spec;
   spec.process_count_per_node = 2;
   spec.distributed_backend = spec::DistributedBackend::kMpi;
@@ -66,7 +98,7 @@ TEST(LocalTargetTest, MpiNeedsMpirun) {
 
 TEST(LocalTargetTest, UseGpuNeedsAGpu) {
   if (launch::CountNvidiaDevices() > 0) GTEST_SKIP() << "this machine has a GPU";
-  LocalTarget target("/bin/false", RealSpawner());
+  LocalTarget target("/bin/false", RealSpawner(), kNoQueue);
   spec::JobSpec spec;
   spec.use_gpu = true;
   EXPECT_EQ(target.Admit(spec, spec::SpecSource("job.yaml", {}, {})).message(),
@@ -91,7 +123,7 @@ TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
   ASSERT_TRUE(lock.ok());
   const int lock_fd = lock->fd();
 
-  LocalTarget target(program, RealSpawner());
+  LocalTarget target(program, RealSpawner(), dir.path() / "queue");
   ASSERT_TRUE(target.Submit(run_dir, std::move(lock).value(), {"sqlite:///k.db", "tok", ""}).ok());
   std::string pid_text;
   for (int i = 0; i < 300 && pid_text.empty(); ++i) {
@@ -127,7 +159,7 @@ TEST(LocalTargetTest, MissingProgramIsReported) {
   ASSERT_TRUE(run_dir.Create().ok());
   auto lock = launch::LauncherLock::Acquire(run_dir.lock());
   ASSERT_TRUE(lock.ok());
-  LocalTarget target(dir.path() / "no-kiln", RealSpawner());
+  LocalTarget target(dir.path() / "no-kiln", RealSpawner(), dir.path() / "queue");
   const Status status = target.Submit(run_dir, std::move(lock).value(), {});
   EXPECT_EQ(status.code(), StatusCode::kNotFound);
   EXPECT_NE(status.message().find("cannot start the launcher"), std::string::npos);

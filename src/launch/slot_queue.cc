@@ -1,0 +1,324 @@
+#include "launch/slot_queue.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/files.h"
+#include "common/strings.h"
+#include "launch/gpus.h"
+
+namespace kiln::launch {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kWaiting = "waiting";
+constexpr std::string_view kHolding = "holding";
+constexpr int kEntryVersion = 1;
+// How long a change waits for the queue's lock. Changes take microseconds; only a holder
+// that is stopped (SIGSTOP) holds it longer, and then the caller had better say so.
+constexpr std::chrono::seconds kLockWait{10};
+constexpr std::chrono::milliseconds kLockRetry{5};
+
+// An exclusive open file description lock on the whole of `fd`; false when another holds it.
+Result<bool> TryLock(int fd, const fs::path& path) {
+  struct flock lock = {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_OFD_SETLK, &lock) == 0) return true;
+  if (errno == EAGAIN || errno == EACCES) return false;
+  return ErrnoError(fmt::format("cannot lock {}", path.string()), errno);
+}
+
+// Whether some process holds a lock on `path`, tested without taking it. A missing file is
+// not held.
+bool IsHeld(const fs::path& path) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  struct flock probe = {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  if (::fcntl(fd.get(), F_OFD_GETLK, &probe) != 0) return true;  // cannot tell: keep it
+  return probe.l_type != F_UNLCK;
+}
+
+// The queue's lock, held for one change.
+class QueueLock {
+ public:
+  static Result<QueueLock> Take(const fs::path& dir) {
+    const fs::path path = dir / "lock";
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd) return ErrnoError(fmt::format("cannot open {}", path.string()), errno);
+    const auto deadline = std::chrono::steady_clock::now() + kLockWait;
+    while (true) {
+      KILN_ASSIGN_OR_RETURN(const bool taken, TryLock(fd.get(), path));
+      if (taken) return QueueLock(std::move(fd));
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return UnavailableError(
+            fmt::format("{} has been held for over {} s; is a launcher of this home stopped?",
+                        path.string(), kLockWait.count()));
+      }
+      std::this_thread::sleep_for(kLockRetry);
+    }
+  }
+
+ private:
+  explicit QueueLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+struct Entry {
+  std::string file_name;
+  std::string run_id;
+  SlotKind kind = SlotKind::kCores;
+  int need = 0;
+};
+
+std::string EntryText(const std::string& run_id, SlotKind kind, int need) {
+  return json{
+      {"version", kEntryVersion}, {"run_id", run_id}, {"kind", SlotKindName(kind)}, {"need", need}}
+      .dump();
+}
+
+std::optional<Entry> ReadEntry(const fs::path& path) {
+  const Result<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return std::nullopt;
+  const json parsed = json::parse(*text, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("run_id") || !parsed["run_id"].is_string() ||
+      !parsed.contains("kind") || !parsed["kind"].is_string() || !parsed.contains("need") ||
+      !parsed["need"].is_number_integer()) {
+    return std::nullopt;
+  }
+  const std::optional<SlotKind> kind = ParseSlotKind(parsed["kind"].get<std::string>());
+  if (!kind) return std::nullopt;
+  return Entry{path.filename().string(), parsed["run_id"].get<std::string>(), *kind,
+               parsed["need"].get<int>()};
+}
+
+// The live entries of one folder, sorted by file name. With `remove_stale` (only under the
+// queue's lock), a file no process holds is removed; without, it is skipped. An entry being
+// written (under the lock, by its owner) is held already, so a reader never takes it for
+// stale; one it cannot parse yet is skipped.
+std::vector<Entry> ReadEntries(const fs::path& folder, bool remove_stale) {
+  std::vector<Entry> entries;
+  std::error_code error;
+  for (const auto& item : fs::directory_iterator(folder, error)) {
+    if (!IsHeld(item.path())) {
+      if (remove_stale) fs::remove(item.path(), error);
+      continue;
+    }
+    if (std::optional<Entry> entry = ReadEntry(item.path())) entries.push_back(std::move(*entry));
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.file_name < b.file_name; });
+  return entries;
+}
+
+// Creates `path` holding its lock, with the entry in it. A stale file of the same name (a
+// launcher of this run that died) is replaced.
+Result<UniqueFd> CreateHeld(const fs::path& path, std::string_view text) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) {
+      if (errno == EEXIST && attempt == 0 && !IsHeld(path)) {
+        std::error_code error;
+        fs::remove(path, error);
+        continue;
+      }
+      return ErrnoError(fmt::format("cannot create {}", path.string()), errno);
+    }
+    KILN_ASSIGN_OR_RETURN(const bool locked, TryLock(fd.get(), path));
+    if (!locked)
+      return InternalError(fmt::format("{} is locked by another process", path.string()));
+    KILN_RETURN_IF_ERROR(WriteAll(fd.get(), text, path));
+    return fd;
+  }
+  return InternalError(
+      fmt::format("{} is held by another launcher of the same run", path.string()));
+}
+
+Status EnsureFolders(const fs::path& dir) {
+  for (const fs::path& folder : {dir, dir / kWaiting, dir / kHolding}) {
+    std::error_code error;
+    fs::create_directories(folder, error);
+    if (error) {
+      return InternalError(fmt::format("cannot create {}: {}", folder.string(), error.message()));
+    }
+  }
+  return Status::Ok();
+}
+
+int MachineCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+std::string_view SlotKindName(SlotKind kind) { return kind == SlotKind::kGpus ? "gpus" : "cores"; }
+
+std::optional<SlotKind> ParseSlotKind(std::string_view name) {
+  if (name == "cores") return SlotKind::kCores;
+  if (name == "gpus") return SlotKind::kGpus;
+  return std::nullopt;
+}
+
+std::string CountOf(int count, SlotKind kind) {
+  if (kind == SlotKind::kGpus) return fmt::format("{} GPU{}", count, count == 1 ? "" : "s");
+  return fmt::format("{} core{}", count, count == 1 ? "" : "s");
+}
+
+Result<SlotSettings> SlotQueue::ReadSettings() const {
+  const fs::path path = dir_ / "settings.json";
+  const Result<std::string> text = ReadFileToString(path);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return SlotSettings{};
+    return text.status();
+  }
+  const json parsed = json::parse(*text, nullptr, false);
+  if (!parsed.is_object() || parsed.value("version", 0) != kSlotSettingsVersion) {
+    return DataLossError(fmt::format("{}: not a version {} slot settings file", path.string(),
+                                     kSlotSettingsVersion));
+  }
+  SlotSettings settings;
+  for (auto [field, out] : {std::pair{"cores", &settings.cores}, {"gpus", &settings.gpus}}) {
+    if (!parsed.contains(field) || parsed[field].is_null()) continue;
+    if (!parsed[field].is_number_integer() || parsed[field].get<std::int64_t>() < 1 ||
+        parsed[field].get<std::int64_t>() > kMaxSlots) {
+      return DataLossError(fmt::format("{}: {} must be a whole number from 1 to {}", path.string(),
+                                       field, kMaxSlots));
+    }
+    *out = parsed[field].get<int>();
+  }
+  return settings;
+}
+
+Status SlotQueue::WriteSettings(const SlotSettings& settings) const {
+  json out = {{"version", kSlotSettingsVersion}, {"cores", nullptr}, {"gpus", nullptr}};
+  for (auto [field, value] : {std::pair{"cores", settings.cores}, {"gpus", settings.gpus}}) {
+    if (!value) continue;
+    if (*value < 1 || *value > kMaxSlots) {
+      return InvalidArgumentError(
+          fmt::format("--{}: must be from 1 to {}, or auto; got {}", field, kMaxSlots, *value));
+    }
+    out[field] = *value;
+  }
+  KILN_RETURN_IF_ERROR(EnsureFolders(dir_));
+  return WriteFileAtomically(dir_ / "settings.json", out.dump(2) + "\n");
+}
+
+Result<int> SlotQueue::Capacity(SlotKind kind) const {
+  KILN_ASSIGN_OR_RETURN(const SlotSettings settings, ReadSettings());
+  if (kind == SlotKind::kGpus) return settings.gpus.value_or(CountNvidiaDevices());
+  return settings.cores.value_or(MachineCores());
+}
+
+Result<SlotTicket> SlotQueue::Join(const std::string& run_id, Timestamp came, SlotKind kind,
+                                   int need) {
+  KILN_RETURN_IF_ERROR(EnsureFolders(dir_));
+  KILN_ASSIGN_OR_RETURN(const QueueLock lock, QueueLock::Take(dir_));
+  const std::string name = fmt::format("{:020}-{}", std::max<Timestamp>(came, 0), run_id);
+  KILN_ASSIGN_OR_RETURN(UniqueFd fd,
+                        CreateHeld(dir_ / kWaiting / name, EntryText(run_id, kind, need)));
+  return SlotTicket(*this, run_id, name, kind, need, std::move(fd));
+}
+
+Result<QueueView> SlotQueue::View(SlotKind kind) const {
+  QueueView view;
+  KILN_ASSIGN_OR_RETURN(view.capacity, Capacity(kind));
+  for (const Entry& entry : ReadEntries(dir_ / kHolding, /*remove_stale=*/false)) {
+    if (entry.kind != kind) continue;
+    view.used += entry.need;
+    view.holding.push_back({entry.run_id, entry.need});
+  }
+  for (const Entry& entry : ReadEntries(dir_ / kWaiting, /*remove_stale=*/false)) {
+    if (entry.kind == kind) view.waiting.push_back({entry.run_id, entry.need});
+  }
+  return view;
+}
+
+Result<std::string> SlotQueue::DescribeWait(std::string_view run_id) const {
+  for (const Entry& entry : ReadEntries(dir_ / kWaiting, /*remove_stale=*/false)) {
+    if (entry.run_id != run_id) continue;
+    KILN_ASSIGN_OR_RETURN(const QueueView view, View(entry.kind));
+    std::size_t place = 1;
+    while (place <= view.waiting.size() && view.waiting[place - 1].run_id != run_id) ++place;
+    return fmt::format("waiting for {}; {} of {} free; {} in line", CountOf(entry.need, entry.kind),
+                       std::max(0, view.capacity - view.used), view.capacity, Ordinal(place));
+  }
+  return std::string();
+}
+
+Result<bool> SlotTicket::TryTake() {
+  if (holding_) return true;
+  if (!fd_) return FailedPreconditionError("the run has left the queue");
+  const fs::path& dir = queue_.dir();
+  KILN_ASSIGN_OR_RETURN(const QueueLock lock, QueueLock::Take(dir));
+  KILN_ASSIGN_OR_RETURN(const int capacity, queue_.Capacity(kind_));
+  if (need_ > capacity) {
+    return FailedPreconditionError(fmt::format(
+        "the run needs {} but compute target 'local' now has {} in all (kiln compute set local "
+        "changed it after the run was submitted)",
+        CountOf(need_, kind_), CountOf(capacity, kind_)));
+  }
+  int used = 0;
+  for (const Entry& entry : ReadEntries(dir / kHolding, /*remove_stale=*/true)) {
+    if (entry.kind == kind_) used += entry.need;
+  }
+  const std::vector<Entry> waiting = ReadEntries(dir / kWaiting, /*remove_stale=*/true);
+  const auto first = std::find_if(waiting.begin(), waiting.end(),
+                                  [&](const Entry& entry) { return entry.kind == kind_; });
+  if (first == waiting.end() || first->run_id != run_id_ || used + need_ > capacity) return false;
+
+  KILN_ASSIGN_OR_RETURN(UniqueFd held,
+                        CreateHeld(dir / kHolding / run_id_, EntryText(run_id_, kind_, need_)));
+  std::error_code error;
+  fs::remove(dir / kWaiting / waiting_name_, error);
+  fd_ = std::move(held);
+  holding_ = true;
+  return true;
+}
+
+void SlotTicket::Leave() {
+  if (!fd_) return;
+  std::error_code error;
+  fs::remove(
+      queue_.dir() / (holding_ ? fs::path(kHolding) / run_id_ : fs::path(kWaiting) / waiting_name_),
+      error);
+  fd_.reset();
+  holding_ = false;
+}
+
+QueueWatch::QueueWatch(const fs::path& queue_dir)
+    : inotify_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+  if (!inotify_) return;
+  for (const fs::path& folder : {queue_dir, queue_dir / kWaiting, queue_dir / kHolding}) {
+    ::inotify_add_watch(inotify_.get(), folder.c_str(), IN_DELETE | IN_MOVED_TO | IN_CREATE);
+  }
+}
+
+void QueueWatch::Wait(int extra_fd, std::chrono::milliseconds timeout) const {
+  std::vector<pollfd> fds;
+  if (inotify_) fds.push_back({inotify_.get(), POLLIN, 0});
+  if (extra_fd >= 0) fds.push_back({extra_fd, POLLIN, 0});
+  ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
+  if (!inotify_) return;
+  alignas(inotify_event) char events[4096];
+  while (::read(inotify_.get(), events, sizeof(events)) > 0) {
+  }
+}
+
+}  // namespace kiln::launch

@@ -1,0 +1,133 @@
+#include "launch/slot_queue.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/files.h"
+#include "common/test_dir.h"
+
+namespace kiln::launch {
+namespace {
+
+SlotQueue QueueOf(const TestDir& dir, int cores) {
+  SlotQueue queue(dir.path() / "queue");
+  EXPECT_TRUE(queue.WriteSettings({cores, 1}).ok());
+  return queue;
+}
+
+TEST(SlotQueueTest, FirstComeFirstServed) {
+  TestDir dir;
+  SlotQueue queue = QueueOf(dir, 2);
+  Result<SlotTicket> a = queue.Join("a", 100, SlotKind::kCores, 2);
+  Result<SlotTicket> b = queue.Join("b", 200, SlotKind::kCores, 1);
+  Result<SlotTicket> c = queue.Join("c", 300, SlotKind::kCores, 1);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  // c asks first, but b came first: c waits behind b.
+  EXPECT_FALSE(*c->TryTake());
+  EXPECT_TRUE(*a->TryTake());
+  EXPECT_FALSE(*b->TryTake());
+  EXPECT_EQ(*queue.DescribeWait("b"), "waiting for 1 core; 0 of 2 free; 1st in line");
+  EXPECT_EQ(*queue.DescribeWait("c"), "waiting for 1 core; 0 of 2 free; 2nd in line");
+  EXPECT_EQ(*queue.DescribeWait("a"), "");
+
+  a->Leave();
+  EXPECT_FALSE(*c->TryTake());
+  EXPECT_TRUE(*b->TryTake());
+  EXPECT_TRUE(*c->TryTake());
+  const QueueView view = *queue.View(SlotKind::kCores);
+  EXPECT_EQ(view.capacity, 2);
+  EXPECT_EQ(view.used, 2);
+  ASSERT_EQ(view.holding.size(), 2u);
+  EXPECT_TRUE(view.waiting.empty());
+}
+
+// A small run does not overtake a large one that came first, even with room for itself.
+TEST(SlotQueueTest, NoRunOvertakesAnEarlierOne) {
+  TestDir dir;
+  SlotQueue queue = QueueOf(dir, 3);
+  Result<SlotTicket> a = queue.Join("a", 1, SlotKind::kCores, 1);
+  ASSERT_TRUE(*a->TryTake());
+  Result<SlotTicket> big = queue.Join("big", 2, SlotKind::kCores, 3);
+  Result<SlotTicket> small = queue.Join("small", 3, SlotKind::kCores, 1);
+  EXPECT_FALSE(*big->TryTake());
+  EXPECT_FALSE(*small->TryTake());
+  EXPECT_EQ(*queue.DescribeWait("big"), "waiting for 3 cores; 2 of 3 free; 1st in line");
+  EXPECT_EQ(*queue.DescribeWait("small"), "waiting for 1 core; 2 of 3 free; 2nd in line");
+  // Leaving the line lets the next one in.
+  big->Leave();
+  EXPECT_TRUE(*small->TryTake());
+}
+
+// GPU runs and CPU runs wait in separate lines.
+TEST(SlotQueueTest, KindsWaitApart) {
+  TestDir dir;
+  SlotQueue queue = QueueOf(dir, 1);
+  Result<SlotTicket> gpu = queue.Join("g", 1, SlotKind::kGpus, 1);
+  Result<SlotTicket> gpu2 = queue.Join("g2", 2, SlotKind::kGpus, 1);
+  Result<SlotTicket> cpu = queue.Join("c", 3, SlotKind::kCores, 1);
+  EXPECT_TRUE(*gpu->TryTake());
+  EXPECT_FALSE(*gpu2->TryTake());
+  EXPECT_TRUE(*cpu->TryTake());
+  EXPECT_EQ(*queue.DescribeWait("g2"), "waiting for 1 GPU; 0 of 1 free; 1st in line");
+}
+
+// A launcher that dies without leaving (kill -9) frees its slots and its place: its files'
+// locks are gone, and the next change removes them.
+TEST(SlotQueueTest, ADeadHolderFreesItsSlots) {
+  TestDir dir;
+  SlotQueue queue = QueueOf(dir, 1);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    Result<SlotTicket> held = queue.Join("dead", 1, SlotKind::kCores, 1);
+    Result<SlotTicket> waiting = queue.Join("dead-waiter", 2, SlotKind::kCores, 1);
+    const bool ok = held.ok() && waiting.ok() && *held->TryTake();
+    ::_exit(ok ? 0 : 1);  // no destructor runs: the files stay, their locks go
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "queue/holding/dead"));
+  EXPECT_EQ(queue.View(SlotKind::kCores)->used, 0);
+
+  Result<SlotTicket> next = queue.Join("next", 3, SlotKind::kCores, 1);
+  EXPECT_TRUE(*next->TryTake());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "queue/holding/dead"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "queue/waiting"));
+}
+
+// Capacity lowered below what a waiting run needs: it is told, rather than waiting forever.
+TEST(SlotQueueTest, ARunThatCanNoLongerFitIsTold) {
+  TestDir dir;
+  SlotQueue queue = QueueOf(dir, 4);
+  Result<SlotTicket> run = queue.Join("r", 1, SlotKind::kCores, 3);
+  ASSERT_TRUE(queue.WriteSettings({2, std::nullopt}).ok());
+  const Result<bool> taken = run->TryTake();
+  EXPECT_EQ(taken.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(taken.status().message(),
+            "the run needs 3 cores but compute target 'local' now has 2 cores in all (kiln "
+            "compute set local changed it after the run was submitted)");
+}
+
+TEST(SlotQueueTest, Settings) {
+  TestDir dir;
+  SlotQueue queue(dir.path() / "queue");
+  EXPECT_FALSE(queue.ReadSettings()->cores.has_value());
+  EXPECT_GE(*queue.Capacity(SlotKind::kCores), 1);
+  ASSERT_TRUE(queue.WriteSettings({6, std::nullopt}).ok());
+  EXPECT_EQ(queue.ReadSettings()->cores, 6);
+  EXPECT_FALSE(queue.ReadSettings()->gpus.has_value());
+  EXPECT_EQ(*queue.Capacity(SlotKind::kCores), 6);
+  EXPECT_EQ(queue.WriteSettings({0, std::nullopt}).message(),
+            "--cores: must be from 1 to 100000, or auto; got 0");
+  ASSERT_TRUE(
+      WriteFileAtomically(dir.path() / "queue/settings.json", R"({"version": 1, "cores": -2})")
+          .ok());
+  EXPECT_EQ(queue.ReadSettings().status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(CountOf(1, SlotKind::kGpus), "1 GPU");
+  EXPECT_EQ(CountOf(2, SlotKind::kCores), "2 cores");
+}
+
+}  // namespace
+}  // namespace kiln::launch
