@@ -11,7 +11,9 @@
 #include "client/reconcile.h"
 #include "client/submit.h"
 #include "common/time.h"
+#include "compute/local/local_target.h"
 #include "launch/run_dir.h"
+#include "launch/slot_queue.h"
 
 namespace kiln::sweep {
 namespace {
@@ -136,19 +138,29 @@ Result<bool> SweepDriver::Step() {
       for (const store::MetricPoint& point : series->points)
         curves_[i].values.push_back(point.value);
     }
-    if (store::IsTerminal(run.status)) complete_.insert(i);
+    if (store::IsTerminal(run.status)) {
+      complete_.insert(i);
+      KILN_ASSIGN_OR_RETURN(const bool lost, CheckLost(i, trials[i], run));
+      if (lost) lost_.insert(i);
+    }
   }
 
   // 3. Judgements.
   int active = 0;
+  int waiting = 0;  // Queued in the local target's queue, as its launcher says
   bool any_completed = false;
   std::set<std::filesystem::path> running_locks;
   for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (lost_.contains(i)) continue;
     const store::Run& run = *run_of[trials[i].run_id];
     KILN_RETURN_IF_ERROR(Judge(i, trials[i], run));
     if (!store::IsTerminal(run.status)) {
       ++active;
       running_locks.insert(launch::RunDir(run.run_dir).lock());
+    }
+    if (run.status == RunStatus::kQueued && !run.target_detail.empty() &&
+        run.compute_target == compute::LocalTarget::kName) {
+      ++waiting;
     }
     if (run.status == RunStatus::kCompleted) any_completed = true;
   }
@@ -175,6 +187,7 @@ Result<bool> SweepDriver::Step() {
   // 5. New trials.
   std::vector<TrialRecord> records = resumed_;
   for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (lost_.contains(i)) continue;
     const json params = json::parse(trials[i].params_json, nullptr, false);
     Result<Point> point = spec_.search_space.PointFromJson(params);
     if (!point.ok()) {
@@ -184,20 +197,25 @@ Result<bool> SweepDriver::Step() {
     records.push_back({std::move(point).value(), BestOf(curves_[i], spec_.objective.goal),
                        store::IsTerminal(run_of[trials[i].run_id]->status)});
   }
-  auto made = static_cast<std::int64_t>(trials.size());
+  // Trials count toward the budget unless lost; indices stay dense, lost ones included.
+  auto next_index = static_cast<std::int64_t>(trials.size());
+  auto made = next_index - static_cast<std::int64_t>(lost_.size());
+  KILN_ASSIGN_OR_RETURN(std::optional<int> room, TrialsThatFitNow(waiting));
   while (!exhausted_ && active < spec_.limits.max_concurrent_trials &&
-         made < spec_.limits.max_total_trials) {
-    std::optional<Point> point = sampler_->Propose(static_cast<std::uint64_t>(made), records);
+         made < spec_.limits.max_total_trials && (!room || *room > 0)) {
+    std::optional<Point> point = sampler_->Propose(static_cast<std::uint64_t>(next_index), records);
     if (!point) {
       exhausted_ = true;
       break;
     }
-    Result<store::Run> started = StartTrial(made, *point);
+    Result<store::Run> started = StartTrial(next_index, *point);
     // Another driver made this trial first: read it back next step.
     if (started.status().code() == StatusCode::kAlreadyExists) return false;
     KILN_RETURN_IF_ERROR(started.status());
     running_locks.insert(launch::RunDir(started->run_dir).lock());
     records.push_back({std::move(*point), std::nullopt, false});
+    if (room) --*room;
+    ++next_index;
     ++made;
     ++active;
   }
@@ -212,6 +230,43 @@ Result<bool> SweepDriver::Step() {
     return End(RunStatus::kFailed, fmt::format("none of its {} trials completed", made));
   }
   return false;
+}
+
+Result<std::optional<int>> SweepDriver::TrialsThatFitNow(int waiting) const {
+  Result<std::unique_ptr<compute::ComputeTarget>> target =
+      workspace_.Target(spec_.trial.compute_target);
+  if (!target.ok()) return std::optional<int>();  // StartTrial says what is wrong with it
+  const std::optional<launch::SlotRequest> request = (*target)->Slots(spec_.trial);
+  if (!request) return std::optional<int>();
+  if (waiting > 0) return std::optional<int>(0);
+  KILN_ASSIGN_OR_RETURN(const launch::QueueView view,
+                        launch::SlotQueue(request->queue_dir).View(request->kind));
+  int free = view.capacity - view.used;
+  for (const launch::QueueView::Entry& entry : view.waiting) free -= entry.need;
+  return std::optional<int>(std::max(0, free) / std::max(1, request->need) + 1);
+}
+
+Result<bool> SweepDriver::CheckLost(std::size_t i, const store::Trial& trial,
+                                    const store::Run& run) {
+  if (run.status != RunStatus::kFailed || run.started_at) return false;
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::StatusChange> history,
+                        workspace_.store().GetStatusHistory(run.id));
+  for (const store::StatusChange& change : history) {
+    if (change.status != RunStatus::kQueued && change.status != RunStatus::kFailed) return false;
+  }
+  if (trial.stop_reason.empty()) {
+    store::TrialJudgement judgement{trial.judged_through, trial.judged_through, trial.intervals,
+                                    trial.best,
+                                    "never ran: its launcher was gone before the run started; "
+                                    "not counted, and its point may be tried again"};
+    const Status stored = workspace_.store().RecordJudgement(run.id, judgement);
+    if (!stored.ok() && stored.code() != StatusCode::kFailedPrecondition) return stored;
+  }
+  spdlog::info("sweep {}: trial {} never ran; its point may be proposed again", sweep_.id, i);
+  // A grid walk does not go back over points it passed: start it again.
+  sampler_ = MakeSampler(spec_.search_space, spec_.sampling, spec_.objective.goal);
+  exhausted_ = false;
+  return true;
 }
 
 Status SweepDriver::Judge(std::size_t i, const store::Trial& trial, const store::Run& run) {

@@ -7,7 +7,10 @@
 //
 // Each Step():
 //   1. Reads the sweep and its trials (their runs reconciled: a trial whose launcher died
-//      ends Failed).
+//      ends Failed). A trial that ended Failed without ever leaving Queued is lost: a
+//      driver died between storing it and starting its launcher, or its launcher died
+//      waiting for slots. A lost trial never ran, so it does not count toward
+//      max_total_trials and its point is proposed again; its stop reason says so.
 //   2. Reads each trial's primary metric (rank 0's values, in logging order): its curve.
 //      An ended trial's curve is read once more after it ends, then kept.
 //   3. Judges every running trial's new intervals with the sweep's policy and stores the
@@ -20,9 +23,12 @@
 //      makes none; it ends when none runs: Canceled, or at the time limit Completed (Failed
 //      when no trial completed).
 //   5. Otherwise it starts trials while fewer than max_concurrent_trials run and fewer than
-//      max_total_trials exist. The sampler proposes from every trial so far (with those of
-//      resume_from's sweeps), and the trial is stored with its index
-//      (Store::CreateTrial), so two drivers can never both make trial N.
+//      max_total_trials exist. On a target with a slot queue (local: launch/slot_queue.h)
+//      it makes only the trials that fit now and one more to wait in line, and none
+//      while one of its trials waits: a sweep of 1,000 trials all at once is not 1,000
+//      waiting launchers, and each trial is proposed as late as it can be. The sampler proposes
+//      from every trial so far (with those of resume_from's sweeps), and the trial is stored with
+//      its index (Store::CreateTrial), so two drivers can never both make trial N.
 //   6. With every trial made (or the space exhausted) and none running, the sweep ends:
 //      Completed when a trial completed, Failed otherwise.
 //
@@ -84,6 +90,12 @@ class SweepDriver {
   // Moves the sweep to its end `status`; false when its status changed meanwhile (a
   // cancel), to be decided again next step.
   Result<bool> End(store::RunStatus status, const std::string& detail);
+  // How many trials to make now on a target with a slot queue (see step 5); nullopt for
+  // a target without one. `waiting`: this sweep's trials waiting in that queue.
+  Result<std::optional<int>> TrialsThatFitNow(int waiting) const;
+  // Whether trial `i`, whose run just ended, never left Queued (step 1); a newly lost one
+  // gets its stop reason, and the sampler starts over so that its point can come again.
+  Result<bool> CheckLost(std::size_t i, const store::Trial& trial, const store::Run& run);
   // Cancels the running trials and ends the sweep Failed, as far as the store allows.
   void Fail(const std::string& reason);
 
@@ -96,6 +108,7 @@ class SweepDriver {
   std::vector<TrialRecord> resumed_;  // the trials of resume_from's sweeps, read once
   std::vector<Curve> curves_;         // by trial index
   std::set<std::size_t> complete_;    // trials whose ended curve is read in full
+  std::set<std::size_t> lost_;        // trials that never ran (step 1)
   RunEndWatch ends_;                  // wakes Run() when a running trial's launcher exits
   bool exhausted_ = false;            // the sampler has no point left
 };

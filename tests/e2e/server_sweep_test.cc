@@ -105,29 +105,25 @@ sampling: {type: random, seed: 4}
 limits: {max_total_trials: 6, max_concurrent_trials: 2}
 )",
                                 "{--intervals: 4, --pause: 0.2}");
-  // Killed once both slots run a trial: the window between storing a trial and starting its
-  // launcher, where a kill loses the trial, is a known gap (issue 19's note), not this test's.
   ASSERT_GE(WaitForTrials(id, 2), 2u);
-  for (int i = 0; i < 200; ++i) {
-    const json trials = json::parse(Client({"sweep", "trials", id, "--json"}).out);
-    if (trials.size() >= 2 && trials[0]["status"] == "Running" &&
-        trials[1]["status"] == "Running") {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
   KillServer();
   StartServer();
   WaitFor(id, "Completed");
   const json trials = json::parse(Client({"sweep", "trials", id, "--json"}).out);
-  ASSERT_EQ(trials.size(), 6u);
+  // A trial stored just before the kill, whose launcher had not started, never ran: it is
+  // not counted, and six trials still ran.
   std::set<std::string> points;
   for (std::size_t i = 0; i < trials.size(); ++i) {
     EXPECT_EQ(trials[i]["index"], static_cast<int>(i));
-    EXPECT_EQ(trials[i]["status"], "Completed") << trials[i].dump();
-    points.insert(trials[i]["params"].dump());
+    if (trials[i]["status"] == "Completed") {
+      points.insert(trials[i]["params"].dump());
+    } else {
+      EXPECT_EQ(trials[i]["stop_reason"].get<std::string>().substr(0, 10), "never ran:")
+          << trials[i].dump();
+    }
   }
   EXPECT_EQ(points.size(), 6u);
+  EXPECT_LE(trials.size(), 7u);
 }
 
 TEST_F(ServerSweepTest, CancelAndResumeThroughTheServer) {
