@@ -13,6 +13,7 @@
 #include "common/files.h"
 #include "common/strings.h"
 #include "e2e/server_fixture.h"
+#include "launch/slot_queue.h"
 #include "server/route_access.h"
 
 namespace kiln::e2e {
@@ -194,6 +195,8 @@ TEST_F(ServerRolesTest, MembersSubmitAndCancelViewersReadAdminsManage) {
 // However a run ends, its launcher's token stops working: completed, failed, canceled (above)
 // and a launcher that died, found on the next read.
 TEST_F(ServerRolesTest, EveryEndOfARunRevokesItsToken) {
+  // Three runs at once: the server's local target gets three cores, whatever the machine has.
+  ASSERT_TRUE(launch::SlotQueue(server_home() / "local-queue").WriteSettings({3, {}}).ok());
   StartServer();
   // Runs that wait for a file, so their tokens can be read from their live launchers.
   const fs::path go = root() / "go";
