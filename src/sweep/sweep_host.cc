@@ -16,6 +16,8 @@ SweepHost::~SweepHost() {
     stopping_ = true;
     driven.swap(driven_);
   }
+  stopping_changed_.notify_all();
+  if (adopter_.joinable()) adopter_.join();
   for (auto& [id, one] : driven) one->stop = true;
   for (auto& [id, one] : driven) {
     if (one->thread.joinable()) one->thread.join();
@@ -61,7 +63,10 @@ void SweepHost::Drive(const std::string& id, launch::LauncherLock lock, Driven& 
 
 void SweepHost::DriveSweep(const std::string& id, Driven& driven) {
   Result<std::unique_ptr<SweepDriver>> driver = SweepDriver::Open(workspace_, id);
-  if (!driver.ok()) {
+  if (!driver.ok() && driver.status().code() == StatusCode::kUnavailable) {
+    spdlog::warn("sweep {}: {}; its driver starts again within {} s", id,
+                 driver.status().ToString(), kAdoptInterval.count());
+  } else if (!driver.ok()) {
     spdlog::error("sweep {}: {}", id, driver.status().ToString());
     MarkSweepFailed(workspace_.store(), id, driver.status().message());
   } else {
@@ -85,16 +90,42 @@ void SweepHost::ReapLocked() {
 }
 
 Status SweepHost::ResumeAll() {
+  KILN_RETURN_IF_ERROR(Adopt(/*quiet=*/false));
+  std::lock_guard lock(mu_);
+  if (!adopter_.joinable() && !stopping_) adopter_ = std::thread([this] { AdoptEvery(); });
+  return Status::Ok();
+}
+
+Status SweepHost::Adopt(bool quiet) {
   store::RunFilter active;
   active.only_active = true;
   KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, workspace_.store().ListRuns(active));
   const std::string here = compute::LocalHostName();
   for (const store::Run& run : runs) {
     if (run.kind != store::RunKind::kSweep || run.host != here) continue;
-    Status started = Start(run);
-    if (!started.ok()) spdlog::warn("sweep {} not resumed: {}", run.id, started.message());
+    {
+      std::lock_guard lock(mu_);
+      const auto driven = driven_.find(run.id);
+      if (driven != driven_.end() && !driven->second->done) continue;  // driven here
+    }
+    const Status started = Start(run);
+    if (started.ok()) {
+      if (quiet) spdlog::info("sweep {} had no driver; driving it", run.id);
+    } else if (!quiet || started.code() != StatusCode::kFailedPrecondition) {
+      spdlog::warn("sweep {} not resumed: {}", run.id, started.message());
+    }
   }
   return Status::Ok();
+}
+
+void SweepHost::AdoptEvery() {
+  std::unique_lock lock(mu_);
+  while (!stopping_changed_.wait_for(lock, kAdoptInterval, [this] { return stopping_; })) {
+    lock.unlock();
+    const Status adopted = Adopt(/*quiet=*/true);
+    if (!adopted.ok()) spdlog::warn("looking for sweeps without a driver: {}", adopted.message());
+    lock.lock();
+  }
 }
 
 }  // namespace kiln::sweep

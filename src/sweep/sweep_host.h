@@ -6,12 +6,16 @@
 // never has two drivers.
 //
 // A server that stops leaves its sweeps Running, and ResumeAll() at its next start picks
-// them up where they were: their state is in the store (sweep_driver.h).
+// them up where they were: their state is in the store (sweep_driver.h). After that the
+// host looks again every kAdoptInterval for a sweep of this machine with no driver (one
+// whose driver lock its previous server still held at the start, or whose driver stopped
+// because the store was out of reach) and drives it.
 //
 // Thread-safe.
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,8 +38,11 @@ class SweepHost {
 
   // Drives `sweep` from now on. FailedPrecondition when something holds its driver lock.
   Status Start(const store::Run& sweep);
-  // Starts a driver for each sweep of this host that has not ended.
+  // Starts a driver for each sweep of this host that has not ended, then keeps adopting
+  // such sweeps every kAdoptInterval until the host is destroyed.
   Status ResumeAll();
+
+  static constexpr std::chrono::seconds kAdoptInterval{5};
 
  private:
   struct Driven {
@@ -44,6 +51,9 @@ class SweepHost {
     std::thread thread;
   };
 
+  // One pass of ResumeAll(); `quiet` leaves out sweeps another process drives.
+  Status Adopt(bool quiet);
+  void AdoptEvery();  // the adopter thread's loop
   void Drive(const std::string& id, launch::LauncherLock lock, Driven& driven);
   void DriveSweep(const std::string& id, Driven& driven);
   // Joins and forgets the drivers whose sweeps ended. Called with mu_ held.
@@ -54,8 +64,11 @@ class SweepHost {
 
   // Guarded by mu_.
   std::mutex mu_;
+  std::condition_variable stopping_changed_;
   std::map<std::string, std::unique_ptr<Driven>> driven_;
   bool stopping_ = false;  // set by the destructor: no driver starts any more
+
+  std::thread adopter_;  // started by ResumeAll(); owned and joined by the destructor
 };
 
 }  // namespace kiln::sweep

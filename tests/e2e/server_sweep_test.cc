@@ -7,6 +7,7 @@
 #include "common/files.h"
 #include "e2e/server_fixture.h"
 #include "e2e/sweep_files.h"
+#include "launch/launcher_lock.h"
 
 namespace kiln::e2e {
 namespace {
@@ -124,6 +125,31 @@ limits: {max_total_trials: 6, max_concurrent_trials: 2}
   }
   EXPECT_EQ(points.size(), 6u);
   EXPECT_LE(trials.size(), 7u);
+}
+
+// A server that starts while its sweep's driver lock is still held (its previous process
+// not yet gone) cannot drive the sweep then; it adopts it once the lock is free.
+TEST_F(ServerSweepTest, ASweepWhoseDriverLockWasHeldAtStartIsAdoptedLater) {
+  StartServer();
+  const std::string id = Submit(R"(search_space:
+  --quality: {type: uniform, min_value: 0, max_value: 1}
+sampling: {type: random, seed: 3}
+limits: {max_total_trials: 3, max_concurrent_trials: 1}
+)",
+                                "{--intervals: 4, --pause: 0.2}");
+  ASSERT_GE(WaitForTrials(id, 1), 1u);
+  KillServer();
+  Result<launch::LauncherLock> held =
+      launch::LauncherLock::Acquire(server_home() / "runs" / id / "driver.lock");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  StartServer();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_NE(ServerLog().find("sweep " + id + " not resumed: sweep " + id + " has a driver already"),
+            std::string::npos)
+      << ServerLog();
+  held->Release();
+  WaitFor(id, "Completed");
+  EXPECT_NE(ServerLog().find("sweep " + id + " had no driver; driving it"), std::string::npos);
 }
 
 TEST_F(ServerSweepTest, CancelAndResumeThroughTheServer) {
