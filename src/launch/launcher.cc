@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,11 +18,10 @@
 #include "common/files.h"
 #include "common/ports.h"
 #include "common/tunables.h"
-#include "common/unique_fd.h"
-#include "data/resolver.h"
 #include "env/environment_cache.h"
 #include "launch/gpus.h"
 #include "launch/launcher_lock.h"
+#include "launch/launcher_signals.h"
 #include "launch/node_address.h"
 #include "launch/output_capture.h"
 #include "launch/process_sweep.h"
@@ -33,11 +31,11 @@
 #include "launch/rank_starts.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
+#include "launch/run_preparation.h"
+#include "launch/run_recorder.h"
 #include "launch/slot_queue.h"
 #include "launch/slurm_job.h"
 #include "launch/store_access.h"
-#include "launch/store_retry.h"
-#include "snapshot/snapshot_store.h"
 #include "store/open_store.h"
 #include "tracking/ingestor.h"
 
@@ -144,12 +142,10 @@ class Launcher {
     KILN_RETURN_IF_ERROR(lock_->RecordOwner());
     KILN_ASSIGN_OR_RETURN(grace_seconds_, ReadTunable(kKillGraceSeconds));
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return ErrnoError("prctl(SUBREAPER)", errno);
-    sigset_t signals;
-    sigemptyset(&signals);
-    for (int signal : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
-    if (::sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) return ErrnoError("sigprocmask", errno);
-    signal_fd_.reset(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!signal_fd_) return ErrnoError("signalfd", errno);
+    KILN_ASSIGN_OR_RETURN(LauncherSignals signals, LauncherSignals::Block());
+    signals_.emplace(std::move(signals));
+    recorder_.emplace(*store_, plan_.run_id, clock_, std::chrono::seconds(patience_seconds_),
+                      *signals_);
     marker_ = RunMarker(plan_.run_id);
     spdlog::info("launcher {} owns run {}", ::getpid(), plan_.run_id);
     return Status::Ok();
@@ -177,51 +173,16 @@ class Launcher {
         said = true;
       }
       if (CancelSeen()) return Status::Ok();
-      watch.Wait(signal_fd_.get(), options_.poll_interval);
+      watch.Wait(signals_->fd(), options_.poll_interval);
     }
     spdlog::info("took {} of the local target", CountOf(request.need, request.kind));
     return Status::Ok();
   }
 
-  // Step 2.
+  // Step 2 (run_preparation.h).
   Status Prepare() {
-    if (!plan_.source_staged) {
-      const snapshot::SnapshotStore snapshots(plan_.snapshot_store);
-      KILN_RETURN_IF_ERROR(snapshots.Materialize(plan_.snapshot_id, dir_.src()));
-      spdlog::info("materialized snapshot {} into {}", plan_.snapshot_id, dir_.src().string());
-    }
-    std::error_code error;
-    const std::filesystem::path link = dir_.src() / "outputs";
-    if (!std::filesystem::exists(std::filesystem::symlink_status(link, error))) {
-      std::filesystem::create_directory_symlink("../outputs", link, error);
-      if (error) {
-        return InternalError(fmt::format("cannot link {}: {}", link.string(), error.message()));
-      }
-    }
-    if (CancelSeen()) return Status::Ok();
-    KILN_RETURN_IF_ERROR(data::DownloadBindings(plan_.data));
-    if (CancelSeen()) return Status::Ok();
-    if (plan_.python_environment) {
-      // On a cluster this is the allocation's first node: built once, before any rank.
-      const EnvironmentPlan& planned = *plan_.python_environment;
-      env::EnvironmentCache cache(planned.cache_root);
-      // Its lines in the ranks' log format, so `kiln logs` shows them with the ranks'.
-      KILN_ASSIGN_OR_RETURN(RankLog log, RankLog::Open(dir_.environment_log(), clock_));
-      const auto line = [&](std::string_view text) {
-        log.Write(Stream::kOut, std::string(text) + "\n").IgnoreError();
-      };
-      KILN_ASSIGN_OR_RETURN(
-          environment_, cache.Ensure(planned.definition, line, [this] { return CancelSeen(); }));
-      if (environment_->hash != planned.hash) {
-        return InternalError(fmt::format(
-            "the environment's hash here is {}, but submit planned {}: is the base interpreter {} "
-            "a different file on this machine?",
-            environment_->hash, planned.hash, planned.definition.python));
-      }
-      spdlog::info("environment {} {} ({})", planned.hash.substr(0, 12),
-                   environment_->built ? "built" : "reused", environment_->root.string());
-    }
-    return Status::Ok();
+    return PrepareRun(
+        plan_, dir_, clock_, [this] { return CancelSeen(); }, environment_);
   }
 
   // Step 3.
@@ -425,7 +386,7 @@ class Launcher {
   // Waits up to `timeout` for output, child exits or signals, and handles what came.
   void WaitForEvents(std::chrono::milliseconds timeout) {
     std::vector<pollfd> fds;
-    fds.push_back({signal_fd_.get(), POLLIN, 0});
+    fds.push_back({signals_->fd(), POLLIN, 0});
     for (const Child& child : children_) child.capture->AddPollFds(fds);
     const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
     if (ready < 0 && errno != EINTR) NoteInternal(ErrnoError("poll", errno));
@@ -435,12 +396,8 @@ class Launcher {
   }
 
   void ReadSignals() {
-    signalfd_siginfo info{};
-    while (::read(signal_fd_.get(), &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
-      const int signal = static_cast<int>(info.ssi_signo);
-      if (signal == SIGCHLD) continue;  // Reap() runs after every wait anyway.
+    for (const int signal : signals_->ReadStops()) {
       spdlog::warn("launcher received {}", SignalName(signal));
-      if (received_signal_ == 0) received_signal_ = signal;
       if (cause_ == StopCause::kNone) {
         cause_ = StopCause::kSignal;
         stop_signal_ = signal;
@@ -498,13 +455,13 @@ class Launcher {
 
   // Moves what the ranks logged into the store. Failures are reported, not fatal: the
   // spools stay in the run directory, and the next call retries.
-  // The final ingest waits out an unreachable server (Patiently): the run's end is only
-  // recorded once every metric is stored.
+  // The final ingest waits out an unreachable server (RunRecorder::Patiently): the run's end is
+  // only recorded once every metric is stored.
   void IngestMetrics(bool final) {
     for (std::size_t i = 0; i < ingestors_.size(); ++i) {
       const Result<tracking::IngestResult> result =
-          final ? Patiently(fmt::format("storing the metrics of rank {}", i),
-                            [&] { return ingestors_[i].Ingest(true); })
+          final ? recorder_->Patiently(fmt::format("storing the metrics of rank {}", i),
+                                       [&] { return ingestors_[i].Ingest(true); })
                 : ingestors_[i].Ingest(false);
       if (!result.ok()) {
         spdlog::warn("metrics of rank {} not ingested: {}", i, result.status().ToString());
@@ -601,8 +558,7 @@ class Launcher {
   }
 
   Result<RunStatus> Cancel() {
-    const Result<store::Run> run =
-        Patiently("reading the run", [&] { return store_->GetRun(plan_.run_id); });
+    const Result<store::Run> run = recorder_->Read();
     if (run.ok() && run->status != RunStatus::kCancelRequested && !store::IsTerminal(run->status)) {
       const std::string why = cause_ == StopCause::kSignal
                                   ? fmt::format("launcher received {}", SignalName(stop_signal_))
@@ -634,7 +590,7 @@ class Launcher {
   Result<RunStatus> Record(RunStatus to, std::string detail, store::Transition transition) {
     transition.to = to;
     if (transition.detail.empty()) transition.detail = std::move(detail);
-    const Result<store::Run> run = TransitionPatiently(transition);
+    const Result<store::Run> run = recorder_->Transition(transition);
     if (!run.ok()) return run.status();
     spdlog::info("run {} is {}{}", plan_.run_id, store::RunStatusName(to),
                  transition.failure_reason.empty() ? "" : ": " + transition.failure_reason);
@@ -645,7 +601,7 @@ class Launcher {
     store::Transition transition;
     transition.to = to;
     transition.detail = std::move(detail);
-    KILN_RETURN_IF_ERROR(TransitionPatiently(transition).status());
+    KILN_RETURN_IF_ERROR(recorder_->Transition(transition).status());
     StopHereIfAsked(to);
     return Status::Ok();
   }
@@ -657,71 +613,10 @@ class Launcher {
     if (!stop_at.empty() && stop_at == store::RunStatusName(reached)) ::raise(SIGSTOP);
   }
 
-  // A transition that was sent again after an outage may have been stored the first time
-  // (only the answer was lost): the refusal of the repeat then means it is done.
-  Result<store::Run> TransitionPatiently(const store::Transition& transition) {
-    int attempts = 0;
-    Result<store::Run> run =
-        Patiently(fmt::format("recording {}", store::RunStatusName(transition.to)), [&] {
-          ++attempts;
-          return store_->TransitionRun(plan_.run_id, transition);
-        });
-    // The server revokes a run's token in the transaction that ends the run, so a repeated
-    // final report that is refused as unauthenticated was stored the first time.
-    if (!run.ok() && attempts > 1 && store::IsTerminal(transition.to) &&
-        run.status().code() == StatusCode::kUnauthenticated) {
-      spdlog::info("recording {}: the run's token is revoked, so the first report was stored",
-                   store::RunStatusName(transition.to));
-      store::Run ended;
-      ended.id = plan_.run_id;
-      ended.status = transition.to;
-      return ended;
-    }
-    if (run.ok() || attempts == 1 || run.status().code() != StatusCode::kFailedPrecondition) {
-      return run;
-    }
-    Result<store::Run> current =
-        Patiently("reading the run", [&] { return store_->GetRun(plan_.run_id); });
-    if (current.ok() && current->status == transition.to) return current;
-    return run;
-  }
-
-  // A store call, made again while the store is Unavailable, for up to
-  // KILN_SERVER_PATIENCE_SECONDS on the launcher's clock (store_retry.h). Reports of the
-  // run's outcome go through here, so an outage delays them but loses none. A SIGTERM,
-  // SIGINT or SIGHUP ends the waiting at once (whoever sent it wants the launcher gone):
-  // the call's last answer comes back, and an unfinished run is then settled by
-  // reconciling (client/reconcile.h).
-  template <typename Call>
-  auto Patiently(std::string_view what, const Call& call) -> decltype(call()) {
-    const RetryPolicy policy{&clock_, std::chrono::seconds(patience_seconds_),
-                             [&](std::chrono::milliseconds delay) {
-                               if (received_signal_ == 0) WaitForSignal(delay);
-                               if (received_signal_ == 0) return false;
-                               spdlog::warn("{}: not trying again: the launcher received {}", what,
-                                            SignalName(received_signal_));
-                               return true;
-                             }};
-    return RetryWhileUnavailable(what, policy, call);
-  }
-
-  // Sleeps up to `timeout`, waking early when a signal arrives.
-  void WaitForSignal(std::chrono::milliseconds timeout) {
-    if (!signal_fd_) {
-      std::this_thread::sleep_for(timeout);
-      return;
-    }
-    pollfd fd{signal_fd_.get(), POLLIN, 0};
-    ::poll(&fd, 1, static_cast<int>(timeout.count()));
-    ReadSignals();
-  }
-
   // A transition was refused: the status moved under us, normally to CancelRequested.
   Result<RunStatus> AfterRefusal(const Status& refused) {
     if (refused.code() != StatusCode::kFailedPrecondition) return refused;
-    KILN_ASSIGN_OR_RETURN(const store::Run run, Patiently("reading the run", [&] {
-                            return store_->GetRun(plan_.run_id);
-                          }));
+    KILN_ASSIGN_OR_RETURN(const store::Run run, recorder_->Read());
     if (run.status == RunStatus::kCancelRequested) {
       StopEverything();
       return Cancel();
@@ -761,7 +656,8 @@ class Launcher {
   bool remote_store_ = false;  // a Kiln server's, across a network
   std::int64_t patience_seconds_ = 0;
   std::optional<LauncherLock> lock_;
-  UniqueFd signal_fd_;
+  std::optional<LauncherSignals> signals_;
+  std::optional<RunRecorder> recorder_;  // every report about the run goes through it
   std::string marker_;
   std::int64_t grace_seconds_ = 0;
   std::string slurm_job_id_;  // the allocation of a cluster run
@@ -775,7 +671,6 @@ class Launcher {
   StopCause cause_ = StopCause::kNone;
   Failure failure_;  // when cause_ is kRankFailed
   int stop_signal_ = 0;
-  int received_signal_ = 0;  // the first SIGTERM, SIGINT or SIGHUP, whatever the run was doing
   int stopped_processes_ = 0;
   Status internal_error_;
 };
