@@ -104,7 +104,7 @@ Result<store::Run> Settle(Workspace& workspace, compute::ComputeTarget& target,
   } else {
     transition.to = RunStatus::kFailed;
     transition.failure_reason = current.status == RunStatus::kQueued
-                                    ? fmt::format("{} stopped before the run started", launcher)
+                                    ? fmt::format("{} {}", launcher, kStoppedBeforeStart)
                                     : fmt::format("{} died while the run was {}; {}", launcher,
                                                   store::RunStatusName(current.status), stopped);
     transition.detail = transition.failure_reason;

@@ -16,6 +16,10 @@
 
 namespace kiln::client {
 
+// How the failure reason of a run whose launcher was gone while it was Queued ends: the
+// run never started (a sweep does not count such a trial, sweep/sweep_driver.h).
+inline constexpr std::string_view kStoppedBeforeStart = "stopped before the run started";
+
 // Returns the run as it is after reconciling.
 Result<store::Run> Reconcile(Workspace& workspace, const store::Run& run);
 

@@ -165,6 +165,11 @@ class Launcher {
     bool said = false;
     while (true) {
       Result<bool> taken = slots_->TryTake();
+      // The queue's lock held long (a stopped launcher, hundreds waiting): look again later.
+      if (!taken.ok() && taken.status().code() == StatusCode::kUnavailable) {
+        spdlog::warn("waiting for slots: {}", taken.status().message());
+        taken = false;
+      }
       if (!taken.ok()) return taken.status().WithPrefix("waiting for slots");
       if (*taken) break;
       if (!said) {
@@ -588,6 +593,9 @@ class Launcher {
   }
 
   Result<RunStatus> Record(RunStatus to, std::string detail, store::Transition transition) {
+    // Every process of the run has stopped by now: its slots go back before the report,
+    // which may wait out an unreachable store.
+    if (slots_) slots_->Leave();
     transition.to = to;
     if (transition.detail.empty()) transition.detail = std::move(detail);
     const Result<store::Run> run = recorder_->Transition(transition);

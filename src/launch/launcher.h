@@ -4,8 +4,11 @@
 // machine the compute target started it. It is the same code for every target.
 //
 // 1. Reads plan.json, opens the store, owns launcher.lock (inherited from submit, or taken).
-// 2. Preparing: materializes the snapshot into src/, links src/outputs to outputs/, copies
-//    download-mode datastores.
+//    On the local target it then waits, Queued, for the run's slots (slot_queue.h); a
+//    cancel while it waits ends the run Canceled. The slots go back once every process of
+//    the run has stopped.
+// 2. Preparing (run_preparation.h): materializes the snapshot into src/, links src/outputs
+//    to outputs/, copies download-mode datastores, builds the job's environment.
 // 3. Running: starts each rank in its own process group with the rank environment, its
 //    stdout and stderr captured into logs/rank-N.log. For distributed_backend mpi it starts
 //    one mpirun instead, which starts every rank through the rank shim (rank_shim.h); the

@@ -95,8 +95,9 @@ std::optional<Entry> ReadEntry(const fs::path& path) {
   const Result<std::string> text = ReadFileToString(path);
   if (!text.ok()) return std::nullopt;
   const json parsed = json::parse(*text, nullptr, false);
-  if (!parsed.is_object() || !parsed.contains("run_id") || !parsed["run_id"].is_string() ||
-      !parsed.contains("kind") || !parsed["kind"].is_string() || !parsed.contains("need") ||
+  if (!parsed.is_object() || parsed.value("version", 0) != kEntryVersion ||
+      !parsed.contains("run_id") || !parsed["run_id"].is_string() || !parsed.contains("kind") ||
+      !parsed["kind"].is_string() || !parsed.contains("need") ||
       !parsed["need"].is_number_integer()) {
     return std::nullopt;
   }
@@ -128,24 +129,18 @@ std::vector<Entry> ReadEntries(const fs::path& folder, bool remove_stale) {
 // Creates `path` holding its lock, with the entry in it. A stale file of the same name (a
 // launcher of this run that died) is replaced.
 Result<UniqueFd> CreateHeld(const fs::path& path, std::string_view text) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd) {
-      if (errno == EEXIST && attempt == 0 && !IsHeld(path)) {
-        std::error_code error;
-        fs::remove(path, error);
-        continue;
-      }
-      return ErrnoError(fmt::format("cannot create {}", path.string()), errno);
-    }
-    KILN_ASSIGN_OR_RETURN(const bool locked, TryLock(fd.get(), path));
-    if (!locked)
-      return InternalError(fmt::format("{} is locked by another process", path.string()));
-    KILN_RETURN_IF_ERROR(WriteAll(fd.get(), text, path));
-    return fd;
+  if (IsHeld(path)) {
+    return FailedPreconditionError(
+        fmt::format("{} is held by another launcher of the same run", path.string()));
   }
-  return InternalError(
-      fmt::format("{} is held by another launcher of the same run", path.string()));
+  std::error_code error;
+  fs::remove(path, error);  // a stale one, left by a launcher of this run that died
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) return ErrnoError(fmt::format("cannot create {}", path.string()), errno);
+  KILN_ASSIGN_OR_RETURN(const bool locked, TryLock(fd.get(), path));
+  if (!locked) return InternalError(fmt::format("{} is locked by another process", path.string()));
+  KILN_RETURN_IF_ERROR(WriteAll(fd.get(), text, path));
+  return fd;
 }
 
 Status EnsureFolders(const fs::path& dir) {
@@ -212,7 +207,7 @@ Status SlotQueue::WriteSettings(const SlotSettings& settings) const {
     if (!value) continue;
     if (*value < 1 || *value > kMaxSlots) {
       return InvalidArgumentError(
-          fmt::format("--{}: must be from 1 to {}, or auto; got {}", field, kMaxSlots, *value));
+          fmt::format("{} must be from 1 to {}, got {}", field, kMaxSlots, *value));
     }
     out[field] = *value;
   }
@@ -270,8 +265,8 @@ Result<bool> SlotTicket::TryTake() {
   KILN_ASSIGN_OR_RETURN(const int capacity, queue_.Capacity(kind_));
   if (need_ > capacity) {
     return FailedPreconditionError(fmt::format(
-        "the run needs {} but compute target 'local' now has {} in all (kiln compute set local "
-        "changed it after the run was submitted)",
+        "the run needs {} but compute target 'local' now has {} in all (its settings, `kiln "
+        "compute set local`, or this machine changed after the run was submitted)",
         CountOf(need_, kind_), CountOf(capacity, kind_)));
   }
   int used = 0;

@@ -106,8 +106,9 @@ TEST(SlotQueueTest, ARunThatCanNoLongerFitIsTold) {
   const Result<bool> taken = run->TryTake();
   EXPECT_EQ(taken.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(taken.status().message(),
-            "the run needs 3 cores but compute target 'local' now has 2 cores in all (kiln "
-            "compute set local changed it after the run was submitted)");
+            "the run needs 3 cores but compute target 'local' now has 2 cores in all (its "
+            "settings, `kiln compute set local`, or this machine changed after the run was "
+            "submitted)");
 }
 
 TEST(SlotQueueTest, Settings) {
@@ -120,7 +121,7 @@ TEST(SlotQueueTest, Settings) {
   EXPECT_FALSE(queue.ReadSettings()->gpus.has_value());
   EXPECT_EQ(*queue.Capacity(SlotKind::kCores), 6);
   EXPECT_EQ(queue.WriteSettings({0, std::nullopt}).message(),
-            "--cores: must be from 1 to 100000, or auto; got 0");
+            "cores must be from 1 to 100000, got 0");
   ASSERT_TRUE(
       WriteFileAtomically(dir.path() / "queue/settings.json", R"({"version": 1, "cores": -2})")
           .ok());

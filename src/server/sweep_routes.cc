@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "client/run_id.h"
 #include "server/routes.h"
 #include "sweep/sweep_control.h"
 #include "sweep/sweep_file.h"
@@ -53,15 +54,22 @@ void AddSweepRoutes(http::Listener& server, ServerState& state) {
           201));
 
   // Continues a sweep: one whose driver stopped, or a Canceled or Failed one.
-  server.Post(R"(/v1/runs/([^/]+)/resume)",
-              Json([&](const httplib::Request& request) -> Result<json> {
-                KILN_ASSIGN_OR_RETURN(const Caller caller, CallerOf(state, request));
-                KILN_ASSIGN_OR_RETURN(
-                    const store::Run sweep,
-                    sweep::ReopenForResume(workspace, request.matches[1].str(), caller.token_name));
-                KILN_RETURN_IF_ERROR(state.sweeps.Start(sweep));
-                return store::ToJson(sweep);
-              }));
+  server.Post(
+      R"(/v1/runs/([^/]+)/resume)", Json([&](const httplib::Request& request) -> Result<json> {
+        KILN_ASSIGN_OR_RETURN(const Caller caller, CallerOf(state, request));
+        KILN_ASSIGN_OR_RETURN(const std::string id,
+                              client::ResolveRunId(workspace.store(), request.matches[1].str()));
+        KILN_ASSIGN_OR_RETURN(const store::Run asked, workspace.store().GetRun(id));
+        if (!store::IsTerminal(asked.status) && state.sweeps.Driving(asked.id)) {
+          return FailedPreconditionError(
+              fmt::format("sweep {} is {} and this server drives it; nothing to resume", asked.id,
+                          store::RunStatusName(asked.status)));
+        }
+        KILN_ASSIGN_OR_RETURN(const store::Run sweep,
+                              sweep::ReopenForResume(workspace, asked.id, caller.token_name));
+        KILN_RETURN_IF_ERROR(state.sweeps.Start(sweep));
+        return store::ToJson(sweep);
+      }));
 }
 
 }  // namespace kiln::server

@@ -139,15 +139,15 @@ Result<bool> SweepDriver::Step() {
         curves_[i].values.push_back(point.value);
     }
     if (store::IsTerminal(run.status)) {
-      complete_.insert(i);
       KILN_ASSIGN_OR_RETURN(const bool lost, CheckLost(i, trials[i], run));
       if (lost) lost_.insert(i);
+      complete_.insert(i);
     }
   }
 
   // 3. Judgements.
   int active = 0;
-  int waiting = 0;  // Queued in the local target's queue, as its launcher says
+  int waiting = 0;  // Queued on the local target: in its queue, or about to join it
   bool any_completed = false;
   std::set<std::filesystem::path> running_locks;
   for (std::size_t i = 0; i < trials.size(); ++i) {
@@ -158,8 +158,7 @@ Result<bool> SweepDriver::Step() {
       ++active;
       running_locks.insert(launch::RunDir(run.run_dir).lock());
     }
-    if (run.status == RunStatus::kQueued && !run.target_detail.empty() &&
-        run.compute_target == compute::LocalTarget::kName) {
+    if (run.status == RunStatus::kQueued && run.compute_target == compute::LocalTarget::kName) {
       ++waiting;
     }
     if (run.status == RunStatus::kCompleted) any_completed = true;
@@ -200,7 +199,18 @@ Result<bool> SweepDriver::Step() {
   // Trials count toward the budget unless lost; indices stay dense, lost ones included.
   auto next_index = static_cast<std::int64_t>(trials.size());
   auto made = next_index - static_cast<std::int64_t>(lost_.size());
-  KILN_ASSIGN_OR_RETURN(std::optional<int> room, TrialsThatFitNow(waiting));
+  // Trials that keep never running (a launcher that cannot start on this machine) would be
+  // made again without end: past a few in a row, the sweep gives up.
+  std::size_t lost_in_a_row = 0;
+  for (std::size_t i = trials.size(); i-- > 0 && lost_.contains(i);) ++lost_in_a_row;
+  if (lost_in_a_row > static_cast<std::size_t>(spec_.limits.max_concurrent_trials) + 2) {
+    Fail(fmt::format(
+        "its last {} trials never ran: each trial's launcher was gone before the run started "
+        "(see `kiln show {}`)",
+        lost_in_a_row, trials.back().run_id));
+    return true;
+  }
+  std::optional<int> room = TrialsThatFitNow(waiting);
   while (!exhausted_ && active < spec_.limits.max_concurrent_trials &&
          made < spec_.limits.max_total_trials && (!room || *room > 0)) {
     std::optional<Point> point = sampler_->Propose(static_cast<std::uint64_t>(next_index), records);
@@ -232,27 +242,31 @@ Result<bool> SweepDriver::Step() {
   return false;
 }
 
-Result<std::optional<int>> SweepDriver::TrialsThatFitNow(int waiting) const {
+std::optional<int> SweepDriver::TrialsThatFitNow(int waiting) const {
   Result<std::unique_ptr<compute::ComputeTarget>> target =
       workspace_.Target(spec_.trial.compute_target);
-  if (!target.ok()) return std::optional<int>();  // StartTrial says what is wrong with it
+  if (!target.ok()) return std::nullopt;  // StartTrial says what is wrong with it
   const std::optional<launch::SlotRequest> request = (*target)->Slots(spec_.trial);
-  if (!request) return std::optional<int>();
-  if (waiting > 0) return std::optional<int>(0);
-  KILN_ASSIGN_OR_RETURN(const launch::QueueView view,
-                        launch::SlotQueue(request->queue_dir).View(request->kind));
-  int free = view.capacity - view.used;
-  for (const launch::QueueView::Entry& entry : view.waiting) free -= entry.need;
-  return std::optional<int>(std::max(0, free) / std::max(1, request->need) + 1);
+  if (!request) return std::nullopt;
+  if (waiting > 0) return 0;
+  const Result<launch::QueueView> view = launch::SlotQueue(request->queue_dir).View(request->kind);
+  if (!view.ok()) {
+    // The trials' launchers will say the same; the sweep is bounded by its limits alone.
+    spdlog::warn("sweep {}: cannot read the local queue: {}", sweep_.id, view.status().ToString());
+    return std::nullopt;
+  }
+  int free = view->capacity - view->used;
+  for (const launch::QueueView::Entry& entry : view->waiting) free -= entry.need;
+  return std::max(0, free) / std::max(1, request->need) + 1;
 }
 
 Result<bool> SweepDriver::CheckLost(std::size_t i, const store::Trial& trial,
                                     const store::Run& run) {
-  if (run.status != RunStatus::kFailed || run.started_at) return false;
-  KILN_ASSIGN_OR_RETURN(const std::vector<store::StatusChange> history,
-                        workspace_.store().GetStatusHistory(run.id));
-  for (const store::StatusChange& change : history) {
-    if (change.status != RunStatus::kQueued && change.status != RunStatus::kFailed) return false;
+  // Only reconciling, finding the launcher gone while the run was Queued, words it so; a
+  // launcher that failed the run itself (its slots, its store) leaves a failure that counts.
+  if (run.status != RunStatus::kFailed || run.started_at ||
+      !run.failure_reason.ends_with(client::kStoppedBeforeStart)) {
+    return false;
   }
   if (trial.stop_reason.empty()) {
     store::TrialJudgement judgement{trial.judged_through, trial.judged_through, trial.intervals,

@@ -10,7 +10,8 @@
 //      ends Failed). A trial that ended Failed without ever leaving Queued is lost: a
 //      driver died between storing it and starting its launcher, or its launcher died
 //      waiting for slots. A lost trial never ran, so it does not count toward
-//      max_total_trials and its point is proposed again; its stop reason says so.
+//      max_total_trials and its point is proposed again; its stop reason says so. More
+//      than max_concurrent_trials + 2 lost in a row fail the sweep.
 //   2. Reads each trial's primary metric (rank 0's values, in logging order): its curve.
 //      An ended trial's curve is read once more after it ends, then kept.
 //   3. Judges every running trial's new intervals with the sweep's policy and stores the
@@ -92,7 +93,7 @@ class SweepDriver {
   Result<bool> End(store::RunStatus status, const std::string& detail);
   // How many trials to make now on a target with a slot queue (see step 5); nullopt for
   // a target without one. `waiting`: this sweep's trials waiting in that queue.
-  Result<std::optional<int>> TrialsThatFitNow(int waiting) const;
+  std::optional<int> TrialsThatFitNow(int waiting) const;
   // Whether trial `i`, whose run just ended, never left Queued (step 1); a newly lost one
   // gets its stop reason, and the sampler starts over so that its point can come again.
   Result<bool> CheckLost(std::size_t i, const store::Trial& trial, const store::Run& run);

@@ -25,6 +25,12 @@ SweepHost::~SweepHost() {
 }
 
 Status SweepHost::Start(const store::Run& sweep) {
+  std::lock_guard guard(mu_);
+  if (stopping_)
+    return UnavailableError("the server is stopping; resume the sweep after it starts");
+  ReapLocked();
+  // Driven here already: a submit, a resume and the adopter may all ask for one sweep.
+  if (driven_.contains(sweep.id)) return Status::Ok();
   Result<launch::LauncherLock> lock = launch::LauncherLock::Acquire(DriverLock(sweep));
   if (!lock.ok()) {
     if (lock.status().code() != StatusCode::kFailedPrecondition) return lock.status();
@@ -34,10 +40,6 @@ Status SweepHost::Start(const store::Run& sweep) {
                     owner ? fmt::format(" (process {})", *owner) : std::string()));
   }
   KILN_RETURN_IF_ERROR(lock->RecordOwner());
-  std::lock_guard guard(mu_);
-  if (stopping_)
-    return UnavailableError("the server is stopping; resume the sweep after it starts");
-  ReapLocked();
   auto driven = std::make_unique<Driven>();
   Driven& slot = *driven;
   const std::string id = sweep.id;
@@ -89,6 +91,12 @@ void SweepHost::ReapLocked() {
   }
 }
 
+bool SweepHost::Driving(const std::string& id) {
+  std::lock_guard lock(mu_);
+  const auto driven = driven_.find(id);
+  return driven != driven_.end() && !driven->second->done;
+}
+
 Status SweepHost::ResumeAll() {
   KILN_RETURN_IF_ERROR(Adopt(/*quiet=*/false));
   std::lock_guard lock(mu_);
@@ -103,11 +111,7 @@ Status SweepHost::Adopt(bool quiet) {
   const std::string here = compute::LocalHostName();
   for (const store::Run& run : runs) {
     if (run.kind != store::RunKind::kSweep || run.host != here) continue;
-    {
-      std::lock_guard lock(mu_);
-      const auto driven = driven_.find(run.id);
-      if (driven != driven_.end() && !driven->second->done) continue;  // driven here
-    }
+    if (Driving(run.id)) continue;
     const Status started = Start(run);
     if (started.ok()) {
       if (quiet) spdlog::info("sweep {} had no driver; driving it", run.id);

@@ -30,7 +30,7 @@ class QueueTest : public KilnTest {
     project_ = Project("proj", {{"gated.py", kGated}});
     const CapturedRun set = Kiln({"compute", "set", "local", "--cores", "1"});
     ASSERT_EQ(set.exit.code, 0) << set.err;
-    EXPECT_EQ(set.out, "local: 1 core (set), 1 free; 0 GPUs (this machine's)\n");
+    EXPECT_EQ(set.out.substr(0, set.out.find(';')), "local: 1 core (set), 1 free") << set.out;
   }
 
   // Submits gated.py; it runs until Open(name) (or fails then, with `fail`).
@@ -62,7 +62,7 @@ TEST_F(QueueTest, RunsWaitInTheOrderTheyCameAndShowWhy) {
   const std::string third = SubmitGated("third");
   ASSERT_TRUE(WaitForStatus(first, "Running"));
   // Each waiting launcher says where it stands, in `kiln show` and its JSON.
-  for (int i = 0; i < 200 && TargetDetail(third).empty(); ++i) {
+  for (int i = 0; i < 200 && (TargetDetail(second).empty() || TargetDetail(third).empty()); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(TargetDetail(second), "waiting for 1 core; 0 of 1 free; 1st in line");

@@ -14,6 +14,8 @@
 namespace kiln::e2e {
 namespace {
 
+namespace fs = std::filesystem;
+
 using nlohmann::json;
 
 class SweepTest : public KilnTest {
@@ -150,7 +152,7 @@ early_termination: {type: bandit, slack_factor: 0.1}
       << table.out;
 }
 
-TEST_F(SweepTest, AKilledDriverIsResumedWithNoTrialLostOrRepeated) {
+TEST_F(SweepTest, AKilledDriverIsResumedAndEveryPointRunsOnce) {
   const std::string id = SubmitSweep(SweepFile(R"(search_space:
   --quality: {type: uniform, min_value: 0, max_value: 1}
 sampling: {type: random, seed: 11}
@@ -200,49 +202,52 @@ limits: {max_total_trials: 6, max_concurrent_trials: 2}
 // waits never ran: the sweep does not count it and tries its grid point again.
 TEST_F(SweepTest, TrialsQueueForSlotsAndALostTrialIsTriedAgain) {
   ASSERT_EQ(Kiln({"compute", "set", "local", "--cores", "1"}).exit.code, 0);
+  // A job holds the only core until its gate opens, so the sweep's first trial waits.
+  const fs::path gate = root() / "gate";
+  const fs::path blocker =
+      Project("blocker", {{"hold.py", "import os, time\nwhile not os.path.exists('" +
+                                          gate.string() + "'):\n    time.sleep(0.05)\n"}});
+  const std::string held =
+      SubmitOk({"--source-directory", blocker.string(), "--entry-script", "hold.py"});
+  ASSERT_TRUE(WaitForStatus(held, "Running"));
   const std::string id = SubmitSweep(SweepFile(R"(search_space:
   --quality: {type: choice, values: [0.2, 0.5, 0.8]}
 sampling: {type: grid}
 limits: {max_total_trials: 3, max_concurrent_trials: 2}
 )",
-                                               "{--intervals: 10, --pause: 0.2}"));
-  json trials = WaitForTrials(id, 2);
-  std::string waiting;
-  for (int i = 0; i < 200 && waiting.empty(); ++i) {
-    trials = KilnJson({"sweep", "trials", id, "--json"});
-    for (const json& trial : trials) {
-      const json run = KilnJson({"show", trial["run_id"], "--json"});
-      if (run["status"] == "Queued" && run["target_detail"].is_string() &&
-          run["target_detail"] == "waiting for 1 core; 0 of 1 free; 1st in line") {
-        waiting = trial["run_id"];
-      }
+                                               "{--intervals: 3, --pause: 0.1}"));
+  json trials = WaitForTrials(id, 1);
+  const std::string waiting = trials[0]["run_id"];
+  for (int i = 0; i < 200; ++i) {
+    const json run = KilnJson({"show", waiting, "--json"});
+    if (run["target_detail"].is_string()) {
+      EXPECT_EQ(run["target_detail"], "waiting for 1 core; 0 of 1 free; 1st in line");
+      break;
     }
-    if (waiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ASSERT_FALSE(waiting.empty()) << trials.dump();
+  // One trial waits; the sweep makes no other while it does.
+  EXPECT_EQ(KilnJson({"sweep", "trials", id, "--json"}).size(), 1u);
   const std::optional<int> pid = LauncherPid(waiting);
   ASSERT_TRUE(pid.has_value());
   ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitForTrials(id, 2).size() >= 2u);
+  ASSERT_TRUE(WriteFileAtomically(gate, "").ok());
 
   WaitForSweep(id, "Completed");
   trials = KilnJson({"sweep", "trials", id, "--json"});
   ASSERT_EQ(trials.size(), 4u) << trials.dump();
+  EXPECT_EQ(trials[0]["status"], "Failed");
+  EXPECT_EQ(trials[0]["stop_reason"],
+            "never ran: its launcher was gone before the run started; not counted, and its point "
+            "may be tried again");
   std::set<std::string> completed;
-  std::string lost_point;
-  for (const json& trial : trials) {
-    if (trial["run_id"] == waiting) {
-      EXPECT_EQ(trial["status"], "Failed");
-      EXPECT_EQ(trial["stop_reason"],
-                "never ran: its launcher was gone before the run started; not counted, and its "
-                "point may be tried again");
-      lost_point = trial["params"].dump();
-    } else {
-      EXPECT_EQ(trial["status"], "Completed") << trial.dump();
-      completed.insert(trial["params"].dump());
-    }
+  for (std::size_t i = 1; i < trials.size(); ++i) {
+    EXPECT_EQ(trials[i]["status"], "Completed") << trials[i].dump();
+    completed.insert(trials[i]["params"].dump());
   }
   EXPECT_EQ(completed.size(), 3u);
-  EXPECT_TRUE(completed.contains(lost_point)) << lost_point;
+  EXPECT_TRUE(completed.contains(trials[0]["params"].dump())) << trials.dump();
 }
 
 TEST_F(SweepTest, CancelStopsEveryTrialAndResumeContinuesTheSweep) {
