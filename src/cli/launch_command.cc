@@ -1,4 +1,4 @@
-// kiln launch RUN_DIR [--lock-fd N]: run by compute targets, not by people.
+// kiln launch RUN_DIR [--lock-fd N] [--queue-fd N]: run by compute targets, not by people.
 // kiln exec-rank RUN_DIR -- COMMAND...: run by mpirun for each rank (launch/rank_shim.h).
 
 #include <spdlog/spdlog.h>
@@ -15,6 +15,7 @@ namespace {
 struct LaunchFlags {
   std::string run_dir;
   int lock_fd = -1;
+  int queue_fd = -1;
 };
 
 Status RunLaunch(const LaunchFlags& flags, CliContext& context) {
@@ -22,6 +23,7 @@ Status RunLaunch(const LaunchFlags& flags, CliContext& context) {
   launch::LauncherOptions options;
   options.run_dir = flags.run_dir;
   options.lock_fd = flags.lock_fd;
+  options.queue_fd = flags.queue_fd;
   options.kiln_program = CurrentExecutable();
   // Kiln's Python package is built next to the kiln executable (build/python/kiln).
   const std::filesystem::path python = CurrentExecutable().parent_path() / "python";
@@ -49,6 +51,8 @@ void AddLaunchCommand(CLI::App& app, CliContext& context) {
   launch->add_option("run_dir", flags->run_dir, "The run directory holding plan.json")->required();
   launch->add_option("--lock-fd", flags->lock_fd,
                      "An inherited descriptor holding the run's launcher.lock");
+  launch->add_option("--queue-fd", flags->queue_fd,
+                     "An inherited descriptor holding the run's place in the local queue");
   launch->callback([flags, &context] { context.Finish(RunLaunch(*flags, context)); });
 
   auto run_dir = std::make_shared<std::string>();

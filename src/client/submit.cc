@@ -145,7 +145,8 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job) {
 
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
-                                const std::string& submitted_by, const store::Trial* trial) {
+                                const std::string& submitted_by, const store::Trial* trial,
+                                const TrialQueueing& queueing) {
   const spec::JobSpec& spec = job.spec;
   // 0: every way in validated the spec already; checked again here, without the files of
   // the submitting machine, so that no caller can skip it.
@@ -239,6 +240,13 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   plan.max_run_duration_seconds = spec.max_run_duration_seconds;
   plan.use_gpu = spec.use_gpu;
   plan.slots = (*target)->Slots(spec);
+  if (trial != nullptr && plan.slots) {
+    if (queueing.concurrent_limit > 0) {
+      plan.slots->group = trial->sweep_id;
+      plan.slots->group_limit = queueing.concurrent_limit;
+    }
+    if (spec.entry_is_python() && spec.world_size() == 1) plan.warm_start = queueing.warm_start;
+  }
   plan.spec = spec::SpecToJson(stored);
   // Validate keeps text UTF-8; a value that still is not (a datastore's path) must not end
   // the process half-way with the run directory made.

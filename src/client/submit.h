@@ -21,15 +21,25 @@
 // Unimplemented, worded "<file>: <field>: <problem>".
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "client/workspace.h"
 #include "common/result.h"
+#include "launch/run_plan.h"
 #include "snapshot/snapshot_store.h"
 #include "spec/spec_loader.h"
 #include "store/records.h"
 
 namespace kiln::client {
+
+// How a sweep's trial goes through the local target's queue (launch/slot_queue.h).
+struct TrialQueueing {
+  // The sweep's max_concurrent_trials: at most so many of its trials hold slots at once.
+  int concurrent_limit = 0;
+  // Start the trial's rank warm while it waits (launch/run_plan.h WarmStartPlan).
+  std::optional<launch::WarmStartPlan> warm_start;
+};
 
 struct SubmitResult {
   store::Run run;
@@ -47,11 +57,13 @@ Result<SubmitResult> Submit(Workspace& workspace, const spec::LoadedJob& job);
 // (client/reconcile.h).
 // With `trial`, the run is that trial of its sweep: step 7 stores it with
 // Store::CreateTrial (trial->run_id is filled in), so an index taken already is
-// AlreadyExists and leaves nothing behind.
+// AlreadyExists and leaves nothing behind. On a target with a slot queue, `queueing` says
+// how the trial waits there; a warm start applies to one rank of a .py entry.
 Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job,
                                 const std::function<Result<snapshot::SnapshotInfo>()>& take,
                                 const std::string& submitted_by = "",
-                                const store::Trial* trial = nullptr);
+                                const store::Trial* trial = nullptr,
+                                const TrialQueueing& queueing = {});
 
 // The name of this process's user ("uid 1000" for one without a passwd entry): who
 // submits, without a server.

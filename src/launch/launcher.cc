@@ -18,6 +18,7 @@
 #include "common/files.h"
 #include "common/ports.h"
 #include "common/tunables.h"
+#include "common/unique_fd.h"
 #include "env/environment_cache.h"
 #include "launch/gpus.h"
 #include "launch/launcher_lock.h"
@@ -100,17 +101,30 @@ class Launcher {
     }
     if (plan_.slots) {
       const Status waited = WaitForSlots(run.created_at);
-      if (CancelSeen()) return Cancel();
-      if (!waited.ok()) return FailWith(waited.message());
+      if (CancelSeen()) {
+        StopEverything();  // a rank started warm, if any
+        return Cancel();
+      }
+      if (!waited.ok()) {
+        StopEverything();
+        return FailWith(waited.message());
+      }
     }
-    if (Status moved = Move(RunStatus::kPreparing, ""); !moved.ok()) return AfterRefusal(moved);
+    if (Status moved = Move(RunStatus::kPreparing, ""); !moved.ok()) {
+      StopEverything();
+      return AfterRefusal(moved);
+    }
 
-    const Status prepared = Prepare();
-    if (CancelSeen()) return Cancel();
+    // Done already while the run waited, for a warm start.
+    const Status prepared = warm_.prepared ? warm_.prepare_status : Prepare();
+    if (CancelSeen()) {
+      StopEverything();
+      return Cancel();
+    }
     if (!prepared.ok())
       return FailWith(fmt::format("preparing the run failed: {}", prepared.message()));
 
-    const Status started = StartRanks();
+    const Status started = warm_.started ? warm_.start_status : StartRanks(/*warm=*/false);
     if (!started.ok()) {
       StopEverything();
       return FailWith(started.message());
@@ -120,6 +134,7 @@ class Launcher {
       return AfterRefusal(moved);
     }
     running_since_micros_ = clock_.MonotonicMicros();
+    OpenWarmGate();
     Supervise();
     return Finish();
   }
@@ -158,9 +173,11 @@ class Launcher {
   Status WaitForSlots(Timestamp created_at) {
     const SlotRequest& request = *plan_.slots;
     SlotQueue queue(request.queue_dir);
-    KILN_ASSIGN_OR_RETURN(SlotTicket ticket,
-                          queue.Join(plan_.run_id, created_at, request.kind, request.need));
-    slots_.emplace(std::move(ticket));
+    Result<SlotTicket> ticket = options_.queue_fd >= 0
+                                    ? queue.Adopt(plan_.run_id, request, options_.queue_fd)
+                                    : queue.Join(plan_.run_id, created_at, request);
+    KILN_RETURN_IF_ERROR(ticket.status());
+    slots_.emplace(std::move(ticket).value());
     const QueueWatch watch(request.queue_dir);
     bool said = false;
     while (true) {
@@ -178,10 +195,49 @@ class Launcher {
         said = true;
       }
       if (CancelSeen()) return Status::Ok();
+      if (!warm_.prepared && WarmStartPlanned()) StartWarm();
       watch.Wait(signals_->fd(), options_.poll_interval);
+      if (!children_.empty()) {
+        DrainAvailable();
+        Reap();
+      }
     }
     spdlog::info("took {} of the local target", CountOf(request.need, request.kind));
     return Status::Ok();
+  }
+
+  // Warm start (run_plan.h WarmStartPlan): the plan asks for it, the run is one rank of a
+  // .py entry, and Kiln's Python package has the bootstrap.
+  bool WarmStartPlanned() const {
+    return plan_.warm_start && !UnderShim() && plan_.ranks.world_size() == 1 &&
+           std::filesystem::is_regular_file(WarmBootstrap());
+  }
+  std::filesystem::path WarmBootstrap() const {
+    return options_.python_path.empty() ? std::filesystem::path()
+                                        : options_.python_path / "kiln" / "_warm_start.py";
+  }
+
+  // While the run waits for slots: prepares it and starts its rank, which imports the
+  // script's modules and waits at the gate. What fails here is reported once the run's
+  // turn comes, as it would have been then.
+  void StartWarm() {
+    warm_.prepared = true;
+    warm_.prepare_status = Prepare();
+    if (!warm_.prepare_status.ok() || CancelSeen()) return;
+    warm_.started = true;
+    warm_.start_status = StartRanks(/*warm=*/true);
+    if (warm_.start_status.ok())
+      spdlog::info("rank 0 started warm; it runs when the slots are free");
+  }
+
+  // Lets a rank started warm run its script.
+  void OpenWarmGate() {
+    if (!warm_.gate) return;
+    const char go = '1';
+    if (::write(warm_.gate.get(), &go, 1) != 1) {
+      NoteInternal(ErrnoError("cannot start the warm rank", errno));
+    }
+    warm_.gate.reset();
   }
 
   // Step 2 (run_preparation.h).
@@ -190,8 +246,8 @@ class Launcher {
         plan_, dir_, clock_, [this] { return CancelSeen(); }, environment_);
   }
 
-  // Step 3.
-  Status StartRanks() {
+  // Step 3. `warm`: the one rank starts under the warm-start bootstrap, gated.
+  Status StartRanks(bool warm) {
     KILN_ASSIGN_OR_RETURN(const int port, PickFreePort());
     RankStartInputs inputs;
     inputs.plan = &plan_;
@@ -223,8 +279,21 @@ class Launcher {
     }
     inputs.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     inputs.as_root = ::geteuid() == 0;
-    for (ProcessStart& start : PlanRankStarts(inputs))
-      KILN_RETURN_IF_ERROR(Start(std::move(start)));
+    std::vector<ProcessStart> starts = PlanRankStarts(inputs);
+    int inherited = -1;
+    UniqueFd gate_read;
+    if (warm && starts.size() == 1 && starts[0].argv.size() >= 2) {
+      int ends[2];
+      if (::pipe2(ends, O_CLOEXEC) != 0) return ErrnoError("pipe for the warm start", errno);
+      gate_read.reset(ends[0]);
+      warm_.gate.reset(ends[1]);
+      inherited = gate_read.get();
+      ProcessStart& start = starts[0];
+      start.argv.insert(start.argv.begin() + 1, WarmBootstrap().string());
+      start.env.push_back(fmt::format("KILN_WARM_FD={}", inherited));
+      start.env.push_back("KILN_WARM_PRELOAD=" + plan_.warm_start->preload);
+    }
+    for (ProcessStart& start : starts) KILN_RETURN_IF_ERROR(Start(std::move(start), inherited));
     return Status::Ok();
   }
 
@@ -243,7 +312,8 @@ class Launcher {
     return std::string(name);
   }
 
-  Status Start(ProcessStart start) {
+  // `inherited`: a descriptor the process keeps (the warm start's gate), -1 for none.
+  Status Start(ProcessStart start, int inherited) {
     Child child;
     child.name = std::move(start.name);
     KILN_ASSIGN_OR_RETURN(OutputCapture capture, OutputCapture::Open(start.log, clock_));
@@ -256,6 +326,7 @@ class Launcher {
     spawn.stderr_fd = child.capture->child_stderr();
     spawn.new_process_group = true;
     spawn.kill_with_parent = true;
+    if (inherited >= 0) spawn.keep_fds = {inherited};
     Result<Subprocess> process = spawner_.Spawn(spawn);
     if (!process.ok()) {
       return Status(process.status().code(),
@@ -671,7 +742,14 @@ class Launcher {
   std::string slurm_job_id_;  // the allocation of a cluster run
   // The job's environment, held in use (prune leaves it alone) until the launcher exits.
   std::optional<env::ReadyEnvironment> environment_;
-  std::optional<SlotTicket> slots_;                 // the run's place or slots on local
+  std::optional<SlotTicket> slots_;  // the run's place or slots on local
+  struct {
+    bool prepared = false;  // Prepare() ran while the run waited
+    Status prepare_status;
+    bool started = false;  // StartRanks() ran while the run waited
+    Status start_status;
+    UniqueFd gate;  // the write end of the started rank's gate, until it is let go
+  } warm_;
   std::vector<Child> children_;                     // the ranks, or mpirun or srun
   std::vector<tracking::SpoolIngestor> ingestors_;  // one per rank of the world, by rank
   std::vector<std::string> ingest_notes_;

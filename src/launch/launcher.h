@@ -40,6 +40,9 @@ struct LauncherOptions {
   std::filesystem::path run_dir;
   // A descriptor holding launcher.lock, inherited from submit; -1 takes the lock instead.
   int lock_fd = -1;
+  // A descriptor holding the run's place in the local queue (slot_queue.h), inherited from
+  // the compute target; -1 joins the queue instead.
+  int queue_fd = -1;
   ProcessSpawner* spawner = nullptr;  // RealSpawner() when null
   const Clock* clock = nullptr;       // SystemClock() when null
   std::chrono::milliseconds poll_interval{200};

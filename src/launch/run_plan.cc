@@ -61,8 +61,11 @@ json PlanToJson(const RunPlan& plan) {
            : json(nullptr)},
       {"slots", plan.slots ? json{{"queue", plan.slots->queue_dir.string()},
                                   {"kind", SlotKindName(plan.slots->kind)},
-                                  {"need", plan.slots->need}}
+                                  {"need", plan.slots->need},
+                                  {"group", plan.slots->group},
+                                  {"group_limit", plan.slots->group_limit}}
                            : json(nullptr)},
+      {"warm_start", plan.warm_start ? json{{"preload", plan.warm_start->preload}} : json(nullptr)},
       {"spec", plan.spec},
   };
 }
@@ -128,7 +131,11 @@ Result<RunPlan> PlanFromJson(const json& in) {
       const std::optional<SlotKind> kind = ParseSlotKind(slots->at("kind").get<std::string>());
       if (!kind) return DataLossError("plan.json names an unknown kind of slot");
       plan.slots =
-          SlotRequest{slots->at("queue").get<std::string>(), *kind, slots->at("need").get<int>()};
+          SlotRequest{slots->at("queue").get<std::string>(), *kind, slots->at("need").get<int>(),
+                      slots->value("group", ""), slots->value("group_limit", 0)};
+    }
+    if (const auto warm = in.find("warm_start"); warm != in.end() && !warm->is_null()) {
+      plan.warm_start = WarmStartPlan{warm->at("preload").get<std::string>()};
     }
     plan.spec = in.at("spec");
     if (plan.command.empty()) return DataLossError("plan.json has an empty command");

@@ -49,6 +49,14 @@ struct EnvironmentPlan {
   std::filesystem::path cache_root;  // envs/, beside the target's run directories
 };
 
+// A sweep trial's rank started before its turn (docs/sweeps.md, "Warm start"): while the
+// launcher waits for slots, the rank's interpreter starts under kiln/_warm_start.py and
+// imports `preload` ("auto": the script's own top-level imports), then runs the script when
+// the launcher lets it. Only for one rank of a .py entry on the local target.
+struct WarmStartPlan {
+  std::string preload = "auto";  // "auto" or module names, comma-separated
+};
+
 struct RunPlan {
   std::string run_id;
   std::string experiment;
@@ -73,6 +81,7 @@ struct RunPlan {
   std::optional<EnvironmentPlan> python_environment;
   // The local target's queue: the launcher waits there for its slots before Preparing.
   std::optional<SlotRequest> slots;
+  std::optional<WarmStartPlan> warm_start;
   nlohmann::json spec;  // the JobSpec's JSON form, for reference
 };
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -83,11 +84,14 @@ struct Entry {
   std::string run_id;
   SlotKind kind = SlotKind::kCores;
   int need = 0;
+  std::string group;
+  int group_limit = 0;
 };
 
-std::string EntryText(const std::string& run_id, SlotKind kind, int need) {
+std::string EntryText(const std::string& run_id, const SlotRequest& request) {
   return json{
-      {"version", kEntryVersion}, {"run_id", run_id}, {"kind", SlotKindName(kind)}, {"need", need}}
+      {"version", kEntryVersion}, {"run_id", run_id},       {"kind", SlotKindName(request.kind)},
+      {"need", request.need},     {"group", request.group}, {"group_limit", request.group_limit}}
       .dump();
 }
 
@@ -103,8 +107,31 @@ std::optional<Entry> ReadEntry(const fs::path& path) {
   }
   const std::optional<SlotKind> kind = ParseSlotKind(parsed["kind"].get<std::string>());
   if (!kind) return std::nullopt;
-  return Entry{path.filename().string(), parsed["run_id"].get<std::string>(), *kind,
-               parsed["need"].get<int>()};
+  const json group = parsed.value("group", json(""));
+  const json limit = parsed.value("group_limit", json(0));
+  if (!group.is_string() || !limit.is_number_integer()) return std::nullopt;
+  return Entry{path.filename().string(),
+               parsed["run_id"].get<std::string>(),
+               *kind,
+               parsed["need"].get<int>(),
+               group.get<std::string>(),
+               limit.get<int>()};
+}
+
+// How many slot holders each group has.
+std::map<std::string, int> GroupHolders(const std::vector<Entry>& holding) {
+  std::map<std::string, int> held;
+  for (const Entry& entry : holding) {
+    if (!entry.group.empty()) ++held[entry.group];
+  }
+  return held;
+}
+
+// A waiter its group's limit holds back: it does not hold up the line.
+bool HeldBackByGroup(const Entry& entry, const std::map<std::string, int>& held) {
+  if (entry.group.empty()) return false;
+  const auto found = held.find(entry.group);
+  return found != held.end() && found->second >= entry.group_limit;
 }
 
 // The live entries of one folder, sorted by file name. With `remove_stale` (only under the
@@ -221,14 +248,27 @@ Result<int> SlotQueue::Capacity(SlotKind kind) const {
   return settings.cores.value_or(MachineCores());
 }
 
-Result<SlotTicket> SlotQueue::Join(const std::string& run_id, Timestamp came, SlotKind kind,
-                                   int need) {
+Result<SlotTicket> SlotQueue::Join(const std::string& run_id, Timestamp came,
+                                   const SlotRequest& request) {
   KILN_RETURN_IF_ERROR(EnsureFolders(dir_));
   KILN_ASSIGN_OR_RETURN(const QueueLock lock, QueueLock::Take(dir_));
   const std::string name = fmt::format("{:020}-{}", std::max<Timestamp>(came, 0), run_id);
   KILN_ASSIGN_OR_RETURN(UniqueFd fd,
-                        CreateHeld(dir_ / kWaiting / name, EntryText(run_id, kind, need)));
-  return SlotTicket(*this, run_id, name, kind, need, std::move(fd));
+                        CreateHeld(dir_ / kWaiting / name, EntryText(run_id, request)));
+  return SlotTicket(*this, run_id, name, request, std::move(fd));
+}
+
+Result<SlotTicket> SlotQueue::Adopt(const std::string& run_id, const SlotRequest& request, int fd) {
+  const std::string suffix = "-" + run_id;
+  std::error_code error;
+  for (const auto& item : fs::directory_iterator(dir_ / kWaiting, error)) {
+    const std::string name = item.path().filename().string();
+    if (!name.ends_with(suffix)) continue;
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoError("fcntl(FD_CLOEXEC)", errno);
+    return SlotTicket(*this, run_id, name, request, UniqueFd(fd));
+  }
+  return NotFoundError(
+      fmt::format("run {} has no place in {}", run_id, (dir_ / kWaiting).string()));
 }
 
 Result<QueueView> SlotQueue::View(SlotKind kind) const {
@@ -237,22 +277,37 @@ Result<QueueView> SlotQueue::View(SlotKind kind) const {
   for (const Entry& entry : ReadEntries(dir_ / kHolding, /*remove_stale=*/false)) {
     if (entry.kind != kind) continue;
     view.used += entry.need;
-    view.holding.push_back({entry.run_id, entry.need});
+    view.holding.push_back({entry.run_id, entry.need, entry.group});
   }
   for (const Entry& entry : ReadEntries(dir_ / kWaiting, /*remove_stale=*/false)) {
-    if (entry.kind == kind) view.waiting.push_back({entry.run_id, entry.need});
+    if (entry.kind == kind) view.waiting.push_back({entry.run_id, entry.need, entry.group});
   }
   return view;
 }
 
 Result<std::string> SlotQueue::DescribeWait(std::string_view run_id) const {
-  for (const Entry& entry : ReadEntries(dir_ / kWaiting, /*remove_stale=*/false)) {
+  const std::vector<Entry> holding = ReadEntries(dir_ / kHolding, /*remove_stale=*/false);
+  const std::map<std::string, int> held = GroupHolders(holding);
+  const std::vector<Entry> waiting = ReadEntries(dir_ / kWaiting, /*remove_stale=*/false);
+  for (const Entry& entry : waiting) {
     if (entry.run_id != run_id) continue;
-    KILN_ASSIGN_OR_RETURN(const QueueView view, View(entry.kind));
+    if (HeldBackByGroup(entry, held)) {
+      const int running = held.at(entry.group);
+      return fmt::format("waiting for its sweep: {} of its trials hold{} slots, at most {} at once",
+                         running, running == 1 ? "s" : "", entry.group_limit);
+    }
+    KILN_ASSIGN_OR_RETURN(const int capacity, Capacity(entry.kind));
+    int used = 0;
+    for (const Entry& holder : holding) {
+      if (holder.kind == entry.kind) used += holder.need;
+    }
     std::size_t place = 1;
-    while (place <= view.waiting.size() && view.waiting[place - 1].run_id != run_id) ++place;
+    for (const Entry& other : waiting) {
+      if (other.run_id == run_id) break;
+      if (other.kind == entry.kind && !HeldBackByGroup(other, held)) ++place;
+    }
     return fmt::format("waiting for {}; {} of {} free; {} in line", CountOf(entry.need, entry.kind),
-                       std::max(0, view.capacity - view.used), view.capacity, Ordinal(place));
+                       std::max(0, capacity - used), capacity, Ordinal(place));
   }
   return std::string();
 }
@@ -260,31 +315,42 @@ Result<std::string> SlotQueue::DescribeWait(std::string_view run_id) const {
 Result<bool> SlotTicket::TryTake() {
   if (holding_) return true;
   if (!fd_) return FailedPreconditionError("the run has left the queue");
+  const SlotKind kind = request_.kind;
+  const int need = request_.need;
   const fs::path& dir = queue_.dir();
   KILN_ASSIGN_OR_RETURN(const QueueLock lock, QueueLock::Take(dir));
-  KILN_ASSIGN_OR_RETURN(const int capacity, queue_.Capacity(kind_));
-  if (need_ > capacity) {
+  KILN_ASSIGN_OR_RETURN(const int capacity, queue_.Capacity(kind));
+  if (need > capacity) {
     return FailedPreconditionError(fmt::format(
         "the run needs {} but compute target 'local' now has {} in all (its settings, `kiln "
         "compute set local`, or this machine changed after the run was submitted)",
-        CountOf(need_, kind_), CountOf(capacity, kind_)));
+        CountOf(need, kind), CountOf(capacity, kind)));
   }
+  const std::vector<Entry> holding = ReadEntries(dir / kHolding, /*remove_stale=*/true);
+  const std::map<std::string, int> held = GroupHolders(holding);
   int used = 0;
-  for (const Entry& entry : ReadEntries(dir / kHolding, /*remove_stale=*/true)) {
-    if (entry.kind == kind_) used += entry.need;
+  for (const Entry& entry : holding) {
+    if (entry.kind == kind) used += entry.need;
   }
   const std::vector<Entry> waiting = ReadEntries(dir / kWaiting, /*remove_stale=*/true);
-  const auto first = std::find_if(waiting.begin(), waiting.end(),
-                                  [&](const Entry& entry) { return entry.kind == kind_; });
-  if (first == waiting.end() || first->run_id != run_id_ || used + need_ > capacity) return false;
+  const auto first = std::find_if(waiting.begin(), waiting.end(), [&](const Entry& entry) {
+    return entry.kind == kind && !HeldBackByGroup(entry, held);
+  });
+  if (first == waiting.end() || first->run_id != run_id_ || used + need > capacity) return false;
 
-  KILN_ASSIGN_OR_RETURN(UniqueFd held,
-                        CreateHeld(dir / kHolding / run_id_, EntryText(run_id_, kind_, need_)));
+  KILN_ASSIGN_OR_RETURN(UniqueFd holder,
+                        CreateHeld(dir / kHolding / run_id_, EntryText(run_id_, request_)));
   std::error_code error;
   fs::remove(dir / kWaiting / waiting_name_, error);
-  fd_ = std::move(held);
+  fd_ = std::move(holder);
   holding_ = true;
   return true;
+}
+
+Result<int> SlotTicket::InheritableFd() {
+  if (!fd_) return FailedPreconditionError("the run has left the queue");
+  if (::fcntl(fd_.get(), F_SETFD, 0) != 0) return ErrnoError("fcntl(F_SETFD)", errno);
+  return fd_.get();
 }
 
 void SlotTicket::Leave() {

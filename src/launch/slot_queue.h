@@ -56,6 +56,11 @@ struct SlotRequest {
   std::filesystem::path queue_dir;
   SlotKind kind = SlotKind::kCores;
   int need = 1;
+  // A sweep's trials share a group: at most `group_limit` of them hold slots at once (its
+  // max_concurrent_trials), so a trial beyond them waits in line, and can start warm. A
+  // waiter held back only by its group does not hold up the runs behind it.
+  std::string group;
+  int group_limit = 0;
 };
 
 // The queue as one kind's runs see it, for people and for admission.
@@ -65,6 +70,7 @@ struct QueueView {
   struct Entry {
     std::string run_id;
     int need = 0;
+    std::string group;
   };
   std::vector<Entry> holding;  // by run id
   std::vector<Entry> waiting;  // in line: the first comes next
@@ -85,14 +91,19 @@ class SlotQueue {
   // The slots of `kind`: its setting, else this machine's cores or NVIDIA devices.
   Result<int> Capacity(SlotKind kind) const;
 
-  // Puts a run in line. `came` orders it (its creation time); the run id breaks ties.
-  Result<SlotTicket> Join(const std::string& run_id, Timestamp came, SlotKind kind, int need);
+  // Puts a run in line. `came` orders it (its submit time); the run id breaks ties.
+  Result<SlotTicket> Join(const std::string& run_id, Timestamp came, const SlotRequest& request);
+  // Takes over the place a submitter joined for the run and handed over as the inherited
+  // descriptor `fd` (like launcher.lock, launcher_lock.h). NotFound when the run has no
+  // place in line.
+  Result<SlotTicket> Adopt(const std::string& run_id, const SlotRequest& request, int fd);
 
   // The live holders and waiters of `kind`, without changing anything.
   Result<QueueView> View(SlotKind kind) const;
 
-  // For a waiting run: "waiting for 2 cores; 1 of 2 free; 3rd in line". Empty when the run
-  // is not in line.
+  // For a waiting run: "waiting for 2 cores; 1 of 2 free; 3rd in line", or for a trial held
+  // back by its sweep "waiting for its sweep: 2 of its trials hold slots, at most 2 at
+  // once". Empty when the run is not in line.
   Result<std::string> DescribeWait(std::string_view run_id) const;
 
  private:
@@ -107,30 +118,34 @@ class SlotTicket {
   SlotTicket& operator=(SlotTicket&&) = delete;
   ~SlotTicket() { Leave(); }
 
-  // Takes the slots when this run is first in line for its kind and they are free: true
-  // once it holds them. FailedPrecondition when the run needs more than the kind's whole
+  // Takes the slots when this run is first in line for its kind (among the runs not held
+  // back by their group), its group is below its limit, and the slots are free: true once
+  // it holds them. FailedPrecondition when the run needs more than the kind's whole
   // capacity (it was lowered after submit), so waiting would never end.
   Result<bool> TryTake();
   bool holding() const { return holding_; }
   // Gives the place or the slots back at once (the next in line may start).
   void Leave();
+  // The descriptor holding the place, for a launcher to inherit (made inheritable).
+  Result<int> InheritableFd();
+  // Forgets the place without leaving it: a launcher that inherited the descriptor holds
+  // it now.
+  void HandedOver() { fd_.reset(); }
 
  private:
   friend class SlotQueue;
-  SlotTicket(SlotQueue queue, std::string run_id, std::string waiting_name, SlotKind kind, int need,
+  SlotTicket(SlotQueue queue, std::string run_id, std::string waiting_name, SlotRequest request,
              UniqueFd fd)
       : queue_(std::move(queue)),
         run_id_(std::move(run_id)),
         waiting_name_(std::move(waiting_name)),
-        kind_(kind),
-        need_(need),
+        request_(std::move(request)),
         fd_(std::move(fd)) {}
 
   SlotQueue queue_;
   std::string run_id_;
   std::string waiting_name_;
-  SlotKind kind_;
-  int need_;
+  SlotRequest request_;
   UniqueFd fd_;  // holds the lock on the waiting file, then on the holding file
   bool holding_ = false;
 };

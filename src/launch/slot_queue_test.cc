@@ -10,6 +10,10 @@
 namespace kiln::launch {
 namespace {
 
+SlotRequest Ask(SlotKind kind, int need, std::string group = "", int group_limit = 0) {
+  return SlotRequest{"", kind, need, std::move(group), group_limit};
+}
+
 SlotQueue QueueOf(const TestDir& dir, int cores) {
   SlotQueue queue(dir.path() / "queue");
   EXPECT_TRUE(queue.WriteSettings({cores, 1}).ok());
@@ -19,9 +23,9 @@ SlotQueue QueueOf(const TestDir& dir, int cores) {
 TEST(SlotQueueTest, FirstComeFirstServed) {
   TestDir dir;
   SlotQueue queue = QueueOf(dir, 2);
-  Result<SlotTicket> a = queue.Join("a", 100, SlotKind::kCores, 2);
-  Result<SlotTicket> b = queue.Join("b", 200, SlotKind::kCores, 1);
-  Result<SlotTicket> c = queue.Join("c", 300, SlotKind::kCores, 1);
+  Result<SlotTicket> a = queue.Join("a", 100, Ask(SlotKind::kCores, 2));
+  Result<SlotTicket> b = queue.Join("b", 200, Ask(SlotKind::kCores, 1));
+  Result<SlotTicket> c = queue.Join("c", 300, Ask(SlotKind::kCores, 1));
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   // c asks first, but b came first: c waits behind b.
   EXPECT_FALSE(*c->TryTake());
@@ -46,10 +50,10 @@ TEST(SlotQueueTest, FirstComeFirstServed) {
 TEST(SlotQueueTest, NoRunOvertakesAnEarlierOne) {
   TestDir dir;
   SlotQueue queue = QueueOf(dir, 3);
-  Result<SlotTicket> a = queue.Join("a", 1, SlotKind::kCores, 1);
+  Result<SlotTicket> a = queue.Join("a", 1, Ask(SlotKind::kCores, 1));
   ASSERT_TRUE(*a->TryTake());
-  Result<SlotTicket> big = queue.Join("big", 2, SlotKind::kCores, 3);
-  Result<SlotTicket> small = queue.Join("small", 3, SlotKind::kCores, 1);
+  Result<SlotTicket> big = queue.Join("big", 2, Ask(SlotKind::kCores, 3));
+  Result<SlotTicket> small = queue.Join("small", 3, Ask(SlotKind::kCores, 1));
   EXPECT_FALSE(*big->TryTake());
   EXPECT_FALSE(*small->TryTake());
   EXPECT_EQ(*queue.DescribeWait("big"), "waiting for 3 cores; 2 of 3 free; 1st in line");
@@ -63,13 +67,31 @@ TEST(SlotQueueTest, NoRunOvertakesAnEarlierOne) {
 TEST(SlotQueueTest, KindsWaitApart) {
   TestDir dir;
   SlotQueue queue = QueueOf(dir, 1);
-  Result<SlotTicket> gpu = queue.Join("g", 1, SlotKind::kGpus, 1);
-  Result<SlotTicket> gpu2 = queue.Join("g2", 2, SlotKind::kGpus, 1);
-  Result<SlotTicket> cpu = queue.Join("c", 3, SlotKind::kCores, 1);
+  Result<SlotTicket> gpu = queue.Join("g", 1, Ask(SlotKind::kGpus, 1));
+  Result<SlotTicket> gpu2 = queue.Join("g2", 2, Ask(SlotKind::kGpus, 1));
+  Result<SlotTicket> cpu = queue.Join("c", 3, Ask(SlotKind::kCores, 1));
   EXPECT_TRUE(*gpu->TryTake());
   EXPECT_FALSE(*gpu2->TryTake());
   EXPECT_TRUE(*cpu->TryTake());
   EXPECT_EQ(*queue.DescribeWait("g2"), "waiting for 1 GPU; 0 of 1 free; 1st in line");
+}
+
+// A sweep's trials share a group: past its limit a trial waits, and does not hold up the
+// runs behind it.
+TEST(SlotQueueTest, AGroupAtItsLimitWaitsWithoutHoldingUpTheLine) {
+  TestDir dir;
+  SlotQueue queue = QueueOf(dir, 4);
+  Result<SlotTicket> first = queue.Join("t0", 1, Ask(SlotKind::kCores, 1, "sweep", 1));
+  Result<SlotTicket> second = queue.Join("t1", 2, Ask(SlotKind::kCores, 1, "sweep", 1));
+  Result<SlotTicket> other = queue.Join("job", 3, Ask(SlotKind::kCores, 1));
+  EXPECT_TRUE(*first->TryTake());
+  EXPECT_FALSE(*second->TryTake());
+  EXPECT_EQ(*queue.DescribeWait("t1"),
+            "waiting for its sweep: 1 of its trials holds slots, at most 1 at once");
+  EXPECT_EQ(*queue.DescribeWait("job"), "waiting for 1 core; 3 of 4 free; 1st in line");
+  EXPECT_TRUE(*other->TryTake());
+  first->Leave();
+  EXPECT_TRUE(*second->TryTake());
 }
 
 // A launcher that dies without leaving (kill -9) frees its slots and its place: its files'
@@ -80,8 +102,8 @@ TEST(SlotQueueTest, ADeadHolderFreesItsSlots) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    Result<SlotTicket> held = queue.Join("dead", 1, SlotKind::kCores, 1);
-    Result<SlotTicket> waiting = queue.Join("dead-waiter", 2, SlotKind::kCores, 1);
+    Result<SlotTicket> held = queue.Join("dead", 1, Ask(SlotKind::kCores, 1));
+    Result<SlotTicket> waiting = queue.Join("dead-waiter", 2, Ask(SlotKind::kCores, 1));
     const bool ok = held.ok() && waiting.ok() && *held->TryTake();
     ::_exit(ok ? 0 : 1);  // no destructor runs: the files stay, their locks go
   }
@@ -91,7 +113,7 @@ TEST(SlotQueueTest, ADeadHolderFreesItsSlots) {
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "queue/holding/dead"));
   EXPECT_EQ(queue.View(SlotKind::kCores)->used, 0);
 
-  Result<SlotTicket> next = queue.Join("next", 3, SlotKind::kCores, 1);
+  Result<SlotTicket> next = queue.Join("next", 3, Ask(SlotKind::kCores, 1));
   EXPECT_TRUE(*next->TryTake());
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "queue/holding/dead"));
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "queue/waiting"));
@@ -101,7 +123,7 @@ TEST(SlotQueueTest, ADeadHolderFreesItsSlots) {
 TEST(SlotQueueTest, ARunThatCanNoLongerFitIsTold) {
   TestDir dir;
   SlotQueue queue = QueueOf(dir, 4);
-  Result<SlotTicket> run = queue.Join("r", 1, SlotKind::kCores, 3);
+  Result<SlotTicket> run = queue.Join("r", 1, Ask(SlotKind::kCores, 3));
   ASSERT_TRUE(queue.WriteSettings({2, std::nullopt}).ok());
   const Result<bool> taken = run->TryTake();
   EXPECT_EQ(taken.status().code(), StatusCode::kFailedPrecondition);

@@ -211,8 +211,11 @@ Result<bool> SweepDriver::Step() {
     return true;
   }
   std::optional<int> room = TrialsThatFitNow(waiting);
-  while (!exhausted_ && active < spec_.limits.max_concurrent_trials &&
-         made < spec_.limits.max_total_trials && (!room || *room > 0)) {
+  // With a slot queue, the queue holds the sweep to max_concurrent_trials (the trials'
+  // group limit), and one trial more waits in line, started warm.
+  const std::int64_t concurrent = spec_.limits.max_concurrent_trials + (room ? 1 : 0);
+  while (!exhausted_ && active < concurrent && made < spec_.limits.max_total_trials &&
+         (!room || *room > 0)) {
     std::optional<Point> point = sampler_->Propose(static_cast<std::uint64_t>(next_index), records);
     if (!point) {
       exhausted_ = true;
@@ -356,7 +359,8 @@ Result<store::Run> SweepDriver::StartTrial(std::int64_t index, const Point& poin
     return info;
   };
   Result<client::SubmitResult> submitted =
-      client::SubmitWith(workspace_, loaded, take, sweep_.submitted_by, &trial);
+      client::SubmitWith(workspace_, loaded, take, sweep_.submitted_by, &trial,
+                         {static_cast<int>(spec_.limits.max_concurrent_trials), spec_.warm_start});
   if (!submitted.ok() && submitted.status().code() != StatusCode::kAlreadyExists &&
       submitted.status().code() != StatusCode::kUnavailable) {
     return submitted.status().WithPrefix(fmt::format("trial {} could not be submitted", index));

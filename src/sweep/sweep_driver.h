@@ -25,9 +25,11 @@
 //      when no trial completed).
 //   5. Otherwise it starts trials while fewer than max_concurrent_trials run and fewer than
 //      max_total_trials exist. On a target with a slot queue (local: launch/slot_queue.h)
-//      it makes only the trials that fit now and one more to wait in line, and none
-//      while one of its trials waits: a sweep of 1,000 trials all at once is not 1,000
-//      waiting launchers, and each trial is proposed as late as it can be. The sampler proposes
+//      the queue holds its trials to max_concurrent_trials (they share a group), and the
+//      driver makes only the trials that fit now and one more, which waits in line and
+//      starts warm (run_plan.h WarmStartPlan); none while one of its trials waits: a sweep
+//      of 1,000 trials all at once is not 1,000 waiting launchers, and each trial is
+//      proposed as late as it can be. The sampler proposes
 //      from every trial so far (with those of resume_from's sweeps), and the trial is stored with
 //      its index (Store::CreateTrial), so two drivers can never both make trial N.
 //   6. With every trial made (or the space exhausted) and none running, the sweep ends:

@@ -39,6 +39,10 @@ Status SweepHost::Start(const store::Run& sweep) {
         fmt::format("sweep {} has a driver already{}", sweep.id,
                     owner ? fmt::format(" (process {})", *owner) : std::string()));
   }
+  // Read again under the lock: a sweep listed as active may have ended since (its driver
+  // finished between the listing and here).
+  KILN_ASSIGN_OR_RETURN(const store::Run current, workspace_.store().GetRun(sweep.id));
+  if (store::IsTerminal(current.status)) return Status::Ok();
   KILN_RETURN_IF_ERROR(lock->RecordOwner());
   auto driven = std::make_unique<Driven>();
   Driven& slot = *driven;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <regex>
 
 #include "common/strings.h"
 #include "spec/spec_json.h"
@@ -15,9 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 10> kFields = {
-    "version",  "experiment", "display_name",      "trial",  "search_space",
-    "sampling", "objective",  "early_termination", "limits", "resume_from"};
+constexpr std::array<std::string_view, 11> kFields = {
+    "version",   "experiment",        "display_name", "trial",       "search_space", "sampling",
+    "objective", "early_termination", "limits",       "resume_from", "warm_start"};
 
 Status UnknownFields(const json& object, std::span<const std::string_view> known,
                      std::string_view where) {
@@ -32,6 +33,59 @@ Status UnknownFields(const json& object, std::span<const std::string_view> known
                                             key, fmt::join(known, ", ")));
   }
   return Status::Ok();
+}
+
+std::vector<std::string> SplitPreload(const std::string& preload) {
+  std::vector<std::string> modules;
+  std::size_t start = 0;
+  while (start <= preload.size()) {
+    const std::size_t comma = std::min(preload.find(',', start), preload.size());
+    if (comma > start) modules.push_back(preload.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return modules;
+}
+
+// warm_start: true (the default), false, or {preload: auto | [module, ...]}.
+Result<std::optional<launch::WarmStartPlan>> ReadWarmStart(const json& root,
+                                                           std::string_view label) {
+  const json value = root.value("warm_start", json(true));
+  if (value.is_boolean()) {
+    if (!value.get<bool>()) return std::optional<launch::WarmStartPlan>();
+    return std::optional<launch::WarmStartPlan>(launch::WarmStartPlan{});
+  }
+  const std::string where = fmt::format("{}: warm_start", label);
+  if (!value.is_object()) {
+    return InvalidArgumentError(
+        fmt::format("{}: must be true, false or {{preload: auto | [module, ...]}}, got {}", where,
+                    value.dump()));
+  }
+  constexpr std::array<std::string_view, 1> kWarmFields = {"preload"};
+  KILN_RETURN_IF_ERROR(UnknownFields(value, kWarmFields, where));
+  const json preload = value.value("preload", json("auto"));
+  if (preload.is_string() && preload.get<std::string>() == "auto") {
+    return std::optional<launch::WarmStartPlan>(launch::WarmStartPlan{});
+  }
+  static const std::regex kModule("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*");
+  std::vector<std::string> modules;
+  if (preload.is_string()) {
+    modules.push_back(preload.get<std::string>());
+  } else if (preload.is_array()) {
+    for (const json& name : preload) {
+      modules.push_back(name.is_string() ? name.get<std::string>() : name.dump());
+    }
+  } else {
+    return InvalidArgumentError(fmt::format(
+        "{}.preload: must be auto or a list of module names, got {}", where, preload.dump()));
+  }
+  for (const std::string& module : modules) {
+    if (!std::regex_match(module, kModule)) {
+      return InvalidArgumentError(fmt::format(
+          "{}.preload: '{}' is not a module name (like torch or torch.nn)", where, module));
+    }
+  }
+  return std::optional<launch::WarmStartPlan>(
+      launch::WarmStartPlan{fmt::format("{}", fmt::join(modules, ","))});
 }
 
 Result<std::string> Text(const json& object, std::string_view field, std::string_view where,
@@ -217,6 +271,7 @@ Result<SweepSpec> SweepFromJson(const json& root, std::string_view label) {
     }
     sweep.resume_from.push_back(resume[i].get<std::string>());
   }
+  KILN_ASSIGN_OR_RETURN(sweep.warm_start, ReadWarmStart(root, label));
   return sweep;
 }
 
@@ -225,20 +280,26 @@ json SweepToJson(const SweepSpec& sweep) {
   if (sweep.sampling.kind == SamplingKind::kBayesian) {
     sampling["startup_trials"] = sweep.sampling.startup_trials;
   }
-  json out = {{"version", 1},
-              {"experiment", sweep.experiment},
-              {"trial", spec::SpecToJson(sweep.trial)},
-              {"search_space", sweep.search_space.ToJson()},
-              {"sampling", sampling},
-              {"objective",
-               {{"primary_metric", sweep.objective.primary_metric},
-                {"goal", GoalName(sweep.objective.goal)}}},
-              {"limits",
-               {{"max_total_trials", sweep.limits.max_total_trials},
-                {"max_concurrent_trials", sweep.limits.max_concurrent_trials},
-                {"timeout_minutes", sweep.limits.timeout_minutes}}},
-              {"early_termination", sweep.early_termination},
-              {"resume_from", sweep.resume_from}};
+  json out = {
+      {"version", 1},
+      {"experiment", sweep.experiment},
+      {"trial", spec::SpecToJson(sweep.trial)},
+      {"search_space", sweep.search_space.ToJson()},
+      {"sampling", sampling},
+      {"objective",
+       {{"primary_metric", sweep.objective.primary_metric},
+        {"goal", GoalName(sweep.objective.goal)}}},
+      {"limits",
+       {{"max_total_trials", sweep.limits.max_total_trials},
+        {"max_concurrent_trials", sweep.limits.max_concurrent_trials},
+        {"timeout_minutes", sweep.limits.timeout_minutes}}},
+      {"early_termination", sweep.early_termination},
+      {"resume_from", sweep.resume_from},
+      {"warm_start", sweep.warm_start
+                         ? json{{"preload", sweep.warm_start->preload == "auto"
+                                                ? json("auto")
+                                                : json(SplitPreload(sweep.warm_start->preload))}}
+                         : json(false)}};
   if (!sweep.display_name.empty()) out["display_name"] = sweep.display_name;
   return out;
 }

@@ -20,11 +20,13 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/result.h"
+#include "launch/run_plan.h"
 #include "spec/job_spec.h"
 #include "sweep/objective.h"
 #include "sweep/sampler.h"
@@ -54,6 +56,9 @@ struct SweepSpec {
   SweepLimits limits;
   nlohmann::json early_termination;  // TerminationPolicy::ToJson(), defaults filled in
   std::vector<std::string> resume_from;
+  // How trials that wait for the local target's slots start (docs/sweeps.md, "Warm
+  // start"); nullopt: cold, each its own fresh interpreter once its turn comes.
+  std::optional<launch::WarmStartPlan> warm_start = launch::WarmStartPlan{};
 };
 
 // `label` names the source in messages: "sweep.yaml", "HyperDriveConfig".

@@ -250,6 +250,63 @@ limits: {max_total_trials: 3, max_concurrent_trials: 2}
   EXPECT_TRUE(completed.contains(trials[0]["params"].dump())) << trials.dump();
 }
 
+// What a script can see of how it was started (its run's own paths aside): the warm trial
+// must see what the cold one saw. It writes it to outputs/probe.json, and logs the primary
+// metric.
+constexpr const char* kProbe = R"(import json, os, sys, time
+from kiln import Run
+names = {k: (v if isinstance(v, (str, type(None))) else type(v).__name__)
+         for k, v in globals().items() if k.startswith("__") and k != "__file__"}
+seen = {"argv0": sys.argv[0], "argc": len(sys.argv), "path0_is_cwd": sys.path[0] == os.getcwd(),
+        "cwd": os.path.basename(os.getcwd()), "globals": names,
+        "main": sys.modules["__main__"].__dict__ is globals(),
+        "file": os.path.relpath(__file__, os.getcwd()),
+        "env": sorted(k for k in os.environ if k.startswith(("KILN", "PYTHON", "RANK", "WORLD")))}
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/probe.json", "w") as f:
+    json.dump(seen, f, sort_keys=True)
+Run.get_context().log("score", float(sys.argv[-1]))
+time.sleep(1.5)  # long enough for the driver to make the next trial while this one runs
+)";
+
+// One at a time: the second trial waits in line and starts warm; its script sees what the
+// first, started cold, saw. With warm_start: false no trial starts warm.
+TEST_F(SweepTest, AWarmTrialSeesWhatAColdOneSees) {
+  const auto project = Project("probe", {{"train.py", kProbe}});
+  for (const std::string warm : {"true", "false"}) {
+    SCOPED_TRACE("warm_start: " + warm);
+    const auto file = root() / ("sweep-" + warm + ".yaml");
+    ASSERT_TRUE(WriteFileAtomically(file, SweepFileText(project, R"(search_space:
+  --x: {type: choice, values: [1, 2, 3]}
+sampling: {type: grid}
+limits: {max_concurrent_trials: 1}
+warm_start: )" + warm + "\n"))
+                    .ok());
+    const std::string id = SubmitSweep(file);
+    WaitForSweep(id, "Completed");
+    const json trials = KilnJson({"sweep", "trials", id, "--json"});
+    ASSERT_EQ(trials.size(), 3u);
+    std::vector<std::string> probes;
+    std::vector<bool> warm_started;
+    for (const json& trial : trials) {
+      EXPECT_EQ(trial["status"], "Completed");
+      const std::string run = trial["run_id"];
+      const Result<std::string> probe = ReadFileToString(RunDir(run) / "outputs/probe.json");
+      probes.push_back(probe.ok() ? *probe : "none");
+      const Result<std::string> log = ReadFileToString(RunDir(run) / "launcher.log");
+      warm_started.push_back(log.ok() && log->find("rank 0 started warm") != std::string::npos);
+    }
+    // The first trial takes a free slot at once: cold. The others waited their turn.
+    EXPECT_FALSE(warm_started[0]);
+    EXPECT_EQ(warm_started[1], warm == "true");
+    EXPECT_EQ(warm_started[2], warm == "true");
+    EXPECT_NE(probes[0], "none");
+    EXPECT_EQ(probes[1], probes[0]);
+    EXPECT_EQ(probes[2], probes[0]);
+    EXPECT_EQ(json::parse(probes[0])["file"], "train.py");
+  }
+}
+
 TEST_F(SweepTest, CancelStopsEveryTrialAndResumeContinuesTheSweep) {
   const std::string id = SubmitSweep(SweepFile(R"(search_space:
   --quality: {type: uniform, min_value: 0, max_value: 1}
@@ -257,24 +314,34 @@ sampling: {type: random, seed: 5}
 limits: {max_total_trials: 4, max_concurrent_trials: 2}
 )",
                                                "{--intervals: 100, --pause: 0.1}"));
-  WaitForTrials(id, 2);
+  // Two trials run and a third waits in line, its rank started warm.
+  const json made = WaitForTrials(id, 3);
+  ASSERT_EQ(made.size(), 3u);
+  const auto started_warm = [&] {
+    const Result<std::string> log = ReadFileToString(RunDir(made[2]["run_id"]) / "launcher.log");
+    return log.ok() && log->find("rank 0 started warm") != std::string::npos;
+  };
+  for (int i = 0; i < 200 && !started_warm(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(started_warm());
+  EXPECT_EQ(RunProcessCount(made[2]["run_id"]), 1u);
   const CapturedRun canceled = Kiln({"sweep", "cancel", id});
   EXPECT_EQ(canceled.exit.code, 0) << canceled.err;
   EXPECT_EQ(canceled.out, id + " Canceled\n");
   const json trials = KilnJson({"sweep", "trials", id, "--json"});
-  ASSERT_EQ(trials.size(), 2u);
+  ASSERT_EQ(trials.size(), 3u);
   for (const json& trial : trials) {
     EXPECT_EQ(trial["status"], "Canceled");
     EXPECT_EQ(RunProcessCount(trial["run_id"]), 0u);
   }
   EXPECT_FALSE(KilnJson({"sweep", "show", id, "--json"})["driver_alive"].get<bool>());
 
-  // Resumed, it makes the two trials it has left; the canceled ones stay as they were.
+  // Resumed, it makes the trial it has left; the canceled ones stay as they were.
   ASSERT_EQ(Kiln({"sweep", "resume", id}).exit.code, 0);
   const json more = WaitForTrials(id, 4);
   ASSERT_EQ(more.size(), 4u);
-  EXPECT_EQ(more[0]["status"], "Canceled");
-  EXPECT_EQ(more[1]["status"], "Canceled");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(more[i]["status"], "Canceled");
   // `kiln cancel` of a sweep goes the same way.
   const CapturedRun again = Kiln({"cancel", id});
   EXPECT_EQ(again.exit.code, 0) << again.err;

@@ -111,12 +111,13 @@ class HyperDriveTest(KilnTestCase):
             primary_metric_name="a", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
             max_total_runs=4, max_concurrent_runs=2)
         run = Experiment(self.ws, "hd").submit(config)
+        # Two trials run and a third waits its turn (started warm).
         for _ in range(200):
-            if len(run.get_children()) == 2:
+            if len(run.get_children()) == 3:
                 break
             time.sleep(0.05)
         self.assertTrue(run.cancel())
-        self.assertEqual([c.get_status() for c in run.get_children()], ["Canceled", "Canceled"])
+        self.assertEqual([c.get_status() for c in run.get_children()], ["Canceled"] * 3)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 #include "launch/gpus.h"
 #include "launch/process_sweep.h"
 #include "launch/rank_env.h"
+#include "launch/run_plan.h"
 
 namespace kiln::compute {
 namespace fs = std::filesystem;
@@ -43,9 +44,11 @@ LocalTarget::LocalTarget(fs::path kiln_program, ProcessSpawner& spawner, fs::pat
 std::optional<launch::SlotRequest> LocalTarget::Slots(const spec::JobSpec& spec) const {
   const std::int64_t need =
       static_cast<std::int64_t>(spec.world_size()) * std::max(1, spec.slots_per_rank);
-  return launch::SlotRequest{queue_.dir(),
-                             spec.use_gpu ? launch::SlotKind::kGpus : launch::SlotKind::kCores,
-                             static_cast<int>(std::min<std::int64_t>(need, INT32_MAX))};
+  launch::SlotRequest request;
+  request.queue_dir = queue_.dir();
+  request.kind = spec.use_gpu ? launch::SlotKind::kGpus : launch::SlotKind::kCores;
+  request.need = static_cast<int>(std::min<std::int64_t>(need, INT32_MAX));
+  return request;
 }
 
 Status LocalTarget::Admit(const spec::JobSpec& spec, const spec::SpecSource& source) const {
@@ -107,21 +110,38 @@ Status LocalTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock,
   for (std::string& variable : launch::StoreAccessVariables(access)) {
     env.push_back(std::move(variable));
   }
+  // The run's place in the queue is taken now, in submit order, and handed over like the
+  // lock: runs submitted one after another are served in that order, whenever their
+  // launchers start.
+  std::optional<launch::SlotTicket> place;
+  KILN_ASSIGN_OR_RETURN(const launch::RunPlan plan, launch::ReadPlan(dir));
+  if (plan.slots) {
+    Result<launch::SlotTicket> joined = launch::SlotQueue(plan.slots->queue_dir)
+                                            .Join(plan.run_id, SystemClock().Now(), *plan.slots);
+    if (!joined.ok()) return joined.status().WithPrefix("cannot queue the run");
+    place.emplace(std::move(joined).value());
+  }
   SpawnOptions options;
   options.argv = {kiln_program_.string(), "launch", dir.root().string(), "--lock-fd",
                   std::to_string(lock.fd())};
+  if (place) {
+    KILN_ASSIGN_OR_RETURN(const int queue_fd, place->InheritableFd());
+    options.argv.insert(options.argv.end(), {"--queue-fd", std::to_string(queue_fd)});
+    options.keep_fds.push_back(queue_fd);
+  }
   options.env = std::move(env);
   options.cwd = dir.root();
   options.stdout_fd = log.get();
   options.stderr_fd = log.get();
-  options.keep_fds = {lock.fd()};
+  options.keep_fds.push_back(lock.fd());
   options.detach = true;
   Result<Subprocess> launcher = spawner_.Spawn(options);
   if (!launcher.ok()) {
     return launcher.status().WithPrefix(
         fmt::format("cannot start the launcher {}", kiln_program_.string()));
   }
-  // `lock` closes here; the launcher's inherited descriptor keeps the lock.
+  // `lock` closes here; the launcher's inherited descriptor keeps the lock (and the place).
+  if (place) place->HandedOver();
   return Status::Ok();
 }
 

@@ -20,6 +20,16 @@ namespace fs = std::filesystem;
 // A queue folder that does not exist: the machine's own capacity.
 const fs::path kNoQueue = "/nonexistent/kiln-local-queue";
 
+// The plan.json submit writes before the target starts the launcher; with `queue`, the run
+// waits there for one core.
+void WritePlanOf(const launch::RunDir& dir, const fs::path& queue = {}) {
+  launch::RunPlan plan;
+  plan.run_id = dir.root().filename().string();
+  plan.command = {"/bin/true"};
+  if (!queue.empty()) plan.slots = launch::SlotRequest{queue, launch::SlotKind::kCores, 1, "", 0};
+  ASSERT_TRUE(launch::WritePlan(dir, plan).ok());
+}
+
 TEST(LocalTargetTest, AdmitsOneProcess) {
   LocalTarget target("/bin/false", RealSpawner(), kNoQueue);
   spec::JobSpec spec;
@@ -119,6 +129,7 @@ TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
   ::chmod(program.c_str(), 0755);
   const launch::RunDir run_dir(dir.path() / "runs/r1");
   ASSERT_TRUE(run_dir.Create().ok());
+  WritePlanOf(run_dir, dir.path() / "queue");
   auto lock = launch::LauncherLock::Acquire(run_dir.lock());
   ASSERT_TRUE(lock.ok());
   const int lock_fd = lock->fd();
@@ -131,8 +142,14 @@ TEST(LocalTargetTest, SubmitHandsTheLockToADetachedLauncher) {
     if (auto text = ReadFileToString(run_dir.root() / "pid"); text.ok()) pid_text = *text;
   }
   ASSERT_FALSE(pid_text.empty());
-  EXPECT_EQ(*ReadFileToString(run_dir.root() / "args"),
-            "launch " + run_dir.root().string() + " --lock-fd " + std::to_string(lock_fd) + "\n");
+  // The run's place in the queue is taken at submit and handed over like the lock.
+  const std::string args = *ReadFileToString(run_dir.root() / "args");
+  EXPECT_EQ(args.substr(0, args.find(" --queue-fd ")),
+            "launch " + run_dir.root().string() + " --lock-fd " + std::to_string(lock_fd));
+  EXPECT_NE(args.find(" --queue-fd "), std::string::npos) << args;
+  const std::string place = *launch::SlotQueue(dir.path() / "queue").DescribeWait("r1");
+  EXPECT_TRUE(place.starts_with("waiting for 1 core; ") && place.ends_with(" 1st in line"))
+      << place;
   // The store access travels in the launcher's environment, not on its command line.
   EXPECT_EQ(*ReadFileToString(run_dir.root() / "access"), "sqlite:///k.db tok\n");
 
@@ -157,12 +174,15 @@ TEST(LocalTargetTest, MissingProgramIsReported) {
   TestDir dir;
   const launch::RunDir run_dir(dir.path() / "r");
   ASSERT_TRUE(run_dir.Create().ok());
+  WritePlanOf(run_dir, dir.path() / "queue");
   auto lock = launch::LauncherLock::Acquire(run_dir.lock());
   ASSERT_TRUE(lock.ok());
   LocalTarget target(dir.path() / "no-kiln", RealSpawner(), dir.path() / "queue");
   const Status status = target.Submit(run_dir, std::move(lock).value(), {});
   EXPECT_EQ(status.code(), StatusCode::kNotFound);
   EXPECT_NE(status.message().find("cannot start the launcher"), std::string::npos);
+  // The place it took in the queue is left again.
+  EXPECT_TRUE(fs::is_empty(dir.path() / "queue/waiting"));
 }
 
 }  // namespace
