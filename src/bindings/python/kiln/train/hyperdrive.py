@@ -227,7 +227,8 @@ class HyperDriveConfig:
     def __init__(self, hyperparameter_sampling, primary_metric_name, primary_metric_goal,
                  max_total_runs, max_concurrent_runs=None, max_duration_minutes=10080,
                  policy=None, estimator=None, run_config=None, resume_from=None,
-                 resume_child_runs=None, pipeline=None, debug_flag=None, custom_run_id=None):
+                 resume_child_runs=None, pipeline=None, debug_flag=None, custom_run_id=None,
+                 warm_start=True):
         del debug_flag
         if pipeline is not None:
             raise ValueError("HyperDriveConfig(pipeline=...): Kiln sweeps run jobs, not "
@@ -264,6 +265,12 @@ class HyperDriveConfig:
         self.policy = policy or NoTerminationPolicy()
         self.resume_from = list(resume_from or [])
         self.custom_run_id = custom_run_id
+        # Kiln's own: True (the script's own top-level imports), False, or module names.
+        if not (isinstance(warm_start, bool) or (isinstance(warm_start, (list, tuple)) and
+                                                 all(isinstance(m, str) for m in warm_start))):
+            raise TypeError(f"warm_start must be True, False or a list of module names, got "
+                            f"{warm_start!r}")
+        self.warm_start = warm_start
 
     def _sweep_json(self, experiment, display_name=None):
         limits = {"max_total_trials": self.max_total_runs,
@@ -278,7 +285,9 @@ class HyperDriveConfig:
                  "limits": limits,
                  "early_termination": self.policy._json(),
                  "resume_from": [r.id if isinstance(r, Run) else str(r)
-                                 for r in self.resume_from]}
+                                 for r in self.resume_from],
+                 "warm_start": (self.warm_start if isinstance(self.warm_start, bool)
+                                else {"preload": list(self.warm_start)})}
         if display_name or self.custom_run_id:
             sweep["display_name"] = display_name or self.custom_run_id
         return sweep
