@@ -37,6 +37,7 @@
 #include "launch/slot_queue.h"
 #include "launch/slurm_job.h"
 #include "launch/store_access.h"
+#include "launch/warm_start.h"
 #include "store/open_store.h"
 #include "tracking/ingestor.h"
 
@@ -116,15 +117,14 @@ class Launcher {
     }
 
     // Done already while the run waited, for a warm start.
-    const Status prepared = warm_.prepared ? warm_.prepare_status : Prepare();
+    const Status prepared = warm_.prepared ? Status::Ok() : Prepare();
     if (CancelSeen()) {
       StopEverything();
       return Cancel();
     }
-    if (!prepared.ok())
-      return FailWith(fmt::format("preparing the run failed: {}", prepared.message()));
+    if (!prepared.ok()) return FailWith(PreparingFailed(prepared));
 
-    const Status started = warm_.started ? warm_.start_status : StartRanks(/*warm=*/false);
+    const Status started = warm_.started ? Status::Ok() : StartRanks(/*warm=*/false);
     if (!started.ok()) {
       StopEverything();
       return FailWith(started.message());
@@ -134,7 +134,10 @@ class Launcher {
       return AfterRefusal(moved);
     }
     running_since_micros_ = clock_.MonotonicMicros();
-    OpenWarmGate();
+    if (warm_.gate) {
+      // A warm rank that died since the last look is reaped and reported by Supervise().
+      if (Status opened = OpenGate(warm_.gate); !opened.ok()) spdlog::warn("{}", opened.message());
+    }
     Supervise();
     return Finish();
   }
@@ -195,49 +198,56 @@ class Launcher {
         said = true;
       }
       if (CancelSeen()) return Status::Ok();
-      if (!warm_.prepared && WarmStartPlanned()) StartWarm();
+      if (!warm_.prepared && !warm_.abandoned && CanStartWarm(plan_, WarmBootstrap())) {
+        KILN_RETURN_IF_ERROR(StartWarm());
+      }
       watch.Wait(signals_->fd(), options_.poll_interval);
       if (!children_.empty()) {
         DrainAvailable();
         Reap();
+        if (children_[0].exit) AbandonWarm();
       }
     }
     spdlog::info("took {} of the local target", CountOf(request.need, request.kind));
     return Status::Ok();
   }
 
-  // Warm start (run_plan.h WarmStartPlan): the plan asks for it, the run is one rank of a
-  // .py entry, and Kiln's Python package has the bootstrap.
-  bool WarmStartPlanned() const {
-    return plan_.warm_start && !UnderShim() && plan_.ranks.world_size() == 1 &&
-           std::filesystem::is_regular_file(WarmBootstrap());
-  }
   std::filesystem::path WarmBootstrap() const {
-    return options_.python_path.empty() ? std::filesystem::path()
-                                        : options_.python_path / "kiln" / "_warm_start.py";
+    return launch::WarmBootstrap(options_.python_path);
   }
 
-  // While the run waits for slots: prepares it and starts its rank, which imports the
-  // script's modules and waits at the gate. What fails here is reported once the run's
-  // turn comes, as it would have been then.
-  void StartWarm() {
+  // While the run waits for slots (warm_start.h): prepares it and starts its rank, which
+  // imports the script's modules and waits at the gate. A failure ends the run at once: it
+  // would fail the same way when its turn came.
+  Status StartWarm() {
     warm_.prepared = true;
-    warm_.prepare_status = Prepare();
-    if (!warm_.prepare_status.ok() || CancelSeen()) return;
+    if (Status prepared = Prepare(); !prepared.ok()) {
+      return InternalError(PreparingFailed(prepared));
+    }
+    if (CancelSeen()) return Status::Ok();
     warm_.started = true;
-    warm_.start_status = StartRanks(/*warm=*/true);
-    if (warm_.start_status.ok())
-      spdlog::info("rank 0 started warm; it runs when the slots are free");
+    KILN_RETURN_IF_ERROR(StartRanks(/*warm=*/true));
+    spdlog::info("rank 0 started warm; it runs when the slots are free");
+    return Status::Ok();
   }
 
-  // Lets a rank started warm run its script.
-  void OpenWarmGate() {
-    if (!warm_.gate) return;
-    const char go = '1';
-    if (::write(warm_.gate.get(), &go, 1) != 1) {
-      NoteInternal(ErrnoError("cannot start the warm rank", errno));
-    }
+  // The warm rank ended before its turn (killed, or its interpreter died importing): its
+  // output stays in its log, and the rank starts again, cold, when the turn comes.
+  void AbandonWarm() {
+    spdlog::warn("the rank started warm {} before its turn; it starts again, cold, then",
+                 children_[0].exit->Describe());
+    StopEverything();
+    children_.clear();
+    ingestors_.clear();
     warm_.gate.reset();
+    warm_.started = false;
+    warm_.abandoned = true;
+    cause_ = StopCause::kNone;
+    failure_ = {};
+  }
+
+  static std::string PreparingFailed(const Status& status) {
+    return fmt::format("preparing the run failed: {}", status.message());
   }
 
   // Step 2 (run_preparation.h).
@@ -281,17 +291,13 @@ class Launcher {
     inputs.as_root = ::geteuid() == 0;
     std::vector<ProcessStart> starts = PlanRankStarts(inputs);
     int inherited = -1;
-    UniqueFd gate_read;
-    if (warm && starts.size() == 1 && starts[0].argv.size() >= 2) {
-      int ends[2];
-      if (::pipe2(ends, O_CLOEXEC) != 0) return ErrnoError("pipe for the warm start", errno);
-      gate_read.reset(ends[0]);
-      warm_.gate.reset(ends[1]);
-      inherited = gate_read.get();
-      ProcessStart& start = starts[0];
-      start.argv.insert(start.argv.begin() + 1, WarmBootstrap().string());
-      start.env.push_back(fmt::format("KILN_WARM_FD={}", inherited));
-      start.env.push_back("KILN_WARM_PRELOAD=" + plan_.warm_start->preload);
+    UniqueFd rank_end;  // the warm rank's end of its gate, closed here once it is started
+    if (warm) {
+      if (starts.size() != 1) return InternalError("only a run of one rank starts warm");
+      KILN_ASSIGN_OR_RETURN(WarmGate gate, MakeWarm(starts[0], WarmBootstrap(), *plan_.warm_start));
+      warm_.gate = std::move(gate.launcher);
+      rank_end = std::move(gate.rank);
+      inherited = rank_end.get();
     }
     for (ProcessStart& start : starts) KILN_RETURN_IF_ERROR(Start(std::move(start), inherited));
     return Status::Ok();
@@ -744,11 +750,10 @@ class Launcher {
   std::optional<env::ReadyEnvironment> environment_;
   std::optional<SlotTicket> slots_;  // the run's place or slots on local
   struct {
-    bool prepared = false;  // Prepare() ran while the run waited
-    Status prepare_status;
-    bool started = false;  // StartRanks() ran while the run waited
-    Status start_status;
-    UniqueFd gate;  // the write end of the started rank's gate, until it is let go
+    bool prepared = false;   // Prepare() ran while the run waited
+    bool started = false;    // the rank started while the run waited
+    bool abandoned = false;  // it ended before its turn: the rank starts cold
+    UniqueFd gate;           // the launcher's end of the rank's gate, until it is let go
   } warm_;
   std::vector<Child> children_;                     // the ranks, or mpirun or srun
   std::vector<tracking::SpoolIngestor> ingestors_;  // one per rank of the world, by rank

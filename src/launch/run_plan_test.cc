@@ -29,6 +29,8 @@ TEST(RunPlanTest, RoundTripsThroughTheFile) {
   env::EnvironmentSpec extras;
   extras.pip_packages = {"tqdm"};
   plan.python_environment = EnvironmentPlan{extras, "f00d", "/k/envs"};
+  plan.slots = SlotRequest{"/k/local-queue", SlotKind::kGpus, 2, "sweep-1", 3};
+  plan.warm_start = WarmStartPlan{"torch,torchvision"};
   ASSERT_TRUE(WritePlan(run_dir, plan).ok());
   const Result<RunPlan> read = ReadPlan(run_dir);
   ASSERT_TRUE(read.ok()) << read.status().ToString();
@@ -36,6 +38,12 @@ TEST(RunPlanTest, RoundTripsThroughTheFile) {
   EXPECT_EQ(read->data[0].mode, data::DataMode::kDownload);
   ASSERT_TRUE(read->python_environment);
   EXPECT_EQ(read->python_environment->definition, extras);
+  ASSERT_TRUE(read->slots);
+  EXPECT_EQ(read->slots->kind, SlotKind::kGpus);
+  EXPECT_EQ(read->slots->group, "sweep-1");
+  EXPECT_EQ(read->slots->group_limit, 3);
+  ASSERT_TRUE(read->warm_start);
+  EXPECT_EQ(read->warm_start->preload, "torch,torchvision");
 }
 
 TEST(RunPlanTest, WrongVersionIsDataLoss) {

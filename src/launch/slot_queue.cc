@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -259,16 +260,22 @@ Result<SlotTicket> SlotQueue::Join(const std::string& run_id, Timestamp came,
 }
 
 Result<SlotTicket> SlotQueue::Adopt(const std::string& run_id, const SlotRequest& request, int fd) {
-  const std::string suffix = "-" + run_id;
+  UniqueFd held(fd);
+  // Ranks must not inherit it.
+  if (::fcntl(held.get(), F_SETFD, FD_CLOEXEC) != 0) return ErrnoError("fcntl(FD_CLOEXEC)", errno);
+  struct stat mine {};
+  if (::fstat(held.get(), &mine) != 0) return ErrnoError("fstat of the queue descriptor", errno);
+  // The waiting file this descriptor is open on, found by what it is, not by its name.
   std::error_code error;
   for (const auto& item : fs::directory_iterator(dir_ / kWaiting, error)) {
-    const std::string name = item.path().filename().string();
-    if (!name.ends_with(suffix)) continue;
-    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoError("fcntl(FD_CLOEXEC)", errno);
-    return SlotTicket(*this, run_id, name, request, UniqueFd(fd));
+    struct stat other {};
+    if (::stat(item.path().c_str(), &other) != 0) continue;
+    if (other.st_dev != mine.st_dev || other.st_ino != mine.st_ino) continue;
+    return SlotTicket(*this, run_id, item.path().filename().string(), request, std::move(held));
   }
   return NotFoundError(
-      fmt::format("run {} has no place in {}", run_id, (dir_ / kWaiting).string()));
+      fmt::format("run {} has no place in {}: descriptor {} is open on no file there", run_id,
+                  (dir_ / kWaiting).string(), fd));
 }
 
 Result<QueueView> SlotQueue::View(SlotKind kind) const {
@@ -345,12 +352,6 @@ Result<bool> SlotTicket::TryTake() {
   fd_ = std::move(holder);
   holding_ = true;
   return true;
-}
-
-Result<int> SlotTicket::InheritableFd() {
-  if (!fd_) return FailedPreconditionError("the run has left the queue");
-  if (::fcntl(fd_.get(), F_SETFD, 0) != 0) return ErrnoError("fcntl(F_SETFD)", errno);
-  return fd_.get();
 }
 
 void SlotTicket::Leave() {

@@ -4,13 +4,14 @@
 //
 // The machine has slots of two kinds: cores, and GPUs (a use_gpu run takes GPUs). A run
 // needs ranks x slots_per_rank slots of its kind; it waits Queued until it is first in line
-// for that kind and enough are free, first come first served (no run overtakes an earlier
-// one, however small). The queue lives in files under <home>/local-queue/
+// for that kind and enough are free, in the order runs were submitted (no run overtakes an
+// earlier one, however small, unless that one is held back by its group: see
+// SlotRequest::group). The queue lives in files under <home>/local-queue/
 // (docs/run-directory.md):
 //
 //   settings.json   the capacity `kiln compute set local` chose; absent: the machine's
 //   lock            taken around every change of the two folders below
-//   waiting/<came>-<run>   a run in line; <came> (its creation time, zero-padded) orders it
+//   waiting/<came>-<run>   a run in line; <came> (its submit time, zero-padded) orders it
 //   holding/<run>          a run holding slots
 //
 // Each waiting or holding file carries an open file description lock (F_OFD_SETLK) held by
@@ -126,8 +127,9 @@ class SlotTicket {
   bool holding() const { return holding_; }
   // Gives the place or the slots back at once (the next in line may start).
   void Leave();
-  // The descriptor holding the place, for a launcher to inherit (made inheritable).
-  Result<int> InheritableFd();
+  // The descriptor holding the place (close-on-exec: name it in SpawnOptions::keep_fds to
+  // hand it to a launcher); -1 once the ticket left.
+  int fd() const { return fd_.get(); }
   // Forgets the place without leaving it: a launcher that inherited the descriptor holds
   // it now.
   void HandedOver() { fd_.reset(); }

@@ -94,6 +94,27 @@ TEST(SlotQueueTest, AGroupAtItsLimitWaitsWithoutHoldingUpTheLine) {
   EXPECT_TRUE(*second->TryTake());
 }
 
+// The place a submitter took is handed over as a descriptor: the launcher finds its waiting
+// file by what the descriptor is open on, and leaving removes that file, not another.
+TEST(SlotQueueTest, APlaceHandedOverIsAdopted) {
+  TestDir dir;
+  SlotQueue queue = QueueOf(dir, 1);
+  Result<SlotTicket> holder = queue.Join("holder", 1, Ask(SlotKind::kCores, 1));
+  ASSERT_TRUE(*holder->TryTake());
+  Result<SlotTicket> submitted = queue.Join("run-7", 2, Ask(SlotKind::kCores, 1));
+  Result<SlotTicket> other = queue.Join("other-run-7", 3, Ask(SlotKind::kCores, 1));
+  const int handed = ::dup(submitted->fd());
+  submitted->HandedOver();
+  Result<SlotTicket> adopted = queue.Adopt("run-7", Ask(SlotKind::kCores, 1), handed);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(*queue.DescribeWait("run-7"), "waiting for 1 core; 0 of 1 free; 1st in line");
+  adopted->Leave();
+  EXPECT_EQ(*queue.DescribeWait("run-7"), "");
+  EXPECT_EQ(*queue.DescribeWait("other-run-7"), "waiting for 1 core; 0 of 1 free; 1st in line");
+  EXPECT_EQ(queue.Adopt("gone", Ask(SlotKind::kCores, 1), ::dup(holder->fd())).status().code(),
+            StatusCode::kNotFound);
+}
+
 // A launcher that dies without leaving (kill -9) frees its slots and its place: its files'
 // locks are gone, and the next change removes them.
 TEST(SlotQueueTest, ADeadHolderFreesItsSlots) {

@@ -212,8 +212,10 @@ Result<bool> SweepDriver::Step() {
   }
   std::optional<int> room = TrialsThatFitNow(waiting);
   // With a slot queue, the queue holds the sweep to max_concurrent_trials (the trials'
-  // group limit), and one trial more waits in line, started warm.
-  const std::int64_t concurrent = spec_.limits.max_concurrent_trials + (room ? 1 : 0);
+  // group limit), and for a warm start one trial more waits in line, started warm. Without
+  // one, a trial is proposed only once it can run (as late as it can be).
+  const std::int64_t concurrent =
+      spec_.limits.max_concurrent_trials + (room && spec_.warm_start ? 1 : 0);
   while (!exhausted_ && active < concurrent && made < spec_.limits.max_total_trials &&
          (!room || *room > 0)) {
     std::optional<Point> point = sampler_->Propose(static_cast<std::uint64_t>(next_index), records);

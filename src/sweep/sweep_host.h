@@ -36,8 +36,8 @@ class SweepHost {
   // Stops every driver (its sweep stays as it is, to be resumed) and waits for them.
   ~SweepHost();
 
-  // Drives `sweep` from now on; Ok when this host drives it already. FailedPrecondition
-  // when another process holds its driver lock.
+  // Drives `sweep` from now on; Ok when this host drives it already, or when the sweep has
+  // ended meanwhile. FailedPrecondition when another process holds its driver lock.
   Status Start(const store::Run& sweep);
   // Whether a driver of this host drives the sweep now.
   bool Driving(const std::string& id);

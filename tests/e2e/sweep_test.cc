@@ -251,8 +251,8 @@ limits: {max_total_trials: 3, max_concurrent_trials: 2}
 }
 
 // What a script can see of how it was started (its run's own paths aside): the warm trial
-// must see what the cold one saw. It writes it to outputs/probe.json, and logs the primary
-// metric.
+// must see what the cold one saw. It writes it to outputs/probe.json, logs the primary
+// metric, and holds its slot until the test writes the file "<--gate>-<--x>".
 constexpr const char* kProbe = R"(import json, os, sys, time
 from kiln import Run
 names = {k: (v if isinstance(v, (str, type(None))) else type(v).__name__)
@@ -265,24 +265,52 @@ seen = {"argv0": sys.argv[0], "argc": len(sys.argv), "path0_is_cwd": sys.path[0]
 os.makedirs("outputs", exist_ok=True)
 with open("outputs/probe.json", "w") as f:
     json.dump(seen, f, sort_keys=True)
-Run.get_context().log("score", float(sys.argv[-1]))
-time.sleep(1.5)  # long enough for the driver to make the next trial while this one runs
+x = sys.argv[sys.argv.index("--x") + 1]
+gate = sys.argv[sys.argv.index("--gate") + 1] + "-" + x
+Run.get_context().log("score", float(x))
+while not os.path.exists(gate):
+    time.sleep(0.05)
 )";
 
-// One at a time: the second trial waits in line and starts warm; its script sees what the
-// first, started cold, saw. With warm_start: false no trial starts warm.
+// One at a time: each trial after the first waits in line and starts warm; its script sees
+// what the first, started cold, saw. With warm_start: false no trial starts warm.
 TEST_F(SweepTest, AWarmTrialSeesWhatAColdOneSees) {
   const auto project = Project("probe", {{"train.py", kProbe}});
   for (const std::string warm : {"true", "false"}) {
     SCOPED_TRACE("warm_start: " + warm);
+    const std::filesystem::path gate = root() / ("gate-" + warm);
     const auto file = root() / ("sweep-" + warm + ".yaml");
     ASSERT_TRUE(WriteFileAtomically(file, SweepFileText(project, R"(search_space:
   --x: {type: choice, values: [1, 2, 3]}
 sampling: {type: grid}
 limits: {max_concurrent_trials: 1}
-warm_start: )" + warm + "\n"))
+warm_start: )" + warm + "\n",
+                                                        "{--gate: " + gate.string() + "}"))
                     .ok());
     const std::string id = SubmitSweep(file);
+    const auto log_of = [&](const json& trial) {
+      const Result<std::string> log = ReadFileToString(RunDir(trial["run_id"]) / "launcher.log");
+      return log.ok() ? *log : std::string();
+    };
+    // Warm, each trial holds its slot until the next one waits, started warm. (Cold, the
+    // next trial is made only once the one before has ended.)
+    for (std::size_t next = 1; next < 3; ++next) {
+      json trials;
+      for (int i = 0; i < 400 && warm == "true"; ++i) {
+        trials = KilnJson({"sweep", "trials", id, "--json"});
+        if (trials.size() > next &&
+            log_of(trials[next]).find("rank 0 started warm") != std::string::npos) {
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (warm == "true") {
+        ASSERT_GT(trials.size(), next) << trials.dump();
+      }
+      // Trial k has --x k+1 (the grid's order): this releases the one before `next`.
+      ASSERT_TRUE(WriteFileAtomically(gate.string() + "-" + std::to_string(next), "").ok());
+    }
+    ASSERT_TRUE(WriteFileAtomically(gate.string() + "-3", "").ok());
     WaitForSweep(id, "Completed");
     const json trials = KilnJson({"sweep", "trials", id, "--json"});
     ASSERT_EQ(trials.size(), 3u);
@@ -290,11 +318,10 @@ warm_start: )" + warm + "\n"))
     std::vector<bool> warm_started;
     for (const json& trial : trials) {
       EXPECT_EQ(trial["status"], "Completed");
-      const std::string run = trial["run_id"];
-      const Result<std::string> probe = ReadFileToString(RunDir(run) / "outputs/probe.json");
+      const Result<std::string> probe =
+          ReadFileToString(RunDir(trial["run_id"]) / "outputs/probe.json");
       probes.push_back(probe.ok() ? *probe : "none");
-      const Result<std::string> log = ReadFileToString(RunDir(run) / "launcher.log");
-      warm_started.push_back(log.ok() && log->find("rank 0 started warm") != std::string::npos);
+      warm_started.push_back(log_of(trial).find("rank 0 started warm") != std::string::npos);
     }
     // The first trial takes a free slot at once: cold. The others waited their turn.
     EXPECT_FALSE(warm_started[0]);
@@ -361,6 +388,16 @@ limits: {max_total_trials: 2}
   EXPECT_EQ(refused.err, "error: " + file.string() +
                              ": search_space.--quality: uniform needs min_value < max_value, "
                              "got 0.5 and 0.1\n");
+  const auto warm = SweepFile(R"(search_space:
+  --quality: {type: uniform, min_value: 0, max_value: 1}
+limits: {max_total_trials: 2}
+warm_start: {preload: [torch, 2fast]}
+)");
+  const CapturedRun bad_warm = Kiln({"sweep", "submit", warm.string()});
+  EXPECT_EQ(bad_warm.exit.code, 2);
+  EXPECT_EQ(bad_warm.err, "error: " + warm.string() +
+                              ": warm_start.preload: '2fast' is not a module name (like torch or "
+                              "torch.nn)\n");
   EXPECT_EQ(KilnJson({"runs", "--json"}), json::array());
 }
 

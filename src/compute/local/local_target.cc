@@ -125,9 +125,8 @@ Status LocalTarget::Submit(const launch::RunDir& dir, launch::LauncherLock lock,
   options.argv = {kiln_program_.string(), "launch", dir.root().string(), "--lock-fd",
                   std::to_string(lock.fd())};
   if (place) {
-    KILN_ASSIGN_OR_RETURN(const int queue_fd, place->InheritableFd());
-    options.argv.insert(options.argv.end(), {"--queue-fd", std::to_string(queue_fd)});
-    options.keep_fds.push_back(queue_fd);
+    options.argv.insert(options.argv.end(), {"--queue-fd", std::to_string(place->fd())});
+    options.keep_fds.push_back(place->fd());
   }
   options.env = std::move(env);
   options.cwd = dir.root();

@@ -12,15 +12,16 @@ for a script, with sys.argv and sys.path[0] its own.
 If the pipe closes without it (the trial was canceled), it exits without running the
 script.
 
-KILN_WARM_PRELOAD names the modules: "auto" (the default) is every module the script
-imports at its top level that is not a file or folder beside it; otherwise a
-comma-separated list.
+KILN_WARM_PRELOAD names the modules: "auto" (the default) is the modules the script's
+leading imports name (the import statements before its first other statement), except
+files and folders beside it; otherwise a comma-separated list. While they are imported,
+sys.argv and sys.path[0] are already the script's.
 """
 
 import sys
 
-# Python put this file's folder (kiln/) first on the path; the script's folder belongs
-# there, as for `python SCRIPT`.
+# Python put this file's folder (kiln/) first on the path: nothing of it may shadow a
+# module the script imports. The script's own folder goes there before anything else.
 sys.path[0] = ""
 
 import os  # noqa: E402
@@ -35,11 +36,16 @@ def _top_level_imports(script):
         return []  # the script itself reports it, when it runs
     folder = os.path.dirname(os.path.abspath(script))
     names = []
-    for node in tree.body:
+    for i, node in enumerate(tree.body):
         if isinstance(node, ast.Import):
             names += [alias.name.split(".")[0] for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.append(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                names.append(node.module.split(".")[0])
+        elif not (i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            # Anything else (os.environ set for a library, sys.path changed) may change what
+            # a later import does: it runs first, in the script.
+            break
     local = lambda name: (os.path.exists(os.path.join(folder, name + ".py"))
                           or os.path.isdir(os.path.join(folder, name)))
     return [name for name in dict.fromkeys(names) if name != "__future__" and not local(name)]
@@ -49,7 +55,7 @@ def _preload(names):
     for name in names:
         try:
             __import__(name)
-        except Exception:  # the script meets the same error when it imports it itself
+        except BaseException:  # the script meets the same when it imports it itself
             pass
 
 
@@ -65,15 +71,15 @@ def _main():
     if len(sys.argv) < 2:
         sys.exit("usage: _warm_start.py SCRIPT [ARGS...]")
     script = sys.argv[1]
+    path = os.path.abspath(script)
+    sys.argv = sys.argv[1:]
+    sys.path[0] = os.path.dirname(path)
     preload = os.environ.pop("KILN_WARM_PRELOAD", "auto")
     _preload(_top_level_imports(script) if preload == "auto"
              else [name for name in preload.split(",") if name])
     _wait_for_turn()
-    path = os.path.abspath(script)
     with open(path, "rb") as f:
         code = compile(f.read(), path, "exec", dont_inherit=True)
-    sys.argv = sys.argv[1:]
-    sys.path[0] = os.path.dirname(path)
     # The script runs in this module's namespace, emptied and set up as Python sets up a
     # script's __main__.
     import builtins
