@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <thread>
+
 namespace kiln::e2e {
 
 const char* const kSweepTrial = R"(import argparse, sys, time
@@ -28,6 +31,15 @@ std::string SweepFileText(const std::filesystem::path& project, const std::strin
 objective: {{primary_metric: score, goal: maximize}}
 {})",
                      project.string(), params, extra);
+}
+
+bool DriverLetGo(const std::function<nlohmann::json()>& show) {
+  for (int i = 0; i < 100; ++i) {
+    const nlohmann::json shown = show();
+    if (shown.is_object() && shown["driver_alive"] == false) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 }  // namespace kiln::e2e

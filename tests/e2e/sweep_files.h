@@ -4,6 +4,8 @@
 // files around it.
 
 #include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace kiln::e2e {
@@ -16,5 +18,9 @@ extern const char* const kSweepTrial;
 // "score"), with `params` as the trial's script_params and `extra` appended.
 std::string SweepFileText(const std::filesystem::path& project, const std::string& extra,
                           const std::string& params = "{}");
+
+// A driver records its sweep's end, then lets go of it: polls `show` (a sweep's
+// `sweep show --json`) for up to 5 s until driver_alive is false; whether it became so.
+bool DriverLetGo(const std::function<nlohmann::json()>& show);
 
 }  // namespace kiln::e2e
