@@ -4,7 +4,8 @@
 # a datastore first and the exported ONNX model as the next version of fashion-mnist),
 # follows its log, then prints its metric summary, the path of a plot of its curves, and the
 # test accuracy it reached; finally it serves the model (kiln serve) and scores the whole
-# test set through the endpoint against PyTorch (examples/fashion-mnist/score.py).
+# test set through the endpoint against PyTorch (examples/fashion-mnist/score.py), and says
+# how to see the run in Kiln Studio, the web UI (kiln ui).
 #
 # The store and runs live in $KILN_HOME (default ~/.kiln).
 set -euo pipefail
@@ -42,3 +43,7 @@ for _ in $(seq 100); do grep -q "listening on" "$serve_out" && break; sleep 0.1;
 url="$(sed -n 's/.* listening on //p' "$serve_out")"
 [ -n "$url" ] || { echo "kiln serve did not start" >&2; exit 1; }
 PYTHONPATH="$root/build/python" /usr/bin/python3 "$root/examples/fashion-mnist/score.py" "$url" "$run_dir"
+
+echo
+echo "See run $run in Kiln Studio, the web UI: $kiln ui"
+echo "(it prints the address to open and the token to sign in with; Ctrl-C stops it)"

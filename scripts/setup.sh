@@ -10,6 +10,12 @@ while read -r package; do
   status="$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)"
   [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done < "$here/packages.txt"
+# The web UI (ui/) builds with Node.js 18 or newer and npm: Debian's nodejs and npm unless
+# a Node.js from elsewhere is installed already (its own npm comes with it, and Debian's
+# npm package would not install beside it).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -5,12 +5,14 @@
 // Commands reach Kiln only through client/ (and launch/ for `kiln launch`).
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "client/workspace.h"
 #include "common/result.h"
+#include "server/api_server.h"
 
 namespace kiln::cli {
 
@@ -41,5 +43,15 @@ void AddServeCommand(CLI::App& app, CliContext& context);
 void AddLaunchCommand(CLI::App& app, CliContext& context);
 void AddServerCommands(CLI::App& app, CliContext& context);  // server, server token ...
 void AddSweepCommands(CLI::App& app, CliContext& context);   // sweep submit, show, ...
+void AddUiCommand(CLI::App& app, CliContext& context);       // kiln ui
+
+// `kiln server` and `kiln ui`: serves the API (and the web UI) until SIGINT or SIGTERM, with
+// this executable as the launcher program; `announce` runs once the port is bound.
+Status ServeApi(server::ServerOptions options,
+                const std::function<Status(const server::ApiServer&)>& announce);
+// --listen HOST:PORT; InvalidArgument with an example.
+Result<std::pair<std::string, int>> ParseListen(const std::string& listen);
+// The store a server opens: `flag`, else KILN_STORE, else the embedded one of KILN_HOME.
+std::string ServerStoreUrl(const std::string& flag);
 
 }  // namespace kiln::cli

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "client/local_target_view.h"
 #include "common/strings.h"
 #include "compute/slurm/slurm_config.h"
 #include "launch/slot_queue.h"
@@ -85,27 +86,7 @@ std::string LocalSlotsSummary(const launch::SlotQueue& queue) {
 Status RunShowLocal(client::Workspace& workspace, bool json) {
   KILN_RETURN_IF_ERROR(RefuseLocalThroughServer(workspace));
   const launch::SlotQueue queue(workspace.local_queue());
-  KILN_ASSIGN_OR_RETURN(const launch::SlotSettings settings, queue.ReadSettings());
-  nlohmann::json out = {{"name", "local"}, {"type", "local"}};
-  for (launch::SlotKind kind : {launch::SlotKind::kCores, launch::SlotKind::kGpus}) {
-    KILN_ASSIGN_OR_RETURN(const launch::QueueView view, queue.View(kind));
-    const std::optional<int> set =
-        kind == launch::SlotKind::kCores ? settings.cores : settings.gpus;
-    nlohmann::json holding = nlohmann::json::array();
-    for (const auto& entry : view.holding) {
-      holding.push_back({{"run_id", entry.run_id}, {"slots", entry.need}});
-    }
-    nlohmann::json waiting = nlohmann::json::array();
-    for (const auto& entry : view.waiting) {
-      waiting.push_back({{"run_id", entry.run_id}, {"slots", entry.need}});
-    }
-    out[std::string(launch::SlotKindName(kind))] = {
-        {"capacity", view.capacity},
-        {"set", set ? nlohmann::json(*set) : nlohmann::json(nullptr)},
-        {"used", view.used},
-        {"holding", holding},
-        {"waiting", waiting}};
-  }
+  KILN_ASSIGN_OR_RETURN(const nlohmann::json out, client::LocalTargetView(queue));
   if (json) {
     PrintJson(out);
     return Status::Ok();

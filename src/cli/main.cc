@@ -64,6 +64,7 @@ int Main(int argc, char** argv) {
   AddPlotCommand(app, context);
   AddLaunchCommand(app, context);
   AddServerCommands(app, context);
+  AddUiCommand(app, context);
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& error) {

@@ -32,23 +32,6 @@ struct ServeFlags {
   int max_body_mb = 512;
 };
 
-Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
-  const std::size_t colon = listen.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos && colon > 0) {
-    const char* begin = listen.data() + colon + 1;
-    const char* end = listen.data() + listen.size();
-    const auto [stop, error] = std::from_chars(begin, end, port);
-    if (error != std::errc() || stop != end) port = -1;
-  }
-  if (port < 0 || port > 65535) {
-    return InvalidArgumentError(fmt::format(
-        "--listen: expected HOST:PORT (e.g. 127.0.0.1:8470, or PORT 0 for any free one), got '{}'",
-        listen));
-  }
-  return std::make_pair(listen.substr(0, colon), port);
-}
-
 // The server's store: --store, else KILN_STORE, else the embedded one under KILN_HOME.
 std::string StoreUrl(const std::string& flag) {
   if (!flag.empty()) return flag;
@@ -57,39 +40,24 @@ std::string StoreUrl(const std::string& flag) {
 }
 
 Status RunServe(const ServeFlags& flags) {
-  // stdout carries the one "listening on URL" line; the log goes to stderr.
-  spdlog::set_default_logger(spdlog::stderr_logger_mt("kiln-server"));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
   KILN_ASSIGN_OR_RETURN(const auto listen, ParseListen(flags.listen));
   if (flags.max_body_mb < 1 || flags.threads < 2) {
     return InvalidArgumentError("--max-body-mb must be >= 1 and --threads >= 2");
   }
-  const StopSignals stop_signals;  // before the server starts any thread
-
   server::ServerOptions options;
   options.host = listen.first;
   options.port = listen.second;
   options.store_url = flags.store;  // empty: KILN_STORE, else <home>/kiln.db
   options.home = flags.home;
-  options.kiln_program = CurrentExecutable();
   options.tls_cert = flags.tls_cert;
   options.tls_key = flags.tls_key;
   options.advertise_url = flags.advertise_url;
   options.threads = flags.threads;
   options.max_body_bytes = static_cast<std::size_t>(flags.max_body_mb) << 20;
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<server::ApiServer> server,
-                        server::ApiServer::Create(options));
-
-  std::cout << "kiln server listening on " << server->url() << std::endl;
-  spdlog::info("serving {}", server->url());
-  const Status served = stop_signals.ServeUntilStopped(
-      [&] { return server->Serve(); },
-      [&](int signal) {
-        spdlog::info("received signal {}: finishing the requests in flight, then stopping", signal);
-        server->Stop();
-      });
-  spdlog::info("stopped");
-  return served;
+  return ServeApi(options, [](const server::ApiServer& server) -> Status {
+    std::cout << "kiln server listening on " << server.url() << std::endl;
+    return Status::Ok();
+  });
 }
 
 Result<std::unique_ptr<store::Store>> OpenServerStore(const std::string& flag) {
@@ -140,6 +108,47 @@ Status RunTokenRevoke(const std::string& store_flag, const std::string& id) {
 }
 
 }  // namespace
+
+Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
+  const std::size_t colon = listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos && colon > 0) {
+    const char* begin = listen.data() + colon + 1;
+    const char* end = listen.data() + listen.size();
+    const auto [stop, error] = std::from_chars(begin, end, port);
+    if (error != std::errc() || stop != end) port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    return InvalidArgumentError(fmt::format(
+        "--listen: expected HOST:PORT (e.g. 127.0.0.1:8470, or PORT 0 for any free one), got '{}'",
+        listen));
+  }
+  return std::make_pair(listen.substr(0, colon), port);
+}
+
+Status ServeApi(server::ServerOptions options,
+                const std::function<Status(const server::ApiServer&)>& announce) {
+  // stdout carries what `announce` prints; the log goes to stderr.
+  std::shared_ptr<spdlog::logger> log = spdlog::get("kiln-server");
+  spdlog::set_default_logger(log ? log : spdlog::stderr_logger_mt("kiln-server"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  const StopSignals stop_signals;  // before the server starts any thread
+  options.kiln_program = CurrentExecutable();
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<server::ApiServer> server,
+                        server::ApiServer::Create(options));
+  KILN_RETURN_IF_ERROR(announce(*server));
+  spdlog::info("serving {}", server->url());
+  const Status served = stop_signals.ServeUntilStopped(
+      [&] { return server->Serve(); },
+      [&](int signal) {
+        spdlog::info("received signal {}: finishing the requests in flight, then stopping", signal);
+        server->Stop();
+      });
+  spdlog::info("stopped");
+  return served;
+}
+
+std::string ServerStoreUrl(const std::string& flag) { return StoreUrl(flag); }
 
 void AddServerCommands(CLI::App& app, CliContext& context) {
   auto flags = std::make_shared<ServeFlags>();

@@ -40,6 +40,10 @@ inline constexpr StringTunable kKilnCaCert{
 inline constexpr StringTunable kKilnPython{
     "KILN_PYTHON", "/usr/bin/python3",
     "interpreter for a .py entry script when the job names none"};
+inline constexpr StringTunable kKilnUiDir{
+    "KILN_UI_DIR", "",
+    "for work on the web UI: serve its files from this build folder (ui/build.mjs --out) "
+    "instead of those compiled in"};
 inline constexpr IntTunable kSnapshotMaxMegabytes{
     "KILN_SNAPSHOT_MAX_MB", 300, 1, "largest source snapshot accepted, in MB (10^6 bytes)"};
 inline constexpr IntTunable kSnapshotMaxFiles{"KILN_SNAPSHOT_MAX_FILES", 2000, 1,

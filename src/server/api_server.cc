@@ -195,6 +195,8 @@ class ApiServer::Impl {
     AddModelRoutes(*listener_, *state_);
     AddCatalogRoutes(*listener_, *state_);
     AddTokenRoutes(*listener_, *state_);
+    AddUiRoutes(*listener_);
+    SetSecurityHeaders(*http_);
     // The sweeps a server that stopped was driving go on where they were.
     KILN_RETURN_IF_ERROR(sweeps_->ResumeAll());
     return Status::Ok();

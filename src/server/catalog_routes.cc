@@ -4,10 +4,12 @@
 
 #include <regex>
 
+#include "client/local_target_view.h"
 #include "common/strings.h"
 #include "common/tunables.h"
 #include "compute/targets.h"
 #include "data/resolver.h"
+#include "server/file_reply.h"
 #include "server/routes.h"
 #include "snapshot/manifest.h"
 #include "snapshot/manifest_check.h"
@@ -48,8 +50,13 @@ void AddCatalogRoutes(http::Listener& server, ServerState& state) {
                   },
                   201));
 
+  // A registered target's record; for "local", the server's own slots and who holds and
+  // waits for them (client/local_target_view.h).
   server.Get(R"(/v1/compute-targets/([^/]+))",
              Json([&](const httplib::Request& request) -> Result<json> {
+               if (request.matches[1].str() == "local") {
+                 return client::LocalTargetView(launch::SlotQueue(state.workspace.local_queue()));
+               }
                KILN_ASSIGN_OR_RETURN(const store::ComputeTargetRecord target,
                                      store.GetComputeTarget(request.matches[1].str()));
                return store::ToJson(target);
@@ -144,6 +151,24 @@ void AddCatalogRoutes(http::Listener& server, ServerState& state) {
         KILN_RETURN_IF_ERROR(state.snapshots.PutObject(request.matches[1].str(), request.body));
         return json::object();
       }));
+
+  // A snapshot's manifest (docs/snapshots.md), and one file's bytes by its content hash:
+  // the UI's code view and diffs read them.
+  server.Get(R"(/v1/snapshots/([0-9a-f]{64}))",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const snapshot::Manifest manifest,
+                                     state.snapshots.ReadManifest(request.matches[1].str()));
+               return json::parse(snapshot::SerializeManifest(manifest));
+             }));
+  server.Get(R"(/v1/snapshots/objects/([0-9a-f]{64}))", [&](const httplib::Request& request,
+                                                            httplib::Response& response) {
+    const std::string sha256 = request.matches[1].str();
+    if (Status status = ReplyFile(response, state.snapshots.ObjectPath(sha256)); !status.ok()) {
+      ReplyError(response, status.code() == StatusCode::kNotFound
+                               ? NotFoundError(fmt::format("no snapshot file {}", sha256))
+                               : status);
+    }
+  });
 }
 
 }  // namespace kiln::server

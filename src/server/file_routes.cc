@@ -32,11 +32,14 @@ json LineJson(const client::RunLogLine& line) {
           {"display", line.display}};
 }
 
-std::string Event(std::string_view name, const json& data) {
+// An event; `id`, when given, is the cursor after it (the SSE event id): a client that
+// reconnects with ?cursor=<it> goes on from the next line.
+std::string Event(std::string_view name, const json& data, std::string_view id = {}) {
   // Log text is valid UTF-8 already (LogFollower); replacing is the last line of defence
   // against an exception inside the stream.
-  return fmt::format("event: {}\ndata: {}\n\n", name,
-                     data.dump(-1, ' ', false, json::error_handler_t::replace));
+  return fmt::format("event: {}\ndata: {}\n{}\n", name,
+                     data.dump(-1, ' ', false, json::error_handler_t::replace),
+                     id.empty() ? "" : fmt::format("id: {}\n", id));
 }
 
 Result<std::optional<int>> RankOf(const httplib::Request& request, const store::Run& run) {
@@ -57,6 +60,9 @@ class LogStream {
   LogStream(ServerState& state, store::Run run, std::optional<int> rank)
       : state_(state), run_(run), follower_(state.workspace.files(), run, rank) {}
 
+  // Starts after the line a cursor (a page's next_cursor, an event's id) points past.
+  Status Seek(std::string_view cursor) { return follower_.Seek(cursor); }
+
   bool Next(httplib::DataSink& sink) {
     while (true) {
       if (state_.stopping) return End(sink, json(nullptr));
@@ -66,7 +72,10 @@ class LogStream {
       const Result<std::vector<client::RunLogLine>> lines = follower_.ReadNew();
       if (!lines.ok()) return End(sink, json(nullptr));
       std::string events;
-      for (const client::RunLogLine& line : *lines) events += Event("line", LineJson(line));
+      for (std::size_t i = 0; i < lines->size(); ++i) {
+        const bool last = i + 1 == lines->size();
+        events += Event("line", LineJson((*lines)[i]), last ? follower_.cursor() : "");
+      }
       if (!events.empty() && !sink.write(events.data(), events.size())) return false;
       // One page per call: the rest of a long log comes in the next ones.
       if (follower_.more()) return true;
@@ -126,7 +135,7 @@ void AddFileRoutes(http::Listener& server, ServerState& state) {
 
   // Every rank's lines merged in time order: JSON a page at a time (?limit=, ?cursor= from
   // the last page's next_cursor), or with ?follow=true a stream of Server-Sent Events until
-  // the run ends.
+  // the run ends (from ?cursor= too: each batch's last line carries the cursor as its id).
   server.Get(R"(/v1/runs/([^/]+)/logs)", [&](const httplib::Request& request,
                                              httplib::Response& response) {
     const auto reply = [&]() -> Status {
@@ -135,6 +144,9 @@ void AddFileRoutes(http::Listener& server, ServerState& state) {
       KILN_ASSIGN_OR_RETURN(const std::optional<int> rank, RankOf(request, run));
       if (request.get_param_value("follow") == "true") {
         auto stream = std::make_shared<LogStream>(state, run, rank);
+        if (request.has_param("cursor")) {
+          KILN_RETURN_IF_ERROR(stream->Seek(request.get_param_value("cursor")));
+        }
         response.set_header("Cache-Control", "no-cache");
         response.set_chunked_content_provider(
             "text/event-stream",

@@ -2,8 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cmath>
+#include <limits>
+
 #include "server/routes.h"
 #include "store/downsample.h"
+#include "store/metric_range.h"
 #include "store/record_json.h"
 #include "store/wire.h"
 
@@ -41,6 +46,69 @@ Status CheckIngest(store::Store& store, const std::string& run_id, int rank) {
   return Status::Ok();
 }
 
+// The most series one GET /v1/metric-series reads (runs x names).
+constexpr std::size_t kMaxSeriesPerRead = 256;
+
+// A query parameter as a number, unset when absent; InvalidArgument naming it.
+Result<std::optional<double>> QueryNumber(const httplib::Request& request,
+                                          const std::string& name) {
+  if (!request.has_param(name)) return std::optional<double>();
+  const std::string text = request.get_param_value(name);
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return InvalidArgumentError(
+        fmt::format("query parameter {}: expected a number, got '{}'", name, text));
+  }
+  return std::optional<double>(value);
+}
+
+// How a series is read: ?rank=, ?max_points=, ?x=step|time, ?x_min=, ?x_max=.
+struct SeriesQuery {
+  int rank = 0;
+  std::size_t max_points = 0;  // 0: every point
+  store::MetricRange range;
+};
+
+Result<SeriesQuery> SeriesQueryOf(const httplib::Request& request) {
+  SeriesQuery query;
+  KILN_ASSIGN_OR_RETURN(const std::int64_t rank, QueryInt(request, "rank", 0, 0));
+  if (rank > std::numeric_limits<int>::max()) {
+    return InvalidArgumentError(fmt::format("query parameter rank: {} is not a rank", rank));
+  }
+  query.rank = static_cast<int>(rank);
+  KILN_ASSIGN_OR_RETURN(
+      const std::int64_t max_points,
+      QueryInt(request, "max_points", 0, static_cast<std::int64_t>(store::kMinDownsamplePoints)));
+  query.max_points = static_cast<std::size_t>(max_points);
+  if (request.has_param("x")) {
+    KILN_ASSIGN_OR_RETURN(query.range.axis, store::ParseMetricAxis(request.get_param_value("x")));
+  }
+  KILN_ASSIGN_OR_RETURN(query.range.min, QueryNumber(request, "x_min"));
+  KILN_ASSIGN_OR_RETURN(query.range.max, QueryNumber(request, "x_max"));
+  if (query.range.min && query.range.max && *query.range.min > *query.range.max) {
+    return InvalidArgumentError(fmt::format("query parameters x_min ({}) > x_max ({})",
+                                            *query.range.min, *query.range.max));
+  }
+  return query;
+}
+
+// One series as the API returns it: its range, downsampled, with total_count (every point
+// of the series) and range_count (those in the range, before downsampling).
+Result<json> ReadSeries(store::Store& store, const std::string& run_id, const std::string& name,
+                        const SeriesQuery& query) {
+  KILN_ASSIGN_OR_RETURN(store::MetricSeries series, store.ReadMetric(run_id, name, query.rank));
+  const std::size_t total = series.points.size() + series.values.size();
+  series = store::SliceMetric(series, query.range);
+  const std::size_t in_range = series.points.size() + series.values.size();
+  if (query.max_points > 0) series = store::Downsample(series, query.max_points);
+  json out = store::ToJson(series);
+  out["run_id"] = run_id;
+  out["total_count"] = total;
+  out["range_count"] = in_range;
+  return out;
+}
+
 }  // namespace
 
 void AddMetricRoutes(http::Listener& server, ServerState& state) {
@@ -74,25 +142,51 @@ void AddMetricRoutes(http::Listener& server, ServerState& state) {
                return JsonList("metrics", metrics);
              }));
 
-  // One metric of one rank (?rank=, default 0), downsampled with ?max_points=.
-  server.Get(
-      R"(/v1/runs/([^/]+)/metrics/(.+))",
-      Json([&](const httplib::Request& request) -> Result<json> {
-        KILN_ASSIGN_OR_RETURN(const std::int64_t rank, QueryInt(request, "rank", 0, 0));
-        KILN_ASSIGN_OR_RETURN(const std::int64_t max_points,
-                              QueryInt(request, "max_points", 0,
-                                       static_cast<std::int64_t>(store::kMinDownsamplePoints)));
-        KILN_ASSIGN_OR_RETURN(store::MetricSeries series,
-                              store.ReadMetric(request.matches[1].str(), request.matches[2].str(),
-                                               static_cast<int>(rank)));
-        const std::size_t total = series.points.size() + series.values.size();
-        if (max_points > 0) {
-          series = store::Downsample(series, static_cast<std::size_t>(max_points));
-        }
-        json out = store::ToJson(series);
-        out["total_count"] = total;
-        return out;
-      }));
+  // One metric of one rank (?rank=, default 0), cut to ?x_min=..?x_max= on the ?x= axis and
+  // downsampled with ?max_points=.
+  server.Get(R"(/v1/runs/([^/]+)/metrics/(.+))",
+             Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const SeriesQuery query, SeriesQueryOf(request));
+               return ReadSeries(store, request.matches[1].str(), request.matches[2].str(), query);
+             }));
+
+  // Several series in one read: each ?run= with each ?name=, read as above. A series that
+  // does not exist comes back with its error instead of failing the others.
+  server.Get("/v1/metric-series", Json([&](const httplib::Request& request) -> Result<json> {
+               KILN_ASSIGN_OR_RETURN(const SeriesQuery query, SeriesQueryOf(request));
+               const std::size_t runs = request.get_param_value_count("run");
+               const std::size_t names = request.get_param_value_count("name");
+               if (runs == 0 || names == 0) {
+                 return InvalidArgumentError(
+                     "query parameters run and name: give at least one of each "
+                     "(?run=ID&name=loss&name=accuracy)");
+               }
+               if (runs * names > kMaxSeriesPerRead) {
+                 return InvalidArgumentError(
+                     fmt::format("{} runs x {} names is {} series; at most {} a request", runs,
+                                 names, runs * names, kMaxSeriesPerRead));
+               }
+               json out = json::array();
+               for (std::size_t r = 0; r < runs; ++r) {
+                 const std::string run_id = request.get_param_value("run", r);
+                 for (std::size_t n = 0; n < names; ++n) {
+                   const std::string name = request.get_param_value("name", n);
+                   Result<json> series = ReadSeries(store, run_id, name, query);
+                   if (!series.ok()) {
+                     if (series.status().code() != StatusCode::kNotFound) return series.status();
+                     out.push_back({{"run_id", run_id},
+                                    {"name", name},
+                                    {"rank", query.rank},
+                                    {"error",
+                                     {{"code", "NOT_FOUND"},
+                                      {"message", std::string(series.status().message())}}}});
+                     continue;
+                   }
+                   out.push_back(std::move(series).value());
+                 }
+               }
+               return json{{"series", std::move(out)}};
+             }));
 }
 
 }  // namespace kiln::server

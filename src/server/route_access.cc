@@ -13,6 +13,10 @@ constexpr std::string_view kRunPrefix = "/v1/runs/";
 // clang-format off
 constexpr RouteRule kRouteRules[] = {
     {"GET",    "/v1/health",                                    Need::kPublic},
+    // Kiln Studio's page and assets; every read it makes goes to /v1 with a token.
+    {"GET",    "/",                                             Need::kPublic},
+    {"GET",    kUiPagePattern,                                  Need::kPublic},
+    {"GET",    R"(/assets/([^/]+))",                            Need::kPublic},
     // The caller's own token (a UI's login); the server's tokens.
     {"GET",    "/v1/token",                                     Need::kViewer},
     {"GET",    "/v1/tokens",                                    Need::kAdmin},
@@ -55,6 +59,10 @@ constexpr RouteRule kRouteRules[] = {
     // Snapshots, sent before a submit.
     {"POST",   "/v1/snapshots",                                 Need::kMember},
     {"PUT",    R"(/v1/snapshots/objects/([0-9a-f]{64}))",       Need::kMember},
+    {"GET",    R"(/v1/snapshots/([0-9a-f]{64}))",               Need::kViewer},
+    {"GET",    R"(/v1/snapshots/objects/([0-9a-f]{64}))",       Need::kViewer},
+    // Several metric series in one read (the UI's charts).
+    {"GET",    "/v1/metric-series",                             Need::kViewer},
 };
 // clang-format on
 
@@ -140,8 +148,13 @@ Status CheckAccess(const RouteRule& rule, const Caller& caller, std::string_view
 std::string SamplePath(const RouteRule& rule, std::string_view run_id) {
   // Each group the table uses, with a value it matches.
   const std::pair<std::string_view, std::string> kGroups[] = {
-      {R"((\d+|environment))", "0"},    {R"((\d+))", "0"}, {"([0-9a-f]{64})", std::string(64, 'a')},
-      {"([^/]+)", std::string(run_id)}, {"(.+)", "a"},
+      {R"((\d+|environment))", "0"},
+      {R"((\d+))", "0"},
+      {"([0-9a-f]{64})", std::string(64, 'a')},
+      {"([^/]+)", std::string(run_id)},
+      {"(.+)", "a"},
+      {"(runs|sweeps|compare|models|compute|login)", "runs"},
+      {"(/[^?#]*)?", "/" + std::string(run_id)},
   };
   std::string path(rule.pattern);
   for (const auto& [group, value] : kGroups) {

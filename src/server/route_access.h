@@ -24,7 +24,7 @@
 namespace kiln::server {
 
 enum class Need {
-  kPublic,    // no token: the health check
+  kPublic,    // no token: the health check and the web UI's files (its data needs one)
   kViewer,    // reads
   kMember,    // submits, cancels, registers models
   kAdmin,     // tokens, compute targets, datastores
@@ -36,6 +36,11 @@ struct RouteRule {
   std::string_view pattern;  // the path pattern exactly as the route registers it (a regex)
   Need need;
 };
+
+// The paths of the web UI's pages besides /: each is served the UI's page, which routes
+// it itself (ui_routes.cc).
+inline constexpr std::string_view kUiPagePattern =
+    R"(/(runs|sweeps|compare|models|compute|login)(/[^?#]*)?)";
 
 // Every route of the server, in no particular order.
 std::span<const RouteRule> RouteRules();

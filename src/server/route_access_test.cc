@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <vector>
 
 namespace kiln::server {
 namespace {
@@ -45,15 +47,24 @@ TEST(RouteAccessTest, HeadIsLookedUpAsGet) {
   EXPECT_EQ(rule->need, Need::kViewer);
 }
 
-TEST(RouteAccessTest, HealthIsTheOnlyPublicRow) {
-  int public_rows = 0;
+// Public: the health check and the UI's page and files, which hold no data; no other
+// path under /v1.
+TEST(RouteAccessTest, OnlyTheHealthCheckAndTheUisFilesArePublic) {
+  std::vector<std::string_view> public_rows;
   for (const RouteRule& rule : RouteRules()) {
-    if (rule.need == Need::kPublic) {
-      ++public_rows;
-      EXPECT_EQ(rule.pattern, "/v1/health");
-    }
+    if (rule.need != Need::kPublic) continue;
+    public_rows.push_back(rule.pattern);
+    if (rule.pattern.starts_with("/v1/")) EXPECT_EQ(rule.pattern, "/v1/health");
   }
-  EXPECT_EQ(public_rows, 1);
+  EXPECT_EQ(public_rows, (std::vector<std::string_view>{"/v1/health", "/", kUiPagePattern,
+                                                        R"(/assets/([^/]+))"}));
+  for (const std::string path : {"/runs", "/runs/exp_1_abc", "/sweeps/s1", "/login"}) {
+    const RouteRule* rule = FindRouteRule("GET", path);
+    ASSERT_NE(rule, nullptr) << path;
+    EXPECT_EQ(rule->need, Need::kPublic) << path;
+  }
+  EXPECT_EQ(FindRouteRule("GET", "/runsx"), nullptr);
+  EXPECT_EQ(FindRouteRule("GET", "/assets/a/b.js"), nullptr);
 }
 
 // The walk the issue asks for: a viewer reaches every read and nothing else, and each

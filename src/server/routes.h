@@ -76,5 +76,9 @@ void AddFileRoutes(http::Listener& server, ServerState& state);     // logs, art
 void AddModelRoutes(http::Listener& server, ServerState& state);    // the model registry
 void AddCatalogRoutes(http::Listener& server, ServerState& state);  // the rest
 void AddTokenRoutes(http::Listener& server, ServerState& state);    // /v1/token(s)
+void AddUiRoutes(http::Listener& server);                           // Kiln Studio at /
+// Every reply's security headers (docs/ui.md): nosniff, no framing, and a policy that lets
+// nothing run but the UI's own page.
+void SetSecurityHeaders(httplib::Server& server);
 
 }  // namespace kiln::server

@@ -105,7 +105,21 @@ Result<store::RunFilter> FilterOf(const httplib::Request& request) {
   filter.only_active = request.get_param_value("active") == "true";
   KILN_ASSIGN_OR_RETURN(const std::int64_t limit, QueryInt(request, "limit", 0, 0));
   filter.limit = static_cast<int>(std::min<std::int64_t>(limit, std::numeric_limits<int>::max()));
+  if (request.has_param("after")) {
+    KILN_ASSIGN_OR_RETURN(filter.after,
+                          store::wire::RunPositionFromText(request.get_param_value("after")));
+  }
   return filter;
+}
+
+// {name: last value} of the run's rank-0 scalars, for the runs list's metric columns.
+Result<json> LatestMetrics(store::Store& store, const std::string& run_id) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::MetricSummary> metrics, store.ListMetrics(run_id));
+  json out = json::object();
+  for (const store::MetricSummary& metric : metrics) {
+    if (metric.rank == 0 && metric.last) out[metric.name] = store::wire::NumberToJson(*metric.last);
+  }
+  return out;
 }
 
 }  // namespace
@@ -133,7 +147,19 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                KILN_ASSIGN_OR_RETURN(const store::RunFilter filter, FilterOf(request));
                KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs,
                                      client::ReadRuns(workspace, filter));
-               return JsonList("runs", runs);
+               json out = JsonList("runs", runs);
+               // A full page may have more after it; a short one is the last.
+               if (filter.limit > 0 && runs.size() == static_cast<std::size_t>(filter.limit)) {
+                 out["next_cursor"] =
+                     store::wire::RunPositionText({runs.back().created_at, runs.back().id});
+               }
+               if (request.get_param_value("metrics") == "true") {
+                 for (std::size_t i = 0; i < runs.size(); ++i) {
+                   KILN_ASSIGN_OR_RETURN(out["runs"][i]["metrics"],
+                                         LatestMetrics(workspace.store(), runs[i].id));
+                 }
+               }
+               return out;
              }));
 
   server.Get(R"(/v1/runs/([^/]+))", Json([&](const httplib::Request& request) -> Result<json> {

@@ -77,6 +77,13 @@ struct RunFilter {
   bool top_level = false;
   bool only_active = false;  // statuses that are not terminal
   int limit = 0;             // 0: no limit; newest first either way
+  // Keyset paging: set to the last run of a page, the next page starts just after it in
+  // the newest-first order, however many runs were added in the meantime.
+  struct Position {
+    Timestamp created_at = 0;
+    std::string id;
+  };
+  std::optional<Position> after;
 };
 
 // What a sweep (a run of kind kSweep) knows of one of its trials; the trial itself is an

@@ -235,6 +235,14 @@ TEST_P(StoreParityTest, ListFiltersAndOrdersNewestFirst) {
   RunFilter limited;
   limited.limit = 1;
   EXPECT_EQ(ids(store_->ListRuns(limited)), (std::vector<std::string>{"c"}));
+  // Keyset paging: each page starts after the last run of the one before.
+  RunFilter page;
+  page.limit = 2;
+  const Result<std::vector<RunRecord>> first = store_->ListRuns(page);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(ids(first), (std::vector<std::string>{"c", "b"}));
+  page.after = RunFilter::Position{first->back().created_at, first->back().id};
+  EXPECT_EQ(ids(store_->ListRuns(page)), (std::vector<std::string>{"a"}));
   const Result<std::vector<RunRecord>> listed = store_->ListRuns(one);
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->front().tags.at("owner"), "ana");

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -114,6 +115,25 @@ class Fields {
 };
 
 }  // namespace
+
+std::string RunPositionText(const RunFilter::Position& position) {
+  return fmt::format("{}:{}", position.created_at, position.id);
+}
+
+Result<RunFilter::Position> RunPositionFromText(std::string_view text) {
+  const std::size_t colon = text.find(':');
+  RunFilter::Position position;
+  if (colon != std::string_view::npos && colon + 1 < text.size()) {
+    const auto [end, error] =
+        std::from_chars(text.data(), text.data() + colon, position.created_at);
+    if (error == std::errc() && end == text.data() + colon) {
+      position.id = std::string(text.substr(colon + 1));
+      return position;
+    }
+  }
+  return InvalidArgumentError(fmt::format(
+      "query parameter after: '{}' is not a cursor; pass a page's next_cursor as it came", text));
+}
 
 json NumberToJson(double value) {
   if (std::isnan(value)) return "NaN";

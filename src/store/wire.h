@@ -35,6 +35,11 @@ Result<Transition> TransitionFromJson(const nlohmann::json& json);
 nlohmann::json MetricBatchToJson(const MetricBatch& batch);
 Result<MetricBatch> MetricBatchFromJson(const nlohmann::json& json);
 
+// A run's place in the list order as a paging cursor, "<created_at>:<id>" (GET /v1/runs'
+// next_cursor and ?after=); InvalidArgument for text that is not one.
+std::string RunPositionText(const RunFilter::Position& position);
+Result<RunFilter::Position> RunPositionFromText(std::string_view text);
+
 nlohmann::json NumberToJson(double value);
 // InvalidArgument for anything but a number or one of the three strings.
 Result<double> NumberFromJson(const nlohmann::json& value);

@@ -595,7 +595,7 @@ TEST_F(KilnServerTest, EveryDocumentedOperationIsServed) {
     EXPECT_LT(result->status, 500) << method << " " << path << " " << result->body;
     ++operations;
   }
-  EXPECT_EQ(operations, 38);
+  EXPECT_EQ(operations, 41);
 }
 
 // The server stops and starts again while a run logs metrics: its launcher keeps spooling

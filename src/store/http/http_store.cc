@@ -48,6 +48,9 @@ Result<std::vector<Run>> HttpStore::ListRuns(const RunFilter& filter) {
   if (filter.parent_id) query.push_back("parent=" + UrlEncode(*filter.parent_id));
   if (filter.top_level) query.push_back("top_level=true");
   if (filter.limit > 0) query.push_back(fmt::format("limit={}", filter.limit));
+  if (filter.after) {
+    query.push_back("after=" + UrlEncode(wire::RunPositionText(*filter.after)));
+  }
   const std::string path =
       query.empty() ? "/v1/runs" : fmt::format("/v1/runs?{}", JoinStrings(query, "&"));
   KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));

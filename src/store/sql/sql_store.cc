@@ -188,6 +188,7 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
   if (filter.status) sql += " AND r.status = ?";
   if (filter.parent_id) sql += " AND r.parent_id = ?";
   if (filter.top_level) sql += " AND r.parent_id IS NULL";
+  if (filter.after) sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.id < ?))";
   if (filter.only_active) {
     sql +=
         fmt::format(" AND r.status NOT IN ('{}', '{}', '{}')", RunStatusName(RunStatus::kCompleted),
@@ -200,6 +201,11 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
   if (filter.experiment) query.Bind(++parameter, *filter.experiment);
   if (filter.status) query.Bind(++parameter, RunStatusName(*filter.status));
   if (filter.parent_id) query.Bind(++parameter, *filter.parent_id);
+  if (filter.after) {
+    query.Bind(++parameter, filter.after->created_at);
+    query.Bind(++parameter, filter.after->created_at);
+    query.Bind(++parameter, filter.after->id);
+  }
   std::vector<Run> runs;
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, query.Step());

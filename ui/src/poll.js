@@ -1,0 +1,45 @@
+// Polling that pauses while the tab is hidden (and polls at once when it shows again).
+import { useEffect, useRef, useState } from 'preact/hooks';
+
+// Calls load() now and every intervalMs while the page is visible; returns
+// {data, error, reload}. A load in flight is never overlapped by the next one. `deps`
+// restart it (a changed filter loads at once).
+export function usePoll(load, intervalMs, deps) {
+  const [state, setState] = useState({ data: undefined, error: null });
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const tick = useRef(() => {});
+  useEffect(() => {
+    let stopped = false;
+    let timer = null;
+    let running = false;
+    const run = async () => {
+      if (running || stopped) return;
+      running = true;
+      clearTimeout(timer);
+      try {
+        const data = await loadRef.current();
+        if (!stopped) setState({ data, error: null });
+      } catch (error) {
+        if (!stopped) setState((old) => ({ data: old.data, error }));
+      } finally {
+        running = false;
+        if (!stopped && !document.hidden && intervalMs > 0) timer = setTimeout(run, intervalMs);
+      }
+    };
+    const visibility = () => {
+      if (document.hidden) clearTimeout(timer);
+      else run();
+    };
+    tick.current = run;
+    setState((old) => ({ data: old.data, error: null }));
+    run();
+    document.addEventListener('visibilitychange', visibility);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      document.removeEventListener('visibilitychange', visibility);
+    };
+  }, deps);
+  return { ...state, reload: () => tick.current() };
+}

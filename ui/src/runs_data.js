@@ -1,0 +1,88 @@
+// Every run of the server, kept current: read once page by page (GET /v1/runs with keyset
+// paging), then refreshed by polling only what can change, the newest page and the runs
+// that have not ended. Polling pauses while the tab is hidden.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { getJson, query, runPath } from './api.js';
+import { kTerminal } from './format.js';
+
+const kPage = 1000;
+const kRefreshMs = 5000;
+
+async function readAll(onPage, signal) {
+  let after = null;
+  for (;;) {
+    const body = await getJson(`/v1/runs${query({ limit: kPage, metrics: 'true', after })}`, { signal });
+    onPage(body.runs);
+    if (!body.next_cursor) return;
+    after = body.next_cursor;
+  }
+}
+
+// {runs: [...] newest first, loading, error}.
+export function useAllRuns() {
+  const byId = useRef(new Map());
+  const [state, setState] = useState({ runs: [], loading: true, error: null });
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer = null;
+    let stopped = false;
+    const publish = (loading) => {
+      const runs = [...byId.current.values()].sort((a, b) =>
+        a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1);
+      setState({ runs, loading, error: null });
+    };
+    const merge = (runs) => runs.forEach((run) => {
+      const old = byId.current.get(run.id);
+      byId.current.set(run.id, { ...run, metrics: run.metrics ?? (old && old.metrics) ?? {} });
+    });
+    let activeIds = new Set();
+    const refresh = async () => {
+      if (stopped || document.hidden) return;
+      try {
+        const [newest, active] = await Promise.all([
+          getJson(`/v1/runs${query({ limit: 200, metrics: 'true' })}`, { signal: controller.signal }),
+          getJson(`/v1/runs${query({ active: 'true', metrics: 'true' })}`, { signal: controller.signal }),
+        ]);
+        merge(newest.runs);
+        merge(active.runs);
+        // Runs that were active and have ended since: read each once more, to show how.
+        const seen = new Set([...newest.runs, ...active.runs].map((run) => run.id));
+        const ended = [...activeIds].filter((id) => !seen.has(id)).slice(0, 50);
+        merge(await Promise.all(ended.map((id) =>
+          getJson(runPath(id), { signal: controller.signal }))));
+        activeIds = new Set(active.runs.map((run) => run.id));
+        publish(false);
+      } catch (error) {
+        if (error.name !== 'AbortError') setState((old) => ({ ...old, error }));
+      }
+      if (!stopped && !document.hidden) timer = setTimeout(refresh, kRefreshMs);
+    };
+    const visibility = () => {
+      clearTimeout(timer);
+      if (!document.hidden) refresh();
+    };
+    readAll((runs) => {
+      merge(runs);
+      runs.forEach((run) => {
+        if (!kTerminal.has(run.status)) activeIds.add(run.id);
+      });
+      publish(true);
+    }, controller.signal)
+      .then(() => {
+        publish(false);
+        timer = setTimeout(refresh, kRefreshMs);
+      })
+      .catch((error) => {
+        if (error.name !== 'AbortError') setState((old) => ({ ...old, loading: false, error }));
+      });
+    document.addEventListener('visibilitychange', visibility);
+    return () => {
+      stopped = true;
+      controller.abort();
+      clearTimeout(timer);
+      document.removeEventListener('visibilitychange', visibility);
+    };
+  }, []);
+  return state;
+}
