@@ -8,12 +8,21 @@
 #include <charconv>
 #include <exception>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/strings.h"
 
 namespace kiln::http {
 
 using nlohmann::json;
 
 namespace {
+
+// How long an idle keep-alive connection is kept. A graceful stop waits for each worker's
+// connection to go idle this long (httplib does not close idle ones), so it bounds how
+// long `kiln server` or `kiln ui` takes to stop after a browser's last request.
+constexpr int kKeepAliveIdleSeconds = 5;
 
 // CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH as Debian's libcpp-httplib 0.11 was built.
 constexpr std::size_t kHttplibFormLimit = 8192;
@@ -64,7 +73,7 @@ Status Listener::Bind() {
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options_.max_body_bytes);
   http_->set_keep_alive_max_count(options_.keep_alive_max_count);
-  http_->set_keep_alive_timeout(30);
+  http_->set_keep_alive_timeout(kKeepAliveIdleSeconds);
   http_->set_tcp_nodelay(true);
   http_->set_socket_options([this](int socket) {
     const int yes = 1;
@@ -148,12 +157,27 @@ void Listener::SetErrorReplies() {
       });
 }
 
+void AcceptNoBrotli(const httplib::Request& request) {
+  // The request is the server's own object for this exchange, passed const to handlers
+  // only by convention: rewriting one of its headers before the reply is written is safe.
+  httplib::Headers& headers = const_cast<httplib::Request&>(request).headers;
+  const auto found = headers.find("Accept-Encoding");
+  if (found == headers.end()) return;
+  std::vector<std::string> kept;
+  for (const std::string& part : SplitString(found->second, ',')) {
+    const std::string coding(TrimWhitespace(part.substr(0, part.find(';'))));
+    if (coding != "br" && !coding.empty()) kept.push_back(std::string(TrimWhitespace(part)));
+  }
+  found->second = JoinStrings(kept, ", ");
+}
+
 void Listener::AddBodyRoute(const std::string& method, const std::string& pattern,
                             httplib::Server::Handler handler) {
   httplib::Server::HandlerWithContentReader whole_body = [this, handler](
                                                              const httplib::Request& request,
                                                              httplib::Response& response,
                                                              const httplib::ContentReader& reader) {
+    AcceptNoBrotli(request);
     const std::size_t limit = options_.max_body_bytes;
     if (request.is_multipart_form_data()) {
       // Read and dropped, so that the connection stays in step.
@@ -217,7 +241,11 @@ void Listener::AddBodyRoute(const std::string& method, const std::string& patter
 }
 
 void Listener::Get(const std::string& pattern, httplib::Server::Handler handler) {
-  http_->Get(pattern, std::move(handler));
+  http_->Get(pattern, [handler = std::move(handler)](const httplib::Request& request,
+                                                     httplib::Response& response) {
+    AcceptNoBrotli(request);
+    handler(request, response);
+  });
 }
 void Listener::Post(const std::string& pattern, httplib::Server::Handler handler) {
   AddBodyRoute("POST", pattern, std::move(handler));

@@ -115,6 +115,8 @@ TEST_F(HostileInputTest, EveryWayInRefusesAndCreatesNothing) {
   const auto manifest_of = [](const std::string& entries) {
     return json{{"manifest", "{\"entries\":[" + entries + "],\"version\":1}"}}.dump();
   };
+  std::string many_runs;
+  for (int i = 0; i < 300; ++i) many_runs += fmt::format("&run=r{}", i);
   std::vector<Attempt> attempts = {
       // Job specs.
       {"experiment escaping runs/", "POST", "/v1/runs", job_with("experiment", "../../x")},
@@ -193,6 +195,18 @@ TEST_F(HostileInputTest, EveryWayInRefusesAndCreatesNothing) {
        R"({"to": "Exploded"})"},
       {"metrics for a rank outside the world", "POST", "/v1/runs/" + run + "/metrics",
        R"({"rank": 1000000, "offset_before": 0, "offset_after": 1, "series": []})"},
+      // The reads Kiln Studio makes, and its files.
+      {"metric series with no name", "GET", "/v1/metric-series?run=" + run, ""},
+      {"metric series of 300 runs", "GET", "/v1/metric-series?name=loss" + many_runs, ""},
+      {"metric range past double", "GET", "/v1/metric-series?name=x&x_min=1e999&run=" + run, ""},
+      {"metric range backwards", "GET", "/v1/runs/" + run + "/metrics/x?x_min=2&x_max=1", ""},
+      {"metric axis unknown", "GET", "/v1/runs/" + run + "/metrics/x?x=epoch", ""},
+      {"runs cursor not UTF-8", "GET", "/v1/runs?after=%ff%fe", ""},
+      {"runs cursor without an id", "GET", "/v1/runs?after=123:", ""},
+      {"snapshot read escaping", "GET", "/v1/snapshots/..%2F..%2Fkiln.db", ""},
+      {"snapshot content escaping", "GET", "/v1/snapshots/objects/..%2F..%2Fkiln.db", ""},
+      {"UI asset escaping", "GET", "/assets/..%2F..%2Fkiln.db", ""},
+      {"UI asset that is no asset", "GET", "/assets/%00.js", ""},
   };
   // Random bytes at every route that takes a body.
   std::mt19937 random(20261206);

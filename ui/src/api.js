@@ -96,6 +96,10 @@ export const runPath = (id, rest = '') => `/v1/runs/${encodeURIComponent(id)}${r
 export const artifactPath = (id, name) =>
   runPath(id, `/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`);
 
+// Events handled between yields to the page, so that a burst (a long log read from its
+// start) never holds the main thread for long.
+const kEventsPerSlice = 1000;
+
 // Reads a Server-Sent Events stream with fetch (EventSource cannot send the token):
 // onEvent(name, data, id) for each event, until the stream ends or `signal` aborts. Resolves
 // when the server closed the stream.
@@ -103,24 +107,34 @@ export async function readEvents(path, onEvent, signal) {
   const response = await request(path, { signal, accept: 'text/event-stream' });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
+  let handled = 0;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
     buffer += value;
+    let start = 0;
     let end;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
+    while ((end = buffer.indexOf('\n\n', start)) >= 0) {
+      const block = buffer.slice(start, end);
+      start = end + 2;
+      if (++handled % kEventsPerSlice === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (signal && signal.aborted) return;
+      }
       let name = 'message';
       let id = null;
-      const data = [];
+      let data = null;
       for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) name = line.slice(6).trim();
-        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-        else if (line.startsWith('id:')) id = line.slice(3).trim();
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? '' : line.slice(line[colon + 1] === ' ' ? colon + 2 : colon + 1);
+        if (field === 'event') name = value;
+        else if (field === 'data') data = data === null ? value : `${data}\n${value}`;
+        else if (field === 'id') id = value;
       }
-      if (data.length) onEvent(name, JSON.parse(data.join('\n')), id);
+      if (data !== null) onEvent(name, JSON.parse(data), id);
     }
+    buffer = buffer.slice(start);
   }
 }
 

@@ -36,7 +36,7 @@ export class LogBuffer {
     this.ranks[i] = line.rank;
     this.times[i] = line.time;
     this.errs[i] = line.stream === 'stderr' ? 1 : 0;
-    this.texts.push(line.display ?? line.text);
+    this.texts.push(line.text);
     return dropped;
   }
 
@@ -96,10 +96,10 @@ export class LogView {
   }
 }
 
-const kErrorPattern = /Traceback \(most recent call last\)|\b(Error|Exception|FAILED|Fatal|panic)\b/;
+const kErrorPattern = /Traceback \(most recent call last\)|[A-Za-z]*(Error|Exception)\b|\b(FAILED|Fatal|panic)\b/;
 
-// The first shown line that looks like an error: a traceback, or "...Error"/"Exception"
-// on stderr or stdout; -1 when none does.
+// The first shown line that looks like an error: a traceback, or a word ending in "Error"
+// or "Exception" (ValueError, RuntimeError: ...), on stderr or stdout; -1 when none does.
 export function firstError(view) {
   const { buffer } = view;
   for (let j = 0; j < view.length; j++) {

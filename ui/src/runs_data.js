@@ -5,13 +5,16 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { getJson, query, runPath } from './api.js';
 import { kTerminal } from './format.js';
 
-const kPage = 1000;
+// The first page is small, so the table shows at once; the rest come in larger ones.
+const kFirstPage = 200;
+const kPage = 2000;
 const kRefreshMs = 5000;
 
 async function readAll(onPage, signal) {
   let after = null;
   for (;;) {
-    const body = await getJson(`/v1/runs${query({ limit: kPage, metrics: 'true', after })}`, { signal });
+    const limit = after ? kPage : kFirstPage;
+    const body = await getJson(`/v1/runs${query({ limit, metrics: 'true', after })}`, { signal });
     onPage(body.runs);
     if (!body.next_cursor) return;
     after = body.next_cursor;

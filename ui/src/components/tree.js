@@ -41,7 +41,7 @@ function Folder({ node, selected, onSelect, depth }) {
 
 function Nodes({ node, selected, onSelect, depth }) {
   return html`
-    <ul class="tree" role=${depth === 0 ? 'tree' : 'group'}>
+    <ul class="tree">
       ${sorted(node).map((child) => (child.children.size && !child.file
         ? html`<${Folder} key=${child.path} node=${child} selected=${selected} onSelect=${onSelect} depth=${depth} />`
         : html`

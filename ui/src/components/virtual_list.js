@@ -26,7 +26,8 @@ export function VirtualList({ count, rowHeight, renderRow, class: className, fol
   useLayoutEffect(() => {
     const element = box.current;
     if (follow && element) {
-      element.scrollTop = element.scrollHeight;
+      // Past the end is clamped to it; reading scrollHeight here would force a layout.
+      element.scrollTop = count * rowHeight;
       atBottom.current = true;
     }
   }, [count, follow]);
@@ -43,7 +44,7 @@ export function VirtualList({ count, rowHeight, renderRow, class: className, fol
   const onScroll = () => {
     const element = box.current;
     setView({ top: element.scrollTop, height: element.clientHeight });
-    const bottom = element.scrollTop + element.clientHeight >= element.scrollHeight - rowHeight;
+    const bottom = element.scrollTop + element.clientHeight >= count * rowHeight - rowHeight;
     if (bottom !== atBottom.current) {
       atBottom.current = bottom;
       if (onFollowChange) onFollowChange(bottom);

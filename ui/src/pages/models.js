@@ -43,7 +43,7 @@ function Model({ name }) {
       <p><a href="/models">All models</a></p>
       <h1>${name}</h1>
       ${error && html`<p class="error" role="alert">${error.message}</p>`}
-      ${data && data.versions.slice().reverse().map((model) => html`<${Version} key=${model.version} model=${model} />`)}
+      ${data && data.models.map((model) => html`<${Version} key=${model.version} model=${model} />`)}
     </main>`;
 }
 

@@ -1,5 +1,6 @@
 // One run: its facts and failure cause, status timeline, logs, metrics, outputs, code and
 // child runs, a tab each (?tab=). Polled every few seconds while the run has not ended.
+import { useEffect, useState } from 'preact/hooks';
 import { getJson, postJson, runPath } from '../api.js';
 import { html } from '../html.js';
 import { usePoll } from '../poll.js';
@@ -21,15 +22,20 @@ export async function cancelRun(id) {
   return postJson(runPath(id, '/transitions'), { to: 'CancelRequested', detail: 'canceled in Kiln Studio' });
 }
 
+// Runs that have not ended are read again this often.
+const kRefreshMs = 3000;
+
 export function RunPage({ id, params, me }) {
   const tab = params.get('tab') || 'overview';
-  const { data: run, error, reload } = usePoll(() => getJson(runPath(id)), 3000, [id]);
+  const [ended, setEnded] = useState(false);
+  // Read once more when it ends, then no more.
+  const { data: run, error, reload } = usePoll(() => getJson(runPath(id)), ended ? 0 : kRefreshMs, [id, ended]);
+  useEffect(() => setEnded(!!run && kTerminal.has(run.status)), [run && run.status]);
 
   if (!run) {
     return html`<main id="main" class="page">
       ${error ? html`<p class="error" role="alert">${error.message}</p>` : html`<p class="muted">Loading…</p>`}</main>`;
   }
-  const ended = kTerminal.has(run.status);
   const tabHref = (key) => {
     const next = new URLSearchParams({ tab: key });
     return `/runs/${encodeURIComponent(id)}?${next}`;
@@ -39,7 +45,7 @@ export function RunPage({ id, params, me }) {
       <div class="row">
         <h1 class="grow">${run.display_name || run.id} <${StatusBadge} status=${run.status} /></h1>
         ${run.parent_id && html`<a href=${`/sweeps/${encodeURIComponent(run.parent_id)}`}>Sweep ${run.parent_id}</a>`}
-        ${!ended && canCancel(me) && html`
+        ${!kTerminal.has(run.status) && canCancel(me) && html`
           <button class="danger" onClick=${async () => {
             if (!confirm(`Cancel run ${run.id}?`)) return;
             try {

@@ -86,6 +86,7 @@ export function RunLogs({ run, params }) {
   const [hit, setHit] = useState(-1);
   const [goto, setGoto] = useState(null);
   const [search, setSearch] = useState(find);
+  const [note, setNote] = useState('');
   const tick = () => {
     view.current.catchUp();
     setVersion((v) => v + 1);
@@ -129,7 +130,7 @@ export function RunLogs({ run, params }) {
   const renderRow = (j, box) => {
     const i = lines.line(j);
     const rank = buffer.ranks[i];
-    const isHit = find && hits.length && hits[hit] === j;
+    const isHit = goto !== null && goto === j;
     return html`
       <div key=${j} class=${`vrow${buffer.errs[i] ? ' stderr' : ''}${isHit ? ' current' : ''}`} role="listitem"
            style=${{ top: `${box.top}px`, height: `${box.height}px` }}>
@@ -144,7 +145,7 @@ export function RunLogs({ run, params }) {
       <div class="chart-controls">
         <fieldset class="row" aria-label="Ranks shown">
           ${Array.from({ length: Math.min(ranks, 64) }, (_, rank) => html`
-            <label class=${`rank-label rank-${rank % 8}`}>
+            <label class="rank-label">
               <input type="checkbox" checked=${!shown || shown.has(rank)} onChange=${() => toggleRank(rank)} /> rank ${rank}
             </label>`)}
         </fieldset>
@@ -156,11 +157,13 @@ export function RunLogs({ run, params }) {
         <span class="muted" aria-live="polite">${find ? `${hits.length ? hit + 1 : 0} of ${hits.length}` : ''}</span>
         <button onClick=${() => {
           const at = firstError(lines);
+          setNote(at >= 0 ? '' : 'no line looks like an error');
           if (at >= 0) {
             setFollow(false);
             setGoto(at);
           }
         }}>First error</button>
+        ${note && html`<span class="muted" role="status">${note}</span>`}
         <button aria-pressed=${follow} onClick=${() => setFollow(!follow)}>${follow ? 'Following' : 'Follow'}</button>
         <span class="muted" aria-live="off">
           ${lines.length.toLocaleString()} lines${buffer.dropped ? ` (the oldest ${buffer.dropped.toLocaleString()} dropped)` : ''}

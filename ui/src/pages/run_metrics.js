@@ -78,7 +78,7 @@ export function RunMetrics({ runs, params }) {
         : html`<div class="charts">
             ${shown.map((name) => html`
               <${Lazy} key=${name} height=${300}>
-                <h3>${name}</h3>
+                <h2 class="chart-title">${name}</h2>
                 <${MetricChart} id=${name} live=${live} axis=${axis} smoothing=${smoothing} logY=${logY}
                   lines=${runs.map((run) => ({ run: run.id, name, label: label(run, name) }))} />
               </${Lazy}>`)}

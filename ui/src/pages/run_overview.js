@@ -79,7 +79,7 @@ function Images({ run }) {
         const series = await getJson(runPath(run.id, `/metrics/${encodeURIComponent(metric.name)}`));
         for (const value of series.values.slice(-12)) {
           if (!value || !value.path || !value.path.startsWith('outputs/')) continue;
-          const response = await request(artifactPath(run.id, value.path.slice('outputs/'.length)));
+          const response = await request(artifactPath(run.id, value.path));
           const url = URL.createObjectURL(await response.blob());
           urls.push(url);
           found.push({ name: metric.name, path: value.path, url });
@@ -104,7 +104,9 @@ function Images({ run }) {
 }
 
 function Children({ run }) {
-  const { data } = usePoll(() => getJson(`/v1/runs${query({ parent: run.id })}`), 10000, [run.id]);
+  const ended = kTerminal.has(run.status);
+  const { data } = usePoll(() => getJson(`/v1/runs${query({ parent: run.id })}`), ended ? 0 : 10000,
+                           [run.id, ended]);
   if (!data || !data.runs.length) return null;
   return html`
     <section aria-label="Child runs">

@@ -38,14 +38,19 @@ function extraColumn(spec) {
   return { key: spec, label: name, width: 110, value: (r) => (r.metrics || {})[name], numeric: true, metric: true };
 }
 
+// Empty last; numbers (and numeric text) by value; other text by code point, which is
+// what ISO times and run ids need, and fast enough to sort 10,000 rows in a frame.
 function compare(a, b) {
   if (a === b) return 0;
   if (a === undefined || a === null || a === '') return 1;
   if (b === undefined || b === null || b === '') return -1;
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
   const x = toNumber(a);
   const y = toNumber(b);
   if (!Number.isNaN(x) && !Number.isNaN(y)) return x - y;
-  return String(a).localeCompare(String(b));
+  const s = String(a);
+  const t = String(b);
+  return s < t ? -1 : s > t ? 1 : 0;
 }
 
 function matchesText(run, text) {

@@ -94,12 +94,12 @@ export function SweepPage({ id, params, me }) {
           }}>Cancel sweep</button>`}
       </div>
       <p>
-        ${view.goal} <strong>${view.metric}</strong> · ${data.trials.length} trials
-        ${limits.max_total_trials ? ` of at most ${limits.max_total_trials}` : ''}
-        ${limits.max_concurrent_trials ? `, ${limits.max_concurrent_trials} at a time` : ''}
-        · sampling ${(view.spec.sampling || {}).type || '?'}
-        · early termination ${(view.spec.early_termination && view.spec.early_termination.type) || 'none'}
-        · <a href=${`/runs/${encodeURIComponent(sweep.id)}?tab=logs`}>driver log</a>
+        ${view.goal} <strong>${view.metric}</strong>${' · '}${[
+          `${data.trials.length} trials${limits.max_total_trials ? ` of at most ${limits.max_total_trials}` : ''}` +
+            (limits.max_concurrent_trials ? `, ${limits.max_concurrent_trials} at a time` : ''),
+          `sampling ${(view.spec.sampling || {}).type || '?'}`,
+          `early termination ${(view.spec.early_termination && view.spec.early_termination.type) || 'none'}`,
+        ].join(' · ')}${' · '}<a href=${`/runs/${encodeURIComponent(sweep.id)}?tab=logs`}>driver log</a>
       </p>
       <section aria-label="Trials">
         <h2>Trials, best first</h2>
