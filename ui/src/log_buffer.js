@@ -1,18 +1,36 @@
-// The lines of a run's log as the page holds them: columns in typed arrays (rank, time,
-// stream) and the texts, so a million lines cost little more than their text. At most
-// kMaxLines are kept: past that the oldest tenth is dropped (the whole log stays
-// downloadable from the Outputs of the run directory and through the API).
+// The lines of a run's log as the page holds them, bounded whatever the log's length.
+//
+// Every line has its rank, time and stream in typed arrays (13 bytes a line), and whether
+// it looks like an error, found as it arrives. Its text lives in the chunk it came in (one
+// batch of the stream, whose end the stream names with a cursor). The text of at most
+// kResidentLines lines is held: past that, the chunks seen least recently let theirs go, and
+// a chunk scrolled back to is read again from its cursor (GET /v1/runs/{id}/logs?cursor=).
+// So following a chatty run keeps the page's memory flat, and a million lines still scroll.
+// At most kMaxLines lines are indexed: past that the oldest tenth is dropped (the API and
+// `kiln logs` have them all).
+import { getJson, query, runPath } from './api.js';
+
 export const kMaxLines = 1_000_000;
+export const kResidentLines = 100_000;
+
+const kErrorPattern = /Traceback \(most recent call last\)|[A-Za-z]*(Error|Exception)\b|\b(FAILED|Fatal|panic)\b/;
 
 export class LogBuffer {
-  constructor() {
+  constructor(runId) {
+    this.runId = runId;
     this.capacity = 4096;
     this.ranks = new Int32Array(this.capacity);
     this.times = new Float64Array(this.capacity);
-    this.errs = new Uint8Array(this.capacity);
-    this.texts = [];
+    this.flags = new Uint8Array(this.capacity); // 1: stderr, 2: looks like an error
     this.length = 0;
     this.dropped = 0; // lines dropped from the front
+    // {start, count, before: the cursor the chunk starts at ('' for the log's start),
+    //  after: the one it ends at (null while it is still growing), texts: [] or null,
+    //  seen: when it was last shown, loading}
+    this.chunks = [];
+    this.resident = 0;
+    this.clock = 0;
+    this.onChange = () => {};
   }
 
   grow() {
@@ -24,30 +42,134 @@ export class LogBuffer {
     };
     this.ranks = grow(Int32Array, this.ranks);
     this.times = grow(Float64Array, this.times);
-    this.errs = grow(Uint8Array, this.errs);
+    this.flags = grow(Uint8Array, this.flags);
   }
 
-  // Returns how many lines were dropped from the front to make room (0 mostly).
-  push(line) {
+  // A line from the stream; `cursor`, when the stream gave one, ends its chunk. Returns how
+  // many lines were dropped from the front to make room (0 mostly).
+  push(line, cursor) {
     let dropped = 0;
-    if (this.length >= kMaxLines) dropped = this.dropFront(Math.floor(kMaxLines / 10));
+    if (this.length >= kMaxLines) dropped = this.dropFront(kMaxLines / 10);
     if (this.length === this.capacity) this.grow();
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (!chunk || chunk.after !== null) {
+      chunk = { start: this.length, count: 0, before: chunk ? chunk.after : '', after: null,
+                texts: [], seen: this.clock, loading: false };
+      this.chunks.push(chunk);
+    }
     const i = this.length++;
     this.ranks[i] = line.rank;
     this.times[i] = line.time;
-    this.errs[i] = line.stream === 'stderr' ? 1 : 0;
-    this.texts.push(line.text);
+    this.flags[i] = (line.stream === 'stderr' ? 1 : 0) | (kErrorPattern.test(line.text) ? 2 : 0);
+    chunk.texts.push(line.text);
+    chunk.count++;
+    this.resident++;
+    if (cursor) {
+      chunk.after = cursor;
+      this.evict();
+    }
     return dropped;
   }
 
+  // Forgets the lines of the chunk still growing (a stream that broke mid-batch is taken
+  // up again from the last cursor, which sends them again); returns the new length.
+  discardOpen() {
+    const chunk = this.chunks[this.chunks.length - 1];
+    if (chunk && chunk.after === null) {
+      this.chunks.pop();
+      this.length -= chunk.count;
+      if (chunk.texts) this.resident -= chunk.count;
+    }
+    return this.length;
+  }
+
+  isStderr(i) {
+    return (this.flags[i] & 1) !== 0;
+  }
+
+  looksLikeError(i) {
+    return (this.flags[i] & 2) !== 0;
+  }
+
+  chunkOf(i) {
+    let lo = 0;
+    let hi = this.chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.chunks[mid].start <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.chunks[lo];
+  }
+
+  // The line's text, or null while its chunk is read again (onChange() once it is).
+  text(i) {
+    const chunk = this.chunkOf(i);
+    chunk.seen = ++this.clock;
+    if (chunk.texts) return chunk.texts[i - chunk.start];
+    if (!chunk.loading) this.reload(chunk);
+    return null;
+  }
+
+  // Whether the line's text is held now (search covers those).
+  held(i) {
+    return this.chunkOf(i).texts !== null;
+  }
+
+  async reload(chunk) {
+    chunk.loading = true;
+    try {
+      const texts = [];
+      let cursor = chunk.before;
+      while (texts.length < chunk.count) {
+        const page = await getJson(runPath(this.runId, `/logs${query({
+          limit: Math.min(10_000, chunk.count - texts.length), cursor: cursor || undefined })}`));
+        if (!page.lines.length) break;
+        page.lines.forEach((line) => texts.push(line.text));
+        cursor = page.next_cursor;
+      }
+      if (texts.length === chunk.count && this.chunks.includes(chunk)) {
+        chunk.texts = texts;
+        this.resident += texts.length;
+        this.evict(chunk);
+        this.onChange();
+      }
+    } finally {
+      chunk.loading = false;
+    }
+  }
+
+  // Lets go of the texts of the chunks seen least recently until at most kResidentLines are
+  // held; never the chunk still growing, nor `keep`.
+  evict(keep = null) {
+    while (this.resident > kResidentLines) {
+      let oldest = null;
+      for (const chunk of this.chunks) {
+        if (chunk.texts && chunk.after !== null && chunk !== keep && (!oldest || chunk.seen < oldest.seen)) {
+          oldest = chunk;
+        }
+      }
+      if (!oldest) return;
+      this.resident -= oldest.count;
+      oldest.texts = null;
+    }
+  }
+
+  // Drops whole chunks from the front, at least `n` lines; returns how many.
   dropFront(n) {
-    this.ranks.copyWithin(0, n, this.length);
-    this.times.copyWithin(0, n, this.length);
-    this.errs.copyWithin(0, n, this.length);
-    this.texts.splice(0, n);
-    this.length -= n;
-    this.dropped += n;
-    return n;
+    let count = 0;
+    let chunks = 0;
+    while (chunks < this.chunks.length - 1 && count < n) count += this.chunks[chunks++].count;
+    for (const chunk of this.chunks.splice(0, chunks)) {
+      if (chunk.texts) this.resident -= chunk.count;
+    }
+    for (const chunk of this.chunks) chunk.start -= count;
+    this.ranks.copyWithin(0, count, this.length);
+    this.times.copyWithin(0, count, this.length);
+    this.flags.copyWithin(0, count, this.length);
+    this.length -= count;
+    this.dropped += count;
+    return count;
   }
 }
 
@@ -80,6 +202,12 @@ export class LogView {
     this.seen = buffer.length;
   }
 
+  // After the buffer forgot its lines from `length` on.
+  truncate(length) {
+    while (this.length > 0 && this.index[this.length - 1] >= length) this.length--;
+    this.seen = Math.min(this.seen, length);
+  }
+
   // After the buffer dropped n lines from its front.
   shift(n) {
     let keep = 0;
@@ -96,26 +224,32 @@ export class LogView {
   }
 }
 
-const kErrorPattern = /Traceback \(most recent call last\)|[A-Za-z]*(Error|Exception)\b|\b(FAILED|Fatal|panic)\b/;
-
-// The first shown line that looks like an error: a traceback, or a word ending in "Error"
-// or "Exception" (ValueError, RuntimeError: ...), on stderr or stdout; -1 when none does.
+// The first shown line that looks like an error (a traceback; a word ending in "Error" or
+// "Exception", as ValueError or RuntimeError: ...; FAILED, Fatal, panic), found as lines
+// arrived, so also among lines whose text the page no longer holds; -1 when none does.
 export function firstError(view) {
-  const { buffer } = view;
   for (let j = 0; j < view.length; j++) {
-    if (kErrorPattern.test(buffer.texts[view.line(j)])) return j;
+    if (view.buffer.looksLikeError(view.line(j))) return j;
   }
   return -1;
 }
 
-// The positions in `view` of the lines holding `text` (case-insensitive).
+// The positions in `view` of the lines holding `text` (case-insensitive), among the lines
+// whose text is held; {hits, unsearched: how many shown lines were not held}.
 export function findAll(view, text, limit = 100_000) {
-  const out = [];
-  if (!text) return out;
+  const hits = [];
+  let unsearched = 0;
+  if (!text) return { hits, unsearched };
   const needle = text.toLowerCase();
   const { buffer } = view;
-  for (let j = 0; j < view.length && out.length < limit; j++) {
-    if (buffer.texts[view.line(j)].toLowerCase().includes(needle)) out.push(j);
+  for (let j = 0; j < view.length && hits.length < limit; j++) {
+    const i = view.line(j);
+    const chunk = buffer.chunkOf(i);
+    if (!chunk.texts) {
+      unsearched++;
+      continue;
+    }
+    if (chunk.texts[i - chunk.start].toLowerCase().includes(needle)) hits.push(j);
   }
-  return out;
+  return { hits, unsearched };
 }

@@ -34,10 +34,13 @@ function useLogStream(runId, buffer, tick) {
       if (ended || controller) return;
       controller = new AbortController();
       const mine = controller;
+      // Lines after the last cursor come again: forget those held.
+      const length = buffer.discardOpen();
+      if (buffer.onTruncate) buffer.onTruncate(length);
       readEvents(runPath(runId, `/logs${query({ follow: 'true', cursor })}`), (name, data, id) => {
         if (name === 'line') {
-          const dropped = buffer.push(data);
-          if (dropped) buffer.onDrop && buffer.onDrop(dropped);
+          const dropped = buffer.push(data, id);
+          if (dropped && buffer.onDrop) buffer.onDrop(dropped);
           if (id) cursor = id;
           schedule();
         } else if (name === 'end') {
@@ -79,7 +82,7 @@ export function RunLogs({ run, params }) {
   const shownParam = params.get('rank');
   const shown = shownParam === null || shownParam === '' ? null : new Set(shownParam.split(',').map(Number));
   const find = params.get('find') || '';
-  const buffer = useMemo(() => new LogBuffer(), [run.id]);
+  const buffer = useMemo(() => new LogBuffer(run.id), [run.id]);
   const view = useRef(null);
   const [, setVersion] = useState(0);
   const [follow, setFollow] = useState(!params.get('find'));
@@ -92,6 +95,8 @@ export function RunLogs({ run, params }) {
     setVersion((v) => v + 1);
   };
   buffer.onDrop = (n) => view.current && view.current.shift(n);
+  buffer.onTruncate = (length) => view.current && view.current.truncate(length);
+  buffer.onChange = () => setVersion((v) => v + 1);
   const stream = useLogStream(run.id, buffer, tick);
 
   // A new filter: a new view over the same lines.
@@ -103,7 +108,7 @@ export function RunLogs({ run, params }) {
   const lines = view.current;
   lines.catchUp();
 
-  const hits = useMemo(() => findAll(lines, find), [find, key, find ? lines.length : 0]);
+  const { hits, unsearched } = useMemo(() => findAll(lines, find), [find, key, find ? lines.length : 0]);
   useEffect(() => {
     if (!find || !hits.length) return;
     // From the failure cause: its line is the last one that says so.
@@ -130,13 +135,14 @@ export function RunLogs({ run, params }) {
   const renderRow = (j, box) => {
     const i = lines.line(j);
     const rank = buffer.ranks[i];
+    const text = buffer.text(i);
     const isHit = goto !== null && goto === j;
     return html`
-      <div key=${j} class=${`vrow${buffer.errs[i] ? ' stderr' : ''}${isHit ? ' current' : ''}`} role="listitem"
+      <div key=${j} class=${`vrow${buffer.isStderr(i) ? ' stderr' : ''}${isHit ? ' current' : ''}`} role="listitem"
            style=${{ top: `${box.top}px`, height: `${box.height}px` }}>
         <span class="time">${clock(buffer.times[i])}</span>
         <span class=${`rank rank-${rank % 8}`}>r${rank}</span>
-        <span class="text">${buffer.texts[i]}</span>
+        <span class="text">${text === null ? '…' : text}</span>
       </div>`;
   };
 
@@ -154,7 +160,8 @@ export function RunLogs({ run, params }) {
                onKeyDown=${(e) => { if (e.key === 'Enter') { setHit(0); setParams({ find: search }); } }} />
         <button onClick=${() => step(-1)} disabled=${!hits.length} aria-label="previous match">↑</button>
         <button onClick=${() => step(1)} disabled=${!hits.length} aria-label="next match">↓</button>
-        <span class="muted" aria-live="polite">${find ? `${hits.length ? hit + 1 : 0} of ${hits.length}` : ''}</span>
+        <span class="muted" aria-live="polite">${find ? `${hits.length ? hit + 1 : 0} of ${hits.length}` : ''}${
+          find && unsearched ? ` (${unsearched.toLocaleString()} older lines not held: scroll to them to search them)` : ''}</span>
         <button onClick=${() => {
           const at = firstError(lines);
           setNote(at >= 0 ? '' : 'no line looks like an error');
