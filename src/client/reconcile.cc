@@ -149,16 +149,27 @@ Result<std::vector<store::Run>> ReadRuns(Workspace& workspace, const store::RunF
   for (const store::Run& run : unfinished) {
     if (run.kind != store::RunKind::kSweep) by_target[run.compute_target].push_back(run);
   }
+  // What each target says of its live runs (the queue place, Slurm's pending reason): not
+  // stored, so carried onto the listing below.
+  std::map<std::string, std::string> details;
   for (const auto& [name, runs] : by_target) {
     const auto target = workspace.Target(name);
     if (!target.ok()) continue;  // A target this Kiln does not know cannot be asked.
     const std::vector<Result<compute::Probe>> probes = (*target)->CheckAll(runs);
     for (std::size_t i = 0; i < runs.size(); ++i) {
       KILN_RETURN_IF_ERROR(probes[i].status());
-      KILN_RETURN_IF_ERROR(Settle(workspace, **target, runs[i], *probes[i]).status());
+      KILN_ASSIGN_OR_RETURN(const store::Run settled,
+                            Settle(workspace, **target, runs[i], *probes[i]));
+      if (!settled.target_detail.empty()) details[settled.id] = settled.target_detail;
     }
   }
-  return workspace.store().ListRuns(filter);
+  KILN_ASSIGN_OR_RETURN(std::vector<store::Run> listed, workspace.store().ListRuns(filter));
+  for (store::Run& run : listed) {
+    const auto detail = details.find(run.id);
+    if (detail != details.end() && !store::IsTerminal(run.status))
+      run.target_detail = detail->second;
+  }
+  return listed;
 }
 
 }  // namespace kiln::client

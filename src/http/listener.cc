@@ -157,6 +157,9 @@ void Listener::SetErrorReplies() {
       });
 }
 
+// Replies written outside the Listener's routes (the auth check's 401 and 403, the error
+// handler's 404) are small JSON; httplib may still compress those with brotli, at no real
+// cost. This leans on httplib choosing the encoding from the request after the handler.
 void AcceptNoBrotli(const httplib::Request& request) {
   // The request is the server's own object for this exchange, passed const to handlers
   // only by convention: rewriting one of its headers before the reply is written is safe.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 namespace kiln::store {
 namespace {
 
@@ -17,7 +19,21 @@ std::vector<T> Slice(const std::vector<T>& items, const MetricRange& range, X x_
     if (first == items.size()) first = i;
     last = i;
   }
-  if (first == items.size()) return {};
+  if (first == items.size()) {
+    // None inside (a zoom between two logged steps): the points on either side, so the
+    // line still crosses the range.
+    std::optional<std::size_t> before;
+    std::optional<std::size_t> after;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const double x = x_of(items[i]);
+      if (range.min && x < *range.min) before = i;
+      if (range.max && x > *range.max && !after) after = i;
+    }
+    std::vector<T> out;
+    if (before) out.push_back(items[*before]);
+    if (after && (!before || *after != *before)) out.push_back(items[*after]);
+    return out;
+  }
   if (first > 0) --first;
   if (last + 1 < items.size()) ++last;
   return std::vector<T>(items.begin() + static_cast<std::ptrdiff_t>(first),

@@ -28,7 +28,11 @@ TEST(MetricRangeTest, KeepsTheRangeAndOneNeighbourOnEachSide) {
             (std::vector<std::int64_t>{0, 1, 2}));
   EXPECT_EQ(StepsOf(SliceMetric(series, {MetricAxis::kStep, 6.5, std::nullopt})),
             (std::vector<std::int64_t>{6, 7}));
-  EXPECT_EQ(SliceMetric(series, {MetricAxis::kStep, 20, 30}).points.size(), 0u);
+  EXPECT_EQ(SliceMetric(series, {MetricAxis::kStep, 20, 30}).points.size(), 1u)
+      << "the last before";
+  // Between two logged steps: the two, so the line crosses the range.
+  EXPECT_EQ(StepsOf(SliceMetric(Steps({0, 10, 20}), {MetricAxis::kStep, 12, 15})),
+            (std::vector<std::int64_t>{10, 20}));
   EXPECT_EQ(SliceMetric(series, {}).points.size(), 8u);
 }
 

@@ -13,6 +13,7 @@
 #include "common/files.h"
 #include "common/strings.h"
 #include "e2e/server_fixture.h"
+#include "launch/slot_queue.h"
 
 namespace kiln::e2e {
 namespace {
@@ -42,6 +43,14 @@ class StudioApiTest : public ServerTest {
         {"submit", "--source-directory", project.string(), "--entry-script", "train.py", "--wait"});
     EXPECT_EQ(run.exit.code, 0) << run.out << run.err << ServerLog();
     return FirstLine(run.out);
+  }
+
+  bool WaitForServerStatus(const std::string& run, const std::string& status) {
+    for (int i = 0; i < 600; ++i) {
+      if (BodyOf(Http().Get("/v1/runs/" + run))["status"] == status) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
   }
 
   json Get(const std::string& path) {
@@ -211,6 +220,30 @@ TEST_F(StudioApiTest, ASnapshotsFilesAreReadByHashAndTheLocalTargetShowsItsSlots
   EXPECT_TRUE(local["cores"]["waiting"].empty());
 }
 
+// A run waiting for the local target's slots says so in the list of runs too (the Compute
+// page reads it there).
+TEST_F(StudioApiTest, AListingOfRunsSaysWhyARunWaits) {
+  ASSERT_TRUE(launch::SlotQueue(server_home() / "local-queue").WriteSettings({1, {}}).ok());
+  StartServer();
+  const fs::path project =
+      Project("sleeper", {{"train.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n"}});
+  const std::string first =
+      ClientSubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+  ASSERT_TRUE(WaitForServerStatus(first, "Running"));
+  const std::string second =
+      ClientSubmitOk({"--source-directory", project.string(), "--entry-script", "train.py"});
+  const json active = Get("/v1/runs?active=true");
+  std::string detail;
+  for (const json& run : active["runs"]) {
+    if (run["id"] == second) detail = run["target_detail"].is_string() ? run["target_detail"] : "";
+  }
+  EXPECT_NE(detail.find("waiting for 1 core; 0 of 1 free; 1st in line"), std::string::npos)
+      << active.dump(2);
+  for (const std::string& run : {second, first}) {
+    EXPECT_EQ(Client({"cancel", run}).exit.code, 0);
+  }
+}
+
 // A follower that lost its stream takes it up again from the last event's id.
 TEST_F(StudioApiTest, AFollowedLogGoesOnFromItsLastEventsId) {
   StartServer();
@@ -234,54 +267,119 @@ TEST_F(StudioApiTest, AFollowedLogGoesOnFromItsLastEventsId) {
   EXPECT_NE(again.find("event: end\ndata: {\"status\":\"Completed\"}"), std::string::npos) << again;
 }
 
-class UiCommandTest : public KilnTest {};
+class UiCommandTest : public KilnTest {
+ protected:
+  struct Session {
+    std::optional<Subprocess> process;
+    std::string url;
+    std::string secret;
+  };
+
+  // Starts `kiln ui ARGS` with `env` added (and no other KILN_ variable); reads what it
+  // printed: "Kiln Studio: URL/", a line, the token.
+  Session StartUi(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+    Session session;
+    auto pipe = MakePipe();
+    EXPECT_TRUE(pipe.ok());
+    if (!pipe.ok()) return session;
+    SpawnOptions options;
+    options.argv = {KILN_BINARY, "ui", "--listen", "127.0.0.1:0"};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    std::vector<std::string> environment;
+    for (const std::string& entry : CurrentEnvironment()) {
+      if (!entry.starts_with("KILN_")) environment.push_back(entry);
+    }
+    environment.insert(environment.end(), env.begin(), env.end());
+    options.env = environment;
+    options.stdout_fd = pipe->second.get();
+    options.kill_with_parent = true;
+    Result<Subprocess> ui = RealSpawner().Spawn(options);
+    EXPECT_TRUE(ui.ok()) << ui.status().ToString();
+    if (!ui.ok()) return session;
+    pipe->second.reset();
+    session.process.emplace(std::move(ui).value());
+    std::string out;
+    char buffer[512];
+    while (std::count(out.begin(), out.end(), '\n') < 3) {
+      const ssize_t n = ::read(pipe->first.get(), buffer, sizeof(buffer));
+      if (n <= 0) break;
+      out.append(buffer, static_cast<std::size_t>(n));
+    }
+    const std::vector<std::string> lines = SplitString(TrimWhitespace(out), '\n');
+    std::smatch url;
+    EXPECT_EQ(lines.size(), 3u) << out;
+    if (lines.size() != 3 ||
+        !std::regex_match(lines[0], url,
+                          std::regex(R"(Kiln Studio: (http://127\.0\.0\.1:\d+)/)"))) {
+      ADD_FAILURE() << out;
+      return session;
+    }
+    session.url = url[1].str();
+    session.secret = lines[2];
+    return session;
+  }
+
+  int Status(const Session& session, const std::string& path) {
+    httplib::Client client(session.url);
+    client.set_bearer_token_auth(session.secret);
+    const auto reply = client.Get(path);
+    return reply ? reply->status : -1;
+  }
+
+  nlohmann::json Tokens(const fs::path& db) {
+    return KilnJson(
+        {"server", "token", "list", "--store", "sqlite://" + db.string(), "--all", "--json"});
+  }
+};
 
 TEST_F(UiCommandTest, PrintsWhereToGoAndRevokesItsTokenWhenItStops) {
-  auto pipe = MakePipe();
-  ASSERT_TRUE(pipe.ok());
-  SpawnOptions options;
-  options.argv = {KILN_BINARY, "ui", "--listen", "127.0.0.1:0"};
-  std::vector<std::string> environment;
-  for (const std::string& entry : CurrentEnvironment()) {
-    if (!entry.starts_with("KILN_")) environment.push_back(entry);
-  }
-  environment.push_back("KILN_HOME=" + home().string());
-  options.env = environment;
-  options.stdout_fd = pipe->second.get();
-  options.kill_with_parent = true;
-  Result<Subprocess> ui = RealSpawner().Spawn(options);
-  ASSERT_TRUE(ui.ok()) << ui.status().ToString();
-  pipe->second.reset();
-  std::string out;
-  char buffer[512];
-  for (int i = 0; i < 300 && std::count(out.begin(), out.end(), '\n') < 3; ++i) {
-    const ssize_t n = ::read(pipe->first.get(), buffer, sizeof(buffer));
-    if (n <= 0) break;
-    out.append(buffer, static_cast<std::size_t>(n));
-  }
-  const std::vector<std::string> lines = SplitString(TrimWhitespace(out), '\n');
-  ASSERT_EQ(lines.size(), 3u) << out;
-  std::smatch url;
-  ASSERT_TRUE(
-      std::regex_match(lines[0], url, std::regex(R"(Kiln Studio: (http://127\.0\.0\.1:\d+)/)")))
-      << out;
-  const std::string secret = lines[2];
-  httplib::Client client(url[1].str());
-  client.set_bearer_token_auth(secret);
+  Session ui = StartUi({}, {"KILN_HOME=" + home().string()});
+  ASSERT_TRUE(ui.process.has_value() && !ui.url.empty());
+  httplib::Client client(ui.url);
+  client.set_bearer_token_auth(ui.secret);
   const auto me = client.Get("/v1/token");
   ASSERT_TRUE(me);
   ASSERT_EQ(me->status, 200) << me->body;
   EXPECT_EQ(BodyOf(me)["role"], "member");
   EXPECT_EQ(client.Get("/")->status, 200);
 
-  ::kill(ui->pid(), SIGINT);
-  const Result<ExitStatus> exit = ui->WaitFor(std::chrono::seconds(30));
+  ::kill(ui.process->pid(), SIGINT);
+  const Result<ExitStatus> exit = ui.process->WaitFor(std::chrono::seconds(30));
   ASSERT_TRUE(exit.ok());
   EXPECT_EQ(exit->code, 0) << exit->Describe();
-  const json tokens = KilnJson({"server", "token", "list", "--store",
-                                "sqlite://" + (home() / "kiln.db").string(), "--all", "--json"});
+  const json tokens = Tokens(home() / "kiln.db");
   ASSERT_EQ(tokens.size(), 1u) << tokens.dump();
   EXPECT_FALSE(tokens[0]["revoked_at"].is_null()) << "the session's token dies with it";
+}
+
+// --home is the store the token is made in, as it is the server's.
+TEST_F(UiCommandTest, ServesTheHomeItIsGivenWithATokenItKnows) {
+  const fs::path elsewhere = root() / "elsewhere";
+  Session ui = StartUi({"--home", elsewhere.string()}, {});
+  ASSERT_TRUE(ui.process.has_value() && !ui.url.empty());
+  EXPECT_EQ(Status(ui, "/v1/runs"), 200);
+  EXPECT_TRUE(fs::exists(elsewhere / "kiln.db"));
+  ::kill(ui.process->pid(), SIGTERM);
+  EXPECT_TRUE(ui.process->WaitFor(std::chrono::seconds(30)).ok());
+}
+
+// A session that was killed could not revoke its token: the next one on the machine does.
+TEST_F(UiCommandTest, TheTokenOfAKilledSessionIsRevokedByTheNext) {
+  Session killed = StartUi({}, {"KILN_HOME=" + home().string()});
+  ASSERT_TRUE(killed.process.has_value() && !killed.url.empty());
+  ::kill(killed.process->pid(), SIGKILL);
+  ASSERT_TRUE(killed.process->WaitFor(std::chrono::seconds(30)).ok());
+  EXPECT_TRUE(Tokens(home() / "kiln.db")[0]["revoked_at"].is_null());
+  Session next = StartUi({}, {"KILN_HOME=" + home().string()});
+  ASSERT_TRUE(next.process.has_value() && !next.url.empty());
+  EXPECT_EQ(Status(next, "/v1/token"), 200);
+  const json tokens = Tokens(home() / "kiln.db");
+  ASSERT_EQ(tokens.size(), 2u) << tokens.dump();
+  int live = 0;
+  for (const json& token : tokens) live += token["revoked_at"].is_null() ? 1 : 0;
+  EXPECT_EQ(live, 1) << tokens.dump();
+  ::kill(next.process->pid(), SIGTERM);
+  EXPECT_TRUE(next.process->WaitFor(std::chrono::seconds(30)).ok());
 }
 
 TEST_F(UiCommandTest, RefusesToListenBeyondThisMachineAndPointsAtAServer) {

@@ -62,6 +62,33 @@ describe('runs list and run pages', { timeout: 600_000 }, () => {
     });
   });
 
+  it('works from the keyboard: j/k move, x marks, Enter opens, / searches, focus shows', async () => {
+    const { studio, fixtures } = ctx;
+    await studio.withPage({}, async (page) => {
+      const order = ['failed', 'image', 'ranks', 'signal', 'sweep'].map((n) => fixtures[n]);
+      order.sort((a, b) => (a.experiment < b.experiment ? -1 : 1));
+      await page.goto('/runs?sort=experiment&dir=asc');
+      await waitForRows(page, order.map((r) => r.id));
+      const selected = () => page.page.locator('[data-run][aria-selected="true"]').getAttribute('data-run');
+      assert.equal(await selected(), order[0].id);
+      await page.page.keyboard.press('j');
+      await page.page.keyboard.press('j');
+      await page.page.keyboard.press('k');
+      assert.equal(await selected(), order[1].id);
+      await page.page.keyboard.press('x');
+      assert.match(page.page.url(), new RegExp(`sel=${order[1].id}`));
+      await page.page.keyboard.press('/');
+      assert.equal(await page.page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Search runs');
+      // Tab moves on with a visible focus ring.
+      await page.page.keyboard.press('Tab');
+      const outline = await page.page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+      assert.notEqual(outline, 'none');
+      await page.page.evaluate(() => document.activeElement.blur());
+      await page.page.keyboard.press('Enter');
+      await page.page.waitForURL(new RegExp(`/runs/${order[1].id}`));
+    });
+  });
+
   it('filters by status, text and experiment from the URL', async () => {
     const { studio, fixtures } = ctx;
     await studio.withPage({}, async (page) => {
@@ -249,6 +276,9 @@ describe('runs list and run pages', { timeout: 600_000 }, () => {
       const inside = zoomed.request.x_max - zoomed.request.x_min + 1;
       assert.ok(zoomed.inRange >= inside && zoomed.inRange <= inside + 2, JSON.stringify(zoomed));
       assert.equal(zoomed.max, 1);
+      // The zoom is in the URL, so the zoomed view can be shared.
+      const shared = new URL(page.page.url()).searchParams.get('z');
+      assert.match(shared || '', /^[\d.e+-]+:[\d.e+-]+$/, page.page.url());
       // A double click zooms back out: the spike again.
       await over.dblclick();
       await page.page.waitForFunction(() => window.__kiln.charts.signal && !window.__kiln.charts.signal.range &&

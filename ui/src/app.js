@@ -93,6 +93,6 @@ export function App() {
           }}>Sign out</button>
         </div>
       </header>
-      <${Page} ...${args} params=${route.params} me=${me} />
+      <${Page} key=${route.path} ...${args} params=${route.params} me=${me} />
     </div>`;
 }

@@ -12,6 +12,8 @@ import { getJson, query, runPath } from './api.js';
 
 export const kMaxLines = 1_000_000;
 export const kResidentLines = 100_000;
+// Pages of 10,000 lines one chunk's reload reads at most (a rank far behind the others).
+const kMaxReloadPages = 20;
 
 const kErrorPattern = /Traceback \(most recent call last\)|[A-Za-z]*(Error|Exception)\b|\b(FAILED|Fatal|panic)\b/;
 
@@ -116,19 +118,41 @@ export class LogBuffer {
     return this.chunkOf(i).texts !== null;
   }
 
+  // Reads the chunk's text again from the cursor it starts at. A read merges every rank's
+  // lines that are there now, so it may hold lines of a rank that lagged when the chunk was
+  // streamed (they belong to a later chunk): the chunk's lines of each rank are that rank's
+  // first lines after the cursor, and are placed by rank.
   async reload(chunk) {
     chunk.loading = true;
     try {
-      const texts = [];
-      let cursor = chunk.before;
-      while (texts.length < chunk.count) {
-        const page = await getJson(runPath(this.runId, `/logs${query({
-          limit: Math.min(10_000, chunk.count - texts.length), cursor: cursor || undefined })}`));
-        if (!page.lines.length) break;
-        page.lines.forEach((line) => texts.push(line.text));
-        cursor = page.next_cursor;
+      const want = new Map(); // rank -> lines of it in the chunk
+      for (let i = chunk.start; i < chunk.start + chunk.count; i++) {
+        want.set(this.ranks[i], (want.get(this.ranks[i]) || 0) + 1);
       }
-      if (texts.length === chunk.count && this.chunks.includes(chunk)) {
+      const got = new Map([...want.keys()].map((rank) => [rank, []]));
+      let missing = chunk.count;
+      let cursor = chunk.before;
+      for (let page = 0; missing > 0 && page < kMaxReloadPages; page++) {
+        const read = await getJson(runPath(this.runId, `/logs${query({ limit: 10_000, cursor: cursor || undefined })}`));
+        if (!read.lines.length) break;
+        for (const line of read.lines) {
+          const texts = got.get(line.rank);
+          if (texts && texts.length < want.get(line.rank)) {
+            texts.push(line.text);
+            missing--;
+          }
+        }
+        cursor = read.next_cursor;
+      }
+      if (missing === 0 && this.chunks.includes(chunk)) {
+        const taken = new Map();
+        const texts = new Array(chunk.count);
+        for (let k = 0; k < chunk.count; k++) {
+          const rank = this.ranks[chunk.start + k];
+          const n = taken.get(rank) || 0;
+          texts[k] = got.get(rank)[n];
+          taken.set(rank, n + 1);
+        }
         chunk.texts = texts;
         this.resident += texts.length;
         this.evict(chunk);
@@ -184,8 +208,10 @@ export class LogView {
     this.catchUp();
   }
 
+  // The environment's build (rank -1) is shown whatever ranks are chosen.
   passes(i) {
-    return this.ranks === null || this.ranks.has(this.buffer.ranks[i]);
+    const rank = this.buffer.ranks[i];
+    return this.ranks === null || rank < 0 || this.ranks.has(rank);
   }
 
   catchUp() {

@@ -13,8 +13,13 @@ export function usePoll(load, intervalMs, deps) {
     let stopped = false;
     let timer = null;
     let running = false;
+    let again = false; // a reload asked for while a load was in flight
     const run = async () => {
-      if (running || stopped) return;
+      if (stopped) return;
+      if (running) {
+        again = true;
+        return;
+      }
       running = true;
       clearTimeout(timer);
       try {
@@ -24,7 +29,12 @@ export function usePoll(load, intervalMs, deps) {
         if (!stopped) setState((old) => ({ data: old.data, error }));
       } finally {
         running = false;
-        if (!stopped && !document.hidden && intervalMs > 0) timer = setTimeout(run, intervalMs);
+        if (again && !stopped) {
+          again = false;
+          run();
+        } else if (!stopped && !document.hidden && intervalMs > 0) {
+          timer = setTimeout(run, intervalMs);
+        }
       }
     };
     const visibility = () => {

@@ -52,6 +52,16 @@ export function onLinkClick(event) {
   }
   const link = event.target.closest('a[href]');
   if (!link || link.target || link.origin !== location.origin || link.hasAttribute('download')) return;
+  // Only the hash differs ("Skip to content"): the browser moves there and its focus.
+  if (link.hash && link.pathname === location.pathname && link.search === location.search) return;
   event.preventDefault();
   navigate(link.pathname + link.search + link.hash);
+}
+
+// The UI's own paths of a run (a sweep has a page of its own) and of a sweep.
+export const sweepHref = (id) => `/sweeps/${encodeURIComponent(id)}`;
+export function runHref(run, tab) {
+  const id = typeof run === 'string' ? run : run.id;
+  if (typeof run !== 'string' && run.kind === 'sweep' && !tab) return sweepHref(id);
+  return `/runs/${encodeURIComponent(id)}${tab ? `?tab=${tab}` : ''}`;
 }

@@ -9,6 +9,7 @@ import { kTerminal } from './format.js';
 const kFirstPage = 200;
 const kPage = 2000;
 const kRefreshMs = 5000;
+const kEndedPerRefresh = 50;
 
 async function readAll(onPage, signal) {
   let after = null;
@@ -40,8 +41,14 @@ export function useAllRuns() {
       byId.current.set(run.id, { ...run, metrics: run.metrics ?? (old && old.metrics) ?? {} });
     });
     let activeIds = new Set();
+    // Runs seen active that the last refresh did not read again: read at the next.
+    let endedLeft = [];
+    // One refresh at a time; none until every page is read.
+    let busy = true;
     const refresh = async () => {
-      if (stopped || document.hidden) return;
+      if (stopped || document.hidden || busy) return;
+      busy = true;
+      clearTimeout(timer);
       try {
         const [newest, active] = await Promise.all([
           getJson(`/v1/runs${query({ limit: 200, metrics: 'true' })}`, { signal: controller.signal }),
@@ -49,15 +56,19 @@ export function useAllRuns() {
         ]);
         merge(newest.runs);
         merge(active.runs);
-        // Runs that were active and have ended since: read each once more, to show how.
+        // Runs that were active and have ended since: read each once more, to show how
+        // (a few dozen a refresh; the rest at the next ones).
         const seen = new Set([...newest.runs, ...active.runs].map((run) => run.id));
-        const ended = [...activeIds].filter((id) => !seen.has(id)).slice(0, 50);
-        merge(await Promise.all(ended.map((id) =>
-          getJson(runPath(id), { signal: controller.signal }))));
+        const ended = [...new Set([...endedLeft, ...activeIds])].filter((id) => !seen.has(id));
+        const now = ended.slice(0, kEndedPerRefresh);
+        endedLeft = ended.slice(kEndedPerRefresh);
+        merge(await Promise.all(now.map((id) => getJson(runPath(id), { signal: controller.signal }))));
         activeIds = new Set(active.runs.map((run) => run.id));
         publish(false);
       } catch (error) {
         if (error.name !== 'AbortError') setState((old) => ({ ...old, error }));
+      } finally {
+        busy = false;
       }
       if (!stopped && !document.hidden) timer = setTimeout(refresh, kRefreshMs);
     };
@@ -74,10 +85,14 @@ export function useAllRuns() {
     }, controller.signal)
       .then(() => {
         publish(false);
+        busy = false;
         timer = setTimeout(refresh, kRefreshMs);
       })
       .catch((error) => {
-        if (error.name !== 'AbortError') setState((old) => ({ ...old, loading: false, error }));
+        if (error.name === 'AbortError') return;
+        setState((old) => ({ ...old, loading: false, error }));
+        busy = false;
+        timer = setTimeout(refresh, kRefreshMs);
       });
     document.addEventListener('visibilitychange', visibility);
     return () => {

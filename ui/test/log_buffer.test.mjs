@@ -8,14 +8,16 @@ import { beforeEach, describe, it } from 'node:test';
 globalThis.sessionStorage = { getItem: () => 'kiln_tok_test', setItem() {}, removeItem() {} };
 const requests = [];
 let allLines = [];
+let pages = null; // set: answer with these pages instead
 // GET /v1/runs/r/logs?limit=N&cursor=C, where the test's cursors are line numbers.
 globalThis.fetch = async (path) => {
   requests.push(path);
   const url = new URL(path, 'http://kiln');
   const from = Number(url.searchParams.get('cursor') || 0);
   const limit = Number(url.searchParams.get('limit'));
-  const lines = allLines.slice(from, from + limit);
-  return { ok: true, status: 200, json: async () => ({ lines, next_cursor: String(from + lines.length), more: false }) };
+  const lines = pages ? pages[from] || [] : allLines.slice(from, from + limit);
+  const next = pages ? String(from + 1) : String(from + lines.length);
+  return { ok: true, status: 200, json: async () => ({ lines, next_cursor: next, more: false }) };
 };
 
 const { LogBuffer, LogView, findAll, firstError, kResidentLines } = await import('../src/log_buffer.js');
@@ -45,13 +47,32 @@ describe('LogBuffer', () => {
     buffer.onChange = () => { changed++; };
     await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal(changed, 1);
-    assert.deepEqual(requests, ['/v1/runs/r/logs?limit=1000'], 'the first chunk starts at the log\'s start');
+    assert.deepEqual(requests, ['/v1/runs/r/logs?limit=10000'], 'the first chunk starts at the log\'s start');
     assert.equal(buffer.text(5), 'line 5');
     assert.equal(buffer.text(2500), null);
     await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.equal(requests[1], '/v1/runs/r/logs?limit=1000&cursor=2000');
+    assert.equal(requests[1], '/v1/runs/r/logs?limit=10000&cursor=2000');
     assert.equal(buffer.text(2500), 'line 2500');
     assert.ok(buffer.resident <= kResidentLines);
+  });
+
+  it('places a chunk read again by rank, when a rank that lagged is there now', async () => {
+    // Streamed: chunk 1 held rank 0's a0 a1 (rank 1 had printed nothing yet), chunk 2 rank
+    // 1's b0 and rank 0's a2. Read again from the start, the merge puts b0 (printed first)
+    // among chunk 1's lines.
+    const buffer = new LogBuffer('r');
+    const text = (rank, t) => ({ rank, time: 0, stream: 'stdout', text: t });
+    buffer.push(text(0, 'a0'), null);
+    buffer.push(text(0, 'a1'), '1');
+    buffer.push(text(1, 'b0'), null);
+    buffer.push(text(0, 'a2'), '2');
+    buffer.chunks[0].texts = null;
+    buffer.resident -= 2;
+    pages = { 0: [text(1, 'b0'), text(0, 'a0'), text(1, 'b1'), text(0, 'a1')] };
+    assert.equal(buffer.text(0), null);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    pages = null;
+    assert.deepEqual([0, 1, 2, 3].map((i) => buffer.text(i)), ['a0', 'a1', 'b0', 'a2']);
   });
 
   it('finds the first error without the text, and searches the text it holds', () => {

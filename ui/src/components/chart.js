@@ -61,11 +61,15 @@ function align(list) {
 
 // lines: [{run, name, label, color?, dash?}]. axis: 'step' | 'time'. smoothing: 0..0.99. logY: bool.
 // live: read again every few seconds (not while zoomed in, nor while the tab is hidden).
+// range/onRange: the zoom ([min, max] on the x axis, null for everything) when the caller
+// keeps it (in the URL, shared by its charts); the chart keeps its own otherwise.
 export function MetricChart({ id, lines, axis = 'step', smoothing = 0, logY = false,
-                              height = 260, title, markers, live = false }) {
+                              height = 260, title, markers, live = false, range: shared, onRange }) {
   const box = useRef(null);
   const plot = useRef(null);
-  const [range, setRange] = useState(null); // [min, max] on the x axis, null: everything
+  const [own, setOwn] = useState(null);
+  const range = onRange ? shared : own;
+  const setRange = onRange || setOwn;
   const [loaded, setLoaded] = useState(null);
   const [error, setError] = useState(null);
   const [width, setWidth] = useState(0);

@@ -49,6 +49,7 @@ export function ParallelCoordinates({ axes, rows, brushes, onBrush, label }) {
   const xOf = (i) => kPad.left + (axes.length === 1 ? 0 : (i * (width - kPad.left - kPad.right)) / (axes.length - 1));
   const yOf = (t) => kPad.top + (1 - t) * plotH;
   const inBrush = (row) => Object.entries(brushes).every(([i, [lo, hi]]) => {
+    if (!axes[i]) return true; // a link from before the parameters changed
     const t = axes[i].pos(row.values[i]);
     return t !== null && t >= lo - 1e-9 && t <= hi + 1e-9;
   });
@@ -99,7 +100,7 @@ export function ParallelCoordinates({ axes, rows, brushes, onBrush, label }) {
         axis.categories.forEach((cat) => ctx.fillText(JSON.parse(cat), x + 4, yOf(axis.pos(JSON.parse(cat))) + 4));
       }
       ctx.textAlign = 'center';
-      const brush = brushes[i];
+      const brush = brushes[i]; // brushes naming no axis are left out by inBrush
       if (brush) {
         ctx.fillStyle = 'rgba(9, 105, 218, 0.25)';
         ctx.fillRect(x - 6, yOf(brush[1]), 12, yOf(brush[0]) - yOf(brush[1]));

@@ -6,7 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { diffLines } from 'diff';
 import { getJson, request, runPath } from '../api.js';
 import { html } from '../html.js';
-import { setParams } from '../router.js';
+import { setParams, runHref } from '../router.js';
 import { StatusBadge } from '../components/status.js';
 import { formatNumber } from '../format.js';
 import { RunMetrics } from './run_metrics.js';
@@ -51,7 +51,7 @@ function DiffTable({ runs, onlyDiffs }) {
   return html`
     <table class="data">
       <thead><tr><th scope="col">What</th><th scope="col">Name</th>
-        ${runs.map((r) => html`<th scope="col"><a href=${`/runs/${encodeURIComponent(r.id)}`}>${r.display_name || r.id}</a></th>`)}</tr></thead>
+        ${runs.map((r) => html`<th scope="col"><a href=${runHref(r.id)}>${r.display_name || r.id}</a></th>`)}</tr></thead>
       <tbody>${rows.filter((row) => !onlyDiffs || differs(row)).map((row) => html`
         <tr class=${differs(row) ? 'diff' : ''} data-row=${row.name}>
           <td>${row.group}</td><th scope="row" class="mono">${row.name}${differs(row) ? ' ≠' : ''}</th>
@@ -135,7 +135,7 @@ export function ComparePage({ params }) {
     <main id="main" class="page">
       <h1>Compare ${runs.length} runs</h1>
       <ul class="row plain" aria-label="Runs compared">${runs.map((r) => html`
-        <li><a href=${`/runs/${encodeURIComponent(r.id)}`}>${r.display_name || r.id}</a> <${StatusBadge} status=${r.status} />
+        <li><a href=${runHref(r.id)}>${r.display_name || r.id}</a> <${StatusBadge} status=${r.status} />
           <button class="link" aria-label=${`remove ${r.id}`}
             onClick=${() => setParams({ runs: ids.filter((x) => x !== r.id).join(',') })}>remove</button></li>`)}
       </ul>

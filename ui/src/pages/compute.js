@@ -2,6 +2,7 @@
 // what place) and each registered target, with the runs on it that have not ended and
 // what their target says of them (Slurm's pending reason).
 import { getJson, query } from '../api.js';
+import { runHref } from '../router.js';
 import { html } from '../html.js';
 import { usePoll } from '../poll.js';
 import { StatusBadge } from '../components/status.js';
@@ -27,11 +28,11 @@ function Slots({ kind, slots }) {
       </div>
       ${slots.holding.length > 0 && html`
         <h4>Holding</h4>
-        <ul>${slots.holding.map((e) => html`<li><a href=${`/runs/${encodeURIComponent(e.run_id)}`}>${e.run_id}</a>: ${e.slots} ${kind}</li>`)}</ul>`}
+        <ul>${slots.holding.map((e) => html`<li><a href=${runHref(e.run_id)}>${e.run_id}</a>: ${e.slots} ${kind}</li>`)}</ul>`}
       ${slots.waiting.length > 0 && html`
         <h4>Waiting</h4>
         <ol>${slots.waiting.map((e, i) => html`
-          <li><a href=${`/runs/${encodeURIComponent(e.run_id)}`}>${e.run_id}</a>: needs ${e.slots} ${kind}, ${ordinal(i + 1)} in line${
+          <li><a href=${runHref(e.run_id)}>${e.run_id}</a>: needs ${e.slots} ${kind}, ${ordinal(i + 1)} in line${
             e.slots > free ? `, ${free} of ${slots.capacity} free` : ''}</li>`)}</ol>`}
     </section>`;
 }
@@ -42,7 +43,7 @@ function ActiveRuns({ runs }) {
     <table class="data">
       <thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">What the target says</th></tr></thead>
       <tbody>${runs.map((run) => html`
-        <tr><td><a href=${`/runs/${encodeURIComponent(run.id)}`}>${run.display_name || run.id}</a></td>
+        <tr><td><a href=${runHref(run.id)}>${run.display_name || run.id}</a></td>
             <td><${StatusBadge} status=${run.status} /></td><td>${run.target_detail || ''}</td></tr>`)}
       </tbody>
     </table>`;

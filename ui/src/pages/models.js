@@ -1,6 +1,7 @@
 // The model registry: every model, and one model's versions with their lineage (the run
 // and snapshot they came from), format, size, ONNX parity report and signature.
 import { getJson } from '../api.js';
+import { runHref } from '../router.js';
 import { html } from '../html.js';
 import { usePoll } from '../poll.js';
 import { formatBytes, formatNumber, formatTime } from '../format.js';
@@ -19,11 +20,11 @@ function Version({ model }) {
         <dt>Format</dt><dd>${model.format}</dd>
         <dt>Size</dt><dd>${formatBytes(model.size_bytes)}</dd>
         <dt>SHA-256</dt><dd class="mono">${model.sha256}</dd>
-        <dt>From run</dt><dd>${model.run ? html`<a href=${`/runs/${encodeURIComponent(model.run)}`}>${model.run}</a>` : '-'}
+        <dt>From run</dt><dd>${model.run ? html`<a href=${runHref(model.run)}>${model.run}</a>` : '-'}
           ${model.path && html` <span class="mono muted">${model.path}</span>`}</dd>
         <dt>Experiment</dt><dd>${model.experiment || '-'}</dd>
         <dt>Snapshot</dt><dd>${model.snapshot && model.run
-          ? html`<a class="mono" href=${`/runs/${encodeURIComponent(model.run)}?tab=code`}>${model.snapshot.slice(0, 12)}</a>`
+          ? html`<a class="mono" href=${runHref(model.run, 'code')}>${model.snapshot.slice(0, 12)}</a>`
           : (model.snapshot || '-')}</dd>
         <dt>Registered</dt><dd>${formatTime(model.created_at)}</dd>
         <dt>Tags</dt><dd>${Object.entries(model.tags || {}).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}</dd>
@@ -73,7 +74,7 @@ export function ModelsPage({ name }) {
           <tbody>${models.map(({ latest: m, count }) => html`
             <tr><td><a href=${`/models/${encodeURIComponent(m.name)}`}>${m.name}</a></td>
                 <td>${m.version}${count > 1 ? html` <span class="muted">(${count} versions)</span>` : ''}</td>
-                <td>${m.format}</td><td>${m.run ? html`<a href=${`/runs/${encodeURIComponent(m.run)}`}>${m.run}</a>` : '-'}</td>
+                <td>${m.format}</td><td>${m.run ? html`<a href=${runHref(m.run)}>${m.run}</a>` : '-'}</td>
                 <td>${formatTime(m.created_at)}</td></tr>`)}
           </tbody>
         </table>`}

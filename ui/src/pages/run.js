@@ -2,6 +2,7 @@
 // child runs, a tab each (?tab=). Polled every few seconds while the run has not ended.
 import { useEffect, useState } from 'preact/hooks';
 import { getJson, postJson, runPath } from '../api.js';
+import { sweepHref } from '../router.js';
 import { html } from '../html.js';
 import { usePoll } from '../poll.js';
 import { StatusBadge } from '../components/status.js';
@@ -44,7 +45,7 @@ export function RunPage({ id, params, me }) {
     <main id="main" class="page">
       <div class="row">
         <h1 class="grow">${run.display_name || run.id} <${StatusBadge} status=${run.status} /></h1>
-        ${run.parent_id && html`<a href=${`/sweeps/${encodeURIComponent(run.parent_id)}`}>Sweep ${run.parent_id}</a>`}
+        ${run.parent_id && html`<a href=${sweepHref(run.parent_id)}>Sweep ${run.parent_id}</a>`}
         ${!kTerminal.has(run.status) && canCancel(me) && html`
           <button class="danger" onClick=${async () => {
             if (!confirm(`Cancel run ${run.id}?`)) return;

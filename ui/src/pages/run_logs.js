@@ -11,6 +11,7 @@ import { VirtualList } from '../components/virtual_list.js';
 import { LogBuffer, LogView, findAll, firstError } from '../log_buffer.js';
 
 const kRowHeight = 20;
+const kResearchLines = 50_000;
 
 function clock(us) {
   const d = new Date(us / 1000);
@@ -108,15 +109,20 @@ export function RunLogs({ run, params }) {
   const lines = view.current;
   lines.catchUp();
 
-  const { hits, unsearched } = useMemo(() => findAll(lines, find), [find, key, find ? lines.length : 0]);
+  // Searched again when the text or the filter changes, every kResearchLines new lines while
+  // the log grows, and when it ends: never on every batch.
+  const grown = Math.floor(lines.length / kResearchLines);
+  const { hits, unsearched } = useMemo(() => findAll(lines, find), [find, key, grown, stream.ended]);
+  // From the failure cause (or a new search) the view keeps to the last match, where the
+  // failing rank's last lines are, until the user moves to another.
+  const chosen = useRef(false);
   useEffect(() => {
     if (!find || !hits.length) return;
-    // From the failure cause: its line is the last one that says so.
-    const at = hit < 0 ? hits.length - 1 : Math.min(hit, hits.length - 1);
+    const at = chosen.current ? Math.min(hit, hits.length - 1) : hits.length - 1;
     setHit(at);
     setGoto(hits[at]);
     setFollow(false);
-  }, [find, hits.length > 0]);
+  }, [find, hits]);
 
   const toggleRank = (rank) => {
     const next = new Set(shown || Array.from({ length: ranks }, (_, i) => i));
@@ -126,6 +132,7 @@ export function RunLogs({ run, params }) {
   };
   const step = (delta) => {
     if (!hits.length) return;
+    chosen.current = true;
     const at = (hit + delta + hits.length) % hits.length;
     setHit(at);
     setGoto(hits[at]);
@@ -141,7 +148,7 @@ export function RunLogs({ run, params }) {
       <div key=${j} class=${`vrow${buffer.isStderr(i) ? ' stderr' : ''}${isHit ? ' current' : ''}`} role="listitem"
            style=${{ top: `${box.top}px`, height: `${box.height}px` }}>
         <span class="time">${clock(buffer.times[i])}</span>
-        <span class=${`rank rank-${rank % 8}`}>r${rank}</span>
+        <span class=${rank < 0 ? 'rank rank-env' : `rank rank-${rank % 8}`}>${rank < 0 ? 'env' : `r${rank}`}</span>
         <span class="text">${text === null ? '…' : text}</span>
       </div>`;
   };
@@ -157,7 +164,12 @@ export function RunLogs({ run, params }) {
         </fieldset>
         <input type="search" data-search placeholder="Find in the log (press /)" aria-label="Find in the log"
                value=${search} onInput=${(e) => setSearch(e.target.value)}
-               onKeyDown=${(e) => { if (e.key === 'Enter') { setHit(0); setParams({ find: search }); } }} />
+               onKeyDown=${(e) => {
+                 if (e.key !== 'Enter') return;
+                 chosen.current = true;
+                 setHit(0);
+                 setParams({ find: search });
+               }} />
         <button onClick=${() => step(-1)} disabled=${!hits.length} aria-label="previous match">↑</button>
         <button onClick=${() => step(1)} disabled=${!hits.length} aria-label="next match">↓</button>
         <span class="muted" aria-live="polite">${find ? `${hits.length ? hit + 1 : 0} of ${hits.length}` : ''}${

@@ -31,6 +31,10 @@ export function RunMetrics({ runs, params }) {
   const logY = params.get('log') === '1';
   const one = params.get('one') === '1';
   const chosen = params.get('m') ? params.get('m').split(',').filter(Boolean) : null;
+  // The zoom, ?z=min:max on the x axis, shared by every chart of the page.
+  const zoom = (params.get('z') || '').split(':').map(Number);
+  const range = zoom.length === 2 && zoom.every(Number.isFinite) && zoom[0] < zoom[1] ? zoom : null;
+  const onRange = (next) => setParams({ z: next ? `${+next[0].toPrecision(12)}:${+next[1].toPrecision(12)}` : null });
 
   useEffect(() => {
     Promise.all(runs.map((run) => getJson(runPath(run.id, '/metrics'))))
@@ -60,7 +64,7 @@ export function RunMetrics({ runs, params }) {
   return html`
     <section aria-label="Metrics">
       <div class="chart-controls">
-        <label>x axis <select value=${axis} onChange=${(e) => setParams({ ax: e.target.value === 'step' ? null : e.target.value })}>
+        <label>x axis <select value=${axis} onChange=${(e) => setParams({ ax: e.target.value === 'step' ? null : e.target.value, z: null })}>
           <option value="step">step</option><option value="time">time</option></select></label>
         <label>smoothing <input type="range" min="0" max="0.99" step="0.01" value=${smoothing}
           onChange=${(e) => setParams({ sm: Number(e.target.value) ? e.target.value : null })} /> ${smoothing.toFixed(2)}</label>
@@ -70,16 +74,16 @@ export function RunMetrics({ runs, params }) {
           ${names.map((name) => html`<label class="block"><input type="checkbox" checked=${shown.includes(name)}
             onChange=${() => toggle(name)} /> ${name}</label>`)}
         </details>
-        <span class="hint">Drag across a chart to zoom in at full detail; double-click to zoom out.</span>
+        <span class="hint">Drag across a chart to zoom every chart in at full detail; double-click to zoom out.</span>
       </div>
       ${one
-        ? html`<${MetricChart} id="all" live=${live} axis=${axis} smoothing=${smoothing} logY=${logY} height=${360}
+        ? html`<${MetricChart} id="all" live=${live} range=${range} onRange=${onRange} axis=${axis} smoothing=${smoothing} logY=${logY} height=${360}
                  lines=${runs.flatMap((run) => shown.map((name) => ({ run: run.id, name, label: label(run, name) })))} />`
         : html`<div class="charts">
             ${shown.map((name) => html`
               <${Lazy} key=${name} height=${300}>
                 <h2 class="chart-title">${name}</h2>
-                <${MetricChart} id=${name} live=${live} axis=${axis} smoothing=${smoothing} logY=${logY}
+                <${MetricChart} id=${name} live=${live} range=${range} onRange=${onRange} axis=${axis} smoothing=${smoothing} logY=${logY}
                   lines=${runs.map((run) => ({ run: run.id, name, label: label(run, name) }))} />
               </${Lazy}>`)}
           </div>`}

@@ -2,6 +2,7 @@
 // long each status lasted and why it waited), parameters, tags, logged images and child runs.
 import { useEffect, useState } from 'preact/hooks';
 import { artifactPath, getJson, query, request, runPath } from '../api.js';
+import { runHref, sweepHref } from '../router.js';
 import { html } from '../html.js';
 import { usePoll } from '../poll.js';
 import { StatusBadge } from '../components/status.js';
@@ -80,7 +81,9 @@ function Images({ run }) {
         for (const value of series.values.slice(-12)) {
           if (!value || !value.path || !value.path.startsWith('outputs/')) continue;
           const response = await request(artifactPath(run.id, value.path));
-          const url = URL.createObjectURL(await response.blob());
+          const blob = await response.blob();
+          if (stopped) return;
+          const url = URL.createObjectURL(blob);
           urls.push(url);
           found.push({ name: metric.name, path: value.path, url });
         }
@@ -114,7 +117,7 @@ function Children({ run }) {
       <table class="data">
         <thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">Duration</th></tr></thead>
         <tbody>${data.runs.map((child) => html`
-          <tr><td><a href=${`/runs/${encodeURIComponent(child.id)}`}>${child.display_name || child.id}</a></td>
+          <tr><td><a href=${runHref(child.id)}>${child.display_name || child.id}</a></td>
               <td><${StatusBadge} status=${child.status} /></td><td>${formatDuration(runDuration(child))}</td></tr>`)}
         </tbody>
       </table>
@@ -143,9 +146,9 @@ export function RunOverview({ run }) {
           <dt>Started</dt><dd>${formatTime(run.started_at)}</dd>
           <dt>Ended</dt><dd>${formatTime(run.ended_at)}</dd>
           <dt>Duration</dt><dd>${formatDuration(runDuration(run))}</dd>
-          <dt>Snapshot</dt><dd><a class="mono" href=${`/runs/${encodeURIComponent(run.id)}?tab=code`}>${(run.snapshot_id || '').slice(0, 12)}</a></dd>
+          <dt>Snapshot</dt><dd><a class="mono" href=${runHref(run.id, 'code')}>${(run.snapshot_id || '').slice(0, 12)}</a></dd>
           <dt>Environment</dt><dd>${environment}</dd>
-          ${run.parent_id && html`<dt>Sweep</dt><dd><a href=${`/sweeps/${encodeURIComponent(run.parent_id)}`}>${run.parent_id}</a></dd>`}
+          ${run.parent_id && html`<dt>Sweep</dt><dd><a href=${sweepHref(run.parent_id)}>${run.parent_id}</a></dd>`}
         </dl>
       </section>
       <section aria-label="Parameters and tags">

@@ -5,12 +5,15 @@ import { useMemo } from 'preact/hooks';
 import { getJson, runPath } from '../api.js';
 import { html } from '../html.js';
 import { usePoll } from '../poll.js';
-import { setParams } from '../router.js';
+import { setParams, runHref } from '../router.js';
 import { StatusBadge } from '../components/status.js';
 import { MetricChart } from '../components/chart.js';
 import { ParallelCoordinates, Scatter, makeAxis } from '../components/parallel.js';
 import { formatNumber, kTerminal, toNumber } from '../format.js';
 import { canCancel, cancelRun } from './run.js';
+
+// Curves on one chart at most (one read of the server's, which takes 256 series).
+const kMaxCurves = 64;
 
 // Blue (worst) to orange (best), as t goes 0..1.
 function colorFor(t) {
@@ -99,7 +102,7 @@ export function SweepPage({ id, params, me }) {
             (limits.max_concurrent_trials ? `, ${limits.max_concurrent_trials} at a time` : ''),
           `sampling ${(view.spec.sampling || {}).type || '?'}`,
           `early termination ${(view.spec.early_termination && view.spec.early_termination.type) || 'none'}`,
-        ].join(' · ')}${' · '}<a href=${`/runs/${encodeURIComponent(sweep.id)}?tab=logs`}>driver log</a>
+        ].join(' · ')}${' · '}<a href=${runHref(sweep.id, 'logs')}>driver log</a>
       </p>
       <section aria-label="Trials">
         <h2>Trials, best first</h2>
@@ -112,7 +115,7 @@ export function SweepPage({ id, params, me }) {
           <tbody>${view.ranked.map((tr) => html`
             <tr class=${kept.has(tr.run_id) ? '' : 'muted'} data-trial=${tr.index}>
               <td>${tr.index}</td>
-              <td><a href=${`/runs/${encodeURIComponent(tr.run_id)}`}>${tr.run_id}</a></td>
+              <td><a href=${runHref(tr.run_id)}>${tr.run_id}</a></td>
               <td><${StatusBadge} status=${tr.status} /></td>
               ${view.names.map((n) => html`<td class="num mono">${formatNumber((tr.params || {})[n])}</td>`)}
               <td class="num">${formatNumber(tr.best)}</td>
@@ -143,7 +146,9 @@ export function SweepPage({ id, params, me }) {
           <section aria-label="Curves">
             <h2>${view.metric} of every trial</h2>
             <p class="hint">Dashed: stopped early by the policy.</p>
-            <${MetricChart} id="trials" lines=${data.trials.filter((tr) => kept.has(tr.run_id)).slice(0, 64).map((tr) => ({
+            ${kept.size > kMaxCurves && html`<p class="hint">The ${kMaxCurves} best of the ${kept.size} kept trials: brush the parallel coordinates to choose others.</p>`}
+            <${MetricChart} id="trials" live=${!kTerminal.has(sweep.status)}
+              lines=${view.ranked.filter((tr) => kept.has(tr.run_id)).slice(0, kMaxCurves).map((tr) => ({
               run: tr.run_id, name: view.metric, dash: !!tr.stop_reason,
               color: colorFor(view.t(view.best(tr))),
               label: `trial ${tr.index}${tr.stop_reason ? ' (stopped)' : ''}` }))} />
