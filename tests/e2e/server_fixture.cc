@@ -127,6 +127,14 @@ std::string ServerTest::ClientSubmitOk(const std::vector<std::string>& args) {
   return FirstLine(run.out);
 }
 
+bool ServerTest::WaitForServerStatus(const std::string& run, const std::string& status) {
+  for (int i = 0; i < 600; ++i) {
+    if (BodyOf(Http().Get("/v1/runs/" + run))["status"] == status) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
 httplib::Client ServerTest::Http(const std::string& token) const {
   httplib::Client client(url_);
   if (!token.empty()) client.set_bearer_token_auth(token);

@@ -34,6 +34,8 @@ class ServerTest : public KilnTest {
                      std::optional<std::string> token = std::nullopt,
                      std::map<std::string, std::string> env = {});
   std::string ClientSubmitOk(const std::vector<std::string>& args);
+  // Polls the run over the API (60 s at most) until it has `status`; whether it did.
+  bool WaitForServerStatus(const std::string& run, const std::string& status);
 
   // A raw client of the API, with `token` as its bearer token when not empty.
   httplib::Client Http(const std::string& token) const;

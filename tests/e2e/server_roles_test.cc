@@ -33,15 +33,6 @@ class ServerRolesTest : public ServerTest {
     return FirstLine(run.out);
   }
 
-  // Polls the run over the API until it has `status`.
-  bool WaitForServerStatus(const std::string& run, const std::string& status) {
-    for (int i = 0; i < 600; ++i) {
-      if (BodyOf(Http().Get("/v1/runs/" + run))["status"] == status) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
   static std::string Batch(int rank) {
     return json{{"rank", rank},
                 {"offset_before", 0},

@@ -45,14 +45,6 @@ class StudioApiTest : public ServerTest {
     return FirstLine(run.out);
   }
 
-  bool WaitForServerStatus(const std::string& run, const std::string& status) {
-    for (int i = 0; i < 600; ++i) {
-      if (BodyOf(Http().Get("/v1/runs/" + run))["status"] == status) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
   json Get(const std::string& path) {
     const auto reply = Http().Get(path);
     EXPECT_TRUE(reply) << path;

@@ -89,6 +89,25 @@ describe('runs list and run pages', { timeout: 600_000 }, () => {
     });
   });
 
+  it('stays readable on a 1024 px laptop: nothing wider than the window, the failure cause in view', async () => {
+    const { studio, fixtures } = ctx;
+    await studio.withPage({}, async (page) => {
+      await page.page.setViewportSize({ width: 1024, height: 700 });
+      const fits = () => page.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+      await page.goto('/runs');
+      await waitForRows(page, ['failed', 'image', 'ranks', 'signal', 'sweep'].map((n) => fixtures[n].id));
+      assert.ok(await fits(), 'the runs page is wider than 1024 px');
+      const cause = await page.page.locator(`[data-run="${fixtures.failed.id}"] .cell.cause`).boundingBox();
+      assert.ok(cause && cause.x + 40 < 1024, `the failure cause starts at x=${cause && cause.x}`);
+      for (const tab of ['overview', 'logs', 'metrics']) {
+        await page.goto(`/runs/${fixtures.failed.id}?tab=${tab}`, { waitFor: 'main h1' });
+        assert.ok(await fits(), `the ${tab} tab is wider than 1024 px`);
+      }
+      await page.goto(`/sweeps/${fixtures.sweep.id}`, { waitFor: 'main h1' });
+      assert.ok(await fits(), 'the sweep page is wider than 1024 px');
+    });
+  });
+
   it('filters by status, text and experiment from the URL', async () => {
     const { studio, fixtures } = ctx;
     await studio.withPage({}, async (page) => {

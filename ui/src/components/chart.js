@@ -13,6 +13,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { getJson, query } from '../api.js';
 import { toNumber } from '../format.js';
 import { html } from '../html.js';
+import { useWidth } from './use_width.js';
 
 export const kPalette = ['#1f6feb', '#d1242f', '#1a7f37', '#9a6700', '#8250df', '#bf3989',
                          '#0a7e8c', '#57606a', '#fb8500', '#3a86ff'];
@@ -72,7 +73,7 @@ export function MetricChart({ id, lines, axis = 'step', smoothing = 0, logY = fa
   const setRange = onRange || setOwn;
   const [loaded, setLoaded] = useState(null);
   const [error, setError] = useState(null);
-  const [width, setWidth] = useState(0);
+  const width = useWidth(box);
 
   const [tick, setTick] = useState(0);
   useEffect(() => {
@@ -82,12 +83,6 @@ export function MetricChart({ id, lines, axis = 'step', smoothing = 0, logY = fa
     }, kLiveMs);
     return () => clearInterval(timer);
   }, [live, !!range]);
-
-  useEffect(() => {
-    const observer = new ResizeObserver(([entry]) => setWidth(Math.floor(entry.contentRect.width)));
-    observer.observe(box.current);
-    return () => observer.disconnect();
-  }, []);
 
   // Reading: again when the lines, the axis or the range change.
   const key = JSON.stringify(lines.map((l) => [l.run, l.name]));

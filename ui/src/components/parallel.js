@@ -4,6 +4,7 @@
 // brush). The trials table beside it is the same data for the keyboard and screen readers.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from '../html.js';
+import { useWidth } from './use_width.js';
 import { formatNumber } from '../format.js';
 
 const kPad = { top: 28, bottom: 24, left: 40, right: 60 };
@@ -36,13 +37,7 @@ export function makeAxis(name, values) {
 export function ParallelCoordinates({ axes, rows, brushes, onBrush, label }) {
   const canvas = useRef(null);
   const [drag, setDrag] = useState(null);
-  const [width, setWidth] = useState(800);
-
-  useEffect(() => {
-    const observer = new ResizeObserver(([entry]) => setWidth(Math.floor(entry.contentRect.width)));
-    observer.observe(canvas.current);
-    return () => observer.disconnect();
-  }, []);
+  const width = useWidth(canvas, 800);
 
   const height = 320;
   const plotH = height - kPad.top - kPad.bottom;
@@ -152,12 +147,7 @@ export function ParallelCoordinates({ axes, rows, brushes, onBrush, label }) {
 // A scatter of points [{x, y, color, title}] with labelled axes, on a canvas.
 export function Scatter({ points, xLabel, yLabel, label }) {
   const canvas = useRef(null);
-  const [width, setWidth] = useState(500);
-  useEffect(() => {
-    const observer = new ResizeObserver(([entry]) => setWidth(Math.floor(entry.contentRect.width)));
-    observer.observe(canvas.current);
-    return () => observer.disconnect();
-  }, []);
+  const width = useWidth(canvas, 500);
   const height = 300;
   useEffect(() => {
     const c = canvas.current;
