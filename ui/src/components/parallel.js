@@ -9,6 +9,17 @@ import { formatNumber } from '../format.js';
 
 const kPad = { top: 28, bottom: 24, left: 40, right: 60 };
 
+// The canvas sized for the screen's pixel ratio, cleared, drawing in CSS pixels.
+function clearedContext(canvas, width, height) {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = width * dpr;
+  canvas.height = height * dpr;
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  return ctx;
+}
+
 // An axis over the trials' values: numeric (linear, or log when every value is > 0 and
 // they span 3 decades or more) or categorical (evenly spaced, in first-seen order).
 export function makeAxis(name, values) {
@@ -50,13 +61,7 @@ export function ParallelCoordinates({ axes, rows, brushes, onBrush, label }) {
   });
 
   useEffect(() => {
-    const c = canvas.current;
-    const dpr = window.devicePixelRatio || 1;
-    c.width = width * dpr;
-    c.height = height * dpr;
-    const ctx = c.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
+    const ctx = clearedContext(canvas.current, width, height);
     const draw = (row, alpha) => {
       ctx.strokeStyle = row.color;
       ctx.globalAlpha = alpha;
@@ -150,13 +155,7 @@ export function Scatter({ points, xLabel, yLabel, label }) {
   const width = useWidth(canvas, 500);
   const height = 300;
   useEffect(() => {
-    const c = canvas.current;
-    const dpr = window.devicePixelRatio || 1;
-    c.width = width * dpr;
-    c.height = height * dpr;
-    const ctx = c.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
+    const ctx = clearedContext(canvas.current, width, height);
     const xAxis = makeAxis(xLabel, points.map((p) => p.x));
     const yAxis = makeAxis(yLabel, points.map((p) => p.y));
     const pad = { l: 60, r: 16, t: 12, b: 40 };
