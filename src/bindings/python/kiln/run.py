@@ -20,6 +20,35 @@ class ActivityFailedException(Exception):
             f"run {details['runId']} {details['status']}: {details.get('error') or 'no reason'}")
 
 
+def _run_definition(spec):
+    """The job as the SDK's get_details()["runDefinition"] shows it: its script, arguments,
+    target, limits and rank layout (mpi, or pyTorch with its backend)."""
+    arguments = []
+    for param in spec.get("script_params", []):
+        arguments.append(param["name"])
+        if param.get("value") is not None:
+            arguments.append(param["value"])
+    backend = spec.get("distributed_backend", "none")
+    nodes = spec.get("node_count", 1)
+    per_node = spec.get("process_count_per_node", 1)
+    definition = {
+        "script": spec.get("entry_script"),
+        "arguments": arguments,
+        "target": spec.get("compute_target"),
+        "framework": "Python",
+        "communicator": {"mpi": "Mpi", "gloo": "PyTorch", "nccl": "PyTorch"}.get(backend, "None"),
+        "nodeCount": nodes,
+        "maxRunDurationSeconds": spec.get("max_run_duration_seconds"),
+        "environment": spec.get("environment_name") or spec.get("environment"),
+    }
+    if backend == "mpi":
+        definition["mpi"] = {"processCountPerNode": per_node}
+    elif backend in ("gloo", "nccl"):
+        definition["pyTorch"] = {"communicationBackend": backend.capitalize(),
+                                 "processCount": nodes * per_node}
+    return definition
+
+
 class Run(_core.Run):
     """A Kiln run.
 
@@ -167,6 +196,7 @@ class Run(_core.Run):
             "tags": record["tags"],
             "logFiles": {name: os.path.join(record["run_dir"], name)
                          for name in self._log_names(record)},
+            "runDefinition": _run_definition(record.get("spec") or {}),
         }
         if record["failure_reason"]:
             details["error"] = record["failure_reason"]

@@ -46,8 +46,9 @@ class Experiment:
         self.name = name
 
     def submit(self, config, tags=None, **kwargs):
-        """Submit an estimator (kiln.train.dnn.PyTorch), returning its Run, or a sweep
-        (kiln.train.hyperdrive.HyperDriveConfig), returning its HyperDriveRun."""
+        """Submit an estimator (kiln.train.dnn.PyTorch) or a kiln.core.ScriptRunConfig,
+        returning its Run, or a sweep (kiln.train.hyperdrive.HyperDriveConfig), returning its
+        HyperDriveRun."""
         from kiln.run import Run  # late: kiln.run imports this module's users
         if hasattr(config, "_sweep_json"):
             return config._submit(self, tags, kwargs.get("display_name"))
@@ -56,8 +57,8 @@ class Experiment:
         job["tags"] = {**job.get("tags", {}), **{k: str(v) for k, v in (tags or {}).items()}}
         if kwargs.get("display_name"):
             job["display_name"] = kwargs["display_name"]
-        record = self.workspace._core.submit(json.dumps(job), type(config).__name__ + " estimator",
-                                             os.getcwd())
+        label = getattr(config, "_label", type(config).__name__ + " estimator")
+        record = self.workspace._core.submit(json.dumps(job), label, os.getcwd())
         return Run(self, _record=record)
 
     def get_runs(self):
