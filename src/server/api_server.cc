@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cmath>
 #include <regex>
 
 #include "common/files.h"
@@ -96,6 +97,19 @@ Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string
         "query parameter {}: expected an integer >= {}, got '{}'", name, min_value, text));
   }
   return value;
+}
+
+Result<std::optional<double>> QueryNumber(const httplib::Request& request,
+                                          const std::string& name) {
+  if (!request.has_param(name)) return std::optional<double>();
+  const std::string text = request.get_param_value(name);
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return InvalidArgumentError(
+        fmt::format("query parameter {}: expected a number, got '{}'", name, text));
+  }
+  return std::optional<double>(value);
 }
 
 Result<int> PathRank(const httplib::Request& request, std::size_t index) {

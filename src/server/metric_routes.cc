@@ -49,20 +49,6 @@ Status CheckIngest(store::Store& store, const std::string& run_id, int rank) {
 // The most series one GET /v1/metric-series reads (runs x names).
 constexpr std::size_t kMaxSeriesPerRead = 256;
 
-// A query parameter as a number, unset when absent; InvalidArgument naming it.
-Result<std::optional<double>> QueryNumber(const httplib::Request& request,
-                                          const std::string& name) {
-  if (!request.has_param(name)) return std::optional<double>();
-  const std::string text = request.get_param_value(name);
-  double value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    return InvalidArgumentError(
-        fmt::format("query parameter {}: expected a number, got '{}'", name, text));
-  }
-  return std::optional<double>(value);
-}
-
 // How a series is read: ?rank=, ?max_points=, ?x=step|time, ?x_min=, ?x_max=.
 struct SeriesQuery {
   int rank = 0;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,9 @@ Result<nlohmann::json> BodyJson(const httplib::Request& request);
 // A query parameter as an integer, `fallback` when absent; InvalidArgument naming it.
 Result<std::int64_t> QueryInt(const httplib::Request& request, const std::string& name,
                               std::int64_t fallback, std::int64_t min_value);
+
+// A query parameter as a finite number, unset when absent; InvalidArgument naming it.
+Result<std::optional<double>> QueryNumber(const httplib::Request& request, const std::string& name);
 
 // The rank in path segment `index` of the route's pattern; InvalidArgument past int range.
 Result<int> PathRank(const httplib::Request& request, std::size_t index);
