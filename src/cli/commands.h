@@ -30,7 +30,8 @@ struct CliContext {
 };
 
 void AddSubmitCommand(CLI::App& app, CliContext& context);
-void AddRunCommands(CLI::App& app, CliContext& context);  // runs, show, cancel, experiments
+void AddRunCommands(CLI::App& app, CliContext& context);      // runs, show, cancel, experiments
+void AddRunEditCommands(CLI::App& app, CliContext& context);  // tag, untag, edit, archive...
 void AddLogsCommand(CLI::App& app, CliContext& context);
 void AddDatastoreCommands(CLI::App& app, CliContext& context);
 void AddEnvCommands(CLI::App& app, CliContext& context);  // env register, list, show, prune

@@ -52,6 +52,7 @@ int Main(int argc, char** argv) {
   app.fallthrough();  // --server also after the subcommand
   AddSubmitCommand(app, context);
   AddRunCommands(app, context);
+  AddRunEditCommands(app, context);
   AddLogsCommand(app, context);
   AddDatastoreCommands(app, context);
   AddEnvCommands(app, context);

@@ -66,6 +66,8 @@ struct RunsFlags {
   std::string experiment;
   std::string status;
   int limit = 0;
+  bool archived = false;
+  bool include_archived = false;
   bool json = false;
 };
 
@@ -84,6 +86,9 @@ Status RunRuns(const RunsFlags& flags, CliContext& context) {
     }
   }
   filter.limit = flags.limit;
+  filter.archived = flags.archived           ? store::ArchivedRuns::kOnly
+                    : flags.include_archived ? store::ArchivedRuns::kIncluded
+                                             : store::ArchivedRuns::kHidden;
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   KILN_ASSIGN_OR_RETURN(const std::vector<store::Run> runs, client::ReadRuns(*workspace, filter));
   if (flags.json) {
@@ -150,6 +155,7 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
   field("Run", run.id);
   field("Experiment", run.experiment);
   field("Name", Shorten(run.display_name));
+  field("Archived", run.archived_at ? FormatTimestampShort(*run.archived_at) + " UTC" : "");
   field("Status", std::string(store::RunStatusName(run.status)));
   field("Submitter", run.submitted_by);
   field("Reason", run.failure_reason);
@@ -180,6 +186,10 @@ Status RunShow(const ShowFlags& flags, CliContext& context) {
       while (text.back() == ' ') text.pop_back();
       text += "\n";
     }
+  }
+  if (!run.description.empty()) {
+    text += "Description\n";
+    for (const std::string& line : SplitString(run.description, '\n')) text += "  " + line + "\n";
   }
   if (!run.tags.empty()) {
     text += "Tags\n";
@@ -255,6 +265,9 @@ void AddRunCommands(CLI::App& app, CliContext& context) {
   runs->add_option("--experiment", runs_flags->experiment, "Only runs of this experiment");
   runs->add_option("--status", runs_flags->status, "Only runs in this status (e.g. Running)");
   runs->add_option("--limit", runs_flags->limit, "At most this many runs (0: all)");
+  runs->add_flag("--archived", runs_flags->archived, "Only archived runs (kiln archive)");
+  runs->add_flag("--include-archived", runs_flags->include_archived,
+                 "Archived runs as well as the others");
   runs->add_flag("--json", runs_flags->json, "Print JSON (docs/cli.md)");
   runs->callback([runs_flags, &context] { context.Finish(RunRuns(*runs_flags, context)); });
 

@@ -26,6 +26,7 @@ constexpr RouteRule kRouteRules[] = {
     {"POST",   "/v1/runs",                                      Need::kMember},
     {"GET",    "/v1/runs",                                      Need::kViewer},
     {"GET",    R"(/v1/runs/([^/]+))",                           Need::kViewer},
+    {"PATCH",  R"(/v1/runs/([^/]+))",                           Need::kMember},
     {"GET",    R"(/v1/runs/([^/]+)/history)",                   Need::kViewer},
     {"GET",    R"(/v1/runs/([^/]+)/trials)",                    Need::kViewer},
     {"POST",   R"(/v1/runs/([^/]+)/resume)",                    Need::kMember},

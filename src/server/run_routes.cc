@@ -1,4 +1,5 @@
-// /v1/runs: submit, list, show, status history, transitions (cancel, launchers' reports).
+// /v1/runs: submit, list, show, edit, status history, transitions (cancel, launchers'
+// reports).
 
 #include <fmt/format.h>
 
@@ -7,6 +8,7 @@
 
 #include "client/cancel.h"
 #include "client/reconcile.h"
+#include "client/run_edit.h"
 #include "client/submit.h"
 #include "server/routes.h"
 #include "spec/spec_json.h"
@@ -109,6 +111,12 @@ Result<store::RunFilter> FilterOf(const httplib::Request& request) {
     KILN_ASSIGN_OR_RETURN(filter.after,
                           store::wire::RunPositionFromText(request.get_param_value("after")));
   }
+  // Archived runs are left out unless asked for.
+  filter.archived = store::ArchivedRuns::kHidden;
+  if (request.has_param("archived")) {
+    KILN_ASSIGN_OR_RETURN(filter.archived,
+                          store::wire::ParseArchivedRuns(request.get_param_value("archived")));
+  }
   return filter;
 }
 
@@ -175,6 +183,15 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                KILN_ASSIGN_OR_RETURN(const store::Run run, client::ReadRun(workspace, id));
                return store::ToJson(run);
              }));
+
+  server.Patch(R"(/v1/runs/([^/]+))", Json([&](const httplib::Request& request) -> Result<json> {
+                 KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                 KILN_ASSIGN_OR_RETURN(const store::RunEdit edit,
+                                       store::wire::RunEditFromJson(body));
+                 KILN_ASSIGN_OR_RETURN(const store::Run run,
+                                       client::EditRun(workspace, request.matches[1].str(), edit));
+                 return store::ToJson(run);
+               }));
 
   server.Get(R"(/v1/runs/([^/]+)/history)",
              Json([&](const httplib::Request& request) -> Result<json> {

@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "common/strings.h"
+#include "spec/run_labels.h"
 #include "spec/text_checks.h"
 
 extern char** environ;
@@ -18,9 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::size_t kMaxDisplayName = 256;
-constexpr std::size_t kMaxTagKey = 128;
-constexpr std::size_t kMaxTagValue = 1024;
 constexpr std::size_t kMaxNameLength = 64;
 // The interpreter, the run directory's path and the variables Kiln gives every rank.
 constexpr std::size_t kCommandLineReserve = 16 * 1024;
@@ -68,10 +66,8 @@ class Checker {
                            CheckCount("process_count_per_node", spec_.process_count_per_node);
     CheckCount("slots_per_rank", spec_.slots_per_rank);
     CheckName("experiment", spec_.experiment, kMaxNameLength);
-    if (Text("display_name", spec_.display_name, TextKind::kLine) &&
-        spec_.display_name.size() > kMaxDisplayName) {
-      Field("display_name", fmt::format("must be at most {} characters, got {}", kMaxDisplayName,
-                                        spec_.display_name.size()));
+    if (std::optional<std::string> problem = DisplayNameProblem(spec_.display_name)) {
+      Field("display_name", *problem);
     }
     CheckTags();
     CheckVariables(spec_.environment_variables, "environment_variables");
@@ -247,17 +243,10 @@ class Checker {
 
   void CheckTags() {
     for (const auto& [key, value] : spec_.tags) {
-      if (!IsName(key, kMaxTagKey)) {
-        Field("tags", fmt::format("keys must be 1 to {} letters, digits, '.', '_' or '-', "
-                                  "starting with a letter or digit; got '{}'",
-                                  kMaxTagKey, Printable(key)));
-        continue;
-      }
-      if (std::optional<std::string> problem = TextProblem(value, TextKind::kLine)) {
-        Field("tags", fmt::format("{}: the value's {}", key, *problem));
-      } else if (value.size() > kMaxTagValue) {
-        Field("tags", fmt::format("{}: values may hold at most {} bytes, got {}", key, kMaxTagValue,
-                                  value.size()));
+      if (std::optional<std::string> problem = TagKeyProblem(key)) {
+        Field("tags", *problem);
+      } else if (std::optional<std::string> value_problem = TagValueProblem(value)) {
+        Field("tags", fmt::format("{}: {}", key, *value_problem));
       }
     }
   }

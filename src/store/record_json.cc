@@ -24,6 +24,8 @@ json ToJson(const Run& run) {
       {"id", run.id},
       {"experiment", run.experiment},
       {"display_name", run.display_name},
+      {"description", run.description},
+      {"archived_at", TimeOrNull(run.archived_at)},
       {"status", std::string(RunStatusName(run.status))},
       {"created_at", FormatTimestamp(run.created_at)},
       {"started_at", TimeOrNull(run.started_at)},

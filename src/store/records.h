@@ -43,7 +43,8 @@ struct Run {
   std::string id;
   std::string experiment;
   std::string display_name;
-  std::string spec_json;  // the JobSpec's JSON form (spec/spec_json.h)
+  std::string description;  // free text, any number of lines; set with EditRun
+  std::string spec_json;    // the JobSpec's JSON form (spec/spec_json.h)
   std::string snapshot_id;
   std::string compute_target;
   std::string run_dir;  // absolute path of the run directory
@@ -63,10 +64,15 @@ struct Run {
   std::vector<std::string> failure_log_tail;  // last log lines of the failing rank
   std::vector<RunParam> params;
   std::map<std::string, std::string> tags;
+  // Set while the run is archived: listings leave it out unless asked (RunFilter::archived).
+  std::optional<Timestamp> archived_at;
   // Not stored: what the run's compute target says of it now, filled in when a run is read
   // through a workspace or server (e.g. "Slurm job 12 is PENDING (Resources)").
   std::string target_detail;
 };
+
+// Which runs a listing holds by whether they are archived.
+enum class ArchivedRuns { kIncluded, kHidden, kOnly };
 
 struct RunFilter {
   std::optional<std::string> experiment;
@@ -84,6 +90,24 @@ struct RunFilter {
     std::string id;
   };
   std::optional<Position> after;
+  // Every run by default; user-facing listings hide the archived ones unless asked.
+  ArchivedRuns archived = ArchivedRuns::kIncluded;
+};
+
+// What EditRun changes of a run, at any time, whatever its status: the fields that describe
+// it, not its status, spec or results. Unset members are left as they are.
+struct RunEdit {
+  std::optional<std::string> display_name;
+  std::optional<std::string> description;
+  std::map<std::string, std::string> set_tags;
+  std::vector<std::string> remove_tags;  // removing a tag the run does not have is no error
+  // Archive (true) or restore (false). Only a run that has ended can be archived; archiving a
+  // sweep archives its trials with it, and restoring it restores them.
+  std::optional<bool> archived;
+
+  bool empty() const {
+    return !display_name && !description && set_tags.empty() && remove_tags.empty() && !archived;
+  }
 };
 
 // What a sweep (a run of kind kSweep) knows of one of its trials; the trial itself is an

@@ -41,6 +41,10 @@ class Store {
   // Applies the transition and returns the run as it is afterwards. A transition into a
   // terminal status revokes the run's tokens (ApiToken::run_id) in the same transaction.
   virtual Result<Run> TransitionRun(std::string_view id, const Transition& transition) = 0;
+  // Changes what describes a run (RunEdit) in one transaction and returns the run as it is
+  // afterwards. NotFound for an unknown run; FailedPrecondition for archiving a run that has
+  // not ended.
+  virtual Result<Run> EditRun(std::string_view id, const RunEdit& edit) = 0;
 
   // Metrics, ingested from the ranks' spools. AppendMetrics stores a batch and the rank's new
   // spool offset in one transaction; when the stored offset is not batch.offset_before the

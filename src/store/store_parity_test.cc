@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -492,6 +493,67 @@ TEST_P(StoreParityTest, TrialsAreRunsUnderTheirSweep) {
   EXPECT_EQ(store_->ReopenSweep("other", "").status().code(), StatusCode::kFailedPrecondition);
 }
 
+TEST_P(StoreParityTest, EditsChangeWhatDescribesARunAtAnyTime) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  RunEdit edit;
+  edit.display_name = "baseline";
+  edit.description = "two\nlines";
+  edit.set_tags = {{"owner", "ben"}, {"stage", ""}};
+  edit.remove_tags = {"lr", "absent"};
+  const Result<RunRecord> edited = store_->EditRun("r1", edit);  // while Queued
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_EQ(edited->display_name, "baseline");
+  EXPECT_EQ(edited->description, "two\nlines");
+  EXPECT_EQ(edited->tags, (std::map<std::string, std::string>{{"owner", "ben"}, {"stage", ""}}));
+  EXPECT_EQ(store_->GetRun("r1")->description, "two\nlines");
+  RunEdit rename;
+  rename.display_name = "";
+  EXPECT_EQ(store_->EditRun("r1", rename)->display_name, "");
+  EXPECT_EQ(store_->GetRun("r1")->description, "two\nlines");  // unset members stay
+  EXPECT_EQ(store_->EditRun("nope", rename).status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreParityTest, ArchivedRunsAreListedOnlyWhenAsked) {
+  RunRecord sweep = NewRun("s1");
+  sweep.kind = RunKind::kSweep;
+  ASSERT_TRUE(store_->CreateRun(sweep).ok());
+  ASSERT_TRUE(store_->CreateTrial(TrialRun("s1_0", "s1"), {"s1", 0, "s1_0", "{}"}).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
+  RunEdit archive;
+  archive.archived = true;
+  // Only an ended run is archived, and a refused archive changes nothing.
+  const Result<RunRecord> early = store_->EditRun("r1", archive);
+  EXPECT_EQ(early.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(early.status().message().find("run r1 is Queued"), std::string::npos);
+  ASSERT_TRUE(Move("r1", RunStatus::kCanceled).ok());
+  ASSERT_TRUE(Move("s1_0", RunStatus::kCanceled).ok());
+  ASSERT_TRUE(Move("s1", RunStatus::kCanceled).ok());
+  const Result<RunRecord> archived = store_->EditRun("s1", archive);
+  ASSERT_TRUE(archived.ok()) << archived.status().ToString();
+  ASSERT_TRUE(archived->archived_at.has_value());
+  const Timestamp first = *archived->archived_at;
+  EXPECT_EQ(*store_->EditRun("s1", archive)->archived_at, first);  // kept from the first time
+
+  const auto ids = [&](ArchivedRuns which) {
+    RunFilter filter;
+    filter.archived = which;
+    const Result<std::vector<RunRecord>> runs = store_->ListRuns(filter);
+    std::vector<std::string> out;
+    for (const RunRecord& run : *runs) out.push_back(run.id);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  // The sweep's trial went with it.
+  EXPECT_EQ(ids(ArchivedRuns::kHidden), std::vector<std::string>{"r1"});
+  EXPECT_EQ(ids(ArchivedRuns::kOnly), (std::vector<std::string>{"s1", "s1_0"}));
+  EXPECT_EQ(ids(ArchivedRuns::kIncluded).size(), 3u);
+  RunEdit restore;
+  restore.archived = false;
+  ASSERT_TRUE(store_->EditRun("s1", restore).ok());
+  EXPECT_EQ(ids(ArchivedRuns::kHidden).size(), 3u);
+  EXPECT_FALSE(store_->GetRun("s1_0")->archived_at.has_value());
+}
+
 TEST_P(StoreParityTest, EachJudgementOfATrialIsStoredOnce) {
   RunRecord sweep = NewRun("s1");
   sweep.kind = RunKind::kSweep;
@@ -536,6 +598,8 @@ TEST(StoreMigrationTest, TokensOfAStoreBeforeRolesBecomeAdmin) {
     const Result<RunRecord> run = (*store)->GetRun("r0");
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     EXPECT_EQ(run->submitted_by, "");
+    EXPECT_EQ(run->description, "");
+    EXPECT_FALSE(run->archived_at.has_value());
     // New tokens get the role they ask for.
     ApiToken viewer{"tok_000000000003", "vic", "h", {}, 0, {}, TokenRole::kViewer};
     ASSERT_TRUE((*store)->CreateApiToken(viewer).ok());

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -166,6 +167,9 @@ Result<Run> RunFromJson(const json& json_run) {
   run.id = f.Text("id");
   run.experiment = f.Text("experiment");
   run.display_name = f.Text("display_name");
+  // Servers older than descriptions and archiving send neither.
+  run.description = f.OptionalText("description").value_or("");
+  run.archived_at = f.OptionalTime("archived_at");
   run.status = f.Status_("status");
   run.created_at = f.Time("created_at");
   run.started_at = f.OptionalTime("started_at");
@@ -392,6 +396,75 @@ Result<Transition> TransitionFromJson(const json& json_transition) {
   transition.failure_log_tail = f.TextList("failure_log_tail");
   if (!f.status().ok()) return f.status();
   return transition;
+}
+
+std::string_view ArchivedRunsName(ArchivedRuns archived) {
+  switch (archived) {
+    case ArchivedRuns::kHidden:
+      return "false";
+    case ArchivedRuns::kOnly:
+      return "true";
+    case ArchivedRuns::kIncluded:
+      return "any";
+  }
+  return "any";
+}
+
+Result<ArchivedRuns> ParseArchivedRuns(std::string_view text) {
+  for (ArchivedRuns archived :
+       {ArchivedRuns::kHidden, ArchivedRuns::kOnly, ArchivedRuns::kIncluded}) {
+    if (text == ArchivedRunsName(archived)) return archived;
+  }
+  return InvalidArgumentError(
+      fmt::format("archived: '{}' is not false (the default: not archived), true (archived "
+                  "only) or any",
+                  text));
+}
+
+json RunEditToJson(const RunEdit& edit) {
+  json out = json::object();
+  if (edit.display_name) out["display_name"] = *edit.display_name;
+  if (edit.description) out["description"] = *edit.description;
+  if (!edit.set_tags.empty()) out["tags"] = edit.set_tags;
+  if (!edit.remove_tags.empty()) out["remove_tags"] = edit.remove_tags;
+  if (edit.archived) out["archived"] = *edit.archived;
+  return out;
+}
+
+Result<RunEdit> RunEditFromJson(const json& json_edit) {
+  if (!json_edit.is_object()) return InvalidArgumentError("edit: expected a JSON object");
+  static constexpr std::string_view kMembers[] = {"display_name", "description", "tags",
+                                                  "remove_tags", "archived"};
+  for (const auto& [key, value] : json_edit.items()) {
+    if (std::find(std::begin(kMembers), std::end(kMembers), key) == std::end(kMembers)) {
+      return InvalidArgumentError(fmt::format(
+          "edit: '{}' cannot be changed; a run's display_name, description, tags, remove_tags "
+          "and archived can",
+          key));
+    }
+  }
+  Fields f(json_edit, "edit");
+  RunEdit edit;
+  edit.display_name = f.OptionalText("display_name");
+  edit.description = f.OptionalText("description");
+  edit.remove_tags = f.TextList("remove_tags");
+  const json& tags = f.Raw("tags");
+  if (tags.is_object()) {
+    for (const auto& [key, value] : tags.items()) {
+      if (!value.is_string()) return InvalidArgumentError("edit.tags: expected string values");
+      edit.set_tags[key] = value.get<std::string>();
+    }
+  } else if (!tags.is_null()) {
+    f.Fail("tags", "expected an object of strings");
+  }
+  const json& archived = f.Raw("archived");
+  if (archived.is_boolean()) {
+    edit.archived = archived.get<bool>();
+  } else if (!archived.is_null()) {
+    f.Fail("archived", "expected true or false");
+  }
+  if (!f.status().ok()) return f.status();
+  return edit;
 }
 
 json MetricBatchToJson(const MetricBatch& batch) {

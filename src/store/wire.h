@@ -31,9 +31,18 @@ Result<MetricSeries> MetricSeriesFromJson(const nlohmann::json& json);
 nlohmann::json TransitionToJson(const Transition& transition);
 Result<Transition> TransitionFromJson(const nlohmann::json& json);
 
+// PATCH /v1/runs/{id}: {"display_name", "description", "tags": {k: v}, "remove_tags": [k],
+// "archived": bool}, each member optional; any other member is refused by name.
+nlohmann::json RunEditToJson(const RunEdit& edit);
+Result<RunEdit> RunEditFromJson(const nlohmann::json& json);
+
 // {"rank", "offset_before", "offset_after", "series": [MetricSeries...], "tags": [[k, v]...]}
 nlohmann::json MetricBatchToJson(const MetricBatch& batch);
 Result<MetricBatch> MetricBatchFromJson(const nlohmann::json& json);
+
+// GET /v1/runs' ?archived=: "false" (kHidden, the default), "true" (kOnly), "any" (kIncluded).
+std::string_view ArchivedRunsName(ArchivedRuns archived);
+Result<ArchivedRuns> ParseArchivedRuns(std::string_view text);
 
 // A run's place in the list order as a paging cursor, "<created_at>:<id>" (GET /v1/runs'
 // next_cursor and ?after=); InvalidArgument for text that is not one.

@@ -29,6 +29,8 @@ TEST(WireTest, RunRoundTrips) {
   run.failure_log_tail = {"a", "b"};
   run.params = {{"--data_dir", "{datastore:fm}", "/data/fm"}, {"--verbose", {}, {}}};
   run.tags = {{"owner", "ana"}};
+  run.description = "line one\nline two";
+  run.archived_at = run.created_at + 3;
   const Result<store::Run> back = RunFromJson(ToJson(run));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->id, run.id);
@@ -41,6 +43,36 @@ TEST(WireTest, RunRoundTrips) {
   EXPECT_EQ(back->params, run.params);
   EXPECT_EQ(back->tags, run.tags);
   EXPECT_EQ(back->submitted_by, "ana");
+  EXPECT_EQ(back->description, run.description);
+  EXPECT_EQ(back->archived_at, run.archived_at);
+}
+
+TEST(WireTest, RunEditRoundTripsAndRefusesWhatItCannotChange) {
+  RunEdit edit;
+  edit.display_name = "";
+  edit.set_tags = {{"owner", "ben"}};
+  edit.remove_tags = {"lr"};
+  edit.archived = false;
+  const Result<RunEdit> back = RunEditFromJson(RunEditToJson(edit));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->display_name, "");
+  EXPECT_FALSE(back->description.has_value());
+  EXPECT_EQ(back->set_tags, edit.set_tags);
+  EXPECT_EQ(back->remove_tags, edit.remove_tags);
+  EXPECT_EQ(back->archived, false);
+
+  const auto refusal = [](const char* text) {
+    return RunEditFromJson(nlohmann::json::parse(text)).status().message();
+  };
+  EXPECT_NE(refusal(R"({"status": "Completed"})").find("'status' cannot be changed"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"({"archived": "yes"})").find("archived"), std::string::npos);
+  EXPECT_NE(refusal(R"({"tags": {"a": 1}})").find("edit.tags: expected string values"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"({"remove_tags": "a"})").find("remove_tags"), std::string::npos);
+  EXPECT_NE(refusal("[]").find("expected a JSON object"), std::string::npos);
+  EXPECT_EQ(ParseArchivedRuns("maybe").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*ParseArchivedRuns("any"), ArchivedRuns::kIncluded);
 }
 
 TEST(WireTest, RunFromAServerWithoutSubmittedByReadsEmpty) {

@@ -63,10 +63,11 @@ TEST_F(ServerRolesTest, ViewerIsRefusedEveryEndpointAboveItsRole) {
     SCOPED_TRACE(fmt::format("{} {}", rule.method, path));
     httplib::Client client = Http(viewer);
     const httplib::Result result =
-        rule.method == "GET"    ? client.Get(path)
-        : rule.method == "POST" ? client.Post(path, "{}", "application/json")
-        : rule.method == "PUT"  ? client.Put(path, "x", "application/octet-stream")
-                                : client.Delete(path);
+        rule.method == "GET"     ? client.Get(path)
+        : rule.method == "POST"  ? client.Post(path, "{}", "application/json")
+        : rule.method == "PUT"   ? client.Put(path, "x", "application/octet-stream")
+        : rule.method == "PATCH" ? client.Patch(path, "{}", "application/json")
+                                 : client.Delete(path);
     ASSERT_TRUE(result);
     if (rule.need == server::Need::kPublic || rule.need == server::Need::kViewer) {
       EXPECT_NE(result->status, 403) << result->body;
@@ -251,8 +252,12 @@ TEST(ServerRolesDocTest, OpenapiStatesEveryOperationsRoleAsTheTableDoes) {
       }
       continue;
     }
-    for (const auto& [verb, upper] : std::vector<std::pair<std::string, std::string>>{
-             {"get", "GET"}, {"post", "POST"}, {"put", "PUT"}, {"delete", "DELETE"}}) {
+    for (const auto& [verb, upper] :
+         std::vector<std::pair<std::string, std::string>>{{"get", "GET"},
+                                                          {"post", "POST"},
+                                                          {"put", "PUT"},
+                                                          {"patch", "PATCH"},
+                                                          {"delete", "DELETE"}}) {
       if (line == "    " + verb + ":") method = upper;
     }
     const std::string kRole = "      x-kiln-role: ";

@@ -16,12 +16,14 @@
 #include "client/datastores.h"
 #include "client/model_registry.h"
 #include "client/reconcile.h"
+#include "client/run_edit.h"
 #include "client/run_id.h"
 #include "client/run_watch.h"
 #include "client/submit.h"
 #include "client/workspace.h"
 #include "spec/spec_loader.h"
 #include "store/record_json.h"
+#include "store/wire.h"
 #include "sweep/sweep_control.h"
 #include "sweep/trial_ranking.h"
 
@@ -121,6 +123,19 @@ class PyWorkspace {
 
   py::object ResumeSweep(const std::string& id) {
     return ToPython(store::ToJson(ValueOrThrow(sweep::ResumeSweep(*workspace_, id))));
+  }
+
+  // `edit` is PATCH /v1/runs/{id}'s body as JSON text (store/wire.h).
+  py::object Edit(const std::string& id, const std::string& edit) {
+    const nlohmann::json body = nlohmann::json::parse(edit, nullptr, false);
+    const store::RunEdit parsed = ValueOrThrow(store::wire::RunEditFromJson(body));
+    return ToPython(store::ToJson(ValueOrThrow(client::EditRun(*workspace_, id, parsed))));
+  }
+
+  // The Kiln server's URL, or None for a store of this machine.
+  std::optional<std::string> ServerUrl() const {
+    if (workspace_->server() == nullptr) return std::nullopt;
+    return workspace_->server()->url();
   }
 
   std::string Resolve(const std::string& name) {
@@ -278,9 +293,13 @@ class PyWorkspace {
     return ToPython(out);
   }
 
-  py::object ListRuns(std::optional<std::string> experiment) {
+  // `archived` is GET /v1/runs' word: "false" (the default), "true" or "any".
+  py::object ListRuns(std::optional<std::string> experiment, std::optional<std::string> parent,
+                      const std::string& archived) {
     store::RunFilter filter;
     filter.experiment = experiment;
+    filter.parent_id = parent;
+    filter.archived = ValueOrThrow(store::wire::ParseArchivedRuns(archived));
     nlohmann::json out = nlohmann::json::array();
     for (const store::Run& run : ValueOrThrow(client::ReadRuns(*workspace_, filter))) {
       out.push_back(store::ToJson(run));
@@ -311,7 +330,10 @@ void BindWorkspace(py::module_& module) {
       .def("resume_sweep", &PyWorkspace::ResumeSweep)
       .def("resolve", &PyWorkspace::Resolve)
       .def("run", &PyWorkspace::GetRun)
-      .def("runs", &PyWorkspace::ListRuns, py::arg("experiment") = py::none())
+      .def("runs", &PyWorkspace::ListRuns, py::arg("experiment") = py::none(),
+           py::arg("parent") = py::none(), py::arg("archived") = "false")
+      .def("edit", &PyWorkspace::Edit, py::arg("id"), py::arg("edit"))
+      .def_property_readonly("server_url", &PyWorkspace::ServerUrl)
       .def("history", &PyWorkspace::History)
       .def("wait", &PyWorkspace::Wait, py::arg("id"), py::arg("show_output") = false,
            py::arg("timeout") = py::none())

@@ -149,6 +149,16 @@ Result<json> ApiClient::Post(std::string_view path, const json& body) {
   return JsonOf(response);
 }
 
+Result<json> ApiClient::Patch(std::string_view path, const json& body) {
+  const std::string target(path);
+  const std::string text = body.dump();
+  // Kiln's PATCH bodies set values, so sending one again is safe.
+  KILN_ASSIGN_OR_RETURN(
+      const httplib::Response response,
+      impl_->Send([&] { return impl_->client_.Patch(target, text, std::string(kJson)); }, true));
+  return JsonOf(response);
+}
+
 Result<json> ApiClient::Delete(std::string_view path) {
   const std::string target(path);
   KILN_ASSIGN_OR_RETURN(const httplib::Response response,

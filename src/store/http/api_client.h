@@ -45,6 +45,7 @@ class ApiClient {
   // `path` starts with "/v1/"; query strings are part of it (see Query()).
   Result<nlohmann::json> Get(std::string_view path);
   Result<nlohmann::json> Post(std::string_view path, const nlohmann::json& body);
+  Result<nlohmann::json> Patch(std::string_view path, const nlohmann::json& body);
   Result<nlohmann::json> Delete(std::string_view path);
   Result<nlohmann::json> PutBytes(std::string_view path, std::string_view bytes);
   Result<RawResponse> GetRaw(std::string_view path);

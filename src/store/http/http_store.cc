@@ -51,6 +51,7 @@ Result<std::vector<Run>> HttpStore::ListRuns(const RunFilter& filter) {
   if (filter.after) {
     query.push_back("after=" + UrlEncode(wire::RunPositionText(*filter.after)));
   }
+  query.push_back(fmt::format("archived={}", wire::ArchivedRunsName(filter.archived)));
   const std::string path =
       query.empty() ? "/v1/runs" : fmt::format("/v1/runs?{}", JoinStrings(query, "&"));
   KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));
@@ -68,6 +69,11 @@ Result<std::vector<StatusChange>> HttpStore::GetStatusHistory(std::string_view r
 Result<Run> HttpStore::TransitionRun(std::string_view id, const Transition& transition) {
   KILN_ASSIGN_OR_RETURN(
       const json run, api_->Post(RunPath(id, "/transitions"), wire::TransitionToJson(transition)));
+  return wire::RunFromJson(run);
+}
+
+Result<Run> HttpStore::EditRun(std::string_view id, const RunEdit& edit) {
+  KILN_ASSIGN_OR_RETURN(const json run, api_->Patch(RunPath(id), wire::RunEditToJson(edit)));
   return wire::RunFromJson(run);
 }
 

@@ -170,6 +170,10 @@ CREATE TABLE sweep_trials (
   PRIMARY KEY (sweep_id, trial_index)
 );
 )sql"},
+    {8, "a run's description; archived runs", R"sql(
+ALTER TABLE runs ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN archived_at {bigint};
+)sql"},
 };
 
 }  // namespace

@@ -11,7 +11,7 @@ namespace {
 constexpr std::string_view kRunColumns =
     "r.id, e.name, r.display_name, r.spec_json, r.snapshot_id, r.compute_target, r.run_dir, "
     "r.host, r.status, r.created_at, r.started_at, r.ended_at, r.exit_code, r.failure_reason, "
-    "r.failure_log_tail, r.submitted_by, r.kind, r.parent_id";
+    "r.failure_log_tail, r.submitted_by, r.kind, r.parent_id, r.description, r.archived_at";
 
 Result<Run> RunFromRow(const Statement& row) {
   Run run;
@@ -48,6 +48,8 @@ Result<Run> RunFromRow(const Statement& row) {
   }
   run.kind = *kind;
   run.parent_id = row.ColumnOptionalText(17).value_or("");
+  run.description = row.ColumnText(18);
+  run.archived_at = row.ColumnOptionalInt(19);
   return run;
 }
 
@@ -189,6 +191,8 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
   if (filter.parent_id) sql += " AND r.parent_id = ?";
   if (filter.top_level) sql += " AND r.parent_id IS NULL";
   if (filter.after) sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.id < ?))";
+  if (filter.archived == ArchivedRuns::kHidden) sql += " AND r.archived_at IS NULL";
+  if (filter.archived == ArchivedRuns::kOnly) sql += " AND r.archived_at IS NOT NULL";
   if (filter.only_active) {
     sql +=
         fmt::format(" AND r.status NOT IN ('{}', '{}', '{}')", RunStatusName(RunStatus::kCompleted),

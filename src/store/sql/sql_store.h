@@ -36,6 +36,7 @@ class SqlStore : public Store {
   Result<std::vector<Run>> ListRuns(const RunFilter& filter) override;
   Result<std::vector<StatusChange>> GetStatusHistory(std::string_view run_id) override;
   Result<Run> TransitionRun(std::string_view id, const Transition& transition) override;
+  Result<Run> EditRun(std::string_view id, const RunEdit& edit) override;
   Status AppendMetrics(std::string_view run_id, const MetricBatch& batch) override;
   Result<std::uint64_t> GetSpoolOffset(std::string_view run_id, int rank) override;
   Result<std::vector<MetricSummary>> ListMetrics(std::string_view run_id) override;

@@ -132,13 +132,50 @@ class Run(_core.Run):
             self._log_image_file(name, os.fspath(path), description)
 
     def tag(self, key, value=None):
-        """Set a tag on the running job."""
-        self._tag(key, "" if value is None else str(value))
+        """Set a tag: on the running job from inside it, or on a submitted run at any time."""
+        self.set_tags({key: value})
 
     def set_tags(self, tags):
-        """Set several tags: {key: value}."""
-        for key, value in tags.items():
-            self.tag(key, value)
+        """Set several tags: {key: value} (a value of None is an empty string)."""
+        tags = {key: "" if value is None else str(value) for key, value in tags.items()}
+        if self._in_job:
+            for key, value in tags.items():
+                self._tag(key, value)
+        else:
+            self._edit({"tags": tags})
+
+    def remove_tags(self, tags):
+        """Remove tags by key (a key or a list of keys) from a submitted run."""
+        self._edit({"remove_tags": [tags] if isinstance(tags, str) else list(tags)})
+
+    @property
+    def display_name(self):
+        return self._record["display_name"] if not self._in_job else None
+
+    @display_name.setter
+    def display_name(self, name):
+        self._edit({"display_name": "" if name is None else str(name)})
+
+    @property
+    def description(self):
+        return self._record.get("description", "") if not self._in_job else None
+
+    @description.setter
+    def description(self, text):
+        self._edit({"description": "" if text is None else str(text)})
+
+    def archive(self):
+        """Hide the ended run from listings (Experiment.get_runs(view_type="All") shows it);
+        a sweep's trials go with it."""
+        self._edit({"archived": True})
+
+    def restore(self):
+        """List an archived run again."""
+        self._edit({"archived": False})
+
+    @property
+    def archived(self):
+        return bool(self._record.get("archived_at"))
 
     def upload_file(self, name, path_or_stream):
         """Copy a file (or a stream's bytes) into the run's outputs as `name`."""
@@ -205,6 +242,41 @@ class Run(_core.Run):
 
     def get_tags(self):
         return dict(self._refresh()["tags"])
+
+    @property
+    def parent(self):
+        """The sweep this run is a trial of, or None."""
+        parent_id = self._record["parent_id"] if not self._in_job else None
+        return Run(self._experiment, parent_id) if parent_id else None
+
+    def get_children(self, recursive=False, tags=None, properties=None, type=None,
+                     status=None, _rehydrate_runs=True):
+        """The runs this one made (a sweep's trials), newest first; with recursive, theirs
+        too. Only those with every tag of `tags` (a key, a list of keys or {key: value}),
+        of `type` ("job" or "sweep") and in `status` when given. `properties` is accepted for
+        the SDK's signature."""
+        del properties, _rehydrate_runs
+        self._require_submitted("get_children")
+        children = []
+        for record in self._workspace._core.runs(parent=self._id, archived="any"):
+            child = Run(self._experiment, _record=record)
+            if ((type is None or record["kind"] == type)
+                    and (status is None or record["status"] == status)
+                    and _tags_match(record["tags"], tags)):
+                children.append(child)
+            if recursive:
+                children.extend(child.get_children(True, tags, None, type, status))
+        return children
+
+    def get_portal_url(self):
+        """The run's page in Kiln Studio on the workspace's server; None for a workspace on
+        this machine's store, whose Studio `kiln ui` opens."""
+        self._require_submitted("get_portal_url")
+        server = self._workspace._core.server_url
+        if server is None:
+            return None
+        from urllib.parse import quote
+        return f"{server}/runs/{quote(self._id, safe='')}"
 
     def wait_for_completion(self, show_output=False, wait_post_processing=False,
                             raise_on_error=True):
@@ -287,6 +359,13 @@ class Run(_core.Run):
             raise RuntimeError(f"run.{verb}() is for a submitted run; inside the job, the run "
                                f"is still going")
 
+    def _edit(self, edit):
+        if self._in_job:
+            raise RuntimeError(
+                f"{', '.join(edit)} of a run is changed from outside its job (Run(experiment, "
+                "run_id), kiln tag, kiln edit); inside the job, run.tag() sets tags")
+        self._record = self._workspace._core.edit(self._id, json.dumps(edit))
+
     def _refresh(self):
         self._require_submitted("get_status")
         self._record = self._workspace._core.run(self._id)
@@ -298,6 +377,18 @@ class Run(_core.Run):
         if not os.path.isdir(logs):
             return []
         return sorted("logs/" + name for name in os.listdir(logs))
+
+
+def _tags_match(run_tags, wanted):
+    """Whether a run's tags hold `wanted`: None, a key, a list of keys or {key: value}."""
+    if wanted is None:
+        return True
+    if isinstance(wanted, str):
+        return wanted in run_tags
+    if isinstance(wanted, dict):
+        return all(key in run_tags and (value is None or run_tags[key] == str(value))
+                   for key, value in wanted.items())
+    return all(key in run_tags for key in wanted)
 
 
 def _shape(kind, values):

@@ -31,8 +31,24 @@ class Workspace:
 
     @property
     def experiments(self):
-        names = sorted({run["experiment"] for run in self._core.runs()})
-        return {name: Experiment(self, name) for name in names}
+        return {experiment.name: experiment for experiment in Experiment.list(self)}
+
+    def get_default_datastore(self):
+        """The datastore named `workspaceblobstore` when one is registered, else the only
+        one; a workspace with several and none of that name has no default."""
+        names = sorted(self.datastores)
+        if "workspaceblobstore" in names:
+            return Datastore(self, "workspaceblobstore")
+        if len(names) == 1:
+            return Datastore(self, names[0])
+        raise ValueError(
+            "this workspace has no default datastore: register one named workspaceblobstore "
+            f"(kiln datastore register workspaceblobstore PATH); registered: {names or 'none'}")
+
+    @property
+    def server_url(self):
+        """The Kiln server's URL, or None for the store of this machine."""
+        return self._core.server_url
 
     def __repr__(self):
         return f"Workspace(home={self.home!r})"
@@ -61,13 +77,44 @@ class Experiment:
         record = self.workspace._core.submit(json.dumps(job), label, os.getcwd())
         return Run(self, _record=record)
 
-    def get_runs(self):
-        """This experiment's runs, newest first."""
-        from kiln.run import Run
-        return [Run(self, _record=record) for record in self.workspace._core.runs(self.name)]
+    @staticmethod
+    def list(workspace, experiment_name=None, view_type="ActiveOnly", tags=None):
+        """Every experiment with at least one run, by name (`experiment_name`: that one only).
+        view_type "ActiveOnly" counts runs that are not archived, "ArchivedOnly" archived ones,
+        "All" both. `tags` is accepted for the SDK's signature; experiments have none."""
+        del tags
+        archived = _archived_word(view_type)
+        names = sorted({run["experiment"] for run in workspace._core.runs(archived=archived)})
+        return [Experiment(workspace, name) for name in names
+                if experiment_name is None or name == experiment_name]
+
+    def get_runs(self, type=None, tags=None, properties=None, include_children=False,
+                 view_type="ActiveOnly"):
+        """This experiment's runs, newest first: without sweeps' trials unless
+        include_children; only those of `type` ("job" or "sweep") and with every tag of `tags`
+        (a key, a list of keys, or {key: value}) when given. Archived runs only with view_type
+        "ArchivedOnly" or "All". `properties` is accepted for the SDK's signature."""
+        del properties
+        from kiln.run import Run, _tags_match
+        records = self.workspace._core.runs(self.name, archived=_archived_word(view_type))
+        return [Run(self, _record=record) for record in records
+                if (include_children or not record["parent_id"])
+                and (type is None or record["kind"] == type)
+                and _tags_match(record["tags"], tags)]
+
+    @property
+    def id(self):
+        return self.name
 
     def __repr__(self):
         return f"Experiment(name={self.name!r})"
+
+
+def _archived_word(view_type):
+    words = {"ActiveOnly": "false", "ArchivedOnly": "true", "All": "any"}
+    if view_type not in words:
+        raise ValueError(f"view_type {view_type!r}: expected one of {sorted(words)}")
+    return words[view_type]
 
 
 class DataReference:

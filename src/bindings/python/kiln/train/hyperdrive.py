@@ -326,10 +326,13 @@ class HyperDriveRun(Run):
     def _trials(self, **kwargs):
         return self._workspace._core.trials(self._id, **kwargs)
 
-    def get_children(self):
-        """The trials, in the order they were made, as Runs."""
-        return [Run(self._experiment, _record=self._workspace._core.run(t["run_id"]))
-                for t in self._trials()]
+    def get_children(self, recursive=False, tags=None, properties=None, type=None,
+                     status=None, _rehydrate_runs=True):
+        """The trials, in the order they were made, as Runs; filtered as Run.get_children."""
+        order = {trial["run_id"]: index for index, trial in enumerate(self._trials())}
+        children = super().get_children(recursive, tags, properties, type, status,
+                                         _rehydrate_runs)
+        return sorted(children, key=lambda child: order.get(child.id, len(order)))
 
     def get_hyperparameters(self):
         """{trial run id: {argument: value}}."""
