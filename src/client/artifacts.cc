@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common/files.h"
 #include "launch/run_dir.h"
@@ -11,7 +12,32 @@ namespace kiln::client {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr std::string_view kOutputs = "outputs";
+
+// The folders whose files are artifacts, by the name their artifacts start with.
+struct ArtifactFolder {
+  std::string_view name;
+  fs::path path;
+};
+
+std::vector<ArtifactFolder> Folders(const store::Run& run) {
+  const launch::RunDir dir(run.run_dir);
+  return {{"logs", dir.script_logs()}, {"outputs", dir.outputs()}};
+}
+
+// "outputs/a/../b/" as "outputs/b".
+std::string NormalName(std::string_view name) {
+  std::string text = fs::path(std::string(name)).lexically_normal().generic_string();
+  if (text.ends_with('/')) text.pop_back();
+  return text;
+}
+
+// The folder `text` ("outputs", "logs/tb/events...") is in, or nullopt.
+std::optional<ArtifactFolder> FolderOf(const store::Run& run, const std::string& text) {
+  for (ArtifactFolder& folder : Folders(run)) {
+    if (text == folder.name || text.starts_with(std::string(folder.name) + "/")) return folder;
+  }
+  return std::nullopt;
+}
 
 // Copies a tree, skipping what symbolic links lead to outside `root` (as ListArtifacts does).
 Status CopyConfined(const fs::path& from, const fs::path& to, const fs::path& root) {
@@ -32,18 +58,20 @@ Status CopyConfined(const fs::path& from, const fs::path& to, const fs::path& ro
 }  // namespace
 
 Result<std::vector<Artifact>> ListArtifacts(const store::Run& run) {
-  const fs::path outputs = launch::RunDir(run.run_dir).outputs();
   std::vector<Artifact> artifacts;
-  std::error_code error;
-  if (!fs::exists(outputs, error)) return artifacts;
-  for (auto it = fs::recursive_directory_iterator(outputs, error);
-       !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
-    if (!it->is_regular_file(error) || !IsWithin(it->path(), outputs)) continue;
-    const std::string relative = it->path().lexically_relative(outputs).generic_string();
-    artifacts.push_back({std::string(kOutputs) + "/" + relative, it->file_size(error)});
-  }
-  if (error) {
-    return InternalError(fmt::format("cannot list {}: {}", outputs.string(), error.message()));
+  for (const ArtifactFolder& folder : Folders(run)) {
+    std::error_code error;
+    if (!fs::exists(folder.path, error)) continue;
+    for (auto it = fs::recursive_directory_iterator(folder.path, error);
+         !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+      if (!it->is_regular_file(error) || !IsWithin(it->path(), folder.path)) continue;
+      const std::string relative = it->path().lexically_relative(folder.path).generic_string();
+      artifacts.push_back({std::string(folder.name) + "/" + relative, it->file_size(error)});
+    }
+    if (error) {
+      return InternalError(
+          fmt::format("cannot list {}: {}", folder.path.string(), error.message()));
+    }
   }
   std::sort(artifacts.begin(), artifacts.end(),
             [](const Artifact& a, const Artifact& b) { return a.name < b.name; });
@@ -51,23 +79,23 @@ Result<std::vector<Artifact>> ListArtifacts(const store::Run& run) {
 }
 
 Result<fs::path> ArtifactPath(const store::Run& run, std::string_view name) {
-  const fs::path normal = fs::path(std::string(name)).lexically_normal();
-  std::string text = normal.generic_string();
-  if (text.ends_with('/')) text.pop_back();
-  if (text != kOutputs && !text.starts_with(std::string(kOutputs) + "/")) {
+  const std::string text = NormalName(name);
+  const std::optional<ArtifactFolder> folder = FolderOf(run, text);
+  if (!folder) {
     return InvalidArgumentError(fmt::format(
-        "'{}' is not an artifact; artifacts are under outputs/ (see 'kiln artifacts {}')", name,
-        run.id));
+        "'{}' is not an artifact; artifacts are under outputs/ and logs/ (see 'kiln artifacts "
+        "{}')",
+        name, run.id));
   }
-  const fs::path outputs = launch::RunDir(run.run_dir).outputs();
-  const fs::path source = launch::RunDir(run.run_dir).root() / text;
+  const fs::path source =
+      text == folder->name ? folder->path : folder->path / text.substr(folder->name.size() + 1);
   std::error_code error;
   if (!fs::exists(source, error)) {
     return NotFoundError(fmt::format("run {} has no artifact '{}'", run.id, text));
   }
-  if (!IsWithin(source, outputs)) {
+  if (!IsWithin(source, folder->path)) {
     return InvalidArgumentError(
-        fmt::format("'{}' leads outside the run's outputs; it is not downloaded", text));
+        fmt::format("'{}' leads outside the run's {}; it is not downloaded", text, folder->name));
   }
   return source;
 }
@@ -85,8 +113,12 @@ Result<fs::path> ArtifactFile(const store::Run& run, std::string_view name) {
 Status DownloadArtifact(const store::Run& run, std::string_view name, const fs::path& destination) {
   KILN_ASSIGN_OR_RETURN(const fs::path source, ArtifactPath(run, name));
   KILN_RETURN_IF_ERROR(CreateDirectories(destination));
-  const fs::path outputs = launch::RunDir(run.run_dir).outputs();
-  return CopyConfined(source, destination / source.filename(), outputs);
+  const ArtifactFolder folder = *FolderOf(run, NormalName(name));
+  // A whole folder lands under its artifact name: "logs", though the run keeps it in
+  // script-logs/.
+  const fs::path landed =
+      source == folder.path ? fs::path(std::string(folder.name)) : source.filename();
+  return CopyConfined(source, destination / landed, folder.path);
 }
 
 }  // namespace kiln::client

@@ -1,7 +1,8 @@
 #pragma once
 
 // A run's artifacts: the files under outputs/ in its run directory, named as
-// "outputs/<path>".
+// "outputs/<path>", and what its script wrote under logs/ (kept in script-logs/), named as
+// "logs/<path>".
 
 #include <cstdint>
 #include <filesystem>
@@ -19,12 +20,12 @@ struct Artifact {
   std::uint64_t size = 0;
 };
 
-// Every regular file under outputs/, sorted by name.
+// Every regular file under outputs/ and the script's logs/, sorted by name.
 Result<std::vector<Artifact>> ListArtifacts(const store::Run& run);
 
-// Copies `name` (a file or folder: "outputs", "outputs/model.pt", "outputs/ckpt") into the
+// Copies `name` (a file or folder: "outputs", "outputs/model.pt", "logs/tb") into the
 // folder `destination`, as `cp -r` would: a file lands as destination/<its name>, a folder as
-// destination/<folder name>/... InvalidArgument for a name outside outputs/ (including one
+// destination/<folder name>/... InvalidArgument for a name outside both (including one
 // that is a symbolic link leading out); inside a folder such links are skipped, as
 // ListArtifacts skips them. NotFound for a missing name.
 Status DownloadArtifact(const store::Run& run, std::string_view name,

@@ -88,7 +88,7 @@ class Server : public RunFiles {
   }
 
   // Like the local form: a file lands as destination/<its name>, a folder as
-  // destination/<folder name>/...; the server refuses names outside outputs/.
+  // destination/<folder name>/...; the server refuses names outside outputs/ and logs/.
   Status DownloadArtifact(const store::Run& run, std::string_view name,
                           const fs::path& destination) override {
     std::string wanted = fs::path(std::string(name)).lexically_normal().generic_string();
@@ -108,7 +108,7 @@ class Server : public RunFiles {
                          target));
     }
     if (any) return Status::Ok();
-    // Let the server word the refusal (outside outputs/) or the absence.
+    // Let the server word the refusal (outside outputs/ and logs/) or the absence.
     return api_
         ->GetRaw(fmt::format("/v1/runs/{}/artifacts/{}", store::http::UrlEncode(run.id),
                              EncodePath(wanted)))

@@ -18,7 +18,7 @@ Status RunDir::Create() const {
     }
     return ErrnoError(fmt::format("cannot create run directory {}", root_.string()), errno);
   }
-  for (const std::filesystem::path& folder : {logs(), outputs(), metrics()}) {
+  for (const std::filesystem::path& folder : {logs(), outputs(), script_logs(), metrics()}) {
     KILN_RETURN_IF_ERROR(CreateDirectories(folder));
   }
   return Status::Ok();

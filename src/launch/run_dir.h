@@ -9,7 +9,9 @@
 //     launcher.log     the launcher's own messages
 //     src/             the materialized snapshot; the ranks' working directory
 //     src/outputs ->   ../outputs, so a script's relative "outputs/" lands there
+//     src/logs ->      ../script-logs, the same for "logs/" (TensorBoard's convention)
 //     outputs/         the run's artifacts
+//     script-logs/     what the script wrote under logs/, kept as artifacts "logs/..."
 //     logs/rank-N.log  stdout and stderr of rank N, one timestamped line each
 //     logs/rank-N.exit.json  how rank N ended, when mpirun started it
 //     logs/mpirun.log  mpirun's own messages (distributed_backend mpi)
@@ -34,6 +36,8 @@ class RunDir {
   std::filesystem::path launcher_log() const { return root_ / "launcher.log"; }
   std::filesystem::path src() const { return root_ / "src"; }
   std::filesystem::path outputs() const { return root_ / "outputs"; }
+  // The script's own logs folder (its "logs/"), apart from Kiln's logs/ of the ranks.
+  std::filesystem::path script_logs() const { return root_ / "script-logs"; }
   std::filesystem::path logs() const { return root_ / "logs"; }
   std::filesystem::path rank_log(int rank) const {
     return logs() / ("rank-" + std::to_string(rank) + ".log");
@@ -50,8 +54,8 @@ class RunDir {
   std::filesystem::path metrics() const { return root_ / "metrics"; }
   std::filesystem::path data() const { return root_ / "data"; }
 
-  // Creates the root and its empty subfolders (logs/, outputs/, metrics/). AlreadyExists when
-  // the root exists: a run directory is made once.
+  // Creates the root and its empty subfolders (logs/, outputs/, script-logs/, metrics/).
+  // AlreadyExists when the root exists: a run directory is made once.
   Status Create() const;
 
  private:

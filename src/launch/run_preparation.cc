@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/files.h"
 #include "data/resolver.h"
 #include "launch/rank_log.h"
 #include "snapshot/snapshot_store.h"
@@ -20,10 +21,16 @@ Status PrepareRun(const RunPlan& plan, const RunDir& dir, const Clock& clock,
     KILN_RETURN_IF_ERROR(snapshots.Materialize(plan.snapshot_id, dir.src()));
     spdlog::info("materialized snapshot {} into {}", plan.snapshot_id, dir.src().string());
   }
-  std::error_code error;
-  const std::filesystem::path link = dir.src() / "outputs";
-  if (!std::filesystem::exists(std::filesystem::symlink_status(link, error))) {
-    std::filesystem::create_directory_symlink("../outputs", link, error);
+  // A script's relative outputs/ and logs/ land in the run's folders. A source that keeps a
+  // logs/ of its own (re-included by its .kilnignore) keeps it, and no link is made.
+  for (const auto& [name, target] :
+       {std::pair{"outputs", "../outputs"}, std::pair{"logs", "../script-logs"}}) {
+    std::error_code error;
+    const std::filesystem::path link = dir.src() / name;
+    if (std::filesystem::exists(std::filesystem::symlink_status(link, error))) continue;
+    // Run directories made before script-logs/ existed get it now.
+    KILN_RETURN_IF_ERROR(CreateDirectories((dir.src() / target).lexically_normal()));
+    std::filesystem::create_directory_symlink(target, link, error);
     if (error) {
       return InternalError(fmt::format("cannot link {}: {}", link.string(), error.message()));
     }

@@ -60,7 +60,9 @@ class Walker {
   Walker(SourceScan& scan, std::string_view root_ignore_file)
       : scan_(scan), root_ignore_file_(root_ignore_file) {
     rules_.AddPattern("", ".git/");
+    // The run's own folders in its src/ (links the launcher makes): docs/snapshots.md.
     rules_.AddPattern("", "/outputs/");
+    rules_.AddPattern("", "/logs/");
   }
 
   Status Walk(int dir_fd, const std::string& base) {

@@ -2,6 +2,7 @@
 name and description changed after submit, archiving, children and the portal URL; against
 real launchers and a SQLite store in a fresh KILN_HOME."""
 
+import os
 import unittest
 
 from kiln import Datastore
@@ -123,6 +124,24 @@ class RunLifecycleTest(KilnTestCase):
         Datastore.register(self.ws, "data", self.root)
         self.assertEqual(self.ws.get_default_datastore().name, "data")
 
+    def test_the_scripts_logs_folder_is_kept_with_the_runs_files(self):
+        source = self.project("tb", {"train.py": """
+            import os
+            os.makedirs("logs/tb", exist_ok=True)
+            open("logs/tb/events.out.tfevents.1.h", "wb").write(b"\\x00\\xff" * 8)
+            print("wrote", flush=True)
+        """})
+        run = Experiment(self.ws, "tb").submit(
+            ScriptRunConfig(source_directory=source, script="train.py"))
+        run.wait_for_completion()
+        names = run.get_file_names()
+        self.assertIn("logs/tb/events.out.tfevents.1.h", names)
+        self.assertIn("logs/rank-0.log", names)  # Kiln's own log of the rank, as before
+        target = os.path.join(self.root, "down")
+        run.download_files(prefix="logs/tb", output_directory=target)
+        with open(os.path.join(target, "logs/tb/events.out.tfevents.1.h"), "rb") as f:
+            self.assertEqual(f.read(), b"\x00\xff" * 8)
+
     def test_inside_a_job_only_tags_are_set(self):
         source = self.project("inside", {"train.py": """
             from kiln import Run
@@ -135,7 +154,6 @@ class RunLifecycleTest(KilnTestCase):
         run = Experiment(self.ws, "inside").submit(
             ScriptRunConfig(source_directory=source, script="train.py"))
         run.wait_for_completion()
-        import os
         with open(os.path.join(self.home, "runs", run.id, "logs", "rank-0.log")) as f:
             self.assertIn("refused: display_name of a run is changed from outside its job",
                           f.read())

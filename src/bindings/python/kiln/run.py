@@ -305,10 +305,11 @@ class Run(_core.Run):
         self._record = self._workspace._core.cancel(self._id)
 
     def get_file_names(self):
-        """The run's files: its artifacts (outputs/...) and logs (logs/rank-N.log)."""
+        """The run's files: its artifacts (outputs/...), what its script wrote under logs/
+        (logs/...) and Kiln's logs of its ranks (logs/rank-N.log)."""
         self._require_submitted("get_file_names")
         names = [name for name, _ in self._workspace._core.artifacts(self._id)]
-        return sorted(names + self._log_names(self._record))
+        return sorted(set(names + self._log_names(self._record)))
 
     def download_file(self, name, output_file_path=None):
         """Copy one of get_file_names() to `output_file_path` (a file or a folder)."""
@@ -373,10 +374,13 @@ class Run(_core.Run):
 
     @staticmethod
     def _log_names(record):
+        """Kiln's own logs of the run (a script's file of the same name is shadowed here;
+        kiln download reaches it)."""
         logs = os.path.join(record["run_dir"], "logs")
         if not os.path.isdir(logs):
             return []
-        return sorted("logs/" + name for name in os.listdir(logs))
+        return sorted("logs/" + name for name in os.listdir(logs)
+                      if os.path.isfile(os.path.join(logs, name)))
 
 
 def _tags_match(run_tags, wanted):
