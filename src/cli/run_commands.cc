@@ -68,6 +68,7 @@ struct RunsFlags {
   int limit = 0;
   bool archived = false;
   bool include_archived = false;
+  std::string where;
   bool json = false;
 };
 
@@ -86,6 +87,7 @@ Status RunRuns(const RunsFlags& flags, CliContext& context) {
     }
   }
   filter.limit = flags.limit;
+  filter.where = flags.where;
   filter.archived = flags.archived           ? store::ArchivedRuns::kOnly
                     : flags.include_archived ? store::ArchivedRuns::kIncluded
                                              : store::ArchivedRuns::kHidden;
@@ -265,6 +267,9 @@ void AddRunCommands(CLI::App& app, CliContext& context) {
   runs->add_option("--experiment", runs_flags->experiment, "Only runs of this experiment");
   runs->add_option("--status", runs_flags->status, "Only runs in this status (e.g. Running)");
   runs->add_option("--limit", runs_flags->limit, "At most this many runs (0: all)");
+  runs->add_option("--where", runs_flags->where,
+                   "Only runs matching a query: \"metrics.acc > 0.9 and tags.owner = 'ana'\" "
+                   "(docs/runs.md, Finding runs)");
   runs->add_flag("--archived", runs_flags->archived, "Only archived runs (kiln archive)");
   runs->add_flag("--include-archived", runs_flags->include_archived,
                  "Archived runs as well as the others");

@@ -111,6 +111,7 @@ Result<store::RunFilter> FilterOf(const httplib::Request& request) {
     KILN_ASSIGN_OR_RETURN(filter.after,
                           store::wire::RunPositionFromText(request.get_param_value("after")));
   }
+  filter.where = request.get_param_value("where");
   // Archived runs are left out unless asked for.
   filter.archived = store::ArchivedRuns::kHidden;
   if (request.has_param("archived")) {

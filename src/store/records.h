@@ -92,6 +92,9 @@ struct RunFilter {
   std::optional<Position> after;
   // Every run by default; user-facing listings hide the archived ones unless asked.
   ArchivedRuns archived = ArchivedRuns::kIncluded;
+  // A query in the language of run_query.h ("metrics.acc > 0.9 and tags.owner = 'ana'");
+  // empty: none. A query that does not parse is InvalidArgument, naming where.
+  std::string where;
 };
 
 // What EditRun changes of a run, at any time, whatever its status: the fields that describe

@@ -622,6 +622,91 @@ MetricSeries Scalars(const std::string& name, std::int64_t first_step, std::vect
   return series;
 }
 
+// A hand-made store of four runs, and queries whose answers are known (run_query.h).
+TEST_P(StoreParityTest, WhereQueriesFindTheRunsThatMatch) {
+  struct Made {
+    std::string id, experiment, owner, lr;
+    std::optional<double> accuracy;
+  };
+  const std::vector<Made> made = {{"a", "fm", "ana", "0.1", 0.95},
+                                  {"b", "fm", "ben", "0.01", 0.80},
+                                  {"c", "cifar", "Ana", "0.1", std::nullopt},
+                                  {"d", "cifar", "", "", 0.91}};
+  for (const Made& one : made) {
+    RunRecord run = NewRun(one.id, one.experiment);
+    run.tags.clear();
+    if (!one.owner.empty()) run.tags["owner"] = one.owner;
+    run.params = {{"--lr", one.lr.empty() ? std::nullopt : std::optional(one.lr), {}},
+                  {"--verbose", {}, {}}};
+    run.display_name = one.id == "d" ? "50%_off" : "run " + one.id;
+    ASSERT_TRUE(store_->CreateRun(run).ok());
+    if (one.accuracy) {
+      MetricBatch batch = Batch(0, 0, 10);
+      batch.series.push_back(Scalars("test_accuracy", 0, {0.1, *one.accuracy}));
+      batch.series.push_back(Scalars("val loss", 0, {1 - *one.accuracy}));
+      ASSERT_TRUE(store_->AppendMetrics(one.id, batch).ok());
+      // Rank 1 logged more; only rank 0 counts.
+      MetricBatch other = Batch(1, 0, 10);
+      other.series.push_back(Scalars("test_accuracy", 0, {0.99}));
+      ASSERT_TRUE(store_->AppendMetrics(one.id, other).ok());
+    }
+  }
+  ASSERT_TRUE(Move("b", RunStatus::kCanceled).ok());
+
+  const auto found = [&](const std::string& where) {
+    RunFilter filter;
+    filter.where = where;
+    const Result<std::vector<RunRecord>> runs = store_->ListRuns(filter);
+    EXPECT_TRUE(runs.ok()) << where << ": " << runs.status().ToString();
+    std::string ids;
+    for (const RunRecord& run : runs.ok() ? *runs : std::vector<RunRecord>{}) ids += run.id;
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_EQ(found("metrics.test_accuracy > 0.9"), "ad");
+  EXPECT_EQ(found("metrics.test_accuracy > 0.9 and tags.owner = 'ana'"), "a");
+  EXPECT_EQ(found("metrics.test_accuracy >= 0.8 and metrics.test_accuracy < 0.91"), "b");
+  EXPECT_EQ(found("metrics.`val loss` <= 0.07"), "a");
+  EXPECT_EQ(found("metrics.test_accuracy != 0.95"), "bd");  // c has none: no match
+  EXPECT_EQ(found("metrics.test_accuracy in (0.8, 0.91)"), "bd");
+  EXPECT_EQ(found("tags.owner like 'ANA'"), "ac");  // ASCII case ignored
+  EXPECT_EQ(found("tags.owner != 'ana'"), "bc");    // d has no owner: no match
+  EXPECT_EQ(found("tags.owner not in ('ana', 'ben')"), "c");
+  EXPECT_EQ(found("params.--lr = 0.1"), "ac");
+  EXPECT_EQ(found("params.--lr = '0.01' or experiment = 'cifar'"), "bcd");
+  EXPECT_EQ(found("params.--verbose = ''"), "abcd");
+  EXPECT_EQ(found("params.--lr = ''"), "d");
+  EXPECT_EQ(found("status = 'Canceled'"), "b");
+  EXPECT_EQ(found("status != 'Canceled' and (experiment = 'fm' or name like '%\\_off')"), "ad");
+  EXPECT_EQ(found("name like '50\\%%'"), "d");
+  EXPECT_EQ(found("id in ('a', 'c') and kind = 'job' and target = 'local' and host = 'host1'"),
+            "ac");
+  EXPECT_EQ(found("submitter = ''"), "abcd");
+  EXPECT_EQ(found("metrics.absent > 0 or tags.absent = 'x'"), "");
+
+  // With the other filters and paging.
+  RunFilter paged;
+  paged.where = "experiment = 'cifar' or experiment = 'fm'";
+  paged.experiment = "fm";
+  paged.limit = 1;
+  const Result<std::vector<RunRecord>> first = store_->ListRuns(paged);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 1u);
+  paged.after = RunFilter::Position{first->back().created_at, first->back().id};
+  const Result<std::vector<RunRecord>> second = store_->ListRuns(paged);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_NE(second->at(0).id, first->at(0).id);
+
+  RunFilter bad;
+  bad.where = "params.--lr > 0.1";
+  const Result<std::vector<RunRecord>> refused = store_->ListRuns(bad);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("where: at 13 ('>'): params.--lr is text"),
+            std::string::npos)
+      << refused.status().message();
+}
+
 TEST_P(StoreParityTest, MetricsAppendAndRead) {
   ASSERT_TRUE(store_->CreateRun(NewRun("r1")).ok());
   MetricBatch first = Batch(0, 0, 100);

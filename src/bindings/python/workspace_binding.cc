@@ -295,8 +295,9 @@ class PyWorkspace {
 
   // `archived` is GET /v1/runs' word: "false" (the default), "true" or "any".
   py::object ListRuns(std::optional<std::string> experiment, std::optional<std::string> parent,
-                      const std::string& archived) {
+                      const std::string& archived, const std::string& where) {
     store::RunFilter filter;
+    filter.where = where;
     filter.experiment = experiment;
     filter.parent_id = parent;
     filter.archived = ValueOrThrow(store::wire::ParseArchivedRuns(archived));
@@ -331,7 +332,7 @@ void BindWorkspace(py::module_& module) {
       .def("resolve", &PyWorkspace::Resolve)
       .def("run", &PyWorkspace::GetRun)
       .def("runs", &PyWorkspace::ListRuns, py::arg("experiment") = py::none(),
-           py::arg("parent") = py::none(), py::arg("archived") = "false")
+           py::arg("parent") = py::none(), py::arg("archived") = "false", py::arg("where") = "")
       .def("edit", &PyWorkspace::Edit, py::arg("id"), py::arg("edit"))
       .def_property_readonly("server_url", &PyWorkspace::ServerUrl)
       .def("history", &PyWorkspace::History)

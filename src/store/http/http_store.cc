@@ -52,6 +52,7 @@ Result<std::vector<Run>> HttpStore::ListRuns(const RunFilter& filter) {
     query.push_back("after=" + UrlEncode(wire::RunPositionText(*filter.after)));
   }
   query.push_back(fmt::format("archived={}", wire::ArchivedRunsName(filter.archived)));
+  if (!filter.where.empty()) query.push_back("where=" + UrlEncode(filter.where));
   const std::string path =
       query.empty() ? "/v1/runs" : fmt::format("/v1/runs?{}", JoinStrings(query, "&"));
   KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));

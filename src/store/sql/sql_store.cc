@@ -2,7 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <variant>
+
+#include "store/run_query.h"
+#include "store/sql/run_query_sql.h"
 
 namespace kiln::store::sql {
 
@@ -139,24 +145,40 @@ Status SqlStore::InsertRun(Connection& db, const Run& run) {
   return Status::Ok();
 }
 
-Status SqlStore::ReadRunDetails(Connection& db, Run& run) {
-  KILN_ASSIGN_OR_RETURN(Statement params,
-                        db.Prepare("SELECT name, value, resolved FROM run_params WHERE run_id = ? "
-                                   "ORDER BY position"));
-  params.Bind(1, run.id);
-  while (true) {
-    KILN_ASSIGN_OR_RETURN(const bool row, params.Step());
-    if (!row) break;
-    run.params.push_back(
-        {params.ColumnText(0), params.ColumnOptionalText(1), params.ColumnOptionalText(2)});
-  }
-  KILN_ASSIGN_OR_RETURN(Statement tags,
-                        db.Prepare("SELECT key, value FROM run_tags WHERE run_id = ?"));
-  tags.Bind(1, run.id);
-  while (true) {
-    KILN_ASSIGN_OR_RETURN(const bool row, tags.Step());
-    if (!row) break;
-    run.tags[tags.ColumnText(0)] = tags.ColumnText(1);
+Status SqlStore::ReadRunDetails(Connection& db, std::span<Run> runs) {
+  // A few statements for a whole page of runs, not two per run: a listing of thousands
+  // costs a handful of round trips to PostgreSQL.
+  constexpr std::size_t kChunk = 500;
+  std::map<std::string, Run*> by_id;
+  for (Run& run : runs) by_id[run.id] = &run;
+  for (std::size_t start = 0; start < runs.size(); start += kChunk) {
+    const std::size_t count = std::min(kChunk, runs.size() - start);
+    std::string ids;
+    for (std::size_t i = 0; i < count; ++i) ids += i == 0 ? "?" : ", ?";
+    KILN_ASSIGN_OR_RETURN(
+        Statement params,
+        db.Prepare(fmt::format("SELECT run_id, name, value, resolved FROM run_params "
+                               "WHERE run_id IN ({}) ORDER BY run_id, position",
+                               ids)));
+    KILN_ASSIGN_OR_RETURN(
+        Statement tags, db.Prepare(fmt::format(
+                            "SELECT run_id, key, value FROM run_tags WHERE run_id IN ({})", ids)));
+    for (std::size_t i = 0; i < count; ++i) {
+      params.Bind(static_cast<int>(i) + 1, runs[start + i].id);
+      tags.Bind(static_cast<int>(i) + 1, runs[start + i].id);
+    }
+    while (true) {
+      KILN_ASSIGN_OR_RETURN(const bool row, params.Step());
+      if (!row) break;
+      by_id.at(params.ColumnText(0))
+          ->params.push_back(
+              {params.ColumnText(1), params.ColumnOptionalText(2), params.ColumnOptionalText(3)});
+    }
+    while (true) {
+      KILN_ASSIGN_OR_RETURN(const bool row, tags.Step());
+      if (!row) break;
+      by_id.at(tags.ColumnText(0))->tags[tags.ColumnText(1)] = tags.ColumnText(2);
+    }
   }
   return Status::Ok();
 }
@@ -171,7 +193,7 @@ Result<Run> SqlStore::ReadRun(Connection& db, std::string_view id) {
   KILN_ASSIGN_OR_RETURN(const bool found, query.Step());
   if (!found) return NotFoundError(fmt::format("run '{}' does not exist", id));
   KILN_ASSIGN_OR_RETURN(Run run, RunFromRow(query));
-  KILN_RETURN_IF_ERROR(ReadRunDetails(db, run));
+  KILN_RETURN_IF_ERROR(ReadRunDetails(db, std::span<Run>(&run, 1)));
   return run;
 }
 
@@ -181,16 +203,37 @@ Result<Run> SqlStore::GetRun(std::string_view id) {
 }
 
 Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
+  std::optional<SqlCondition> where;
+  if (!filter.where.empty()) {
+    Result<RunQuery> query = ParseRunQuery(filter.where);
+    if (!query.ok()) return query.status().WithPrefix("where");
+    where = RunQuerySql(*query);
+  }
   KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   std::string sql =
       fmt::format("SELECT {} FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1 = 1",
                   kRunColumns);
-  // Parameters are numbered densely: a driver may need the type of every one.
-  if (filter.experiment) sql += " AND e.name = ?";
-  if (filter.status) sql += " AND r.status = ?";
-  if (filter.parent_id) sql += " AND r.parent_id = ?";
+  // Values in the order of their "?"s: a driver may need the type of every one.
+  std::vector<std::variant<std::string, double, std::int64_t>> values;
+  if (filter.experiment) {
+    sql += " AND e.name = ?";
+    values.emplace_back(*filter.experiment);
+  }
+  if (filter.status) {
+    sql += " AND r.status = ?";
+    values.emplace_back(std::string(RunStatusName(*filter.status)));
+  }
+  if (filter.parent_id) {
+    sql += " AND r.parent_id = ?";
+    values.emplace_back(*filter.parent_id);
+  }
   if (filter.top_level) sql += " AND r.parent_id IS NULL";
-  if (filter.after) sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.id < ?))";
+  if (filter.after) {
+    sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.id < ?))";
+    values.emplace_back(filter.after->created_at);
+    values.emplace_back(filter.after->created_at);
+    values.emplace_back(filter.after->id);
+  }
   if (filter.archived == ArchivedRuns::kHidden) sql += " AND r.archived_at IS NULL";
   if (filter.archived == ArchivedRuns::kOnly) sql += " AND r.archived_at IS NOT NULL";
   if (filter.only_active) {
@@ -198,17 +241,27 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
         fmt::format(" AND r.status NOT IN ('{}', '{}', '{}')", RunStatusName(RunStatus::kCompleted),
                     RunStatusName(RunStatus::kFailed), RunStatusName(RunStatus::kCanceled));
   }
+  if (where) {
+    sql += " AND " + where->sql;
+    for (const auto& value : where->values) {
+      std::visit([&](const auto& v) { values.emplace_back(v); }, value);
+    }
+  }
   sql += " ORDER BY r.created_at DESC, r.id DESC";
   if (filter.limit > 0) sql += fmt::format(" LIMIT {}", filter.limit);
   KILN_ASSIGN_OR_RETURN(Statement query, db->Prepare(sql));
-  int parameter = 0;
-  if (filter.experiment) query.Bind(++parameter, *filter.experiment);
-  if (filter.status) query.Bind(++parameter, RunStatusName(*filter.status));
-  if (filter.parent_id) query.Bind(++parameter, *filter.parent_id);
-  if (filter.after) {
-    query.Bind(++parameter, filter.after->created_at);
-    query.Bind(++parameter, filter.after->created_at);
-    query.Bind(++parameter, filter.after->id);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const int index = static_cast<int>(i) + 1;
+    std::visit(
+        [&](const auto& value) {
+          using T = std::decay_t<decltype(value)>;
+          if constexpr (std::is_same_v<T, double>) {
+            query.BindNullable(index, std::optional<double>(value));
+          } else {
+            query.Bind(index, value);
+          }
+        },
+        values[i]);
   }
   std::vector<Run> runs;
   while (true) {
@@ -217,7 +270,7 @@ Result<std::vector<Run>> SqlStore::ListRuns(const RunFilter& filter) {
     KILN_ASSIGN_OR_RETURN(Run run, RunFromRow(query));
     runs.push_back(std::move(run));
   }
-  for (Run& run : runs) KILN_RETURN_IF_ERROR(ReadRunDetails(*db, run));
+  KILN_RETURN_IF_ERROR(ReadRunDetails(*db, runs));
   return runs;
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "common/time.h"
 #include "store/sql/connection_pool.h"
@@ -79,7 +80,7 @@ class SqlStore : public Store {
   Result<Run> ReadRun(Connection& db, std::string_view id);
   Status AppendSeries(Connection& db, std::string_view run_id, int rank,
                       const MetricSeries& series);
-  Status ReadRunDetails(Connection& db, Run& run);
+  Status ReadRunDetails(Connection& db, std::span<Run> runs);
 
   ConnectionPool pool_;
   const Clock& clock_;

@@ -89,14 +89,17 @@ class Experiment:
                 if experiment_name is None or name == experiment_name]
 
     def get_runs(self, type=None, tags=None, properties=None, include_children=False,
-                 view_type="ActiveOnly"):
+                 view_type="ActiveOnly", where=None):
         """This experiment's runs, newest first: without sweeps' trials unless
         include_children; only those of `type` ("job" or "sweep") and with every tag of `tags`
-        (a key, a list of keys, or {key: value}) when given. Archived runs only with view_type
-        "ArchivedOnly" or "All". `properties` is accepted for the SDK's signature."""
+        (a key, a list of keys, or {key: value}) when given, and matching `where`, a query
+        as `kiln runs --where` takes ("metrics.acc > 0.9 and tags.owner = 'ana'",
+        docs/runs.md). Archived runs only with view_type "ArchivedOnly" or "All".
+        `properties` is accepted for the SDK's signature."""
         del properties
         from kiln.run import Run, _tags_match
-        records = self.workspace._core.runs(self.name, archived=_archived_word(view_type))
+        records = self.workspace._core.runs(self.name, archived=_archived_word(view_type),
+                                            where=where or "")
         return [Run(self, _record=record) for record in records
                 if (include_children or not record["parent_id"])
                 and (type is None or record["kind"] == type)
