@@ -77,6 +77,22 @@ class RunLifecycleTest(KilnTestCase):
         self.assertEqual({r.id for r in experiment.get_runs()}, {kept.id, archived.id})
         self.assertEqual([e.name for e in Experiment.list(self.ws)], ["life"])
 
+    def test_get_runs_where_finds_runs_by_metric_and_tag(self):
+        source = self.project("q", {"train.py": TRAIN})
+        experiment = Experiment(self.ws, "where")
+        runs = {}
+        for quality, owner in [(0.95, "ana"), (0.5, "ana"), (0.97, "ben")]:
+            run = experiment.submit(ScriptRunConfig(
+                source_directory=source, script="train.py",
+                arguments=["--quality", quality]), tags={"owner": owner})
+            run.wait_for_completion()
+            runs[(quality, owner)] = run.id
+        found = experiment.get_runs(where="metrics.accuracy > 0.9 and tags.owner = 'ana'")
+        self.assertEqual([r.id for r in found], [runs[(0.95, "ana")]])
+        with self.assertRaises(ValueError) as raised:
+            experiment.get_runs(where="params.--quality > 0.9")
+        self.assertIn("where: at 18 ('>'): params.--quality is text", str(raised.exception))
+
     def test_a_run_still_going_cannot_be_archived(self):
         source = self.project("slow", {"train.py": "import time\ntime.sleep(30)\n"})
         run = Experiment(self.ws, "slow").submit(

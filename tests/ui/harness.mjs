@@ -659,6 +659,21 @@ export class Studio {
 }
 
 // ---------------------------------------------------------------------------------------
+// The runs table
+
+// Waits until the runs table of `page` (a StudioPage) shows exactly these run ids.
+export async function waitForRows(page, ids) {
+  const rows = page.page.locator('[role="table"][aria-label="Runs"] [role="row"][data-run]');
+  await page.page.waitForFunction((want) => {
+    const got = [...document.querySelectorAll('[role="row"][data-run]')].map((r) => r.dataset.run).sort();
+    return JSON.stringify(got) === JSON.stringify(want);
+  }, [...ids].sort(), { timeout: 30_000 }).catch(async (error) => {
+    const got = await rows.evaluateAll((els) => els.map((r) => r.dataset.run));
+    throw new Error(`the table shows ${JSON.stringify(got)}, not ${JSON.stringify([...ids].sort())}: ${error.message}`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // Canvas pixels
 
 // Counts the plot canvas's pixels near `hex` (within `tolerance` per channel, alpha > 0)

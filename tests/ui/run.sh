@@ -4,6 +4,7 @@
 # Debian's Chromium with playwright-core (from ui/node_modules).
 #
 #   tests/ui/run.sh BUILD_DIR [--ui-from-source | --ui-dir DIR] [--screenshots DIR] [-- NODE_TEST_ARGS...]
+#   (test files among NODE_TEST_ARGS run alone: -- tests/ui/edit.test.mjs)
 #
 # --ui-from-source  serve ui/src as it is now (ui/build.mjs into a temporary folder,
 #                   KILN_UI_DIR) instead of the UI compiled into BUILD_DIR/kiln
@@ -16,7 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 usage() {
-  sed -n '6,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -77,5 +78,10 @@ fi
 
 cd "$root"
 status=0
-node --test "${concurrency[@]}" "${extra[@]}" tests/ui/*.test.mjs || status=$?
+# Test files named after -- run alone; otherwise every file.
+files=(tests/ui/*.test.mjs)
+for arg in "${extra[@]}"; do
+  [[ $arg == *.test.mjs ]] && files=()
+done
+node --test "${concurrency[@]}" "${extra[@]}" "${files[@]}" || status=$?
 exit "$status"

@@ -3,22 +3,10 @@
 // data, and no page logs an error, fails a request or has a serious accessibility problem.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { kSeriesColour, seriesPixels, startSuite, stopSuite } from './harness.mjs';
+import { kSeriesColour, seriesPixels, startSuite, stopSuite, waitForRows } from './harness.mjs';
 import { kSignalPoints, kSpikeStep, kSpikeValue, kSweepQualities, makeFixtures } from './fixtures.mjs';
 
 const runPage = (run, tab, extra = '') => `/runs/${encodeURIComponent(run.id)}?tab=${tab}${extra}`;
-const rowsShown = (page) => page.page.locator('[role="table"][aria-label="Runs"] [role="row"][data-run]');
-
-// Waits until the runs table shows exactly these run ids.
-async function waitForRows(page, ids) {
-  await page.page.waitForFunction((want) => {
-    const got = [...document.querySelectorAll('[role="row"][data-run]')].map((r) => r.dataset.run).sort();
-    return JSON.stringify(got) === JSON.stringify(want);
-  }, [...ids].sort(), { timeout: 30_000 }).catch(async (error) => {
-    const got = await rowsShown(page).evaluateAll((rows) => rows.map((r) => r.dataset.run));
-    throw new Error(`the table shows ${JSON.stringify(got)}, not ${JSON.stringify([...ids].sort())}: ${error.message}`);
-  });
-}
 
 describe('runs list and run pages', { timeout: 600_000 }, () => {
   const ctx = {};

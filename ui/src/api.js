@@ -78,6 +78,11 @@ export async function postJson(path, body, options = {}) {
   return response.json();
 }
 
+export async function patchJson(path, body, options = {}) {
+  const response = await request(path, { ...options, method: 'PATCH', body });
+  return response.json();
+}
+
 // A query string from an object; arrays repeat their key, empty values are left out.
 export function query(params) {
   const search = new URLSearchParams();

@@ -2,8 +2,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 // Calls load() now and every intervalMs while the page is visible; returns
-// {data, error, reload}. A load in flight is never overlapped by the next one. `deps`
-// restart it (a changed filter loads at once).
+// {data, error, reload, set}. A load in flight is never overlapped by the next one. `deps`
+// restart it (a changed filter loads at once). set(data) shows data the caller already has
+// (what an edit returned) until the next load.
 export function usePoll(load, intervalMs, deps) {
   const [state, setState] = useState({ data: undefined, error: null });
   const loadRef = useRef(load);
@@ -51,5 +52,5 @@ export function usePoll(load, intervalMs, deps) {
       document.removeEventListener('visibilitychange', visibility);
     };
   }, deps);
-  return { ...state, reload: () => tick.current() };
+  return { ...state, reload: () => tick.current(), set: (data) => setState({ data, error: null }) };
 }

@@ -1,6 +1,7 @@
 // Every run of the server, kept current: read once page by page (GET /v1/runs with keyset
 // paging), then refreshed by polling only what can change, the newest page and the runs
-// that have not ended. Polling pauses while the tab is hidden.
+// that have not ended. Polling pauses while the tab is hidden. Archived runs are left out,
+// as the API leaves them out, unless asked for.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { getJson, query, runPath } from './api.js';
 import { kTerminal } from './format.js';
@@ -11,28 +12,34 @@ const kPage = 2000;
 const kRefreshMs = 5000;
 const kEndedPerRefresh = 50;
 
-async function readAll(onPage, signal) {
+async function readAll(archived, onPage, signal) {
   let after = null;
   for (;;) {
     const limit = after ? kPage : kFirstPage;
-    const body = await getJson(`/v1/runs${query({ limit, metrics: 'true', after })}`, { signal });
+    const body = await getJson(`/v1/runs${query({ limit, metrics: 'true', after, archived })}`, { signal });
     onPage(body.runs);
     if (!body.next_cursor) return;
     after = body.next_cursor;
   }
 }
 
-// {runs: [...] newest first, loading, error}.
-export function useAllRuns() {
+// {runs: [...] newest first, loading, error}. withArchived: archived runs too
+// (?archived=any); a change reads every run again.
+export function useAllRuns({ withArchived = false } = {}) {
   const byId = useRef(new Map());
   const [state, setState] = useState({ runs: [], loading: true, error: null });
 
   useEffect(() => {
     const controller = new AbortController();
+    const archived = withArchived ? 'any' : undefined;
     let timer = null;
     let stopped = false;
+    byId.current = new Map();
+    setState({ runs: [], loading: true, error: null });
+    // A run read by its id (one that ended since the last refresh) may be archived.
+    const shown = (run) => withArchived || !run.archived_at;
     const publish = (loading) => {
-      const runs = [...byId.current.values()].sort((a, b) =>
+      const runs = [...byId.current.values()].filter(shown).sort((a, b) =>
         a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1);
       setState({ runs, loading, error: null });
     };
@@ -51,7 +58,7 @@ export function useAllRuns() {
       clearTimeout(timer);
       try {
         const [newest, active] = await Promise.all([
-          getJson(`/v1/runs${query({ limit: 200, metrics: 'true' })}`, { signal: controller.signal }),
+          getJson(`/v1/runs${query({ limit: 200, metrics: 'true', archived })}`, { signal: controller.signal }),
           getJson(`/v1/runs${query({ active: 'true', metrics: 'true' })}`, { signal: controller.signal }),
         ]);
         merge(newest.runs);
@@ -76,7 +83,7 @@ export function useAllRuns() {
       clearTimeout(timer);
       if (!document.hidden) refresh();
     };
-    readAll((runs) => {
+    readAll(archived, (runs) => {
       merge(runs);
       runs.forEach((run) => {
         if (!kTerminal.has(run.status)) activeIds.add(run.id);
@@ -101,6 +108,6 @@ export function useAllRuns() {
       clearTimeout(timer);
       document.removeEventListener('visibilitychange', visibility);
     };
-  }, []);
+  }, [withArchived]);
   return state;
 }

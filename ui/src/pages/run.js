@@ -1,5 +1,6 @@
-// One run: its facts and failure cause, status timeline, logs, metrics, outputs, code and
-// child runs, a tab each (?tab=). Polled every few seconds while the run has not ended.
+// One run: its facts and failure cause, description, status timeline, logs, metrics,
+// outputs, code and child runs, a tab each (?tab=). Polled every few seconds while the run
+// has not ended; an edit on the overview shows the run the server returned at once.
 import { useEffect, useState } from 'preact/hooks';
 import { getJson, postJson, runPath } from '../api.js';
 import { sweepHref } from '../router.js';
@@ -11,13 +12,10 @@ import { RunOverview } from './run_overview.js';
 import { RunLogs } from './run_logs.js';
 import { RunMetrics } from './run_metrics.js';
 import { RunOutputs, RunCode } from './run_files.js';
+import { canChangeRuns } from './run_edit.js';
 
 const kTabs = [['overview', 'Overview'], ['logs', 'Logs'], ['metrics', 'Metrics'],
                ['outputs', 'Outputs'], ['code', 'Code']];
-
-export function canCancel(me) {
-  return me && (me.role === 'member' || me.role === 'admin');
-}
 
 export async function cancelRun(id) {
   return postJson(runPath(id, '/transitions'), { to: 'CancelRequested', detail: 'canceled in Kiln Studio' });
@@ -30,7 +28,7 @@ export function RunPage({ id, params, me }) {
   const tab = params.get('tab') || 'overview';
   const [ended, setEnded] = useState(false);
   // Read once more when it ends, then no more.
-  const { data: run, error, reload } = usePoll(() => getJson(runPath(id)), ended ? 0 : kRefreshMs, [id, ended]);
+  const { data: run, error, reload, set } = usePoll(() => getJson(runPath(id)), ended ? 0 : kRefreshMs, [id, ended]);
   useEffect(() => setEnded(!!run && kTerminal.has(run.status)), [run && run.status]);
 
   if (!run) {
@@ -44,9 +42,10 @@ export function RunPage({ id, params, me }) {
   return html`
     <main id="main" class="page">
       <div class="row">
-        <h1 class="grow">${run.display_name || run.id} <${StatusBadge} status=${run.status} /></h1>
+        <h1 class="grow">${run.display_name || run.id} <${StatusBadge} status=${run.status} />${
+          run.archived_at && html` <span class="badge archived">Archived</span>`}</h1>
         ${run.parent_id && html`<a href=${sweepHref(run.parent_id)}>Sweep ${run.parent_id}</a>`}
-        ${!kTerminal.has(run.status) && canCancel(me) && html`
+        ${!kTerminal.has(run.status) && canChangeRuns(me) && html`
           <button class="danger" onClick=${async () => {
             if (!confirm(`Cancel run ${run.id}?`)) return;
             try {
@@ -61,7 +60,7 @@ export function RunPage({ id, params, me }) {
         ${kTabs.map(([key, label]) => html`
           <a href=${tabHref(key)} aria-current=${tab === key ? 'page' : undefined}>${label}</a>`)}
       </nav>
-      ${tab === 'overview' && html`<${RunOverview} run=${run} />`}
+      ${tab === 'overview' && html`<${RunOverview} run=${run} canEdit=${canChangeRuns(me)} onEdited=${set} />`}
       ${tab === 'logs' && html`<${RunLogs} run=${run} params=${params} />`}
       ${tab === 'metrics' && html`<${RunMetrics} runs=${[run]} params=${params} />`}
       ${tab === 'outputs' && html`<${RunOutputs} run=${run} params=${params} />`}

@@ -1,5 +1,7 @@
-// A run's overview: the failure cause first, then its facts, the status timeline (how
-// long each status lasted and why it waited), parameters, tags, logged images and child runs.
+// A run's overview: the failure cause first, then what describes it (run_about.js), its
+// facts, the status timeline (how long each status lasted and why it waited), parameters,
+// tags, logged images and child runs. `canEdit`: the description, name, tags and archiving
+// can be changed here; onEdited(run) gets the run each accepted edit returned.
 import { useEffect, useState } from 'preact/hooks';
 import { artifactPath, getJson, query, request, runPath } from '../api.js';
 import { runHref, sweepHref } from '../router.js';
@@ -7,6 +9,8 @@ import { html } from '../html.js';
 import { usePoll } from '../poll.js';
 import { StatusBadge } from '../components/status.js';
 import { formatDuration, formatTime, kTerminal, parseTime, rankCount, runDuration } from '../format.js';
+import { RunAbout } from './run_about.js';
+import { RunTags } from './run_tags.js';
 
 // The rank a failure reason names ("rank 1 exited with code 3"), if any.
 export function failedRank(run) {
@@ -124,7 +128,7 @@ function Children({ run }) {
     </section>`;
 }
 
-export function RunOverview({ run }) {
+export function RunOverview({ run, canEdit, onEdited }) {
   const { data } = usePoll(() => getJson(runPath(run.id, '/history')), kTerminal.has(run.status) ? 0 : 3000,
                            [run.id, run.status]);
   const spec = run.spec || {};
@@ -133,6 +137,7 @@ export function RunOverview({ run }) {
     `none: ${spec.python || 'the target’s Python'}`;
   return html`
     ${run.status === 'Failed' && html`<${FailureCause} run=${run} />`}
+    <${RunAbout} run=${run} canEdit=${canEdit} onEdited=${onEdited} />
     <div class="split">
       <section aria-label="Facts">
         <dl class="facts">
@@ -157,11 +162,7 @@ export function RunOverview({ run }) {
           <table class="data"><tbody>${run.params.map((p) => html`
             <tr><th scope="row" class="mono">${p.name}</th><td class="mono">${p.value ?? ''}</td></tr>`)}</tbody></table>`
           : html`<p class="muted">None.</p>`}
-        <h2>Tags</h2>
-        ${Object.keys(run.tags || {}).length ? html`
-          <table class="data"><tbody>${Object.entries(run.tags).map(([k, v]) => html`
-            <tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table>`
-          : html`<p class="muted">None.</p>`}
+        <${RunTags} run=${run} canEdit=${canEdit} onEdited=${onEdited} />
       </section>
     </div>
     <${Timeline} run=${run} history=${data && data.history} />

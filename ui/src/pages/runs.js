@@ -1,7 +1,8 @@
 // Every run in one virtualized table: filters, sorting, chosen parameter and metric
-// columns, sweeps with their trials beneath them. All of it is in the URL:
-//   ?experiment= &status= &target= &tag=key=value &q=text &sort=column &dir=asc|desc
-//   &cols=p:--lr,m:loss &open=<sweep ids> &sel=<run ids to compare>
+// columns, sweeps with their trials beneath them, archived runs only when asked for
+// (marked "Archived"). All of it is in the URL:
+//   ?experiment= &status= &target= &tag=key=value &q=text &archived=any &sort=column
+//   &dir=asc|desc &cols=p:--lr,m:loss &open=<sweep ids> &sel=<run ids to compare>
 // Keys: j/k move, Enter opens, x marks for comparing, / searches.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { html } from '../html.js';
@@ -56,13 +57,15 @@ function compare(a, b) {
 
 function matchesText(run, text) {
   const haystack = [run.id, run.display_name, run.experiment, run.compute_target, run.submitted_by,
-    run.status, failureCause(run), ...Object.entries(run.tags || {}).map(([k, v]) => `${k}=${v}`),
+    run.status, failureCause(run), run.description,
+    ...Object.entries(run.tags || {}).map(([k, v]) => `${k}=${v}`),
     ...(run.params || []).map((p) => `${p.name} ${p.value}`)].join('\n').toLowerCase();
   return text.toLowerCase().split(/\s+/).filter(Boolean).every((word) => haystack.includes(word));
 }
 
 export function RunsPage({ params }) {
-  const { runs, loading, error } = useAllRuns();
+  const withArchived = params.get('archived') === 'any';
+  const { runs, loading, error } = useAllRuns({ withArchived });
   const experiment = params.get('experiment') || '';
   const status = params.get('status') || '';
   const target = params.get('target') || '';
@@ -175,7 +178,8 @@ export function RunsPage({ params }) {
   const renderRow = (index, box) => {
     const { run, trial, trials } = rows[index];
     return html`
-      <div class=${`vrow${trial ? ' trial' : ''}`} role="row" key=${run.id} aria-rowindex=${index + 2}
+      <div class=${`vrow${trial ? ' trial' : ''}${run.archived_at ? ' archived' : ''}`} role="row" key=${run.id}
+           aria-rowindex=${index + 2}
            aria-selected=${index === cursor ? 'true' : 'false'} data-run=${run.id}
            style=${{ top: `${box.top}px`, height: `${box.height}px` }}
            onClick=${(e) => { if (!e.target.closest('a, input, button')) setCursor(index); }}>
@@ -221,6 +225,8 @@ export function RunsPage({ params }) {
         </select>
         <input type="text" placeholder="tag or tag=value" aria-label="Tag" value=${tag}
                onChange=${(e) => setParams({ tag: e.target.value })} />
+        <label class="check"><input type="checkbox" checked=${withArchived}
+               onChange=${(e) => setParams({ archived: e.target.checked ? 'any' : '' })} /> Show archived</label>
         <div class="columns">
           <button aria-expanded=${showColumns} onClick=${() => setShowColumns(!showColumns)}>Columns</button>
           ${showColumns && html`
@@ -254,6 +260,7 @@ function cellContent(column, run, { trials, open, picked, onPick, onOpen }) {
         ${run.kind === 'sweep' && trials > 0 && html`
           <button class="link" aria-expanded=${open} aria-label=${`${open ? 'hide' : 'show'} the ${trials} trials of ${run.id}`}
                   onClick=${onOpen}>${open ? '▾' : '▸'}</button>`}
+        ${run.archived_at && html`<span class="badge archived">Archived</span> `}
         <a href=${href} title=${run.id}>${run.display_name || run.id}</a>
         ${run.kind === 'sweep' && html` <span class="muted">sweep, ${trials} trials</span>`}`;
     }

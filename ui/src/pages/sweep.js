@@ -10,7 +10,8 @@ import { StatusBadge } from '../components/status.js';
 import { MetricChart } from '../components/chart.js';
 import { ParallelCoordinates, Scatter, makeAxis } from '../components/parallel.js';
 import { formatNumber, kTerminal, toNumber } from '../format.js';
-import { canCancel, cancelRun } from './run.js';
+import { cancelRun } from './run.js';
+import { canChangeRuns } from './run_edit.js';
 
 // Curves on one chart at most (one read of the server's, which takes 256 series).
 const kMaxCurves = 64;
@@ -89,7 +90,7 @@ export function SweepPage({ id, params, me }) {
     <main id="main" class="page">
       <div class="row">
         <h1 class="grow">Sweep ${sweep.display_name || sweep.id} <${StatusBadge} status=${sweep.status} /></h1>
-        ${!kTerminal.has(sweep.status) && canCancel(me) && html`
+        ${!kTerminal.has(sweep.status) && canChangeRuns(me) && html`
           <button class="danger" onClick=${async () => {
             if (!confirm(`Cancel sweep ${sweep.id} and its trials?`)) return;
             try { await cancelRun(sweep.id); } catch (e) { alert(e.message); }
