@@ -30,8 +30,9 @@ struct CliContext {
 };
 
 void AddSubmitCommand(CLI::App& app, CliContext& context);
-void AddRunCommands(CLI::App& app, CliContext& context);      // runs, show, cancel, experiments
-void AddRunEditCommands(CLI::App& app, CliContext& context);  // tag, untag, edit, archive...
+void AddRunCommands(CLI::App& app, CliContext& context);         // runs, show, cancel, experiments
+void AddRunEditCommands(CLI::App& app, CliContext& context);     // tag, untag, edit, archive...
+void AddRunRemovalCommands(CLI::App& app, CliContext& context);  // delete, gc
 void AddLogsCommand(CLI::App& app, CliContext& context);
 void AddDatastoreCommands(CLI::App& app, CliContext& context);
 void AddEnvCommands(CLI::App& app, CliContext& context);  // env register, list, show, prune

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/duration_flag.h"
 #include "cli/output.h"
 #include "common/strings.h"
 #include "env/environment_cache.h"
@@ -105,25 +106,8 @@ Status RunShow(const std::string& which, CliContext& context) {
   return Status::Ok();
 }
 
-// "30d", "12h", "90m", "45s".
-Result<std::chrono::seconds> ParseDuration(const std::string& text) {
-  if (text.size() >= 2) {
-    const std::optional<std::int64_t> count = ParseInt64(text.substr(0, text.size() - 1));
-    const char unit = text.back();
-    const std::int64_t scale = unit == 'd'   ? 86400
-                               : unit == 'h' ? 3600
-                               : unit == 'm' ? 60
-                               : unit == 's' ? 1
-                                             : 0;
-    if (count && *count >= 0 && scale > 0) return std::chrono::seconds(*count * scale);
-  }
-  return InvalidArgumentError(fmt::format(
-      "--unused-for: '{}' is not a duration; give a number and a unit: 30d, 12h, 90m or 45s",
-      text));
-}
-
 Status RunPrune(const std::string& unused_for, CliContext& context) {
-  KILN_ASSIGN_OR_RETURN(const std::chrono::seconds age, ParseDuration(unused_for));
+  KILN_ASSIGN_OR_RETURN(const std::chrono::seconds age, ParseDuration("--unused-for", unused_for));
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   env::EnvironmentCache cache(workspace->envs_root());
   KILN_ASSIGN_OR_RETURN(const std::vector<std::string> removed, cache.Prune(age));

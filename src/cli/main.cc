@@ -53,6 +53,7 @@ int Main(int argc, char** argv) {
   AddSubmitCommand(app, context);
   AddRunCommands(app, context);
   AddRunEditCommands(app, context);
+  AddRunRemovalCommands(app, context);
   AddLogsCommand(app, context);
   AddDatastoreCommands(app, context);
   AddEnvCommands(app, context);

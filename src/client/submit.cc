@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "client/gc.h"
 #include "client/remote_submit.h"
 #include "client/run_id.h"
 #include "common/files.h"
@@ -180,6 +181,9 @@ Result<SubmitResult> SubmitWith(Workspace& workspace, const spec::LoadedJob& job
   KILN_ASSIGN_OR_RETURN(
       data::ResolvedParams params,
       data::ResolveScriptParams(spec.script_params, job.source, workspace.store(), run_dir.root()));
+  // Held to the run record: a collection (kiln gc) waits, and never takes the snapshot, the
+  // run folder or the environment of a run being made.
+  KILN_ASSIGN_OR_RETURN(const UniqueFd gc_hold, HoldOffGc(workspace.home()));
   KILN_ASSIGN_OR_RETURN(const snapshot::SnapshotInfo snapshot, take());
 
   // 6: the run directory; removed again if anything before the hand-over fails.

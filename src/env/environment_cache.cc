@@ -293,12 +293,14 @@ Result<std::vector<EnvironmentCache::Entry>> EnvironmentCache::List() const {
   return entries;
 }
 
-Result<std::vector<std::string>> EnvironmentCache::Prune(std::chrono::seconds unused_for) {
+Result<std::vector<std::string>> EnvironmentCache::Prune(std::chrono::seconds unused_for,
+                                                         const std::set<std::string>& keep,
+                                                         bool dry_run) {
   KILN_ASSIGN_OR_RETURN(const std::vector<Entry> entries, List());
   const auto now = fs::file_time_type::clock::now();
   std::vector<std::string> removed;
   for (const Entry& entry : entries) {
-    if (now - entry.last_used < unused_for) continue;
+    if (now - entry.last_used < unused_for || keep.contains(entry.hash)) continue;
     // The lock files stay: a run waiting on one must find the same file a later one takes.
     KILN_ASSIGN_OR_RETURN(std::optional<BuildLock> building,
                           BuildLock::TryTake(root_ / (entry.hash + ".lock")));
@@ -309,7 +311,7 @@ Result<std::vector<std::string>> EnvironmentCache::Prune(std::chrono::seconds un
     std::error_code error;
     const auto used = fs::last_write_time(root_ / entry.hash / kReadyFile, error);
     if (error || now - used < unused_for) continue;  // used since List() looked
-    KILN_RETURN_IF_ERROR(RemoveTree(root_ / entry.hash));
+    if (!dry_run) KILN_RETURN_IF_ERROR(RemoveTree(root_ / entry.hash));
     removed.push_back(entry.hash);
   }
   return removed;

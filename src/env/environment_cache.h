@@ -23,6 +23,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "common/result.h"
@@ -71,9 +72,12 @@ class EnvironmentCache {
   };
   // Complete environments, most recently used first.
   Result<std::vector<Entry>> List() const;
-  // Removes environments no run has used for `unused_for`; returns their hashes. One that
-  // a build or a run start holds the lock of is left alone.
-  Result<std::vector<std::string>> Prune(std::chrono::seconds unused_for);
+  // Removes environments no run has used for `unused_for`, but those in `keep`; returns
+  // their hashes. One that a build or a run start holds the lock of is left alone. With
+  // `dry_run`, only says which it would remove.
+  Result<std::vector<std::string>> Prune(std::chrono::seconds unused_for,
+                                         const std::set<std::string>& keep = {},
+                                         bool dry_run = false);
 
  private:
   std::filesystem::path root_;

@@ -27,6 +27,8 @@ constexpr RouteRule kRouteRules[] = {
     {"GET",    "/v1/runs",                                      Need::kViewer},
     {"GET",    R"(/v1/runs/([^/]+))",                           Need::kViewer},
     {"PATCH",  R"(/v1/runs/([^/]+))",                           Need::kMember},
+    {"DELETE", R"(/v1/runs/([^/]+))",                           Need::kMember},
+    {"POST",   "/v1/gc",                                        Need::kAdmin},
     {"GET",    R"(/v1/runs/([^/]+)/history)",                   Need::kViewer},
     {"GET",    R"(/v1/runs/([^/]+)/trials)",                    Need::kViewer},
     {"POST",   R"(/v1/runs/([^/]+)/resume)",                    Need::kMember},

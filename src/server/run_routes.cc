@@ -1,5 +1,5 @@
-// /v1/runs: submit, list, show, edit, status history, transitions (cancel, launchers'
-// reports).
+// /v1/runs: submit, list, show, edit, delete, status history, transitions (cancel,
+// launchers' reports); /v1/gc.
 
 #include <fmt/format.h>
 
@@ -7,8 +7,10 @@
 #include <limits>
 
 #include "client/cancel.h"
+#include "client/gc.h"
 #include "client/reconcile.h"
 #include "client/run_edit.h"
+#include "client/run_removal.h"
 #include "client/submit.h"
 #include "server/routes.h"
 #include "spec/spec_json.h"
@@ -193,6 +195,25 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                                        client::EditRun(workspace, request.matches[1].str(), edit));
                  return store::ToJson(run);
                }));
+
+  // The records, then the folders on this machine (client/run_removal.h).
+  server.Delete(R"(/v1/runs/([^/]+))", Json([&](const httplib::Request& request) -> Result<json> {
+                  KILN_ASSIGN_OR_RETURN(const std::vector<client::DeletedRun> deleted,
+                                        client::DeleteRun(workspace, request.matches[1].str()));
+                  json runs = json::array();
+                  for (const client::DeletedRun& one : deleted)
+                    runs.push_back(store::ToJson(one.run));
+                  return json{{"deleted", runs}};
+                }));
+
+  server.Post("/v1/gc", Json([&](const httplib::Request& request) -> Result<json> {
+                KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+                KILN_ASSIGN_OR_RETURN(const client::GcOptions options,
+                                      client::GcOptionsFromJson(body));
+                KILN_ASSIGN_OR_RETURN(const client::GcReport report,
+                                      client::CollectGarbage(workspace, options));
+                return client::GcReportToJson(report);
+              }));
 
   server.Get(R"(/v1/runs/([^/]+)/history)",
              Json([&](const httplib::Request& request) -> Result<json> {

@@ -30,6 +30,31 @@ constexpr std::size_t kCacheKeyDigits = 24;
 
 bool Exists(const fs::path& path) { return ::access(path.c_str(), F_OK) == 0; }
 
+// Exists(), and when it does, its mtime made now: `kiln gc` leaves young objects alone, so
+// one a new snapshot counts on stays until that snapshot's manifest names it.
+bool ExistsTouched(const fs::path& path) {
+  return ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0 || Exists(path);
+}
+
+// Renames a written temporary file to its object's name, making the object's prefix folder;
+// once more if `kiln gc` removed that folder, emptied, in between. The temporary file is
+// removed on failure.
+Status RenameIntoPlace(const fs::path& temp, const fs::path& object) {
+  for (int attempt = 0;; ++attempt) {
+    Status folder = CreateDirectories(object.parent_path());
+    if (!folder.ok()) {
+      ::unlink(temp.c_str());
+      return folder;
+    }
+    if (::rename(temp.c_str(), object.c_str()) == 0) return Status::Ok();
+    if (errno != ENOENT || attempt > 0) {
+      const int saved = errno;
+      ::unlink(temp.c_str());
+      return ErrnoError(fmt::format("cannot store {}", object.string()), saved);
+    }
+  }
+}
+
 }  // namespace
 
 fs::path SnapshotStore::ObjectPath(std::string_view sha256) const {
@@ -86,16 +111,11 @@ Result<std::string> SnapshotStore::StoreObject(const SourceScan& scan, const Sou
   }
   const std::string sha256 = hash.FinishHex();
   const fs::path object = ObjectPath(sha256);
-  if (Exists(object)) {
+  if (ExistsTouched(object)) {
     ::unlink(temp.c_str());
     return sha256;
   }
-  KILN_RETURN_IF_ERROR(CreateDirectories(object.parent_path()));
-  if (::rename(temp.c_str(), object.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(temp.c_str());
-    return ErrnoError(fmt::format("cannot store {}", object.string()), saved);
-  }
+  KILN_RETURN_IF_ERROR(RenameIntoPlace(temp, object));
   bytes_stored += total;
   return sha256;
 }
@@ -143,7 +163,7 @@ Result<SnapshotInfo> SnapshotStore::Create(const SourceScan& scan) {
     entry.executable = file.executable;
     entry.size = file.size;
     std::optional<std::string> sha256 = cache.Lookup(file);
-    if (!sha256 || !Exists(ObjectPath(*sha256))) {
+    if (!sha256 || !ExistsTouched(ObjectPath(*sha256))) {
       KILN_ASSIGN_OR_RETURN(sha256, StoreObject(scan, file, info.bytes_stored));
       ++info.files_hashed;
     }
@@ -157,7 +177,7 @@ Result<SnapshotInfo> SnapshotStore::Create(const SourceScan& scan) {
   info.id = ManifestId(serialized);
   info.file_count = manifest.file_count();
   const fs::path manifest_path = ManifestPath(info.id);
-  if (!Exists(manifest_path)) {
+  if (!ExistsTouched(manifest_path)) {
     if (info.bytes_stored > 0) {
       // New objects reach the disk before the manifest that names them.
       UniqueFd objects(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -176,7 +196,7 @@ std::vector<std::string> SnapshotStore::MissingObjects(const Manifest& manifest)
   std::vector<std::string> missing;
   for (const ManifestEntry& entry : manifest.entries) {
     if (entry.kind != EntryKind::kFile || !seen.insert(entry.sha256).second) continue;
-    if (!Exists(ObjectPath(entry.sha256))) missing.push_back(entry.sha256);
+    if (!ExistsTouched(ObjectPath(entry.sha256))) missing.push_back(entry.sha256);
   }
   return missing;
 }
@@ -192,9 +212,8 @@ Status SnapshotStore::PutObject(std::string_view sha256, std::string_view bytes)
         "object {} was sent with other contents (their SHA-256 is {})", sha256, actual));
   }
   const fs::path object = ObjectPath(sha256);
-  if (Exists(object)) return Status::Ok();
+  if (ExistsTouched(object)) return Status::Ok();
   KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "tmp"));
-  KILN_RETURN_IF_ERROR(CreateDirectories(object.parent_path()));
   const fs::path temp = root_ / "tmp" / RandomHex(16);
   {
     UniqueFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kObjectMode));
@@ -208,12 +227,7 @@ Status SnapshotStore::PutObject(std::string_view sha256, std::string_view bytes)
       return written;
     }
   }
-  if (::rename(temp.c_str(), object.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(temp.c_str());
-    return ErrnoError(fmt::format("cannot store {}", object.string()), saved);
-  }
-  return Status::Ok();
+  return RenameIntoPlace(temp, object);
 }
 
 Result<std::string> SnapshotStore::AddManifest(std::string_view serialized,
@@ -243,7 +257,7 @@ Result<std::string> SnapshotStore::AddManifest(std::string_view serialized,
   const std::string canonical = SerializeManifest(*manifest);
   const std::string id = ManifestId(canonical);
   KILN_RETURN_IF_ERROR(CreateDirectories(root_ / "manifests"));
-  if (!Exists(ManifestPath(id))) {
+  if (!ExistsTouched(ManifestPath(id))) {
     KILN_RETURN_IF_ERROR(WriteFileAtomically(ManifestPath(id), canonical));
   }
   return id;

@@ -14,10 +14,13 @@
 // disk before the manifest that names them appears.
 //
 // Thread-safe and safe across processes: concurrent writers of the same content rename
-// identical files over each other.
+// identical files over each other. An object found present is touched (its mtime made now),
+// so `kiln gc`'s minimum age keeps it while the snapshot that found it is being made.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -76,6 +79,18 @@ class SnapshotStore {
   // folder (not a link to one: FailedPrecondition), never through a symbolic link
   // (materialize.h). On failure, what was written is removed again.
   Status Materialize(std::string_view id, const std::filesystem::path& destination) const;
+
+  // `kiln gc`: removes manifests not in `keep` and objects no remaining manifest names,
+  // each only when older than `min_age` (a snapshot being sent or made is younger), and
+  // leftovers in tmp/. With `dry_run`, counts what it would remove. The caller keeps new
+  // snapshots from being made meanwhile on this machine (client/gc.h's lock).
+  struct Collected {
+    std::size_t manifests = 0;
+    std::size_t objects = 0;
+    std::uint64_t bytes = 0;
+  };
+  Result<Collected> Collect(const std::set<std::string>& keep, std::chrono::seconds min_age,
+                            bool dry_run) const;
 
   std::filesystem::path ObjectPath(std::string_view sha256) const;
   std::filesystem::path ManifestPath(std::string_view id) const;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,14 @@ struct Run {
   // Not stored: what the run's compute target says of it now, filled in when a run is read
   // through a workspace or server (e.g. "Slurm job 12 is PENDING (Resources)").
   std::string target_detail;
+};
+
+// What the store's runs and models refer to outside the store, for `kiln gc`: every run id,
+// the snapshots of runs and model versions, and the job environments (by hash) runs used.
+struct StoreReferences {
+  std::set<std::string> run_ids;
+  std::set<std::string> snapshot_ids;
+  std::set<std::string> environment_hashes;
 };
 
 // Which runs a listing holds by whether they are archived.

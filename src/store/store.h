@@ -45,6 +45,16 @@ class Store {
   // afterwards. NotFound for an unknown run; FailedPrecondition for archiving a run that has
   // not ended.
   virtual Result<Run> EditRun(std::string_view id, const RunEdit& edit) = 0;
+  // Removes an ended run's records, a sweep's with its trials' (params, tags, history,
+  // metrics, trials, its launcher tokens) in one transaction, and returns the runs removed,
+  // so their folders can go too. NotFound; FailedPrecondition naming a run that has not
+  // ended, with nothing removed. Model versions registered from it stay.
+  virtual Result<std::vector<Run>> DeleteRun(std::string_view id) = 0;
+  // What the runs and models refer to (StoreReferences), for `kiln gc`.
+  virtual Result<StoreReferences> ListReferences() = 0;
+  // Returns the space the store's journal holds to the filesystem (SQLite: a WAL checkpoint
+  // that truncates the -wal file); says what it did.
+  virtual Result<std::string> Compact() = 0;
 
   // Metrics, ingested from the ranks' spools. AppendMetrics stores a batch and the rank's new
   // spool offset in one transaction; when the stored offset is not batch.offset_before the

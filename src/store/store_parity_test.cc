@@ -675,6 +675,71 @@ TEST_P(StoreParityTest, WhereQueriesFindTheRunsThatMatch) {
   EXPECT_EQ(found("params.--lr = 0.1"), "ac");
   EXPECT_EQ(found("params.--lr = '0.01' or experiment = 'cifar'"), "bcd");
   EXPECT_EQ(found("params.--verbose = ''"), "abcd");
+  TEST_P(StoreParityTest, DeletingARunRemovesEveryRecordOfIt) {
+    RunRecord sweep = NewRun("s1");
+    sweep.kind = RunKind::kSweep;
+    ASSERT_TRUE(store_->CreateRun(sweep).ok());
+    ASSERT_TRUE(store_->CreateTrial(TrialRun("s1_0", "s1"), {"s1", 0, "s1_0", "{}"}).ok());
+    ASSERT_TRUE(store_->CreateRun(NewRun("kept")).ok());
+    MetricBatch batch = Batch(0, 0, 10);
+    batch.series.push_back(Scalars("loss", 0, {0.5}));
+    ASSERT_TRUE(store_->AppendMetrics("s1_0", batch).ok());
+    ApiToken token{"tok_000000000009", "run:s1_0", "h", std::string("s1_0"), 1, {},
+                   TokenRole::kMember};
+    ASSERT_TRUE(store_->CreateApiToken(token).ok());
+
+    // A sweep whose trial has not ended is refused whole.
+    ASSERT_TRUE(Move("s1", RunStatus::kCanceled).ok());
+    const Result<std::vector<RunRecord>> early = store_->DeleteRun("s1");
+    EXPECT_EQ(early.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(early.status().message().find("run s1_0 is Queued"), std::string::npos)
+        << early.status().message();
+    EXPECT_TRUE(store_->GetRun("s1").ok());
+
+    ASSERT_TRUE(Move("s1_0", RunStatus::kCanceled).ok());
+    const Result<std::vector<RunRecord>> removed = store_->DeleteRun("s1");
+    ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+    ASSERT_EQ(removed->size(), 2u);
+    EXPECT_EQ(removed->at(0).id, "s1_0");  // trials first
+    EXPECT_EQ(removed->at(1).run_dir, "/runs/s1");
+    for (const char* id : {"s1", "s1_0"}) {
+      EXPECT_EQ(store_->GetRun(id).status().code(), StatusCode::kNotFound) << id;
+      EXPECT_EQ(store_->GetStatusHistory(id).status().code(), StatusCode::kNotFound) << id;
+    }
+    const Result<std::vector<MetricSummary>> metrics = store_->ListMetrics("s1_0");
+    EXPECT_TRUE(!metrics.ok() || metrics->empty());
+    const Result<std::vector<Trial>> trials = store_->ListTrials("s1");
+    EXPECT_TRUE(!trials.ok() || trials->empty());
+    EXPECT_EQ(store_->GetApiToken(token.id).status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(store_->ListRuns({})->size(), 1u);
+    EXPECT_EQ(store_->DeleteRun("s1").status().code(), StatusCode::kNotFound);
+  }
+
+  TEST_P(StoreParityTest, ReferencesNameEverySnapshotAndEnvironmentInUse) {
+    RunRecord with_env = NewRun("r1");
+    with_env.snapshot_id = std::string(64, 'b');
+    with_env.spec_json = R"({"entry_script":"train.py","environment_hash":"e1e1"})";
+    ASSERT_TRUE(store_->CreateRun(with_env).ok());
+    ASSERT_TRUE(store_->CreateRun(NewRun("r2")).ok());
+    ModelVersion model;
+    model.name = "m";
+    model.run_id = "gone";
+    model.experiment = "exp";
+    model.snapshot_id = std::string(64, 'c');
+    model.path = "outputs/model.onnx";
+    model.format = "onnx";
+    model.sha256 = "00ff";
+    ASSERT_TRUE(store_->CreateModelVersion(model).ok());
+    const Result<StoreReferences> references = store_->ListReferences();
+    ASSERT_TRUE(references.ok()) << references.status().ToString();
+    EXPECT_EQ(references->run_ids, (std::set<std::string>{"r1", "r2"}));
+    EXPECT_EQ(
+        references->snapshot_ids,
+        (std::set<std::string>{std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c')}));
+    EXPECT_EQ(references->environment_hashes, std::set<std::string>{"e1e1"});
+    EXPECT_TRUE(store_->Compact().ok());
+  }
+
   EXPECT_EQ(found("params.--lr = ''"), "d");
   EXPECT_EQ(found("status = 'Canceled'"), "b");
   EXPECT_EQ(found("status != 'Canceled' and (experiment = 'fm' or name like '%\\_off')"), "ad");

@@ -93,6 +93,17 @@ class RunLifecycleTest(KilnTestCase):
             experiment.get_runs(where="params.--quality > 0.9")
         self.assertIn("where: at 18 ('>'): params.--quality is text", str(raised.exception))
 
+    def test_delete_removes_the_run_and_its_folder(self):
+        run, kept = self.submit(), self.submit()
+        folder = os.path.join(self.home, "runs", run.id)
+        self.assertTrue(os.path.isdir(folder))
+        self.assertEqual(run.delete(), [run.id])
+        self.assertFalse(os.path.exists(folder))
+        self.assertEqual([r.id for r in Experiment(self.ws, "life").get_runs(view_type="All")],
+                         [kept.id])
+        with self.assertRaises(LookupError):
+            Run(Experiment(self.ws, "life"), run.id)
+
     def test_a_run_still_going_cannot_be_archived(self):
         source = self.project("slow", {"train.py": "import time\ntime.sleep(30)\n"})
         run = Experiment(self.ws, "slow").submit(

@@ -18,6 +18,7 @@
 #include "client/reconcile.h"
 #include "client/run_edit.h"
 #include "client/run_id.h"
+#include "client/run_removal.h"
 #include "client/run_watch.h"
 #include "client/submit.h"
 #include "client/workspace.h"
@@ -130,6 +131,15 @@ class PyWorkspace {
     const nlohmann::json body = nlohmann::json::parse(edit, nullptr, false);
     const store::RunEdit parsed = ValueOrThrow(store::wire::RunEditFromJson(body));
     return ToPython(store::ToJson(ValueOrThrow(client::EditRun(*workspace_, id, parsed))));
+  }
+
+  // The runs deleted (a sweep's trials first), each {"id", "folder_kept"}.
+  py::object Delete(const std::string& id) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const client::DeletedRun& one : ValueOrThrow(client::DeleteRun(*workspace_, id))) {
+      out.push_back({{"id", one.run.id}, {"folder_kept", one.folder_kept}});
+    }
+    return ToPython(out);
   }
 
   // The Kiln server's URL, or None for a store of this machine.
@@ -334,6 +344,7 @@ void BindWorkspace(py::module_& module) {
       .def("runs", &PyWorkspace::ListRuns, py::arg("experiment") = py::none(),
            py::arg("parent") = py::none(), py::arg("archived") = "false", py::arg("where") = "")
       .def("edit", &PyWorkspace::Edit, py::arg("id"), py::arg("edit"))
+      .def("delete", &PyWorkspace::Delete, py::arg("id"))
       .def_property_readonly("server_url", &PyWorkspace::ServerUrl)
       .def("history", &PyWorkspace::History)
       .def("wait", &PyWorkspace::Wait, py::arg("id"), py::arg("show_output") = false,

@@ -78,6 +78,21 @@ Result<Run> HttpStore::EditRun(std::string_view id, const RunEdit& edit) {
   return wire::RunFromJson(run);
 }
 
+Result<std::vector<Run>> HttpStore::DeleteRun(std::string_view id) {
+  const std::string path = RunPath(id);
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Delete(path));
+  KILN_ASSIGN_OR_RETURN(const json deleted, Field(response, "deleted", path));
+  return wire::ListFromJson<Run>(deleted, wire::RunFromJson);
+}
+
+Result<StoreReferences> HttpStore::ListReferences() {
+  return UnimplementedError("a Kiln server collects its own garbage: POST /v1/gc (kiln gc)");
+}
+
+Result<std::string> HttpStore::Compact() {
+  return UnimplementedError("a Kiln server compacts its own store: POST /v1/gc (kiln gc)");
+}
+
 Status HttpStore::AppendMetrics(std::string_view run_id, const MetricBatch& batch) {
   return api_->Post(RunPath(run_id, "/metrics"), wire::MetricBatchToJson(batch)).status();
 }

@@ -25,6 +25,9 @@ class HttpStore : public Store {
   Result<std::vector<StatusChange>> GetStatusHistory(std::string_view run_id) override;
   Result<Run> TransitionRun(std::string_view id, const Transition& transition) override;
   Result<Run> EditRun(std::string_view id, const RunEdit& edit) override;
+  Result<std::vector<Run>> DeleteRun(std::string_view id) override;
+  Result<StoreReferences> ListReferences() override;
+  Result<std::string> Compact() override;
 
   Status AppendMetrics(std::string_view run_id, const MetricBatch& batch) override;
   Result<std::uint64_t> GetSpoolOffset(std::string_view run_id, int rank) override;

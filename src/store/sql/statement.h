@@ -89,6 +89,9 @@ class Connection {
   virtual bool IsConflict(const Status& status) const = 0;
   // What the store is, for messages: a file path or host:port/database.
   virtual std::string Describe() const = 0;
+  // Returns the journal's space to the filesystem where the database keeps one that grows
+  // (SQLite's WAL); says what it did.
+  virtual Result<std::string> Compact() { return std::string("nothing to compact"); }
 };
 
 }  // namespace kiln::store::sql

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
+
+#include "common/strings.h"
 
 namespace kiln::store::sqlite {
 
@@ -121,7 +124,9 @@ Result<Database> Database::Open(const std::filesystem::path& path, int busy_time
   sqlite3_busy_timeout(raw, busy_timeout_ms);
   // Kiln's processes are short (each command, each launcher): without this, each one that
   // closes the store last checkpoints it and deletes the WAL (two fdatasyncs), and the next
-  // recreates it. The WAL is checkpointed anyway once it grows past 1000 pages.
+  // recreates it. The WAL is checkpointed anyway once it grows past 1000 pages, and
+  // journal_size_limit (below) cuts the file back to 64 MiB after each checkpoint, so it
+  // stays bounded; `kiln gc` truncates it (Compact).
   sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   Database db(std::move(handle), path);
   // Metric blocks are large BLOBs; on 64 KiB pages they take a sixteenth of the overflow
@@ -136,8 +141,9 @@ Result<Database> Database::Open(const std::filesystem::path& path, int busy_time
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
   while (true) {
-    Status pragmas =
-        db.Execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    Status pragmas = db.Execute(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+        "PRAGMA journal_size_limit=67108864;");
     if (pragmas.ok()) return db;
     if (pragmas.code() != StatusCode::kUnavailable ||
         std::chrono::steady_clock::now() >= deadline) {
@@ -145,6 +151,28 @@ Result<Database> Database::Open(const std::filesystem::path& path, int busy_time
     }
     std::this_thread::sleep_for(kRetryPause);
   }
+}
+
+Result<std::string> Database::Compact() {
+  const std::filesystem::path wal = path_.string() + "-wal";
+  const auto size = [&] {
+    std::error_code error;
+    const std::uintmax_t bytes = std::filesystem::file_size(wal, error);
+    return error ? std::uintmax_t{0} : bytes;
+  };
+  const std::uintmax_t before = size();
+  int frames = 0;
+  int copied = 0;
+  const int rc = sqlite3_wal_checkpoint_v2(handle_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                           &frames, &copied);
+  if (rc == SQLITE_BUSY) {
+    return fmt::format(
+        "WAL {} left as it is: a reader or writer held it for the whole busy "
+        "timeout; run kiln gc again when the store is quieter",
+        HumanBytes(before));
+  }
+  if (rc != SQLITE_OK) return SqliteError(handle_.get(), rc, "checkpoint the WAL");
+  return fmt::format("WAL {} -> {}", HumanBytes(before), HumanBytes(size()));
 }
 
 Result<Statement> Database::Prepare(std::string_view sql) {

@@ -35,6 +35,8 @@ class Database : public sql::Connection {
   // SQLite writers queue on the busy timeout instead; there is nothing to retry.
   bool IsConflict(const Status&) const override { return false; }
   std::string Describe() const override { return path_.string(); }
+  // A checkpoint that writes the WAL into the database and truncates the -wal file.
+  Result<std::string> Compact() override;
 
   sqlite3* get() const { return handle_.get(); }
   const std::filesystem::path& path() const { return path_; }

@@ -173,6 +173,16 @@ class Run(_core.Run):
         """List an archived run again."""
         self._edit({"archived": False})
 
+    def delete(self):
+        """Delete the ended run for good: its records, metrics, logs and folder (a sweep with
+        its trials); returns the ids deleted. archive() hides a run and keeps it."""
+        self._require_submitted("delete")
+        deleted = self._workspace._core.delete(self._id)
+        for one in deleted:
+            if one["folder_kept"]:
+                print(f"note: {one['folder_kept']}")
+        return [one["id"] for one in deleted]
+
     @property
     def archived(self):
         return bool(self._record.get("archived_at"))
