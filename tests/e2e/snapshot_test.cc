@@ -47,6 +47,47 @@ TEST_F(SnapshotTest, RunsUseTheirOwnCopyOfTheSource) {
   EXPECT_EQ(Kiln({"logs", FirstLine(second.out)}).out, "version two\n");
 }
 
+// A script that changes its own source files in every way a file changes (write, truncate,
+// rename, chmod, remove) changes neither the snapshot nor the next run of it, however the
+// run's files share the snapshot's (a reflink where the filesystem has them).
+TEST_F(SnapshotTest, AScriptChangingItsSourceChangesNeitherTheSnapshotNorAnotherRun) {
+  const std::string check = R"(import os, stat
+print(open('a.txt').read(), open('b.txt').read(), open('c.txt').read(),
+      oct(stat.S_IMODE(os.stat('d.sh').st_mode)), os.path.exists('e.txt'), flush=True)
+)";
+  const std::string vandal = check + R"(
+with open('a.txt', 'r+') as f:
+    f.write('XX')
+open('b.txt', 'w').close()
+os.rename('c.txt', 'c-moved.txt')
+open('c.txt', 'w').write('new c')
+os.chmod('d.sh', 0o777)
+os.remove('e.txt')
+print(open('a.txt').read(), flush=True)
+)";
+  const auto project = Project("proj", {{"vandal.py", vandal},
+                                        {"check.py", check},
+                                        {"a.txt", "aaaa"},
+                                        {"b.txt", "bbbb"},
+                                        {"c.txt", "cccc"},
+                                        {"d.sh", "echo d\n"},
+                                        {"e.txt", "eeee"}});
+  fs::permissions(project / "d.sh", fs::perms(0755));
+  const std::string changed = SubmitOk(
+      {"--source-directory", project.string(), "--entry-script", "vandal.py", "--wait"});
+  EXPECT_EQ(Kiln({"logs", changed}).out, "aaaa bbbb cccc 0o755 True\nXXaa\n");
+  const std::string after = SubmitOk(
+      {"--source-directory", project.string(), "--entry-script", "check.py", "--wait"});
+  EXPECT_EQ(Kiln({"logs", after}).out, "aaaa bbbb cccc 0o755 True\n");
+  const fs::path restored = root() / "restored";
+  ASSERT_EQ(Kiln({"snapshot", changed, "-o", restored.string()}).exit.code, 0);
+  for (const auto& [name, text] : {std::pair{"a.txt", "aaaa"}, std::pair{"b.txt", "bbbb"},
+                                   std::pair{"c.txt", "cccc"}, std::pair{"e.txt", "eeee"}}) {
+    EXPECT_EQ(*ReadFileToString(restored / name), text) << name;
+  }
+  EXPECT_EQ(fs::status(restored / "d.sh").permissions() & fs::perms::all, fs::perms(0755));
+}
+
 TEST_F(SnapshotTest, IgnoredEntryScriptIsRefused) {
   const auto project = Project("proj", {{"train.py", "print(1)\n"}, {".gitignore", "*.py\n"}});
   const CapturedRun run =
