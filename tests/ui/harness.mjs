@@ -461,12 +461,18 @@ export function launchBrowser() {
 }
 
 // What a page may see fail: {status, url} (a response with that status whose URL matches;
-// the browser's matching "Failed to load resource" console line goes with it), {console}
-// (a console error whose text matches) or {axe} (an axe violation, e.g. /color-contrast/).
+// the browser's matching "Failed to load resource" console line goes with it), {failed}
+// (a request that got no answer, e.g. one a test aborted, whose URL matches; its console line
+// goes with it), {console} (a console error whose text matches) or {axe} (an axe violation,
+// e.g. /color-contrast/).
 function allowed(allow, problem) {
   return allow.some((rule) => {
     if (rule.console) return problem.kind === 'console' && rule.console.test(problem.text);
     if (rule.axe) return problem.kind === 'axe' && rule.axe.test(problem.text);
+    if (rule.failed) {
+      if (problem.kind === 'requestfailed') return rule.failed.test(problem.url || '');
+      return problem.kind === 'console' && rule.failed.test(problem.url || '') && /net::ERR_/.test(problem.text);
+    }
     if (rule.status === undefined) return false;
     const urlOk = !rule.url || rule.url.test(problem.url || '');
     if (problem.kind === 'response') return problem.status === rule.status && urlOk;

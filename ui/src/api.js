@@ -83,6 +83,11 @@ export async function patchJson(path, body, options = {}) {
   return response.json();
 }
 
+export async function deleteJson(path, options = {}) {
+  const response = await request(path, { ...options, method: 'DELETE' });
+  return response.json();
+}
+
 // A query string from an object; arrays repeat their key, empty values are left out.
 export function query(params) {
   const search = new URLSearchParams();

@@ -1,10 +1,22 @@
 // What describes a run, above its facts: whether it is archived, its description (plain
 // text, its lines kept), and for a member or admin the controls that change them: a form for
-// the name and description, and Archive (once the run has ended) or Restore.
+// the name and description, Archive (once the run has ended) or Restore, and Delete (once
+// the run has ended), which asks first (run_delete.js).
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { html } from '../html.js';
 import { formatTime, kTerminal } from '../format.js';
 import { useRunEdit } from './run_edit.js';
+import { DeleteConfirm } from './run_delete.js';
+
+// Focus goes back to `button` when what it opened closes (before the next paint, so a key
+// pressed at once goes to it).
+function useFocusBack(open, button) {
+  const opened = useRef(false);
+  useLayoutEffect(() => {
+    if (open) opened.current = true;
+    else if (opened.current && button.current) button.current.focus();
+  }, [open]);
+}
 
 // The name and description as typed; Save sends those that differ from the run's.
 function DetailsForm({ run, edit, onClose }) {
@@ -44,16 +56,13 @@ function DetailsForm({ run, edit, onClose }) {
 
 export function RunAbout({ run, canEdit, onEdited }) {
   const [editing, setEditing] = useState(false);
+  const [confirmingDelete, setConfirmingDelete] = useState(false);
   const details = useRunEdit(run, onEdited);
   const archive = useRunEdit(run, onEdited);
   const editButton = useRef(null);
-  const opened = useRef(false);
-  // Focus goes back to the button that opened the form when it closes (before the next
-  // paint, so a key pressed at once goes to it).
-  useLayoutEffect(() => {
-    if (editing) opened.current = true;
-    else if (opened.current && editButton.current) editButton.current.focus();
-  }, [editing]);
+  const deleteButton = useRef(null);
+  useFocusBack(editing, editButton);
+  useFocusBack(confirmingDelete, deleteButton);
 
   const ended = kTerminal.has(run.status);
   // One button for both, so that focus stays on it when Archive turns into Restore.
@@ -68,11 +77,15 @@ export function RunAbout({ run, canEdit, onEdited }) {
         : run.description
           ? html`<p class="description">${run.description}</p>`
           : html`<p class="muted">No description.</p>`}
-      ${canEdit && !editing && html`
+      ${canEdit && confirmingDelete && html`
+        <${DeleteConfirm} run=${run} onCancel=${() => setConfirmingDelete(false)} />`}
+      ${canEdit && !editing && !confirmingDelete && html`
         <div class="row">
           <button ref=${editButton} onClick=${() => setEditing(true)}>Edit name and description</button>
           ${(ended || run.archived_at) && html`
             <button onClick=${() => archive.send({ archived: !run.archived_at })}>${archiveLabel}</button>`}
+          ${ended && html`
+            <button ref=${deleteButton} onClick=${() => setConfirmingDelete(true)}>Delete run</button>`}
           <span class="muted" aria-live="polite">${archive.busy ? 'Saving…' : ''}</span>
         </div>
         ${archive.error && html`<p class="error" role="alert">${archive.error}</p>`}`}

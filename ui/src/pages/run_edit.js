@@ -4,7 +4,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { patchJson, runPath } from '../api.js';
 
-// Whether the signed-in token may change runs (cancel, edit, archive): a member or admin.
+// Whether the signed-in token may change runs (cancel, edit, archive, delete): a member or admin.
 export function canChangeRuns(me) {
   return !!me && (me.role === 'member' || me.role === 'admin');
 }

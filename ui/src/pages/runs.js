@@ -3,9 +3,11 @@
 // (marked "Archived"). All of it is in the URL:
 //   ?experiment= &status= &target= &tag=key=value &q=text &archived=any &sort=column
 //   &dir=asc|desc &cols=p:--lr,m:loss &open=<sweep ids> &sel=<run ids to compare>
-// Keys: j/k move, Enter opens, x marks for comparing, / searches.
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+// Keys: j/k move, Enter opens, x marks for comparing, / searches. A line another page left
+// (notice.js: a run deleted) shows above the table, once, with focus on it.
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { html } from '../html.js';
+import { takeNotice } from '../notice.js';
 import { navigate, setParams, runHref } from '../router.js';
 import { useAllRuns } from '../runs_data.js';
 import { StatusBadge } from '../components/status.js';
@@ -80,6 +82,9 @@ export function RunsPage({ params }) {
   const [showColumns, setShowColumns] = useState(false);
   const [search, setSearch] = useState(text);
   const table = useRef(null);
+  const [notice] = useState(takeNotice);
+  const noticeLine = useRef(null);
+  useLayoutEffect(() => noticeLine.current && noticeLine.current.focus(), []);
 
   useEffect(() => setSearch(text), [text]);
 
@@ -206,6 +211,7 @@ export function RunsPage({ params }) {
           Compare ${picked.length ? `(${picked.length})` : ''}
         </button>
       </div>
+      ${notice && html`<p class="notice" role="status" tabindex="-1" ref=${noticeLine}>${notice}</p>`}
       ${error && html`<p class="error" role="alert">${error.message}</p>`}
       <div class="filters" role="search">
         <input type="search" data-search placeholder="Search (press /)" aria-label="Search runs"
