@@ -1,9 +1,11 @@
 // A load generator for `kiln serve`: C clients, each on its own keep-alive connection,
 // send batch-B requests back to back for S seconds.
 //
-//   build/bench/serve_load URL --clients 8 --batch 1 --seconds 5 [--json]
+//   build/bench/serve_load URL --clients 8 --batch 1 --seconds 5 [--json] [--shape 1,28,28]
 //
-// Requests carry raw float32 (X-Kiln-Shape) unless --json. Prints one JSON object:
+// Requests carry raw float32 (X-Kiln-Shape) unless --json. The sample's shape is the first
+// input's in /metadata, or --shape (a scoring script's server describes no inputs; with
+// --json the body is {"inputs": [[...], ...]}, each sample flat). Prints one JSON object:
 // {"clients", "batch", "requests", "requests_per_s", "samples_per_s", "p50_ms", "p99_ms",
 //  "errors"}. Run by bench/python/onnx_serving.py.
 
@@ -24,16 +26,19 @@
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: serve_load URL [--clients C] [--batch B] [--seconds S] [--json]\n");
+                 "usage: serve_load URL [--clients C] [--batch B] [--seconds S] [--json] "
+                 "[--shape d1,d2,...]\n");
     return 2;
   }
   const std::string url = argv[1];
   int clients = 8, batch = 1;
   double seconds = 5;
   bool as_json = false;
+  std::string given_shape;
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--json") as_json = true;
+    if (i + 1 < argc && flag == "--shape") given_shape = argv[i + 1];
     if (i + 1 < argc && flag == "--clients")
       clients = std::atoi(argv[++i]);
     else if (i + 1 < argc && flag == "--batch")
@@ -41,13 +46,22 @@ int main(int argc, char** argv) {
     else if (i + 1 < argc && flag == "--seconds")
       seconds = std::atof(argv[++i]);
   }
-  httplib::Client probe(url);
-  const auto metadata = probe.Get("/metadata");
-  if (!metadata || metadata->status != 200) {
-    std::fprintf(stderr, "no /metadata at %s\n", url.c_str());
-    return 1;
+  nlohmann::json shape = nlohmann::json::array({nullptr});  // the batch, then the sample's
+  if (given_shape.empty()) {
+    httplib::Client probe(url);
+    const auto metadata = probe.Get("/metadata");
+    if (!metadata || metadata->status != 200) {
+      std::fprintf(stderr, "no /metadata at %s\n", url.c_str());
+      return 1;
+    }
+    shape = nlohmann::json::parse(metadata->body)["inputs"][0]["shape"];
+  } else {
+    for (std::size_t at = 0; at <= given_shape.size();) {
+      const std::size_t comma = std::min(given_shape.find(',', at), given_shape.size());
+      shape.push_back(std::atoll(given_shape.substr(at, comma - at).c_str()));
+      at = comma + 1;
+    }
   }
-  const nlohmann::json shape = nlohmann::json::parse(metadata->body)["inputs"][0]["shape"];
   int64_t sample = 1;
   std::string dims = std::to_string(batch);
   for (size_t d = 1; d < shape.size(); ++d) {

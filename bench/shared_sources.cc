@@ -70,7 +70,7 @@ void Measure(const std::string& label, const fs::path& root, const fs::path& sou
   const std::uint64_t before = UsedBytes(root) - StoreBytes(home);
   SpawnOptions submit;
   submit.argv = {KILN_BINARY, "submit", "--source-directory", source.string(), "--entry-script",
-                 "train.py", "--wait"};
+                 "train.py",  "--wait"};
   submit.env = KilnEnvironment(home, {"KILN_SNAPSHOT_MAX_MB=100000"});
   const auto start = std::chrono::steady_clock::now();
   TimeCommand(submit);
@@ -87,8 +87,7 @@ void Measure(const std::string& label, const fs::path& root, const fs::path& sou
       "each further run {} (target: a few KB); {:.1f} s\n",
       label, runs, HumanBytes(after - before),
       static_cast<double>(after - before) / static_cast<double>(source_bytes),
-      HumanBytes(after_first - before), HumanBytes(static_cast<std::uint64_t>(per_run)),
-      seconds);
+      HumanBytes(after_first - before), HumanBytes(static_cast<std::uint64_t>(per_run)), seconds);
   RemoveTree(home).IgnoreError();
 }
 
@@ -125,8 +124,8 @@ int Main(int argc, char** argv) {
   if (!WriteFileAtomically(source / "train.py", "print('ran')\n").ok()) return 1;
   fmt::print("source: {} in {} files\n", HumanBytes(source_bytes), files);
 
-  Measure("$TMPDIR (" + scratch.path().parent_path().string() + ")", scratch.path(), source,
-          runs, source_bytes);
+  Measure("$TMPDIR (" + scratch.path().parent_path().string() + ")", scratch.path(), source, runs,
+          source_bytes);
   for (const std::string type : {"xfs", "btrfs"}) {
     const fs::path mount = MountImage(scratch.path(), type, source_bytes * 4 + (2ULL << 30));
     if (mount.empty()) {

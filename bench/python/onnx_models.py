@@ -2,7 +2,9 @@
 
 As a Kiln job (the benchmark submits this file with --example-dir, as the example is not
 in the job's snapshot), it writes outputs/cnn.onnx and outputs/mlp.onnx with
-kiln.onnx.export, so they can be registered and served with lineage.
+kiln.onnx.export, so they can be registered and served with lineage, and each model's
+state_dict beside them (outputs/cnn_state.pt, outputs/mlp_state.pt) for
+bench/python/script_serving.py.
 """
 
 import os
@@ -42,6 +44,9 @@ if __name__ == "__main__":
     os.makedirs("outputs", exist_ok=True)
     models = {"cnn": lambda: cnn(args.example_dir), "mlp": mlp}
     for name, make in models.items():
-        report = kiln.onnx.export(make(), torch.rand([8] + SHAPE[1:]), f"outputs/{name}.onnx",
+        model = make()
+        report = kiln.onnx.export(model, torch.rand([8] + SHAPE[1:]), f"outputs/{name}.onnx",
                                   strict=True)
         print(f"{name}: parity max abs diff {report.max_abs_diff:.2g}")
+        # The same weights for a scoring script (script_serving.py).
+        torch.save(model.state_dict(), f"outputs/{name}_state.pt")

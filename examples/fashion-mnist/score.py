@@ -1,10 +1,11 @@
 """Scores the Fashion-MNIST test set through a `kiln serve` endpoint and compares the
 predictions with PyTorch's on the trained model (the run's outputs/model.pt).
 
-    /usr/bin/python3 examples/fashion-mnist/score.py URL RUN_DIR [--limit N] [--batch 100]
+    /usr/bin/python3 examples/fashion-mnist/score.py URL RUN_DIR [--limit N] [--batch 100] [--json]
 
 URL serves the run's outputs/model.onnx (raw pixels in [0, 1]); requests carry raw float32
-batches. Prints both accuracies and how many predictions agree; exits 1 when fewer than
+batches. With --json they carry {"inputs": [[784 pixels], ...]}, the body the example's
+scoring script (scoring/score.py, serving outputs/model_state.pt) reads. Prints both accuracies and how many predictions agree; exits 1 when fewer than
 99.9% do.
 """
 
@@ -23,6 +24,15 @@ from train import load_split  # noqa: E402
 DATA = "/usr/share/datasets/fashion-mnist"
 
 
+def score_json(url, images):
+    """The body a scoring script reads: {"inputs": [784 pixels, ...]}, one list per image."""
+    body = json.dumps({"inputs": images.reshape(len(images), -1).tolist()}).encode()
+    request = urllib.request.Request(url + "/score", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        return json.load(reply)["argmax"]
+
+
 def score(url, images):
     request = urllib.request.Request(
         url + "/score", data=np.ascontiguousarray(images, np.float32).tobytes(),
@@ -38,12 +48,15 @@ def main():
     parser.add_argument("run_dir")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N images")
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--json", action="store_true",
+                        help="send JSON (as to a scoring script) instead of raw float32")
     args = parser.parse_args()
 
     x, y = load_split(DATA, "t10k", args.limit)
     served = []
     for i in range(0, len(x), args.batch):
-        served += score(args.url, x[i:i + args.batch].numpy())
+        send = score_json if args.json else score
+        served += send(args.url, x[i:i + args.batch].numpy())
     served = torch.tensor(served)
 
     with open(os.path.join(args.run_dir, "outputs", "metrics.json")) as f:

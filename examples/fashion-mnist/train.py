@@ -4,6 +4,9 @@ Reads the idx files of Debian's dataset-fashion-mnist (through a datastore passe
 --data_dir), trains a small CNN (2 conv + batch norm + pooling, 2 linear), evaluates on the
 test set after every epoch, and writes to outputs/:
   model.pt      the trained model as TorchScript (torch.jit.load works without this file)
+  model_state.pt  the served model's state_dict (Normalized: the weights and the
+                normalisation), for a scoring script that builds the model from this file's
+                classes (scoring/score.py; docs/serving.md, "Scoring scripts")
   model.onnx    the model for serving, in ONNX: pixels in [0, 1] in (the normalisation is
                 part of it), logits out; exported with kiln.onnx.export, which checked it
                 against PyTorch on Kiln's engine (model.onnx.parity.json has the figures)
@@ -187,6 +190,7 @@ def main():
     os.makedirs("outputs", exist_ok=True)
     model.eval()
     torch.jit.script(model).save("outputs/model.pt")
+    torch.save(Normalized(model, mean, std).state_dict(), "outputs/model_state.pt")
     # strict: the example serves this model next, so Kiln's engine must be able to run it.
     parity = kiln.onnx.export(Normalized(model, mean, std), test_x[:64] * std + mean,
                               "outputs/model.onnx", strict=True)

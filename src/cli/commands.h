@@ -41,6 +41,7 @@ void AddArtifactCommands(CLI::App& app, CliContext& context);  // artifacts, dow
 void AddMetricsCommands(CLI::App& app, CliContext& context);   // metrics, compare
 void AddPlotCommand(CLI::App& app, CliContext& context);
 void AddModelCommands(CLI::App& app, CliContext& context);  // model register, list, ...
+void AddModelDeployCommands(CLI::App& model_group, CliContext& context);  // deploy, undeploy
 void AddServeCommand(CLI::App& app, CliContext& context);
 void AddLaunchCommand(CLI::App& app, CliContext& context);
 void AddServerCommands(CLI::App& app, CliContext& context);  // server, server token ...

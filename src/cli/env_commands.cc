@@ -7,9 +7,9 @@
 #include "cli/commands.h"
 #include "cli/duration_flag.h"
 #include "cli/output.h"
+#include "client/environment_registry.h"
 #include "common/strings.h"
 #include "env/environment_cache.h"
-#include "env/environment_registry.h"
 #include "spec/spec_loader.h"
 
 namespace kiln::cli {
@@ -37,22 +37,31 @@ std::string Age(std::filesystem::file_time_type at) {
 Status RunRegister(const std::string& file, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   KILN_ASSIGN_OR_RETURN(const env::EnvironmentSpec spec, spec::LoadEnvironmentFile(file));
-  KILN_RETURN_IF_ERROR(env::EnvironmentRegistry(workspace->environments_root()).Register(spec));
-  std::cout << spec.name << " " << Packages(spec) << "\n";
+  KILN_ASSIGN_OR_RETURN(const client::RegisteredEnvironment registered,
+                        client::EnvironmentRegistry(*workspace).Register(spec));
+  std::cout << spec.name << ":" << registered.version << " " << Packages(spec) << "\n";
   return Status::Ok();
 }
 
-Status RunList(bool json, CliContext& context) {
+// A registered version as JSON: the definition with its version and time.
+nlohmann::json RegisteredJson(const client::RegisteredEnvironment& registered) {
+  nlohmann::json out = env::EnvironmentToJson(registered.spec);
+  out["version"] = registered.version;
+  out["registered_at"] = FormatTimestamp(registered.created_at);
+  return out;
+}
+
+Status RunList(const std::string& name, bool json, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
-  KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentSpec> registered,
-                        env::EnvironmentRegistry(workspace->environments_root()).List());
+  KILN_ASSIGN_OR_RETURN(const std::vector<client::RegisteredEnvironment> registered,
+                        client::EnvironmentRegistry(*workspace).List(name));
   const env::EnvironmentCache cache(workspace->envs_root());
   KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentCache::Entry> built, cache.List());
   if (json) {
     nlohmann::json out = {{"registered", nlohmann::json::array()},
                           {"built", nlohmann::json::array()}};
-    for (const env::EnvironmentSpec& spec : registered) {
-      out["registered"].push_back(env::EnvironmentToJson(spec));
+    for (const client::RegisteredEnvironment& one : registered) {
+      out["registered"].push_back(RegisteredJson(one));
     }
     for (const env::EnvironmentCache::Entry& entry : built) {
       out["built"].push_back({{"hash", entry.hash},
@@ -62,8 +71,11 @@ Status RunList(bool json, CliContext& context) {
     PrintJson(out);
     return Status::Ok();
   }
-  Table names({"NAME", "PACKAGES"});
-  for (const env::EnvironmentSpec& spec : registered) names.AddRow({spec.name, Packages(spec)});
+  Table names({"NAME", "VERSION", "REGISTERED (UTC)", "PACKAGES"});
+  for (const client::RegisteredEnvironment& one : registered) {
+    names.AddRow({one.spec.name, std::to_string(one.version), FormatTimestampShort(one.created_at),
+                  Packages(one.spec)});
+  }
   std::cout << "Registered (kiln env register)\n" << names.Render();
   Table builds({"HASH", "NAME", "LAST USED", "PACKAGES"});
   for (const env::EnvironmentCache::Entry& entry : built) {
@@ -76,10 +88,9 @@ Status RunList(bool json, CliContext& context) {
 
 Status RunShow(const std::string& which, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
-  const env::EnvironmentRegistry registry(workspace->environments_root());
-  Result<env::EnvironmentSpec> named = registry.Get(which);
+  Result<client::RegisteredEnvironment> named = client::EnvironmentRegistry(*workspace).Get(which);
   std::optional<env::EnvironmentSpec> spec;
-  if (named.ok()) spec = *named;
+  if (named.ok()) spec = named->spec;
   const env::EnvironmentCache cache(workspace->envs_root());
   KILN_ASSIGN_OR_RETURN(const std::vector<env::EnvironmentCache::Entry> built, cache.List());
   // A registered name: its most recent build (the registered definition may leave the
@@ -98,7 +109,7 @@ Status RunShow(const std::string& which, CliContext& context) {
                     "`kiln env list` shows both",
                     which));
   }
-  nlohmann::json out = env::EnvironmentToJson(*spec);
+  nlohmann::json out = named.ok() ? RegisteredJson(*named) : env::EnvironmentToJson(*spec);
   out["built"] = hash.empty()
                      ? nlohmann::json(nullptr)
                      : nlohmann::json{{"hash", hash}, {"path", (cache.root() / hash).string()}};
@@ -125,21 +136,29 @@ void AddEnvCommands(CLI::App& app, CliContext& context) {
 
   auto file = std::make_shared<std::string>();
   CLI::App* add = group->add_subcommand(
-      "register", "Register (or replace) a named environment from a YAML file");
+      "register", "Register a named environment from a YAML file: its next version, printed");
   add->add_option("file", *file, "YAML with the fields of a job's environment (and a name)")
       ->required()
       ->check(CLI::ExistingFile);
   add->callback([file, &context] { context.Finish(RunRegister(*file, context)); });
 
   auto list_json = std::make_shared<bool>(false);
-  CLI::App* list = group->add_subcommand("list", "List registered and built environments");
+  auto list_name = std::make_shared<std::string>();
+  CLI::App* list = group->add_subcommand(
+      "list",
+      "List registered environments (their latest versions, or every version of NAME) "
+      "and built ones");
+  list->add_option("name", *list_name, "Every version of this environment");
   list->add_flag("--json", *list_json, "Print JSON (docs/cli.md)");
-  list->callback([list_json, &context] { context.Finish(RunList(*list_json, context)); });
+  list->callback([list_json, list_name, &context] {
+    context.Finish(RunList(*list_name, *list_json, context));
+  });
 
   auto which = std::make_shared<std::string>();
   CLI::App* show = group->add_subcommand(
       "show", "Show an environment's definition and where it is built, as JSON");
-  show->add_option("environment", *which, "A registered name, or the start of a build's hash")
+  show->add_option("environment", *which,
+                   "A registered NAME or NAME:VERSION, or the start of a build's hash")
       ->required();
   show->callback([which, &context] { context.Finish(RunShow(*which, context)); });
 

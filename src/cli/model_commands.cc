@@ -83,6 +83,16 @@ void PrintModel(const store::ModelVersion& m) {
         number("max_abs_diff"), number("max_rel_diff"), number("tolerance"),
         parity.contains("batches") ? parity["batches"].dump() : "[]");
   }
+  if (m.deployment) {
+    const store::ModelDeployment& d = *m.deployment;
+    std::cout << fmt::format("  deployment  {} (snapshot {}, environment {}), deployed {}\n",
+                             d.entry_script, d.snapshot_id.substr(0, 12),
+                             d.environment_name.empty() ? "none" : d.environment_name,
+                             FormatTimestamp(d.deployed_at));
+  } else if (m.format == "state_dict") {
+    std::cout << "  deployment  none: a state_dict is served with a scoring script (kiln model "
+                 "deploy)\n";
+  }
   const json signature = json::parse(m.signature_json, nullptr, false);
   if (signature.is_object()) {
     for (const char* side : {"inputs", "outputs"}) {
@@ -260,7 +270,7 @@ void AddModelCommands(CLI::App& app, CliContext& context) {
   CLI::App* group = app.add_subcommand(
       "model",
       "The model registry: register models from runs, list, show, download, remove, "
-      "export TorchScript to ONNX");
+      "export TorchScript to ONNX, deploy with a scoring script");
   group->require_subcommand(1);
 
   auto reg = std::make_shared<RegisterFlags>();
@@ -308,6 +318,8 @@ void AddModelCommands(CLI::App& app, CliContext& context) {
   remove->add_flag("--all", *rm_all, "Every version of the model");
   remove->callback(
       [rm_ref, rm_all, &context] { context.Finish(RunRemove(*rm_ref, *rm_all, context)); });
+
+  AddModelDeployCommands(*group, context);
 
   auto ex = std::make_shared<ExportFlags>();
   CLI::App* exp = group->add_subcommand(

@@ -1,4 +1,6 @@
-// kiln serve NAME[:VERSION]: a registered ONNX model scored over HTTP (docs/serving.md).
+// kiln serve NAME[:VERSION]: a registered model scored over HTTP (docs/serving.md): ONNX with
+// Kiln's engine here, a scoring script (a deployment, --entry-script, or TorchScript's built-in
+// one) in serve_script.cc.
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,6 +11,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/serve_flags.h"
 #include "cli/stop_signals.h"
 #include "client/model_registry.h"
 #include "common/files.h"
@@ -19,21 +22,6 @@
 
 namespace kiln::cli {
 namespace {
-
-struct ServeFlags {
-  std::string model;
-  std::string host = "127.0.0.1";
-  int port = 8080;
-  int threads = 0;
-  int http_threads = 16;
-  std::int64_t max_batch = 64;
-  std::int64_t max_length = 4096;
-  std::int64_t batch_timeout_us = 0;
-  int max_body_mb = 64;
-  std::string tls_cert;
-  std::string tls_key;
-  std::string token_file;
-};
 
 // The fewest characters a token may have: `openssl rand -hex 32` gives 64.
 constexpr std::size_t kMinTokenChars = 16;
@@ -85,11 +73,26 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
   KILN_ASSIGN_OR_RETURN(auto workspace, context.OpenWorkspace());
   KILN_ASSIGN_OR_RETURN(const store::ModelVersion model,
                         client::FindModel(*workspace, flags.model));
+  if (!flags.entry_script.empty() || model.deployment || model.format == "torchscript") {
+    return ServeWithScript(flags, token, *workspace, model, stop_signals);
+  }
+  if (!flags.environment.empty() || !flags.source_directory.empty()) {
+    return InvalidArgumentError("--environment and --source-directory go with --entry-script");
+  }
+  if (model.format == "state_dict") {
+    return FailedPreconditionError(fmt::format(
+        "{}:{} is a state_dict: its weights, without the code of the model they belong to. "
+        "Serve it with a scoring script whose init() builds the model and loads them: kiln "
+        "model deploy {}:{} --entry-script score.py (docs/serving.md, \"Scoring scripts\"), "
+        "or try one with kiln serve {}:{} --entry-script score.py",
+        model.name, model.version, model.name, model.version, model.name, model.version));
+  }
   if (model.format != "onnx") {
     return InvalidArgumentError(fmt::format(
-        "{}:{} is a {} file; kiln serve scores ONNX models (kiln model export makes one from "
-        "TorchScript)",
-        model.name, model.version, model.format));
+        "{}:{} is a {} file; kiln serve scores ONNX models with Kiln's engine, TorchScript "
+        "models, and any model with a scoring script (kiln model deploy {}:{} --entry-script "
+        "score.py)",
+        model.name, model.version, model.format, model.name, model.version));
   }
   KILN_ASSIGN_OR_RETURN(const std::filesystem::path file, client::ModelFile(*workspace, model));
   KILN_ASSIGN_OR_RETURN(
@@ -115,14 +118,7 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
         "batch)",
         model.name, model.version, engine->input().name, engine->input().dim_names[0]));
   }
-  serve::ScoringServerOptions options;
-  options.host = flags.host;
-  options.port = flags.port;
-  options.http_threads = flags.http_threads;
-  options.max_body_bytes = static_cast<std::size_t>(flags.max_body_mb) << 20;
-  options.tls_cert = flags.tls_cert;
-  options.tls_key = flags.tls_key;
-  options.token = token;
+  serve::ScoringServerOptions options = ServerOptionsOf(flags, token);
   options.batching.max_batch = flags.max_batch;
   options.max_length = flags.max_length;
   options.batching.timeout = std::chrono::microseconds(flags.batch_timeout_us);
@@ -146,10 +142,24 @@ Status RunServe(const ServeFlags& flags, CliContext& context) {
 
 }  // namespace
 
+serve::ScoringServerOptions ServerOptionsOf(const ServeFlags& flags, const std::string& token) {
+  serve::ScoringServerOptions options;
+  options.host = flags.host;
+  options.port = flags.port;
+  options.http_threads = flags.http_threads;
+  options.max_body_bytes = static_cast<std::size_t>(flags.max_body_mb) << 20;
+  options.tls_cert = flags.tls_cert;
+  options.tls_key = flags.tls_key;
+  options.token = token;
+  return options;
+}
+
 void AddServeCommand(CLI::App& app, CliContext& context) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* serve = app.add_subcommand(
-      "serve", "Score a registered ONNX model over HTTP: POST /score, GET /health, GET /metadata");
+      "serve",
+      "Score a registered model over HTTP (POST /score, GET /health, GET /metadata): ONNX with "
+      "Kiln's engine, TorchScript, or any model with a scoring script");
   serve->add_option("model", flags->model, "NAME[:VERSION] (the latest by default)")->required();
   serve->add_option("--port", flags->port, "TCP port (default 8080; 0: any free one)");
   serve->add_option("--host", flags->host, "Address to listen on (default 127.0.0.1)");
@@ -168,7 +178,25 @@ void AddServeCommand(CLI::App& app, CliContext& context) {
   serve->add_option("--token-file", flags->token_file,
                     "Require 'Authorization: Bearer <token>' (but for /health), the token being "
                     "this file's first line (mode 600)");
-  serve->callback([flags, &context] { context.Finish(RunServe(*flags, context)); });
+  serve->add_option("--entry-script", flags->entry_script,
+                    "Score with this scoring script (init(), run(raw_data)) without recording "
+                    "it: try a script before kiln model deploy");
+  serve->add_option("--source-directory", flags->source_directory,
+                    "The folder --entry-script is in and imports from (default: its own)");
+  serve->add_option("--environment", flags->environment,
+                    "A registered environment for --entry-script's workers (kiln env list)");
+  serve->add_option("--workers", flags->workers, "Scoring-script worker processes (default 1)");
+  serve->add_option("--request-timeout-s", flags->request_timeout_s,
+                    "Longest run() of a scoring script, s (default 60); its worker is "
+                    "restarted after");
+  serve->add_option("--init-timeout-s", flags->init_timeout_s,
+                    "Longest init() of a scoring script, s (default 300)");
+  serve->callback([flags, serve, &context] {
+    flags->onnx_flags_given = serve->count("--max-batch") + serve->count("--batch-timeout-us") +
+                                  serve->count("--max-length") >
+                              0;
+    context.Finish(RunServe(*flags, context));
+  });
 }
 
 }  // namespace kiln::cli

@@ -11,6 +11,7 @@
 
 #include "client/artifacts.h"
 #include "client/run_id.h"
+#include "client/torch_file.h"
 #include "common/files.h"
 #include "common/random.h"
 #include "common/sha256.h"
@@ -61,11 +62,12 @@ Result<std::string> HashFile(const fs::path& path) {
   return hash.FinishHex();
 }
 
-std::string FormatOf(const fs::path& path) {
-  const std::string ext = path.extension().string();
-  if (ext == ".onnx") return "onnx";
-  if (ext == ".pt" || ext == ".pth" || ext == ".ts") return "torchscript";
-  return "file";
+// ONNX by its extension (a protobuf has no signature); PyTorch's files by what they hold,
+// whatever their name (torch_file.h).
+Result<std::string> FormatOf(const fs::path& path) {
+  if (path.extension() == ".onnx") return std::string("onnx");
+  KILN_ASSIGN_OR_RETURN(const TorchFileKind kind, InspectTorchFile(path));
+  return std::string(TorchFileKindName(kind));
 }
 
 // ONNX: the checker must pass; the inputs and outputs are the signature.
@@ -135,6 +137,12 @@ Result<store::ModelVersion> RegisterLocally(Workspace& workspace,
     return FailedPreconditionError(fmt::format("run {} is {}; register models from a Completed run",
                                                run.id, store::RunStatusName(run.status)));
   }
+  // Models come from what the run saved: outputs/, not the logs it wrote (which are
+  // artifacts too).
+  if (!request.path.starts_with("outputs/")) {
+    return InvalidArgumentError(fmt::format(
+        "'{}' is not under outputs/: register a file the run saved in its outputs", request.path));
+  }
   KILN_ASSIGN_OR_RETURN(const fs::path file, ArtifactFile(run, request.path));
 
   store::ModelVersion model;
@@ -143,7 +151,7 @@ Result<store::ModelVersion> RegisterLocally(Workspace& workspace,
   model.experiment = run.experiment;
   model.snapshot_id = run.snapshot_id;
   model.path = request.path;
-  model.format = FormatOf(file);
+  KILN_ASSIGN_OR_RETURN(model.format, FormatOf(file));
   model.description = request.description;
   model.tags = request.tags;
   if (model.format == "onnx") {

@@ -27,20 +27,19 @@ Result<std::vector<std::string>> OfferManifest(store::http::ApiClient& api,
 
 }  // namespace
 
-Result<snapshot::SnapshotInfo> SendSnapshot(Workspace& workspace, const spec::LoadedJob& job) {
+Result<std::uint64_t> SendLocalSnapshot(Workspace& workspace, const std::string& id) {
   store::http::ApiClient& api = *workspace.server();
-  KILN_ASSIGN_OR_RETURN(snapshot::SnapshotInfo snapshot, TakeSnapshot(workspace, job));
   const snapshot::SnapshotStore local(workspace.snapshots_root());
-  KILN_ASSIGN_OR_RETURN(const snapshot::Manifest manifest, local.ReadManifest(snapshot.id));
+  KILN_ASSIGN_OR_RETURN(const snapshot::Manifest manifest, local.ReadManifest(id));
   const std::string text = snapshot::SerializeManifest(manifest);
 
   KILN_ASSIGN_OR_RETURN(const std::vector<std::string> missing, OfferManifest(api, text));
-  snapshot.bytes_stored = 0;
+  std::uint64_t sent = 0;
   for (const std::string& sha256 : missing) {
     KILN_ASSIGN_OR_RETURN(const std::string bytes, ReadFileToString(local.ObjectPath(sha256)));
     KILN_RETURN_IF_ERROR(
         api.PutBytes(fmt::format("/v1/snapshots/objects/{}", sha256), bytes).status());
-    snapshot.bytes_stored += bytes.size();
+    sent += bytes.size();
   }
   if (!missing.empty()) {
     KILN_ASSIGN_OR_RETURN(const std::vector<std::string> still, OfferManifest(api, text));
@@ -49,7 +48,12 @@ Result<snapshot::SnapshotInfo> SendSnapshot(Workspace& workspace, const spec::Lo
           "the server still lacks {} contents of the snapshot; submit again", still.size()));
     }
   }
+  return sent;
+}
 
+Result<snapshot::SnapshotInfo> SendSnapshot(Workspace& workspace, const spec::LoadedJob& job) {
+  KILN_ASSIGN_OR_RETURN(snapshot::SnapshotInfo snapshot, TakeSnapshot(workspace, job));
+  KILN_ASSIGN_OR_RETURN(snapshot.bytes_stored, SendLocalSnapshot(workspace, snapshot.id));
   return snapshot;
 }
 

@@ -25,4 +25,8 @@ Result<SubmitResult> SubmitToServer(Workspace& workspace, const spec::LoadedJob&
 // request may name (a sweep's, POST /v1/sweeps).
 Result<snapshot::SnapshotInfo> SendSnapshot(Workspace& workspace, const spec::LoadedJob& job);
 
+// Step 2 alone, for a snapshot already in the local snapshot store (a deployment's
+// scoring-script folder): returns the bytes sent.
+Result<std::uint64_t> SendLocalSnapshot(Workspace& workspace, const std::string& id);
+
 }  // namespace kiln::client

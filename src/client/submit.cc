@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "client/environment_registry.h"
 #include "client/gc.h"
 #include "client/remote_submit.h"
 #include "client/run_id.h"
@@ -19,7 +20,6 @@
 #include "compute/local/local_target.h"
 #include "data/resolver.h"
 #include "env/environment_cache.h"
-#include "env/environment_registry.h"
 #include "launch/launcher_lock.h"
 #include "launch/run_dir.h"
 #include "launch/run_plan.h"
@@ -41,16 +41,16 @@ bool IsExecutableFile(const fs::path& path) {
 // The job's environment with everything filled in: a registered one looked up, the
 // estimator's package lists added, the base interpreter found. Nullopt for a job that runs
 // on its interpreter as it is.
-Result<std::optional<env::EnvironmentSpec>> ResolveEnvironment(const Workspace& workspace,
+Result<std::optional<env::EnvironmentSpec>> ResolveEnvironment(Workspace& workspace,
                                                                const spec::LoadedJob& job,
                                                                const std::string& interpreter) {
   const spec::JobSpec& spec = job.spec;
   std::optional<env::EnvironmentSpec> environment = spec.environment;
   if (!spec.environment_name.empty()) {
-    const env::EnvironmentRegistry registry(workspace.environments_root());
-    Result<env::EnvironmentSpec> registered = registry.Get(spec.environment_name);
+    EnvironmentRegistry registry(workspace);
+    Result<RegisteredEnvironment> registered = registry.Get(spec.environment_name);
     if (!registered.ok()) return registered.status().WithPrefix(job.source.Where("environment"));
-    environment = std::move(registered).value();
+    environment = std::move(registered).value().spec;
   }
   if (!environment && spec.pip_packages.empty() && spec.conda_packages.empty()) {
     return std::optional<env::EnvironmentSpec>();

@@ -9,7 +9,8 @@
 //   snapshots/   the content-addressed snapshot store
 //   runs/<id>/   run directories
 //   envs/        built job environments (env/environment_cache.h)
-//   environments/  registered environments (env/environment_registry.h)
+//   environments/  registered environments of an older Kiln, taken into the store
+//                  (client/environment_registry.h)
 //   local-queue/ the local target's slots and the runs waiting for them
 //
 // With a Kiln server (KILN_SERVER, or `--server`), the store is the server's (HttpStore),

@@ -8,10 +8,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "common/sha256.h"
-#include "common/strings.h"
 #include "http/listener.h"
 #include "serve/score_reply.h"
+#include "serve/serve_listener.h"
 
 namespace kiln::serve {
 
@@ -56,31 +55,7 @@ class ScoringServer::Impl {
   }
 
   Status Open() {
-    http::ListenerOptions listen;
-    listen.host = options_.host;
-    listen.port = options_.port;
-    listen.threads = options_.http_threads;
-    listen.max_body_bytes = options_.max_body_bytes;
-    listen.tls_cert = options_.tls_cert;
-    listen.tls_key = options_.tls_key;
-    listen.keep_alive_max_count = 100000;
-    listen.program = "kiln serve";
-    listen.endpoints_hint = ": POST /score, GET /health, GET /metadata";
-    KILN_ASSIGN_OR_RETURN(listener_, http::Listener::Open(listen));
-    if (!options_.token.empty()) {
-      token_sha256_ = Sha256::HexOf(options_.token);
-      listener_->server().set_pre_routing_handler(
-          [this](const httplib::Request& request, httplib::Response& response) {
-            if (request.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-            const Status allowed = CheckBearer(request.get_header_value("Authorization"));
-            if (allowed.ok()) return httplib::Server::HandlerResponse::Unhandled;
-            ReplyError(response, 401, allowed);
-            response.set_header("WWW-Authenticate", "Bearer realm=\"kiln serve\"");
-            // The body, if any, is not read: this connection ends with the reply.
-            response.set_header("Connection", "close");
-            return httplib::Server::HandlerResponse::Handled;
-          });
-    }
+    KILN_ASSIGN_OR_RETURN(listener_, OpenServeListener(options_));
 
     listener_->Get("/health", [](const httplib::Request&, httplib::Response& response) {
       response.set_content(R"({"status":"ok"})", "application/json");
@@ -91,23 +66,6 @@ class ScoringServer::Impl {
     listener_->Post("/score", [this](const httplib::Request& request, httplib::Response& response) {
       Score(request, response);
     });
-    return Status::Ok();
-  }
-
-  // Compares digests, so the time taken says nothing about the token.
-  Status CheckBearer(std::string_view authorization) const {
-    if (authorization.empty()) {
-      return UnauthenticatedError(
-          "this server needs the header Authorization: Bearer <token> (the token in the file "
-          "given to kiln serve --token-file)");
-    }
-    constexpr std::string_view kBearer = "Bearer ";
-    if (!authorization.starts_with(kBearer)) {
-      return UnauthenticatedError("the Authorization header must read 'Bearer <token>'");
-    }
-    if (Sha256::HexOf(TrimWhitespace(authorization.substr(kBearer.size()))) != token_sha256_) {
-      return UnauthenticatedError("the bearer token is not this server's");
-    }
     return Status::Ok();
   }
 
@@ -178,7 +136,6 @@ class ScoringServer::Impl {
   const ScoringServerOptions options_;
   Batcher batcher_;
   std::vector<InputSpec> specs_;  // the model's inputs, in its order
-  std::string token_sha256_;      // of options_.token; empty: no token needed
   std::unique_ptr<http::Listener> listener_;
 };
 

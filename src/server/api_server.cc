@@ -207,6 +207,7 @@ class ApiServer::Impl {
     AddMetricRoutes(*listener_, *state_);
     AddFileRoutes(*listener_, *state_);
     AddModelRoutes(*listener_, *state_);
+    AddEnvironmentRoutes(*listener_, *state_);
     AddCatalogRoutes(*listener_, *state_);
     AddTokenRoutes(*listener_, *state_);
     AddUiRoutes(*listener_);

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "client/model_deployment.h"
 #include "client/model_registry.h"
 #include "server/file_reply.h"
 #include "server/routes.h"
@@ -99,6 +100,47 @@ void AddModelRoutes(http::Listener& server, ServerState& state) {
         KILN_ASSIGN_OR_RETURN(const std::int64_t version, PathVersion(request, 2));
         KILN_RETURN_IF_ERROR(client::RemoveModel(workspace, request.matches[1].str(), version));
         return json::object();
+      }));
+
+  // A version's scoring-script deployment: the snapshot (sent first, POST /v1/snapshots)
+  // and the script in it; the environment by name, in this server's registry.
+  server.Post(
+      R"(/v1/models/([^/]+)/versions/([^/]+)/deployment)",
+      Json([&](const httplib::Request& request) -> Result<json> {
+        KILN_ASSIGN_OR_RETURN(const std::int64_t version, PathVersion(request, 2));
+        KILN_ASSIGN_OR_RETURN(const json body, BodyJson(request));
+        if (!body.is_object()) {
+          return InvalidArgumentError("deployment: expected a JSON object");
+        }
+        const auto text = [&](const char* key, bool required) -> Result<std::string> {
+          const auto it = body.find(key);
+          if (it == body.end() || it->is_null()) {
+            if (!required) return std::string();
+            return InvalidArgumentError(fmt::format("deployment.{}: missing", key));
+          }
+          if (!it->is_string()) {
+            return InvalidArgumentError(fmt::format("deployment.{}: expected a string", key));
+          }
+          return it->get<std::string>();
+        };
+        KILN_ASSIGN_OR_RETURN(const std::string entry, text("entry_script", true));
+        KILN_ASSIGN_OR_RETURN(const std::string snapshot, text("snapshot", true));
+        KILN_ASSIGN_OR_RETURN(const std::string environment, text("environment", false));
+        KILN_ASSIGN_OR_RETURN(const store::ModelVersion model,
+                              client::RecordDeployment(workspace, request.matches[1].str(), version,
+                                                       entry, snapshot, environment));
+        return store::ToJson(model);
+      }));
+
+  server.Delete(
+      R"(/v1/models/([^/]+)/versions/([^/]+)/deployment)",
+      Json([&](const httplib::Request& request) -> Result<json> {
+        KILN_ASSIGN_OR_RETURN(const std::int64_t version, PathVersion(request, 2));
+        KILN_ASSIGN_OR_RETURN(const store::ModelVersion model,
+                              workspace.store().GetModelVersion(request.matches[1].str(), version));
+        KILN_ASSIGN_OR_RETURN(const store::ModelVersion undeployed,
+                              workspace.store().RemoveModelDeployment(model.name, model.version));
+        return store::ToJson(undeployed);
       }));
 
   server.Get(R"(/v1/models/([^/]+)/versions/([^/]+)/file)", [&](const httplib::Request& request,

@@ -49,6 +49,8 @@ constexpr RouteRule kRouteRules[] = {
     {"GET",    R"(/v1/models/([^/]+)/versions/([^/]+))",        Need::kViewer},
     {"DELETE", R"(/v1/models/([^/]+)/versions/([^/]+))",        Need::kMember},
     {"GET",    R"(/v1/models/([^/]+)/versions/([^/]+)/file)",   Need::kViewer},
+    {"POST",   R"(/v1/models/([^/]+)/versions/([^/]+)/deployment)", Need::kMember},
+    {"DELETE", R"(/v1/models/([^/]+)/versions/([^/]+)/deployment)", Need::kMember},
     // Catalogs.
     {"GET",    "/v1/experiments",                               Need::kViewer},
     {"GET",    "/v1/compute-targets",                           Need::kViewer},
@@ -64,6 +66,11 @@ constexpr RouteRule kRouteRules[] = {
     {"PUT",    R"(/v1/snapshots/objects/([0-9a-f]{64}))",       Need::kMember},
     {"GET",    R"(/v1/snapshots/([0-9a-f]{64}))",               Need::kViewer},
     {"GET",    R"(/v1/snapshots/objects/([0-9a-f]{64}))",       Need::kViewer},
+    // Registered job environments, with versions.
+    {"GET",    "/v1/environments",                              Need::kViewer},
+    {"POST",   "/v1/environments",                              Need::kMember},
+    {"GET",    R"(/v1/environments/([^/]+)/versions)",          Need::kViewer},
+    {"GET",    R"(/v1/environments/([^/]+)/versions/([^/]+))",  Need::kViewer},
     // Several metric series in one read (the UI's charts).
     {"GET",    "/v1/metric-series",                             Need::kViewer},
 };

@@ -76,11 +76,12 @@ Result<snapshot::SnapshotInfo> ReceivedSnapshot(const ServerState& state,
 void AddRunRoutes(http::Listener& server, ServerState& state);
 void AddSweepRoutes(http::Listener& server, ServerState& state);  // submit, resume
 void AddMetricRoutes(http::Listener& server, ServerState& state);
-void AddFileRoutes(http::Listener& server, ServerState& state);     // logs, artifacts
-void AddModelRoutes(http::Listener& server, ServerState& state);    // the model registry
-void AddCatalogRoutes(http::Listener& server, ServerState& state);  // the rest
-void AddTokenRoutes(http::Listener& server, ServerState& state);    // /v1/token(s)
-void AddUiRoutes(http::Listener& server);                           // Kiln Studio at /
+void AddFileRoutes(http::Listener& server, ServerState& state);         // logs, artifacts
+void AddModelRoutes(http::Listener& server, ServerState& state);        // the model registry
+void AddEnvironmentRoutes(http::Listener& server, ServerState& state);  // registered envs
+void AddCatalogRoutes(http::Listener& server, ServerState& state);      // the rest
+void AddTokenRoutes(http::Listener& server, ServerState& state);        // /v1/token(s)
+void AddUiRoutes(http::Listener& server);                               // Kiln Studio at /
 // Every reply's security headers (docs/ui.md): nosniff, no framing, and a policy that lets
 // nothing run but the UI's own page.
 void SetSecurityHeaders(httplib::Server& server);

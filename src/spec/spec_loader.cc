@@ -637,6 +637,19 @@ Result<env::EnvironmentSpec> LoadEnvironmentFile(const fs::path& file) {
   return reader.ReadEnvironmentDefinition();
 }
 
+Result<env::EnvironmentSpec> LoadEnvironmentFromText(std::string_view yaml_text,
+                                                     std::string_view label,
+                                                     const fs::path& base_dir) {
+  KILN_ASSIGN_OR_RETURN(const YAML::Node root, ParseYaml(yaml_text, label));
+  Document document;
+  document.file_dir = base_dir;
+  document.fields["environment"] = root;
+  SpecSource source(std::string(label), {}, {});
+  const SpecOverrides overrides;
+  Reader reader(document, overrides, source);
+  return reader.ReadEnvironmentDefinition();
+}
+
 Result<LoadedJob> LoadJobSpecFromText(std::string_view yaml_text, std::string_view label,
                                       const fs::path& base_dir, const SpecOverrides& overrides) {
   KILN_ASSIGN_OR_RETURN(const YAML::Node root, ParseYaml(yaml_text, label));

@@ -52,6 +52,11 @@ struct LoadedJob {
 // `environment` mapping (docs/environments.md), checked the same way; relative
 // pip_find_links are relative to the file's folder.
 Result<env::EnvironmentSpec> LoadEnvironmentFile(const std::filesystem::path& file);
+// The same for a definition given as text (JSON is YAML), named `label` in errors, with
+// relative pip_find_links taken from `base_dir`.
+Result<env::EnvironmentSpec> LoadEnvironmentFromText(std::string_view yaml_text,
+                                                     std::string_view label,
+                                                     const std::filesystem::path& base_dir);
 
 // Every top-level field a job file may hold, in documentation order.
 const std::vector<std::string_view>& KnownFields();

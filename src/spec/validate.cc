@@ -308,9 +308,20 @@ class Checker {
   }
 
   void CheckEnvironment() {
-    if (!spec_.environment_name.empty() && !IsName(spec_.environment_name, kMaxNameLength)) {
+    // NAME, or NAME:VERSION for one version of it.
+    std::string_view name = spec_.environment_name;
+    bool version_ok = true;
+    if (const std::size_t colon = name.rfind(':'); colon != std::string_view::npos) {
+      const std::string_view version = name.substr(colon + 1);
+      version_ok =
+          !version.empty() && version.size() <= 18 && version.front() != '0' &&
+          std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; });
+      name = name.substr(0, colon);
+    }
+    if (!spec_.environment_name.empty() && (!IsName(name, kMaxNameLength) || !version_ok)) {
       Field("environment", fmt::format("'{}' is not an environment name (letters, digits, '.', "
-                                       "'_' and '-', up to {} characters)",
+                                       "'_' and '-', up to {} characters), with ':VERSION' "
+                                       "(a number from 1) for one of its versions",
                                        Printable(spec_.environment_name), kMaxNameLength));
     }
     if (spec_.environment) CheckEnvironmentDefinition(*spec_.environment);

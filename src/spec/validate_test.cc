@@ -118,7 +118,8 @@ TEST(ValidateTest, NamesThatBecomePathsOrScriptLinesHaveAStrictSet) {
             "job: environment_variables: 'A-B' is not a valid variable name (letters, digits and "
             "'_', not starting with a digit)\n"
             "job: environment: '../env' is not an environment name (letters, digits, '.', '_' and "
-            "'-', up to 64 characters)");
+            "'-', up to 64 characters), with ':VERSION' (a number from 1) for one of its "
+            "versions");
 }
 
 TEST(ValidateTest, NoControlCharacterReachesAPathOrALine) {

@@ -90,6 +90,14 @@ json ObjectOrEmpty(const std::string& text) {
 }
 }  // namespace
 
+json ToJson(const EnvironmentVersion& environment) {
+  json definition = json::parse(environment.definition_json, nullptr, /*allow_exceptions=*/false);
+  return {{"name", environment.name},
+          {"version", environment.version},
+          {"definition", definition.is_discarded() ? json::object() : definition},
+          {"created_at", FormatTimestamp(environment.created_at)}};
+}
+
 json ToJson(const ModelVersion& model) {
   json tags = json::object();
   for (const auto& [key, value] : model.tags) tags[key] = value;
@@ -107,7 +115,17 @@ json ToJson(const ModelVersion& model) {
           {"metrics", ObjectOrEmpty(model.metrics_json)},
           {"parity", ObjectOrEmpty(model.parity_json)},
           {"signature", ObjectOrEmpty(model.signature_json)},
-          {"created_at", FormatTimestamp(model.created_at)}};
+          {"created_at", FormatTimestamp(model.created_at)},
+          {"deployment", model.deployment ? ToJson(*model.deployment) : json(nullptr)}};
+}
+
+json ToJson(const ModelDeployment& deployment) {
+  return {{"entry_script", deployment.entry_script},
+          {"snapshot", deployment.snapshot_id},
+          {"environment",
+           deployment.environment_name.empty() ? json(nullptr) : json(deployment.environment_name)},
+          {"environment_definition", ObjectOrEmpty(deployment.environment_json)},
+          {"deployed_at", FormatTimestamp(deployment.deployed_at)}};
 }
 
 json ToJson(const Datastore& datastore) {

@@ -20,8 +20,13 @@ nlohmann::json ToJson(const Datastore& datastore);
 nlohmann::json ToJson(const ComputeTargetRecord& target);
 // {"name", "version", "run", "experiment", "snapshot", "path", "format", "sha256",
 //  "size_bytes", "description", "tags": {...}, "metrics": {...}, "parity": {...},
-//  "signature": {...}, "created_at"}
+//  "signature": {...}, "created_at", "deployment": {...} or null}
+// {"name", "version", "definition": {...}, "created_at"}.
+nlohmann::json ToJson(const EnvironmentVersion& environment);
 nlohmann::json ToJson(const ModelVersion& model);
+// {"entry_script", "snapshot", "environment": name or null, "environment_definition": {...},
+//  "deployed_at"}
+nlohmann::json ToJson(const ModelDeployment& deployment);
 // {"name", "rank", "kind", "description", "count", "last", "min", "max", "last_step",
 //  "last_at"}; last/min/max/last_step are null for kinds other than scalar.
 nlohmann::json ToJson(const MetricSummary& summary);

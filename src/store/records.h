@@ -73,7 +73,8 @@ struct Run {
 };
 
 // What the store's runs and models refer to outside the store, for `kiln gc`: every run id,
-// the snapshots of runs and model versions, and the job environments (by hash) runs used.
+// the snapshots of runs, model versions and deployments, and the job environments (by hash)
+// runs used.
 struct StoreReferences {
   std::set<std::string> run_ids;
   std::set<std::string> snapshot_ids;
@@ -178,6 +179,27 @@ struct ComputeTargetRecord {
   Timestamp created_at = 0;
 };
 
+// One version of a registered job environment (`kiln env register`, Environment.register):
+// versions count from 1 per name; registering a definition equal to the latest makes none.
+struct EnvironmentVersion {
+  std::string name;
+  std::int64_t version = 0;
+  std::string definition_json = "{}";  // env/environment_spec.h's JSON form
+  Timestamp created_at = 0;
+};
+
+// How a model version is served with a scoring script (`kiln model deploy`): the script,
+// the snapshot of the folder it lives in, and the Python environment its workers run in.
+struct ModelDeployment {
+  std::string entry_script;             // relative to the snapshot's root: "score.py"
+  std::string snapshot_id;              // the folder, in the snapshot store
+  std::string environment_name;         // the registered environment it named; empty: none
+  std::string environment_json = "{}";  // that definition as deployed; {}: the default python
+  Timestamp deployed_at = 0;
+
+  friend bool operator==(const ModelDeployment&, const ModelDeployment&) = default;
+};
+
 // One version of a registered model (`kiln model register`). Versions count from 1 per
 // name and are never reused, also after a removal. The file itself lives in the model store
 // (client/model_registry.h) under its SHA-256; the record keeps its lineage: the run it came
@@ -188,8 +210,10 @@ struct ModelVersion {
   std::string run_id;
   std::string experiment;
   std::string snapshot_id;
-  std::string path;    // the artifact it was registered from, "outputs/model.onnx"
-  std::string format;  // "onnx", "torchscript" or "file"
+  std::string path;  // the artifact it was registered from, "outputs/model.onnx"
+  // "onnx", "torchscript", "state_dict" (torch.save of tensors only), "pickle" (torch.save
+  // of other objects) or "file"
+  std::string format;
   std::string sha256;  // of the file, hex
   std::int64_t size_bytes = 0;
   std::string description;
@@ -198,6 +222,7 @@ struct ModelVersion {
   std::string parity_json = "{}";     // kiln.onnx.export's figures, {} when none
   std::string signature_json = "{}";  // ONNX: {"inputs": [...], "outputs": [...]}
   Timestamp created_at = 0;
+  std::optional<ModelDeployment> deployment;  // set by kiln model deploy
 };
 
 // One point of a scalar metric.

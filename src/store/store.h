@@ -50,7 +50,7 @@ class Store {
   // so their folders can go too. NotFound; FailedPrecondition naming a run that has not
   // ended, with nothing removed. Model versions registered from it stay.
   virtual Result<std::vector<Run>> DeleteRun(std::string_view id) = 0;
-  // What the runs and models refer to (StoreReferences), for `kiln gc`.
+  // What the runs, model versions and deployments refer to (StoreReferences), for `kiln gc`.
   virtual Result<StoreReferences> ListReferences() = 0;
   // Returns the space the store's journal holds to the filesystem (SQLite: a WAL checkpoint
   // that truncates the -wal file); says what it did.
@@ -90,6 +90,26 @@ class Store {
   virtual Result<ModelVersion> GetModelVersion(std::string_view name, std::int64_t version) = 0;
   virtual Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) = 0;
   virtual Status RemoveModelVersion(std::string_view name, std::int64_t version) = 0;
+  // Registered job environments (EnvironmentVersion). RegisterEnvironment stores
+  // `definition_json` as the next version of `name`, or returns the latest version unchanged
+  // when its definition is the same text. GetEnvironment's `version` 0 is the latest;
+  // NotFound naming the versions there are. ListEnvironments: with a name, every version of
+  // it, newest first; without, the latest version of every name, by name.
+  virtual Result<EnvironmentVersion> RegisterEnvironment(std::string_view name,
+                                                         std::string_view definition_json) = 0;
+  virtual Result<EnvironmentVersion> GetEnvironment(std::string_view name,
+                                                    std::int64_t version) = 0;
+  virtual Result<std::vector<EnvironmentVersion>> ListEnvironments(std::string_view name) = 0;
+
+  // A version's deployment (ModelVersion::deployment): SetModelDeployment records it,
+  // replacing any earlier one of that version, in one transaction, and returns the version
+  // as it is afterwards (`deployed_at` by the store's clock); NotFound for an unknown
+  // version. RemoveModelDeployment forgets it; NotFound when the version has none. Removing
+  // a version removes its deployment with it.
+  virtual Result<ModelVersion> SetModelDeployment(std::string_view name, std::int64_t version,
+                                                  const ModelDeployment& deployment) = 0;
+  virtual Result<ModelVersion> RemoveModelDeployment(std::string_view name,
+                                                     std::int64_t version) = 0;
 
   // Sweeps (docs/sweeps.md). A sweep is a run of kind kSweep; each trial is a run of kind
   // kJob whose parent_id is the sweep, with a Trial record beside it.

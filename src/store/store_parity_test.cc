@@ -323,6 +323,57 @@ TEST_P(StoreParityTest, ModelVersionsCountPerNameAndAreNeverReused) {
   EXPECT_EQ(store_->CreateModelVersion(model).value().version, 3) << "2 is never reused";
 }
 
+TEST_P(StoreParityTest, ADeploymentBelongsToItsVersionAndGoesWithIt) {
+  ModelVersion model;
+  model.name = "fashion";
+  model.format = "state_dict";
+  ASSERT_TRUE(store_->CreateModelVersion(model).ok());
+  ASSERT_TRUE(store_->CreateModelVersion(model).ok());
+  const ModelDeployment deployment{.entry_script = "serving/score.py",
+                                   .snapshot_id = std::string(64, 'a'),
+                                   .environment_name = "torch-extras",
+                                   .environment_json = R"({"pip_packages":["tqdm"]})"};
+  const Result<ModelVersion> deployed = store_->SetModelDeployment("fashion", 1, deployment);
+  ASSERT_TRUE(deployed.ok()) << deployed.status().message();
+  ASSERT_TRUE(deployed->deployment.has_value());
+  EXPECT_EQ(deployed->deployment->entry_script, "serving/score.py");
+  EXPECT_GT(deployed->deployment->deployed_at, 0);
+
+  const ModelVersion read = store_->GetModelVersion("fashion", 1).value();
+  ASSERT_TRUE(read.deployment.has_value());
+  EXPECT_EQ(*read.deployment, *deployed->deployment) << "every field read back";
+  EXPECT_FALSE(store_->GetModelVersion("fashion", 0).value().deployment) << "only version 1";
+  const std::vector<ModelVersion> listed = store_->ListModelVersions("fashion").value();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_FALSE(listed[0].deployment);
+  EXPECT_TRUE(listed[1].deployment);
+
+  // Deploying again replaces it; the latest version is version 0.
+  ModelDeployment again = deployment;
+  again.entry_script = "score.py";
+  again.environment_name.clear();
+  again.environment_json = "{}";
+  ASSERT_TRUE(store_->SetModelDeployment("fashion", 1, again).ok());
+  EXPECT_EQ(store_->GetModelVersion("fashion", 1).value().deployment->entry_script, "score.py");
+  EXPECT_EQ(store_->SetModelDeployment("fashion", 0, again).value().version, 2);
+
+  EXPECT_EQ(store_->SetModelDeployment("fashion", 9, again).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetModelDeployment("nothing", 0, again).status().code(), StatusCode::kNotFound);
+
+  const Result<ModelVersion> removed = store_->RemoveModelDeployment("fashion", 2);
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_FALSE(removed->deployment);
+  EXPECT_EQ(store_->RemoveModelDeployment("fashion", 2).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(store_->GetModelVersion("fashion", 2).value().deployment);
+
+  // Removing the version removes its deployment: a new version never inherits one.
+  ASSERT_TRUE(store_->RemoveModelVersion("fashion", 1).ok());
+  EXPECT_EQ(store_->GetModelVersion("fashion", 1).status().code(), StatusCode::kNotFound);
+  const ModelVersion third = store_->CreateModelVersion(model).value();
+  EXPECT_EQ(third.version, 3);
+  EXPECT_FALSE(store_->GetModelVersion("fashion", 3).value().deployment);
+}
+
 TEST_P(StoreParityTest, ComputeTargetsAddListRemove) {
   const ComputeTargetRecord gpu{"gpu", "slurm", R"({"partition":"gpu","max_nodes":4})", 0};
   ASSERT_TRUE(store_->AddComputeTarget(gpu).ok());
@@ -622,6 +673,102 @@ MetricSeries Scalars(const std::string& name, std::int64_t first_step, std::vect
   return series;
 }
 
+TEST_P(StoreParityTest, EnvironmentsKeepTheirVersions) {
+  const Result<EnvironmentVersion> first = store_->RegisterEnvironment("tb", R"({"pip":["a"]})");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->version, 1);
+  EXPECT_GT(first->created_at, 0);
+  // The same definition again makes no version; another one does.
+  EXPECT_EQ(store_->RegisterEnvironment("tb", R"({"pip":["a"]})")->version, 1);
+  EXPECT_EQ(store_->RegisterEnvironment("tb", R"({"pip":["b"]})")->version, 2);
+  EXPECT_EQ(store_->RegisterEnvironment("other", "{}")->version, 1);
+  EXPECT_EQ(store_->GetEnvironment("tb", 0)->definition_json, R"({"pip":["b"]})");
+  EXPECT_EQ(store_->GetEnvironment("tb", 1)->definition_json, R"({"pip":["a"]})");
+  const Result<EnvironmentVersion> missing = store_->GetEnvironment("tb", 7);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("has no version 7; it has versions 1 to 2"),
+            std::string::npos);
+  EXPECT_NE(store_->GetEnvironment("none", 0).status().message().find("kiln env list"),
+            std::string::npos);
+  const Result<std::vector<EnvironmentVersion>> latest = store_->ListEnvironments("");
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ(latest->at(0).name, "other");
+  EXPECT_EQ(latest->at(1).version, 2);
+  const Result<std::vector<EnvironmentVersion>> all = store_->ListEnvironments("tb");
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ(all->at(0).version, 2);  // newest first
+}
+
+TEST_P(StoreParityTest, DeletingARunRemovesEveryRecordOfIt) {
+  RunRecord sweep = NewRun("s1");
+  sweep.kind = RunKind::kSweep;
+  ASSERT_TRUE(store_->CreateRun(sweep).ok());
+  ASSERT_TRUE(store_->CreateTrial(TrialRun("s1_0", "s1"), {"s1", 0, "s1_0", "{}"}).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("kept")).ok());
+  MetricBatch batch = Batch(0, 0, 10);
+  batch.series.push_back(Scalars("loss", 0, {0.5}));
+  ASSERT_TRUE(store_->AppendMetrics("s1_0", batch).ok());
+  ApiToken token{"tok_000000000009", "run:s1_0", "h", std::string("s1_0"), 1, {},
+                 TokenRole::kMember};
+  ASSERT_TRUE(store_->CreateApiToken(token).ok());
+
+  // A sweep whose trial has not ended is refused whole.
+  ASSERT_TRUE(Move("s1", RunStatus::kCanceled).ok());
+  const Result<std::vector<RunRecord>> early = store_->DeleteRun("s1");
+  EXPECT_EQ(early.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(early.status().message().find("run s1_0 is Queued"), std::string::npos)
+      << early.status().message();
+  EXPECT_TRUE(store_->GetRun("s1").ok());
+
+  ASSERT_TRUE(Move("s1_0", RunStatus::kCanceled).ok());
+  const Result<std::vector<RunRecord>> removed = store_->DeleteRun("s1");
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  ASSERT_EQ(removed->size(), 2u);
+  EXPECT_EQ(removed->at(0).id, "s1_0");  // trials first
+  EXPECT_EQ(removed->at(1).run_dir, "/runs/s1");
+  for (const char* id : {"s1", "s1_0"}) {
+    EXPECT_EQ(store_->GetRun(id).status().code(), StatusCode::kNotFound) << id;
+    EXPECT_EQ(store_->GetStatusHistory(id).status().code(), StatusCode::kNotFound) << id;
+  }
+  const Result<std::vector<MetricSummary>> metrics = store_->ListMetrics("s1_0");
+  EXPECT_TRUE(!metrics.ok() || metrics->empty());
+  const Result<std::vector<Trial>> trials = store_->ListTrials("s1");
+  EXPECT_TRUE(!trials.ok() || trials->empty());
+  EXPECT_EQ(store_->GetApiToken(token.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListRuns({})->size(), 1u);
+  EXPECT_EQ(store_->DeleteRun("s1").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreParityTest, ReferencesNameEverySnapshotAndEnvironmentInUse) {
+  RunRecord with_env = NewRun("r1");
+  with_env.snapshot_id = std::string(64, 'b');
+  with_env.spec_json = R"({"entry_script":"train.py","environment_hash":"e1e1"})";
+  ASSERT_TRUE(store_->CreateRun(with_env).ok());
+  ASSERT_TRUE(store_->CreateRun(NewRun("r2")).ok());
+  ModelVersion model;
+  model.name = "m";
+  model.run_id = "gone";
+  model.experiment = "exp";
+  model.snapshot_id = std::string(64, 'c');
+  model.path = "outputs/model.onnx";
+  model.format = "onnx";
+  model.sha256 = "00ff";
+  ASSERT_TRUE(store_->CreateModelVersion(model).ok());
+  ModelDeployment deployment;
+  deployment.entry_script = "score.py";
+  deployment.snapshot_id = std::string(64, 'd');
+  ASSERT_TRUE(store_->SetModelDeployment("m", 1, deployment).ok());
+  const Result<StoreReferences> references = store_->ListReferences();
+  ASSERT_TRUE(references.ok()) << references.status().ToString();
+  EXPECT_EQ(references->run_ids, (std::set<std::string>{"r1", "r2"}));
+  EXPECT_EQ(references->snapshot_ids,
+            (std::set<std::string>{std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c'),
+                                   std::string(64, 'd')}));
+  EXPECT_EQ(references->environment_hashes, std::set<std::string>{"e1e1"});
+  EXPECT_TRUE(store_->Compact().ok());
+}
+
 // A hand-made store of four runs, and queries whose answers are known (run_query.h).
 TEST_P(StoreParityTest, WhereQueriesFindTheRunsThatMatch) {
   struct Made {
@@ -675,71 +822,6 @@ TEST_P(StoreParityTest, WhereQueriesFindTheRunsThatMatch) {
   EXPECT_EQ(found("params.--lr = 0.1"), "ac");
   EXPECT_EQ(found("params.--lr = '0.01' or experiment = 'cifar'"), "bcd");
   EXPECT_EQ(found("params.--verbose = ''"), "abcd");
-  TEST_P(StoreParityTest, DeletingARunRemovesEveryRecordOfIt) {
-    RunRecord sweep = NewRun("s1");
-    sweep.kind = RunKind::kSweep;
-    ASSERT_TRUE(store_->CreateRun(sweep).ok());
-    ASSERT_TRUE(store_->CreateTrial(TrialRun("s1_0", "s1"), {"s1", 0, "s1_0", "{}"}).ok());
-    ASSERT_TRUE(store_->CreateRun(NewRun("kept")).ok());
-    MetricBatch batch = Batch(0, 0, 10);
-    batch.series.push_back(Scalars("loss", 0, {0.5}));
-    ASSERT_TRUE(store_->AppendMetrics("s1_0", batch).ok());
-    ApiToken token{"tok_000000000009", "run:s1_0", "h", std::string("s1_0"), 1, {},
-                   TokenRole::kMember};
-    ASSERT_TRUE(store_->CreateApiToken(token).ok());
-
-    // A sweep whose trial has not ended is refused whole.
-    ASSERT_TRUE(Move("s1", RunStatus::kCanceled).ok());
-    const Result<std::vector<RunRecord>> early = store_->DeleteRun("s1");
-    EXPECT_EQ(early.status().code(), StatusCode::kFailedPrecondition);
-    EXPECT_NE(early.status().message().find("run s1_0 is Queued"), std::string::npos)
-        << early.status().message();
-    EXPECT_TRUE(store_->GetRun("s1").ok());
-
-    ASSERT_TRUE(Move("s1_0", RunStatus::kCanceled).ok());
-    const Result<std::vector<RunRecord>> removed = store_->DeleteRun("s1");
-    ASSERT_TRUE(removed.ok()) << removed.status().ToString();
-    ASSERT_EQ(removed->size(), 2u);
-    EXPECT_EQ(removed->at(0).id, "s1_0");  // trials first
-    EXPECT_EQ(removed->at(1).run_dir, "/runs/s1");
-    for (const char* id : {"s1", "s1_0"}) {
-      EXPECT_EQ(store_->GetRun(id).status().code(), StatusCode::kNotFound) << id;
-      EXPECT_EQ(store_->GetStatusHistory(id).status().code(), StatusCode::kNotFound) << id;
-    }
-    const Result<std::vector<MetricSummary>> metrics = store_->ListMetrics("s1_0");
-    EXPECT_TRUE(!metrics.ok() || metrics->empty());
-    const Result<std::vector<Trial>> trials = store_->ListTrials("s1");
-    EXPECT_TRUE(!trials.ok() || trials->empty());
-    EXPECT_EQ(store_->GetApiToken(token.id).status().code(), StatusCode::kNotFound);
-    EXPECT_EQ(store_->ListRuns({})->size(), 1u);
-    EXPECT_EQ(store_->DeleteRun("s1").status().code(), StatusCode::kNotFound);
-  }
-
-  TEST_P(StoreParityTest, ReferencesNameEverySnapshotAndEnvironmentInUse) {
-    RunRecord with_env = NewRun("r1");
-    with_env.snapshot_id = std::string(64, 'b');
-    with_env.spec_json = R"({"entry_script":"train.py","environment_hash":"e1e1"})";
-    ASSERT_TRUE(store_->CreateRun(with_env).ok());
-    ASSERT_TRUE(store_->CreateRun(NewRun("r2")).ok());
-    ModelVersion model;
-    model.name = "m";
-    model.run_id = "gone";
-    model.experiment = "exp";
-    model.snapshot_id = std::string(64, 'c');
-    model.path = "outputs/model.onnx";
-    model.format = "onnx";
-    model.sha256 = "00ff";
-    ASSERT_TRUE(store_->CreateModelVersion(model).ok());
-    const Result<StoreReferences> references = store_->ListReferences();
-    ASSERT_TRUE(references.ok()) << references.status().ToString();
-    EXPECT_EQ(references->run_ids, (std::set<std::string>{"r1", "r2"}));
-    EXPECT_EQ(
-        references->snapshot_ids,
-        (std::set<std::string>{std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c')}));
-    EXPECT_EQ(references->environment_hashes, std::set<std::string>{"e1e1"});
-    EXPECT_TRUE(store_->Compact().ok());
-  }
-
   EXPECT_EQ(found("params.--lr = ''"), "d");
   EXPECT_EQ(found("status = 'Canceled'"), "b");
   EXPECT_EQ(found("status != 'Canceled' and (experiment = 'fm' or name like '%\\_off')"), "ad");

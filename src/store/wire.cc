@@ -283,6 +283,19 @@ Result<ComputeTargetRecord> ComputeTargetFromJson(const json& json_target) {
   return target;
 }
 
+Result<EnvironmentVersion> EnvironmentVersionFromJson(const json& json_environment) {
+  Fields f(json_environment, "environment");
+  EnvironmentVersion environment;
+  environment.name = f.Text("name");
+  environment.version = f.Int("version");
+  const json& definition = f.Raw("definition");
+  if (!definition.is_object()) f.Fail("definition", "expected an object");
+  environment.definition_json = definition.dump();
+  environment.created_at = f.Time("created_at");
+  if (!f.status().ok()) return f.status();
+  return environment;
+}
+
 Result<ModelVersion> ModelVersionFromJson(const json& json_model) {
   Fields f(json_model, "model");
   ModelVersion model;
@@ -321,6 +334,18 @@ Result<ModelVersion> ModelVersionFromJson(const json& json_model) {
   model.signature_json = object_text("signature");
   model.created_at = f.OptionalTime("created_at").value_or(0);
   if (!f.status().ok()) return f.status();
+  // A server from before deployments sends none.
+  if (const json& deployment = f.Raw("deployment"); !deployment.is_null()) {
+    Fields d(deployment, "model.deployment");
+    ModelDeployment& out = model.deployment.emplace();
+    out.entry_script = d.Text("entry_script");
+    out.snapshot_id = d.Text("snapshot");
+    out.environment_name = d.OptionalText("environment").value_or("");
+    const json& definition = d.Raw("environment_definition");
+    out.environment_json = definition.is_object() ? definition.dump() : "{}";
+    out.deployed_at = d.Time("deployed_at");
+    if (!d.status().ok()) return d.status();
+  }
   return model;
 }
 

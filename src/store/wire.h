@@ -25,6 +25,7 @@ Result<Experiment> ExperimentFromJson(const nlohmann::json& json);
 Result<Datastore> DatastoreFromJson(const nlohmann::json& json);
 Result<ComputeTargetRecord> ComputeTargetFromJson(const nlohmann::json& json);
 Result<ModelVersion> ModelVersionFromJson(const nlohmann::json& json);
+Result<EnvironmentVersion> EnvironmentVersionFromJson(const nlohmann::json& json);
 Result<MetricSummary> MetricSummaryFromJson(const nlohmann::json& json);
 Result<MetricSeries> MetricSeriesFromJson(const nlohmann::json& json);
 

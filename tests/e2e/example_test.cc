@@ -89,6 +89,28 @@ TEST_F(ExampleTest, LearnsOnASubset) {
   ASSERT_TRUE(scored.ok());
   EXPECT_TRUE(scored->exit.success()) << scored->out << scored->err;
   EXPECT_NE(scored->out.find("Scored 2000 test images"), std::string::npos) << scored->out;
+
+  // The state_dict it saved, served by the example's scoring script as docs/serving.md shows,
+  // predicts what PyTorch predicts too.
+  ASSERT_EQ(Kiln({"model", "register", "fashion-mnist-weights", "--run", id, "--path",
+                  "outputs/model_state.pt"})
+                .exit.code,
+            0);
+  EXPECT_EQ(KilnJson({"model", "show", "fashion-mnist-weights", "--json"})["format"], "state_dict");
+  const CapturedRun deployed =
+      Kiln({"model", "deploy", "fashion-mnist-weights", "--source-directory",
+            (fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist").string(), "--entry-script",
+            "scoring/score.py"});
+  ASSERT_EQ(deployed.exit.code, 0) << deployed.err;
+  ServedModel by_script(home(), "fashion-mnist-weights");
+  ASSERT_FALSE(by_script.url().empty());
+  score.argv[2] = by_script.url();
+  score.argv.insert(score.argv.end(), {"--json"});
+  score.argv[5] = "500";
+  const Result<CapturedRun> scripted = RunAndCapture(score, std::chrono::seconds(120));
+  ASSERT_TRUE(scripted.ok());
+  EXPECT_TRUE(scripted->exit.success()) << scripted->out << scripted->err;
+  EXPECT_NE(scripted->out.find("Scored 500 test images"), std::string::npos) << scripted->out;
 }
 
 // The DDP example on 2 ranks, started by Kiln (gloo) and by mpirun (mpi), trained briefly:
@@ -172,6 +194,42 @@ TEST_F(ExampleTest, DistributedDataParallelLearnsOnASubset) {
       EXPECT_TRUE(fs::exists(RunDir(id) / "logs" / ("rank-" + std::to_string(rank) + ".log")));
     }
   }
+}
+
+// submit_src.py: the example submitted as later Azure ML v1 code does, ScriptRunConfig with
+// an MpiConfiguration in a registered Environment, trained briefly on 2 ranks.
+TEST_F(ExampleTest, ScriptRunConfigWithMpiLearnsOnASubset) {
+  SpawnOptions submit;
+  submit.argv = {"/usr/bin/python3",
+                 (fs::path(KILN_SOURCE_DIR) / "examples/fashion-mnist/submit_src.py").string(),
+                 "--epochs",
+                 "2",
+                 "--run-id-file",
+                 (root() / "run-id").string(),
+                 "--train_limit",
+                 "6000",
+                 "--test_limit",
+                 "1000",
+                 "--batch_size",
+                 "64"};
+  submit.env.emplace();
+  for (const std::string& entry : CurrentEnvironment()) {
+    if (!entry.starts_with("KILN_")) submit.env->push_back(entry);
+  }
+  submit.env->push_back("KILN_HOME=" + home().string());
+  submit.env->push_back("PYTHONPATH=" + (fs::path(KILN_BINARY).parent_path() / "python").string());
+  const Result<CapturedRun> ran = RunAndCapture(submit, std::chrono::seconds(600));
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  ASSERT_EQ(ran->exit.code, 0) << ran->out << ran->err;
+  EXPECT_NE(ran->out.find("Ran train_ddp.py on 2 ranks (Mpi) in environment fashion-mnist-env:1"),
+            std::string::npos)
+      << ran->out;
+  const std::string id = *ReadFileToString(root() / "run-id");
+  EXPECT_EQ(ExpectLearned(id)["ranks"], 2);
+  const nlohmann::json shown = KilnJson({"show", id, "--json"});
+  EXPECT_EQ(shown["spec"]["distributed_backend"], "mpi");
+  EXPECT_EQ(shown["spec"]["environment"]["environment_variables"],
+            nlohmann::json::parse(R"([["OMP_NUM_THREADS", "1"]])"));
 }
 
 // The Horovod-style example (train_hvd.py: import horovod.torch as hvd) and the libtorch

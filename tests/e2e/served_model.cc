@@ -26,7 +26,8 @@ ServedModel::ServedModel(const std::filesystem::path& home, const std::string& m
   process_.emplace(std::move(started).value());
   pipe->second.reset();
   // "kiln serve: NAME:VERSION listening on URL"
-  const Result<std::string> line = ReadFirstLine(pipe->first.get(), std::chrono::seconds(30));
+  // A scoring script's workers run init() first, after building an environment if need be.
+  const Result<std::string> line = ReadFirstLine(pipe->first.get(), std::chrono::seconds(120));
   EXPECT_TRUE(line.ok() && line->find("listening on ") != std::string::npos)
       << (line.ok() ? *line : line.status().message());
   if (line.ok()) url_ = line->substr(line->rfind(' ') + 1);

@@ -73,11 +73,11 @@ print(open('a.txt').read(), flush=True)
                                         {"d.sh", "echo d\n"},
                                         {"e.txt", "eeee"}});
   fs::permissions(project / "d.sh", fs::perms(0755));
-  const std::string changed = SubmitOk(
-      {"--source-directory", project.string(), "--entry-script", "vandal.py", "--wait"});
+  const std::string changed =
+      SubmitOk({"--source-directory", project.string(), "--entry-script", "vandal.py", "--wait"});
   EXPECT_EQ(Kiln({"logs", changed}).out, "aaaa bbbb cccc 0o755 True\nXXaa\n");
-  const std::string after = SubmitOk(
-      {"--source-directory", project.string(), "--entry-script", "check.py", "--wait"});
+  const std::string after =
+      SubmitOk({"--source-directory", project.string(), "--entry-script", "check.py", "--wait"});
   EXPECT_EQ(Kiln({"logs", after}).out, "aaaa bbbb cccc 0o755 True\n");
   const fs::path restored = root() / "restored";
   ASSERT_EQ(Kiln({"snapshot", changed, "-o", restored.string()}).exit.code, 0);

@@ -14,6 +14,8 @@
 #include "client/artifacts.h"
 #include "client/cancel.h"
 #include "client/datastores.h"
+#include "client/environment_registry.h"
+#include "client/model_deployment.h"
 #include "client/model_registry.h"
 #include "client/reconcile.h"
 #include "client/run_edit.h"
@@ -131,6 +133,29 @@ class PyWorkspace {
     const nlohmann::json body = nlohmann::json::parse(edit, nullptr, false);
     const store::RunEdit parsed = ValueOrThrow(store::wire::RunEditFromJson(body));
     return ToPython(store::ToJson(ValueOrThrow(client::EditRun(*workspace_, id, parsed))));
+  }
+
+  // Registers an environment given as the job spec's `environment` mapping in JSON; returns
+  // {"name", "version", "definition", "created_at"}.
+  py::object RegisterEnvironment(const std::string& definition) {
+    const env::EnvironmentSpec spec = ValueOrThrow(
+        spec::LoadEnvironmentFromText(definition, "Environment", std::filesystem::current_path()));
+    return EnvironmentJson(ValueOrThrow(client::EnvironmentRegistry(*workspace_).Register(spec)));
+  }
+
+  // NAME or NAME:VERSION.
+  py::object GetEnvironment(const std::string& reference) {
+    return EnvironmentJson(ValueOrThrow(client::EnvironmentRegistry(*workspace_).Get(reference)));
+  }
+
+  // Without a name, the latest of each; with one, its versions, newest first.
+  py::object ListEnvironments(const std::string& name) {
+    py::list out;
+    for (const client::RegisteredEnvironment& one :
+         ValueOrThrow(client::EnvironmentRegistry(*workspace_).List(name))) {
+      out.append(EnvironmentJson(one));
+    }
+    return out;
   }
 
   // The runs deleted (a sweep's trials first), each {"id", "folder_kept"}.
@@ -295,6 +320,23 @@ class PyWorkspace {
     ThrowIfError(client::RemoveModel(*workspace_, name, version));
   }
 
+  // version 0: the latest. `environment` empty: none.
+  py::object DeployModel(const std::string& name, std::int64_t version,
+                         const std::string& entry_script, const std::string& source_directory,
+                         const std::string& environment) {
+    client::DeploymentRequest request;
+    request.model = version == 0 ? name : name + ":" + std::to_string(version);
+    request.entry_script = entry_script;
+    request.source_directory = source_directory;
+    request.environment = environment;
+    return ToPython(store::ToJson(ValueOrThrow(client::DeployModel(*workspace_, request))));
+  }
+
+  py::object UndeployModel(const std::string& name, std::int64_t version) {
+    return ToPython(store::ToJson(
+        ValueOrThrow(client::UndeployModel(*workspace_, name + ":" + std::to_string(version)))));
+  }
+
   py::object ListDatastores() {
     nlohmann::json out = nlohmann::json::array();
     for (const store::Datastore& datastore : ValueOrThrow(workspace_->store().ListDatastores())) {
@@ -304,6 +346,12 @@ class PyWorkspace {
   }
 
   // `archived` is GET /v1/runs' word: "false" (the default), "true" or "any".
+  static py::object EnvironmentJson(const client::RegisteredEnvironment& registered) {
+    return ToPython(store::ToJson(store::EnvironmentVersion{
+        registered.spec.name, registered.version, env::EnvironmentToJson(registered.spec).dump(),
+        registered.created_at}));
+  }
+
   py::object ListRuns(std::optional<std::string> experiment, std::optional<std::string> parent,
                       const std::string& archived, const std::string& where) {
     store::RunFilter filter;
@@ -345,6 +393,9 @@ void BindWorkspace(py::module_& module) {
            py::arg("parent") = py::none(), py::arg("archived") = "false", py::arg("where") = "")
       .def("edit", &PyWorkspace::Edit, py::arg("id"), py::arg("edit"))
       .def("delete", &PyWorkspace::Delete, py::arg("id"))
+      .def("register_environment", &PyWorkspace::RegisterEnvironment)
+      .def("environment", &PyWorkspace::GetEnvironment)
+      .def("environments", &PyWorkspace::ListEnvironments)
       .def_property_readonly("server_url", &PyWorkspace::ServerUrl)
       .def("history", &PyWorkspace::History)
       .def("wait", &PyWorkspace::Wait, py::arg("id"), py::arg("show_output") = false,
@@ -365,7 +416,10 @@ void BindWorkspace(py::module_& module) {
       .def("model", &PyWorkspace::GetModel)
       .def("models", &PyWorkspace::ListModels)
       .def("download_model", &PyWorkspace::DownloadModel)
-      .def("remove_model", &PyWorkspace::RemoveModel);
+      .def("remove_model", &PyWorkspace::RemoveModel)
+      .def("deploy_model", &PyWorkspace::DeployModel, py::arg("name"), py::arg("version"),
+           py::arg("entry_script"), py::arg("source_directory"), py::arg("environment"))
+      .def("undeploy_model", &PyWorkspace::UndeployModel);
 }
 
 }  // namespace kiln::python

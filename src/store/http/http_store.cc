@@ -195,6 +195,53 @@ Status HttpStore::RemoveModelVersion(std::string_view name, std::int64_t version
   return api_->Delete(fmt::format("/v1/models/{}/versions/{}", UrlEncode(name), version)).status();
 }
 
+Result<ModelVersion> HttpStore::SetModelDeployment(std::string_view name, std::int64_t version,
+                                                   const ModelDeployment& deployment) {
+  const json body = {
+      {"entry_script", deployment.entry_script},
+      {"snapshot", deployment.snapshot_id},
+      {"environment",
+       deployment.environment_name.empty() ? json(nullptr) : json(deployment.environment_name)}};
+  KILN_ASSIGN_OR_RETURN(
+      const json model,
+      api_->Post(fmt::format("/v1/models/{}/versions/{}/deployment", UrlEncode(name), version),
+                 body));
+  return wire::ModelVersionFromJson(model);
+}
+
+Result<ModelVersion> HttpStore::RemoveModelDeployment(std::string_view name, std::int64_t version) {
+  KILN_ASSIGN_OR_RETURN(
+      const json model,
+      api_->Delete(fmt::format("/v1/models/{}/versions/{}/deployment", UrlEncode(name), version)));
+  return wire::ModelVersionFromJson(model);
+}
+
+Result<EnvironmentVersion> HttpStore::RegisterEnvironment(std::string_view name,
+                                                          std::string_view definition_json) {
+  const json definition = json::parse(definition_json, nullptr, /*allow_exceptions=*/false);
+  KILN_ASSIGN_OR_RETURN(
+      const json environment,
+      api_->Post("/v1/environments", {{"name", name}, {"definition", definition}}));
+  return wire::EnvironmentVersionFromJson(environment);
+}
+
+Result<EnvironmentVersion> HttpStore::GetEnvironment(std::string_view name, std::int64_t version) {
+  KILN_ASSIGN_OR_RETURN(
+      const json environment,
+      api_->Get(fmt::format("/v1/environments/{}/versions/{}", UrlEncode(name),
+                            version == 0 ? std::string("latest") : std::to_string(version))));
+  return wire::EnvironmentVersionFromJson(environment);
+}
+
+Result<std::vector<EnvironmentVersion>> HttpStore::ListEnvironments(std::string_view name) {
+  const std::string path = name.empty()
+                               ? std::string("/v1/environments")
+                               : fmt::format("/v1/environments/{}/versions", UrlEncode(name));
+  KILN_ASSIGN_OR_RETURN(const json response, api_->Get(path));
+  KILN_ASSIGN_OR_RETURN(const json environments, Field(response, "environments", path));
+  return wire::ListFromJson<EnvironmentVersion>(environments, wire::EnvironmentVersionFromJson);
+}
+
 Result<Run> HttpStore::CreateTrial(const Run&, const Trial&) {
   return UnimplementedError("a Kiln server makes its sweeps' trials itself");
 }

@@ -28,6 +28,10 @@ class HttpStore : public Store {
   Result<std::vector<Run>> DeleteRun(std::string_view id) override;
   Result<StoreReferences> ListReferences() override;
   Result<std::string> Compact() override;
+  Result<EnvironmentVersion> RegisterEnvironment(std::string_view name,
+                                                 std::string_view definition_json) override;
+  Result<EnvironmentVersion> GetEnvironment(std::string_view name, std::int64_t version) override;
+  Result<std::vector<EnvironmentVersion>> ListEnvironments(std::string_view name) override;
 
   Status AppendMetrics(std::string_view run_id, const MetricBatch& batch) override;
   Result<std::uint64_t> GetSpoolOffset(std::string_view run_id, int rank) override;
@@ -53,6 +57,11 @@ class HttpStore : public Store {
   Result<ModelVersion> GetModelVersion(std::string_view name, std::int64_t version) override;
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) override;
   Status RemoveModelVersion(std::string_view name, std::int64_t version) override;
+  // Deploying goes to the server (PUT .../deployment), which resolves the environment by
+  // name in its own registry: `deployment.environment_json` is not sent.
+  Result<ModelVersion> SetModelDeployment(std::string_view name, std::int64_t version,
+                                          const ModelDeployment& deployment) override;
+  Result<ModelVersion> RemoveModelDeployment(std::string_view name, std::int64_t version) override;
 
   // A server drives its own sweeps: CreateTrial, RecordJudgement and ReopenSweep are
   // Unimplemented.

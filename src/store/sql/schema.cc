@@ -174,6 +174,29 @@ CREATE TABLE sweep_trials (
 ALTER TABLE runs ADD COLUMN description TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN archived_at {bigint};
 )sql"},
+    {9, "registered job environments, with versions", R"sql(
+CREATE TABLE environment_versions (
+  name            TEXT NOT NULL,
+  version         {bigint} NOT NULL,
+  definition_json TEXT NOT NULL,
+  created_at      {bigint} NOT NULL,
+  PRIMARY KEY (name, version)
+);
+)sql"},
+    // A version's scoring-script deployment goes when the version does.
+    {10, "model deployments: a version's scoring script, its snapshot and environment", R"sql(
+CREATE TABLE model_deployments (
+  name             TEXT NOT NULL,
+  version          {bigint} NOT NULL,
+  entry_script     TEXT NOT NULL,
+  snapshot_id      TEXT NOT NULL,
+  environment_name TEXT NOT NULL DEFAULT '',
+  environment_json TEXT NOT NULL DEFAULT '{{}}',
+  deployed_at      {bigint} NOT NULL,
+  PRIMARY KEY (name, version),
+  FOREIGN KEY (name, version) REFERENCES model_versions(name, version) ON DELETE CASCADE
+);
+)sql"},
 };
 
 }  // namespace

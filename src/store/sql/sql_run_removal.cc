@@ -71,7 +71,10 @@ Result<StoreReferences> SqlStore::ListReferences() {
       }
     }
   }
-  KILN_ASSIGN_OR_RETURN(Statement models, db->Prepare("SELECT snapshot_id FROM model_versions"));
+  // The lineage of model versions, and the folders deployed scoring scripts are served from.
+  KILN_ASSIGN_OR_RETURN(Statement models,
+                        db->Prepare("SELECT snapshot_id FROM model_versions UNION "
+                                    "SELECT snapshot_id FROM model_deployments"));
   while (true) {
     KILN_ASSIGN_OR_RETURN(const bool row, models.Step());
     if (!row) break;

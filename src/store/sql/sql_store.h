@@ -41,6 +41,10 @@ class SqlStore : public Store {
   Result<std::vector<Run>> DeleteRun(std::string_view id) override;
   Result<StoreReferences> ListReferences() override;
   Result<std::string> Compact() override;
+  Result<EnvironmentVersion> RegisterEnvironment(std::string_view name,
+                                                 std::string_view definition_json) override;
+  Result<EnvironmentVersion> GetEnvironment(std::string_view name, std::int64_t version) override;
+  Result<std::vector<EnvironmentVersion>> ListEnvironments(std::string_view name) override;
   Status AppendMetrics(std::string_view run_id, const MetricBatch& batch) override;
   Result<std::uint64_t> GetSpoolOffset(std::string_view run_id, int rank) override;
   Result<std::vector<MetricSummary>> ListMetrics(std::string_view run_id) override;
@@ -61,6 +65,9 @@ class SqlStore : public Store {
   Result<ModelVersion> GetModelVersion(std::string_view name, std::int64_t version) override;
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view name) override;
   Status RemoveModelVersion(std::string_view name, std::int64_t version) override;
+  Result<ModelVersion> SetModelDeployment(std::string_view name, std::int64_t version,
+                                          const ModelDeployment& deployment) override;
+  Result<ModelVersion> RemoveModelDeployment(std::string_view name, std::int64_t version) override;
 
   Result<Run> CreateTrial(const Run& run, const Trial& trial) override;
   Result<std::vector<Trial>> ListTrials(std::string_view sweep_id) override;

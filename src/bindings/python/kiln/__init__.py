@@ -20,9 +20,10 @@ docs/python-api.md describes every call.
 """
 
 from kiln.compute import ComputeTarget
+from kiln.environment import Environment
 from kiln.model import Model
 from kiln.run import ActivityFailedException, Run
 from kiln.workspace import DataReference, Datastore, Experiment, Workspace
 
 __all__ = ["ActivityFailedException", "ComputeTarget", "DataReference", "Datastore",
-           "Experiment", "Model", "Run", "Workspace"]
+           "Environment", "Experiment", "Model", "Run", "Workspace"]

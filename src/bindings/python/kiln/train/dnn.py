@@ -114,5 +114,6 @@ class PyTorch:
         if self.python:
             job["python"] = self.python
         if self.environment is not None:
-            job["environment"] = self.environment
+            from kiln.core import _environment_value
+            job["environment"] = _environment_value(self.environment)
         return job

@@ -11,7 +11,8 @@
 import os
 
 from kiln.compute import ComputeTarget
-from kiln.model import Model
+from kiln.environment import Environment
+from kiln.model import InferenceConfig, Model
 from kiln.run import ActivityFailedException, Run
 from kiln.runconfig import DockerConfiguration, MpiConfiguration, PyTorchConfiguration
 from kiln.workspace import DataReference, Datastore, Experiment, Workspace
@@ -58,8 +59,8 @@ class ScriptRunConfig:
     """A script to run: azureml.core.ScriptRunConfig's parameters and meaning.
 
     `arguments` is the script's command line, in order: a Datastore or DataReference stands
-    for its path. `environment` is a registered environment's name, or a definition as a
-    dict (docs/environments.md). `distributed_job_config` is a PyTorchConfiguration or an
+    for its path. `environment` is a kiln.core.Environment, a registered environment's name
+    (NAME or NAME:VERSION), or a definition as a dict (docs/environments.md). `distributed_job_config` is a PyTorchConfiguration or an
     MpiConfiguration. `docker_runtime_config` asking for Docker is refused: Kiln has no
     container engine.
     """
@@ -115,10 +116,18 @@ class ScriptRunConfig:
         if self.distributed_job_config is not None:
             job.update(self.distributed_job_config._layout())
         if self.environment is not None:
-            job["environment"] = self.environment
+            job["environment"] = _environment_value(self.environment)
         return job
 
 
+def _environment_value(environment):
+    """A job spec's `environment` from an Environment (NAME:VERSION of a registered one, else
+    its definition), a registered name, or a definition as a dict."""
+    if isinstance(environment, Environment):
+        return environment._job_value()
+    return environment
+
+
 __all__ = ["ActivityFailedException", "ComputeTarget", "DataReference", "Datastore",
-           "DockerConfiguration", "Experiment", "Model", "MpiConfiguration",
-           "PyTorchConfiguration", "Run", "ScriptRunConfig", "Workspace"]
+           "DockerConfiguration", "Environment", "Experiment", "InferenceConfig", "Model",
+           "MpiConfiguration", "PyTorchConfiguration", "Run", "ScriptRunConfig", "Workspace"]
