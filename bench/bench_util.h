@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "common/subprocess.h"
 #include "common/test_dir.h"
 
@@ -36,6 +39,20 @@ inline double TimeCommand(const SpawnOptions& options,
     std::exit(1);
   }
   return std::chrono::duration<double, std::milli>(end - start).count();
+}
+
+// Writes `bytes` that no other file has (a xorshift stream seeded by `seed`) to `path`.
+inline bool WriteDistinctFile(const std::filesystem::path& path, std::size_t bytes,
+                              std::uint64_t seed) {
+  std::string data(bytes, '\0');
+  std::uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+  for (std::size_t i = 0; i + 8 <= bytes; i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(&data[i], &x, 8);
+  }
+  return WriteFileAtomically(path, data).ok();
 }
 
 // The environment for kiln commands of a benchmark, with its own KILN_HOME.

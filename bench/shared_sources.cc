@@ -42,18 +42,6 @@ std::uint64_t UsedBytes(const fs::path& path) {
   return static_cast<std::uint64_t>(info.f_blocks - info.f_bfree) * info.f_frsize;
 }
 
-bool WriteDistinctFile(const fs::path& path, std::size_t bytes, std::uint64_t seed) {
-  std::string data(bytes, '\0');
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (std::size_t i = 0; i + 8 <= bytes; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(&data[i], &x, 8);
-  }
-  return WriteFileAtomically(path, data).ok();
-}
-
 bool Run(const std::vector<std::string>& argv) {
   SpawnOptions options;
   options.argv = argv;

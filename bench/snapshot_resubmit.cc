@@ -21,19 +21,6 @@ using namespace kiln::bench;
 
 namespace {
 
-// Fills a file with bytes no other file has (a xorshift stream seeded by its index).
-bool WriteDistinctFile(const std::filesystem::path& path, std::size_t bytes, std::uint64_t seed) {
-  std::string data(bytes, '\0');
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (std::size_t i = 0; i + 8 <= bytes; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(&data[i], &x, 8);
-  }
-  return WriteFileAtomically(path, data).ok();
-}
-
 std::string SubmitAndClean(const SpawnOptions& submit, const SpawnOptions& wait_template,
                            const std::filesystem::path& home, double& ms) {
   const auto start = std::chrono::steady_clock::now();

@@ -24,7 +24,10 @@ std::string Table::Render() const {
   return out;
 }
 
-void PrintJson(const nlohmann::json& value) { std::cout << value.dump(2) << "\n"; }
+// Bytes that are not UTF-8 (a file name a script wrote) print as U+FFFD instead of throwing.
+void PrintJson(const nlohmann::json& value) {
+  std::cout << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
 
 void PrintError(const Status& status) { std::cerr << "error: " << status.message() << "\n"; }
 

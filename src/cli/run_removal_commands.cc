@@ -22,6 +22,16 @@ Status RunDelete(const std::vector<std::string>& runs, CliContext& context) {
   for (const std::string& given : runs) {
     KILN_ASSIGN_OR_RETURN(ids.emplace_back(), client::ResolveRunId(workspace->store(), given));
   }
+  // ...and a run still going refuses the whole list, as the store refuses a sweep whole.
+  for (const std::string& id : ids) {
+    KILN_ASSIGN_OR_RETURN(const store::Run run, workspace->store().GetRun(id));
+    if (!store::IsTerminal(run.status)) {
+      return FailedPreconditionError(fmt::format(
+          "run {} is {}; only runs that have ended are deleted (kiln cancel ends it), and none "
+          "of the {} named was",
+          id, store::RunStatusName(run.status), ids.size()));
+    }
+  }
   for (const std::string& id : ids) {
     KILN_ASSIGN_OR_RETURN(const std::vector<client::DeletedRun> deleted,
                           client::DeleteRun(*workspace, id));

@@ -10,7 +10,11 @@
 
 #include "client/run_removal.h"
 #include "common/files.h"
+#include "common/redact.h"
 #include "env/environment_cache.h"
+#include "env/environment_spec.h"
+#include "launch/run_dir.h"
+#include "launch/run_plan.h"
 #include "snapshot/snapshot_store.h"
 #include "store/http/api_client.h"
 
@@ -40,10 +44,15 @@ std::uint64_t TreeBytes(const fs::path& root) {
   return bytes;
 }
 
-bool OlderThan(const fs::path& path, std::chrono::seconds min_age) {
-  std::error_code error;
-  const fs::file_time_type changed = fs::last_write_time(path, error);
-  return !error && fs::file_time_type::clock::now() - changed >= min_age;
+// Whether the run folder's plan names this workspace's store, or the server this workspace
+// serves (a server's launchers report to it), credentials redacted as a plan keeps them;
+// true for a folder without a readable plan (a sweep's, or one a submit left half-made).
+bool OfThisStore(const fs::path& folder, const Workspace& workspace) {
+  const Result<launch::RunPlan> plan = launch::ReadPlan(launch::RunDir(folder));
+  if (!plan.ok()) return true;
+  if (plan->store_url == RedactUrlCredentials(workspace.store_url())) return true;
+  const std::optional<LauncherReporting>& reporting = workspace.launcher_reporting();
+  return reporting && plan->store_url == RedactUrlCredentials(reporting->store_url);
 }
 
 }  // namespace
@@ -113,8 +122,18 @@ Result<GcReport> CollectGarbage(Workspace& workspace, const GcOptions& options) 
     return GcReportFromJson(reply);
   }
   KILN_ASSIGN_OR_RETURN(const UniqueFd lock, LockHome(workspace.home(), LOCK_EX));
-  KILN_ASSIGN_OR_RETURN(const store::StoreReferences references,
-                        workspace.store().ListReferences());
+  KILN_ASSIGN_OR_RETURN(store::StoreReferences references, workspace.store().ListReferences());
+  // The environments deployed scoring scripts run in, built or not serving now.
+  KILN_ASSIGN_OR_RETURN(const std::vector<store::ModelVersion> models,
+                        workspace.store().ListModelVersions(""));
+  for (const store::ModelVersion& model : models) {
+    if (!model.deployment) continue;
+    const Result<env::EnvironmentSpec> environment = env::EnvironmentFromJson(
+        nlohmann::json::parse(model.deployment->environment_json, nullptr, false));
+    if (environment.ok() && environment->NeedsBuild()) {
+      references.environment_hashes.insert(env::EnvironmentHash(*environment));
+    }
+  }
   GcReport report;
 
   std::error_code error;
@@ -123,6 +142,9 @@ Result<GcReport> CollectGarbage(Workspace& workspace, const GcOptions& options) 
     for (const fs::directory_entry& entry : fs::directory_iterator(runs, error)) {
       const std::string id = entry.path().filename().string();
       if (references.run_ids.contains(id) || !OlderThan(entry.path(), options.min_age)) continue;
+      // A folder another store's run left in this home (KILN_STORE changed, a server on
+      // another store beside local use) is that store's to collect.
+      if (!OfThisStore(entry.path(), workspace)) continue;
       const std::uint64_t bytes = TreeBytes(entry.path());
       KILN_ASSIGN_OR_RETURN(const std::string kept,
                             RemoveRunFolder(entry.path(), id, options.dry_run));

@@ -17,7 +17,7 @@ namespace kiln::client {
 
 struct DeletedRun {
   store::Run run;
-  // Empty when the folder was removed (or, through a server, when the server removed it);
+  // Empty when the folder was removed (through a server: by the server, on its machine);
   // else why it stays.
   std::string folder_kept;
 };

@@ -144,6 +144,12 @@ Status CopyTree(const fs::path& from, const fs::path& to) {
   return Status::Ok();
 }
 
+bool OlderThan(const fs::path& path, std::chrono::seconds age) {
+  std::error_code error;
+  const fs::file_time_type changed = fs::last_write_time(path, error);
+  return !error && fs::file_time_type::clock::now() - changed >= age;
+}
+
 Status RemoveTree(const fs::path& path) {
   std::error_code error;
   fs::remove_all(path, error);

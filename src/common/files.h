@@ -2,6 +2,7 @@
 
 // File helpers over POSIX calls, returning Status with the path in every message.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -41,6 +42,9 @@ Status CopyTree(const std::filesystem::path& from, const std::filesystem::path& 
 
 // Removes a tree; a missing path is fine.
 Status RemoveTree(const std::filesystem::path& path);
+
+// Whether `path` was last modified at least `age` ago; false when it cannot be read.
+bool OlderThan(const std::filesystem::path& path, std::chrono::seconds age);
 
 // True when `path`, after resolving "..", symlinks and the like, lies inside `root`
 // (or is `root`). Both must exist.

@@ -38,7 +38,8 @@ Result<std::unique_ptr<ScriptServer>> ScriptServer::Create(const ScoringServerOp
     self->Health(response);
   });
   self->listener_->Get("/metadata", [self](const httplib::Request&, httplib::Response& response) {
-    response.set_content(self->Metadata().dump(), "application/json");
+    response.set_content(self->Metadata().dump(-1, ' ', false, json::error_handler_t::replace),
+                         "application/json");
   });
   self->listener_->Post("/score",
                         [self](const httplib::Request& request, httplib::Response& response) {
@@ -82,7 +83,9 @@ void ScriptServer::Health(httplib::Response& response) const {
   json body = {{"status", status}, {"workers", workers}};
   if (health.failed > 0) body["reason"] = health.last_failure;
   response.status = health.ready > 0 ? 200 : 503;
-  response.set_content(body.dump(), "application/json");
+  // A worker's failure text may hold any bytes.
+  response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                       "application/json");
 }
 
 json ScriptServer::Metadata() const {

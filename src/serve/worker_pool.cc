@@ -291,9 +291,14 @@ Result<std::string> WorkerPool::Score(std::string_view body) {
       }
     }
     const pid_t pid = slot->process->pid();
-    const Status sent = WriteFrame(slot->channel.get(), FrameKind::kRequest, body, deadline);
+    // run() gets the whole timeout from when its worker takes the request: time spent
+    // waiting for a free worker is not held against it (or the worker would be killed).
+    const auto scoring_deadline = Clock::now() + options_.request_timeout;
+    const Status sent =
+        WriteFrame(slot->channel.get(), FrameKind::kRequest, body, scoring_deadline);
     Result<Frame> reply =
-        sent.ok() ? ReadFrame(slot->channel.get(), deadline, options_.max_reply_bytes) : sent;
+        sent.ok() ? ReadFrame(slot->channel.get(), scoring_deadline, options_.max_reply_bytes)
+                  : sent;
     if (reply.ok() && (reply->kind == FrameKind::kAnswer || reply->kind == FrameKind::kError)) {
       {
         std::lock_guard lock(mutex_);

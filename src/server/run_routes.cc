@@ -201,8 +201,13 @@ void AddRunRoutes(http::Listener& server, ServerState& state) {
                   KILN_ASSIGN_OR_RETURN(const std::vector<client::DeletedRun> deleted,
                                         client::DeleteRun(workspace, request.matches[1].str()));
                   json runs = json::array();
-                  for (const client::DeletedRun& one : deleted)
-                    runs.push_back(store::ToJson(one.run));
+                  for (const client::DeletedRun& one : deleted) {
+                    json entry = store::ToJson(one.run);
+                    // Why its folder stayed on the server's machine; null when it went.
+                    entry["folder_kept"] =
+                        one.folder_kept.empty() ? json(nullptr) : json(one.folder_kept);
+                    runs.push_back(std::move(entry));
+                  }
                   return json{{"deleted", runs}};
                 }));
 

@@ -11,13 +11,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Whether `path` was last changed at least `min_age` ago (false when it cannot be read).
-bool OlderThan(const fs::path& path, std::chrono::seconds min_age) {
-  std::error_code error;
-  const fs::file_time_type changed = fs::last_write_time(path, error);
-  return !error && fs::file_time_type::clock::now() - changed >= min_age;
-}
-
 // Removes `path` unless `dry_run`; adds its size to `bytes` either way.
 Status Drop(const fs::path& path, bool dry_run, std::uint64_t& bytes) {
   std::error_code error;
@@ -51,9 +44,13 @@ Result<SnapshotStore::Collected> SnapshotStore::Collect(const std::set<std::stri
         ++collected.manifests;
         continue;
       }
+      // A manifest that cannot be read now may name objects a run needs: nothing more is
+      // collected until it can be read (or a person removes it).
       const Result<Manifest> manifest = ReadManifest(id);
-      // A manifest that cannot be read keeps nothing alive, and is left for a person to see.
-      if (!manifest.ok()) continue;
+      if (!manifest.ok()) {
+        return manifest.status().WithPrefix(
+            fmt::format("no object was collected, as snapshot {} cannot be read", id));
+      }
       for (const ManifestEntry& file : manifest->entries) {
         if (file.kind == EntryKind::kFile) live.insert(file.sha256);
       }

@@ -17,8 +17,8 @@
 //
 // Keywords are case-insensitive. Metrics compare numbers (the last value rank 0 logged);
 // attributes, tags and params compare text (=, !=, like, in, not in), as the script received
-// them. `like` takes % and _ and ignores the case of ASCII letters. A run without the tag,
-// param or metric matches no comparison on it.
+// them. `like` takes % and _ and ignores the case of ASCII letters (PostgreSQL's of other
+// letters too). A run without the tag, param or metric matches no comparison on it.
 
 #include <memory>
 #include <string>

@@ -722,6 +722,10 @@ TEST_P(StoreParityTest, DeletingARunRemovesEveryRecordOfIt) {
   EXPECT_TRUE(store_->GetRun("s1").ok());
 
   ASSERT_TRUE(Move("s1_0", RunStatus::kCanceled).ok());
+  // A trial goes only with its sweep: the sweep numbers its trials without gaps.
+  const Result<std::vector<RunRecord>> trial_alone = store_->DeleteRun("s1_0");
+  EXPECT_EQ(trial_alone.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(trial_alone.status().message().find("a trial goes with its sweep"), std::string::npos);
   const Result<std::vector<RunRecord>> removed = store_->DeleteRun("s1");
   ASSERT_TRUE(removed.ok()) << removed.status().ToString();
   ASSERT_EQ(removed->size(), 2u);

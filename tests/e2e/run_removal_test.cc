@@ -85,6 +85,12 @@ TEST_F(RunRemovalTest, DeleteRemovesRecordsAndFolderAndGcWhatNoRunNames) {
   EXPECT_NE(refused.err.find("only runs that have ended are deleted"), std::string::npos)
       << refused.err;
   EXPECT_TRUE(fs::exists(RunDir(running) / "plan.json"));
+  // A list with a run still going deletes none of it, the ended ones included.
+  const std::string ended = SubmitOk(Job(project));
+  const CapturedRun mixed = Kiln({"delete", ended, running});
+  EXPECT_NE(mixed.exit.code, 0);
+  EXPECT_NE(mixed.err.find("none of the 2 named was"), std::string::npos) << mixed.err;
+  EXPECT_EQ(Kiln({"show", ended}).exit.code, 0);
   EXPECT_EQ(Kiln({"delete", running, "no-such-run"}).exit.code, 3);  // resolved first
   EXPECT_EQ(Kiln({"gc", "--min-age", "soon"}).exit.code, 2);
   ASSERT_EQ(Kiln({"cancel", running}).exit.code, 0);

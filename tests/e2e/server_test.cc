@@ -581,21 +581,22 @@ TEST_F(KilnServerTest, EveryDocumentedOperationIsServed) {
     }
     const std::string method = line.substr(0, line.find(':'));
     if (path.empty() || (method != "    get" && method != "    post" && method != "    put" &&
-                         method != "    delete")) {
+                         method != "    patch" && method != "    delete")) {
       continue;
     }
     httplib::Client client = Http();
     const httplib::Result result =
-        method == "    get"    ? client.Get(path)
-        : method == "    post" ? client.Post(path, "{}", "application/json")
-        : method == "    put"  ? client.Put(path, "x", "application/octet-stream")
-                               : client.Delete(path);
+        method == "    get"     ? client.Get(path)
+        : method == "    post"  ? client.Post(path, "{}", "application/json")
+        : method == "    put"   ? client.Put(path, "x", "application/octet-stream")
+        : method == "    patch" ? client.Patch(path, "{}", "application/json")
+                                : client.Delete(path);
     ASSERT_TRUE(result) << method << " " << path;
     EXPECT_EQ(result->body.find("no endpoint"), std::string::npos) << method << " " << path;
     EXPECT_LT(result->status, 500) << method << " " << path << " " << result->body;
     ++operations;
   }
-  EXPECT_EQ(operations, 41);
+  EXPECT_EQ(operations, 50);
 }
 
 // The server stops and starts again while a run logs metrics: its launcher keeps spooling

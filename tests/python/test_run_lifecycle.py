@@ -4,6 +4,7 @@ real launchers and a SQLite store in a fresh KILN_HOME."""
 
 import os
 import unittest
+import warnings
 
 from kiln import Datastore
 from kiln.core import Experiment, Run, ScriptRunConfig
@@ -141,6 +142,16 @@ class RunLifecycleTest(KilnTestCase):
         # Archiving the sweep takes its trials with it.
         sweep.archive()
         self.assertEqual(Experiment(self.ws, "sw").get_runs(include_children=True), [])
+        # A trial is deleted only with its sweep; the sweep's own folder goes too.
+        with self.assertRaises(RuntimeError) as raised:
+            children[0].delete()
+        self.assertIn("a trial goes with its sweep", str(raised.exception))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no folder is left behind to warn of
+            deleted = sweep.delete()
+        self.assertEqual(sorted(deleted), sorted([c.id for c in children] + [sweep.id]))
+        for run_id in deleted:
+            self.assertFalse(os.path.exists(os.path.join(self.home, "runs", run_id)))
 
     def test_portal_url_and_default_datastore(self):
         run = self.submit()

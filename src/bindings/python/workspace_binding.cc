@@ -345,13 +345,15 @@ class PyWorkspace {
     return ToPython(out);
   }
 
-  // `archived` is GET /v1/runs' word: "false" (the default), "true" or "any".
+  // A registered environment as {"name", "version", "definition", "created_at"}.
   static py::object EnvironmentJson(const client::RegisteredEnvironment& registered) {
     return ToPython(store::ToJson(store::EnvironmentVersion{
         registered.spec.name, registered.version, env::EnvironmentToJson(registered.spec).dump(),
         registered.created_at}));
   }
 
+  // `archived` is GET /v1/runs' word: "false" (the default), "true" or "any"; `where` a query
+  // (store/run_query.h).
   py::object ListRuns(std::optional<std::string> experiment, std::optional<std::string> parent,
                       const std::string& archived, const std::string& where) {
     store::RunFilter filter;

@@ -11,12 +11,7 @@ Result<Run> SqlStore::EditRun(std::string_view id, const RunEdit& edit) {
   KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   const Timestamp now = clock_.Now();
   Status status = InWriteTransaction(*db, [&]() -> Status {
-    KILN_ASSIGN_OR_RETURN(Statement current, db->Prepare("SELECT status FROM runs WHERE id = ?"));
-    current.Bind(1, id);
-    KILN_ASSIGN_OR_RETURN(const bool found, current.Step());
-    if (!found) return NotFoundError(fmt::format("run '{}' does not exist", id));
-    const std::optional<RunStatus> run_status = ParseRunStatus(current.ColumnText(0));
-    if (!run_status) return DataLossError(fmt::format("run {} has an unknown status", id));
+    KILN_ASSIGN_OR_RETURN(const RunStatus run_status, CurrentStatus(*db, id));
     const auto set_column = [&](std::string_view column, const std::string& value) -> Status {
       KILN_ASSIGN_OR_RETURN(Statement update, db->Prepare(fmt::format(
                                                   "UPDATE runs SET {} = ? WHERE id = ?", column)));
@@ -37,10 +32,10 @@ Result<Run> SqlStore::EditRun(std::string_view id, const RunEdit& edit) {
       KILN_RETURN_IF_ERROR(tag.Bind(1, id).Bind(2, key).Bind(3, value).Run());
     }
     if (!edit.archived) return Status::Ok();
-    if (*edit.archived && !IsTerminal(*run_status)) {
+    if (*edit.archived && !IsTerminal(run_status)) {
       return FailedPreconditionError(fmt::format(
           "run {} is {}; only a run that has ended can be archived (kiln cancel ends it)", id,
-          RunStatusName(*run_status)));
+          RunStatusName(run_status)));
     }
     // A sweep's trials go with it; an archived run keeps the time it was first archived.
     if (!*edit.archived) {

@@ -13,6 +13,13 @@ Result<std::vector<Run>> SqlStore::DeleteRun(std::string_view id) {
   Status status = InWriteTransaction(*db, [&]() -> Status {
     removed.clear();
     KILN_ASSIGN_OR_RETURN(Run run, ReadRun(*db, id));
+    // A sweep numbers its trials without gaps, and would fail on one missing.
+    if (!run.parent_id.empty()) {
+      return FailedPreconditionError(fmt::format(
+          "run {} is a trial of sweep {}; a trial goes with its sweep (delete the sweep, or "
+          "archive the trial)",
+          id, run.parent_id));
+    }
     // A sweep goes with its trials, listed first: they end before it.
     KILN_ASSIGN_OR_RETURN(Statement trials,
                           db->Prepare("SELECT id FROM runs WHERE parent_id = ? ORDER BY id"));

@@ -296,19 +296,24 @@ Result<std::vector<StatusChange>> SqlStore::GetStatusHistory(std::string_view ru
   return history;
 }
 
+Result<RunStatus> SqlStore::CurrentStatus(Connection& db, std::string_view id) {
+  KILN_ASSIGN_OR_RETURN(Statement current, db.Prepare("SELECT status FROM runs WHERE id = ?"));
+  current.Bind(1, id);
+  KILN_ASSIGN_OR_RETURN(const bool found, current.Step());
+  if (!found) return NotFoundError(fmt::format("run '{}' does not exist", id));
+  const std::optional<RunStatus> status = ParseRunStatus(current.ColumnText(0));
+  if (!status) return DataLossError(fmt::format("run {} has an unknown status", id));
+  return *status;
+}
+
 Result<Run> SqlStore::TransitionRun(std::string_view id, const Transition& transition) {
   KILN_ASSIGN_OR_RETURN(ConnectionPool::Lease db, pool_.Acquire());
   const Timestamp now = clock_.Now();
   Status status = InWriteTransaction(*db, [&]() -> Status {
-    KILN_ASSIGN_OR_RETURN(Statement current, db->Prepare("SELECT status FROM runs WHERE id = ?"));
-    current.Bind(1, id);
-    KILN_ASSIGN_OR_RETURN(const bool found, current.Step());
-    if (!found) return NotFoundError(fmt::format("run '{}' does not exist", id));
-    const std::optional<RunStatus> from = ParseRunStatus(current.ColumnText(0));
-    if (!from) return DataLossError(fmt::format("run {} has an unknown status", id));
-    if (!IsAllowedTransition(*from, transition.to)) {
+    KILN_ASSIGN_OR_RETURN(const RunStatus from, CurrentStatus(*db, id));
+    if (!IsAllowedTransition(from, transition.to)) {
       return FailedPreconditionError(fmt::format("run {} is {}; it cannot become {}", id,
-                                                 RunStatusName(*from),
+                                                 RunStatusName(from),
                                                  RunStatusName(transition.to)));
     }
     // Parameters are numbered densely: a driver may need the type of every one.

@@ -88,6 +88,8 @@ class SqlStore : public Store {
   // inside the caller's write transaction.
   Status InsertRun(Connection& db, const Run& run);
   Result<Run> ReadRun(Connection& db, std::string_view id);
+  // The run's status, read in the caller's transaction; NotFound for an unknown run.
+  Result<RunStatus> CurrentStatus(Connection& db, std::string_view id);
   Status AppendSeries(Connection& db, std::string_view run_id, int rank,
                       const MetricSeries& series);
   Status ReadRunDetails(Connection& db, std::span<Run> runs);

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 
 from kiln import _core
 
@@ -180,7 +181,7 @@ class Run(_core.Run):
         deleted = self._workspace._core.delete(self._id)
         for one in deleted:
             if one["folder_kept"]:
-                print(f"note: {one['folder_kept']}")
+                warnings.warn(one["folder_kept"], stacklevel=2)
         return [one["id"] for one in deleted]
 
     @property
