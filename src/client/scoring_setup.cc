@@ -165,12 +165,13 @@ Result<std::unique_ptr<PreparedScoring>> PrepareScoring(
                                           &prepared->environment_hash,
                                           &prepared->environment_in_use_));
   std::vector<std::string>& env = prepared->env;
-  for (const std::string& entry : CurrentEnvironment()) {
+  // Held for the view FindVariable returns into it.
+  const std::vector<std::string> current = CurrentEnvironment();
+  for (const std::string& entry : current) {
     if (!IsWorkerSecret(entry)) env.push_back(entry);
   }
   env.insert(env.end(), variables.begin(), variables.end());
-  const std::optional<std::string_view> python_path =
-      FindVariable(CurrentEnvironment(), "PYTHONPATH");
+  const std::optional<std::string_view> python_path = FindVariable(current, "PYTHONPATH");
   env.push_back(
       fmt::format("PYTHONPATH={}:{}{}", package.string(), prepared->source.string(),
                   python_path && !python_path->empty() ? ":" + std::string(*python_path) : ""));
